@@ -1,0 +1,369 @@
+/*
+ * C request parser for shardserver: the hot path of the front.
+ *
+ * Same semantics, limits and error texts as shardserver.resp.RequestParser
+ * (which follows Valkey's processMultibulkBuffer / processInlineBuffer); a
+ * property test checks that the two agree.  Sans-IO: feed() bytes, drain()
+ * complete commands.  drain() returns (commands, error) where error is None
+ * or the bytes of Valkey's error text; after an error the parser stays failed.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <string.h>
+#include <ctype.h>
+#include <limits.h>
+
+#define INLINE_MAX (64 * 1024)
+
+typedef struct {
+    PyObject_HEAD
+    char *buf;
+    Py_ssize_t len, cap, pos;
+    long long max_bulk;
+    long long max_buffer;
+    long long remaining; /* args left in the current multibulk; 0 = between commands */
+    long long bulklen;   /* -1 = next bulk header not read yet */
+    PyObject *args;      /* list under construction */
+    PyObject *error;     /* bytes, once failed */
+} Parser;
+
+static int string2ll(const char *s, Py_ssize_t slen, long long *value) {
+    const char *p = s;
+    Py_ssize_t plen = 0;
+    int negative = 0;
+    unsigned long long v;
+    if (plen == slen || slen > 20) return 0;
+    if (slen == 1 && p[0] == '0') { *value = 0; return 1; }
+    if (p[0] == '-') { negative = 1; p++; plen++; if (plen == slen) return 0; }
+    if (p[0] >= '1' && p[0] <= '9') { v = p[0] - '0'; p++; plen++; }
+    else return 0;
+    while (plen < slen && p[0] >= '0' && p[0] <= '9') {
+        if (v > (ULLONG_MAX / 10)) return 0;
+        v *= 10;
+        if (v > (ULLONG_MAX - (p[0] - '0'))) return 0;
+        v += p[0] - '0';
+        p++; plen++;
+    }
+    if (plen < slen) return 0;
+    if (negative) {
+        if (v > ((unsigned long long)(-(LLONG_MIN + 1)) + 1)) return 0;
+        *value = -(long long)v;
+    } else {
+        if (v > LLONG_MAX) return 0;
+        *value = (long long)v;
+    }
+    return 1;
+}
+
+static void fail(Parser *self, const char *text) {
+    Py_XDECREF(self->error);
+    self->error = PyBytes_FromString(text);
+}
+
+static int is_hex(int c) { return isxdigit(c); }
+static int hex_val(int c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return c - 'A' + 10;
+}
+
+/* Valkey's sdssplitargs over a NUL-free copy; returns a list or NULL (unbalanced). */
+static PyObject *split_args(const char *line, Py_ssize_t n) {
+    PyObject *out = PyList_New(0);
+    char *cur = PyMem_Malloc(n + 1);
+    const char *p = line, *end = line + n;
+    if (!out || !cur) { Py_XDECREF(out); PyMem_Free(cur); return PyErr_NoMemory(); }
+    while (1) {
+        while (p < end && isspace((unsigned char)*p)) p++;
+        if (p >= end) break;
+        {
+            int inq = 0, insq = 0, done = 0;
+            Py_ssize_t clen = 0;
+            while (!done) {
+                int c = p < end ? (unsigned char)*p : 0;
+                int c1 = p + 1 < end ? (unsigned char)p[1] : 0;
+                if (inq) {
+                    if (c == '\\' && c1 == 'x' && p + 3 < end && is_hex((unsigned char)p[2]) && is_hex((unsigned char)p[3])) {
+                        cur[clen++] = (char)(hex_val((unsigned char)p[2]) * 16 + hex_val((unsigned char)p[3]));
+                        p += 3;
+                    } else if (c == '\\' && c1) {
+                        p++;
+                        switch (c1) {
+                        case 'n': cur[clen++] = '\n'; break;
+                        case 'r': cur[clen++] = '\r'; break;
+                        case 't': cur[clen++] = '\t'; break;
+                        case 'b': cur[clen++] = '\b'; break;
+                        case 'a': cur[clen++] = '\a'; break;
+                        default: cur[clen++] = (char)c1; break;
+                        }
+                    } else if (c == '"') {
+                        if (c1 && !isspace(c1)) goto err;
+                        done = 1;
+                    } else if (!c) {
+                        goto err;
+                    } else {
+                        cur[clen++] = (char)c;
+                    }
+                } else if (insq) {
+                    if (c == '\\' && c1 == '\'') {
+                        p++;
+                        cur[clen++] = '\'';
+                    } else if (c == '\'') {
+                        if (c1 && !isspace(c1)) goto err;
+                        done = 1;
+                    } else if (!c) {
+                        goto err;
+                    } else {
+                        cur[clen++] = (char)c;
+                    }
+                } else {
+                    switch (c) {
+                    case ' ': case '\n': case '\r': case '\t': case '\0': done = 1; break;
+                    case '"': inq = 1; break;
+                    case '\'': insq = 1; break;
+                    default: cur[clen++] = (char)c; break;
+                    }
+                }
+                if (p < end) p++;
+            }
+            {
+                PyObject *arg = PyBytes_FromStringAndSize(cur, clen);
+                if (!arg || PyList_Append(out, arg) < 0) { Py_XDECREF(arg); goto oom; }
+                Py_DECREF(arg);
+            }
+        }
+    }
+    PyMem_Free(cur);
+    return out;
+err:
+    PyMem_Free(cur);
+    Py_DECREF(out);
+    Py_RETURN_NONE;
+oom:
+    PyMem_Free(cur);
+    Py_DECREF(out);
+    return NULL;
+}
+
+/* Parse one command if complete.  Returns 1 and sets *cmd (may be NULL for an
+ * empty command), 0 when more bytes are needed, -1 on a protocol error (set in
+ * self->error), -2 on a Python error. */
+static int parse_one(Parser *self, PyObject **cmd) {
+    *cmd = NULL;
+    if (self->remaining == 0) {
+        const char *start = self->buf + self->pos;
+        Py_ssize_t avail = self->len - self->pos;
+        if (avail <= 0) return 0;
+        if (start[0] == '*') {
+            const char *nl = memchr(start, '\r', avail);
+            long long ll;
+            if (!nl) {
+                if (avail > INLINE_MAX) { fail(self, "ERR Protocol error: too big mbulk count string"); return -1; }
+                return 0;
+            }
+            if (nl - start > avail - 2) return 0;
+            if (!string2ll(start + 1, nl - (start + 1), &ll) || ll > INT_MAX) {
+                fail(self, "ERR Protocol error: invalid multibulk length");
+                return -1;
+            }
+            self->pos = (nl - self->buf) + 2;
+            if (ll <= 0) return 1;
+            self->remaining = ll;
+            self->bulklen = -1;
+            self->args = PyList_New(0);
+            if (!self->args) return -2;
+        } else {
+            const char *nl = memchr(start, '\n', avail);
+            const char *lineend;
+            Py_ssize_t linefeed = 1, qlen, zero;
+            PyObject *args;
+            if (!nl) {
+                if (avail > INLINE_MAX) { fail(self, "ERR Protocol error: too big inline request"); return -1; }
+                return 0;
+            }
+            lineend = nl;
+            if (lineend != start && lineend[-1] == '\r') { lineend--; linefeed++; }
+            qlen = lineend - start;
+            /* sdssplitargs stops at a NUL byte like any C string */
+            for (zero = 0; zero < qlen && start[zero]; zero++) {}
+            args = split_args(start, zero);
+            if (!args) return -2;
+            if (args == Py_None) {
+                Py_DECREF(args);
+                fail(self, "ERR Protocol error: unbalanced quotes in request");
+                return -1;
+            }
+            self->pos += qlen + linefeed;
+            if (PyList_GET_SIZE(args) == 0) { Py_DECREF(args); return 1; }
+            *cmd = args;
+            return 1;
+        }
+    }
+    while (self->remaining) {
+        const char *start = self->buf + self->pos;
+        Py_ssize_t avail = self->len - self->pos;
+        if (self->bulklen == -1) {
+            const char *nl;
+            long long ll;
+            if (avail <= 0) return 0;
+            nl = memchr(start, '\r', avail);
+            if (!nl) {
+                if (avail > INLINE_MAX) { fail(self, "ERR Protocol error: too big bulk count string"); return -1; }
+                return 0;
+            }
+            if (nl - start > avail - 2) return 0;
+            if (start[0] != '$') {
+                char text[64];
+                snprintf(text, sizeof text, "ERR Protocol error: expected '$', got '%c'", start[0]);
+                fail(self, text);
+                return -1;
+            }
+            if (!string2ll(start + 1, nl - (start + 1), &ll) || ll < 0 || ll > self->max_bulk) {
+                fail(self, "ERR Protocol error: invalid bulk length");
+                return -1;
+            }
+            self->pos = (nl - self->buf) + 2;
+            self->bulklen = ll;
+            start = self->buf + self->pos;
+            avail = self->len - self->pos;
+        }
+        if (avail < self->bulklen + 2) return 0;
+        {
+            PyObject *arg = PyBytes_FromStringAndSize(start, (Py_ssize_t)self->bulklen);
+            if (!arg) return -2;
+            if (PyList_Append(self->args, arg) < 0) { Py_DECREF(arg); return -2; }
+            Py_DECREF(arg);
+        }
+        self->pos += self->bulklen + 2;
+        self->bulklen = -1;
+        self->remaining--;
+    }
+    *cmd = self->args;
+    self->args = NULL;
+    return 1;
+}
+
+static PyObject *Parser_feed(Parser *self, PyObject *arg) {
+    Py_buffer view;
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0) return NULL;
+    if (self->pos > 0 && (self->pos == self->len || self->len + view.len > self->cap)) {
+        memmove(self->buf, self->buf + self->pos, self->len - self->pos);
+        self->len -= self->pos;
+        self->pos = 0;
+    }
+    if (self->len + view.len > self->cap) {
+        Py_ssize_t ncap = self->cap ? self->cap : 16384;
+        char *nbuf;
+        while (ncap < self->len + view.len) ncap *= 2;
+        nbuf = PyMem_Realloc(self->buf, ncap);
+        if (!nbuf) { PyBuffer_Release(&view); return PyErr_NoMemory(); }
+        self->buf = nbuf;
+        self->cap = ncap;
+    }
+    memcpy(self->buf + self->len, view.buf, view.len);
+    self->len += view.len;
+    PyBuffer_Release(&view);
+    Py_RETURN_NONE;
+}
+
+static PyObject *Parser_drain(Parser *self, PyObject *unused) {
+    PyObject *out = PyList_New(0);
+    PyObject *result;
+    if (!out) return NULL;
+    while (!self->error) {
+        PyObject *cmd;
+        int rc = parse_one(self, &cmd);
+        if (rc == -2) { Py_DECREF(out); return NULL; }
+        if (rc <= 0) break;
+        if (cmd) {
+            if (PyList_Append(out, cmd) < 0) { Py_DECREF(cmd); Py_DECREF(out); return NULL; }
+            Py_DECREF(cmd);
+        }
+    }
+    /* give memory back after a big request */
+    if (self->pos == self->len && self->cap > (1 << 20)) {
+        PyMem_Free(self->buf);
+        self->buf = NULL;
+        self->cap = self->len = self->pos = 0;
+    }
+    result = PyTuple_Pack(2, out, self->error ? self->error : Py_None);
+    Py_DECREF(out);
+    return result;
+}
+
+static PyObject *Parser_buffered(Parser *self, PyObject *unused) {
+    return PyLong_FromSsize_t(self->len - self->pos);
+}
+
+static PyObject *Parser_at_boundary(Parser *self, PyObject *unused) {
+    return PyBool_FromLong(self->remaining == 0 && self->pos == self->len);
+}
+
+static int Parser_init(Parser *self, PyObject *args, PyObject *kw) {
+    static char *kwlist[] = {"max_bulk_len", "max_buffer", NULL};
+    self->max_bulk = 512LL * 1024 * 1024;
+    self->max_buffer = 1LL << 30;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|LL", kwlist, &self->max_bulk, &self->max_buffer)) return -1;
+    self->bulklen = -1;
+    return 0;
+}
+
+static void Parser_dealloc(Parser *self) {
+    PyMem_Free(self->buf);
+    Py_XDECREF(self->args);
+    Py_XDECREF(self->error);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *get_max_bulk(Parser *self, void *c) { return PyLong_FromLongLong(self->max_bulk); }
+static int set_max_bulk(Parser *self, PyObject *v, void *c) {
+    long long x = PyLong_AsLongLong(v);
+    if (x == -1 && PyErr_Occurred()) return -1;
+    self->max_bulk = x;
+    return 0;
+}
+static PyObject *get_max_buffer(Parser *self, void *c) { return PyLong_FromLongLong(self->max_buffer); }
+static int set_max_buffer(Parser *self, PyObject *v, void *c) {
+    long long x = PyLong_AsLongLong(v);
+    if (x == -1 && PyErr_Occurred()) return -1;
+    self->max_buffer = x;
+    return 0;
+}
+
+static PyGetSetDef Parser_getset[] = {
+    {"max_bulk_len", (getter)get_max_bulk, (setter)set_max_bulk, "largest bulk accepted", NULL},
+    {"max_buffer", (getter)get_max_buffer, (setter)set_max_buffer, "query buffer limit", NULL},
+    {NULL}
+};
+
+static PyMethodDef Parser_methods[] = {
+    {"feed", (PyCFunction)Parser_feed, METH_O, "Append bytes."},
+    {"drain", (PyCFunction)Parser_drain, METH_NOARGS, "Return (commands, error or None)."},
+    {"buffered", (PyCFunction)Parser_buffered, METH_NOARGS, "Bytes not yet consumed."},
+    {"at_boundary", (PyCFunction)Parser_at_boundary, METH_NOARGS, "True between commands."},
+    {NULL}
+};
+
+static PyTypeObject ParserType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "shardserver._respparser.Parser",
+    .tp_basicsize = sizeof(Parser),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)Parser_init,
+    .tp_dealloc = (destructor)Parser_dealloc,
+    .tp_methods = Parser_methods,
+    .tp_getset = Parser_getset,
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_respparser", "Valkey request parser in C.", -1, NULL};
+
+PyMODINIT_FUNC PyInit__respparser(void) {
+    PyObject *m;
+    if (PyType_Ready(&ParserType) < 0) return NULL;
+    m = PyModule_Create(&module);
+    if (!m) return NULL;
+    Py_INCREF(&ParserType);
+    if (PyModule_AddObject(m, "Parser", (PyObject *)&ParserType) < 0) { Py_DECREF(&ParserType); Py_DECREF(m); return NULL; }
+    return m;
+}

@@ -1,0 +1,161 @@
+"""COMMAND, COMMAND INFO/DOCS/LIST/COUNT/GETKEYS, generated from the command table.
+
+Ownership: pure functions from ``table`` to reply values; no state.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shardserver import errors
+from shardserver.commands.table import TABLE, Command, all_commands
+from shardserver.errors import CommandError
+from shardserver.glob import compile_glob
+from shardserver.resp import SetReply, Simple
+
+
+def _key_specs(cmd: Command) -> list[Any]:
+    ks = cmd.keys
+    if ks is None:
+        return []
+    last = ks.last if ks.last < 0 else ks.last - ks.first
+    return [
+        {
+            b"flags": SetReply([Simple(f) for f in ks.flags]),
+            b"begin_search": {b"type": b"index", b"spec": {b"index": ks.first}},
+            b"find_keys": {b"type": b"range", b"spec": {b"lastkey": last, b"keystep": ks.step, b"limit": 0}},
+        }
+    ]
+
+
+def command_info(cmd: Command) -> list[Any]:
+    """One entry of COMMAND / COMMAND INFO (Valkey's ten-field layout)."""
+    ks = cmd.keys
+    first, last, step = (ks.first, ks.last, ks.step) if ks else (0, 0, 0)
+    return [
+        cmd.fullname.encode(),
+        cmd.arity,
+        SetReply([Simple(f) for f in cmd.flags]),
+        first,
+        last,
+        step,
+        SetReply([Simple(c) for c in cmd.acl_categories]),
+        SetReply([Simple(t) for t in cmd.tips]),
+        _key_specs(cmd),
+        [command_info(sub) for sub in cmd.subcommands.values()],
+    ]
+
+
+def command_docs(cmd: Command) -> dict[bytes, Any]:
+    doc: dict[bytes, Any] = {
+        b"summary": cmd.summary.encode(),
+        b"since": cmd.since.encode(),
+        b"group": cmd.group.encode(),
+        b"complexity": cmd.complexity.encode(),
+    }
+    if cmd.subcommands:
+        doc[b"subcommands"] = {sub.fullname.encode(): command_docs(sub) for sub in cmd.subcommands.values()}
+    return doc
+
+
+def find(name: bytes) -> Command | None:
+    """A command or ``container|sub`` by name, case-insensitively."""
+    text = name.decode("latin-1").lower()
+    if "|" in text:
+        parent, _, sub = text.partition("|")
+        container = TABLE.get(parent)
+        return container.subcommands.get(sub) if container else None
+    return TABLE.get(text)
+
+
+def reply_command(argv: list[bytes]) -> Any:
+    if len(argv) == 1:
+        return [command_info(c) for c in TABLE.values()]
+    raise CommandError(errors.unknown_subcommand(argv[1], "command"))
+
+
+def reply_info(names: list[bytes]) -> Any:
+    if not names:
+        return [command_info(c) for c in TABLE.values()]
+    out: list[Any] = []
+    for name in names:
+        cmd = find(name)
+        out.append(command_info(cmd) if cmd else None)
+    return out
+
+
+def reply_docs(names: list[bytes]) -> Any:
+    if not names:
+        return {c.name.encode(): command_docs(c) for c in TABLE.values()}
+    out: dict[bytes, Any] = {}
+    for name in names:
+        cmd = find(name)
+        if cmd is not None:
+            out[cmd.fullname.encode()] = command_docs(cmd)
+    return out
+
+
+def reply_list(args: list[bytes]) -> Any:
+    names = [c.fullname for c in all_commands()]
+    if not args:
+        return [n.encode() for n in names if "|" not in n]
+    if len(args) != 3 or args[0].lower() != b"filterby":
+        raise CommandError(errors.SYNTAX)
+    kind, value = args[1].lower(), args[2]
+    cmds = [c for c in all_commands()]
+    if kind == b"pattern":
+        match = compile_glob(value, nocase=True)
+        return [c.fullname.encode() for c in cmds if match(c.fullname.encode())]
+    if kind == b"aclcat":
+        cat = "@" + value.decode("latin-1").lower()
+        return [c.fullname.encode() for c in cmds if cat in c.acl_categories]
+    if kind == b"module":
+        return []
+    raise CommandError(errors.SYNTAX)
+
+
+def getkeys(args: list[bytes], with_flags: bool) -> Any:
+    if not args:
+        raise CommandError(errors.wrong_arity("command|getkeys"))
+    cmd = find(args[0])
+    if cmd is None:
+        raise CommandError("ERR Invalid command specified")
+    if cmd.subcommands and len(args) > 1:
+        sub = cmd.subcommands.get(args[1].decode("latin-1").lower())
+        if sub is not None:
+            cmd = sub
+    n = len(args)
+    if (cmd.arity > 0 and n != cmd.arity) or n < -cmd.arity:
+        raise CommandError("ERR Invalid number of arguments specified for command")
+    positions = cmd.key_positions(args)
+    if not positions:
+        raise CommandError("ERR The command has no key arguments")
+    if with_flags:
+        flags = cmd.keys.flags if cmd.keys else ()
+        return [[args[p], SetReply([Simple(f) for f in flags])] for p in positions]
+    return [args[p] for p in positions]
+
+
+HELP = [
+    "COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "(no subcommand)",
+    "    Return details about all commands.",
+    "COUNT",
+    "    Return the total number of commands in this server.",
+    "LIST",
+    "    Return a list of all commands in this server.",
+    "INFO [<command-name> ...]",
+    "    Return details about multiple commands.",
+    "    If no command names are given, documentation details for all",
+    "    commands are returned.",
+    "DOCS [<command-name> ...]",
+    "    Return documentation details about multiple commands.",
+    "    If no command names are given, documentation details for all",
+    "    commands are returned.",
+    "GETKEYS <full-command>",
+    "    Return the keys from a full command.",
+    "GETKEYSANDFLAGS <full-command>",
+    "    Return the keys and the access flags from a full command.",
+    "HELP",
+    "    Print this help.",
+]

@@ -1,0 +1,166 @@
+"""One client connection, owned by the front.
+
+Ownership: everything about a connection lives here — its parser, selected
+database, protocol version, name, auth state and the queue that keeps replies
+in request order even when consecutive commands run on different shards.
+Each queued reply is a one-element list (a *cell*) whose content is filled when
+the reply is known; the queue is written out up to the first empty cell.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from shardserver import errors, log
+from shardserver.resp import FastRequestParser, ProtocolError, encode_error
+
+if TYPE_CHECKING:
+    from shardserver.front.server import Front
+
+
+class ClientConnection(asyncio.Protocol):
+    def __init__(self, front: Front, unix: bool = False) -> None:
+        self.front = front
+        self.unix = unix
+        self.id = front.next_client_id()
+        self.parser = FastRequestParser(front.proto_max_bulk_len, front.query_buffer_limit)
+        self.transport: asyncio.Transport | None = None
+        self.pending: deque[list[Any]] = deque()
+        self.db = 0
+        self.resp3 = False
+        self.authenticated = not front.requirepass
+        self.name = b""
+        self.lib_name = b""
+        self.lib_ver = b""
+        self.addr = ""
+        self.laddr = ""
+        self.fd = -1
+        self.created = time.monotonic()
+        self.last_active = self.created
+        self.last_cmd = "NULL"
+        self.tot_cmds = 0
+        self.net_in = 0
+        self.net_out = 0
+        self.closing = False
+        self.close_after_flush = False
+        self.paused = False
+        self.write_paused = False
+
+    # -- asyncio.Protocol --------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]  # uvloop's transports are not asyncio subclasses
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            self.fd = sock.fileno()
+        self.addr = _fmt_addr(transport.get_extra_info("peername"), self.unix)
+        self.laddr = _fmt_addr(transport.get_extra_info("sockname"), self.unix)
+        if not self.front.register(self):
+            transport.write(encode_error(errors.MAX_CLIENTS))
+            self.closing = True
+            transport.close()
+            return
+        if self.front.reading_paused:
+            self.pause_reading()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closing = True
+        self.front.unregister(self)
+
+    def pause_writing(self) -> None:
+        # The client does not read its replies: stop reading its requests too.
+        self.write_paused = True
+        self.pause_reading()
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        if not self.front.reading_paused:
+            self.resume_reading()
+
+    def data_received(self, data: bytes) -> None:
+        if self.closing:
+            return
+        self.net_in += len(data)
+        self.last_active = time.monotonic()
+        parser = self.parser
+        parser.feed(data)
+        try:
+            cmds = parser.drain()
+        except ProtocolError as exc:
+            self.protocol_error(str(exc))
+            return
+        if cmds:
+            self.front.dispatch(self, cmds)
+        if parser.failed() is not None:
+            self.protocol_error(str(parser.failed()))
+            return
+        if parser.buffered() > self.front.query_buffer_limit:
+            log.warning(f"Closing client that reached max query buffer length: id={self.id} addr={self.addr}")
+            self.close_now()
+            return
+        self.write_ready()
+
+    # -- replies -----------------------------------------------------------
+    def protocol_error(self, text: str) -> None:
+        log.verbose(f"Protocol error from client id={self.id} addr={self.addr}: {text}")
+        self.pending.append([encode_error(text)])
+        self.close_after_flush = True
+        self.closing = True
+        self.write_ready()
+
+    def reply(self, data: bytes) -> None:
+        self.pending.append([data])
+
+    def write_ready(self) -> None:
+        pending = self.pending
+        if not pending:
+            return
+        out = []
+        while pending and pending[0][0] is not None:
+            out.append(pending.popleft()[0])
+        if out and self.transport is not None:
+            data = out[0] if len(out) == 1 else b"".join(out)
+            self.net_out += len(data)
+            self.transport.write(data)
+        if self.close_after_flush and not pending and self.transport is not None:
+            self.transport.close()
+
+    def close_now(self) -> None:
+        self.closing = True
+        if self.transport is not None:
+            self.transport.close()
+
+    def pause_reading(self) -> None:
+        if self.transport is not None and not self.paused and not self.transport.is_closing():
+            self.paused = True
+            self.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        if self.transport is not None and self.paused and not self.write_paused and not self.transport.is_closing():
+            self.paused = False
+            self.transport.resume_reading()
+
+    # -- CLIENT LIST / INFO ---------------------------------------------------
+    def describe(self) -> str:
+        now = time.monotonic()
+        flags = "N"
+        return (
+            f"id={self.id} addr={self.addr} laddr={self.laddr} fd={self.fd} name={self.name.decode('utf-8', 'replace')} "
+            f"age={int(now - self.created)} idle={int(now - self.last_active)} flags={flags} capa= db={self.db} "
+            f"sub=0 psub=0 ssub=0 multi=-1 watch=0 qbuf={self.parser.buffered()} qbuf-free=0 argv-mem=0 "
+            f"multi-mem=0 rbs=0 rbp=0 obl=0 oll={len(self.pending)} omem=0 tot-mem=0 events=r "
+            f"cmd={self.last_cmd} user=default redir=-1 resp={3 if self.resp3 else 2} "
+            f"lib-name={self.lib_name.decode('utf-8', 'replace')} lib-ver={self.lib_ver.decode('utf-8', 'replace')} "
+            f"tot-net-in={self.net_in} tot-net-out={self.net_out} tot-cmds={self.tot_cmds}"
+        )
+
+
+def _fmt_addr(addr: Any, unix: bool) -> str:
+    if unix:
+        return f"{addr or ''}:0"
+    if isinstance(addr, tuple) and len(addr) >= 2:
+        host = addr[0]
+        return f"[{host}]:{addr[1]}" if ":" in host else f"{host}:{addr[1]}"
+    return str(addr)

@@ -1,0 +1,814 @@
+"""Commands the front answers: connection, server and cross-shard commands.
+
+Ownership: these handlers own connection state and cross-shard orchestration;
+they never read or write data themselves — data comes from shards through
+``Front.call`` (internal runs).  Handlers return a reply value, or a coroutine
+whose result is the reply (the connection's reply slot is reserved at once, so
+order is kept), or raise ``CommandError``.
+
+Registries: ``HANDLERS`` (route FRONT), ``CROSS`` (SINGLE commands whose keys
+span shards), ``AGGREGATE`` (route ALL).  A test checks them against the table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from shardserver import REDIS_VERSION, VALKEY_VERSION, __version__, errors
+from shardserver.commands import introspect
+from shardserver.config import ConfigError
+from shardserver.errors import CommandError
+from shardserver.numbers import parse_int, strict_int
+from shardserver.resp import OK, PONG, ErrorReply, Simple, Verbatim
+
+if TYPE_CHECKING:
+    from shardserver.front.connection import ClientConnection
+    from shardserver.front.server import Front
+
+Handler = Callable[["Front", "ClientConnection", list[bytes]], Any]
+HANDLERS: dict[str, Handler] = {}
+CROSS: dict[str, Handler] = {}
+AGGREGATE: dict[str, Handler] = {}
+
+
+def _register(registry: dict[str, Handler], *names: str) -> Callable[[Handler], Handler]:
+    def deco(fn: Handler) -> Handler:
+        for name in names:
+            registry[name] = fn
+        return fn
+
+    return deco
+
+
+def front(*names: str) -> Callable[[Handler], Handler]:
+    return _register(HANDLERS, *names)
+
+
+def cross(*names: str) -> Callable[[Handler], Handler]:
+    return _register(CROSS, *names)
+
+
+def aggregate(*names: str) -> Callable[[Handler], Handler]:
+    return _register(AGGREGATE, *names)
+
+
+def _raise_first_error(values: list[Any]) -> None:
+    for v in values:
+        if isinstance(v, ErrorReply):
+            raise CommandError(v.text)
+
+
+# ---------------------------------------------------------------- connection
+
+
+@front("ping")
+def ping(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
+    if len(argv) > 2:
+        raise CommandError(errors.wrong_arity("ping"))
+    return PONG if len(argv) == 1 else argv[1]
+
+
+@front("echo")
+def echo(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
+    return argv[1]
+
+
+def _valid_name(name: bytes) -> bool:
+    return all(33 <= c <= 126 for c in name)
+
+
+def _check_password(fr: Front, user: bytes | None, password: bytes) -> None:
+    if user is not None and user != b"default":
+        raise CommandError(errors.WRONGPASS)
+    if fr.requirepass and password.decode("utf-8", "surrogateescape") != fr.requirepass:
+        raise CommandError(errors.WRONGPASS)
+
+
+@front("auth")
+def auth(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
+    if len(argv) > 3:
+        raise CommandError(errors.SYNTAX)
+    if len(argv) == 2 and not fr.requirepass:
+        raise CommandError(errors.AUTH_NOT_CONFIGURED)
+    user = argv[1] if len(argv) == 3 else None
+    _check_password(fr, user, argv[-1])
+    conn.authenticated = True
+    return OK
+
+
+def hello_map(fr: Front, conn: ClientConnection) -> dict[bytes, Any]:
+    return {
+        b"server": b"valkey",
+        b"version": VALKEY_VERSION.encode(),
+        b"proto": 3 if conn.resp3 else 2,
+        b"id": conn.id,
+        b"mode": b"standalone",
+        b"role": b"master",
+        b"modules": [],
+    }
+
+
+@front("hello")
+def hello(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
+    proto = None
+    if len(argv) >= 2:
+        v = strict_int(argv[1])
+        if v is None:
+            raise CommandError("ERR Protocol version is not an integer or out of range")
+        if v < 2 or v > 3:
+            raise CommandError(errors.NOPROTO)
+        proto = v
+    j = 2
+    user: bytes | None = None
+    password: bytes | None = None
+    name: bytes | None = None
+    while j < len(argv):
+        opt = argv[j].lower()
+        left = len(argv) - j - 1
+        if opt == b"auth" and left >= 2:
+            user, password = argv[j + 1], argv[j + 2]
+            j += 3
+        elif opt == b"setname" and left >= 1:
+            name = argv[j + 1]
+            j += 2
+        else:
+            raise CommandError(f"ERR Syntax error in HELLO option '{argv[j].decode('utf-8', 'replace')}'")
+    if password is not None:
+        _check_password(fr, user, password)
+        conn.authenticated = True
+    if not conn.authenticated:
+        raise CommandError("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time")
+    if name is not None:
+        if not _valid_name(name) and name:
+            raise CommandError(errors.CLIENT_NAME)
+        conn.name = name
+    if proto is not None:
+        conn.resp3 = proto == 3
+    return hello_map(fr, conn)
+
+
+@front("select")
+def select(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
+    index = parse_int(argv[1])
+    if index < 0 or index >= fr.databases:
+        raise CommandError(errors.DB_RANGE)
+    conn.db = index
+    return OK
+
+
+@front("quit")
+def quit_(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
+    conn.close_after_flush = True
+    conn.closing = True
+    return OK
+
+
+@front("reset")
+def reset(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
+    conn.db = 0
+    conn.resp3 = False
+    conn.name = b""
+    conn.authenticated = not fr.requirepass
+    return Simple("RESET")
+
+
+# ---------------------------------------------------------------- CLIENT
+
+
+@front("client|id")
+def client_id(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
+    return conn.id
+
+
+@front("client|setname")
+def client_setname(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
+    if not _valid_name(argv[2]):
+        raise CommandError(errors.CLIENT_NAME)
+    conn.name = argv[2]
+    return OK
+
+
+@front("client|getname")
+def client_getname(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
+    return conn.name or None
+
+
+@front("client|setinfo")
+def client_setinfo(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
+    attr = argv[2].lower()
+    value = argv[3]
+    if attr not in (b"lib-name", b"lib-ver"):
+        raise CommandError(f"ERR Unrecognized option '{argv[2].decode('utf-8', 'replace')}'")
+    if not all(33 <= c <= 126 for c in value):
+        raise CommandError(f"ERR {attr.decode()} cannot contain spaces, newlines or special characters.")
+    if attr == b"lib-name":
+        conn.lib_name = value
+    else:
+        conn.lib_ver = value
+    return OK
+
+
+def _client_type_ok(kind: bytes) -> bool:
+    return kind.lower() in (b"normal", b"master", b"replica", b"slave", b"pubsub")
+
+
+@front("client|list")
+def client_list(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
+    clients = list(fr.clients.values())
+    j = 2
+    while j < len(argv):
+        opt = argv[j].lower()
+        if opt == b"type" and j + 1 < len(argv):
+            kind = argv[j + 1].lower()
+            if not _client_type_ok(kind):
+                raise CommandError(f"ERR Unknown client type '{argv[j + 1].decode('utf-8', 'replace')}'")
+            if kind != b"normal":
+                clients = []
+            j += 2
+        elif opt == b"id" and j + 1 < len(argv):
+            ids = set()
+            for raw in argv[j + 1 :]:
+                v = strict_int(raw)
+                if v is None or v <= 0:
+                    raise CommandError("ERR Invalid client ID")
+                ids.add(v)
+            clients = [c for c in clients if c.id in ids]
+            j = len(argv)
+        else:
+            raise CommandError(errors.SYNTAX)
+    return Verbatim("".join(c.describe() + "\n" for c in sorted(clients, key=lambda c: c.id)))
+
+
+@front("client|info")
+def client_info(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
+    return Verbatim(conn.describe() + "\n")
+
+
+@front("client|kill")
+def client_kill(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
+    if len(argv) == 3:  # old form: CLIENT KILL addr:port
+        addr = argv[2].decode("utf-8", "replace")
+        for c in list(fr.clients.values()):
+            if c.addr == addr:
+                _kill(c, conn)
+                return OK
+        raise CommandError(errors.NO_SUCH_CLIENT)
+    filters: list[Callable[[ClientConnection], bool]] = []
+    skipme = True
+    j = 2
+    while j < len(argv):
+        if j + 1 >= len(argv):
+            raise CommandError(errors.SYNTAX)
+        opt, val = argv[j].lower(), argv[j + 1]
+        text = val.decode("utf-8", "replace")
+        if opt == b"id":
+            ident = strict_int(val)
+            if ident is None or ident <= 0:
+                raise CommandError("ERR client-id should be greater than 0")
+            filters.append(lambda c, i=ident: c.id == i)
+        elif opt == b"addr":
+            filters.append(lambda c, a=text: c.addr == a)
+        elif opt == b"laddr":
+            filters.append(lambda c, a=text: c.laddr == a)
+        elif opt == b"type":
+            if not _client_type_ok(val):
+                raise CommandError(f"ERR Unknown client type '{text}'")
+            kind = val.lower()
+            filters.append(lambda c, k=kind: k == b"normal")
+        elif opt == b"user":
+            filters.append(lambda c, u=val: u == b"default")
+        elif opt == b"skipme":
+            low = val.lower()
+            if low == b"yes":
+                skipme = True
+            elif low == b"no":
+                skipme = False
+            else:
+                raise CommandError(errors.SYNTAX)
+        elif opt == b"maxage":
+            age = strict_int(val)
+            if age is None:
+                raise CommandError(errors.NOT_INTEGER)
+            filters.append(lambda c, a=age: time.monotonic() - c.created >= a)
+        else:
+            raise CommandError(errors.SYNTAX)
+        j += 2
+    killed = 0
+    for c in list(fr.clients.values()):
+        if skipme and c is conn:
+            continue
+        if all(f(c) for f in filters):
+            _kill(c, conn)
+            killed += 1
+    return killed
+
+
+def _kill(target: ClientConnection, me: ClientConnection) -> None:
+    if target is me:
+        me.close_after_flush = True
+        me.closing = True
+    else:
+        target.close_now()
+
+
+CLIENT_HELP = [
+    "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "GETNAME",
+    "    Return the name of the current connection.",
+    "ID",
+    "    Return the ID of the current connection.",
+    "INFO",
+    "    Return information about the current client connection.",
+    "KILL <ip:port>",
+    "    Kill connection made from <ip:port>.",
+    "KILL <option> <value> [<option> <value> [...]]",
+    "    Kill connections. Options are:",
+    "    * ADDR (<ip:port>|<unixsocket>:0)",
+    "      Kill connections made from the specified address",
+    "    * LADDR (<ip:port>|<unixsocket>:0)",
+    "      Kill connections made to specified local address",
+    "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+    "      Kill connections by type.",
+    "    * USER <username>",
+    "      Kill connections authenticated by <username>.",
+    "    * SKIPME (YES|NO)",
+    "      Skip killing current connection (default: yes).",
+    "    * ID <client-id>",
+    "      Kill connections by client id.",
+    "    * MAXAGE <maxage>",
+    "      Kill connections older than the specified age.",
+    "LIST [options ...]",
+    "    Return information about client connections. Options:",
+    "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+    "      Return clients of specified type.",
+    "SETNAME <name>",
+    "    Assign the name <name> to the current connection.",
+    "SETINFO <option> <value>",
+    "    Set client meta attr. Options are:",
+    "    * LIB-NAME: the client lib name.",
+    "    * LIB-VER: the client lib version.",
+    "HELP",
+    "    Print this help.",
+]
+
+
+@front("client|help")
+def client_help(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
+    return [Simple(line) for line in CLIENT_HELP]
+
+
+@front("object|help")
+def object_help(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
+    return [
+        Simple(line)
+        for line in [
+            "OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            "ENCODING <key>",
+            "    Return the kind of internal representation used in order to store the value",
+            "    associated with a <key>.",
+            "FREQ <key>",
+            "    Return the access frequency index of the <key>. The returned integer is",
+            "    proportional to the logarithm of the recent access frequency of the key.",
+            "IDLETIME <key>",
+            "    Return the idle time of the <key>, that is the approximated number of",
+            "    seconds elapsed since the last access to the key.",
+            "REFCOUNT <key>",
+            "    Return the number of references of the value associated with the specified",
+            "    <key>.",
+            "HELP",
+            "    Print this help.",
+        ]
+    ]
+
+
+# ---------------------------------------------------------------- COMMAND
+
+
+@front("command")
+def command(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
+    return introspect.reply_command(argv)
+
+
+@front("command|count")
+def command_count(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
+    return len(introspect.TABLE)
+
+
+@front("command|info")
+def command_info(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
+    return introspect.reply_info(argv[2:])
+
+
+@front("command|docs")
+def command_docs(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
+    return introspect.reply_docs(argv[2:])
+
+
+@front("command|list")
+def command_list(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
+    return introspect.reply_list(argv[2:])
+
+
+@front("command|getkeys")
+def command_getkeys(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
+    return introspect.getkeys(argv[2:], with_flags=False)
+
+
+@front("command|getkeysandflags")
+def command_getkeysandflags(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
+    return introspect.getkeys(argv[2:], with_flags=True)
+
+
+@front("command|help")
+def command_help(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
+    return [Simple(line) for line in introspect.HELP]
+
+
+# ---------------------------------------------------------------- server
+
+
+@front("time")
+def time_(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
+    now = time.time_ns() // 1000
+    return [b"%d" % (now // 1_000_000), b"%d" % (now % 1_000_000)]
+
+
+@front("shutdown")
+def shutdown(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
+    mode = "default"
+    for opt in argv[1:]:
+        o = opt.lower()
+        if o in (b"nosave", b"save"):
+            mode = o.decode()
+        elif o in (b"now", b"force"):
+            continue
+        elif o == b"abort":
+            raise CommandError("ERR No shutdown in progress.")
+        else:
+            raise CommandError(errors.SYNTAX)
+    from shardserver.front.server import NO_REPLY
+
+    fr.request_shutdown(mode)
+    conn.close_after_flush = True
+    conn.closing = True
+    return NO_REPLY
+
+
+@front("config|get")
+def config_get(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
+    pairs = fr.config.config_get([a.decode("utf-8", "replace") for a in argv[2:]])
+    return {k.encode(): v.encode() for k, v in pairs}
+
+
+@front("config|set")
+def config_set(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
+    args = argv[2:]
+    if len(args) % 2:
+        raise CommandError(errors.wrong_arity("config|set"))
+    pairs = [(args[i].decode("utf-8", "replace"), args[i + 1].decode("utf-8", "surrogateescape")) for i in range(0, len(args), 2)]
+    try:
+        fr.config.config_set(pairs)
+    except ConfigError as exc:
+        raise CommandError(str(exc)) from exc
+    fr.apply_config()
+    from shardserver import log
+
+    log.set_level(str(fr.config.get("loglevel")))
+    names = {k.lower() for k, _ in pairs}
+    if "proto-max-bulk-len" in names:
+        value = str(fr.config.get("proto-max-bulk-len")).encode()
+        for conn_ in fr.clients.values():
+            conn_.parser.max_bulk_len = fr.proto_max_bulk_len
+        for link in fr.links:
+            if link.up:
+                fr.call(link.index, 0, [[b"__config", b"proto-max-bulk-len", value]])
+    for conn_ in fr.clients.values():
+        conn_.parser.max_buffer = fr.query_buffer_limit
+    return OK
+
+
+@front("config|resetstat")
+def config_resetstat(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
+    for k in fr.stats:
+        fr.stats[k] = 0
+    for link in fr.links:
+        if link.up:
+            fr.call(link.index, 0, [[b"__resetstat"]])
+    return OK
+
+
+@front("config|help")
+def config_help(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
+    return [
+        Simple(line)
+        for line in [
+            "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            "GET <pattern>",
+            "    Return parameters matching the glob-like <pattern> and their values.",
+            "SET <directive> <value>",
+            "    Set the configuration <directive> to <value>.",
+            "RESETSTAT",
+            "    Reset statistics reported by the INFO command.",
+            "HELP",
+            "    Print this help.",
+        ]
+    ]
+
+
+@front("info")
+def info(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
+    from shardserver.front.info import gather_shards, render
+
+    sections = [a.decode("utf-8", "replace").lower() for a in argv[1:]]
+    pending = gather_shards(fr)
+
+    async def build() -> Any:
+        shard_stats = await pending
+        return Verbatim(render(fr, conn, sections, shard_stats))
+
+    return build()
+
+
+# ---------------------------------------------------------------- fan-out to all shards
+
+
+def _all(fr: Front, conn: ClientConnection, argv: list[bytes], db: int | None = None) -> list[asyncio.Future[list[Any]]]:
+    return [fr.call(i, conn.db if db is None else db, [argv]) for i in range(fr.nshards)]
+
+
+async def _gather(futures: list[asyncio.Future[list[Any]]]) -> list[Any]:
+    values = [(await f)[0] for f in futures]
+    _raise_first_error(values)
+    return values
+
+
+@aggregate("dbsize")
+def dbsize(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
+    futures = _all(fr, conn, argv)
+
+    async def total() -> int:
+        return sum(await _gather(futures))
+
+    return total()
+
+
+@aggregate("flushdb", "flushall", "swapdb")
+def flush(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
+    if argv[0] == b"swapdb":
+        from shardserver.shard.keys import parse_swapdb  # argument checks are shared
+
+        parse_swapdb(argv, fr.databases)
+    elif len(argv) > 2 or (len(argv) == 2 and argv[1].lower() not in (b"async", b"sync")):
+        raise CommandError(errors.SYNTAX)
+    futures = _all(fr, conn, argv)
+
+    async def done() -> Any:
+        await _gather(futures)
+        return OK
+
+    return done()
+
+
+@aggregate("keys")
+def keys(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
+    futures = _all(fr, conn, argv)
+
+    async def merged() -> Any:
+        out: list[bytes] = []
+        for part in await _gather(futures):
+            out.extend(part)
+        return out
+
+    return merged()
+
+
+@aggregate("randomkey")
+def randomkey(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
+    futures = _all(fr, conn, argv)
+
+    async def pick() -> Any:
+        picks = [v for v in await _gather(futures) if v[0] is not None]
+        if not picks:
+            return None
+        total = sum(v[1] for v in picks)
+        r = random.randrange(max(total, 1))
+        for key, count in picks:
+            if r < count:
+                return key
+            r -= count
+        return picks[-1][0]
+
+    return pick()
+
+
+# ---------------------------------------------------------------- keys on several shards
+
+
+def _group(fr: Front, keys: list[bytes]) -> dict[int, list[int]]:
+    """Shard -> indexes into ``keys``, preserving order."""
+    groups: dict[int, list[int]] = {}
+    for i, key in enumerate(keys):
+        groups.setdefault(fr.owner_of(key), []).append(i)
+    return groups
+
+
+@cross("mget")
+def mget(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
+    keys = argv[1:]
+    groups = _group(fr, keys)
+    calls = {s: fr.call(s, conn.db, [[b"mget"] + [keys[i] for i in idx]]) for s, idx in groups.items()}
+
+    async def merged() -> Any:
+        out: list[Any] = [None] * len(keys)
+        for s, idx in groups.items():
+            values = (await calls[s])[0]
+            _raise_first_error([values])
+            for i, v in zip(idx, values, strict=True):
+                out[i] = v
+        return out
+
+    return merged()
+
+
+@cross("mset")
+def mset(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
+    if len(argv) % 2 == 0:
+        raise CommandError(errors.wrong_arity("mset"))
+    pairs = [(argv[i], argv[i + 1]) for i in range(1, len(argv), 2)]
+    groups = _group(fr, [k for k, _ in pairs])
+    calls = []
+    for s, idx in groups.items():
+        cmd = [b"mset"]
+        for i in idx:
+            cmd.extend(pairs[i])
+        calls.append(fr.call(s, conn.db, [cmd]))
+
+    async def done() -> Any:
+        await _gather(calls)
+        return OK
+
+    return done()
+
+
+@cross("del", "unlink", "exists", "touch")
+def count_keys(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
+    keys = argv[1:]
+    groups = _group(fr, keys)
+    name = argv[0].lower()
+    calls = [fr.call(s, conn.db, [[name] + [keys[i] for i in idx]]) for s, idx in groups.items()]
+
+    async def total() -> Any:
+        return sum(await _gather(calls))
+
+    return total()
+
+
+@cross("msetnx")
+def msetnx(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
+    if len(argv) % 2 == 0:
+        raise CommandError(errors.wrong_arity("msetnx"))
+    pairs = [(argv[i], argv[i + 1]) for i in range(1, len(argv), 2)]
+    groups = _group(fr, [k for k, _ in pairs])
+    hold = fr.hold(list(groups))
+    db = conn.db
+
+    async def run() -> Any:
+        try:
+            await hold.ready
+            checks = [hold.call(s, db, [[b"__count_existing"] + [pairs[i][0] for i in idx]]) for s, idx in groups.items()]
+            counts = await _gather(checks)
+            if sum(counts):
+                return 0
+            writes = []
+            for s, idx in groups.items():
+                cmd = [b"mset"]
+                for i in idx:
+                    cmd.extend(pairs[i])
+                writes.append(hold.call(s, db, [cmd]))
+            await _gather(writes)
+            return 1
+        finally:
+            fr.release(hold)
+
+    return run()
+
+
+def _rename(fr: Front, conn: ClientConnection, argv: list[bytes], nx: bool) -> Any:
+    src, dst = argv[1], argv[2]
+    a, b = fr.owner_of(src), fr.owner_of(dst)
+    hold = fr.hold([a, b])
+    db = conn.db
+
+    async def run() -> Any:
+        try:
+            await hold.ready
+            dump_f = hold.call(a, db, [[b"__dump", src]])
+            exist_f = hold.call(b, db, [[b"exists", dst]]) if nx else None
+            entry = (await dump_f)[0]
+            _raise_first_error([entry])
+            if entry is None:
+                raise CommandError(errors.NO_SUCH_KEY)
+            if exist_f is not None:
+                exists = (await exist_f)[0]
+                _raise_first_error([exists])
+                if exists:
+                    return 0
+            kind, payload, when, raw = entry
+            restore = hold.call(b, db, [[b"__restore", dst, kind, payload, b"%d" % when, b"%d" % raw]])
+            delete = hold.call(a, db, [[b"del", src]])
+            await _gather([restore, delete])
+            return 1 if nx else OK
+        finally:
+            fr.release(hold)
+
+    return run()
+
+
+@cross("rename")
+def rename(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
+    return _rename(fr, conn, argv, nx=False)
+
+
+@cross("renamenx")
+def renamenx(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
+    return _rename(fr, conn, argv, nx=True)
+
+
+@cross("copy")
+def copy(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
+    src, dst = argv[1], argv[2]
+    dest_db, replace = conn.db, False
+    j = 3
+    while j < len(argv):
+        opt = argv[j].lower()
+        if opt == b"replace":
+            replace = True
+        elif opt == b"db" and j + 1 < len(argv):
+            dest_db = parse_int(argv[j + 1])
+            if dest_db < 0 or dest_db >= fr.databases:
+                raise CommandError(errors.DB_RANGE)
+            j += 1
+        else:
+            raise CommandError(errors.SYNTAX)
+        j += 1
+    a, b = fr.owner_of(src), fr.owner_of(dst)
+    hold = fr.hold([a, b])
+    db = conn.db
+
+    async def run() -> Any:
+        try:
+            await hold.ready
+            dump_f = hold.call(a, db, [[b"__dump", src]])
+            exist_f = None if replace else hold.call(b, dest_db, [[b"exists", dst]])
+            entry = (await dump_f)[0]
+            _raise_first_error([entry])
+            if entry is None:
+                return 0
+            if exist_f is not None:
+                exists = (await exist_f)[0]
+                if exists:
+                    return 0
+            kind, payload, when, raw = entry
+            await _gather([hold.call(b, dest_db, [[b"__restore", dst, kind, payload, b"%d" % when, b"%d" % raw]])])
+            return 1
+        finally:
+            fr.release(hold)
+
+    return run()
+
+
+@cross("lcs")
+def lcs(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
+    a, b = fr.owner_of(argv[1]), fr.owner_of(argv[2])
+    hold = fr.hold([a, b])
+    db = conn.db
+
+    async def run() -> Any:
+        try:
+            await hold.ready
+            first_f = hold.call(a, db, [[b"__getstr", argv[1]]])
+            other_f = hold.call(b, db, [[b"__getstr", argv[2]]])
+            first, other = (await first_f)[0], (await other_f)[0]
+            _raise_first_error([first, other])
+            value = (await hold.call(a, db, [[b"__lcs_with", argv[1], other] + argv[3:]]))[0]
+            _raise_first_error([value])
+            return value
+        finally:
+            fr.release(hold)
+
+    return run()
+
+
+def process_info() -> dict[str, Any]:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return {"pid": os.getpid(), "cpu_user": usage.ru_utime, "cpu_sys": usage.ru_stime, "maxrss_kb": usage.ru_maxrss}
+
+
+__all__ = ["HANDLERS", "CROSS", "AGGREGATE", "REDIS_VERSION", "__version__"]

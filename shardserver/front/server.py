@@ -1,0 +1,621 @@
+"""The front process: owns client connections and routes commands to shards.
+
+Ownership: the front owns sockets, connection state, the routing decision and
+reply order.  It never holds data: every key command runs on the shard that
+owns the key's slot.  Consecutive commands of one connection that go to the
+same shard form a *run*; every run produced in one event-loop tick for a shard
+travels in one ring message, and the shard answers with one message.
+
+Order and atomicity: the front is the only producer of every request ring and
+appends runs in the order commands arrive, so every shard sees requests in one
+global order.  A multi-key write split over shards (MSET, DEL) is therefore
+never seen half-done.  Operations that must read before they write across
+shards (RENAME, COPY, MSETNX, LCS) take a *hold* on their shards: a per-shard
+FIFO lock queue in the front (VLL-style), so requests that arrive meanwhile
+wait behind the hold in arrival order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import time
+from collections import deque
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from ipc.channel import Channel
+from ipc.ring import Receiver, Sender
+from shardserver import errors, log, wire
+from shardserver.commands.table import ALL, FRONT, SCAN, SINGLE, TABLE, Command
+from shardserver.config import Config
+from shardserver.errors import CommandError
+from shardserver.front.connection import ClientConnection
+from shardserver.resp import ErrorReply, encode
+from shardserver.slots import SlotMap, key_slot
+
+FrontHandler = Callable[["Front", ClientConnection, list[bytes]], Any]
+
+
+class Hold:
+    """A cross-shard operation's claim on some shards, granted in arrival order."""
+
+    def __init__(self, front: Front, shards: list[int]) -> None:
+        self.front = front
+        self.shards = sorted(set(shards))
+        self.granted = 0
+        self.ready: asyncio.Future[None] = front.loop.create_future()
+
+    def grant(self) -> None:
+        self.granted += 1
+        if self.granted == len(self.shards) and not self.ready.done():
+            self.ready.set_result(None)
+
+    def call(self, shard: int, db: int, cmds: list[list[bytes]]) -> asyncio.Future[list[Any]]:
+        """Run internal commands on a held shard; resolves to their reply values."""
+        return self.front.call(shard, db, cmds, bypass=True)
+
+
+class ShardLink:
+    """The front's end of one shard's channel."""
+
+    def __init__(self, index: int, channel: Channel) -> None:
+        self.index = index
+        self.channel = channel
+        self.sender = Sender(channel.requests)
+        self.receiver = Receiver(channel.replies)
+        self.up = False
+        self.pid = 0
+        self.out: list[list[Any]] = []
+        self.inflight: dict[int, Any] = {}
+        self.holder: Hold | None = None
+        self.lockq: deque[Any] = deque()
+        self.backlogged = False
+        self.backpressure_events = 0
+
+
+class _Future:
+    """Target of an internal run: resolves an asyncio future with the values."""
+
+    __slots__ = ("future", "n")
+
+    def __init__(self, future: asyncio.Future[list[Any]], n: int) -> None:
+        self.future = future
+        self.n = n
+
+    def deliver(self, payload: Any) -> None:
+        if not self.future.done():
+            self.future.set_result(payload)
+
+    def fail(self, text: str) -> None:
+        self.deliver([ErrorReply(text)] * self.n)
+
+
+class Front:
+    def __init__(self, config: Config, channels: list[Channel], slotmap: SlotMap, control: socket.socket) -> None:
+        self.config = config
+        self.loop = asyncio.get_event_loop()
+        self.links = [ShardLink(i, ch) for i, ch in enumerate(channels)]
+        self.nshards = len(channels)
+        self.slotmap = slotmap
+        self.slot_owner = slotmap.snapshot()
+        self.slot_version = slotmap.version
+        self.control = control
+        self.clients: dict[int, ClientConnection] = {}
+        self._next_client = 0
+        self._next_run = 1
+        self._flush_scheduled = False
+        self._dirty_links: set[ShardLink] = set()
+        self._dirty_conns: set[ClientConnection] = set()
+        self.reading_paused = False
+        self.servers: list[asyncio.AbstractServer] = []
+        self.port = 0
+        self.started = time.time()
+        self.stopping = False
+        self.stats = {
+            "total_connections_received": 0,
+            "total_commands_processed": 0,
+            "rejected_connections": 0,
+            "total_net_input_bytes": 0,
+            "total_net_output_bytes": 0,
+        }
+        self.ready_sent = False
+        self.ops_per_sec = 0
+        self._ops_mark = (time.monotonic(), 0)
+        self.apply_config()
+        from shardserver.front import handlers
+
+        self.handlers: dict[str, FrontHandler] = handlers.HANDLERS
+        self.cross: dict[str, Callable[..., Any]] = handlers.CROSS
+        self.aggregators: dict[str, Callable[..., Any]] = handlers.AGGREGATE
+        self._names: dict[bytes, Command] = {}
+        for name, cmd in TABLE.items():
+            self._names[name.encode()] = cmd
+            self._names[name.upper().encode()] = cmd
+        self._bnames = {cmd.fullname: cmd.fullname.encode() for cmd in self._all_specs()}
+
+    def _all_specs(self) -> list[Command]:
+        out = []
+        for cmd in TABLE.values():
+            out.append(cmd)
+            out.extend(cmd.subcommands.values())
+        return out
+
+    def apply_config(self) -> None:
+        cfg = self.config
+        self.proto_max_bulk_len = int(cfg.get("proto-max-bulk-len"))
+        self.query_buffer_limit = int(cfg.get("client-query-buffer-limit"))
+        self.requirepass = str(cfg.get("requirepass"))
+        self.maxclients = int(cfg.get("maxclients"))
+        self.timeout = int(cfg.get("timeout"))
+        self.databases = int(cfg.get("databases"))
+
+    # -- connections -----------------------------------------------------
+    def next_client_id(self) -> int:
+        self._next_client += 1
+        return self._next_client
+
+    def register(self, conn: ClientConnection) -> bool:
+        if len(self.clients) >= self.maxclients:
+            self.stats["rejected_connections"] += 1
+            return False
+        self.clients[conn.id] = conn
+        self.stats["total_connections_received"] += 1
+        return True
+
+    def unregister(self, conn: ClientConnection) -> None:
+        self.clients.pop(conn.id, None)
+        self.stats["total_net_input_bytes"] += conn.net_in
+        self.stats["total_net_output_bytes"] += conn.net_out
+
+    # -- routing ---------------------------------------------------------
+    def owner_of(self, key: bytes) -> int:
+        return self.slot_owner[key_slot(key)]
+
+    def dispatch(self, conn: ClientConnection, cmds: list[list[bytes]]) -> None:
+        """Route a connection's commands in order; consecutive same-shard ones form a run."""
+        names = self._names
+        nshards = self.nshards
+        owner = self.slot_owner
+        run_shard = -1
+        run: list[list[bytes]] = []
+        ncmds = 0
+        for argv in cmds:
+            ncmds += 1
+            spec = names.get(argv[0])
+            if spec is None:
+                spec = self._names.get(argv[0].lower())
+                if spec is None:
+                    if run:
+                        self._close_run(conn, run_shard, run)
+                        run, run_shard = [], -1
+                    conn.reply(encode(ErrorReply(errors.unknown_command(argv[0], argv[1:]))))
+                    continue
+            n = len(argv)
+            arity = spec.arity
+            if (arity > 0 and n != arity) or n < -arity:
+                if run:
+                    self._close_run(conn, run_shard, run)
+                    run, run_shard = [], -1
+                conn.reply(encode(ErrorReply(errors.wrong_arity(spec.fullname))))
+                continue
+            if spec.subcommands and n > 1:
+                sub = spec.subcommands.get(argv[1].decode("latin-1").lower())
+                if sub is None:
+                    if run:
+                        self._close_run(conn, run_shard, run)
+                        run, run_shard = [], -1
+                    conn.reply(encode(ErrorReply(errors.unknown_subcommand(argv[1], spec.name))))
+                    continue
+                spec = sub
+                if (spec.arity > 0 and n != spec.arity) or n < -spec.arity:
+                    if run:
+                        self._close_run(conn, run_shard, run)
+                        run, run_shard = [], -1
+                    conn.reply(encode(ErrorReply(errors.wrong_arity(spec.fullname))))
+                    continue
+            conn.last_cmd = spec.fullname
+            if not conn.authenticated and "no_auth" not in spec.flags:
+                if run:
+                    self._close_run(conn, run_shard, run)
+                    run, run_shard = [], -1
+                conn.reply(encode(ErrorReply(errors.NOAUTH)))
+                continue
+            if spec.route is SINGLE:
+                keys = spec.keys
+                if nshards == 1:
+                    shard = 0
+                elif keys is not None and keys.first == keys.last:
+                    shard = owner[key_slot(argv[keys.first])]
+                else:
+                    shard = self._single_shard(spec, argv)
+                    if shard < 0:
+                        if run:
+                            self._close_run(conn, run_shard, run)
+                            run, run_shard = [], -1
+                        self._run_cross(conn, spec, argv)
+                        continue
+                argv[0] = self._bnames[spec.fullname]
+                if shard != run_shard:
+                    if run:
+                        self._close_run(conn, run_shard, run)
+                    run, run_shard = [argv], shard
+                else:
+                    run.append(argv)
+                continue
+            if run:
+                self._close_run(conn, run_shard, run)
+                run, run_shard = [], -1
+            self._run_special(conn, spec, argv)
+        if run:
+            self._close_run(conn, run_shard, run)
+        conn.tot_cmds += ncmds
+        self.stats["total_commands_processed"] += ncmds
+
+    def _single_shard(self, spec: Command, argv: list[bytes]) -> int:
+        """The one shard all keys live on, or -1 when they span shards."""
+        owner = self.slot_owner
+        shard = -1
+        for pos in spec.key_positions(argv):
+            s = owner[key_slot(argv[pos])]
+            if shard < 0:
+                shard = s
+            elif s != shard:
+                return -1
+        return 0 if shard < 0 else shard
+
+    def _close_run(self, conn: ClientConnection, shard: int, run: list[list[bytes]]) -> None:
+        cell: list[Any] = [None]
+        conn.pending.append(cell)
+        link = self.links[shard]
+        run_id = self._next_run
+        self._next_run = run_id + 1
+        target = (conn, cell, len(run))
+        item = [run_id, conn.db, 1 if conn.resp3 else 0, run]
+        if link.holder is not None or link.lockq:
+            link.lockq.append((item, target))
+        else:
+            self._send(link, item, target)
+
+    def _send(self, link: ShardLink, item: list[Any], target: Any) -> None:
+        if not link.up:
+            self._fail_target(target, errors.loading_shard(link.index))
+            return
+        link.inflight[item[0]] = target
+        link.out.append(item)
+        self._dirty_links.add(link)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self.loop.call_soon(self._flush_links)
+
+    def _fail_target(self, target: Any, text: str) -> None:
+        if type(target) is tuple:
+            conn, cell, n = target
+            cell[0] = encode(ErrorReply(text)) * n
+            self._dirty_conns.add(conn)
+            if not self._flush_scheduled:
+                self._flush_scheduled = True
+                self.loop.call_soon(self._flush_links)
+        else:
+            target.fail(text)
+
+    def _flush_links(self) -> None:
+        self._flush_scheduled = False
+        links, self._dirty_links = self._dirty_links, set()
+        for link in links:
+            if not link.out:
+                continue
+            payload = wire.pack(link.out)
+            link.out = []
+            if not link.sender.send(payload):
+                if not link.backlogged:
+                    link.backlogged = True
+                    link.backpressure_events += 1
+                    self._set_reading_paused(True)
+            link.channel.req_bell.ring()
+        self._write_dirty()
+
+    def _write_dirty(self) -> None:
+        if self._dirty_conns:
+            conns, self._dirty_conns = self._dirty_conns, set()
+            for conn in conns:
+                conn.write_ready()
+
+    def _set_reading_paused(self, paused: bool) -> None:
+        if paused == self.reading_paused:
+            return
+        self.reading_paused = paused
+        for conn in self.clients.values():
+            if paused:
+                conn.pause_reading()
+            else:
+                conn.resume_reading()
+
+    # -- replies from shards -------------------------------------------------
+    def on_reply_bell(self, link: ShardLink) -> None:
+        link.channel.rep_bell.drain()
+        dirty = self._dirty_conns
+        for message in link.receiver.poll():
+            items = wire.unpack(message)
+            inflight = link.inflight
+            for i in range(0, len(items), 2):
+                run_id = items[i]
+                payload = items[i + 1]
+                if run_id == wire.HELLO_RUN:
+                    self._shard_hello(link, payload)
+                    continue
+                target = inflight.pop(run_id, None)
+                if target is None:
+                    continue
+                if type(target) is tuple:
+                    conn, cell, _ = target
+                    cell[0] = payload
+                    dirty.add(conn)
+                else:
+                    target.deliver(payload)
+        if link.backlogged and link.sender.pump():
+            link.backlogged = False
+            if not any(x.backlogged for x in self.links):
+                self._set_reading_paused(False)
+        self._write_dirty()
+
+    def _shard_hello(self, link: ShardLink, payload: list[Any]) -> None:
+        link.pid = int(payload[0])
+        link.up = True
+        log.verbose(f"Shard {link.index} (pid {link.pid}) is serving")
+        if not self.ready_sent and all(x.up for x in self.links):
+            self.ready_sent = True
+            self._control_send(f"ready {self.port}")
+
+    def shard_down(self, index: int) -> None:
+        """The supervisor saw shard ``index`` die: fail its work, reset its rings."""
+        link = self.links[index]
+        link.up = False
+        link.pid = 0
+        text = errors.loading_shard(index)
+        inflight, link.inflight = link.inflight, {}
+        link.out = []
+        self._dirty_links.discard(link)
+        for target in inflight.values():
+            self._fail_target(target, text)
+        link.channel.reset()
+        link.sender = Sender(link.channel.requests)
+        link.receiver = Receiver(link.channel.replies)
+        if link.backlogged:
+            link.backlogged = False
+            if not any(x.backlogged for x in self.links):
+                self._set_reading_paused(False)
+        self._write_dirty()
+        self._control_send(f"reset {index}")
+
+    # -- internal calls (cross-shard steps, fan-out) ---------------------------
+    def call(self, shard: int, db: int, cmds: list[list[bytes]], bypass: bool = False) -> asyncio.Future[list[Any]]:
+        """Send an internal run; the future resolves to the list of reply values."""
+        future: asyncio.Future[list[Any]] = self.loop.create_future()
+        run_id = self._next_run
+        self._next_run = run_id + 1
+        link = self.links[shard]
+        item = [run_id, db, wire.INTERNAL, cmds]
+        target = _Future(future, len(cmds))
+        if not bypass and (link.holder is not None or link.lockq):
+            link.lockq.append((item, target))
+        else:
+            self._send(link, item, target)
+        return future
+
+    def hold(self, shards: list[int]) -> Hold:
+        hold = Hold(self, shards)
+        for index in hold.shards:
+            link = self.links[index]
+            if link.holder is None and not link.lockq:
+                link.holder = hold
+                hold.grant()
+            else:
+                link.lockq.append(hold)
+        return hold
+
+    def release(self, hold: Hold) -> None:
+        for index in hold.shards:
+            link = self.links[index]
+            if link.holder is not hold:
+                continue
+            link.holder = None
+            q = link.lockq
+            while q:
+                entry = q.popleft()
+                if isinstance(entry, Hold):
+                    link.holder = entry
+                    entry.grant()
+                    break
+                item, target = entry
+                self._send(link, item, target)
+
+    def deferred_reply(self, conn: ClientConnection, work: Coroutine[Any, Any, Any]) -> None:
+        """Reserve the connection's next reply slot for the result of ``work``."""
+        cell: list[Any] = [None]
+        conn.pending.append(cell)
+        resp3 = conn.resp3
+
+        def done(task: asyncio.Task[Any]) -> None:
+            try:
+                value = task.result()
+            except CommandError as exc:
+                value = ErrorReply(exc.text)
+            except Exception as exc:  # keep the connection's reply order intact
+                log.warning(f"cross-shard command failed: {exc!r}")
+                value = ErrorReply(f"ERR internal error: {exc}")
+            cell[0] = encode(value, resp3)
+            conn.write_ready()
+
+        task = self.loop.create_task(work)
+        task.add_done_callback(done)
+
+    # -- special routes --------------------------------------------------------
+    def _run_cross(self, conn: ClientConnection, spec: Command, argv: list[bytes]) -> None:
+        handler = self.cross[spec.fullname]
+        self._reply_from(conn, lambda: handler(self, conn, argv))
+
+    def _run_special(self, conn: ClientConnection, spec: Command, argv: list[bytes]) -> None:
+        route = spec.route
+        if route is FRONT:
+            handler = self.handlers[spec.fullname]
+            self._reply_from(conn, lambda: handler(self, conn, argv))
+        elif route is ALL:
+            agg = self.aggregators[spec.fullname]
+            argv[0] = self._bnames[spec.fullname]
+            self._reply_from(conn, lambda: agg(self, conn, argv))
+        elif route is SCAN:
+            from shardserver.numbers import strict_int
+
+            cursor = strict_int(argv[1])
+            if cursor is None or cursor < 0:
+                conn.reply(encode(ErrorReply(errors.INVALID_CURSOR)))
+                return
+            if cursor >= 16384:
+                conn.reply(encode([b"0", []], conn.resp3))
+                return
+            argv[0] = b"scan"
+            self._close_run(conn, self.slot_owner[cursor], [argv])
+        else:  # a SINGLE command that needed a cross handler is routed above
+            conn.reply(encode(ErrorReply(f"ERR unroutable command '{spec.fullname}'")))
+
+    def _reply_from(self, conn: ClientConnection, fn: Callable[[], Any]) -> None:
+        try:
+            value = fn()
+        except CommandError as exc:
+            conn.reply(encode(ErrorReply(exc.text)))
+            return
+        if asyncio.iscoroutine(value):
+            self.deferred_reply(conn, value)
+        elif value is not NO_REPLY:
+            conn.reply(encode(value, conn.resp3))
+
+    # -- control channel to the supervisor ---------------------------------------
+    def _control_send(self, text: str) -> None:
+        try:
+            self.control.send(text.encode())
+        except OSError as exc:
+            log.warning(f"control channel send failed: {exc}")
+
+    def on_control(self) -> None:
+        try:
+            data = self.control.recv(4096)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            log.warning("Supervisor went away; front exiting")
+            self.begin_stop()
+            return
+        for line in data.decode().splitlines():
+            parts = line.split()
+            if parts and parts[0] == "down":
+                self.shard_down(int(parts[1]))
+
+    def request_shutdown(self, mode: str) -> None:
+        self._control_send(f"shutdown {mode}")
+
+    # -- lifecycle ---------------------------------------------------------------
+    async def start(self) -> None:
+        cfg = self.config
+        port = int(cfg.get("port"))
+        bind = cfg.get("bind")
+        binds = [b for b in (bind if isinstance(bind, list) else str(bind).split()) if b]
+        bound_port = port
+        for addr in binds:
+            optional = addr.startswith("-")
+            host = addr.lstrip("-")
+            if host == "*":
+                host = "0.0.0.0"
+            try:
+                server = await self.loop.create_server(
+                    lambda: ClientConnection(self), host=host, port=bound_port, reuse_address=True, backlog=511
+                )
+            except OSError as exc:
+                if optional:
+                    log.verbose(f"Skipping optional bind {host}: {exc}")
+                    continue
+                raise
+            self.servers.append(server)
+            if bound_port == 0:
+                bound_port = server.sockets[0].getsockname()[1]
+        path = str(cfg.get("unixsocket"))
+        if path:
+            if os.path.exists(path):
+                os.unlink(path)
+            server = await self.loop.create_unix_server(lambda: ClientConnection(self, unix=True), path=path, backlog=511)
+            perm = int(cfg.get("unixsocketperm"))
+            if perm:
+                os.chmod(path, perm)
+            self.servers.append(server)
+        self.port = bound_port
+        for link in self.links:
+            self.loop.add_reader(link.channel.rep_bell.fileno(), self.on_reply_bell, link)
+        self.loop.add_reader(self.control.fileno(), self.on_control)
+        log.notice(f"Front listening on {', '.join(binds)} port {bound_port}" + (f", unix socket {path}" if path else ""))
+        self.loop.call_later(1.0, self._cron)
+        # Shards may have said hello before we were listening.
+        for link in self.links:
+            self.on_reply_bell(link)
+
+    def _cron(self) -> None:
+        if self.stopping:
+            return
+        if self.timeout > 0:
+            now = time.monotonic()
+            for conn in list(self.clients.values()):
+                if not conn.pending and now - conn.last_active > self.timeout:
+                    log.verbose(f"Closing idle client id={conn.id}")
+                    conn.close_now()
+        mark_t, mark_ops = self._ops_mark
+        now_t, ops = time.monotonic(), self.stats["total_commands_processed"]
+        self.ops_per_sec = int((ops - mark_ops) / max(now_t - mark_t, 1e-6))
+        self._ops_mark = (now_t, ops)
+        if self.slotmap.version != self.slot_version:
+            self.slot_version = self.slotmap.version
+            self.slot_owner = self.slotmap.snapshot()
+        self.loop.call_later(1.0, self._cron)
+
+    def begin_stop(self) -> None:
+        if self.stopping:
+            return
+        self.stopping = True
+        for server in self.servers:
+            server.close()
+        for conn in list(self.clients.values()):
+            conn.write_ready()
+            conn.close_now()
+        self.loop.call_soon(self.loop.stop)
+
+
+class _NoReply:
+    pass
+
+
+NO_REPLY = _NoReply()
+
+
+def front_main(config: Config, channels: list[Channel], slotmap: SlotMap, control: socket.socket) -> int:
+    """Entry point in the forked front process."""
+    import uvloop
+
+    log.set_role("F")
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    uvloop.install()
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    control.setblocking(False)
+    front = Front(config, channels, slotmap, control)
+    loop.add_signal_handler(signal.SIGTERM, front.begin_stop)
+    try:
+        loop.run_until_complete(front.start())
+    except OSError as exc:
+        log.warning(f"Could not listen: {exc}")
+        front._control_send("failed listen")
+        return 1
+    loop.run_forever()
+    log.notice("Front exiting")
+    return 0

@@ -1,0 +1,494 @@
+"""RESP: the one encoder and the one request parser of shardserver.
+
+Ownership: this module owns the wire format.  The encoder turns reply values
+into RESP2 or RESP3 bytes for client replies and AOF records; the parser is
+sans-IO (``feed`` bytes, take commands with ``next``) and serves sockets, AOF
+replay and tests alike.  It knows nothing of sockets, shards or commands.
+
+Reply values are plain Python objects:
+
+========================  =======================  ==========================
+value                     RESP2                    RESP3
+========================  =======================  ==========================
+bytes / str               bulk string              bulk string
+int                       integer                  integer
+bool                      integer 1/0              boolean
+None                      null bulk ``$-1``        null ``_``
+NULL_ARRAY                null array ``*-1``       null ``_``
+float                     bulk string              double
+list / tuple              array                    array
+dict                      flat array               map
+SetReply                  array                    set
+Simple                    simple string            simple string
+ErrorReply                error                    error
+Verbatim                  bulk string              verbatim string
+Raw                       pre-encoded bytes        pre-encoded bytes
+========================  =======================  ==========================
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+from shardserver import errors
+
+# --------------------------------------------------------------------------
+# reply markers
+
+
+class Simple(str):
+    """A RESP simple string (``+OK``)."""
+
+    __slots__ = ()
+
+
+class ErrorReply(Exception):
+    """An error reply; the text starts with the code clients map (ERR, WRONGTYPE, ...)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
+
+
+class SetReply(list):  # type: ignore[type-arg]
+    """An array that RESP3 clients receive as a set."""
+
+    __slots__ = ()
+
+
+class Verbatim(str):
+    """A RESP3 verbatim string (``=``); RESP2 clients receive a bulk string."""
+
+    __slots__ = ()
+
+
+class Raw(bytes):
+    """Bytes that are already RESP-encoded."""
+
+    __slots__ = ()
+
+
+class _NullArray:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "NULL_ARRAY"
+
+
+NULL_ARRAY = _NullArray()
+OK = Simple("OK")
+QUEUED = Simple("QUEUED")
+PONG = Simple("PONG")
+
+RAW_OK = b"+OK\r\n"
+
+
+def format_double(value: float) -> str:
+    """Format a double the way Valkey replies with one (shortest round-trip digits)."""
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    if math.isnan(value):
+        return "nan"
+    if value == int(value) and abs(value) < 1e17:
+        return str(int(value))
+    text = repr(value)
+    if "e" in text:
+        mant, exp = text.split("e")
+        sign = exp[0] if exp[0] in "+-" else "+"
+        digits = exp.lstrip("+-").lstrip("0") or "0"
+        text = f"{mant}e{sign}{digits}"
+    return text
+
+
+# --------------------------------------------------------------------------
+# encoder
+
+
+def _bulk(data: bytes) -> bytes:
+    return b"$%d\r\n%s\r\n" % (len(data), data)
+
+
+def _error_line(text: str) -> bytes:
+    # Valkey replaces newlines in error texts so the reply stays one line.
+    return b"-" + text.replace("\r", " ").replace("\n", " ").encode() + b"\r\n"
+
+
+def _encode_into(out: list[bytes], value: Any, resp3: bool) -> None:
+    t = type(value)
+    if t is bytes:
+        out.append(b"$%d\r\n%s\r\n" % (len(value), value))
+    elif t is int:
+        out.append(b":%d\r\n" % value)
+    elif value is None:
+        out.append(b"_\r\n" if resp3 else b"$-1\r\n")
+    elif t is Simple:
+        out.append(b"+" + value.encode() + b"\r\n")
+    elif t is list or t is tuple:
+        out.append(b"*%d\r\n" % len(value))
+        for item in value:
+            _encode_into(out, item, resp3)
+    elif t is Raw:
+        out.append(value)
+    elif t is str:
+        data = value.encode()
+        out.append(b"$%d\r\n%s\r\n" % (len(data), data))
+    elif t is bool:
+        if resp3:
+            out.append(b"#t\r\n" if value else b"#f\r\n")
+        else:
+            out.append(b":1\r\n" if value else b":0\r\n")
+    elif t is float:
+        text = format_double(value).encode()
+        out.append(b",%s\r\n" % text if resp3 else _bulk(text))
+    elif t is dict:
+        out.append((b"%%%d\r\n" if resp3 else b"*%d\r\n") % (len(value) * (1 if resp3 else 2)))
+        for k, v in value.items():
+            _encode_into(out, k, resp3)
+            _encode_into(out, v, resp3)
+    elif t is SetReply:
+        out.append((b"~%d\r\n" if resp3 else b"*%d\r\n") % len(value))
+        for item in value:
+            _encode_into(out, item, resp3)
+    elif isinstance(value, ErrorReply):
+        out.append(_error_line(value.text))
+    elif value is NULL_ARRAY:
+        out.append(b"_\r\n" if resp3 else b"*-1\r\n")
+    elif t is Verbatim:
+        data = value.encode()
+        if resp3:
+            out.append(b"=%d\r\ntxt:%s\r\n" % (len(data) + 4, data))
+        else:
+            out.append(_bulk(data))
+    elif isinstance(value, bytearray | memoryview):
+        out.append(_bulk(bytes(value)))
+    elif isinstance(value, int):  # int subclasses (IntEnum)
+        out.append(b":%d\r\n" % value)
+    else:
+        raise TypeError(f"cannot encode {t.__name__} as RESP")
+
+
+def encode(value: Any, resp3: bool = False) -> bytes:
+    """Encode one reply value as RESP2 (default) or RESP3 bytes."""
+    t = type(value)
+    if t is bytes:
+        return b"$%d\r\n%s\r\n" % (len(value), value)
+    if value is OK:
+        return RAW_OK
+    if t is int:
+        return b":%d\r\n" % value
+    if value is None:
+        return b"_\r\n" if resp3 else b"$-1\r\n"
+    out: list[bytes] = []
+    _encode_into(out, value, resp3)
+    return b"".join(out)
+
+
+def encode_command(args: list[bytes] | tuple[bytes, ...]) -> bytes:
+    """Encode a command as a RESP multibulk request (AOF records, clients in tests)."""
+    parts = [b"*%d\r\n" % len(args)]
+    for a in args:
+        parts.append(b"$%d\r\n%s\r\n" % (len(a), a))
+    return b"".join(parts)
+
+
+def encode_error(text: str) -> bytes:
+    return _error_line(text)
+
+
+# --------------------------------------------------------------------------
+# request parser
+
+INLINE_MAX = 64 * 1024  # Valkey's PROTO_INLINE_MAX_SIZE
+_INT_MAX = 2**31 - 1
+
+
+class ProtocolError(Exception):
+    """Malformed request; the text is Valkey's and the connection must be closed."""
+
+
+def _strict_int(data: bytes) -> int | None:
+    """Parse like Valkey's string2ll: optional '-', digits, no spaces or '+'."""
+    if not data or len(data) > 20:
+        return None
+    body = data[1:] if data[:1] == b"-" else data
+    if not body.isdigit() or (body[:1] == b"0" and len(body) > 1):
+        return None
+    if data == b"-0":
+        return None
+    return int(data)
+
+
+def split_args(line: bytes) -> list[bytes] | None:
+    """Split an inline command like Valkey's sdssplitargs; None on unbalanced quotes.
+
+    Like the C original it stops at a NUL byte; leading blanks are C ``isspace``,
+    an unquoted argument ends at space, tab, CR or LF.
+    """
+    nul = line.find(b"\0")
+    if nul >= 0:
+        line = line[:nul]
+    args: list[bytes] = []
+    i, n = 0, len(line)
+    blank = b" \t\n\v\f\r"
+    while True:
+        while i < n and line[i] in blank:
+            i += 1
+        if i >= n:
+            return args
+        cur = bytearray()
+        inq = insq = False
+        done = False
+        while not done:
+            c = line[i] if i < n else 0
+            c1 = line[i + 1] if i + 1 < n else 0
+            if inq:
+                if c == 0x5C and c1 == 0x78 and i + 3 < n and _is_hex(line[i + 2]) and _is_hex(line[i + 3]):
+                    cur.append(int(line[i + 2 : i + 4], 16))
+                    i += 3
+                elif c == 0x5C and c1:
+                    i += 1
+                    cur.append({0x6E: 10, 0x72: 13, 0x74: 9, 0x62: 8, 0x61: 7}.get(c1, c1))
+                elif c == 0x22:
+                    if c1 and c1 not in blank:
+                        return None
+                    done = True
+                elif not c:
+                    return None
+                else:
+                    cur.append(c)
+            elif insq:
+                if c == 0x5C and c1 == 0x27:
+                    i += 1
+                    cur.append(0x27)
+                elif c == 0x27:
+                    if c1 and c1 not in blank:
+                        return None
+                    done = True
+                elif not c:
+                    return None
+                else:
+                    cur.append(c)
+            elif c in (0x20, 0x0A, 0x0D, 0x09, 0):
+                done = True
+            elif c == 0x22:
+                inq = True
+            elif c == 0x27:
+                insq = True
+            else:
+                cur.append(c)
+            if i < n:
+                i += 1
+        args.append(bytes(cur))
+
+
+def _is_hex(c: int) -> bool:
+    return c in b"0123456789abcdefABCDEF"
+
+
+class RequestParser:
+    """Pure-Python sans-IO request parser with Valkey's limits and error texts.
+
+    It follows Valkey's processMultibulkBuffer / processInlineBuffer step by
+    step.  ``feed(data)`` appends bytes; ``next()`` returns the next command (a
+    list of bytes), ``None`` when more bytes are needed, or raises
+    ProtocolError.  The query buffer limit is the caller's to enforce through
+    ``buffered()`` (Valkey closes such a client without a reply).
+    """
+
+    def __init__(self, max_bulk_len: int = 512 * 1024 * 1024, max_buffer: int = 1 << 30) -> None:
+        self.max_bulk_len = max_bulk_len
+        self.max_buffer = max_buffer
+        self._buf = bytearray()
+        self._pos = 0
+        self._remaining = 0
+        self._args: list[bytes] = []
+        self._bulk = -1
+        self._error: ProtocolError | None = None
+
+    def feed(self, data: bytes) -> None:
+        if self._pos and (self._pos == len(self._buf) or self._pos > 65536):
+            del self._buf[: self._pos]
+            self._pos = 0
+        self._buf += data
+
+    def buffered(self) -> int:
+        return len(self._buf) - self._pos
+
+    def at_boundary(self) -> bool:
+        return self._remaining == 0 and self._pos == len(self._buf)
+
+    def failed(self) -> ProtocolError | None:
+        return self._error
+
+    def _fail(self, text: str) -> ProtocolError:
+        self._error = ProtocolError(text)
+        return self._error
+
+    def next(self) -> list[bytes] | None:
+        if self._error is not None:
+            raise self._error
+        buf = self._buf
+        while True:
+            if self._remaining == 0:
+                avail = len(buf) - self._pos
+                if avail <= 0:
+                    return None
+                if buf[self._pos] == 0x2A:  # '*'
+                    nl = buf.find(b"\r", self._pos)
+                    if nl < 0:
+                        if avail > INLINE_MAX:
+                            raise self._fail(errors.PROTO_BIG_MBULK)
+                        return None
+                    if nl - self._pos > avail - 2:
+                        return None
+                    ll = _strict_int(bytes(buf[self._pos + 1 : nl]))
+                    if ll is None or ll > _INT_MAX:
+                        raise self._fail(errors.PROTO_BAD_MBULK)
+                    self._pos = nl + 2
+                    if ll <= 0:
+                        continue
+                    self._remaining = ll
+                    self._args = []
+                    self._bulk = -1
+                else:
+                    nl = buf.find(b"\n", self._pos)
+                    if nl < 0:
+                        if avail > INLINE_MAX:
+                            raise self._fail(errors.PROTO_BIG_INLINE)
+                        return None
+                    end = nl
+                    consumed = 1
+                    if end != self._pos and buf[end - 1] == 0x0D:
+                        end -= 1
+                        consumed = 2
+                    args = split_args(bytes(buf[self._pos : end]))
+                    if args is None:
+                        raise self._fail(errors.PROTO_UNBALANCED)
+                    self._pos = end + consumed
+                    if args:
+                        return args
+                    continue
+            while self._remaining:
+                avail = len(buf) - self._pos
+                if self._bulk < 0:
+                    if avail <= 0:
+                        return None
+                    nl = buf.find(b"\r", self._pos)
+                    if nl < 0:
+                        if avail > INLINE_MAX:
+                            raise self._fail(errors.PROTO_BIG_BULK)
+                        return None
+                    if nl - self._pos > avail - 2:
+                        return None
+                    if buf[self._pos] != 0x24:  # '$'
+                        raise self._fail(errors.proto_expected_dollar(chr(buf[self._pos])))
+                    ll = _strict_int(bytes(buf[self._pos + 1 : nl]))
+                    if ll is None or ll < 0 or ll > self.max_bulk_len:
+                        raise self._fail(errors.PROTO_BAD_BULK)
+                    self._pos = nl + 2
+                    self._bulk = ll
+                    avail = len(buf) - self._pos
+                if avail < self._bulk + 2:
+                    return None
+                self._args.append(bytes(buf[self._pos : self._pos + self._bulk]))
+                self._pos += self._bulk + 2
+                self._bulk = -1
+                self._remaining -= 1
+            args, self._args = self._args, []
+            return args
+
+    def drain(self) -> list[list[bytes]]:
+        """Every complete command; an error after some commands is raised on the next call."""
+        cmds: list[list[bytes]] = []
+        try:
+            while (cmd := self.next()) is not None:
+                cmds.append(cmd)
+        except ProtocolError:
+            if cmds:
+                return cmds
+            raise
+        return cmds
+
+
+try:
+    from shardserver._respparser import Parser as _CParser
+except ImportError:  # no compiler at install time: the pure-Python parser serves
+    _CParser = None
+
+
+class FastRequestParser:
+    """RequestParser's interface over the C parser (``_respparser.c``), when built."""
+
+    def __init__(self, max_bulk_len: int = 512 * 1024 * 1024, max_buffer: int = 1 << 30) -> None:
+        self._p = _CParser(max_bulk_len, max_buffer)
+        self._queue: list[list[bytes]] = []
+        self._error: ProtocolError | None = None
+
+    @property
+    def max_bulk_len(self) -> int:
+        return int(self._p.max_bulk_len)
+
+    @max_bulk_len.setter
+    def max_bulk_len(self, value: int) -> None:
+        self._p.max_bulk_len = value
+
+    @property
+    def max_buffer(self) -> int:
+        return int(self._p.max_buffer)
+
+    @max_buffer.setter
+    def max_buffer(self, value: int) -> None:
+        self._p.max_buffer = value
+
+    def feed(self, data: bytes) -> None:
+        self._p.feed(data)
+
+    def buffered(self) -> int:
+        return int(self._p.buffered())
+
+    def at_boundary(self) -> bool:
+        return bool(self._p.at_boundary())
+
+    def failed(self) -> ProtocolError | None:
+        return self._error
+
+    def drain(self) -> list[list[bytes]]:
+        if self._queue:
+            cmds, self._queue = self._queue, []
+        else:
+            cmds = []
+        if self._error is not None:
+            if cmds:
+                return cmds
+            raise self._error
+        more, err = self._p.drain()
+        if err is not None:
+            self._error = ProtocolError(err.decode("latin-1"))
+        if cmds:
+            cmds.extend(more)
+        else:
+            cmds = more
+        if not cmds and self._error is not None:
+            raise self._error
+        return cmds
+
+    def next(self) -> list[bytes] | None:
+        if not self._queue:
+            try:
+                self._queue = self.drain()
+            except ProtocolError:
+                raise
+        if self._queue:
+            return self._queue.pop(0)
+        if self._error is not None:
+            raise self._error
+        return None
+
+
+if _CParser is None:
+    FastRequestParser = RequestParser  # type: ignore[misc, assignment]  # noqa: F811
+
+
+ReplyEncoder = Callable[[Any, bool], bytes]

@@ -1,0 +1,540 @@
+"""Keyspace commands, run by the shard that owns the key (or by every shard).
+
+Ownership: shard-side handlers only.  Commands the front sends to every shard
+(KEYS, DBSIZE, FLUSHDB, ...) answer for this shard's part; the front merges.
+Internal ``__*`` commands carry cross-shard operations (RENAME, COPY, MSETNX,
+LCS) and statistics; clients cannot call them.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from shardserver import errors
+from shardserver.errors import CommandError
+from shardserver.glob import compile_glob
+from shardserver.numbers import LLONG_MAX, parse_int, strict_int
+from shardserver.resp import OK, Simple
+from shardserver.shard.keyspace import Database, RawStr, type_name
+from shardserver.shard.registry import ShardContext, command, internal
+from shardserver.slots import NSLOTS
+
+
+def _count(ctx: ShardContext, argv: list[bytes], fn: Any) -> int:
+    return sum(1 for key in argv[1:] if fn(key))
+
+
+@command("del", "unlink")
+def cmd_del(ctx: ShardContext, argv: list[bytes]) -> Any:
+    return _count(ctx, argv, ctx.db.delete_live)
+
+
+@command("exists", "touch")
+def cmd_exists(ctx: ShardContext, argv: list[bytes]) -> Any:
+    return _count(ctx, argv, ctx.db.exists)
+
+
+@command("type")
+def cmd_type(ctx: ShardContext, argv: list[bytes]) -> Any:
+    value = ctx.db.get(argv[1])
+    return Simple("none" if value is None else type_name(value))
+
+
+# ---- expiry -------------------------------------------------------------
+
+
+def _expire(ctx: ShardContext, argv: list[bytes], scale: int, absolute: bool, name: str) -> int:
+    nx = xx = gt = lt = False
+    for opt in argv[3:]:
+        o = opt.lower()
+        if o == b"nx":
+            nx = True
+        elif o == b"xx":
+            xx = True
+        elif o == b"gt":
+            gt = True
+        elif o == b"lt":
+            lt = True
+        else:
+            raise CommandError(f"ERR Unsupported option {opt.decode('utf-8', 'replace')}")
+    if nx and (xx or gt or lt):
+        raise CommandError(errors.EXPIRE_OPTIONS)
+    if gt and lt:
+        raise CommandError(errors.EXPIRE_GT_LT)
+    amount = parse_int(argv[2])
+    now = ctx.keyspace.clock.ms
+    if amount > LLONG_MAX // scale or amount < -(LLONG_MAX // scale):
+        raise CommandError(errors.invalid_expire(name))
+    when = amount * scale
+    if not absolute:
+        if when > LLONG_MAX - now:
+            raise CommandError(errors.invalid_expire(name))
+        when += now
+    db = ctx.db
+    key = argv[1]
+    if db.get(key) is None:
+        return 0
+    current = db.ttl_ms(key)
+    if nx and current is not None:
+        return 0
+    if xx and current is None:
+        return 0
+    if gt and (current is None or when <= current):
+        return 0
+    if lt and current is not None and when >= current:
+        return 0
+    if when <= now:
+        db.delete(key)
+        return 1
+    db.set_expire(key, when)
+    return 1
+
+
+@command("expire")
+def cmd_expire(ctx: ShardContext, argv: list[bytes]) -> Any:
+    return _expire(ctx, argv, 1000, False, "expire")
+
+
+@command("pexpire")
+def cmd_pexpire(ctx: ShardContext, argv: list[bytes]) -> Any:
+    return _expire(ctx, argv, 1, False, "pexpire")
+
+
+@command("expireat")
+def cmd_expireat(ctx: ShardContext, argv: list[bytes]) -> Any:
+    return _expire(ctx, argv, 1000, True, "expireat")
+
+
+@command("pexpireat")
+def cmd_pexpireat(ctx: ShardContext, argv: list[bytes]) -> Any:
+    return _expire(ctx, argv, 1, True, "pexpireat")
+
+
+def _ttl(ctx: ShardContext, key: bytes) -> int | None:
+    """Remaining ms; -2 missing, -1 persistent (returned as negatives)."""
+    if ctx.db.get(key) is None:
+        return -2
+    when = ctx.db.ttl_ms(key)
+    if when is None:
+        return -1
+    return max(when - ctx.keyspace.clock.ms, 0)
+
+
+@command("ttl")
+def cmd_ttl(ctx: ShardContext, argv: list[bytes]) -> Any:
+    ms = _ttl(ctx, argv[1])
+    assert ms is not None
+    return ms if ms < 0 else (ms + 500) // 1000
+
+
+@command("pttl")
+def cmd_pttl(ctx: ShardContext, argv: list[bytes]) -> Any:
+    return _ttl(ctx, argv[1])
+
+
+@command("expiretime")
+def cmd_expiretime(ctx: ShardContext, argv: list[bytes]) -> Any:
+    if ctx.db.get(argv[1]) is None:
+        return -2
+    when = ctx.db.ttl_ms(argv[1])
+    return -1 if when is None else (when + 500) // 1000
+
+
+@command("pexpiretime")
+def cmd_pexpiretime(ctx: ShardContext, argv: list[bytes]) -> Any:
+    if ctx.db.get(argv[1]) is None:
+        return -2
+    when = ctx.db.ttl_ms(argv[1])
+    return -1 if when is None else when
+
+
+@command("persist")
+def cmd_persist(ctx: ShardContext, argv: list[bytes]) -> Any:
+    if ctx.db.get(argv[1]) is None:
+        return 0
+    return 1 if ctx.db.persist(argv[1]) else 0
+
+
+# ---- rename / copy / move within one shard ------------------------------
+
+
+def copy_value(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return value  # immutable
+    return value.copy()
+
+
+@command("rename")
+def cmd_rename(ctx: ShardContext, argv: list[bytes]) -> Any:
+    return _rename(ctx, argv[1], argv[2], nx=False)
+
+
+@command("renamenx")
+def cmd_renamenx(ctx: ShardContext, argv: list[bytes]) -> Any:
+    return _rename(ctx, argv[1], argv[2], nx=True)
+
+
+def _rename(ctx: ShardContext, src: bytes, dst: bytes, nx: bool) -> Any:
+    db = ctx.db
+    value = db.get(src)
+    if value is None:
+        raise CommandError(errors.NO_SUCH_KEY)
+    if src == dst:
+        return 0 if nx else OK
+    if nx and db.get(dst) is not None:
+        return 0
+    when = db.ttl_ms(src)
+    db.delete(dst)
+    db.delete(src)
+    db.set(dst, value)
+    if when is not None:
+        db.set_expire(dst, when)
+    return 1 if nx else OK
+
+
+def parse_copy_args(ctx: ShardContext, argv: list[bytes], databases: int) -> tuple[int, bool]:
+    """COPY's options: (destination db, replace)."""
+    dest = ctx.db.id
+    replace = False
+    j = 3
+    while j < len(argv):
+        opt = argv[j].lower()
+        if opt == b"replace":
+            replace = True
+        elif opt == b"db" and j + 1 < len(argv):
+            dest = parse_int(argv[j + 1])
+            if dest < 0 or dest >= databases:
+                raise CommandError(errors.DB_RANGE)
+            j += 1
+        else:
+            raise CommandError(errors.SYNTAX)
+        j += 1
+    return dest, replace
+
+
+@command("copy")
+def cmd_copy(ctx: ShardContext, argv: list[bytes]) -> Any:
+    dest_id, replace = parse_copy_args(ctx, argv, len(ctx.keyspace.dbs))
+    src, dst = argv[1], argv[2]
+    if src == dst and dest_id == ctx.db.id:
+        raise CommandError(errors.SAME_OBJECT)
+    value = ctx.db.get(src)
+    if value is None:
+        return 0
+    target = ctx.db_at(dest_id)
+    if target.get(dst) is not None:
+        if not replace:
+            return 0
+        target.delete(dst)
+    when = ctx.db.ttl_ms(src)
+    target.set(dst, copy_value(value))
+    if when is not None:
+        target.set_expire(dst, when)
+    return 1
+
+
+@command("move")
+def cmd_move(ctx: ShardContext, argv: list[bytes]) -> Any:
+    key = argv[1]
+    dest_id = strict_int(argv[2])
+    if dest_id is None:
+        raise CommandError(errors.NOT_INTEGER)
+    if dest_id < 0 or dest_id >= len(ctx.keyspace.dbs) or dest_id > 2**31 - 1:
+        raise CommandError(errors.DB_RANGE)
+    if dest_id == ctx.db.id:
+        raise CommandError(errors.SAME_OBJECT)
+    value = ctx.db.get(key)
+    if value is None:
+        return 0
+    target = ctx.db_at(dest_id)
+    if target.get(key) is not None:
+        return 0
+    when = ctx.db.ttl_ms(key)
+    ctx.db.delete(key)
+    target.set(key, value)
+    if when is not None:
+        target.set_expire(key, when)
+    return 1
+
+
+# ---- whole-keyspace commands (every shard answers for itself) ------------
+
+
+@command("keys")
+def cmd_keys(ctx: ShardContext, argv: list[bytes]) -> Any:
+    match = compile_glob(argv[1])
+    return [k for k in ctx.db.live_keys() if match(k)]
+
+
+@command("dbsize")
+def cmd_dbsize(ctx: ShardContext, argv: list[bytes]) -> Any:
+    return len(ctx.db.data)
+
+
+def _flush_mode(argv: list[bytes]) -> None:
+    if len(argv) > 2:
+        raise CommandError(errors.SYNTAX)
+    if len(argv) == 2 and argv[1].lower() not in (b"async", b"sync"):
+        raise CommandError(errors.SYNTAX)
+
+
+@command("flushdb")
+def cmd_flushdb(ctx: ShardContext, argv: list[bytes]) -> Any:
+    _flush_mode(argv)
+    ctx.db.clear()
+    return OK
+
+
+@command("flushall")
+def cmd_flushall(ctx: ShardContext, argv: list[bytes]) -> Any:
+    _flush_mode(argv)
+    for db in ctx.keyspace.dbs:
+        db.clear()
+    return OK
+
+
+def parse_swapdb(argv: list[bytes], databases: int) -> tuple[int, int]:
+    a = strict_int(argv[1])
+    if a is None:
+        raise CommandError(errors.UNSUPPORTED_SWAPDB)
+    b = strict_int(argv[2])
+    if b is None:
+        raise CommandError(errors.INVALID_SECOND_DB)
+    if not (0 <= a < databases) or not (0 <= b < databases):
+        raise CommandError(errors.DB_RANGE)
+    return a, b
+
+
+@command("swapdb")
+def cmd_swapdb(ctx: ShardContext, argv: list[bytes]) -> Any:
+    a, b = parse_swapdb(argv, len(ctx.keyspace.dbs))
+    if a != b:
+        ctx.db_at(a).swap(ctx.db_at(b))
+    return OK
+
+
+@command("randomkey")
+def cmd_randomkey(ctx: ShardContext, argv: list[bytes]) -> Any:
+    """This shard's pick and its key count: [key or None, count] (the front weighs shards)."""
+    db = ctx.db
+    for _ in range(100):
+        if not db.data:
+            return [None, 0]
+        # Random slot first, then a random key in it: O(1)-ish without a key list.
+        slots = list(db.by_slot) if len(db.by_slot) < 64 else None
+        if slots is not None:
+            keys = db.by_slot[random.choice(slots)]
+        else:
+            keys = db.by_slot.get(random.randrange(NSLOTS)) or db.by_slot[next(iter(db.by_slot))]
+        key = random.choice(tuple(keys))
+        if db.peek(key) is not None:
+            return [key, len(db.data)]
+    return [None, len(db.data)]
+
+
+# ---- SCAN: the cursor is the next slot to visit -------------------------
+
+
+def parse_scan(argv: list[bytes]) -> tuple[int, bytes | None, int, bytes | None]:
+    cursor = strict_int(argv[1])
+    if cursor is None or cursor < 0:
+        raise CommandError(errors.INVALID_CURSOR)
+    match: bytes | None = None
+    count = 10
+    kind: bytes | None = None
+    j = 2
+    while j < len(argv):
+        opt = argv[j].lower()
+        if j + 1 >= len(argv):
+            raise CommandError(errors.SYNTAX)
+        if opt == b"match":
+            match = argv[j + 1]
+        elif opt == b"count":
+            count = parse_int(argv[j + 1])
+            if count < 1:
+                raise CommandError(errors.SYNTAX)
+        elif opt == b"type":
+            kind = argv[j + 1].lower()
+        else:
+            raise CommandError(errors.SYNTAX)
+        j += 2
+    return cursor, match, count, kind
+
+
+@command("scan")
+def cmd_scan(ctx: ShardContext, argv: list[bytes]) -> Any:
+    cursor, match, count, kind = parse_scan(argv)
+    db = ctx.db
+    matcher = compile_glob(match) if match is not None and match != b"*" else None
+    out: list[bytes] = []
+    slot = cursor
+    visited = 0
+    budget = count * 10  # like Valkey: bound the empty buckets visited per call
+    while slot < NSLOTS and ctx.owns_slot(slot):
+        keys = db.by_slot.get(slot)
+        slot += 1
+        visited += 1
+        if keys:
+            for key in list(keys):
+                value = db.peek(key)
+                if value is None:
+                    continue
+                if matcher is not None and not matcher(key):
+                    continue
+                if kind is not None and type_name(value).encode() != kind:
+                    continue
+                out.append(key)
+        if len(out) >= count or visited >= budget:
+            break
+    next_cursor = 0 if slot >= NSLOTS else slot
+    return [b"%d" % next_cursor, out]
+
+
+# ---- OBJECT ---------------------------------------------------------------
+
+
+def encoding_of(value: Any) -> str:
+    if isinstance(value, bytes):
+        if type(value) is not RawStr and len(value) <= 20 and strict_int(value) is not None:
+            return "int"
+        if type(value) is RawStr or len(value) > 44:
+            return "raw"
+        return "embstr"
+    return value.encoding()  # type: ignore[no-any-return]
+
+
+@command("object|encoding")
+def cmd_object_encoding(ctx: ShardContext, argv: list[bytes]) -> Any:
+    value = ctx.db.peek(argv[2])
+    return None if value is None else encoding_of(value)
+
+
+@command("object|idletime")
+def cmd_object_idletime(ctx: ShardContext, argv: list[bytes]) -> Any:
+    if ctx.db.peek(argv[2]) is None:
+        return None
+    last = ctx.db.atime.get(argv[2], ctx.keyspace.clock.sec)
+    return max(ctx.keyspace.clock.sec - last, 0)
+
+
+@command("object|freq")
+def cmd_object_freq(ctx: ShardContext, argv: list[bytes]) -> Any:
+    if ctx.db.peek(argv[2]) is None:
+        return None
+    raise CommandError(
+        "ERR An LFU maxmemory policy is not selected, access frequency not tracked. "
+        "Please note that when switching between policies at runtime LRU and LFU data "
+        "will take some time to adjust."
+    )
+
+
+@command("object|refcount")
+def cmd_object_refcount(ctx: ShardContext, argv: list[bytes]) -> Any:
+    return None if ctx.db.peek(argv[2]) is None else 1
+
+
+# ---- internal: cross-shard steps and statistics --------------------------
+
+
+def dump_entry(db: Database, key: bytes) -> list[Any] | None:
+    value = db.get(key)
+    if value is None:
+        return None
+    when = db.ttl_ms(key)
+    if isinstance(value, bytes):
+        return [b"string", bytes(value), -1 if when is None else when, 1 if type(value) is RawStr else 0]
+    return [value.TYPE.encode(), value.dump(), -1 if when is None else when, 0]
+
+
+def load_entry(db: Database, key: bytes, entry: list[Any]) -> None:
+    kind, payload, when, raw = entry
+    if kind == b"string":
+        value: Any = RawStr(payload) if raw else payload
+    else:
+        from shardserver.shard.types import load_value
+
+        value = load_value(kind, payload)
+    db.delete(key)
+    db.set(key, value)
+    if when != -1:
+        db.set_expire(key, when)
+
+
+@internal("__dump")
+def cmd_dump(ctx: ShardContext, argv: list[bytes]) -> Any:
+    """[type, payload, pexpireat or -1, raw flag] of a key, or None."""
+    return dump_entry(ctx.db, argv[1])
+
+
+@internal("__getstr")
+def cmd_getstr(ctx: ShardContext, argv: list[bytes]) -> Any:
+    """The string at a key ('' when missing) for a cross-shard LCS; other types are an error."""
+    from shardserver.shard.strings import lcs_string
+
+    return lcs_string(ctx.db, argv[1])
+
+
+@internal("__restore")
+def cmd_restore(ctx: ShardContext, argv: list[bytes]) -> Any:
+    """__restore key type payload pexpireat raw: write a dumped value (replacing)."""
+    when = int(argv[4])
+    if when != -1 and when <= ctx.keyspace.clock.ms:
+        ctx.db.delete(argv[1])
+        return OK
+    load_entry(ctx.db, argv[1], [argv[2], argv[3], when, int(argv[5])])
+    return OK
+
+
+@internal("__count_existing")
+def cmd_count_existing(ctx: ShardContext, argv: list[bytes]) -> Any:
+    return sum(1 for key in argv[1:] if ctx.db.get(key) is not None)
+
+
+@internal("__info")
+def cmd_info(ctx: ShardContext, argv: list[bytes]) -> Any:
+    import os
+    import resource
+
+    ks = ctx.keyspace
+    keyspace = []
+    now = ks.clock.ms
+    for db in ks.dbs:
+        if db.data:
+            # avg_ttl is sampled like Valkey's estimate: a few volatile keys, not all.
+            ttl_sum = ttl_n = 0
+            for _, when in zip(range(64), db.expires.values(), strict=False):
+                if when > now:
+                    ttl_sum += when - now
+                    ttl_n += 1
+            keyspace.append([db.id, len(db.data), len(db.expires), ttl_sum, ttl_n])
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return {
+        b"pid": os.getpid(),
+        b"keys": ks.key_count(),
+        b"expires": sum(len(db.expires) for db in ks.dbs),
+        b"ops": ctx.stats["ops"],
+        b"expired_keys": ks.expired_keys,
+        b"cpu_user_us": int(usage.ru_utime * 1e6),
+        b"cpu_sys_us": int(usage.ru_stime * 1e6),
+        b"maxrss_kb": usage.ru_maxrss,
+        b"keyspace": keyspace,
+        b"slots": [list(r) for r in ctx.ranges],
+    }
+
+
+@internal("__resetstat")
+def cmd_resetstat(ctx: ShardContext, argv: list[bytes]) -> Any:
+    for k in ctx.stats:
+        ctx.stats[k] = 0
+    ctx.keyspace.expired_keys = 0
+    return OK
+
+
+@internal("__config")
+def cmd_config(ctx: ShardContext, argv: list[bytes]) -> Any:
+    """__config name value: directives the shards act on."""
+    name = argv[1].decode()
+    if name == "proto-max-bulk-len":
+        ctx.proto_max_bulk_len = int(argv[2])
+    return OK

@@ -1,0 +1,247 @@
+"""A shard's keyspace: its databases, their keys, TTLs and access times.
+
+Ownership: a shard owns the data of its slots in every database; nothing else
+reads or writes it.  Each ``Database`` keeps
+
+- ``data``: key -> value (``bytes`` for strings; ``RawStr`` for strings that
+  were modified in place, which Valkey reports as ``raw``; objects of other
+  types carry their own ``TYPE``),
+- ``expires``: key -> absolute expiry in Unix milliseconds (volatile keys only),
+- ``atime``: key -> last access in whole seconds (OBJECT IDLETIME); the int for
+  one second is shared by every key touched in it, so this costs a dict entry,
+- ``by_slot``: slot -> set of keys, so SCAN walks slots with a stable cursor
+  and slots can later move between shards.
+
+Expiry is lazy (a read of an expired key deletes it) and active: each cycle
+samples volatile keys in batches, repeating while more than 10% of a batch
+was expired and the time budget lasts, like Valkey's active expire cycle.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from shardserver.slots import key_slot
+
+
+class RawStr(bytes):
+    """A string value modified in place (APPEND, SETRANGE): OBJECT ENCODING says raw."""
+
+    __slots__ = ()
+
+
+STRING_TYPES = (bytes, RawStr)
+
+
+def type_name(value: Any) -> str:
+    if isinstance(value, bytes):
+        return "string"
+    return value.TYPE  # type: ignore[no-any-return]
+
+
+class Clock:
+    """The shard's notion of now, read once per batch of commands."""
+
+    __slots__ = ("ms", "sec")
+
+    def __init__(self) -> None:
+        self.ms = 0
+        self.sec = 0
+        self.tick()
+
+    def tick(self) -> None:
+        ms = int(time.time() * 1000)
+        self.ms = ms
+        sec = ms // 1000
+        if sec != self.sec:
+            self.sec = sec
+
+
+class Database:
+    __slots__ = ("id", "data", "expires", "atime", "by_slot", "clock", "_scan_keys", "_scan_pos", "on_expire")
+
+    def __init__(self, db_id: int, clock: Clock) -> None:
+        self.id = db_id
+        self.clock = clock
+        self.data: dict[bytes, Any] = {}
+        self.expires: dict[bytes, int] = {}
+        self.atime: dict[bytes, int] = {}
+        self.by_slot: dict[int, set[bytes]] = {}
+        self._scan_keys: list[bytes] = []
+        self._scan_pos = 0
+        self.on_expire: Callable[[Database, bytes], None] | None = None
+
+    # -- lookups ---------------------------------------------------------
+    def get(self, key: bytes) -> Any:
+        """The live value of ``key`` or None; expires it lazily and records the access."""
+        value = self.data.get(key)
+        if value is None:
+            return None
+        if self.expires:
+            when = self.expires.get(key)
+            if when is not None and when <= self.clock.ms:
+                self._expire(key)
+                return None
+        self.atime[key] = self.clock.sec
+        return value
+
+    def peek(self, key: bytes) -> Any:
+        """Like get, without recording an access (OBJECT, TYPE-free introspection)."""
+        value = self.data.get(key)
+        if value is None:
+            return None
+        if self.expires:
+            when = self.expires.get(key)
+            if when is not None and when <= self.clock.ms:
+                self._expire(key)
+                return None
+        return value
+
+    def exists(self, key: bytes) -> bool:
+        return self.get(key) is not None
+
+    # -- writes ----------------------------------------------------------
+    def set(self, key: bytes, value: Any, keep_ttl: bool = False) -> None:
+        """Store ``value``; drops any TTL unless ``keep_ttl``."""
+        data = self.data
+        if key not in data:
+            slot = key_slot(key)
+            keys = self.by_slot.get(slot)
+            if keys is None:
+                self.by_slot[slot] = {key}
+            else:
+                keys.add(key)
+        elif not keep_ttl and self.expires:
+            self.expires.pop(key, None)
+        data[key] = value
+        self.atime[key] = self.clock.sec
+
+    def replace(self, key: bytes, value: Any) -> None:
+        """Overwrite an existing live key's value, keeping its TTL."""
+        self.data[key] = value
+        self.atime[key] = self.clock.sec
+
+    def delete(self, key: bytes) -> bool:
+        data = self.data
+        if key not in data:
+            return False
+        del data[key]
+        self.atime.pop(key, None)
+        if self.expires:
+            self.expires.pop(key, None)
+        slot = key_slot(key)
+        keys = self.by_slot[slot]
+        keys.discard(key)
+        if not keys:
+            del self.by_slot[slot]
+        return True
+
+    def delete_live(self, key: bytes) -> bool:
+        """Delete ``key`` if it exists and is not expired (DEL's count)."""
+        if self.get(key) is None:
+            return False
+        return self.delete(key)
+
+    def set_expire(self, key: bytes, when_ms: int) -> None:
+        self.expires[key] = when_ms
+
+    def persist(self, key: bytes) -> bool:
+        return self.expires.pop(key, None) is not None
+
+    def ttl_ms(self, key: bytes) -> int | None:
+        """Absolute expiry in ms, or None when the key has none."""
+        return self.expires.get(key)
+
+    def clear(self) -> int:
+        n = len(self.data)
+        self.data = {}
+        self.expires = {}
+        self.atime = {}
+        self.by_slot = {}
+        self._scan_keys = []
+        self._scan_pos = 0
+        return n
+
+    def swap(self, other: Database) -> None:
+        for attr in ("data", "expires", "atime", "by_slot", "_scan_keys", "_scan_pos"):
+            mine, theirs = getattr(self, attr), getattr(other, attr)
+            setattr(self, attr, theirs)
+            setattr(other, attr, mine)
+
+    def _expire(self, key: bytes) -> None:
+        self.delete(key)
+        if self.on_expire is not None:
+            self.on_expire(self, key)
+
+    # -- iteration -------------------------------------------------------
+    def keys_in_slot(self, slot: int) -> set[bytes]:
+        return self.by_slot.get(slot, set())
+
+    def live_keys(self) -> Iterator[bytes]:
+        now = self.clock.ms
+        expires = self.expires
+        for key in list(self.data):
+            when = expires.get(key) if expires else None
+            if when is not None and when <= now:
+                self._expire(key)
+                continue
+            yield key
+
+    # -- active expiry ---------------------------------------------------
+    def expire_cycle(self, deadline: float, batch: int = 20) -> tuple[int, int]:
+        """Sample volatile keys until few are expired or ``deadline`` passes.
+
+        Returns (sampled, expired).  The sample walks a snapshot of the volatile
+        keys, so every key is looked at once per pass: O(1) amortised per key.
+        """
+        sampled = expired = 0
+        expires = self.expires
+        while expires:
+            if self._scan_pos >= len(self._scan_keys):
+                self._scan_keys = list(expires)
+                self._scan_pos = 0
+            chunk = self._scan_keys[self._scan_pos : self._scan_pos + batch]
+            self._scan_pos += len(chunk)
+            now = self.clock.ms
+            hit = 0
+            for key in chunk:
+                when = expires.get(key)
+                if when is not None and when <= now:
+                    self._expire(key)
+                    hit += 1
+            sampled += len(chunk)
+            expired += hit
+            if hit * 10 <= len(chunk) or time.monotonic() > deadline:
+                break
+        return sampled, expired
+
+
+class Keyspace:
+    """All databases of one shard."""
+
+    def __init__(self, databases: int) -> None:
+        self.clock = Clock()
+        self.dbs = [Database(i, self.clock) for i in range(databases)]
+        self.expired_keys = 0
+        for db in self.dbs:
+            db.on_expire = self._count_expired
+
+    def _count_expired(self, db: Database, key: bytes) -> None:
+        self.expired_keys += 1
+
+    def expire_cycle(self, budget_s: float) -> int:
+        deadline = time.monotonic() + budget_s
+        total = 0
+        for db in self.dbs:
+            if db.expires:
+                self.clock.tick()
+                _, n = db.expire_cycle(deadline)
+                total += n
+            if time.monotonic() > deadline:
+                break
+        return total
+
+    def key_count(self) -> int:
+        return sum(len(db.data) for db in self.dbs)

@@ -1,0 +1,54 @@
+"""The shard's handler registry and the context a handler runs in.
+
+Ownership: data commands register here by name (``container|sub`` for
+subcommands); the shard worker dispatches from ``HANDLERS``.  Handlers return
+a reply value (see ``shardserver.resp``) or raise ``CommandError``; they never
+encode and never touch a socket.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from shardserver.shard.keyspace import Database, Keyspace
+
+
+class ShardContext:
+    """What a handler may use: the keyspace, the selected database, shard facts."""
+
+    def __init__(self, keyspace: Keyspace, index: int, nshards: int, ranges: list[tuple[int, int]]) -> None:
+        self.keyspace = keyspace
+        self.db: Database = keyspace.dbs[0]
+        self.index = index
+        self.nshards = nshards
+        self.ranges = ranges
+        self.proto_max_bulk_len = 512 * 1024 * 1024
+        self.resp3 = False
+        self.stats: dict[str, int] = {"ops": 0}
+
+    def db_at(self, index: int) -> Database:
+        return self.keyspace.dbs[index]
+
+    def owns_slot(self, slot: int) -> bool:
+        return any(lo <= slot <= hi for lo, hi in self.ranges)
+
+
+Handler = Callable[[ShardContext, list[bytes]], Any]
+HANDLERS: dict[str, Handler] = {}
+
+
+def command(*names: str) -> Callable[[Handler], Handler]:
+    def register(fn: Handler) -> Handler:
+        for name in names:
+            if name in HANDLERS:
+                raise RuntimeError(f"duplicate shard handler {name}")
+            HANDLERS[name] = fn
+        return fn
+
+    return register
+
+
+def internal(name: str) -> Callable[[Handler], Handler]:
+    """Front-to-shard commands used by cross-shard operations; never sent by clients."""
+    return command(name)

@@ -1,0 +1,450 @@
+"""String commands, run by the shard that owns the key.
+
+Ownership: shard-side handlers only; replies are values, errors are raised.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shardserver import errors
+from shardserver.errors import CommandError
+from shardserver.numbers import LLONG_MAX, LLONG_MIN, incr_by_float, parse_int, strict_int
+from shardserver.resp import OK
+from shardserver.shard.keyspace import STRING_TYPES, Database, RawStr
+from shardserver.shard.registry import ShardContext, command
+
+_EXPIRE_UNITS = {b"ex": 1000, b"px": 1, b"exat": -1000, b"pxat": -1}
+
+
+def get_string(db: Database, key: bytes) -> bytes | None:
+    value = db.get(key)
+    if value is None or type(value) is bytes or type(value) is RawStr:
+        return value
+    raise CommandError(errors.WRONGTYPE)
+
+
+def expire_at_ms(ctx: ShardContext, unit: int, raw: bytes, command_name: str) -> int:
+    """Absolute expiry (ms) from an EX/PX/EXAT/PXAT argument, with Valkey's checks."""
+    amount = parse_int(raw)
+    if amount <= 0:
+        raise CommandError(errors.invalid_expire(command_name))
+    scale = abs(unit)
+    if amount > LLONG_MAX // scale:
+        raise CommandError(errors.invalid_expire(command_name))
+    ms = amount * scale
+    if unit > 0:
+        ms += ctx.keyspace.clock.ms
+        if ms > LLONG_MAX:
+            raise CommandError(errors.invalid_expire(command_name))
+    return ms
+
+
+def _store_with_expiry(ctx: ShardContext, key: bytes, value: bytes, when: int | None, keep_ttl: bool) -> None:
+    db = ctx.db
+    if when is not None and when <= ctx.keyspace.clock.ms:
+        # An absolute time in the past: the key is written and expires at once.
+        db.delete(key)
+        return
+    db.set(key, value, keep_ttl=keep_ttl)
+    if when is not None:
+        db.set_expire(key, when)
+
+
+@command("get")
+def cmd_get(ctx: ShardContext, argv: list[bytes]) -> Any:
+    return get_string(ctx.db, argv[1])
+
+
+@command("set")
+def cmd_set(ctx: ShardContext, argv: list[bytes]) -> Any:
+    key, value = argv[1], argv[2]
+    db = ctx.db
+    n = len(argv)
+    if n == 3:
+        db.set(key, value)
+        return OK
+    nx = xx = get = keep_ttl = False
+    ifeq: bytes | None = None
+    unit = 0
+    raw_expire = b""
+    j = 3
+    while j < n:
+        opt = argv[j].lower()
+        has_next = j + 1 < n
+        if opt == b"nx" and not xx and ifeq is None:
+            nx = True
+        elif opt == b"xx" and not nx and ifeq is None:
+            xx = True
+        elif opt == b"ifeq" and has_next and not nx and not xx and ifeq is None:
+            ifeq = argv[j + 1]
+            j += 1
+        elif opt == b"get":
+            get = True
+        elif opt == b"keepttl" and not unit:
+            keep_ttl = True
+        elif opt in _EXPIRE_UNITS and has_next and not unit and not keep_ttl:
+            unit = _EXPIRE_UNITS[opt]
+            raw_expire = argv[j + 1]
+            j += 1
+        else:
+            raise CommandError(errors.SYNTAX)
+        j += 1
+    when = expire_at_ms(ctx, unit, raw_expire, "set") if unit else None
+    old = db.get(key)
+    if old is not None and type(old) not in STRING_TYPES and (get or ifeq is not None):
+        raise CommandError(errors.WRONGTYPE)
+    if (nx and old is not None) or (xx and old is None) or (ifeq is not None and (old is None or old != ifeq)):
+        return old if get else None
+    _store_with_expiry(ctx, key, value, when, keep_ttl)
+    return old if get else OK
+
+
+@command("setnx")
+def cmd_setnx(ctx: ShardContext, argv: list[bytes]) -> Any:
+    if ctx.db.get(argv[1]) is not None:
+        return 0
+    ctx.db.set(argv[1], argv[2])
+    return 1
+
+
+def _setex(ctx: ShardContext, argv: list[bytes], unit: int, name: str) -> Any:
+    when = expire_at_ms(ctx, unit, argv[2], name)
+    _store_with_expiry(ctx, argv[1], argv[3], when, False)
+    return OK
+
+
+@command("setex")
+def cmd_setex(ctx: ShardContext, argv: list[bytes]) -> Any:
+    return _setex(ctx, argv, 1000, "setex")
+
+
+@command("psetex")
+def cmd_psetex(ctx: ShardContext, argv: list[bytes]) -> Any:
+    return _setex(ctx, argv, 1, "psetex")
+
+
+@command("getex")
+def cmd_getex(ctx: ShardContext, argv: list[bytes]) -> Any:
+    key = argv[1]
+    unit = 0
+    raw = b""
+    persist = False
+    j, n = 2, len(argv)
+    while j < n:
+        opt = argv[j].lower()
+        if opt == b"persist" and not unit and not persist:
+            persist = True
+        elif opt in _EXPIRE_UNITS and j + 1 < n and not unit and not persist:
+            unit = _EXPIRE_UNITS[opt]
+            raw = argv[j + 1]
+            j += 1
+        else:
+            raise CommandError(errors.SYNTAX)
+        j += 1
+    when = expire_at_ms(ctx, unit, raw, "getex") if unit else None
+    db = ctx.db
+    value = get_string(db, key)
+    if value is None:
+        return None
+    if when is not None:
+        if when <= ctx.keyspace.clock.ms:
+            db.delete(key)
+        else:
+            db.set_expire(key, when)
+    elif persist:
+        db.persist(key)
+    return value
+
+
+@command("getdel")
+def cmd_getdel(ctx: ShardContext, argv: list[bytes]) -> Any:
+    value = get_string(ctx.db, argv[1])
+    if value is not None:
+        ctx.db.delete(argv[1])
+    return value
+
+
+@command("getset")
+def cmd_getset(ctx: ShardContext, argv: list[bytes]) -> Any:
+    old = get_string(ctx.db, argv[1])
+    ctx.db.set(argv[1], argv[2])
+    return old
+
+
+@command("mget")
+def cmd_mget(ctx: ShardContext, argv: list[bytes]) -> Any:
+    db = ctx.db
+    out = []
+    for key in argv[1:]:
+        v = db.get(key)
+        out.append(v if v is None or type(v) in STRING_TYPES else None)
+    return out
+
+
+@command("mset")
+def cmd_mset(ctx: ShardContext, argv: list[bytes]) -> Any:
+    if len(argv) % 2 == 0:
+        raise CommandError(errors.wrong_arity("mset"))
+    db = ctx.db
+    for i in range(1, len(argv), 2):
+        db.set(argv[i], argv[i + 1])
+    return OK
+
+
+@command("msetnx")
+def cmd_msetnx(ctx: ShardContext, argv: list[bytes]) -> Any:
+    if len(argv) % 2 == 0:
+        raise CommandError(errors.wrong_arity("msetnx"))
+    db = ctx.db
+    for i in range(1, len(argv), 2):
+        if db.get(argv[i]) is not None:
+            return 0
+    for i in range(1, len(argv), 2):
+        db.set(argv[i], argv[i + 1])
+    return 1
+
+
+def _incr(ctx: ShardContext, key: bytes, delta: int) -> int:
+    db = ctx.db
+    old = get_string(db, key)
+    if old is None:
+        current = 0
+    else:
+        parsed = strict_int(old)
+        if parsed is None:
+            raise CommandError(errors.NOT_INTEGER)
+        current = parsed
+    new = current + delta
+    if new > LLONG_MAX or new < LLONG_MIN:
+        raise CommandError(errors.OVERFLOW)
+    data = b"%d" % new
+    if old is None:
+        db.set(key, data)
+    else:
+        db.replace(key, data)
+    return new
+
+
+@command("incr")
+def cmd_incr(ctx: ShardContext, argv: list[bytes]) -> Any:
+    return _incr(ctx, argv[1], 1)
+
+
+@command("decr")
+def cmd_decr(ctx: ShardContext, argv: list[bytes]) -> Any:
+    return _incr(ctx, argv[1], -1)
+
+
+@command("incrby")
+def cmd_incrby(ctx: ShardContext, argv: list[bytes]) -> Any:
+    return _incr(ctx, argv[1], parse_int(argv[2]))
+
+
+@command("decrby")
+def cmd_decrby(ctx: ShardContext, argv: list[bytes]) -> Any:
+    delta = parse_int(argv[2])
+    if delta == LLONG_MIN:
+        raise CommandError("ERR decrement would overflow")
+    return _incr(ctx, argv[1], -delta)
+
+
+@command("incrbyfloat")
+def cmd_incrbyfloat(ctx: ShardContext, argv: list[bytes]) -> Any:
+    db = ctx.db
+    old = get_string(db, argv[1])
+    new = incr_by_float(old, argv[2])
+    if old is None:
+        db.set(argv[1], new)
+    else:
+        db.replace(argv[1], new)
+    return new
+
+
+def _check_size(ctx: ShardContext, size: int) -> None:
+    if size > ctx.proto_max_bulk_len:
+        raise CommandError(errors.STRING_TOO_BIG)
+
+
+@command("append")
+def cmd_append(ctx: ShardContext, argv: list[bytes]) -> Any:
+    db = ctx.db
+    old = get_string(db, argv[1])
+    if old is None:
+        db.set(argv[1], argv[2])
+        return len(argv[2])
+    _check_size(ctx, len(old) + len(argv[2]))
+    new = RawStr(old + argv[2])
+    db.replace(argv[1], new)
+    return len(new)
+
+
+@command("strlen")
+def cmd_strlen(ctx: ShardContext, argv: list[bytes]) -> Any:
+    value = get_string(ctx.db, argv[1])
+    return 0 if value is None else len(value)
+
+
+@command("getrange", "substr")
+def cmd_getrange(ctx: ShardContext, argv: list[bytes]) -> Any:
+    start = parse_int(argv[2])
+    end = parse_int(argv[3])
+    value = get_string(ctx.db, argv[1])
+    if value is None:
+        return b""
+    n = len(value)
+    if start < 0 and end < 0 and start > end:
+        return b""
+    if start < 0:
+        start = max(n + start, 0)
+    if end < 0:
+        end = max(n + end, 0)
+    if end >= n:
+        end = n - 1
+    if start > end or n == 0:
+        return b""
+    return bytes(value[start : end + 1])
+
+
+@command("setrange")
+def cmd_setrange(ctx: ShardContext, argv: list[bytes]) -> Any:
+    key, patch = argv[1], argv[3]
+    offset = parse_int(argv[2])
+    db = ctx.db
+    old = get_string(db, key)
+    if offset < 0:
+        raise CommandError(errors.OFFSET_RANGE)
+    if old is None:
+        if not patch:
+            return 0
+        _check_size(ctx, offset + len(patch))
+        db.set(key, RawStr(b"\x00" * offset + patch))
+        return offset + len(patch)
+    if not patch:
+        return len(old)
+    _check_size(ctx, offset + len(patch))
+    buf = bytearray(old)
+    if len(buf) < offset:
+        buf.extend(b"\x00" * (offset - len(buf)))
+    buf[offset : offset + len(patch)] = patch
+    db.replace(key, RawStr(buf))
+    return len(buf)
+
+
+@command("delifeq")
+def cmd_delifeq(ctx: ShardContext, argv: list[bytes]) -> Any:
+    value = get_string(ctx.db, argv[1])
+    if value is None or value != argv[2]:
+        return 0
+    ctx.db.delete(argv[1])
+    return 1
+
+
+# ---- LCS ----------------------------------------------------------------
+
+
+def lcs_reply(a: bytes, b: bytes, opts: list[bytes], ctx_limit: int = 512 * 1024 * 1024) -> Any:
+    """LCS over two strings with Valkey's options and reply shapes."""
+    get_len = get_idx = with_len = False
+    min_len = 0
+    j = 0
+    while j < len(opts):
+        opt = opts[j].lower()
+        if opt == b"idx":
+            get_idx = True
+        elif opt == b"len":
+            get_len = True
+        elif opt == b"withmatchlen":
+            with_len = True
+        elif opt == b"minmatchlen" and j + 1 < len(opts):
+            min_len = parse_int(opts[j + 1])
+            min_len = max(min_len, 0)
+            j += 1
+        else:
+            raise CommandError(errors.SYNTAX)
+        j += 1
+    if get_len and get_idx:
+        raise CommandError(errors.LCS_LEN_IDX)
+    n, m = len(a), len(b)
+    if (n + 1) * (m + 1) * 4 > ctx_limit:
+        raise CommandError("ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len")
+    # dp[i][j] = LCS length of a[:i], b[:j]
+    dp = [[0] * (m + 1) for _ in range(n + 1)]
+    for i in range(1, n + 1):
+        ai = a[i - 1]
+        row, prev = dp[i], dp[i - 1]
+        for jj in range(1, m + 1):
+            if ai == b[jj - 1]:
+                row[jj] = prev[jj - 1] + 1
+            else:
+                left, up = row[jj - 1], prev[jj]
+                row[jj] = left if left > up else up
+    total = dp[n][m]
+    if get_len:
+        return total
+    # Walk back from the end as Valkey does, emitting ranges from last to first.
+    out = bytearray(total)
+    idx = total
+    i, jj = n, m
+    matches: list[Any] = []
+    a_start, a_end, b_start, b_end = n, 0, 0, 0
+    while i > 0 and jj > 0:
+        emit = False
+        if a[i - 1] == b[jj - 1]:
+            out[idx - 1] = a[i - 1]
+            if a_start == n:
+                a_start = a_end = i - 1
+                b_start = b_end = jj - 1
+            elif a_start == i and b_start == jj:
+                a_start -= 1
+                b_start -= 1
+            else:
+                emit = True
+            if a_start == 0 or b_start == 0:
+                emit = True
+            idx -= 1
+            i -= 1
+            jj -= 1
+        else:
+            if dp[i - 1][jj] > dp[i][jj - 1]:
+                i -= 1
+            else:
+                jj -= 1
+            if a_start != n:
+                emit = True
+        if emit:
+            match_len = a_end - a_start + 1
+            if get_idx and (min_len == 0 or match_len >= min_len):
+                item: list[Any] = [[a_start, a_end], [b_start, b_end]]
+                if with_len:
+                    item.append(match_len)
+                matches.append(item)
+            a_start = n
+    if get_idx:
+        return {b"matches": matches, b"len": total}
+    return bytes(out)
+
+
+LCS_TYPES = "ERR The specified keys must contain string values"
+
+
+def lcs_string(db: Database, key: bytes) -> bytes:
+    value = db.get(key)
+    if value is None:
+        return b""
+    if type(value) not in STRING_TYPES:
+        raise CommandError(LCS_TYPES)
+    return value
+
+
+@command("lcs")
+def cmd_lcs(ctx: ShardContext, argv: list[bytes]) -> Any:
+    a = lcs_string(ctx.db, argv[1])
+    b = lcs_string(ctx.db, argv[2])
+    return lcs_reply(a, b, argv[3:], ctx.proto_max_bulk_len)
+
+
+@command("__lcs_with")
+def cmd_lcs_with(ctx: ShardContext, argv: list[bytes]) -> Any:
+    """LCS where the second string was fetched from another shard: argv = [name, key1, value2, opts...]."""
+    return lcs_reply(lcs_string(ctx.db, argv[1]), argv[2], argv[3:], ctx.proto_max_bulk_len)

@@ -1,0 +1,150 @@
+"""The shard worker process: owns its slots' data and runs every command on it.
+
+Ownership: a shard owns its keyspace (all databases of its slots), its expiry
+cycle and its statistics.  It never touches a client socket and never waits on
+another shard: it reads batches of runs from its request ring, executes them
+in order and answers each batch with one reply message.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+import traceback
+from typing import Any
+
+from ipc.channel import Channel
+from ipc.ring import Receiver, Sender
+from shardserver import log, wire
+from shardserver.errors import CommandError
+from shardserver.resp import ErrorReply, encode
+from shardserver.shard import keys as _keys  # noqa: F401  (registers handlers)
+from shardserver.shard import strings as _strings  # noqa: F401
+from shardserver.shard.keyspace import Keyspace
+from shardserver.shard.registry import HANDLERS, ShardContext
+
+_RAW_OK = b"+OK\r\n"
+
+
+def _handler_table() -> dict[bytes, Any]:
+    return {name.encode(): fn for name, fn in HANDLERS.items()}
+
+
+class ShardWorker:
+    def __init__(self, index: int, nshards: int, channel: Channel, ranges: list[tuple[int, int]], settings: dict[str, Any]) -> None:
+        self.index = index
+        self.channel = channel
+        self.keyspace = Keyspace(int(settings.get("databases", 16)))
+        self.ctx = ShardContext(self.keyspace, index, nshards, ranges)
+        self.ctx.proto_max_bulk_len = int(settings.get("proto-max-bulk-len", 512 * 1024 * 1024))
+        self.hz = int(settings.get("hz", 10))
+        self.handlers = _handler_table()
+        self.receiver = Receiver(channel.requests)
+        self.sender = Sender(channel.replies)
+        self.stopping = False
+
+    # -- execution ---------------------------------------------------------
+    def execute(self, argv: list[bytes]) -> Any:
+        handler = self.handlers.get(argv[0])
+        if handler is None:
+            return ErrorReply(f"ERR shard has no handler for '{argv[0].decode('latin-1')}'")
+        try:
+            return handler(self.ctx, argv)
+        except CommandError as exc:
+            return ErrorReply(exc.text)
+        except Exception as exc:  # a bug must not take the shard down
+            log.warning(f"command {argv[0]!r} failed: {exc!r}\n{traceback.format_exc()}")
+            return ErrorReply(f"ERR internal error in shard {self.index}: {exc}")
+
+    def process(self, message: bytes) -> bytes:
+        runs = wire.unpack(message)
+        self.keyspace.clock.tick()
+        ctx = self.ctx
+        dbs = self.keyspace.dbs
+        handlers = self.handlers
+        out: list[Any] = []
+        ops = 0
+        for run_id, db, flags, cmds in runs:
+            ctx.db = dbs[db]
+            ops += len(cmds)
+            if flags & wire.INTERNAL:
+                out.append(run_id)
+                out.append([self.execute(argv) for argv in cmds])
+                continue
+            resp3 = bool(flags & wire.RESP3)
+            ctx.resp3 = resp3
+            parts = []
+            for argv in cmds:
+                handler = handlers.get(argv[0])
+                try:
+                    if handler is None:
+                        raise CommandError(f"ERR shard has no handler for '{argv[0].decode('latin-1')}'")
+                    value = handler(ctx, argv)
+                except CommandError as exc:
+                    value = ErrorReply(exc.text)
+                except Exception as exc:
+                    log.warning(f"command {argv[0]!r} failed: {exc!r}\n{traceback.format_exc()}")
+                    value = ErrorReply(f"ERR internal error in shard {self.index}: {exc}")
+                t = type(value)
+                if t is bytes:
+                    parts.append(b"$%d\r\n%s\r\n" % (len(value), value))
+                elif t is int:
+                    parts.append(b":%d\r\n" % value)
+                else:
+                    parts.append(encode(value, resp3))
+            out.append(run_id)
+            out.append(b"".join(parts))
+        ctx.stats["ops"] += ops
+        return wire.pack(out)
+
+    def reply(self, payload: bytes) -> None:
+        """Send a reply message; a full reply ring is waited out, never dropped."""
+        done = self.sender.send(payload)
+        self.channel.rep_bell.ring()
+        while not done:
+            self.channel.req_bell.wait(0.001)
+            done = self.sender.pump()
+            self.channel.rep_bell.ring()
+
+    # -- loop ----------------------------------------------------------------
+    def run(self) -> None:
+        self.reply(wire.pack([wire.HELLO_RUN, [os.getpid()]]))
+        period = 1.0 / max(self.hz, 1)
+        budget = period * 0.25  # Valkey's slow cycle: at most 25% of the time
+        next_cycle = time.monotonic() + period
+        bell = self.channel.req_bell
+        while not self.stopping:
+            messages = self.receiver.poll()
+            if messages:
+                for message in messages:
+                    self.reply(self.process(message))
+                now = time.monotonic()
+                if now < next_cycle:
+                    continue
+            else:
+                now = time.monotonic()
+                if now < next_cycle:
+                    bell.wait(next_cycle - now)
+                    continue
+            self.keyspace.clock.tick()
+            self.keyspace.expire_cycle(budget)
+            next_cycle = time.monotonic() + period
+
+
+def shard_main(index: int, nshards: int, channel: Channel, ranges: list[tuple[int, int]], settings: dict[str, Any]) -> int:
+    """Entry point in the forked shard process; returns the exit code."""
+    log.set_role(f"H{index}")
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor decides about Ctrl-C
+    worker = ShardWorker(index, nshards, channel, ranges, settings)
+
+    def on_term(signum: int, frame: Any) -> None:
+        worker.stopping = True
+        channel.req_bell.ring()
+
+    signal.signal(signal.SIGTERM, on_term)
+    keys = worker.keyspace.key_count()
+    log.notice(f"Shard {index} ready: slots {', '.join(f'{lo}-{hi}' for lo, hi in ranges)}, {keys} keys (no AOF yet: the shard starts empty)")
+    worker.run()
+    log.notice(f"Shard {index} exiting")
+    return 0

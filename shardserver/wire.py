@@ -1,0 +1,65 @@
+"""Frames between the front and the shards (the payload of ``ipc`` messages).
+
+Ownership: this module owns the frame layout; ``ipc`` moves the bytes without
+looking inside, the front and the shards call these functions.
+
+Request message (front -> shard): msgpack array of runs, each
+``[run_id, db, flags, [argv, ...]]`` with ``argv[0]`` the canonical command
+name.  ``flags``: bit 0 = RESP3 client, bit 1 = internal run (the reply is
+values, not RESP bytes).
+
+Reply message (shard -> front): msgpack array ``[run_id, payload, ...]``
+flattened.  For a client run ``payload`` is the RESP bytes of every reply of
+the run, concatenated; for an internal run it is the list of reply values,
+where errors travel as ext type 1 and simple strings as ext type 2.
+Run id 0 is reserved for a shard's hello: ``[0, [pid]]`` once it is ready.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgpack
+
+from shardserver.resp import NULL_ARRAY, ErrorReply, SetReply, Simple
+
+RESP3 = 1
+INTERNAL = 2
+HELLO_RUN = 0
+
+_EXT_ERROR = 1
+_EXT_SIMPLE = 2
+_EXT_NULL_ARRAY = 3
+
+
+def _default(obj: Any) -> Any:
+    if isinstance(obj, ErrorReply):
+        return msgpack.ExtType(_EXT_ERROR, obj.text.encode())
+    if isinstance(obj, Simple):
+        return msgpack.ExtType(_EXT_SIMPLE, obj.encode())
+    if obj is NULL_ARRAY:
+        return msgpack.ExtType(_EXT_NULL_ARRAY, b"")
+    if isinstance(obj, SetReply):
+        return list(obj)
+    raise TypeError(f"cannot pack {type(obj).__name__}")
+
+
+def _ext_hook(code: int, data: bytes) -> Any:
+    if code == _EXT_ERROR:
+        return ErrorReply(data.decode())
+    if code == _EXT_SIMPLE:
+        return Simple(data.decode())
+    if code == _EXT_NULL_ARRAY:
+        return NULL_ARRAY
+    return msgpack.ExtType(code, data)
+
+
+_packer = msgpack.Packer(default=_default, use_bin_type=True)
+
+
+def pack(obj: Any) -> bytes:
+    return _packer.pack(obj)
+
+
+def unpack(data: bytes) -> Any:
+    return msgpack.unpackb(data, raw=True, ext_hook=_ext_hook, strict_map_key=False, use_list=True)
