@@ -4,7 +4,9 @@ from setuptools import Extension, setup
 
 setup(
     ext_modules=[
-        # optional: without a compiler the pure-Python parser is used instead
-        Extension("shardserver._respparser", ["shardserver/_respparser.c"], optional=True, extra_compile_args=["-O2"]),
+        # optional: without a compiler the pure-Python parser and key_slot are used
+        Extension("shardserver._speedups", ["shardserver/_speedups.c"], optional=True, extra_compile_args=["-O2"]),
+        # optional: without it every ring write rings the doorbell
+        Extension("ipc._fence", ["ipc/_fence.c"], optional=True),
     ]
 )

@@ -13,7 +13,8 @@ Layout at ``offset`` in ``buf`` (all u64 fields native-endian, 8-byte aligned):
            full_events, capacity (sanity check for attachers)
     line 1 (bytes 64..127, written by the consumer): head, frames_read,
            consumer_waiting_space (a rarely written flag; the wake-up protocol
-           using it decides who sets and clears it)
+           using it decides who sets and clears it), consumer_sleeping (set by
+           a consumer about to block on its doorbell, see ``prepare_sleep``)
     data   (bytes 128..128+capacity)
 
 ``head``/``tail`` are monotonically increasing byte counters (position is
@@ -45,6 +46,12 @@ _CAPACITY = 3
 _HEAD = 8
 _FRAMES_READ = 9
 _WAITING = 10
+_SLEEPING = 11
+
+try:
+    from ipc._fence import fence as _fence
+except ImportError:  # no C helper: producers always ring the doorbell
+    _fence = None
 
 HEADER_SIZE = 128
 FRAME_HEADER = 8
@@ -227,6 +234,33 @@ class Ring:
         hdr[_HEAD] = 0
         hdr[_TAIL] = 0
         hdr[_WAITING] = 0
+        hdr[_SLEEPING] = 0
+
+    # ---- wake-up protocol ------------------------------------------------------
+    # Consumer: ``if ring.prepare_sleep(): bell.wait(...)`` then ``ring.end_sleep()``.
+    # Producer: after publishing, ``if ring.needs_wake(): bell.ring()``.  With the
+    # fence on both sides (Dekker), either the consumer sees the new frame or
+    # the producer sees the flag, so a doorbell ring is skipped only while the
+    # consumer is awake and will look at the ring again.
+
+    def prepare_sleep(self) -> bool:
+        """Consumer: announce sleeping; True if the ring is still empty (safe to block)."""
+        hdr = self._hdr
+        hdr[_SLEEPING] = 1
+        if _fence is not None:
+            _fence()
+        return bool(hdr[_TAIL] == hdr[_HEAD])
+
+    def end_sleep(self) -> None:
+        """Consumer: awake again (producers may skip the doorbell)."""
+        self._hdr[_SLEEPING] = 0
+
+    def needs_wake(self) -> bool:
+        """Producer, after publishing frames: must the consumer's doorbell be rung?"""
+        if _fence is None:
+            return True
+        _fence()
+        return bool(self._hdr[_SLEEPING])
 
     @property
     def full_events(self) -> int:

@@ -63,10 +63,20 @@ def parse_float(data: bytes, error: str = errors.NOT_FLOAT) -> float:
 
 _LD_MANT = 64
 _LD_MAX_EXP = 16384
+_LD_MIN_EXP = -16382  # exponent of the smallest normal long double
+_LD_MAX_CHARS = 5 * 1024  # Valkey's MAX_LONG_DOUBLE_CHARS: longer input is not a number
+_LD_OVERFLOW = Fraction(2) ** _LD_MAX_EXP
+_INF = float("inf")
+
+_HEX_FLOAT_RE = re.compile(rb"^[+-]?0[xX](?=\.?[0-9a-fA-F])([0-9a-fA-F]*)(?:\.([0-9a-fA-F]*))?(?:[pP]([+-]?[0-9]+))?$")
 
 
 def _round_ld(x: Fraction) -> Fraction:
-    """Round to the nearest x87 long double (64-bit mantissa, ties to even)."""
+    """Round to the nearest x87 long double (64-bit mantissa, ties to even).
+
+    Below the smallest normal the spacing stays 2**-16445 (denormals), so tiny
+    values lose precision and the tiniest round to zero, as strtold does.
+    """
     if x == 0:
         return x
     sign = -1 if x < 0 else 1
@@ -74,26 +84,71 @@ def _round_ld(x: Fraction) -> Fraction:
     e = a.numerator.bit_length() - a.denominator.bit_length()
     if Fraction(2) ** e > a:
         e -= 1
-    shift = _LD_MANT - 1 - e
+    shift = _LD_MANT - 1 - max(e, _LD_MIN_EXP)
     scaled = a * (Fraction(2) ** shift)
     m = round(scaled)  # Fraction.__round__ rounds half to even
     return sign * Fraction(m) / (Fraction(2) ** shift)
 
 
-def parse_long_double(data: bytes) -> Fraction:
-    """Valkey's string2ld: the whole string must be a number; NaN and spaces rejected."""
-    if not data or len(data) > 5000 or not _FLOAT_RE.match(data):
+def _exact_value(data: bytes) -> Fraction | float:
+    """The exact value of a strtold-style literal; +-inf for infinities.
+
+    Raises NOT_FLOAT for what strtold would not consume whole, and for
+    literals far out of long double range (before building huge integers).
+    """
+    text = data.decode("ascii")
+    low = text.lower().lstrip("+-")
+    neg = text.startswith("-")
+    if low in ("inf", "infinity"):
+        return -_INF if neg else _INF
+    hexm = _HEX_FLOAT_RE.match(data)
+    if hexm is not None:
+        int_part, frac_part, exp_text = (g.decode() if g is not None else "" for g in hexm.groups())
+        mant = int((int_part + frac_part) or "0", 16)
+        if mant == 0:
+            return Fraction(0)
+        if len(exp_text.lstrip("+-")) > 9:
+            exp = -(10**9) if exp_text.startswith("-") else 10**9
+        else:
+            exp = int(exp_text or "0")
+        exp -= 4 * len(frac_part)
+        top = exp + mant.bit_length()
+        if top > _LD_MAX_EXP + 1 or top < _LD_MIN_EXP - 70:
+            raise CommandError(errors.NOT_FLOAT)  # ERANGE: overflow, or underflow to zero
+        value = Fraction(mant) * (Fraction(2) ** exp)
+        return -value if neg else value
+    if not _FLOAT_RE.match(data):
         raise CommandError(errors.NOT_FLOAT)
-    low = data.lower().lstrip(b"+-")
-    if low.startswith(b"inf"):
-        raise CommandError(errors.NAN_OR_INF)
     try:
-        value = Fraction(Decimal(data.decode()))
+        dec = Decimal(text)
     except (InvalidOperation, ValueError) as exc:
         raise CommandError(errors.NOT_FLOAT) from exc
-    value = _round_ld(value)
-    if value != 0 and abs(value) >= Fraction(2) ** _LD_MAX_EXP:
-        raise CommandError(errors.NAN_OR_INF)
+    if dec.is_zero():
+        return Fraction(0)
+    adjusted = dec.adjusted()
+    if adjusted > 4940 or adjusted < -4960:
+        raise CommandError(errors.NOT_FLOAT)  # ERANGE: overflow, or underflow to zero
+    return Fraction(dec)
+
+
+def parse_long_double(data: bytes) -> Fraction | float:
+    """Valkey's string2ld: strtold over the whole string; spaces, NaN and ERANGE rejected.
+
+    Returns the value rounded to a long double, or +-inf for an infinity literal.
+    """
+    if not data or len(data) >= _LD_MAX_CHARS:
+        raise CommandError(errors.NOT_FLOAT)
+    try:
+        exact = _exact_value(data)
+    except UnicodeDecodeError as exc:
+        raise CommandError(errors.NOT_FLOAT) from exc
+    if isinstance(exact, float):
+        return exact
+    if exact == 0:
+        return exact
+    value = _round_ld(exact)
+    if value == 0 or abs(value) >= _LD_OVERFLOW:
+        raise CommandError(errors.NOT_FLOAT)  # strtold's ERANGE with 0 or HUGE_VAL
     return value
 
 
@@ -105,7 +160,7 @@ def format_long_double(value: Fraction) -> bytes:
     if r > Fraction(1, 2) or (r == Fraction(1, 2) and q % 2 == 1):
         q += 1
     neg = q < 0
-    digits = str(abs(q)).rjust(18, "0")
+    digits = _decimal_digits(abs(q)).rjust(18, "0")
     text = digits[:-17] + "." + digits[-17:]
     text = text.rstrip("0").rstrip(".")
     if neg and text != "0":
@@ -113,11 +168,21 @@ def format_long_double(value: Fraction) -> bytes:
     return text.encode()
 
 
+def _decimal_digits(n: int) -> str:
+    """str(n) for a non-negative int of any size (Python caps str() at 4300 digits)."""
+    if n < 10**4000:
+        return str(n)
+    hi, lo = divmod(n, 10**4000)
+    return _decimal_digits(hi) + str(lo).rjust(4000, "0")
+
+
 def incr_by_float(current: bytes | None, incr: bytes) -> bytes:
     """The new value of INCRBYFLOAT, formatted as Valkey stores it."""
     base = Fraction(0) if current is None else parse_long_double(current)
     step = parse_long_double(incr)
+    if isinstance(base, float) or isinstance(step, float):
+        raise CommandError(errors.NAN_OR_INF)  # inf + x is inf, inf - inf is NaN
     result = _round_ld(base + step)
-    if result != 0 and abs(result) >= Fraction(2) ** _LD_MAX_EXP:
+    if abs(result) >= _LD_OVERFLOW:
         raise CommandError(errors.NAN_OR_INF)
     return format_long_double(result)

@@ -413,13 +413,13 @@ class RequestParser:
 
 
 try:
-    from shardserver._respparser import Parser as _CParser
+    from shardserver._speedups import Parser as _CParser
 except ImportError:  # no compiler at install time: the pure-Python parser serves
     _CParser = None
 
 
 class FastRequestParser:
-    """RequestParser's interface over the C parser (``_respparser.c``), when built."""
+    """RequestParser's interface over the C parser (``_speedups.c``), when built."""
 
     def __init__(self, max_bulk_len: int = 512 * 1024 * 1024, max_buffer: int = 1 << 30) -> None:
         self._p = _CParser(max_bulk_len, max_buffer)

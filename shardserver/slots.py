@@ -15,7 +15,7 @@ NSLOTS = 16384
 MAP_BYTES = 8 + 2 * NSLOTS
 
 
-def key_slot(key: bytes) -> int:
+def py_key_slot(key: bytes) -> int:
     """The slot of ``key``: only the first non-empty ``{...}`` counts when present."""
     start = key.find(b"{")
     if start >= 0:
@@ -23,6 +23,12 @@ def key_slot(key: bytes) -> int:
         if end > start + 1:
             key = key[start + 1 : end]
     return crc_hqx(key, 0) & 16383
+
+
+try:
+    from shardserver._speedups import key_slot
+except ImportError:  # built without the C helper
+    key_slot = py_key_slot
 
 
 def even_ranges(shards: int) -> list[tuple[int, int]]:

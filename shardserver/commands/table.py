@@ -56,10 +56,19 @@ class Command:
     tips: tuple[str, ...] = ()
     subcommands: dict[str, Command] = field(default_factory=dict)
     container: str | None = None  # parent name for subcommands
+    fullname: str = field(init=False)
+    bname: bytes = field(init=False)
+    fast_key: int = field(init=False)  # index of the only key of a plain SINGLE command, else 0
+    no_auth: bool = field(init=False)
 
-    @property
-    def fullname(self) -> str:
-        return f"{self.container}|{self.name}" if self.container else self.name
+    def __post_init__(self) -> None:
+        # Derived once here so the front's per-command path reads plain attributes.
+        self.fullname = f"{self.container}|{self.name}" if self.container else self.name
+        self.bname = self.fullname.encode()
+        ks = self.keys
+        single = self.route == SINGLE and not self.subcommands and ks is not None and ks.first == ks.last
+        self.fast_key = ks.first if single and ks is not None else 0
+        self.no_auth = "no_auth" in self.flags
 
     @property
     def acl_categories(self) -> list[str]:

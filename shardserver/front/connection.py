@@ -40,7 +40,7 @@ class ClientConnection(asyncio.Protocol):
         self.fd = -1
         self.created = time.monotonic()
         self.last_active = self.created
-        self.last_cmd = "NULL"
+        self.last_cmd: Any = None  # the Command last run (named lazily for CLIENT LIST)
         self.tot_cmds = 0
         self.net_in = 0
         self.net_out = 0
@@ -151,7 +151,7 @@ class ClientConnection(asyncio.Protocol):
             f"age={int(now - self.created)} idle={int(now - self.last_active)} flags={flags} capa= db={self.db} "
             f"sub=0 psub=0 ssub=0 multi=-1 watch=0 qbuf={self.parser.buffered()} qbuf-free=0 argv-mem=0 "
             f"multi-mem=0 rbs=0 rbp=0 obl=0 oll={len(self.pending)} omem=0 tot-mem=0 events=r "
-            f"cmd={self.last_cmd} user=default redir=-1 resp={3 if self.resp3 else 2} "
+            f"cmd={self.last_cmd.fullname if self.last_cmd else 'NULL'} user=default redir=-1 resp={3 if self.resp3 else 2} "
             f"lib-name={self.lib_name.decode('utf-8', 'replace')} lib-ver={self.lib_ver.decode('utf-8', 'replace')} "
             f"tot-net-in={self.net_in} tot-net-out={self.net_out} tot-cmds={self.tot_cmds}"
         )

@@ -195,7 +195,7 @@ def render(fr: Front, conn: ClientConnection, wanted: list[str], shards: list[di
                 fields.append((
                     f"shard{i}",
                     f"pid={s[b'pid']},state=ready,slots={slots},keys={s[b'keys']},expires={s[b'expires']},"
-                    f"ops={s[b'ops']},expired_keys={s[b'expired_keys']},rss={shard_rss[live.index(s)]},"
+                    f"ops={s[b'ops']},batches={s[b'batches']},runs={s[b'runs']},sleeps={s[b'sleeps']},expired_keys={s[b'expired_keys']},rss={shard_rss[live.index(s)]},"
                     f"cpu_user={int(s[b'cpu_user_us']) / 1e6:.3f},cpu_sys={int(s[b'cpu_sys_us']) / 1e6:.3f},"
                     f"ring_inflight={len(link.inflight)},backpressure_events={link.backpressure_events}",
                 ))

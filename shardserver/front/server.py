@@ -134,14 +134,6 @@ class Front:
         for name, cmd in TABLE.items():
             self._names[name.encode()] = cmd
             self._names[name.upper().encode()] = cmd
-        self._bnames = {cmd.fullname: cmd.fullname.encode() for cmd in self._all_specs()}
-
-    def _all_specs(self) -> list[Command]:
-        out = []
-        for cmd in TABLE.values():
-            out.append(cmd)
-            out.extend(cmd.subcommands.values())
-        return out
 
     def apply_config(self) -> None:
         cfg = self.config
@@ -175,84 +167,89 @@ class Front:
         return self.slot_owner[key_slot(key)]
 
     def dispatch(self, conn: ClientConnection, cmds: list[list[bytes]]) -> None:
-        """Route a connection's commands in order; consecutive same-shard ones form a run."""
+        """Route a connection's commands in order; consecutive same-shard ones form a run.
+
+        The loop's first branch is the hot path (a known command with one key,
+        right arity, authenticated connection); everything else goes through
+        ``_dispatch_slow`` one command at a time.
+        """
         names = self._names
-        nshards = self.nshards
         owner = self.slot_owner
+        one_shard = self.nshards == 1
         run_shard = -1
         run: list[list[bytes]] = []
-        ncmds = 0
+        spec: Command | None = None
         for argv in cmds:
-            ncmds += 1
             spec = names.get(argv[0])
-            if spec is None:
-                spec = self._names.get(argv[0].lower())
-                if spec is None:
-                    if run:
-                        self._close_run(conn, run_shard, run)
-                        run, run_shard = [], -1
-                    conn.reply(encode(ErrorReply(errors.unknown_command(argv[0], argv[1:]))))
-                    continue
-            n = len(argv)
-            arity = spec.arity
-            if (arity > 0 and n != arity) or n < -arity:
-                if run:
-                    self._close_run(conn, run_shard, run)
-                    run, run_shard = [], -1
-                conn.reply(encode(ErrorReply(errors.wrong_arity(spec.fullname))))
-                continue
-            if spec.subcommands and n > 1:
-                sub = spec.subcommands.get(argv[1].decode("latin-1").lower())
-                if sub is None:
-                    if run:
-                        self._close_run(conn, run_shard, run)
-                        run, run_shard = [], -1
-                    conn.reply(encode(ErrorReply(errors.unknown_subcommand(argv[1], spec.name))))
-                    continue
-                spec = sub
-                if (spec.arity > 0 and n != spec.arity) or n < -spec.arity:
-                    if run:
-                        self._close_run(conn, run_shard, run)
-                        run, run_shard = [], -1
-                    conn.reply(encode(ErrorReply(errors.wrong_arity(spec.fullname))))
-                    continue
-            conn.last_cmd = spec.fullname
-            if not conn.authenticated and "no_auth" not in spec.flags:
-                if run:
-                    self._close_run(conn, run_shard, run)
-                    run, run_shard = [], -1
-                conn.reply(encode(ErrorReply(errors.NOAUTH)))
-                continue
-            if spec.route is SINGLE:
-                keys = spec.keys
-                if nshards == 1:
-                    shard = 0
-                elif keys is not None and keys.first == keys.last:
-                    shard = owner[key_slot(argv[keys.first])]
-                else:
-                    shard = self._single_shard(spec, argv)
-                    if shard < 0:
-                        if run:
-                            self._close_run(conn, run_shard, run)
-                            run, run_shard = [], -1
-                        self._run_cross(conn, spec, argv)
+            if spec is not None and conn.authenticated:
+                fk = spec.fast_key
+                if fk:
+                    n = len(argv)
+                    ar = spec.arity
+                    if n == ar or (ar < 0 and n >= -ar):
+                        shard = 0 if one_shard else owner[key_slot(argv[fk])]
+                        argv[0] = spec.bname
+                        if shard == run_shard:
+                            run.append(argv)
+                        else:
+                            if run:
+                                self._close_run(conn, run_shard, run)
+                            run = [argv]
+                            run_shard = shard
                         continue
-                argv[0] = self._bnames[spec.fullname]
-                if shard != run_shard:
-                    if run:
-                        self._close_run(conn, run_shard, run)
-                    run, run_shard = [argv], shard
-                else:
-                    run.append(argv)
-                continue
             if run:
                 self._close_run(conn, run_shard, run)
                 run, run_shard = [], -1
-            self._run_special(conn, spec, argv)
+            shard, spec = self._dispatch_slow(conn, argv, spec)
+            if shard >= 0:
+                run, run_shard = [argv], shard
         if run:
             self._close_run(conn, run_shard, run)
+        if spec is not None:
+            conn.last_cmd = spec
+        ncmds = len(cmds)
         conn.tot_cmds += ncmds
         self.stats["total_commands_processed"] += ncmds
+
+    def _dispatch_slow(self, conn: ClientConnection, argv: list[bytes], spec: Command | None) -> tuple[int, Command | None]:
+        """Handle one command off the hot path; returns (shard, spec) when it starts a run, else (-1, spec)."""
+        if spec is None:
+            spec = self._names.get(argv[0].lower())
+            if spec is None:
+                conn.reply(encode(ErrorReply(errors.unknown_command(argv[0], argv[1:]))))
+                return -1, None
+        n = len(argv)
+        if (spec.arity > 0 and n != spec.arity) or n < -spec.arity:
+            conn.reply(encode(ErrorReply(errors.wrong_arity(spec.fullname))))
+            return -1, spec
+        if spec.subcommands and n > 1:
+            sub = spec.subcommands.get(argv[1].decode("latin-1").lower())
+            if sub is None:
+                conn.reply(encode(ErrorReply(errors.unknown_subcommand(argv[1], spec.name))))
+                return -1, spec
+            spec = sub
+            if (spec.arity > 0 and n != spec.arity) or n < -spec.arity:
+                conn.reply(encode(ErrorReply(errors.wrong_arity(spec.fullname))))
+                return -1, spec
+        conn.last_cmd = spec
+        if not conn.authenticated and not spec.no_auth:
+            conn.reply(encode(ErrorReply(errors.NOAUTH)))
+            return -1, spec
+        if spec.route is SINGLE:
+            keys = spec.keys
+            if self.nshards == 1:
+                shard = 0
+            elif keys is not None and keys.first == keys.last:
+                shard = self.slot_owner[key_slot(argv[keys.first])]
+            else:
+                shard = self._single_shard(spec, argv)
+                if shard < 0:
+                    self._run_cross(conn, spec, argv)
+                    return -1, spec
+            argv[0] = spec.bname
+            return shard, spec
+        self._run_special(conn, spec, argv)
+        return -1, spec
 
     def _single_shard(self, spec: Command, argv: list[bytes]) -> int:
         """The one shard all keys live on, or -1 when they span shards."""
@@ -314,7 +311,8 @@ class Front:
                     link.backlogged = True
                     link.backpressure_events += 1
                     self._set_reading_paused(True)
-            link.channel.req_bell.ring()
+            if link.channel.requests.needs_wake():
+                link.channel.req_bell.ring()
         self._write_dirty()
 
     def _write_dirty(self) -> None:
@@ -355,7 +353,13 @@ class Front:
                     dirty.add(conn)
                 else:
                     target.deliver(payload)
-        if link.backlogged and link.sender.pump():
+        if link.backlogged:
+            done = link.sender.pump()
+            if link.channel.requests.needs_wake():
+                link.channel.req_bell.ring()
+            if not done:
+                self._write_dirty()
+                return
             link.backlogged = False
             if not any(x.backlogged for x in self.links):
                 self._set_reading_paused(False)
@@ -464,7 +468,7 @@ class Front:
             self._reply_from(conn, lambda: handler(self, conn, argv))
         elif route is ALL:
             agg = self.aggregators[spec.fullname]
-            argv[0] = self._bnames[spec.fullname]
+            argv[0] = spec.bname
             self._reply_from(conn, lambda: agg(self, conn, argv))
         elif route is SCAN:
             from shardserver.numbers import strict_int
@@ -616,6 +620,14 @@ def front_main(config: Config, channels: list[Channel], slotmap: SlotMap, contro
         log.warning(f"Could not listen: {exc}")
         front._control_send("failed listen")
         return 1
-    loop.run_forever()
+    profile = os.environ.get("SHARDSERVER_PROFILE", "")
+    if "front" in profile.split(","):
+        import cProfile
+
+        prof = cProfile.Profile()
+        prof.runcall(loop.run_forever)
+        prof.dump_stats(f"profile-front-{os.getpid()}.prof")
+    else:
+        loop.run_forever()
     log.notice("Front exiting")
     return 0

@@ -25,7 +25,7 @@ class ShardContext:
         self.ranges = ranges
         self.proto_max_bulk_len = 512 * 1024 * 1024
         self.resp3 = False
-        self.stats: dict[str, int] = {"ops": 0}
+        self.stats: dict[str, int] = {"ops": 0, "batches": 0, "runs": 0, "sleeps": 0}
 
     def db_at(self, index: int) -> Database:
         return self.keyspace.dbs[index]

@@ -83,7 +83,8 @@ def cmd_set(ctx: ShardContext, argv: list[bytes]) -> Any:
             get = True
         elif opt == b"keepttl" and not unit:
             keep_ttl = True
-        elif opt in _EXPIRE_UNITS and has_next and not unit and not keep_ttl:
+        elif opt in _EXPIRE_UNITS and has_next and unit in (0, _EXPIRE_UNITS[opt]) and not keep_ttl:
+            # Valkey accepts the same unit again (the last one wins), not another unit.
             unit = _EXPIRE_UNITS[opt]
             raw_expire = argv[j + 1]
             j += 1
@@ -133,9 +134,9 @@ def cmd_getex(ctx: ShardContext, argv: list[bytes]) -> Any:
     j, n = 2, len(argv)
     while j < n:
         opt = argv[j].lower()
-        if opt == b"persist" and not unit and not persist:
+        if opt == b"persist" and not unit:
             persist = True
-        elif opt in _EXPIRE_UNITS and j + 1 < n and not unit and not persist:
+        elif opt in _EXPIRE_UNITS and j + 1 < n and unit in (0, _EXPIRE_UNITS[opt]) and not persist:
             unit = _EXPIRE_UNITS[opt]
             raw = argv[j + 1]
             j += 1

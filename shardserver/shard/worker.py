@@ -96,6 +96,8 @@ class ShardWorker:
             out.append(run_id)
             out.append(b"".join(parts))
         ctx.stats["ops"] += ops
+        ctx.stats["batches"] += 1
+        ctx.stats["runs"] += len(runs)
         return wire.pack(out)
 
     def reply(self, payload: bytes) -> None:
@@ -114,6 +116,7 @@ class ShardWorker:
         budget = period * 0.25  # Valkey's slow cycle: at most 25% of the time
         next_cycle = time.monotonic() + period
         bell = self.channel.req_bell
+        ring = self.channel.requests
         while not self.stopping:
             messages = self.receiver.poll()
             if messages:
@@ -125,7 +128,11 @@ class ShardWorker:
             else:
                 now = time.monotonic()
                 if now < next_cycle:
-                    bell.wait(next_cycle - now)
+                    # The front skips the doorbell while we are awake; say we sleep.
+                    if ring.prepare_sleep():
+                        self.ctx.stats["sleeps"] += 1
+                        bell.wait(next_cycle - now)
+                    ring.end_sleep()
                     continue
             self.keyspace.clock.tick()
             self.keyspace.expire_cycle(budget)
@@ -145,6 +152,13 @@ def shard_main(index: int, nshards: int, channel: Channel, ranges: list[tuple[in
     signal.signal(signal.SIGTERM, on_term)
     keys = worker.keyspace.key_count()
     log.notice(f"Shard {index} ready: slots {', '.join(f'{lo}-{hi}' for lo, hi in ranges)}, {keys} keys (no AOF yet: the shard starts empty)")
-    worker.run()
+    if "shard" in os.environ.get("SHARDSERVER_PROFILE", "").split(","):
+        import cProfile
+
+        prof = cProfile.Profile()
+        prof.runcall(worker.run)
+        prof.dump_stats(f"profile-shard{index}-{os.getpid()}.prof")
+    else:
+        worker.run()
     log.notice(f"Shard {index} exiting")
     return 0

@@ -46,3 +46,14 @@ def test_slot_map_shared_buffer_and_version() -> None:
     assert reader.ranges(0) == [(0, 8191)]
     assert reader.ranges(1) == [(8192, 16383)]
     assert reader.snapshot()[8192] == 1
+
+
+def test_c_key_slot_matches_python() -> None:
+    import os
+
+    from shardserver.slots import py_key_slot
+
+    samples = [b"", b"{", b"}", b"{}", b"{a", b"a}", b"x{y}z", b"{{}}", b"foo{}{bar}", b"foo{{bar}}zap"]
+    samples += [os.urandom(n) for n in range(64) for _ in range(20)]
+    for key in samples:
+        assert key_slot(key) == py_key_slot(key), key

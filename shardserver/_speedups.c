@@ -1,5 +1,8 @@
 /*
- * C request parser for shardserver: the hot path of the front.
+ * C speedups for shardserver's hot paths: the request parser (front) and
+ * key_slot (front and shards).  Both have pure-Python twins that tests compare.
+ *
+ * Request parser:
  *
  * Same semantics, limits and error texts as shardserver.resp.RequestParser
  * (which follows Valkey's processMultibulkBuffer / processInlineBuffer); a
@@ -346,7 +349,7 @@ static PyMethodDef Parser_methods[] = {
 
 static PyTypeObject ParserType = {
     PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "shardserver._respparser.Parser",
+    .tp_name = "shardserver._speedups.Parser",
     .tp_basicsize = sizeof(Parser),
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_new = PyType_GenericNew,
@@ -356,10 +359,52 @@ static PyTypeObject ParserType = {
     .tp_getset = Parser_getset,
 };
 
-static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_respparser", "Valkey request parser in C.", -1, NULL};
+/* CRC16-XMODEM (poly 0x1021), as Valkey Cluster and binascii.crc_hqx(key, 0). */
+static unsigned short crc16_table[256];
 
-PyMODINIT_FUNC PyInit__respparser(void) {
+static void crc16_init(void) {
+    int i, j;
+    for (i = 0; i < 256; i++) {
+        unsigned short crc = (unsigned short)(i << 8);
+        for (j = 0; j < 8; j++) crc = (crc & 0x8000) ? (unsigned short)((crc << 1) ^ 0x1021) : (unsigned short)(crc << 1);
+        crc16_table[i] = crc;
+    }
+}
+
+static unsigned short crc16(const unsigned char *buf, Py_ssize_t len) {
+    unsigned short crc = 0;
+    Py_ssize_t i;
+    for (i = 0; i < len; i++) crc = (unsigned short)((crc << 8) ^ crc16_table[((crc >> 8) ^ buf[i]) & 0xff]);
+    return crc;
+}
+
+static PyObject *key_slot(PyObject *self, PyObject *arg) {
+    const unsigned char *key;
+    Py_ssize_t len, s, e;
+    if (!PyBytes_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "key_slot() expects bytes");
+        return NULL;
+    }
+    key = (const unsigned char *)PyBytes_AS_STRING(arg);
+    len = PyBytes_GET_SIZE(arg);
+    for (s = 0; s < len; s++) if (key[s] == '{') break;
+    if (s < len) {
+        for (e = s + 1; e < len; e++) if (key[e] == '}') break;
+        if (e < len && e != s + 1) return PyLong_FromLong(crc16(key + s + 1, e - s - 1) & 16383);
+    }
+    return PyLong_FromLong(crc16(key, len) & 16383);
+}
+
+static PyMethodDef module_methods[] = {
+    {"key_slot", key_slot, METH_O, "Hash slot of a key (CRC16 of its hash tag or whole key, mod 16384)."},
+    {NULL, NULL, 0, NULL}
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_speedups", "shardserver hot paths in C.", -1, module_methods};
+
+PyMODINIT_FUNC PyInit__speedups(void) {
     PyObject *m;
+    crc16_init();
     if (PyType_Ready(&ParserType) < 0) return NULL;
     m = PyModule_Create(&module);
     if (!m) return NULL;

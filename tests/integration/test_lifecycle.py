@@ -1,0 +1,279 @@
+"""Process lifecycle: start-up, signals, crashes of any process, configuration errors."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import psutil
+import pytest
+import redis
+
+from tests.integration.helpers import (
+    connect,
+    key_on,
+    keys_on,
+    process_gone,
+    read_until_closed,
+    server_cmd,
+    shard_pids,
+    shm_entries,
+    wait_gone,
+)
+from tests.servers import READY_RE, shardserver, start_shardserver
+
+
+def _children(server_pid: int) -> list[int]:
+    return [p.pid for p in psutil.Process(server_pid).children(recursive=True)]
+
+
+def test_start_prints_ready_line_and_port_0_picks_a_free_port() -> None:
+    with shardserver(shards=2) as s:
+        text = s.text()
+        assert READY_RE.search(s.log)
+        assert s.port != 0
+        assert f"port {s.port}" in text
+        # the port really is ours: a client gets an answer there
+        assert redis.Redis(port=s.port, socket_timeout=5).ping() is True
+        # and the port was free: nobody else can bind it now
+        with socket.socket() as other, pytest.raises(OSError):
+            other.bind(("127.0.0.1", s.port))
+        # one front and two shards
+        assert len(_children(s.proc.pid)) == 3
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signal_stops_cleanly(sig: signal.Signals) -> None:
+    with shardserver(shards=2) as s:
+        r = redis.Redis(port=s.port, socket_timeout=5)
+        r.set("a", "1")
+        children = _children(s.proc.pid)
+        assert len(children) == 3
+        t0 = time.monotonic()
+        s.proc.send_signal(sig)
+        assert s.proc.wait(5) == 0
+        assert time.monotonic() - t0 < 5
+        s.wait_log(rb"ready to exit, bye bye", 5)
+        assert wait_gone(children, 2) == []
+        assert shm_entries(s.proc.pid) == []
+        assert shm_entries() == []
+        assert "Traceback" not in s.text()
+
+
+def test_sigkill_of_supervisor_takes_children_down() -> None:
+    with shardserver(shards=2) as s:
+        children = _children(s.proc.pid)
+        assert len(children) == 3
+        old_port = s.port
+        s.proc.send_signal(signal.SIGKILL)
+        s.proc.wait(5)
+        # PR_SET_PDEATHSIG: every child gets SIGTERM when the supervisor dies
+        assert wait_gone(children, 5) == []
+        assert shm_entries(s.proc.pid) == []
+    with shardserver(shards=2) as s2:
+        assert s2.port != 0
+        r = redis.Redis(port=s2.port, socket_timeout=5)
+        assert r.set("x", "y") and r.get("x") == b"y"
+        del old_port
+
+
+def test_sigkill_of_one_shard_restarts_it_while_others_keep_serving() -> None:
+    n = 2
+    with shardserver(shards=n) as s:
+        r = redis.Redis(port=s.port, socket_timeout=5)
+        victim_keys = keys_on(0, n, "v", 20)
+        other_keys = keys_on(1, n, "o", 20)
+        for k in victim_keys + other_keys:
+            r.set(k, "before")
+        victim_pid, other_pid = shard_pids(r.info("shards"), n)
+
+        stop = threading.Event()
+        problems: list[str] = []
+        counts = {"victim_ok": 0, "victim_loading": 0, "other_ok": 0}
+
+        def hammer_victim() -> None:
+            c = redis.Redis(port=s.port, socket_timeout=5)
+            i = 0
+            while not stop.is_set():
+                k = victim_keys[i % len(victim_keys)]
+                i += 1
+                try:
+                    c.set(k, "during")
+                    counts["victim_ok"] += 1
+                except redis.exceptions.BusyLoadingError as exc:
+                    assert str(exc).startswith("shard 0 is restarting"), exc
+                    counts["victim_loading"] += 1
+                except redis.exceptions.TimeoutError as exc:  # a hang is the bug we look for
+                    problems.append(f"victim command hung: {exc!r}")
+                    return
+                except Exception as exc:
+                    problems.append(f"victim command failed unexpectedly: {exc!r}")
+                    return
+
+        def hammer_other() -> None:
+            c = redis.Redis(port=s.port, socket_timeout=5)
+            i = 0
+            while not stop.is_set():
+                k = other_keys[i % len(other_keys)]
+                i += 1
+                try:
+                    assert c.set(k, f"o{i}") is True
+                    assert c.get(k) == f"o{i}".encode()
+                    counts["other_ok"] += 1
+                except Exception as exc:
+                    problems.append(f"other shard's command failed: {exc!r}")
+                    return
+
+        threads = [threading.Thread(target=hammer_victim), threading.Thread(target=hammer_other)]
+        for t in threads:
+            t.start()
+        try:
+            mark = s.log_size()
+            os.kill(victim_pid, signal.SIGKILL)
+            s.wait_log(rb"Shard 0 \(pid %d\) killed by signal 9" % victim_pid, 10, start=mark)
+            m = s.wait_log(rb"Restarted shard 0 as pid (\d+)", 10, start=mark)
+            new_pid = int(m.group(1))
+            s.wait_log(rb"%d:H0 .*Shard 0 ready: .*0 keys" % new_pid, 10, start=mark)
+            # the restarted shard serves again (its hello may trail its log line)
+            deadline = time.monotonic() + 10
+            while True:
+                try:
+                    redis.Redis(port=s.port, socket_timeout=5).get(victim_keys[0])
+                    break
+                except redis.exceptions.BusyLoadingError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.01)  # no event exposes "hello received"; poll with a deadline
+            # let the other shard's client run a little past the restart too
+            target = counts["other_ok"] + 200
+            deadline = time.monotonic() + 10
+            while counts["other_ok"] < target and not problems and time.monotonic() < deadline:
+                time.sleep(0.01)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(10)
+        assert not problems, problems
+        assert counts["other_ok"] > 200
+
+        info = r.info("shards")
+        assert shard_pids(info, n) == [new_pid, other_pid]
+        assert info["shard0"]["state"] == "ready"
+        assert process_gone(victim_pid)
+        # the restarted shard starts empty; the other shard kept its data
+        for k in victim_keys:
+            assert r.exists(k) in (0, 1)  # written again after the restart, or not
+        r.delete(*victim_keys)
+        assert r.set(victim_keys[0], "after") and r.get(victim_keys[0]) == b"after"
+        assert r.get(other_keys[0]) is not None
+        text = s.text()
+        assert "starts empty" in text
+        assert "Traceback" not in text
+        assert len(_children(s.proc.pid)) == 3
+
+
+def test_restarted_shard_is_empty() -> None:
+    n = 2
+    with shardserver(shards=n) as s:
+        r = redis.Redis(port=s.port, socket_timeout=5)
+        k0, k1 = key_on(0, n), key_on(1, n)
+        r.mset({k0: "a", k1: "b"})
+        pid0 = shard_pids(r.info("shards"), n)[0]
+        mark = s.log_size()
+        os.kill(pid0, signal.SIGKILL)
+        m = s.wait_log(rb"Restarted shard 0 as pid (\d+); it starts empty", 10, start=mark)
+        new_pid = int(m.group(1))
+        s.wait_log(rb"%d:H0 .*Shard 0 ready: slots 0-8191, 0 keys" % new_pid, 10, start=mark)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                value = r.get(k0)
+                break
+            except redis.exceptions.BusyLoadingError:
+                assert time.monotonic() < deadline
+                time.sleep(0.01)  # poll: the hello has no client-visible event
+        assert value is None
+        assert r.get(k1) == b"b"
+        assert r.dbsize() == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "directive", "reason"),
+    [
+        (["--foo", "bar"], "foo", "Bad directive or wrong number of arguments"),
+        (["--port", "abc"], "port", "argument couldn't be parsed into an integer"),
+    ],
+)
+def test_bad_configuration_stops_start_up(args: list[str], directive: str, reason: str) -> None:
+    workdir = tempfile.mkdtemp(prefix="shardserver-test-")
+    proc = subprocess.run(
+        [sys.executable, "-m", "shardserver.supervisor", "--shards", "1", *args],
+        capture_output=True,
+        timeout=30,
+        cwd=workdir,
+    )
+    assert proc.returncode != 0
+    err = proc.stderr.decode()
+    assert "FATAL CONFIG FILE ERROR" in err
+    assert f">>> '{directive} " in err
+    assert reason in err
+    assert b"Ready to accept" not in proc.stdout
+
+
+def test_config_file_with_command_line_override(tmp_path: object) -> None:
+    workdir = tempfile.mkdtemp(prefix="shardserver-test-")
+    conf = os.path.join(workdir, "shardserver.conf")
+    with open(conf, "w") as f:
+        f.write("# test configuration\nport 0\nshards 1\ndatabases 4\nmaxclients 7\nloglevel notice\n")
+    with server_cmd(conf, "--maxclients", "9", "--dir", workdir, workdir=workdir) as s:
+        r = redis.Redis(port=s.port, socket_timeout=5)
+        assert r.config_get("maxclients") == {"maxclients": "9"}  # the command line wins
+        assert r.config_get("databases") == {"databases": "4"}  # the file's setting holds
+        assert r.info("shards")["shards"] == 1
+        with pytest.raises(redis.ResponseError, match="DB index is out of range"):
+            r.select(4)
+
+
+def test_shutdown_command_exits_0() -> None:
+    with shardserver(shards=2) as s:
+        children = _children(s.proc.pid)
+        sock = connect(s.port)
+        sock.sendall(b"SHUTDOWN\r\n")
+        data, closed = read_until_closed(sock, 5)
+        sock.close()
+        assert closed and data == b""
+        assert s.proc.wait(5) == 0
+        s.wait_log(rb"User requested shutdown", 5)
+        assert wait_gone(children, 2) == []
+        assert shm_entries(s.proc.pid) == []
+
+
+def test_unixsocket_with_redis_cli() -> None:
+    path = os.path.join(tempfile.mkdtemp(prefix="shardserver-sock-"), "s.sock")
+    with shardserver("--unixsocket", path, "--unixsocketperm", "700", shards=2) as s:
+        s.wait_log(rb"unix socket " + path.encode())
+        assert oct(os.stat(path).st_mode & 0o777) == oct(0o700)
+        run = subprocess.run(["redis-cli", "-s", path, "set", "ux", "hello"], capture_output=True, timeout=10)
+        assert run.returncode == 0 and run.stdout == b"OK\n", run
+        run = subprocess.run(["redis-cli", "-s", path, "get", "ux"], capture_output=True, timeout=10)
+        assert run.stdout == b"hello\n"
+        # the same data over TCP
+        assert redis.Redis(port=s.port, socket_timeout=5).get("ux") == b"hello"
+        # CLIENT INFO over the socket reports a unix address
+        run = subprocess.run(["redis-cli", "-s", path, "client", "info"], capture_output=True, timeout=10)
+        assert b"addr=" in run.stdout
+        s.proc.send_signal(signal.SIGTERM)
+        assert s.proc.wait(5) == 0
+    assert not os.path.exists(path)
+
+
+def test_second_server_on_a_taken_port_fails() -> None:
+    with shardserver(shards=1) as s:
+        with pytest.raises(RuntimeError, match="exited"):
+            start_shardserver("--port", str(s.port), shards=1, timeout=15)
