@@ -394,11 +394,22 @@ def cmd_scan(ctx: ShardContext, argv: list[bytes]) -> Any:
 # ---- OBJECT ---------------------------------------------------------------
 
 
-def encoding_of(value: Any) -> str:
+def _embstr_fits(key_len: int, value_len: int) -> bool:
+    """Whether Valkey 9 embeds a string value in the object that also embeds its key.
+
+    The object (16 bytes), the key as an sds with a one-byte prefix and the
+    value as an sds type 8 must fit in 136 bytes, so long keys leave less room
+    for the value (and keys of 112 bytes or more leave none).
+    """
+    key_hdr = 1 if key_len < 32 else 3 if key_len < 256 else 5 if key_len < 65536 else 9
+    return 16 + (1 + key_hdr + key_len + 1) + (3 + value_len + 1) <= 136
+
+
+def encoding_of(value: Any, key: bytes = b"") -> str:
     if isinstance(value, bytes):
         if type(value) is not RawStr and len(value) <= 20 and strict_int(value) is not None:
             return "int"
-        if type(value) is RawStr or len(value) > 44:
+        if type(value) is RawStr or not _embstr_fits(len(key), len(value)):
             return "raw"
         return "embstr"
     return value.encoding()  # type: ignore[no-any-return]
@@ -407,7 +418,7 @@ def encoding_of(value: Any) -> str:
 @command("object|encoding")
 def cmd_object_encoding(ctx: ShardContext, argv: list[bytes]) -> Any:
     value = ctx.db.peek(argv[2])
-    return None if value is None else encoding_of(value)
+    return None if value is None else encoding_of(value, argv[2])
 
 
 @command("object|idletime")
