@@ -26,6 +26,7 @@ typedef struct {
     long long max_buffer;
     long long remaining; /* args left in the current multibulk; 0 = between commands */
     long long bulklen;   /* -1 = next bulk header not read yet */
+    Py_ssize_t cmd_start; /* buffer offset where the command being parsed began */
     PyObject *args;      /* list under construction */
     PyObject *error;     /* bytes, once failed */
 } Parser;
@@ -155,6 +156,7 @@ static int parse_one(Parser *self, PyObject **cmd) {
     *cmd = NULL;
     if (self->remaining == 0) {
         const char *start = self->buf + self->pos;
+        self->cmd_start = self->pos;
         Py_ssize_t avail = self->len - self->pos;
         if (avail <= 0) return 0;
         if (start[0] == '*') {
@@ -249,10 +251,15 @@ static int parse_one(Parser *self, PyObject **cmd) {
 static PyObject *Parser_feed(Parser *self, PyObject *arg) {
     Py_buffer view;
     if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0) return NULL;
-    if (self->pos > 0 && (self->pos == self->len || self->len + view.len > self->cap)) {
-        memmove(self->buf, self->buf + self->pos, self->len - self->pos);
-        self->len -= self->pos;
-        self->pos = 0;
+    {
+        /* keep the bytes of a partly parsed command: drain_routed forwards them raw */
+        Py_ssize_t keep = self->remaining ? self->cmd_start : self->pos;
+        if (keep > 0 && (keep == self->len || self->len + view.len > self->cap)) {
+            memmove(self->buf, self->buf + keep, self->len - keep);
+            self->len -= keep;
+            self->pos -= keep;
+            self->cmd_start -= keep;
+        }
     }
     if (self->len + view.len > self->cap) {
         Py_ssize_t ncap = self->cap ? self->cap : 16384;
@@ -284,13 +291,248 @@ static PyObject *Parser_drain(Parser *self, PyObject *unused) {
         }
     }
     /* give memory back after a big request */
-    if (self->pos == self->len && self->cap > (1 << 20)) {
+    if (self->pos == self->len && self->remaining == 0 && self->cap > (1 << 20)) {
         PyMem_Free(self->buf);
         self->buf = NULL;
         self->cap = self->len = self->pos = 0;
     }
     result = PyTuple_Pack(2, out, self->error ? self->error : Py_None);
     Py_DECREF(out);
+    return result;
+}
+
+static unsigned short crc16(const unsigned char *buf, Py_ssize_t len);
+
+static long slot_of(PyObject *key) {
+    const unsigned char *k = (const unsigned char *)PyBytes_AS_STRING(key);
+    Py_ssize_t len = PyBytes_GET_SIZE(key), s, e;
+    for (s = 0; s < len; s++) if (k[s] == '{') break;
+    if (s < len) {
+        for (e = s + 1; e < len; e++) if (k[e] == '}') break;
+        if (e < len && e != s + 1) return crc16(k + s + 1, e - s - 1) & 16383;
+    }
+    return crc16(k, len) & 16383;
+}
+
+/* A growable byte buffer. */
+typedef struct { char *p; Py_ssize_t len, cap; } Buf;
+
+static int buf_add(Buf *b, const char *data, Py_ssize_t n) {
+    if (b->len + n > b->cap) {
+        Py_ssize_t ncap = b->cap ? b->cap : 256;
+        char *np;
+        while (ncap < b->len + n) ncap *= 2;
+        np = PyMem_Realloc(b->p, ncap);
+        if (!np) { PyErr_NoMemory(); return -1; }
+        b->p = np;
+        b->cap = ncap;
+    }
+    memcpy(b->p + b->len, data, n);
+    b->len += n;
+    return 0;
+}
+
+/* The commands routed so far since the last slow command: their shard order
+ * and, per shard, their raw bytes. */
+typedef struct {
+    Buf order;
+    Buf *raw;   /* nshards buffers */
+    int nshards;
+    PyObject *last_name;
+} Group;
+
+/* Emit the group as (order, [raw or None per shard], last_name) and reset it. */
+static int group_flush(Group *g, PyObject *out) {
+    PyObject *raws, *order, *item;
+    int i;
+    if (g->order.len == 0) return 0;
+    raws = PyList_New(g->nshards);
+    if (!raws) return -1;
+    for (i = 0; i < g->nshards; i++) {
+        PyObject *r;
+        if (g->raw[i].len) {
+            r = PyBytes_FromStringAndSize(g->raw[i].p, g->raw[i].len);
+            if (!r) { Py_DECREF(raws); return -1; }
+            g->raw[i].len = 0;
+        } else {
+            r = Py_None;
+            Py_INCREF(r);
+        }
+        PyList_SET_ITEM(raws, i, r);
+    }
+    order = PyBytes_FromStringAndSize(g->order.p, g->order.len);
+    if (!order) { Py_DECREF(raws); return -1; }
+    g->order.len = 0;
+    item = PyTuple_Pack(3, order, raws, g->last_name);
+    Py_DECREF(order);
+    Py_DECREF(raws);
+    if (!item) return -1;
+    if (PyList_Append(out, item) < 0) { Py_DECREF(item); return -1; }
+    Py_DECREF(item);
+    return 0;
+}
+
+/*
+ * drain_routed(fast, owner, nshards) -> (items, error)
+ *
+ * The front's hot path in one call.  ``fast`` maps a command name (bytes, as
+ * sent or lower-cased) to (key_index, arity) for plain one-key commands;
+ * ``owner`` is the slot map (16384 native u16).  Fast commands between two
+ * slow ones form a group ``(order, raws, last_name)``: ``order`` has one byte
+ * per command naming its shard, ``raws[s]`` is the RESP bytes of shard s's
+ * commands in order (forwarded untouched), or None.  Every other command is
+ * returned as its argv list, for the Python slow path, in its place.
+ */
+static PyObject *Parser_drain_routed(Parser *self, PyObject *args) {
+    PyObject *fast, *owner_obj, *out = NULL, *result = NULL;
+    int nshards, i;
+    Py_buffer owner;
+    const unsigned short *owners;
+    Group g;
+    if (!PyArg_ParseTuple(args, "O!Oi", &PyDict_Type, &fast, &owner_obj, &nshards)) return NULL;
+    if (nshards < 1 || nshards > 255) {
+        PyErr_SetString(PyExc_ValueError, "nshards must be 1..255");
+        return NULL;
+    }
+    if (PyObject_GetBuffer(owner_obj, &owner, PyBUF_SIMPLE) < 0) return NULL;
+    if (owner.len < 16384 * 2) {
+        PyBuffer_Release(&owner);
+        PyErr_SetString(PyExc_ValueError, "owner must hold 16384 u16 entries");
+        return NULL;
+    }
+    owners = (const unsigned short *)owner.buf;
+    memset(&g, 0, sizeof g);
+    g.nshards = nshards;
+    g.raw = PyMem_Calloc(nshards, sizeof(Buf));
+    g.last_name = Py_None;
+    Py_INCREF(g.last_name);
+    out = PyList_New(0);
+    if (!g.raw || !out) { PyErr_NoMemory(); goto done; }
+    while (!self->error) {
+        PyObject *cmd, *name, *info;
+        Py_ssize_t n;
+        int rc = parse_one(self, &cmd);
+        if (rc == -2) goto fail;
+        if (rc <= 0) break;
+        if (!cmd) continue;  /* empty command: nothing to forward */
+        n = PyList_GET_SIZE(cmd);
+        name = PyList_GET_ITEM(cmd, 0);
+        info = PyDict_GetItemWithError(fast, name);
+        if (!info && !PyErr_Occurred() && PyBytes_GET_SIZE(name) < 64) {
+            char low[64];
+            Py_ssize_t k, ln = PyBytes_GET_SIZE(name);
+            const char *src = PyBytes_AS_STRING(name);
+            PyObject *lname;
+            for (k = 0; k < ln; k++) low[k] = (char)tolower((unsigned char)src[k]);
+            lname = PyBytes_FromStringAndSize(low, ln);
+            if (!lname) { Py_DECREF(cmd); goto fail; }
+            info = PyDict_GetItemWithError(fast, lname);
+            Py_DECREF(lname);
+        }
+        if (PyErr_Occurred()) { Py_DECREF(cmd); goto fail; }
+        if (info && PyTuple_Check(info) && PyTuple_GET_SIZE(info) == 2) {
+            long fk = PyLong_AsLong(PyTuple_GET_ITEM(info, 0));
+            long ar = PyLong_AsLong(PyTuple_GET_ITEM(info, 1));
+            if (((ar >= 0 && n == ar) || (ar < 0 && n >= -ar)) && fk > 0 && fk < n) {
+                unsigned char shard = 0;
+                if (nshards > 1) shard = (unsigned char)owners[slot_of(PyList_GET_ITEM(cmd, fk))];
+                if (shard >= nshards) shard = 0;
+                if (buf_add(&g.order, (const char *)&shard, 1) < 0 ||
+                    buf_add(&g.raw[shard], self->buf + self->cmd_start, self->pos - self->cmd_start) < 0) {
+                    Py_DECREF(cmd);
+                    goto fail;
+                }
+                Py_INCREF(name);
+                Py_DECREF(g.last_name);
+                g.last_name = name;
+                Py_DECREF(cmd);
+                continue;
+            }
+        }
+        if (group_flush(&g, out) < 0 || PyList_Append(out, cmd) < 0) { Py_DECREF(cmd); goto fail; }
+        Py_DECREF(cmd);
+    }
+    if (group_flush(&g, out) < 0) goto fail;
+    if (self->pos == self->len && self->remaining == 0 && self->cap > (1 << 20)) {
+        PyMem_Free(self->buf);
+        self->buf = NULL;
+        self->cap = self->len = self->pos = self->cmd_start = 0;
+    }
+    result = PyTuple_Pack(2, out, self->error ? self->error : Py_None);
+    goto done;
+fail:
+    result = NULL;
+done:
+    Py_XDECREF(out);
+    PyBuffer_Release(&owner);
+    Py_XDECREF(g.last_name);
+    if (g.raw) {
+        for (i = 0; i < nshards; i++) PyMem_Free(g.raw[i].p);
+        PyMem_Free(g.raw);
+    }
+    PyMem_Free(g.order.p);
+    return result;
+}
+
+/*
+ * interleave(order, parts) -> bytes
+ *
+ * Rebuild one connection's replies in request order: ``parts[s]`` is
+ * (joined replies, lengths) from shard s, ``lengths`` a native u32 array with
+ * one entry per reply; ``order`` says which shard answers each request.
+ */
+static PyObject *interleave(PyObject *self, PyObject *args) {
+    Py_buffer order;
+    PyObject *parts, *result = NULL;
+    Py_ssize_t nparts, i, total = 0;
+    const char **data = NULL;
+    const unsigned int **lens = NULL;
+    Py_ssize_t *pos = NULL, *idx = NULL, *nlen = NULL, *dlen = NULL;
+    char *dst;
+    if (!PyArg_ParseTuple(args, "y*O!", &order, &PyList_Type, &parts)) return NULL;
+    nparts = PyList_GET_SIZE(parts);
+    data = PyMem_Calloc(nparts + 1, sizeof(char *));
+    lens = PyMem_Calloc(nparts + 1, sizeof(unsigned int *));
+    pos = PyMem_Calloc(nparts + 1, sizeof(Py_ssize_t));
+    idx = PyMem_Calloc(nparts + 1, sizeof(Py_ssize_t));
+    nlen = PyMem_Calloc(nparts + 1, sizeof(Py_ssize_t));
+    dlen = PyMem_Calloc(nparts + 1, sizeof(Py_ssize_t));
+    if (!data || !lens || !pos || !idx || !nlen || !dlen) { PyErr_NoMemory(); goto done; }
+    for (i = 0; i < nparts; i++) {
+        PyObject *part = PyList_GET_ITEM(parts, i), *joined, *lengths;
+        if (part == Py_None) continue;
+        if (!PyTuple_Check(part) || PyTuple_GET_SIZE(part) != 2) { PyErr_SetString(PyExc_TypeError, "parts[i] must be (bytes, bytes)"); goto done; }
+        joined = PyTuple_GET_ITEM(part, 0);
+        lengths = PyTuple_GET_ITEM(part, 1);
+        if (!PyBytes_Check(joined) || !PyBytes_Check(lengths)) { PyErr_SetString(PyExc_TypeError, "parts[i] must be (bytes, bytes)"); goto done; }
+        data[i] = PyBytes_AS_STRING(joined);
+        dlen[i] = PyBytes_GET_SIZE(joined);
+        lens[i] = (const unsigned int *)PyBytes_AS_STRING(lengths);
+        nlen[i] = PyBytes_GET_SIZE(lengths) / 4;
+        total += dlen[i];
+    }
+    result = PyBytes_FromStringAndSize(NULL, total);
+    if (!result) goto done;
+    dst = PyBytes_AS_STRING(result);
+    for (i = 0; i < order.len; i++) {
+        unsigned char s = ((const unsigned char *)order.buf)[i];
+        Py_ssize_t l;
+        if (s >= nparts || !data[s] || idx[s] >= nlen[s]) { Py_CLEAR(result); PyErr_SetString(PyExc_ValueError, "order does not match parts"); goto done; }
+        l = lens[s][idx[s]++];
+        if (pos[s] + l > dlen[s]) { Py_CLEAR(result); PyErr_SetString(PyExc_ValueError, "reply lengths exceed data"); goto done; }
+        memcpy(dst, data[s] + pos[s], l);
+        dst += l;
+        pos[s] += l;
+    }
+    if (dst != PyBytes_AS_STRING(result) + total) { Py_CLEAR(result); PyErr_SetString(PyExc_ValueError, "parts not fully used"); }
+done:
+    PyBuffer_Release(&order);
+    PyMem_Free(data);
+    PyMem_Free((void *)lens);
+    PyMem_Free(pos);
+    PyMem_Free(idx);
+    PyMem_Free(nlen);
+    PyMem_Free(dlen);
     return result;
 }
 
@@ -342,6 +584,7 @@ static PyGetSetDef Parser_getset[] = {
 static PyMethodDef Parser_methods[] = {
     {"feed", (PyCFunction)Parser_feed, METH_O, "Append bytes."},
     {"drain", (PyCFunction)Parser_drain, METH_NOARGS, "Return (commands, error or None)."},
+    {"drain_routed", (PyCFunction)Parser_drain_routed, METH_VARARGS, "Return (runs and slow commands, error or None)."},
     {"buffered", (PyCFunction)Parser_buffered, METH_NOARGS, "Bytes not yet consumed."},
     {"at_boundary", (PyCFunction)Parser_at_boundary, METH_NOARGS, "True between commands."},
     {NULL}
@@ -397,6 +640,7 @@ static PyObject *key_slot(PyObject *self, PyObject *arg) {
 
 static PyMethodDef module_methods[] = {
     {"key_slot", key_slot, METH_O, "Hash slot of a key (CRC16 of its hash tag or whole key, mod 16384)."},
+    {"interleave", interleave, METH_VARARGS, "Merge per-shard replies back into request order."},
     {NULL, NULL, 0, NULL}
 };
 

@@ -45,6 +45,7 @@ INVALID_DB = "ERR invalid DB index"
 STRING_TOO_BIG = "ERR string exceeds maximum allowed size (proto-max-bulk-len)"
 OFFSET_RANGE = "ERR offset is out of range"
 POSITIVE = "ERR value is out of range, must be positive"
+INT_RANGE = "ERR value is out of range, value must between -2147483648 and 2147483647"
 NOPROTO = "NOPROTO unsupported protocol version"
 CLIENT_NAME = "ERR Client names cannot contain spaces, newlines or special characters."
 NO_SUCH_CLIENT = "ERR No such client"
@@ -71,8 +72,14 @@ def wrong_arity(name: str) -> str:
 
 
 def unknown_command(name: bytes, args: list[bytes]) -> str:
-    shown = "".join(f"'{_clip(a)}' " for a in args)
-    return f"ERR unknown command '{_clip(name)}', with args beginning with: {shown}"
+    # As Valkey: arguments are added while the text is under 128 bytes, each
+    # one cut to what is left of those 128.
+    shown = b""
+    for a in args:
+        if len(shown) >= 128:
+            break
+        shown += b"'" + a[: 128 - len(shown)] + b"' "
+    return f"ERR unknown command '{_clip(name)}', with args beginning with: {shown.decode('utf-8', 'replace')}"
 
 
 def unknown_subcommand(sub: bytes, container: str) -> str:

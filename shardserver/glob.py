@@ -43,7 +43,8 @@ def compile_glob(pattern: bytes, nocase: bool = False) -> Callable[[bytes], bool
                 if pattern[i] == 0x5C and i + 1 < n:
                     i += 1
                     items += _escape(pattern[i])
-                elif i + 2 < n and pattern[i + 1] == 0x2D and pattern[i + 2] != 0x5D:
+                elif i + 2 < n and pattern[i + 1] == 0x2D:
+                    # As stringmatchlen: 'a-]' is a range up to ']', which then does not close.
                     lo, hi = pattern[i], pattern[i + 2]
                     if lo > hi:
                         lo, hi = hi, lo

@@ -46,7 +46,44 @@ def parse_int(data: bytes, error: str = errors.NOT_INTEGER) -> int:
     return v
 
 
-_FLOAT_RE = re.compile(rb"^[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|inf|infinity)$", re.I)
+def parse_c_int(data: bytes, error: str | None = None) -> int:
+    """Valkey's getIntFromObjectOrReply: a 64-bit integer that must also fit a C int.
+
+    With ``error`` that text is the reply for both failures, as Valkey does.
+    """
+    v = strict_int(data)
+    if v is None:
+        raise CommandError(error or errors.NOT_INTEGER)
+    if v < -(2**31) or v > 2**31 - 1:
+        raise CommandError(error or errors.INT_RANGE)
+    return v
+
+
+_STRTOULL_RE = re.compile(rb"^[ \t\n\v\f\r]*([+-]?)([0-9]+)\Z")
+
+
+def parse_scan_cursor(data: bytes) -> int | None:
+    """Valkey's string2ull for SCAN cursors, or None for an invalid cursor.
+
+    A canonical integer must not be negative; anything else goes to strtoull,
+    which takes leading spaces, a sign and leading zeros (and wraps a '-').
+    """
+    v = strict_int(data)
+    if v is not None:
+        return v if v >= 0 else None
+    m = _STRTOULL_RE.match(data)
+    if m is None:
+        return None
+    digits = m.group(2).lstrip(b"0") or b"0"
+    if len(digits) > 20:
+        return None
+    value = int(digits)
+    if value > 2**64 - 1:
+        return None
+    return (-value) % 2**64 if m.group(1) == b"-" else value
+
+
+_FLOAT_RE = re.compile(rb"^[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|inf|infinity)\Z", re.I)
 
 
 def parse_float(data: bytes, error: str = errors.NOT_FLOAT) -> float:
@@ -68,7 +105,7 @@ _LD_MAX_CHARS = 5 * 1024  # Valkey's MAX_LONG_DOUBLE_CHARS: longer input is not 
 _LD_OVERFLOW = Fraction(2) ** _LD_MAX_EXP
 _INF = float("inf")
 
-_HEX_FLOAT_RE = re.compile(rb"^[+-]?0[xX](?=\.?[0-9a-fA-F])([0-9a-fA-F]*)(?:\.([0-9a-fA-F]*))?(?:[pP]([+-]?[0-9]+))?$")
+_HEX_FLOAT_RE = re.compile(rb"^[+-]?0[xX](?=\.?[0-9a-fA-F])([0-9a-fA-F]*)(?:\.([0-9a-fA-F]*))?(?:[pP]([+-]?[0-9]+))?\Z")
 
 
 def _round_ld(x: Fraction) -> Fraction:

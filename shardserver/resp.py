@@ -290,12 +290,16 @@ def _is_hex(c: int) -> bool:
 class RequestParser:
     """Pure-Python sans-IO request parser with Valkey's limits and error texts.
 
+    (``routable`` is False: the front routes its commands in Python.)
+
     It follows Valkey's processMultibulkBuffer / processInlineBuffer step by
     step.  ``feed(data)`` appends bytes; ``next()`` returns the next command (a
     list of bytes), ``None`` when more bytes are needed, or raises
     ProtocolError.  The query buffer limit is the caller's to enforce through
     ``buffered()`` (Valkey closes such a client without a reply).
     """
+
+    routable = False
 
     def __init__(self, max_bulk_len: int = 512 * 1024 * 1024, max_buffer: int = 1 << 30) -> None:
         self.max_bulk_len = max_bulk_len
@@ -414,12 +418,36 @@ class RequestParser:
 
 try:
     from shardserver._speedups import Parser as _CParser
+    from shardserver._speedups import interleave
 except ImportError:  # no compiler at install time: the pure-Python parser serves
     _CParser = None
 
+    def interleave(order: bytes, parts: list[Any]) -> bytes:
+        """Merge per-shard (joined replies, u32 lengths) into request order."""
+        from array import array
+
+        cursors = {}
+        for shard, part in enumerate(parts):
+            if part is not None:
+                cursors[shard] = [part[0], array("I", part[1]), 0, 0]
+        out = []
+        for shard in order:
+            cur = cursors[shard]
+            n = cur[1][cur[2]]
+            out.append(cur[0][cur[3] : cur[3] + n])
+            cur[2] += 1
+            cur[3] += n
+        return b"".join(out)
+
 
 class FastRequestParser:
-    """RequestParser's interface over the C parser (``_speedups.c``), when built."""
+    """RequestParser's interface over the C parser (``_speedups.c``), when built.
+
+    ``drain_routed`` is the front's hot path: parsing and routing in one C call
+    (see ``Parser_drain_routed``); its error is a str, or None.
+    """
+
+    routable = True
 
     def __init__(self, max_bulk_len: int = 512 * 1024 * 1024, max_buffer: int = 1 << 30) -> None:
         self._p = _CParser(max_bulk_len, max_buffer)
@@ -444,6 +472,15 @@ class FastRequestParser:
 
     def feed(self, data: bytes) -> None:
         self._p.feed(data)
+
+    def drain_routed(self, fast: dict[bytes, tuple[int, int]], owner: Any, nshards: int) -> tuple[list[Any], str | None]:
+        if self._error is not None or self._queue:
+            raise RuntimeError("drain_routed after drain: pick one API per parser")
+        items, err = self._p.drain_routed(fast, owner, nshards)
+        if err is None:
+            return items, None
+        self._error = ProtocolError(err.decode("latin-1"))
+        return items, str(self._error)
 
     def buffered(self) -> int:
         return int(self._p.buffered())

@@ -47,7 +47,8 @@ class SlotMap:
     def __init__(self, buf: memoryview | bytearray, offset: int = 0) -> None:
         mv = memoryview(buf)[offset : offset + MAP_BYTES]
         self._version = mv[:8].cast("Q")
-        self._owner = mv[8:].cast("H")
+        self.raw_owner = mv[8:]  # the table as bytes, read live by the C router
+        self._owner = self.raw_owner.cast("H")
 
     @property
     def version(self) -> int:

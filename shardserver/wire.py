@@ -4,13 +4,17 @@ Ownership: this module owns the frame layout; ``ipc`` moves the bytes without
 looking inside, the front and the shards call these functions.
 
 Request message (front -> shard): msgpack array of runs, each
-``[run_id, db, flags, [argv, ...]]`` with ``argv[0]`` the canonical command
-name.  ``flags``: bit 0 = RESP3 client, bit 1 = internal run (the reply is
-values, not RESP bytes).
+``[run_id, db, flags, cmds]`` where ``cmds`` is a list of argv (``argv[0]``
+the canonical command name) or the raw RESP bytes of the commands as the
+client sent them (already validated by the front).  ``flags``: bit 0 = RESP3
+client, bit 1 = internal run (the reply is values, not RESP bytes), bit 2 =
+the reply also carries each reply's length (the front interleaves replies of
+several shards).
 
 Reply message (shard -> front): msgpack array ``[run_id, payload, ...]``
 flattened.  For a client run ``payload`` is the RESP bytes of every reply of
-the run, concatenated; for an internal run it is the list of reply values,
+the run, concatenated (with bit 2: ``[joined, lengths]``, lengths a native
+u32 array); for an internal run it is the list of reply values,
 where errors travel as ext type 1 and simple strings as ext type 2.
 Run id 0 is reserved for a shard's hello: ``[0, [pid]]`` once it is ready.
 """
@@ -25,6 +29,7 @@ from shardserver.resp import NULL_ARRAY, ErrorReply, SetReply, Simple
 
 RESP3 = 1
 INTERNAL = 2
+LENGTHS = 4
 HELLO_RUN = 0
 
 _EXT_ERROR = 1

@@ -8,24 +8,25 @@ from __future__ import annotations
 from typing import Any
 
 from shardserver import errors
-from shardserver.commands.table import TABLE, Command, all_commands
+from shardserver.commands.table import TABLE, Command, KeySpec, all_commands
 from shardserver.errors import CommandError
 from shardserver.glob import compile_glob
 from shardserver.resp import SetReply, Simple
 
 
-def _key_specs(cmd: Command) -> list[Any]:
-    ks = cmd.keys
-    if ks is None:
-        return []
+def _key_spec(ks: KeySpec) -> dict[bytes, Any]:
     last = ks.last if ks.last < 0 else ks.last - ks.first
-    return [
-        {
-            b"flags": SetReply([Simple(f) for f in ks.flags]),
-            b"begin_search": {b"type": b"index", b"spec": {b"index": ks.first}},
-            b"find_keys": {b"type": b"range", b"spec": {b"lastkey": last, b"keystep": ks.step, b"limit": 0}},
-        }
-    ]
+    spec: dict[bytes, Any] = {}
+    if ks.notes:
+        spec[b"notes"] = ks.notes.encode()
+    spec[b"flags"] = SetReply([Simple(f) for f in ks.flags])
+    spec[b"begin_search"] = {b"type": b"index", b"spec": {b"index": ks.first}}
+    spec[b"find_keys"] = {b"type": b"range", b"spec": {b"lastkey": last, b"keystep": ks.step, b"limit": 0}}
+    return spec
+
+
+def _key_specs(cmd: Command) -> SetReply:
+    return SetReply([_key_spec(ks) for ks in cmd.key_specs])
 
 
 def command_info(cmd: Command) -> list[Any]:
@@ -40,7 +41,7 @@ def command_info(cmd: Command) -> list[Any]:
         last,
         step,
         SetReply([Simple(c) for c in cmd.acl_categories]),
-        SetReply([Simple(t) for t in cmd.tips]),
+        SetReply([t.encode() for t in cmd.tips]),  # Valkey sends tips as bulk strings
         _key_specs(cmd),
         [command_info(sub) for sub in cmd.subcommands.values()],
     ]
@@ -114,26 +115,41 @@ def reply_list(args: list[bytes]) -> Any:
     raise CommandError(errors.SYNTAX)
 
 
+def _positions(ks: KeySpec, args: list[bytes]) -> list[int]:
+    n = len(args)
+    last = ks.last if ks.last >= 0 else n + ks.last
+    if ks.first >= n:
+        return []
+    return list(range(ks.first, min(last, n - 1) + 1, ks.step))
+
+
 def getkeys(args: list[bytes], with_flags: bool) -> Any:
+    """COMMAND GETKEYS[ANDFLAGS]: lookup, then 'has keys', then arity, as Valkey checks."""
     if not args:
         raise CommandError(errors.wrong_arity("command|getkeys"))
     cmd = find(args[0])
+    if cmd is not None and cmd.subcommands and len(args) > 1:
+        cmd = cmd.subcommands.get(args[1].decode("latin-1").lower())
     if cmd is None:
         raise CommandError("ERR Invalid command specified")
-    if cmd.subcommands and len(args) > 1:
-        sub = cmd.subcommands.get(args[1].decode("latin-1").lower())
-        if sub is not None:
-            cmd = sub
+    if not cmd.key_specs:
+        raise CommandError("ERR The command has no key arguments")
     n = len(args)
     if (cmd.arity > 0 and n != cmd.arity) or n < -cmd.arity:
         raise CommandError("ERR Invalid number of arguments specified for command")
-    positions = cmd.key_positions(args)
-    if not positions:
+    found: list[tuple[int, tuple[str, ...]]] = []
+    for ks in cmd.key_specs:
+        flags = ks.flags
+        if "variable_flags" in flags and cmd.fullname == "set":
+            # Valkey's setGetKeys: only SET ... GET reads the old value.
+            has_get = any(a.lower() == b"get" for a in args[3:])
+            flags = ("RW", "access", "update") if has_get else ("OW", "update")
+        found.extend((p, flags) for p in _positions(ks, args))
+    if not found:
         raise CommandError("ERR The command has no key arguments")
     if with_flags:
-        flags = cmd.keys.flags if cmd.keys else ()
-        return [[args[p], SetReply([Simple(f) for f in flags])] for p in positions]
-    return [args[p] for p in positions]
+        return [[args[p], SetReply([Simple(f) for f in flags])] for p, flags in found]
+    return [args[p] for p, _ in found]
 
 
 HELP = [

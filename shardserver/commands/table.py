@@ -33,12 +33,24 @@ COORD = "coord"
 
 @dataclass(frozen=True)
 class KeySpec:
-    """Legacy (first, last, step) key positions; ``last`` < 0 counts from the end."""
+    """Legacy (first, last, step) key positions; ``last`` < 0 counts from the end.
+
+    ``flags`` are Valkey's key-spec flags as Valkey spells them (``RW``,
+    ``access``, ...); ``notes`` is the key spec's note, when Valkey has one.
+    """
 
     first: int
     last: int
     step: int
-    flags: tuple[str, ...] = ("RW", "UPDATE")
+    flags: tuple[str, ...] = ("RW", "update")
+    notes: str = ""
+
+
+# Valkey's ACL category bits, in the order COMMAND INFO lists them.
+ACL_ORDER = (
+    "keyspace read write set sortedset list hash string bitmap hyperloglog geo stream "
+    "pubsub admin fast slow blocking dangerous connection transaction scripting"
+).split()
 
 
 @dataclass
@@ -56,6 +68,14 @@ class Command:
     tips: tuple[str, ...] = ()
     subcommands: dict[str, Command] = field(default_factory=dict)
     container: str | None = None  # parent name for subcommands
+    specs: tuple[KeySpec, ...] = ()  # key specs for COMMAND, when not just ``keys``
+    acl: tuple[str, ...] | None = None  # ACL categories, when not derived
+
+    @property
+    def key_specs(self) -> tuple[KeySpec, ...]:
+        if self.specs:
+            return self.specs
+        return (self.keys,) if self.keys is not None else ()
     fullname: str = field(init=False)
     bname: bytes = field(init=False)
     fast_key: int = field(init=False)  # index of the only key of a plain SINGLE command, else 0
@@ -72,24 +92,30 @@ class Command:
 
     @property
     def acl_categories(self) -> list[str]:
-        cats = []
-        f = set(self.flags)
-        if "write" in f:
-            cats.append("@write")
-        if "readonly" in f and self.group != "server":
-            cats.append("@read")
-        group_cat = {
-            "string": "@string",
-            "generic": "@keyspace",
-            "connection": "@connection",
-            "server": None,
-        }.get(self.group)
-        if group_cat:
-            cats.append(group_cat)
-        if "admin" in f:
-            cats.extend(["@admin", "@dangerous"])
-        cats.append("@fast" if "fast" in f else "@slow")
-        return cats
+        if self.acl is not None:
+            cats = list(self.acl)
+        else:
+            cats = []
+            f = set(self.flags)
+            if "write" in f:
+                cats.append("@write")
+            if "readonly" in f and self.group != "server":
+                cats.append("@read")
+            if not self.subcommands:  # a container has only @slow
+                group_cat = {
+                    "string": "@string",
+                    "generic": "@keyspace",
+                    "connection": "@connection",
+                    "server": None,
+                }.get(self.group)
+                if group_cat:
+                    cats.append(group_cat)
+            if self.name == "command" or self.container == "command":
+                cats.append("@connection")
+            if "admin" in f:
+                cats.extend(["@admin", "@dangerous"])
+            cats.append("@fast" if "fast" in f else "@slow")
+        return sorted(cats, key=lambda c: ACL_ORDER.index(c[1:]))
 
     def key_positions(self, argv: list[bytes]) -> list[int]:
         """Indexes of the key arguments in ``argv`` (argv[0] is the command name)."""
@@ -105,10 +131,13 @@ class Command:
 
 TABLE: dict[str, Command] = {}
 
-R = KeySpec(1, 1, 1, ("RO", "ACCESS"))
-W = KeySpec(1, 1, 1, ("RW", "UPDATE"))
-WI = KeySpec(1, 1, 1, ("OW", "UPDATE"))
-WD = KeySpec(1, 1, 1, ("RW", "ACCESS", "DELETE"))
+R = KeySpec(1, 1, 1, ("RO", "access"))
+RX = KeySpec(1, 1, 1, ("RO",))  # read without touching the value
+W = KeySpec(1, 1, 1, ("RW", "update"))
+WA = KeySpec(1, 1, 1, ("RW", "access", "update"))  # read-modify-write
+WI = KeySpec(1, 1, 1, ("OW", "update"))
+WD = KeySpec(1, 1, 1, ("RW", "access", "delete"))
+_NX_TIPS = ("request_policy:all_nodes", "response_policy:all_succeeded")
 
 
 def _add(
@@ -124,6 +153,8 @@ def _add(
     cross: str | None = None,
     tips: tuple[str, ...] = (),
     parent: Command | None = None,
+    specs: tuple[KeySpec, ...] = (),
+    acl: str | None = None,
 ) -> Command:
     cmd = Command(
         name=name,
@@ -138,6 +169,8 @@ def _add(
         cross=cross,
         tips=tips,
         container=parent.name if parent else None,
+        specs=specs,
+        acl=tuple(acl.split()) if acl is not None else None,
     )
     if parent is None:
         TABLE[name] = cmd
@@ -152,91 +185,91 @@ def _container(name: str, group: str, summary: str, since: str, route: str = FRO
 
 # ---- connection (front) ----
 _add("ping", -1, "fast", "connection", "Returns the server's liveliness response.", "1.0.0", "O(1)", FRONT, tips=("request_policy:all_shards", "response_policy:all_succeeded"))
-_add("echo", 2, "fast", "connection", "Returns the given string.", "1.0.0", "O(1)", FRONT)
+_add("echo", 2, "loading stale fast", "connection", "Returns the given string.", "1.0.0", "O(1)", FRONT)
 _add("hello", -1, "noscript loading stale fast no_auth allow_busy", "connection", "Handshakes with the server.", "6.0.0", "O(1)", FRONT)
 _add("auth", -2, "noscript loading stale fast no_auth allow_busy", "connection", "Authenticates the connection.", "1.0.0", "O(N) where N is the number of passwords defined for the user", FRONT)
-_add("select", 2, "loading stale fast", "connection", "Changes the selected database.", "1.0.0", "O(1)", FRONT)
+_add("select", 2, "loading stale fast allow_busy", "connection", "Changes the selected database.", "1.0.0", "O(1)", FRONT)
 _add("quit", -1, "noscript loading stale fast no_auth allow_busy", "connection", "Closes the connection.", "1.0.0", "O(1)", FRONT)
 _add("reset", 1, "noscript loading stale fast no_auth allow_busy", "connection", "Resets the connection.", "6.2.0", "O(1)", FRONT)
 
 client = _container("client", "connection", "A container for client connection commands.", "2.4.0")
-_add("id", 2, "noscript loading stale", "connection", "Returns the unique client ID of the connection.", "5.0.0", "O(1)", FRONT, parent=client)
-_add("setname", 3, "noscript loading stale", "connection", "Sets the connection name.", "2.6.9", "O(1)", FRONT, parent=client)
-_add("getname", 2, "noscript loading stale", "connection", "Returns the name of the connection.", "2.6.9", "O(1)", FRONT, parent=client)
-_add("setinfo", 4, "noscript loading stale", "connection", "Sets information specific to the client or connection.", "7.2.0", "O(1)", FRONT, parent=client)
-_add("list", -2, "admin noscript loading stale", "connection", "Lists open connections.", "2.4.0", "O(N) where N is the number of client connections", FRONT, parent=client)
-_add("info", 2, "noscript loading stale", "connection", "Returns information about the connection.", "6.2.0", "O(1)", FRONT, parent=client)
+_add("id", 2, "noscript loading stale allow_busy", "connection", "Returns the unique client ID of the connection.", "5.0.0", "O(1)", FRONT, parent=client)
+_add("setname", 3, "noscript loading stale allow_busy", "connection", "Sets the connection name.", "2.6.9", "O(1)", FRONT, tips=_NX_TIPS, parent=client)
+_add("getname", 2, "noscript loading stale allow_busy", "connection", "Returns the name of the connection.", "2.6.9", "O(1)", FRONT, parent=client)
+_add("setinfo", 4, "noscript loading stale allow_busy", "connection", "Sets information specific to the client or connection.", "7.2.0", "O(1)", FRONT, tips=_NX_TIPS, parent=client)
+_add("list", -2, "admin noscript loading stale", "connection", "Lists open connections.", "2.4.0", "O(N) where N is the number of client connections", FRONT, tips=("nondeterministic_output",), parent=client)
+_add("info", 2, "noscript loading stale", "connection", "Returns information about the connection.", "6.2.0", "O(1)", FRONT, tips=("nondeterministic_output",), parent=client)
 _add("kill", -3, "admin noscript loading stale", "connection", "Terminates open connections.", "2.4.0", "O(N) where N is the number of client connections", FRONT, parent=client)
 _add("help", 2, "loading stale", "connection", "Returns helpful text about the different subcommands.", "5.0.0", "O(1)", FRONT, parent=client)
 
-command = _add("command", -1, "loading stale", "server", "Returns detailed information about all commands.", "2.8.13", "O(N) where N is the total number of commands", FRONT)
+command = _add("command", -1, "loading stale", "server", "Returns detailed information about all commands.", "2.8.13", "O(N) where N is the total number of commands", FRONT, tips=("nondeterministic_output_order",))
 _add("count", 2, "loading stale", "server", "Returns a count of commands.", "2.8.13", "O(1)", FRONT, parent=command)
-_add("info", -2, "loading stale", "server", "Returns information about one, multiple or all commands.", "2.8.13", "O(N) where N is the number of commands to look up", FRONT, parent=command)
-_add("list", -2, "loading stale", "server", "Returns a list of command names.", "7.0.0", "O(N) where N is the total number of commands", FRONT, parent=command)
+_add("info", -2, "loading stale", "server", "Returns information about one, multiple or all commands.", "2.8.13", "O(N) where N is the number of commands to look up", FRONT, tips=("nondeterministic_output_order",), parent=command)
+_add("list", -2, "loading stale", "server", "Returns a list of command names.", "7.0.0", "O(N) where N is the total number of commands", FRONT, tips=("nondeterministic_output_order",), parent=command)
 _add("getkeys", -3, "loading stale", "server", "Extracts the key names from an arbitrary command.", "2.8.13", "O(N) where N is the number of arguments to the command", FRONT, parent=command)
 _add("getkeysandflags", -3, "loading stale", "server", "Extracts the key names and access flags for an arbitrary command.", "7.0.0", "O(N) where N is the number of arguments to the command", FRONT, parent=command)
-_add("docs", -2, "loading stale", "server", "Returns documentary information about one, multiple or all commands.", "7.0.0", "O(N) where N is the number of commands to look up", FRONT, parent=command)
+_add("docs", -2, "loading stale", "server", "Returns documentary information about one, multiple or all commands.", "7.0.0", "O(N) where N is the number of commands to look up", FRONT, tips=("nondeterministic_output_order",), parent=command)
 _add("help", 2, "loading stale", "server", "Returns helpful text about the different subcommands.", "5.0.0", "O(1)", FRONT, parent=command)
 
 # ---- server ----
-_add("info", -1, "loading stale", "server", "Returns information and statistics about the server.", "1.0.0", "O(1)", FRONT, tips=("nondeterministic_output",))
+_add("info", -1, "loading stale", "server", "Returns information and statistics about the server.", "1.0.0", "O(1)", FRONT, tips=("nondeterministic_output", "request_policy:all_shards", "response_policy:special"), acl="@slow @dangerous")
 config = _container("config", "server", "A container for server configuration commands.", "2.0.0")
 _add("get", -3, "admin noscript loading stale", "server", "Returns the effective values of configuration parameters.", "2.0.0", "O(N) when N is the number of configuration parameters provided", FRONT, parent=config)
-_add("set", -4, "admin noscript loading stale", "server", "Sets configuration parameters in-flight.", "2.0.0", "O(N) when N is the number of configuration parameters provided", FRONT, parent=config)
-_add("resetstat", 2, "admin noscript loading stale", "server", "Resets the server's statistics.", "2.0.0", "O(1)", FRONT, parent=config)
+_add("set", -4, "admin noscript loading stale", "server", "Sets configuration parameters in-flight.", "2.0.0", "O(N) when N is the number of configuration parameters provided", FRONT, tips=_NX_TIPS, parent=config)
+_add("resetstat", 2, "admin noscript loading stale", "server", "Resets the server's statistics.", "2.0.0", "O(1)", FRONT, tips=_NX_TIPS, parent=config)
 _add("help", 2, "loading stale", "server", "Returns helpful text about the different subcommands.", "5.0.0", "O(1)", FRONT, parent=config)
 _add("time", 1, "loading stale fast", "server", "Returns the server time.", "2.6.0", "O(1)", FRONT, tips=("nondeterministic_output",))
 _add("shutdown", -1, "admin noscript loading stale no_multi allow_busy", "server", "Synchronously saves the database(s) to disk and shuts down the server.", "1.0.0", "O(N) when saving, where N is the total number of keys in all databases when saving data, otherwise O(1)", FRONT)
-_add("dbsize", 1, "readonly fast", "server", "Returns the number of keys in the database.", "1.0.0", "O(1)", ALL, tips=("request_policy:all_shards", "response_policy:agg_sum"))
-_add("flushdb", -1, "write", "server", "Remove all keys from the current database.", "1.0.0", "O(N) where N is the number of keys in the selected database", ALL, tips=("request_policy:all_shards", "response_policy:all_succeeded"))
-_add("flushall", -1, "write", "server", "Removes all keys from all databases.", "1.0.0", "O(N) where N is the total number of keys in all databases", ALL, tips=("request_policy:all_shards", "response_policy:all_succeeded"))
-_add("swapdb", 3, "write fast", "server", "Swaps two databases.", "4.0.0", "O(N) where N is the count of clients watching or blocking on keys from both databases.", ALL)
+_add("dbsize", 1, "readonly fast", "server", "Returns the number of keys in the database.", "1.0.0", "O(1)", ALL, tips=("request_policy:all_shards", "response_policy:agg_sum"), acl="@keyspace @read @fast")
+_add("flushdb", -1, "write", "server", "Remove all keys from the current database.", "1.0.0", "O(N) where N is the number of keys in the selected database", ALL, tips=("request_policy:all_shards", "response_policy:all_succeeded"), acl="@keyspace @write @slow @dangerous")
+_add("flushall", -1, "write", "server", "Removes all keys from all databases.", "1.0.0", "O(N) where N is the total number of keys in all databases", ALL, tips=("request_policy:all_shards", "response_policy:all_succeeded"), acl="@keyspace @write @slow @dangerous")
+_add("swapdb", 3, "write fast", "server", "Swaps two databases.", "4.0.0", "O(N) where N is the count of clients watching or blocking on keys from both databases.", ALL, acl="@keyspace @write @fast @dangerous")
 
 # ---- strings ----
 _add("get", 2, "readonly fast", "string", "Returns the string value of a key.", "1.0.0", "O(1)", keys=R)
-_add("set", -3, "write denyoom", "string", "Sets the string value of a key, ignoring its type. The key is created if it doesn't exist.", "1.0.0", "O(1)", keys=W)
-_add("getex", -2, "write fast", "string", "Returns the string value of a key after setting its expiration time.", "6.2.0", "O(1)", keys=W)
+_add("set", -3, "write denyoom", "string", "Sets the string value of a key, ignoring its type. The key is created if it doesn't exist.", "1.0.0", "O(1)", keys=KeySpec(1, 1, 1, ("RW", "access", "update", "variable_flags"), "RW and ACCESS due to the optional `GET` argument"))
+_add("getex", -2, "write fast", "string", "Returns the string value of a key after setting its expiration time.", "6.2.0", "O(1)", keys=KeySpec(1, 1, 1, ("RW", "access", "update"), "RW and UPDATE because it changes the TTL"))
 _add("getdel", 2, "write fast", "string", "Returns the string value of a key after deleting the key.", "6.2.0", "O(1)", keys=WD)
-_add("getset", 3, "write denyoom fast", "string", "Returns the previous string value of a key after setting it to a new value.", "1.0.0", "O(1)", keys=W)
-_add("setnx", 3, "write denyoom fast", "string", "Set the string value of a key only when the key doesn't exist.", "1.0.0", "O(1)", keys=WI)
+_add("getset", 3, "write denyoom fast", "string", "Returns the previous string value of a key after setting it to a new value.", "1.0.0", "O(1)", keys=WA)
+_add("setnx", 3, "write denyoom fast", "string", "Set the string value of a key only when the key doesn't exist.", "1.0.0", "O(1)", keys=KeySpec(1, 1, 1, ("OW", "insert")))
 _add("setex", 4, "write denyoom", "string", "Sets the string value and expiration time of a key. Creates the key if it doesn't exist.", "2.0.0", "O(1)", keys=WI)
 _add("psetex", 4, "write denyoom", "string", "Sets both string value and expiration time in milliseconds of a key. The key is created if it doesn't exist.", "2.6.0", "O(1)", keys=WI)
-_add("mget", -2, "readonly fast", "string", "Atomically returns the string values of one or more keys.", "1.0.0", "O(N) where N is the number of keys to retrieve.", keys=KeySpec(1, -1, 1, ("RO", "ACCESS")), cross=SPLIT, tips=("request_policy:multi_shard",))
-_add("mset", -3, "write denyoom", "string", "Atomically creates or modifies the string values of one or more keys.", "1.0.1", "O(N) where N is the number of keys to set.", keys=KeySpec(1, -1, 2, ("OW", "UPDATE")), cross=SPLIT, tips=("request_policy:multi_shard", "response_policy:all_succeeded"))
-_add("msetnx", -3, "write denyoom", "string", "Atomically modifies the string values of one or more keys only when all keys don't exist.", "1.0.1", "O(N) where N is the number of keys to set.", keys=KeySpec(1, -1, 2, ("OW", "INSERT")), cross=COORD, tips=("request_policy:multi_shard", "response_policy:agg_min"))
-_add("incr", 2, "write denyoom fast", "string", "Increments the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.", "1.0.0", "O(1)", keys=W)
-_add("decr", 2, "write denyoom fast", "string", "Decrements the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.", "1.0.0", "O(1)", keys=W)
-_add("incrby", 3, "write denyoom fast", "string", "Increments the integer value of a key by a number. Uses 0 as initial value if the key doesn't exist.", "1.0.0", "O(1)", keys=W)
-_add("decrby", 3, "write denyoom fast", "string", "Decrements a number from the integer value of a key. Uses 0 as initial value if the key doesn't exist.", "1.0.0", "O(1)", keys=W)
-_add("incrbyfloat", 3, "write denyoom fast", "string", "Increment the floating point value of a key by a number. Uses 0 as initial value if the key doesn't exist.", "2.6.0", "O(1)", keys=W)
-_add("append", 3, "write denyoom fast", "string", "Appends a string to the value of a key. Creates the key if it doesn't exist.", "2.0.0", "O(1). The amortized time complexity is O(1) assuming the appended value is small and the already present value is of any size, since the dynamic string library used by the server will double the free space available on every reallocation.", keys=W)
-_add("strlen", 2, "readonly fast", "string", "Returns the length of a string value.", "2.2.0", "O(1)", keys=R)
+_add("mget", -2, "readonly fast", "string", "Atomically returns the string values of one or more keys.", "1.0.0", "O(N) where N is the number of keys to retrieve.", keys=KeySpec(1, -1, 1, ("RO", "access")), cross=SPLIT, tips=("request_policy:multi_shard",))
+_add("mset", -3, "write denyoom", "string", "Atomically creates or modifies the string values of one or more keys.", "1.0.1", "O(N) where N is the number of keys to set.", keys=KeySpec(1, -1, 2, ("OW", "update")), cross=SPLIT, tips=("request_policy:multi_shard", "response_policy:all_succeeded"))
+_add("msetnx", -3, "write denyoom", "string", "Atomically modifies the string values of one or more keys only when all keys don't exist.", "1.0.1", "O(N) where N is the number of keys to set.", keys=KeySpec(1, -1, 2, ("OW", "insert")), cross=COORD)
+_add("incr", 2, "write denyoom fast", "string", "Increments the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.", "1.0.0", "O(1)", keys=WA)
+_add("decr", 2, "write denyoom fast", "string", "Decrements the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.", "1.0.0", "O(1)", keys=WA)
+_add("incrby", 3, "write denyoom fast", "string", "Increments the integer value of a key by a number. Uses 0 as initial value if the key doesn't exist.", "1.0.0", "O(1)", keys=WA)
+_add("decrby", 3, "write denyoom fast", "string", "Decrements a number from the integer value of a key. Uses 0 as initial value if the key doesn't exist.", "1.0.0", "O(1)", keys=WA)
+_add("incrbyfloat", 3, "write denyoom fast", "string", "Increment the floating point value of a key by a number. Uses 0 as initial value if the key doesn't exist.", "2.6.0", "O(1)", keys=WA)
+_add("append", 3, "write denyoom fast", "string", "Appends a string to the value of a key. Creates the key if it doesn't exist.", "2.0.0", "O(1). The amortized time complexity is O(1) assuming the appended value is small and the already present value is of any size, since the dynamic string library used by the server will double the free space available on every reallocation.", keys=KeySpec(1, 1, 1, ("RW", "insert")))
+_add("strlen", 2, "readonly fast", "string", "Returns the length of a string value.", "2.2.0", "O(1)", keys=RX)
 _add("getrange", 4, "readonly", "string", "Returns a substring of the string stored at a key.", "2.4.0", "O(N) where N is the length of the returned string. The complexity is ultimately determined by the returned length, but because creating a substring from an existing string is very cheap, it can be considered O(1) for small strings.", keys=R)
 _add("substr", 4, "readonly", "string", "Returns a substring from a string value.", "1.0.0", "O(N) where N is the length of the returned string. The complexity is ultimately determined by the returned length, but because creating a substring from an existing string is very cheap, it can be considered O(1) for small strings.", keys=R)
 _add("setrange", 4, "write denyoom", "string", "Overwrites a part of a string value with another by an offset. Creates the key if it doesn't exist.", "2.2.0", "O(1), not counting the time taken to copy the new string in place. Usually, this string is very small so the amortized complexity is O(1). Otherwise, complexity is O(M) with M being the length of the value argument.", keys=W)
-_add("lcs", -3, "readonly", "string", "Finds the longest common substring.", "7.0.0", "O(N*M) where N and M are the lengths of s1 and s2, respectively", keys=KeySpec(1, 2, 1, ("RO", "ACCESS")), cross=COORD)
-_add("delifeq", 3, "write fast", "string", "Delete key if value matches string.", "9.0.0", "O(1)", keys=WD)
+_add("lcs", -3, "readonly", "string", "Finds the longest common substring.", "7.0.0", "O(N*M) where N and M are the lengths of s1 and s2, respectively", keys=KeySpec(1, 2, 1, ("RO", "access")), cross=COORD)
+_add("delifeq", 3, "write fast", "string", "Delete key if value matches string.", "9.0.0", "O(1)", keys=KeySpec(1, 1, 1, ("RM", "delete")))
 
 # ---- keys ----
-_add("del", -2, "write", "generic", "Deletes one or more keys.", "1.0.0", "O(N) where N is the number of keys that will be removed. When a key to remove holds a value other than a string, the individual complexity for this key is O(M) where M is the number of elements in the list, set, sorted set or hash. Removing a single key that holds a string value is O(1).", keys=KeySpec(1, -1, 1, ("RM", "DELETE")), cross=SPLIT, tips=("request_policy:multi_shard", "response_policy:agg_sum"))
-_add("unlink", -2, "write fast", "generic", "Asynchronously deletes one or more keys.", "4.0.0", "O(1) for each key removed regardless of its size. Then the command does O(N) work in a different thread in order to reclaim memory, where N is the number of allocations the deleted objects where composed of.", keys=KeySpec(1, -1, 1, ("RM", "DELETE")), cross=SPLIT, tips=("request_policy:multi_shard", "response_policy:agg_sum"))
+_add("del", -2, "write", "generic", "Deletes one or more keys.", "1.0.0", "O(N) where N is the number of keys that will be removed. When a key to remove holds a value other than a string, the individual complexity for this key is O(M) where M is the number of elements in the list, set, sorted set or hash. Removing a single key that holds a string value is O(1).", keys=KeySpec(1, -1, 1, ("RM", "delete")), cross=SPLIT, tips=("request_policy:multi_shard", "response_policy:agg_sum"))
+_add("unlink", -2, "write fast", "generic", "Asynchronously deletes one or more keys.", "4.0.0", "O(1) for each key removed regardless of its size. Then the command does O(N) work in a different thread in order to reclaim memory, where N is the number of allocations the deleted objects where composed of.", keys=KeySpec(1, -1, 1, ("RM", "delete")), cross=SPLIT, tips=("request_policy:multi_shard", "response_policy:agg_sum"))
 _add("exists", -2, "readonly fast", "generic", "Determines whether one or more keys exist.", "1.0.0", "O(N) where N is the number of keys to check.", keys=KeySpec(1, -1, 1, ("RO",)), cross=SPLIT, tips=("request_policy:multi_shard", "response_policy:agg_sum"))
 _add("touch", -2, "readonly fast", "generic", "Returns the number of existing keys out of those specified after updating the time they were last accessed.", "3.2.1", "O(N) where N is the number of keys that will be touched.", keys=KeySpec(1, -1, 1, ("RO",)), cross=SPLIT, tips=("request_policy:multi_shard", "response_policy:agg_sum"))
 _add("type", 2, "readonly fast", "generic", "Determines the type of value stored at a key.", "1.0.0", "O(1)", keys=KeySpec(1, 1, 1, ("RO",)))
 for _n, _s in (("expire", "seconds"), ("pexpire", "milliseconds")):
-    _add(_n, -3, "write fast", "generic", f"Sets the expiration time of a key in {_s}.", "1.0.0" if _n == "expire" else "2.6.0", "O(1)", keys=KeySpec(1, 1, 1, ("RW", "UPDATE")))
+    _add(_n, -3, "write fast", "generic", f"Sets the expiration time of a key in {_s}.", "1.0.0" if _n == "expire" else "2.6.0", "O(1)", keys=W)
 for _n, _s in (("expireat", "a Unix timestamp"), ("pexpireat", "a Unix milliseconds timestamp")):
-    _add(_n, -3, "write fast", "generic", f"Sets the expiration time of a key to {_s}.", "1.2.0" if _n == "expireat" else "2.6.0", "O(1)", keys=KeySpec(1, 1, 1, ("RW", "UPDATE")))
-_add("ttl", 2, "readonly fast", "generic", "Returns the expiration time in seconds of a key.", "1.0.0", "O(1)", keys=KeySpec(1, 1, 1, ("RO", "ACCESS")))
-_add("pttl", 2, "readonly fast", "generic", "Returns the expiration time in milliseconds of a key.", "2.6.0", "O(1)", keys=KeySpec(1, 1, 1, ("RO", "ACCESS")))
-_add("expiretime", 2, "readonly fast", "generic", "Returns the expiration time of a key as a Unix timestamp.", "7.0.0", "O(1)", keys=KeySpec(1, 1, 1, ("RO", "ACCESS")))
-_add("pexpiretime", 2, "readonly fast", "generic", "Returns the expiration time of a key as a Unix milliseconds timestamp.", "7.0.0", "O(1)", keys=KeySpec(1, 1, 1, ("RO", "ACCESS")))
-_add("persist", 2, "write fast", "generic", "Removes the expiration time of a key.", "2.2.0", "O(1)", keys=KeySpec(1, 1, 1, ("RW", "UPDATE")))
-_add("rename", 3, "write", "generic", "Renames a key and overwrites the destination.", "1.0.0", "O(1)", keys=KeySpec(1, 2, 1, ("RW", "ACCESS", "DELETE")), cross=COORD)
-_add("renamenx", 3, "write fast", "generic", "Renames a key only when the target key name doesn't exist.", "1.0.0", "O(1)", keys=KeySpec(1, 2, 1, ("RW", "ACCESS", "DELETE")), cross=COORD)
-_add("copy", -3, "write denyoom", "generic", "Copies the value of a key to a new key.", "6.2.0", "O(N) worst case for collections, where N is the number of nested items. O(1) for string values.", keys=KeySpec(1, 2, 1, ("RO", "ACCESS")), cross=COORD)
-_add("move", 3, "write fast", "generic", "Moves a key to another database.", "1.0.0", "O(1)", keys=KeySpec(1, 1, 1, ("RW", "UPDATE")))
-_add("keys", 2, "readonly", "generic", "Returns all key names that match a pattern.", "1.0.0", "O(N) with N being the number of keys in the database, under the assumption that the key names in the database and the given pattern have limited length.", ALL, tips=("request_policy:all_shards", "nondeterministic_output_order"))
+    _add(_n, -3, "write fast", "generic", f"Sets the expiration time of a key to {_s}.", "1.2.0" if _n == "expireat" else "2.6.0", "O(1)", keys=W)
+_add("ttl", 2, "readonly fast", "generic", "Returns the expiration time in seconds of a key.", "1.0.0", "O(1)", keys=R, tips=("nondeterministic_output",))
+_add("pttl", 2, "readonly fast", "generic", "Returns the expiration time in milliseconds of a key.", "2.6.0", "O(1)", keys=R, tips=("nondeterministic_output",))
+_add("expiretime", 2, "readonly fast", "generic", "Returns the expiration time of a key as a Unix timestamp.", "7.0.0", "O(1)", keys=R)
+_add("pexpiretime", 2, "readonly fast", "generic", "Returns the expiration time of a key as a Unix milliseconds timestamp.", "7.0.0", "O(1)", keys=R)
+_add("persist", 2, "write fast", "generic", "Removes the expiration time of a key.", "2.2.0", "O(1)", keys=W)
+_add("rename", 3, "write", "generic", "Renames a key and overwrites the destination.", "1.0.0", "O(1)", keys=KeySpec(1, 2, 1), cross=COORD, specs=(WD, KeySpec(2, 2, 1, ("OW", "update"))))
+_add("renamenx", 3, "write fast", "generic", "Renames a key only when the target key name doesn't exist.", "1.0.0", "O(1)", keys=KeySpec(1, 2, 1), cross=COORD, specs=(WD, KeySpec(2, 2, 1, ("OW", "insert"))))
+_add("copy", -3, "write denyoom", "generic", "Copies the value of a key to a new key.", "6.2.0", "O(N) worst case for collections, where N is the number of nested items. O(1) for string values.", keys=KeySpec(1, 2, 1), cross=COORD, specs=(R, KeySpec(2, 2, 1, ("OW", "update"))))
+_add("move", 3, "write fast", "generic", "Moves a key to another database.", "1.0.0", "O(1)", keys=WA)
+_add("keys", 2, "readonly", "generic", "Returns all key names that match a pattern.", "1.0.0", "O(N) with N being the number of keys in the database, under the assumption that the key names in the database and the given pattern have limited length.", ALL, tips=("request_policy:all_shards", "nondeterministic_output_order"), acl="@keyspace @read @slow @dangerous")
 _add("scan", -2, "readonly", "generic", "Iterates over the key names in the database.", "2.8.0", "O(1) for every call. O(N) for a complete iteration, including enough command calls for the cursor to return back to 0. N is the number of elements inside the collection.", SCAN, tips=("nondeterministic_output", "request_policy:special", "response_policy:special"))
 _add("randomkey", 1, "readonly", "generic", "Returns a random key name from the database.", "1.0.0", "O(1)", ALL, tips=("request_policy:all_shards", "response_policy:special", "nondeterministic_output"))
 obj = _container("object", "generic", "A container for object introspection commands.", "2.2.3", route=SINGLE)

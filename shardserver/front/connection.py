@@ -86,16 +86,25 @@ class ClientConnection(asyncio.Protocol):
         self.last_active = time.monotonic()
         parser = self.parser
         parser.feed(data)
-        try:
-            cmds = parser.drain()
-        except ProtocolError as exc:
-            self.protocol_error(str(exc))
-            return
-        if cmds:
-            self.front.dispatch(self, cmds)
-        if parser.failed() is not None:
-            self.protocol_error(str(parser.failed()))
-            return
+        front = self.front
+        if self.authenticated and parser.routable:
+            items, error = parser.drain_routed(front._fast, front.slotmap.raw_owner, front.nshards)
+            if items:
+                front.dispatch_routed(self, items)
+            if error is not None:
+                self.protocol_error(error)
+                return
+        else:
+            try:
+                cmds = parser.drain()
+            except ProtocolError as exc:
+                self.protocol_error(str(exc))
+                return
+            if cmds:
+                front.dispatch(self, cmds)
+            if parser.failed() is not None:
+                self.protocol_error(str(parser.failed()))
+                return
         if parser.buffered() > self.front.query_buffer_limit:
             log.warning(f"Closing client that reached max query buffer length: id={self.id} addr={self.addr}")
             self.close_now()

@@ -23,8 +23,9 @@ from shardserver import REDIS_VERSION, VALKEY_VERSION, __version__, errors
 from shardserver.commands import introspect
 from shardserver.config import ConfigError
 from shardserver.errors import CommandError
-from shardserver.numbers import parse_int, strict_int
+from shardserver.numbers import parse_c_int, strict_int
 from shardserver.resp import OK, PONG, ErrorReply, Simple, Verbatim
+from shardserver.slots import key_slot
 
 if TYPE_CHECKING:
     from shardserver.front.connection import ClientConnection
@@ -79,7 +80,8 @@ def echo(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
 
 
 def _valid_name(name: bytes) -> bool:
-    return all(33 <= c <= 126 for c in name)
+    # Valkey checks the name as a C string: a NUL ends the check.
+    return all(33 <= c <= 126 for c in name.split(b"\0", 1)[0])
 
 
 def _check_password(fr: Front, user: bytes | None, password: bytes) -> None:
@@ -154,7 +156,7 @@ def hello(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
 
 @front("select")
 def select(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
-    index = parse_int(argv[1])
+    index = parse_c_int(argv[1])
     if index < 0 or index >= fr.databases:
         raise CommandError(errors.DB_RANGE)
     conn.db = index
@@ -204,7 +206,7 @@ def client_setinfo(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
     value = argv[3]
     if attr not in (b"lib-name", b"lib-ver"):
         raise CommandError(f"ERR Unrecognized option '{argv[2].decode('utf-8', 'replace')}'")
-    if not all(33 <= c <= 126 for c in value):
+    if not _valid_name(value):
         raise CommandError(f"ERR {attr.decode()} cannot contain spaces, newlines or special characters.")
     if attr == b"lib-name":
         conn.lib_name = value
@@ -217,30 +219,125 @@ def _client_type_ok(kind: bytes) -> bool:
     return kind.lower() in (b"normal", b"master", b"replica", b"slave", b"pubsub")
 
 
-@front("client|list")
-def client_list(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
-    clients = list(fr.clients.values())
-    j = 2
-    while j < len(argv):
+_CLIENT_FLAG_CHARS = frozenset(b"bcdeirtuxABEIMNOPRSTU")
+_CLIENT_CAPA_CHARS = frozenset(b"r")
+ClientFilter = Callable[["ClientConnection"], bool]
+
+
+def _text(data: bytes) -> str:
+    return data.decode("utf-8", "replace")
+
+
+def _positive_filter(value: bytes, name: str) -> int:
+    n = strict_int(value)
+    if n is None:
+        raise CommandError(f"ERR {name} is not an integer or out of range")
+    if n <= 0:
+        raise CommandError(f"ERR {name} should be greater than 0")
+    return n
+
+
+def _host_of(addr: str) -> str:
+    host = addr.rsplit(":", 1)[0]
+    return host[1:-1] if host.startswith("[") else host
+
+
+def parse_client_filters(fr: Front, argv: list[bytes], start: int) -> tuple[list[ClientFilter], bool | None]:
+    """Valkey 9's CLIENT LIST / CLIENT KILL filters: (predicates, skipme or None).
+
+    Every filter takes one value except ID / NOT-ID, which take the integers
+    that follow.  Values are checked as they are read, so the first bad one
+    decides the error, as in Valkey.
+    """
+    filters: list[ClientFilter] = []
+    skipme: bool | None = None
+    j, n = start, len(argv)
+    while j < n:
         opt = argv[j].lower()
-        if opt == b"type" and j + 1 < len(argv):
-            kind = argv[j + 1].lower()
-            if not _client_type_ok(kind):
-                raise CommandError(f"ERR Unknown client type '{argv[j + 1].decode('utf-8', 'replace')}'")
-            if kind != b"normal":
-                clients = []
-            j += 2
-        elif opt == b"id" and j + 1 < len(argv):
-            ids = set()
-            for raw in argv[j + 1 :]:
-                v = strict_int(raw)
-                if v is None or v <= 0:
-                    raise CommandError("ERR Invalid client ID")
+        neg = opt.startswith(b"not-")
+        name = opt[4:] if neg else opt
+        if name == b"id":
+            ids: set[int] = set()
+            j += 1
+            while j < n:
+                v = strict_int(argv[j])
+                if v is None:
+                    break
+                if v < 1:
+                    raise CommandError("ERR client-id should be greater than 0")
                 ids.add(v)
-            clients = [c for c in clients if c.id in ids]
-            j = len(argv)
+                j += 1
+            if not ids:
+                raise CommandError(errors.SYNTAX)
+            filters.append(lambda c, i=frozenset(ids), ng=neg: (c.id in i) != ng)
+            continue
+        if j + 1 >= n:
+            raise CommandError(errors.SYNTAX)
+        value = argv[j + 1]
+        text = _text(value)
+        pred: ClientFilter
+        if name == b"type":
+            if not _client_type_ok(value):
+                raise CommandError(f"ERR Unknown client type '{text}'")
+            kind = value.lower()
+            pred = lambda c, k=kind: k == b"normal"  # noqa: E731  (every client is normal)
+        elif name == b"user":
+            if value != b"default":
+                raise CommandError(f"ERR No such user '{text}'")
+            pred = lambda c: True  # noqa: E731  (every client is the default user)
+        elif name in (b"addr", b"laddr"):
+            attr = name.decode()
+            pred = lambda c, a=text, at=attr: getattr(c, at) == a  # noqa: E731
+        elif name == b"ip":
+            pred = lambda c, a=text: _host_of(c.addr) == a  # noqa: E731
+        elif name == b"name":
+            pred = lambda c, v=value: c.name == v  # noqa: E731
+        elif name == b"lib-name":
+            pred = lambda c, v=value: c.lib_name == v  # noqa: E731
+        elif name == b"lib-ver":
+            pred = lambda c, v=value: c.lib_ver == v  # noqa: E731
+        elif name == b"flags":
+            if not set(value) <= _CLIENT_FLAG_CHARS:
+                where = "the NOT-FLAGS filter" if neg else "the provided filter"
+                raise CommandError(f"ERR Unknown flags found in {where}: {text}")
+            pred = lambda c, v=set(value): v <= set(b"N")  # noqa: E731  (flags=N for every client)
+        elif name == b"capa":
+            if not set(value) <= _CLIENT_CAPA_CHARS:
+                where = "the NOT-CAPA filter" if neg else "the provided filter"
+                raise CommandError(f"ERR Unknown capa found in {where}: {text}")
+            pred = lambda c, v=set(value): not v  # noqa: E731  (no client has capabilities)
+        elif name == b"db":
+            label = opt.decode().upper()
+            db = strict_int(value)
+            if db is None or not -(2**31) <= db < 2**31:
+                raise CommandError(f"ERR {label} is not an integer or out of range")
+            if not 0 <= db < fr.databases:
+                raise CommandError(f"ERR {label} number should be between 0 and {fr.databases - 1}")
+            pred = lambda c, d=db: c.db == d  # noqa: E731
+        elif name == b"maxage" and not neg:
+            age = _positive_filter(value, "maxage")
+            pred = lambda c, a=age: time.monotonic() - c.created >= a  # noqa: E731
+        elif name == b"idle" and not neg:
+            idle = _positive_filter(value, "idle")
+            pred = lambda c, a=idle: time.monotonic() - c.last_active >= a  # noqa: E731
+        elif name == b"skipme" and not neg:
+            low = value.lower()
+            if low not in (b"yes", b"no"):
+                raise CommandError(errors.SYNTAX)
+            skipme = low == b"yes"
+            j += 2
+            continue
         else:
             raise CommandError(errors.SYNTAX)
+        filters.append((lambda c, p=pred: not p(c)) if neg else pred)
+        j += 2
+    return filters, skipme
+
+
+@front("client|list")
+def client_list(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
+    filters, skipme = parse_client_filters(fr, argv, 2)
+    clients = [c for c in fr.clients.values() if not (skipme and c is conn) and all(f(c) for f in filters)]
     return Verbatim("".join(c.describe() + "\n" for c in sorted(clients, key=lambda c: c.id)))
 
 
@@ -258,46 +355,9 @@ def client_kill(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
                 _kill(c, conn)
                 return OK
         raise CommandError(errors.NO_SUCH_CLIENT)
-    filters: list[Callable[[ClientConnection], bool]] = []
-    skipme = True
-    j = 2
-    while j < len(argv):
-        if j + 1 >= len(argv):
-            raise CommandError(errors.SYNTAX)
-        opt, val = argv[j].lower(), argv[j + 1]
-        text = val.decode("utf-8", "replace")
-        if opt == b"id":
-            ident = strict_int(val)
-            if ident is None or ident <= 0:
-                raise CommandError("ERR client-id should be greater than 0")
-            filters.append(lambda c, i=ident: c.id == i)
-        elif opt == b"addr":
-            filters.append(lambda c, a=text: c.addr == a)
-        elif opt == b"laddr":
-            filters.append(lambda c, a=text: c.laddr == a)
-        elif opt == b"type":
-            if not _client_type_ok(val):
-                raise CommandError(f"ERR Unknown client type '{text}'")
-            kind = val.lower()
-            filters.append(lambda c, k=kind: k == b"normal")
-        elif opt == b"user":
-            filters.append(lambda c, u=val: u == b"default")
-        elif opt == b"skipme":
-            low = val.lower()
-            if low == b"yes":
-                skipme = True
-            elif low == b"no":
-                skipme = False
-            else:
-                raise CommandError(errors.SYNTAX)
-        elif opt == b"maxage":
-            age = strict_int(val)
-            if age is None:
-                raise CommandError(errors.NOT_INTEGER)
-            filters.append(lambda c, a=age: time.monotonic() - c.created >= a)
-        else:
-            raise CommandError(errors.SYNTAX)
-        j += 2
+    filters, skipme = parse_client_filters(fr, argv, 2)
+    if skipme is None:
+        skipme = True
     killed = 0
     for c in list(fr.clients.values()):
         if skipme and c is conn:
@@ -611,9 +671,15 @@ def randomkey(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
 
 def _group(fr: Front, keys: list[bytes]) -> dict[int, list[int]]:
     """Shard -> indexes into ``keys``, preserving order."""
+    owner = fr.slot_owner
     groups: dict[int, list[int]] = {}
     for i, key in enumerate(keys):
-        groups.setdefault(fr.owner_of(key), []).append(i)
+        shard = owner[key_slot(key)]
+        idx = groups.get(shard)
+        if idx is None:
+            groups[shard] = [i]
+        else:
+            idx.append(i)
     return groups
 
 
@@ -621,18 +687,16 @@ def _group(fr: Front, keys: list[bytes]) -> dict[int, list[int]]:
 def mget(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
     keys = argv[1:]
     groups = _group(fr, keys)
-    calls = {s: fr.call(s, conn.db, [[b"mget"] + [keys[i] for i in idx]]) for s, idx in groups.items()}
+    shards = list(groups)
 
-    async def merged() -> Any:
+    def merge(values: list[Any]) -> Any:
         out: list[Any] = [None] * len(keys)
-        for s, idx in groups.items():
-            values = (await calls[s])[0]
-            _raise_first_error([values])
-            for i, v in zip(idx, values, strict=True):
+        for shard, part in zip(shards, values, strict=True):
+            for i, v in zip(groups[shard], part, strict=True):
                 out[i] = v
         return out
 
-    return merged()
+    return fr.split(conn, [(s, [b"mget"] + [keys[i] for i in groups[s]]) for s in shards], merge)
 
 
 @cross("mset")
@@ -646,13 +710,8 @@ def mset(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
         cmd = [b"mset"]
         for i in idx:
             cmd.extend(pairs[i])
-        calls.append(fr.call(s, conn.db, [cmd]))
-
-    async def done() -> Any:
-        await _gather(calls)
-        return OK
-
-    return done()
+        calls.append((s, cmd))
+    return fr.split(conn, calls, lambda values: OK)
 
 
 @cross("del", "unlink", "exists", "touch")
@@ -660,12 +719,7 @@ def count_keys(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
     keys = argv[1:]
     groups = _group(fr, keys)
     name = argv[0].lower()
-    calls = [fr.call(s, conn.db, [[name] + [keys[i] for i in idx]]) for s, idx in groups.items()]
-
-    async def total() -> Any:
-        return sum(await _gather(calls))
-
-    return total()
+    return fr.split(conn, [(s, [name] + [keys[i] for i in idx]) for s, idx in groups.items()], sum)
 
 
 @cross("msetnx")
@@ -749,7 +803,7 @@ def copy(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
         if opt == b"replace":
             replace = True
         elif opt == b"db" and j + 1 < len(argv):
-            dest_db = parse_int(argv[j + 1])
+            dest_db = parse_c_int(argv[j + 1])
             if dest_db < 0 or dest_db >= fr.databases:
                 raise CommandError(errors.DB_RANGE)
             j += 1

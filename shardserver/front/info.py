@@ -200,4 +200,4 @@ def render(fr: Front, conn: ClientConnection, wanted: list[str], shards: list[di
                     f"ring_inflight={len(link.inflight)},backpressure_events={link.backpressure_events}",
                 ))
             section("Shards", fields)
-    return "\r\n".join(out) + "\r\n"
+    return "\r\n".join(out) + "\r\n" if out else ""  # no known section: empty, as Valkey

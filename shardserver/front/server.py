@@ -22,6 +22,7 @@ import os
 import signal
 import socket
 import time
+from array import array
 from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -33,7 +34,7 @@ from shardserver.commands.table import ALL, FRONT, SCAN, SINGLE, TABLE, Command
 from shardserver.config import Config
 from shardserver.errors import CommandError
 from shardserver.front.connection import ClientConnection
-from shardserver.resp import ErrorReply, encode
+from shardserver.resp import ErrorReply, encode, interleave
 from shardserver.slots import SlotMap, key_slot
 
 FrontHandler = Callable[["Front", ClientConnection, list[bytes]], Any]
@@ -93,6 +94,87 @@ class _Future:
         self.deliver([ErrorReply(text)] * self.n)
 
 
+class _Group:
+    """A connection's commands spread over shards: replies merge in request order."""
+
+    __slots__ = ("front", "conn", "cell", "order", "parts", "remaining")
+
+    def __init__(self, front: Front, conn: ClientConnection, cell: list[Any], order: bytes) -> None:
+        self.front = front
+        self.conn = conn
+        self.cell = cell
+        self.order = order
+        self.parts: list[Any] = [None] * front.nshards
+        self.remaining = 0
+
+    def part_done(self, shard: int, part: tuple[bytes, bytes]) -> None:
+        self.parts[shard] = part
+        self.remaining -= 1
+        if self.remaining == 0:
+            self.cell[0] = interleave(self.order, self.parts)
+            self.front._dirty_conns.add(self.conn)
+
+
+class _Split:
+    """One command split over shards; merges the parts' replies when all are in."""
+
+    __slots__ = ("front", "conn", "cell", "values", "remaining", "merge")
+
+    def __init__(self, front: Front, conn: ClientConnection, cell: list[Any], n: int, merge: Callable[[list[Any]], Any]) -> None:
+        self.front = front
+        self.conn = conn
+        self.cell = cell
+        self.values: list[Any] = [None] * n
+        self.remaining = n
+        self.merge = merge
+
+    def part_done(self, index: int, value: Any) -> None:
+        self.values[index] = value
+        self.remaining -= 1
+        if self.remaining:
+            return
+        result: Any = next((v for v in self.values if isinstance(v, ErrorReply)), None)
+        if result is None:
+            try:
+                result = self.merge(self.values)
+            except CommandError as exc:
+                result = ErrorReply(exc.text)
+        self.cell[0] = encode(result, self.conn.resp3)
+        self.front._dirty_conns.add(self.conn)
+        if not self.front._flush_scheduled:
+            self.front._schedule_flush()
+
+
+class _SplitPart:
+    __slots__ = ("job", "index")
+
+    def __init__(self, job: _Split, index: int) -> None:
+        self.job = job
+        self.index = index
+
+    def deliver(self, payload: list[Any]) -> None:
+        self.job.part_done(self.index, payload[0])
+
+    def fail(self, text: str) -> None:
+        self.job.part_done(self.index, ErrorReply(text))
+
+
+class _GroupPart:
+    __slots__ = ("group", "shard")
+
+    def __init__(self, group: _Group, shard: int) -> None:
+        self.group = group
+        self.shard = shard
+
+    def deliver(self, payload: list[bytes]) -> None:
+        self.group.part_done(self.shard, (payload[0], payload[1]))
+
+    def fail(self, text: str) -> None:
+        err = encode(ErrorReply(text))
+        n = self.group.order.count(self.shard)
+        self.group.part_done(self.shard, (err * n, array("I", [len(err)] * n).tobytes()))
+
+
 class Front:
     def __init__(self, config: Config, channels: list[Channel], slotmap: SlotMap, control: socket.socket) -> None:
         self.config = config
@@ -131,9 +213,13 @@ class Front:
         self.cross: dict[str, Callable[..., Any]] = handlers.CROSS
         self.aggregators: dict[str, Callable[..., Any]] = handlers.AGGREGATE
         self._names: dict[bytes, Command] = {}
+        # name -> (key index, arity) of plain one-key commands, for the C router
+        self._fast: dict[bytes, tuple[int, int]] = {}
         for name, cmd in TABLE.items():
             self._names[name.encode()] = cmd
             self._names[name.upper().encode()] = cmd
+            if cmd.fast_key:
+                self._fast[name.encode()] = self._fast[name.upper().encode()] = (cmd.fast_key, cmd.arity)
 
     def apply_config(self) -> None:
         cfg = self.config
@@ -211,6 +297,37 @@ class Front:
         conn.tot_cmds += ncmds
         self.stats["total_commands_processed"] += ncmds
 
+    def dispatch_routed(self, conn: ClientConnection, items: list[Any]) -> None:
+        """Dispatch what the C router produced: groups of one-key commands, or slow commands.
+
+        A group's commands for each shard travel as one run of raw RESP; when
+        a group spans shards, each shard also returns its reply lengths and
+        ``interleave`` restores request order.
+        """
+        last = None
+        ncmds = 0
+        for item in items:
+            if type(item) is tuple:
+                order, raws, last = item
+                n = len(order)
+                ncmds += n
+                if n == 1 or order.count(order[0]) == n:
+                    self._close_run(conn, order[0], raws[order[0]], n)
+                else:
+                    self._close_group(conn, order, raws)
+            else:
+                ncmds += 1
+                shard, spec = self._dispatch_slow(conn, item, self._names.get(item[0]))
+                if shard >= 0:
+                    self._close_run(conn, shard, [item], 1)
+                last = None
+        if last is not None:
+            spec = self._names.get(last) or self._names.get(last.lower())
+            if spec is not None:
+                conn.last_cmd = spec
+        conn.tot_cmds += ncmds
+        self.stats["total_commands_processed"] += ncmds
+
     def _dispatch_slow(self, conn: ClientConnection, argv: list[bytes], spec: Command | None) -> tuple[int, Command | None]:
         """Handle one command off the hot path; returns (shard, spec) when it starts a run, else (-1, spec)."""
         if spec is None:
@@ -263,18 +380,39 @@ class Front:
                 return -1
         return 0 if shard < 0 else shard
 
-    def _close_run(self, conn: ClientConnection, shard: int, run: list[list[bytes]]) -> None:
+    def _close_run(self, conn: ClientConnection, shard: int, run: list[list[bytes]] | bytes, n: int = 0) -> None:
+        """Queue a client run: argv lists, or raw RESP bytes of ``n`` commands."""
         cell: list[Any] = [None]
         conn.pending.append(cell)
         link = self.links[shard]
         run_id = self._next_run
         self._next_run = run_id + 1
-        target = (conn, cell, len(run))
+        target = (conn, cell, n or len(run))
         item = [run_id, conn.db, 1 if conn.resp3 else 0, run]
         if link.holder is not None or link.lockq:
             link.lockq.append((item, target))
         else:
             self._send(link, item, target)
+
+    def _close_group(self, conn: ClientConnection, order: bytes, raws: list[bytes | None]) -> None:
+        cell: list[Any] = [None]
+        conn.pending.append(cell)
+        group = _Group(self, conn, cell, order)
+        db = conn.db
+        flags = (wire.RESP3 if conn.resp3 else 0) | wire.LENGTHS
+        for shard, raw in enumerate(raws):
+            if raw is None:
+                continue
+            group.remaining += 1
+            run_id = self._next_run
+            self._next_run = run_id + 1
+            item = [run_id, db, flags, raw]
+            target = _GroupPart(group, shard)
+            link = self.links[shard]
+            if link.holder is not None or link.lockq:
+                link.lockq.append((item, target))
+            else:
+                self._send(link, item, target)
 
     def _send(self, link: ShardLink, item: list[Any], target: Any) -> None:
         if not link.up:
@@ -284,8 +422,18 @@ class Front:
         link.out.append(item)
         self._dirty_links.add(link)
         if not self._flush_scheduled:
-            self._flush_scheduled = True
-            self.loop.call_soon(self._flush_links)
+            self._schedule_flush()
+
+    def _schedule_flush(self) -> None:
+        """Run ``_flush_links`` at the end of this loop iteration.
+
+        Until then the front is awake and will look at every reply ring, so the
+        shards may skip ringing its doorbell (see ``_flush_links``).
+        """
+        self._flush_scheduled = True
+        for link in self.links:
+            link.channel.replies.end_sleep()
+        self.loop.call_soon(self._flush_links)
 
     def _fail_target(self, target: Any, text: str) -> None:
         if type(target) is tuple:
@@ -293,8 +441,7 @@ class Front:
             cell[0] = encode(ErrorReply(text)) * n
             self._dirty_conns.add(conn)
             if not self._flush_scheduled:
-                self._flush_scheduled = True
-                self.loop.call_soon(self._flush_links)
+                self._schedule_flush()
         else:
             target.fail(text)
 
@@ -313,6 +460,11 @@ class Front:
                     self._set_reading_paused(True)
             if link.channel.requests.needs_wake():
                 link.channel.req_bell.ring()
+        # About to block in the event loop: say so on every reply ring, then look
+        # once more, so a reply published meanwhile is either seen here or rung.
+        for link in self.links:
+            while not link.channel.replies.prepare_sleep():
+                self._drain_replies(link)
         self._write_dirty()
 
     def _write_dirty(self) -> None:
@@ -334,6 +486,13 @@ class Front:
     # -- replies from shards -------------------------------------------------
     def on_reply_bell(self, link: ShardLink) -> None:
         link.channel.rep_bell.drain()
+        self._drain_replies(link)
+        # Write at the end of the tick: other shards' replies for the same
+        # connections may arrive meanwhile, and one write beats several.
+        if self._dirty_conns and not self._flush_scheduled:
+            self._schedule_flush()
+
+    def _drain_replies(self, link: ShardLink) -> None:
         dirty = self._dirty_conns
         for message in link.receiver.poll():
             items = wire.unpack(message)
@@ -357,13 +516,10 @@ class Front:
             done = link.sender.pump()
             if link.channel.requests.needs_wake():
                 link.channel.req_bell.ring()
-            if not done:
-                self._write_dirty()
-                return
-            link.backlogged = False
-            if not any(x.backlogged for x in self.links):
-                self._set_reading_paused(False)
-        self._write_dirty()
+            if done:
+                link.backlogged = False
+                if not any(x.backlogged for x in self.links):
+                    self._set_reading_paused(False)
 
     def _shard_hello(self, link: ShardLink, payload: list[Any]) -> None:
         link.pid = int(payload[0])
@@ -385,6 +541,7 @@ class Front:
         for target in inflight.values():
             self._fail_target(target, text)
         link.channel.reset()
+        link.channel.replies.prepare_sleep()  # the new shard must ring for its hello
         link.sender = Sender(link.channel.requests)
         link.receiver = Receiver(link.channel.replies)
         if link.backlogged:
@@ -408,6 +565,28 @@ class Front:
         else:
             self._send(link, item, target)
         return future
+
+    def split(self, conn: ClientConnection, calls: list[tuple[int, list[bytes]]], merge: Callable[[list[Any]], Any]) -> _NoReply:
+        """Run one internal command per shard and reply with ``merge`` of their replies.
+
+        Callback-based (no task per command): this is the path of MGET, MSET,
+        DEL, EXISTS... whose keys span shards.  The first error reply wins.
+        """
+        cell: list[Any] = [None]
+        conn.pending.append(cell)
+        job = _Split(self, conn, cell, len(calls), merge)
+        db = conn.db
+        for index, (shard, argv) in enumerate(calls):
+            run_id = self._next_run
+            self._next_run = run_id + 1
+            item = [run_id, db, wire.INTERNAL, [argv]]
+            target = _SplitPart(job, index)
+            link = self.links[shard]
+            if link.holder is not None or link.lockq:
+                link.lockq.append((item, target))
+            else:
+                self._send(link, item, target)
+        return NO_REPLY
 
     def hold(self, shards: list[int]) -> Hold:
         hold = Hold(self, shards)
@@ -563,6 +742,7 @@ class Front:
         self.loop.call_later(1.0, self._cron)
         # Shards may have said hello before we were listening.
         for link in self.links:
+            link.channel.replies.prepare_sleep()
             self.on_reply_bell(link)
 
     def _cron(self) -> None:

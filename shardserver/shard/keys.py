@@ -14,7 +14,7 @@ from typing import Any
 from shardserver import errors
 from shardserver.errors import CommandError
 from shardserver.glob import compile_glob
-from shardserver.numbers import LLONG_MAX, parse_int, strict_int
+from shardserver.numbers import LLONG_MAX, parse_c_int, parse_int, parse_scan_cursor, strict_int
 from shardserver.resp import OK, Simple
 from shardserver.shard.keyspace import Database, RawStr, type_name
 from shardserver.shard.registry import ShardContext, command, internal
@@ -64,7 +64,9 @@ def _expire(ctx: ShardContext, argv: list[bytes], scale: int, absolute: bool, na
         raise CommandError(errors.EXPIRE_GT_LT)
     amount = parse_int(argv[2])
     now = ctx.keyspace.clock.ms
-    if amount > LLONG_MAX // scale or amount < -(LLONG_MAX // scale):
+    # Valkey only rejects what would overflow: LLONG_MIN / 1000 truncates toward
+    # zero in C, and milliseconds are never scaled (PEXPIRE accepts LLONG_MIN).
+    if amount > LLONG_MAX // scale or amount < -((LLONG_MAX + 1) // scale):
         raise CommandError(errors.invalid_expire(name))
     when = amount * scale
     if not absolute:
@@ -203,7 +205,7 @@ def parse_copy_args(ctx: ShardContext, argv: list[bytes], databases: int) -> tup
         if opt == b"replace":
             replace = True
         elif opt == b"db" and j + 1 < len(argv):
-            dest = parse_int(argv[j + 1])
+            dest = parse_c_int(argv[j + 1])
             if dest < 0 or dest >= databases:
                 raise CommandError(errors.DB_RANGE)
             j += 1
@@ -237,10 +239,8 @@ def cmd_copy(ctx: ShardContext, argv: list[bytes]) -> Any:
 @command("move")
 def cmd_move(ctx: ShardContext, argv: list[bytes]) -> Any:
     key = argv[1]
-    dest_id = strict_int(argv[2])
-    if dest_id is None:
-        raise CommandError(errors.NOT_INTEGER)
-    if dest_id < 0 or dest_id >= len(ctx.keyspace.dbs) or dest_id > 2**31 - 1:
+    dest_id = parse_c_int(argv[2])
+    if dest_id < 0 or dest_id >= len(ctx.keyspace.dbs):
         raise CommandError(errors.DB_RANGE)
     if dest_id == ctx.db.id:
         raise CommandError(errors.SAME_OBJECT)
@@ -295,12 +295,8 @@ def cmd_flushall(ctx: ShardContext, argv: list[bytes]) -> Any:
 
 
 def parse_swapdb(argv: list[bytes], databases: int) -> tuple[int, int]:
-    a = strict_int(argv[1])
-    if a is None:
-        raise CommandError(errors.UNSUPPORTED_SWAPDB)
-    b = strict_int(argv[2])
-    if b is None:
-        raise CommandError(errors.INVALID_SECOND_DB)
+    a = parse_c_int(argv[1], errors.UNSUPPORTED_SWAPDB)
+    b = parse_c_int(argv[2], errors.INVALID_SECOND_DB)
     if not (0 <= a < databases) or not (0 <= b < databases):
         raise CommandError(errors.DB_RANGE)
     return a, b
@@ -336,26 +332,34 @@ def cmd_randomkey(ctx: ShardContext, argv: list[bytes]) -> Any:
 # ---- SCAN: the cursor is the next slot to visit -------------------------
 
 
+SCAN_TYPES = (b"string", b"list", b"set", b"zset", b"hash", b"stream")
+
+
 def parse_scan(argv: list[bytes]) -> tuple[int, bytes | None, int, bytes | None]:
-    cursor = strict_int(argv[1])
-    if cursor is None or cursor < 0:
+    """SCAN's cursor and options, checked in order as Valkey does."""
+    cursor = parse_scan_cursor(argv[1])
+    if cursor is None:
         raise CommandError(errors.INVALID_CURSOR)
     match: bytes | None = None
     count = 10
     kind: bytes | None = None
     j = 2
-    while j < len(argv):
+    n = len(argv)
+    while j < n:
         opt = argv[j].lower()
-        if j + 1 >= len(argv):
-            raise CommandError(errors.SYNTAX)
-        if opt == b"match":
-            match = argv[j + 1]
-        elif opt == b"count":
+        has_value = j + 1 < n
+        if opt == b"count" and has_value:
             count = parse_int(argv[j + 1])
             if count < 1:
                 raise CommandError(errors.SYNTAX)
-        elif opt == b"type":
+        elif opt == b"match" and has_value:
+            match = argv[j + 1]
+        elif opt == b"type" and has_value:
             kind = argv[j + 1].lower()
+            if kind not in SCAN_TYPES:
+                raise CommandError(f"ERR unknown type name '{argv[j + 1].decode('utf-8', 'replace')}'")
+        elif opt == b"novalues":
+            raise CommandError("ERR NOVALUES option can only be used in HSCAN")
         else:
             raise CommandError(errors.SYNTAX)
         j += 2
@@ -481,9 +485,9 @@ def cmd_dump(ctx: ShardContext, argv: list[bytes]) -> Any:
 @internal("__getstr")
 def cmd_getstr(ctx: ShardContext, argv: list[bytes]) -> Any:
     """The string at a key ('' when missing) for a cross-shard LCS; other types are an error."""
-    from shardserver.shard.strings import lcs_string
+    from shardserver.shard.strings import lcs_string, plain
 
-    return lcs_string(ctx.db, argv[1])
+    return plain(lcs_string(ctx.db, argv[1]))
 
 
 @internal("__restore")

@@ -24,6 +24,16 @@ def get_string(db: Database, key: bytes) -> bytes | None:
     raise CommandError(errors.WRONGTYPE)
 
 
+def plain(value: Any) -> Any:
+    """A stored string as a reply: ``RawStr`` becomes plain ``bytes``.
+
+    The reply encoders dispatch on the exact type, and a ``RawStr`` reaching
+    them would fail outside the handler's error boundary and take the shard
+    down, so every handler that replies with a stored value goes through here.
+    """
+    return bytes(value) if type(value) is RawStr else value
+
+
 def expire_at_ms(ctx: ShardContext, unit: int, raw: bytes, command_name: str) -> int:
     """Absolute expiry (ms) from an EX/PX/EXAT/PXAT argument, with Valkey's checks."""
     amount = parse_int(raw)
@@ -53,7 +63,7 @@ def _store_with_expiry(ctx: ShardContext, key: bytes, value: bytes, when: int | 
 
 @command("get")
 def cmd_get(ctx: ShardContext, argv: list[bytes]) -> Any:
-    return get_string(ctx.db, argv[1])
+    return plain(get_string(ctx.db, argv[1]))
 
 
 @command("set")
@@ -96,9 +106,9 @@ def cmd_set(ctx: ShardContext, argv: list[bytes]) -> Any:
     if old is not None and type(old) not in STRING_TYPES and (get or ifeq is not None):
         raise CommandError(errors.WRONGTYPE)
     if (nx and old is not None) or (xx and old is None) or (ifeq is not None and (old is None or old != ifeq)):
-        return old if get else None
+        return plain(old) if get else None
     _store_with_expiry(ctx, key, value, when, keep_ttl)
-    return old if get else OK
+    return plain(old) if get else OK
 
 
 @command("setnx")
@@ -155,7 +165,7 @@ def cmd_getex(ctx: ShardContext, argv: list[bytes]) -> Any:
             db.set_expire(key, when)
     elif persist:
         db.persist(key)
-    return value
+    return plain(value)
 
 
 @command("getdel")
@@ -163,14 +173,14 @@ def cmd_getdel(ctx: ShardContext, argv: list[bytes]) -> Any:
     value = get_string(ctx.db, argv[1])
     if value is not None:
         ctx.db.delete(argv[1])
-    return value
+    return plain(value)
 
 
 @command("getset")
 def cmd_getset(ctx: ShardContext, argv: list[bytes]) -> Any:
     old = get_string(ctx.db, argv[1])
     ctx.db.set(argv[1], argv[2])
-    return old
+    return plain(old)
 
 
 @command("mget")
@@ -179,7 +189,7 @@ def cmd_mget(ctx: ShardContext, argv: list[bytes]) -> Any:
     out = []
     for key in argv[1:]:
         v = db.get(key)
-        out.append(v if v is None or type(v) in STRING_TYPES else None)
+        out.append(plain(v) if v is None or type(v) in STRING_TYPES else None)
     return out
 
 

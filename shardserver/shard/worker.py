@@ -12,23 +12,30 @@ import os
 import signal
 import time
 import traceback
+from array import array
 from typing import Any
 
 from ipc.channel import Channel
 from ipc.ring import Receiver, Sender
 from shardserver import log, wire
 from shardserver.errors import CommandError
-from shardserver.resp import ErrorReply, encode
+from shardserver.resp import ErrorReply, FastRequestParser, encode
 from shardserver.shard import keys as _keys  # noqa: F401  (registers handlers)
 from shardserver.shard import strings as _strings  # noqa: F401
 from shardserver.shard.keyspace import Keyspace
 from shardserver.shard.registry import HANDLERS, ShardContext
 
 _RAW_OK = b"+OK\r\n"
+SPIN_S = float(os.environ.get("SHARDSERVER_SPIN_US", "0")) / 1e6
 
 
 def _handler_table() -> dict[bytes, Any]:
-    return {name.encode(): fn for name, fn in HANDLERS.items()}
+    """Handlers by name as clients usually spell it (lower or upper case)."""
+    table = {}
+    for name, fn in HANDLERS.items():
+        table[name.encode()] = fn
+        table[name.upper().encode()] = fn
+    return table
 
 
 class ShardWorker:
@@ -43,6 +50,8 @@ class ShardWorker:
         self.receiver = Receiver(channel.requests)
         self.sender = Sender(channel.replies)
         self.stopping = False
+        # No limits: the front enforced them before forwarding these bytes.
+        self._raw_parser = FastRequestParser(max_bulk_len=2**62, max_buffer=2**62)
 
     # -- execution ---------------------------------------------------------
     def execute(self, argv: list[bytes]) -> Any:
@@ -66,6 +75,8 @@ class ShardWorker:
         out: list[Any] = []
         ops = 0
         for run_id, db, flags, cmds in runs:
+            if type(cmds) is bytes:  # raw RESP forwarded by the front's C router
+                cmds = self.parse_raw(cmds)
             ctx.db = dbs[db]
             ops += len(cmds)
             if flags & wire.INTERNAL:
@@ -77,6 +88,8 @@ class ShardWorker:
             parts = []
             for argv in cmds:
                 handler = handlers.get(argv[0])
+                if handler is None:
+                    handler = handlers.get(argv[0].lower())
                 try:
                     if handler is None:
                         raise CommandError(f"ERR shard has no handler for '{argv[0].decode('latin-1')}'")
@@ -94,17 +107,32 @@ class ShardWorker:
                 else:
                     parts.append(encode(value, resp3))
             out.append(run_id)
-            out.append(b"".join(parts))
+            if flags & wire.LENGTHS:
+                out.append([b"".join(parts), array("I", map(len, parts)).tobytes()])
+            else:
+                out.append(b"".join(parts))
         ctx.stats["ops"] += ops
         ctx.stats["batches"] += 1
         ctx.stats["runs"] += len(runs)
         return wire.pack(out)
 
+    def parse_raw(self, raw: bytes) -> list[list[bytes]]:
+        """Commands the front already parsed and validated, forwarded as their bytes."""
+        parser = self._raw_parser
+        parser.feed(raw)
+        cmds = parser.drain()
+        if not parser.at_boundary():
+            raise RuntimeError("front forwarded an incomplete command")
+        return cmds
+
     def reply(self, payload: bytes) -> None:
         """Send a reply message; a full reply ring is waited out, never dropped."""
         done = self.sender.send(payload)
-        self.channel.rep_bell.ring()
+        replies = self.channel.replies
+        if replies.needs_wake():
+            self.channel.rep_bell.ring()
         while not done:
+            # Reply ring full: the front drains it; it does not know we wait, so poll.
             self.channel.req_bell.wait(0.001)
             done = self.sender.pump()
             self.channel.rep_bell.ring()
@@ -117,17 +145,23 @@ class ShardWorker:
         next_cycle = time.monotonic() + period
         bell = self.channel.req_bell
         ring = self.channel.requests
+        last_work = 0.0
         while not self.stopping:
             messages = self.receiver.poll()
             if messages:
                 for message in messages:
                     self.reply(self.process(message))
-                now = time.monotonic()
+                now = last_work = time.monotonic()
                 if now < next_cycle:
                     continue
             else:
                 now = time.monotonic()
                 if now < next_cycle:
+                    if SPIN_S and now - last_work < SPIN_S:
+                        # Busy: yield the core instead of sleeping, so the front
+                        # need not pay a doorbell and a wake-up for the next batch.
+                        os.sched_yield()
+                        continue
                     # The front skips the doorbell while we are awake; say we sleep.
                     if ring.prepare_sleep():
                         self.ctx.stats["sleeps"] += 1

@@ -90,3 +90,8 @@ class RawClient:
     def call(self, *args: object) -> bytes:
         self.sock.sendall(encode_command(args))
         return self.read_reply()
+
+    def pipeline(self, cmds: list[tuple[object, ...]]) -> list[bytes]:
+        """Send every command at once, then read one reply per command."""
+        self.sock.sendall(b"".join(encode_command(c) for c in cmds))
+        return [self.read_reply() for _ in cmds]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -155,3 +156,14 @@ def server_cmd(*args: str, timeout: float = 30.0, workdir: str | None = None) ->
             os.killpg(proc.pid, 9)
         except (ProcessLookupError, PermissionError):
             pass
+
+
+def sync_log(server: ServerProc) -> None:
+    """Make sure every line the server's processes wrote so far has been captured.
+
+    SIGHUP makes the supervisor log a line; the processes share one pipe, so once that
+    line is read, everything written before the signal was sent has been read too.
+    """
+    mark = server.log_size()
+    server.proc.send_signal(signal.SIGHUP)
+    server.wait_log(rb"Received SIGHUP", 10, start=mark)

@@ -20,7 +20,9 @@ from tests.integration.helpers import (
     key_on,
     keys_on,
     process_gone,
+    read_replies,
     read_until_closed,
+    resp,
     server_cmd,
     shard_pids,
     shm_entries,
@@ -68,6 +70,9 @@ def test_signal_stops_cleanly(sig: signal.Signals) -> None:
 
 def test_sigkill_of_supervisor_takes_children_down() -> None:
     with shardserver(shards=2) as s:
+        # a round trip first: the front is past its start-up and in its event loop
+        # (a kill during the front's start-up is a separate, known race: see the report)
+        assert redis.Redis(port=s.port, socket_timeout=5).ping()
         children = _children(s.proc.pid)
         assert len(children) == 3
         old_port = s.port
@@ -76,11 +81,14 @@ def test_sigkill_of_supervisor_takes_children_down() -> None:
         # PR_SET_PDEATHSIG: every child gets SIGTERM when the supervisor dies
         assert wait_gone(children, 5) == []
         assert shm_entries(s.proc.pid) == []
+        assert "Traceback" not in s.text()
+        # the dead front's listener is gone with it
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", old_port), timeout=2).close()
     with shardserver(shards=2) as s2:
-        assert s2.port != 0
         r = redis.Redis(port=s2.port, socket_timeout=5)
         assert r.set("x", "y") and r.get("x") == b"y"
-        del old_port
+        assert len(_children(s2.proc.pid)) == 3
 
 
 def test_sigkill_of_one_shard_restarts_it_while_others_keep_serving() -> None:
@@ -161,6 +169,7 @@ def test_sigkill_of_one_shard_restarts_it_while_others_keep_serving() -> None:
                 t.join(10)
         assert not problems, problems
         assert counts["other_ok"] > 200
+        print("counts during the shard restart:", counts)
 
         info = r.info("shards")
         assert shard_pids(info, n) == [new_pid, other_pid]
@@ -201,6 +210,41 @@ def test_restarted_shard_is_empty() -> None:
         assert value is None
         assert r.get(k1) == b"b"
         assert r.dbsize() == 1
+
+
+def test_commands_in_flight_to_a_dying_shard_get_loading() -> None:
+    """Commands already sent to a shard that dies are answered LOADING, in order, never lost."""
+    n = 2
+    with shardserver(shards=n) as s:
+        r = redis.Redis(port=s.port, socket_timeout=5)
+        k0, k1 = key_on(0, n), key_on(1, n)
+        r.set(k1, "kept")
+        pid0 = shard_pids(r.info("shards"), n)[0]
+        os.kill(pid0, signal.SIGSTOP)  # the shard stops answering: the next commands stay in flight
+        sock = connect(s.port)
+        sock.sendall(resp("CLIENT", "ID"))
+        (client_id,) = read_replies(sock, 1)
+        sock.sendall(resp("SET", k0, "x") + resp("GET", k1) + resp("GET", k0) + resp("PING"))
+        # wait until the front has routed all four (four reply cells queued, none written)
+        deadline = time.monotonic() + 10
+        while r.client_list(client_id=[client_id])[0]["oll"] != "4":
+            assert time.monotonic() < deadline, r.client_list(client_id=[client_id])
+            time.sleep(0.01)  # poll: routing has no client-visible event
+        os.kill(pid0, signal.SIGKILL)
+        replies = read_replies(sock, 4, timeout=5)
+        loading = "LOADING shard 0 is restarting and loading its data, retry shortly"
+        assert [str(x) for x in replies] == [loading, "b'kept'", loading, "b'PONG'"]
+        # until the new shard says hello its commands keep getting LOADING, then it serves
+        deadline = time.monotonic() + 10
+        while True:
+            sock.sendall(resp("GET", k0))
+            (reply,) = read_replies(sock, 1)
+            if reply is None:
+                break
+            assert str(reply) == loading
+            assert time.monotonic() < deadline
+        sock.close()
+        assert r.get(k1) == b"kept"
 
 
 @pytest.mark.parametrize(
