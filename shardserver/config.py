@@ -700,7 +700,8 @@ _DIRECTIVE_LIST: list[Directive] = [
     _bind("bind", ["127.0.0.1", "-::1"], mutable=False, doc="listen addresses"),
     _string("unixsocket", "", mutable=False, doc="unix socket path ('' = none)"),
     _octal("unixsocketperm", 0, 0, 0o777, mutable=False, doc="unix socket permissions"),
-    _int("shards", os.cpu_count() or 1, 1, INT_MAX, mutable=False, doc="shard processes"),
+    # at most 255: the front's C router records a command's shard in one byte
+    _int("shards", min(os.cpu_count() or 1, 255), 1, 255, mutable=False, doc="shard processes"),
     _dir("dir", "./", mutable=True, doc="working directory"),
     _int("databases", 16, 1, INT_MAX, mutable=False, doc="number of logical databases"),
     _enum("loglevel", "notice", ("debug", "verbose", "notice", "warning", "nothing"), mutable=True),

@@ -734,6 +734,8 @@ class Front:
             if perm:
                 os.chmod(path, perm)
             self.servers.append(server)
+        if not self.servers:
+            raise OSError("Configured to not listen anywhere (no bind address and no unixsocket)")
         self.port = bound_port
         for link in self.links:
             self.loop.add_reader(link.channel.rep_bell.fileno(), self.on_reply_bell, link)

@@ -100,10 +100,11 @@ def test_hello_resp3_switch_raw(pair: Pair) -> None:
             type k
             lcs k nosuch idx
             object encoding nosuch
-            hello 2
-            get nosuch
             """,
         )
+        x, y = a.call("hello", "2"), b.call("hello", "2")
+        assert x[:1] == y[:1] == b"*"
+        _exact_lines(a, b, "get nosuch")
         a.call("del", "k")
         b.call("del", "k")
     finally:
