@@ -376,8 +376,9 @@ static int group_flush(Group *g, PyObject *out) {
  * drain_routed(fast, owner, nshards) -> (items, error)
  *
  * The front's hot path in one call.  ``fast`` maps a command name (bytes, as
- * sent or lower-cased) to (key_index, arity) for plain one-key commands;
- * ``owner`` is the slot map (16384 native u16).  Fast commands between two
+ * sent or lower-cased) to (first_key, last_key, step, arity) for key commands
+ * that run on one shard when all their keys do (last_key < 0 counts from the end);
+ * ``owner`` is the slot map (16384 native u16).  Such commands between two
  * slow ones form a group ``(order, raws, last_name)``: ``order`` has one byte
  * per command naming its shard, ``raws[s]`` is the RESP bytes of shard s's
  * commands in order (forwarded untouched), or None.  Every other command is
@@ -430,12 +431,26 @@ static PyObject *Parser_drain_routed(Parser *self, PyObject *args) {
             Py_DECREF(lname);
         }
         if (PyErr_Occurred()) { Py_DECREF(cmd); goto fail; }
-        if (info && PyTuple_Check(info) && PyTuple_GET_SIZE(info) == 2) {
-            long fk = PyLong_AsLong(PyTuple_GET_ITEM(info, 0));
-            long ar = PyLong_AsLong(PyTuple_GET_ITEM(info, 1));
-            if (((ar >= 0 && n == ar) || (ar < 0 && n >= -ar)) && fk > 0 && fk < n) {
-                unsigned char shard = 0;
-                if (nshards > 1) shard = (unsigned char)owners[slot_of(PyList_GET_ITEM(cmd, fk))];
+        if (info && PyTuple_Check(info) && PyTuple_GET_SIZE(info) == 4) {
+            long first = PyLong_AsLong(PyTuple_GET_ITEM(info, 0));
+            long last = PyLong_AsLong(PyTuple_GET_ITEM(info, 1));
+            long step = PyLong_AsLong(PyTuple_GET_ITEM(info, 2));
+            long ar = PyLong_AsLong(PyTuple_GET_ITEM(info, 3));
+            int same = 1;
+            unsigned char shard = 0;
+            if (last < 0) last += (long)n;
+            if (((ar >= 0 && n == ar) || (ar < 0 && n >= -ar)) && first > 0 && first < n && step > 0) {
+                if (nshards > 1) {
+                    long pos;
+                    shard = (unsigned char)owners[slot_of(PyList_GET_ITEM(cmd, first))];
+                    for (pos = first + step; pos <= last && pos < n; pos += step) {
+                        if ((unsigned char)owners[slot_of(PyList_GET_ITEM(cmd, pos))] != shard) { same = 0; break; }
+                    }
+                }
+            } else {
+                same = 0;
+            }
+            if (same) {
                 if (shard >= nshards) shard = 0;
                 if (buf_add(&g.order, (const char *)&shard, 1) < 0 ||
                     buf_add(&g.raw[shard], self->buf + self->cmd_start, self->pos - self->cmd_start) < 0) {

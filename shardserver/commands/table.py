@@ -79,6 +79,7 @@ class Command:
     fullname: str = field(init=False)
     bname: bytes = field(init=False)
     fast_key: int = field(init=False)  # index of the only key of a plain SINGLE command, else 0
+    route_keys: tuple[int, int, int, int] | None = field(init=False)
     no_auth: bool = field(init=False)
 
     def __post_init__(self) -> None:
@@ -88,6 +89,10 @@ class Command:
         ks = self.keys
         single = self.route == SINGLE and not self.subcommands and ks is not None and ks.first == ks.last
         self.fast_key = ks.first if single and ks is not None else 0
+        # (first, last, step, arity) when the command can run on one shard as
+        # sent, whenever all its keys live there (the C router's table)
+        routable = self.route == SINGLE and not self.subcommands and ks is not None
+        self.route_keys = (ks.first, ks.last, ks.step, self.arity) if routable and ks is not None else None
         self.no_auth = "no_auth" in self.flags
 
     @property

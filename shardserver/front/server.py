@@ -213,13 +213,13 @@ class Front:
         self.cross: dict[str, Callable[..., Any]] = handlers.CROSS
         self.aggregators: dict[str, Callable[..., Any]] = handlers.AGGREGATE
         self._names: dict[bytes, Command] = {}
-        # name -> (key index, arity) of plain one-key commands, for the C router
+        # name -> (first key, last key, step, arity) of key commands, for the C router
         self._fast: dict[bytes, tuple[int, int]] = {}
         for name, cmd in TABLE.items():
             self._names[name.encode()] = cmd
             self._names[name.upper().encode()] = cmd
-            if cmd.fast_key:
-                self._fast[name.encode()] = self._fast[name.upper().encode()] = (cmd.fast_key, cmd.arity)
+            if cmd.route_keys:
+                self._fast[name.encode()] = self._fast[name.upper().encode()] = cmd.route_keys
 
     def apply_config(self) -> None:
         cfg = self.config

@@ -9,7 +9,6 @@ import struct
 import time
 from collections.abc import Iterator
 
-import hiredis
 import psutil
 import pytest
 import redis

@@ -5,7 +5,17 @@ from __future__ import annotations
 import pytest
 
 import shardserver.shard.worker  # noqa: F401  (registers every shard handler)
-from shardserver.commands.table import ALL, COORD, FRONT, SCAN, SINGLE, SPLIT, TABLE, Command, all_commands
+from shardserver.commands.table import (
+    ALL,
+    COORD,
+    FRONT,
+    SCAN,
+    SINGLE,
+    SPLIT,
+    TABLE,
+    Command,
+    all_commands,
+)
 from shardserver.front.handlers import AGGREGATE, CROSS, HANDLERS
 from shardserver.shard.registry import HANDLERS as SHARD_HANDLERS
 
