@@ -101,8 +101,7 @@ static PyObject *split_args(const char *line, Py_ssize_t n) {
                         default: cur[clen++] = (char)c1; break;
                         }
                     } else if (c == '"') {
-                        if (c1 && !isspace(c1)) goto err;
-                        done = 1;
+                        inq = 0;  /* Valkey 9: text right after a closing quote continues the argument */
                     } else if (!c) {
                         goto err;
                     } else {
@@ -113,8 +112,7 @@ static PyObject *split_args(const char *line, Py_ssize_t n) {
                         p++;
                         cur[clen++] = '\'';
                     } else if (c == '\'') {
-                        if (c1 && !isspace(c1)) goto err;
-                        done = 1;
+                        insq = 0;
                     } else if (!c) {
                         goto err;
                     } else {
@@ -218,9 +216,13 @@ static int parse_one(Parser *self, PyObject **cmd) {
             }
             if (nl - start > avail - 2) return 0;
             if (start[0] != '$') {
-                char text[64];
-                snprintf(text, sizeof text, "ERR Protocol error: expected '$', got '%c'", start[0]);
-                fail(self, text);
+                static const char head[] = "ERR Protocol error: expected '$', got '";
+                char text[sizeof head + 2];
+                memcpy(text, head, sizeof head - 1);
+                text[sizeof head - 1] = start[0];  /* the raw byte, as Valkey sends it */
+                text[sizeof head] = '\'';
+                Py_XDECREF(self->error);
+                self->error = PyBytes_FromStringAndSize(text, sizeof head + 1);
                 return -1;
             }
             if (!string2ll(start + 1, nl - (start + 1), &ll) || ll < 0 || ll > self->max_bulk) {
@@ -233,6 +235,10 @@ static int parse_one(Parser *self, PyObject **cmd) {
             avail = self->len - self->pos;
         }
         if (avail < self->bulklen + 2) return 0;
+        if (start[self->bulklen] != '\r' || start[self->bulklen + 1] != '\n') {
+            fail(self, "ERR Protocol error: invalid CRLF in request");
+            return -1;
+        }
         {
             PyObject *arg = PyBytes_FromStringAndSize(start, (Py_ssize_t)self->bulklen);
             if (!arg) return -2;

@@ -25,6 +25,7 @@ PROTO_BIG_BULK = "ERR Protocol error: too big bulk count string"
 PROTO_BIG_INLINE = "ERR Protocol error: too big inline request"
 PROTO_UNBALANCED = "ERR Protocol error: unbalanced quotes in request"
 PROTO_BUFFER_LIMIT = "ERR Protocol error: query buffer limit reached"
+PROTO_BAD_CRLF = "ERR Protocol error: invalid CRLF in request"
 
 
 def proto_expected_dollar(got: str) -> str:
@@ -79,7 +80,7 @@ def unknown_command(name: bytes, args: list[bytes]) -> str:
         if len(shown) >= 128:
             break
         shown += b"'" + a[: 128 - len(shown)] + b"' "
-    return f"ERR unknown command '{_clip(name)}', with args beginning with: {shown.decode('utf-8', 'replace')}"
+    return f"ERR unknown command '{_clip(name)}', with args beginning with: {shown.decode('utf-8', 'surrogateescape')}"
 
 
 def unknown_subcommand(sub: bytes, container: str) -> str:
@@ -100,4 +101,4 @@ def loading_shard(shard: int) -> str:
 
 def _clip(data: bytes) -> str:
     # Valkey prints at most 128 bytes of a name; non-printables are kept as-is.
-    return data[:128].decode("utf-8", "replace")
+    return data[:128].decode("utf-8", "surrogateescape")

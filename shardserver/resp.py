@@ -111,8 +111,9 @@ def _bulk(data: bytes) -> bytes:
 
 
 def _error_line(text: str) -> bytes:
-    # Valkey replaces newlines in error texts so the reply stays one line.
-    return b"-" + text.replace("\r", " ").replace("\n", " ").encode() + b"\r\n"
+    # Valkey replaces newlines in error texts so the reply stays one line;
+    # client bytes quoted in a text (decoded with surrogateescape) go back as sent.
+    return b"-" + text.replace("\r", " ").replace("\n", " ").encode("utf-8", "surrogateescape") + b"\r\n"
 
 
 def _encode_into(out: list[bytes], value: Any, resp3: bool) -> None:
@@ -124,7 +125,7 @@ def _encode_into(out: list[bytes], value: Any, resp3: bool) -> None:
     elif value is None:
         out.append(b"_\r\n" if resp3 else b"$-1\r\n")
     elif t is Simple:
-        out.append(b"+" + value.encode() + b"\r\n")
+        out.append(b"+" + value.encode("utf-8", "surrogateescape") + b"\r\n")
     elif t is list or t is tuple:
         out.append(b"*%d\r\n" % len(value))
         for item in value:
@@ -132,7 +133,7 @@ def _encode_into(out: list[bytes], value: Any, resp3: bool) -> None:
     elif t is Raw:
         out.append(value)
     elif t is str:
-        data = value.encode()
+        data = value.encode("utf-8", "surrogateescape")
         out.append(b"$%d\r\n%s\r\n" % (len(data), data))
     elif t is bool:
         if resp3:
@@ -156,12 +157,12 @@ def _encode_into(out: list[bytes], value: Any, resp3: bool) -> None:
     elif value is NULL_ARRAY:
         out.append(b"_\r\n" if resp3 else b"*-1\r\n")
     elif t is Verbatim:
-        data = value.encode()
+        data = value.encode("utf-8", "surrogateescape")
         if resp3:
             out.append(b"=%d\r\ntxt:%s\r\n" % (len(data) + 4, data))
         else:
             out.append(_bulk(data))
-    elif isinstance(value, bytearray | memoryview):
+    elif isinstance(value, bytes | bytearray | memoryview):  # bytes subclasses (RawStr) too
         out.append(_bulk(bytes(value)))
     elif isinstance(value, int):  # int subclasses (IntEnum)
         out.append(b":%d\r\n" % value)
@@ -221,10 +222,11 @@ def _strict_int(data: bytes) -> int | None:
 
 
 def split_args(line: bytes) -> list[bytes] | None:
-    """Split an inline command like Valkey's sdssplitargs; None on unbalanced quotes.
+    """Split an inline command like Valkey 9; None on unbalanced quotes.
 
     Like the C original it stops at a NUL byte; leading blanks are C ``isspace``,
-    an unquoted argument ends at space, tab, CR or LF.
+    an unquoted argument ends at space, tab, CR or LF, and quotes may open and
+    close anywhere inside an argument (``a"b c"d`` is one argument).
     """
     nul = line.find(b"\0")
     if nul >= 0:
@@ -251,9 +253,7 @@ def split_args(line: bytes) -> list[bytes] | None:
                     i += 1
                     cur.append({0x6E: 10, 0x72: 13, 0x74: 9, 0x62: 8, 0x61: 7}.get(c1, c1))
                 elif c == 0x22:
-                    if c1 and c1 not in blank:
-                        return None
-                    done = True
+                    inq = False  # Valkey 9: text right after a closing quote continues the argument
                 elif not c:
                     return None
                 else:
@@ -263,9 +263,7 @@ def split_args(line: bytes) -> list[bytes] | None:
                     i += 1
                     cur.append(0x27)
                 elif c == 0x27:
-                    if c1 and c1 not in blank:
-                        return None
-                    done = True
+                    insq = False
                 elif not c:
                     return None
                 else:
@@ -387,7 +385,7 @@ class RequestParser:
                     if nl - self._pos > avail - 2:
                         return None
                     if buf[self._pos] != 0x24:  # '$'
-                        raise self._fail(errors.proto_expected_dollar(chr(buf[self._pos])))
+                        raise self._fail(errors.proto_expected_dollar(bytes(buf[self._pos : self._pos + 1]).decode("utf-8", "surrogateescape")))
                     ll = _strict_int(bytes(buf[self._pos + 1 : nl]))
                     if ll is None or ll < 0 or ll > self.max_bulk_len:
                         raise self._fail(errors.PROTO_BAD_BULK)
@@ -396,6 +394,8 @@ class RequestParser:
                     avail = len(buf) - self._pos
                 if avail < self._bulk + 2:
                     return None
+                if buf[self._pos + self._bulk : self._pos + self._bulk + 2] != b"\r\n":
+                    raise self._fail(errors.PROTO_BAD_CRLF)
                 self._args.append(bytes(buf[self._pos : self._pos + self._bulk]))
                 self._pos += self._bulk + 2
                 self._bulk = -1
@@ -479,7 +479,7 @@ class FastRequestParser:
         items, err = self._p.drain_routed(fast, owner, nshards)
         if err is None:
             return items, None
-        self._error = ProtocolError(err.decode("latin-1"))
+        self._error = ProtocolError(err.decode("utf-8", "surrogateescape"))
         return items, str(self._error)
 
     def buffered(self) -> int:
@@ -502,7 +502,7 @@ class FastRequestParser:
             raise self._error
         more, err = self._p.drain()
         if err is not None:
-            self._error = ProtocolError(err.decode("latin-1"))
+            self._error = ProtocolError(err.decode("utf-8", "surrogateescape"))
         if cmds:
             cmds.extend(more)
         else:

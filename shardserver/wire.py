@@ -39,7 +39,7 @@ _EXT_NULL_ARRAY = 3
 
 def _default(obj: Any) -> Any:
     if isinstance(obj, ErrorReply):
-        return msgpack.ExtType(_EXT_ERROR, obj.text.encode())
+        return msgpack.ExtType(_EXT_ERROR, obj.text.encode("utf-8", "surrogateescape"))
     if isinstance(obj, Simple):
         return msgpack.ExtType(_EXT_SIMPLE, obj.encode())
     if obj is NULL_ARRAY:
@@ -51,7 +51,7 @@ def _default(obj: Any) -> Any:
 
 def _ext_hook(code: int, data: bytes) -> Any:
     if code == _EXT_ERROR:
-        return ErrorReply(data.decode())
+        return ErrorReply(data.decode("utf-8", "surrogateescape"))
     if code == _EXT_SIMPLE:
         return Simple(data.decode())
     if code == _EXT_NULL_ARRAY:

@@ -55,8 +55,13 @@ class ClientConnection(asyncio.Protocol):
         sock = transport.get_extra_info("socket")
         if sock is not None:
             self.fd = sock.fileno()
-        self.addr = _fmt_addr(transport.get_extra_info("peername"), self.unix)
-        self.laddr = _fmt_addr(transport.get_extra_info("sockname"), self.unix)
+        if self.unix:
+            # Valkey 9 formats a unix client as path:0, then brackets it as an address with a ':'
+            path = str(self.front.config.get("unixsocket"))
+            self.addr = self.laddr = f"[{path}:0]:0"
+        else:
+            self.addr = _fmt_addr(transport.get_extra_info("peername"))
+            self.laddr = _fmt_addr(transport.get_extra_info("sockname"))
         if not self.front.register(self):
             transport.write(encode_error(errors.MAX_CLIENTS))
             self.closing = True
@@ -67,6 +72,8 @@ class ClientConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closing = True
+        self.transport = None
+        self.pending.clear()
         self.front.unregister(self)
 
     def pause_writing(self) -> None:
@@ -129,12 +136,15 @@ class ClientConnection(asyncio.Protocol):
         out = []
         while pending and pending[0][0] is not None:
             out.append(pending.popleft()[0])
-        if out and self.transport is not None:
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return  # the client went away: its replies have nowhere to go
+        if out:
             data = out[0] if len(out) == 1 else b"".join(out)
             self.net_out += len(data)
-            self.transport.write(data)
-        if self.close_after_flush and not pending and self.transport is not None:
-            self.transport.close()
+            transport.write(data)
+        if self.close_after_flush and not pending:
+            transport.close()
 
     def close_now(self) -> None:
         self.closing = True
@@ -154,21 +164,19 @@ class ClientConnection(asyncio.Protocol):
     # -- CLIENT LIST / INFO ---------------------------------------------------
     def describe(self) -> str:
         now = time.monotonic()
-        flags = "N"
+        flags = "U" if self.unix else "N"
         return (
-            f"id={self.id} addr={self.addr} laddr={self.laddr} fd={self.fd} name={self.name.decode('utf-8', 'replace')} "
+            f"id={self.id} addr={self.addr} laddr={self.laddr} fd={self.fd} name={self.name.decode('utf-8', 'surrogateescape')} "
             f"age={int(now - self.created)} idle={int(now - self.last_active)} flags={flags} capa= db={self.db} "
             f"sub=0 psub=0 ssub=0 multi=-1 watch=0 qbuf={self.parser.buffered()} qbuf-free=0 argv-mem=0 "
             f"multi-mem=0 rbs=0 rbp=0 obl=0 oll={len(self.pending)} omem=0 tot-mem=0 events=r "
             f"cmd={self.last_cmd.fullname if self.last_cmd else 'NULL'} user=default redir=-1 resp={3 if self.resp3 else 2} "
-            f"lib-name={self.lib_name.decode('utf-8', 'replace')} lib-ver={self.lib_ver.decode('utf-8', 'replace')} "
+            f"lib-name={self.lib_name.decode('utf-8', 'surrogateescape')} lib-ver={self.lib_ver.decode('utf-8', 'surrogateescape')} "
             f"tot-net-in={self.net_in} tot-net-out={self.net_out} tot-cmds={self.tot_cmds}"
         )
 
 
-def _fmt_addr(addr: Any, unix: bool) -> str:
-    if unix:
-        return f"{addr or ''}:0"
+def _fmt_addr(addr: Any) -> str:
     if isinstance(addr, tuple) and len(addr) >= 2:
         host = addr[0]
         return f"[{host}]:{addr[1]}" if ":" in host else f"{host}:{addr[1]}"

@@ -139,7 +139,7 @@ def hello(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
             name = argv[j + 1]
             j += 2
         else:
-            raise CommandError(f"ERR Syntax error in HELLO option '{argv[j].decode('utf-8', 'replace')}'")
+            raise CommandError(f"ERR Syntax error in HELLO option '{argv[j].decode('utf-8', 'surrogateescape')}'")
     if password is not None:
         _check_password(fr, user, password)
         conn.authenticated = True
@@ -205,7 +205,7 @@ def client_setinfo(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
     attr = argv[2].lower()
     value = argv[3]
     if attr not in (b"lib-name", b"lib-ver"):
-        raise CommandError(f"ERR Unrecognized option '{argv[2].decode('utf-8', 'replace')}'")
+        raise CommandError(f"ERR Unrecognized option '{argv[2].decode('utf-8', 'surrogateescape')}'")
     if not _valid_name(value):
         raise CommandError(f"ERR {attr.decode()} cannot contain spaces, newlines or special characters.")
     if attr == b"lib-name":
@@ -225,7 +225,7 @@ ClientFilter = Callable[["ClientConnection"], bool]
 
 
 def _text(data: bytes) -> str:
-    return data.decode("utf-8", "replace")
+    return data.decode("utf-8", "surrogateescape")
 
 
 def _positive_filter(value: bytes, name: str) -> int:
@@ -349,7 +349,7 @@ def client_info(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
 @front("client|kill")
 def client_kill(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
     if len(argv) == 3:  # old form: CLIENT KILL addr:port
-        addr = argv[2].decode("utf-8", "replace")
+        addr = argv[2].decode("utf-8", "surrogateescape")
         for c in list(fr.clients.values()):
             if c.addr == addr:
                 _kill(c, conn)
@@ -521,7 +521,7 @@ def shutdown(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
 
 @front("config|get")
 def config_get(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
-    pairs = fr.config.config_get([a.decode("utf-8", "replace") for a in argv[2:]])
+    pairs = fr.config.config_get([a.decode("utf-8", "surrogateescape") for a in argv[2:]])
     return {k.encode(): v.encode() for k, v in pairs}
 
 
@@ -530,7 +530,7 @@ def config_set(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
     args = argv[2:]
     if len(args) % 2:
         raise CommandError(errors.wrong_arity("config|set"))
-    pairs = [(args[i].decode("utf-8", "replace"), args[i + 1].decode("utf-8", "surrogateescape")) for i in range(0, len(args), 2)]
+    pairs = [(args[i].decode("utf-8", "surrogateescape"), args[i + 1].decode("utf-8", "surrogateescape")) for i in range(0, len(args), 2)]
     try:
         fr.config.config_set(pairs)
     except ConfigError as exc:
@@ -584,7 +584,7 @@ def config_help(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
 def info(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
     from shardserver.front.info import gather_shards, render
 
-    sections = [a.decode("utf-8", "replace").lower() for a in argv[1:]]
+    sections = [a.decode("utf-8", "surrogateescape").lower() for a in argv[1:]]
     pending = gather_shards(fr)
 
     async def build() -> Any:

@@ -650,10 +650,10 @@ class Front:
             argv[0] = spec.bname
             self._reply_from(conn, lambda: agg(self, conn, argv))
         elif route is SCAN:
-            from shardserver.numbers import strict_int
+            from shardserver.numbers import parse_scan_cursor
 
-            cursor = strict_int(argv[1])
-            if cursor is None or cursor < 0:
+            cursor = parse_scan_cursor(argv[1])
+            if cursor is None:
                 conn.reply(encode(ErrorReply(errors.INVALID_CURSOR)))
                 return
             if cursor >= 16384:

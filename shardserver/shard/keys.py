@@ -16,7 +16,7 @@ from shardserver.errors import CommandError
 from shardserver.glob import compile_glob
 from shardserver.numbers import LLONG_MAX, parse_c_int, parse_int, parse_scan_cursor, strict_int
 from shardserver.resp import OK, Simple
-from shardserver.shard.keyspace import Database, RawStr, type_name
+from shardserver.shard.keyspace import Database, EmbStr, RawStr, type_name
 from shardserver.shard.registry import ShardContext, command, internal
 from shardserver.slots import NSLOTS
 
@@ -57,7 +57,7 @@ def _expire(ctx: ShardContext, argv: list[bytes], scale: int, absolute: bool, na
         elif o == b"lt":
             lt = True
         else:
-            raise CommandError(f"ERR Unsupported option {opt.decode('utf-8', 'replace')}")
+            raise CommandError(f"ERR Unsupported option {opt.decode('utf-8', 'surrogateescape')}")
     if nx and (xx or gt or lt):
         raise CommandError(errors.EXPIRE_OPTIONS)
     if gt and lt:
@@ -357,7 +357,7 @@ def parse_scan(argv: list[bytes]) -> tuple[int, bytes | None, int, bytes | None]
         elif opt == b"type" and has_value:
             kind = argv[j + 1].lower()
             if kind not in SCAN_TYPES:
-                raise CommandError(f"ERR unknown type name '{argv[j + 1].decode('utf-8', 'replace')}'")
+                raise CommandError(f"ERR unknown type name '{argv[j + 1].decode('utf-8', 'surrogateescape')}'")
         elif opt == b"novalues":
             raise CommandError("ERR NOVALUES option can only be used in HSCAN")
         else:
@@ -411,7 +411,7 @@ def _embstr_fits(key_len: int, value_len: int) -> bool:
 
 def encoding_of(value: Any, key: bytes = b"") -> str:
     if isinstance(value, bytes):
-        if type(value) is not RawStr and len(value) <= 20 and strict_int(value) is not None:
+        if type(value) is bytes and len(value) <= 20 and strict_int(value) is not None:
             return "int"
         if type(value) is RawStr or not _embstr_fits(len(key), len(value)):
             return "raw"
@@ -458,14 +458,15 @@ def dump_entry(db: Database, key: bytes) -> list[Any] | None:
         return None
     when = db.ttl_ms(key)
     if isinstance(value, bytes):
-        return [b"string", bytes(value), -1 if when is None else when, 1 if type(value) is RawStr else 0]
+        kind = 1 if type(value) is RawStr else 2 if type(value) is EmbStr else 0
+        return [b"string", bytes(value), -1 if when is None else when, kind]
     return [value.TYPE.encode(), value.dump(), -1 if when is None else when, 0]
 
 
 def load_entry(db: Database, key: bytes, entry: list[Any]) -> None:
     kind, payload, when, raw = entry
     if kind == b"string":
-        value: Any = RawStr(payload) if raw else payload
+        value: Any = RawStr(payload) if raw == 1 else EmbStr(payload) if raw == 2 else payload
     else:
         from shardserver.shard.types import load_value
 
@@ -485,9 +486,9 @@ def cmd_dump(ctx: ShardContext, argv: list[bytes]) -> Any:
 @internal("__getstr")
 def cmd_getstr(ctx: ShardContext, argv: list[bytes]) -> Any:
     """The string at a key ('' when missing) for a cross-shard LCS; other types are an error."""
-    from shardserver.shard.strings import lcs_string, plain
+    from shardserver.shard.strings import lcs_string
 
-    return plain(lcs_string(ctx.db, argv[1]))
+    return lcs_string(ctx.db, argv[1])
 
 
 @internal("__restore")

@@ -32,7 +32,13 @@ class RawStr(bytes):
     __slots__ = ()
 
 
-STRING_TYPES = (bytes, RawStr)
+class EmbStr(bytes):
+    """A string written as text by INCRBYFLOAT: Valkey stores it embstr even when it looks like an int."""
+
+    __slots__ = ()
+
+
+STRING_TYPES = (bytes, RawStr, EmbStr)
 
 
 def type_name(value: Any) -> str:

@@ -11,7 +11,7 @@ from shardserver import errors
 from shardserver.errors import CommandError
 from shardserver.numbers import LLONG_MAX, LLONG_MIN, incr_by_float, parse_int, strict_int
 from shardserver.resp import OK
-from shardserver.shard.keyspace import STRING_TYPES, Database, RawStr
+from shardserver.shard.keyspace import STRING_TYPES, Database, EmbStr, RawStr
 from shardserver.shard.registry import ShardContext, command
 
 _EXPIRE_UNITS = {b"ex": 1000, b"px": 1, b"exat": -1000, b"pxat": -1}
@@ -19,19 +19,9 @@ _EXPIRE_UNITS = {b"ex": 1000, b"px": 1, b"exat": -1000, b"pxat": -1}
 
 def get_string(db: Database, key: bytes) -> bytes | None:
     value = db.get(key)
-    if value is None or type(value) is bytes or type(value) is RawStr:
+    if value is None or type(value) in STRING_TYPES:
         return value
     raise CommandError(errors.WRONGTYPE)
-
-
-def plain(value: Any) -> Any:
-    """A stored string as a reply: ``RawStr`` becomes plain ``bytes``.
-
-    The reply encoders dispatch on the exact type, and a ``RawStr`` reaching
-    them would fail outside the handler's error boundary and take the shard
-    down, so every handler that replies with a stored value goes through here.
-    """
-    return bytes(value) if type(value) is RawStr else value
 
 
 def expire_at_ms(ctx: ShardContext, unit: int, raw: bytes, command_name: str) -> int:
@@ -63,7 +53,7 @@ def _store_with_expiry(ctx: ShardContext, key: bytes, value: bytes, when: int | 
 
 @command("get")
 def cmd_get(ctx: ShardContext, argv: list[bytes]) -> Any:
-    return plain(get_string(ctx.db, argv[1]))
+    return get_string(ctx.db, argv[1])
 
 
 @command("set")
@@ -106,9 +96,9 @@ def cmd_set(ctx: ShardContext, argv: list[bytes]) -> Any:
     if old is not None and type(old) not in STRING_TYPES and (get or ifeq is not None):
         raise CommandError(errors.WRONGTYPE)
     if (nx and old is not None) or (xx and old is None) or (ifeq is not None and (old is None or old != ifeq)):
-        return plain(old) if get else None
+        return old if get else None
     _store_with_expiry(ctx, key, value, when, keep_ttl)
-    return plain(old) if get else OK
+    return old if get else OK
 
 
 @command("setnx")
@@ -165,7 +155,7 @@ def cmd_getex(ctx: ShardContext, argv: list[bytes]) -> Any:
             db.set_expire(key, when)
     elif persist:
         db.persist(key)
-    return plain(value)
+    return value
 
 
 @command("getdel")
@@ -173,14 +163,14 @@ def cmd_getdel(ctx: ShardContext, argv: list[bytes]) -> Any:
     value = get_string(ctx.db, argv[1])
     if value is not None:
         ctx.db.delete(argv[1])
-    return plain(value)
+    return value
 
 
 @command("getset")
 def cmd_getset(ctx: ShardContext, argv: list[bytes]) -> Any:
     old = get_string(ctx.db, argv[1])
     ctx.db.set(argv[1], argv[2])
-    return plain(old)
+    return old
 
 
 @command("mget")
@@ -189,7 +179,7 @@ def cmd_mget(ctx: ShardContext, argv: list[bytes]) -> Any:
     out = []
     for key in argv[1:]:
         v = db.get(key)
-        out.append(plain(v) if v is None or type(v) in STRING_TYPES else None)
+        out.append(v if v is None or type(v) in STRING_TYPES else None)
     return out
 
 
@@ -264,7 +254,7 @@ def cmd_decrby(ctx: ShardContext, argv: list[bytes]) -> Any:
 def cmd_incrbyfloat(ctx: ShardContext, argv: list[bytes]) -> Any:
     db = ctx.db
     old = get_string(db, argv[1])
-    new = incr_by_float(old, argv[2])
+    new = EmbStr(incr_by_float(old, argv[2]))
     if old is None:
         db.set(argv[1], new)
     else:

@@ -105,7 +105,11 @@ class ShardWorker:
                 elif t is int:
                     parts.append(b":%d\r\n" % value)
                 else:
-                    parts.append(encode(value, resp3))
+                    try:
+                        parts.append(encode(value, resp3))
+                    except Exception as exc:  # a reply that cannot be encoded is a bug, not a crash
+                        log.warning(f"reply of {argv[0]!r} cannot be encoded: {exc!r}")
+                        parts.append(encode(ErrorReply(f"ERR internal error in shard {self.index}: {exc}")))
             out.append(run_id)
             if flags & wire.LENGTHS:
                 out.append([b"".join(parts), array("I", map(len, parts)).tobytes()])

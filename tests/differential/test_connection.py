@@ -544,3 +544,31 @@ def test_reset_quit(pair: Pair) -> None:
     finally:
         a.close()
         b.close()
+
+
+SERVER_ARITY_CASES = [
+    ("echo",), ("select",), ("select", "0", "1"), ("auth",), ("reset", "x"), ("time", "x"), ("dbsize", "x"),
+    ("client",), ("client", "id", "x"), ("client", "getname", "x"), ("client", "setname"), ("client", "setinfo", "a"),
+    ("client", "info", "x"), ("client", "kill"), ("client", "help", "x"), ("client", "list", "x"),
+    ("command", "count", "x"), ("command", "help", "x"), ("command", "getkeys"), ("command", "getkeysandflags"),
+    ("config",), ("config", "get"), ("config", "set", "a"), ("config", "resetstat", "x"), ("config", "help", "x"),
+    ("Client", "ID", "x"), ("CONFIG", "GET"),
+]
+
+
+def test_server_command_arity(pair: Pair) -> None:
+    pair.exact_many(SERVER_ARITY_CASES)
+
+
+def test_verbatim_and_help_reply_types(pair: Pair) -> None:
+    """CLIENT INFO / LIST are verbatim strings in RESP3 (bulk in RESP2); HELP replies are simple strings."""
+    rs, rv = pair.raw
+    for args in (("client", "info"), ("client", "list"), ("info", "server")):
+        a, b = rs.call(*args), rv.call(*args)
+        assert a[:1] == b[:1], args
+        if pair.protocol == 3:
+            assert a.split(b"\r\n", 1)[1][:4] == b.split(b"\r\n", 1)[1][:4] == b"txt:", args
+    # CONFIG HELP differs on purpose: Valkey lists REWRITE, which shardserver does not have.
+    pair.exact_many([("object", "help"), ("command", "help")])
+    a, b = rs.call("client", "help"), rv.call("client", "help")
+    assert a[:1] == b[:1] == b"*"

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
+from tests.integration.helpers import unexpected_tracebacks
 from tests.servers import ServerProc, shardserver, valkey
 
 
@@ -20,7 +21,9 @@ from tests.servers import ServerProc, shardserver, valkey
 def server() -> Iterator[ServerProc]:
     with shardserver(shards=2) as s:
         yield s
-        assert "Traceback" not in s.text()
+        # redis-cli --stat is killed while its INFO may be in flight: the known
+        # closed-transport traceback may appear; any other one fails
+        assert unexpected_tracebacks(s.text()) == []
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from shardserver.resp import ProtocolError, RequestParser
 from tests.integration.helpers import connect, sync_log
-from tests.servers import ServerProc, shardserver
+from tests.servers import ServerProc, shardserver, valkey
 
 # Commands that could stop the server or change what the checking client sees are left out.
 EXCLUDED = {"shutdown", "config", "client", "hello", "auth", "quit", "select", "swapdb", "reset"}
@@ -174,6 +174,62 @@ def test_random_and_malformed_input(server: ServerProc, chunks: list[bytes]) -> 
     assert checker.set("fuzz:check{1}", b"other") is True
     assert checker.mget("fuzz:check{0}", "fuzz:check{1}") == [value, b"other"]
     checker.close()
+
+
+# ---------------------------------------------------------------- differential pipelines
+
+KEYS = ["a", "b", "num", "s", "c{x}", "d{x}"]  # on both shards of a 2-shard server
+VALUES = [b"", b"1", b"10", b"-5", b"abc", b"3.5", b"9223372036854775807", b"hello world"]
+key = st.sampled_from(KEYS)
+value = st.sampled_from(VALUES)
+small = st.integers(min_value=-5, max_value=12).map(lambda n: str(n).encode())
+valid_command = st.one_of(
+    st.tuples(st.just("SET"), key, value),
+    st.tuples(st.just("SET"), key, value, st.sampled_from(["NX", "XX", "GET"])),
+    st.tuples(st.sampled_from(["GET", "GETDEL", "STRLEN", "INCR", "DECR", "TYPE", "PERSIST"]), key),
+    st.tuples(st.sampled_from(["APPEND", "GETSET", "SETNX", "INCRBY", "DECRBY", "INCRBYFLOAT", "DELIFEQ"]), key, st.one_of(value, small)),
+    st.tuples(st.just("GETRANGE"), key, small, small),
+    st.tuples(st.just("SETRANGE"), key, small.filter(lambda b: not b.startswith(b"-")), value),
+    st.tuples(st.sampled_from(["RENAME", "RENAMENX", "COPY", "LCS"]), key, key),
+    st.tuples(st.just("EXPIRE"), key, st.sampled_from([b"100", b"0", b"-1"])),
+    st.lists(key, min_size=1, max_size=4).map(lambda ks: ("MGET", *ks)),
+    st.lists(key, min_size=1, max_size=4).map(lambda ks: ("DEL", *ks)),
+    st.lists(key, min_size=1, max_size=4).map(lambda ks: ("EXISTS", *ks)),
+    st.lists(st.tuples(key, value), min_size=1, max_size=3).map(lambda kv: ("MSET", *[x for p in kv for x in p])),
+    st.lists(st.tuples(key, value), min_size=1, max_size=3).map(lambda kv: ("MSETNX", *[x for p in kv for x in p])),
+    st.just(("DBSIZE",)),
+)
+
+
+def _encode(cmd: tuple[object, ...]) -> bytes:
+    args = [a if isinstance(a, bytes) else str(a).encode() for a in cmd]
+    return b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args)
+
+
+@pytest.fixture(scope="module")
+def valkey_port() -> Iterator[int]:
+    with valkey() as port:
+        yield port
+
+
+def _pipeline(port: int, cmds: list[tuple[object, ...]]) -> list[object]:
+    sock = connect(port)
+    try:
+        sock.sendall(_encode(("FLUSHALL",)) + b"".join(_encode(c) for c in cmds))
+        replies, _ = _read(sock, len(cmds) + 1, until_closed=False)
+    finally:
+        sock.close()
+    return [str(r) if isinstance(r, hiredis.ReplyError) else r for r in replies[1:]]
+
+
+@settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", "150")) // 2, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cmds=st.lists(valid_command, min_size=1, max_size=40))
+def test_pipelines_of_valid_commands_answer_like_valkey(server: ServerProc, valkey_port: int, cmds: list[tuple[object, ...]]) -> None:
+    """One write of random string/keyspace commands over keys on both shards: same replies as Valkey."""
+    ours = _pipeline(server.port, cmds)
+    theirs = _pipeline(valkey_port, cmds)
+    for i, (cmd, a, b) in enumerate(zip(cmds, ours, theirs, strict=True)):
+        assert a == b, f"command {i} {cmd!r}: shardserver {a!r} != valkey {b!r}"
 
 
 def test_server_survived_the_fuzzing_without_tracebacks(server: ServerProc) -> None:

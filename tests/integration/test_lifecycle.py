@@ -7,9 +7,9 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
+from pathlib import Path
 
 import psutil
 import pytest
@@ -28,7 +28,7 @@ from tests.integration.helpers import (
     shm_entries,
     wait_gone,
 )
-from tests.servers import READY_RE, shardserver, start_shardserver
+from tests.servers import READY_RE, shardserver
 
 
 def _children(server_pid: int) -> list[int]:
@@ -48,6 +48,10 @@ def test_start_prints_ready_line_and_port_0_picks_a_free_port() -> None:
             other.bind(("127.0.0.1", s.port))
         # one front and two shards
         assert len(_children(s.proc.pid)) == 3
+        # a second server with port 0 gets another free port
+        with shardserver(shards=1) as other_server:
+            assert other_server.port not in (0, s.port)
+            assert redis.Redis(port=other_server.port, socket_timeout=5).ping() is True
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
@@ -225,10 +229,13 @@ def test_commands_in_flight_to_a_dying_shard_get_loading() -> None:
         sock.sendall(resp("CLIENT", "ID"))
         (client_id,) = read_replies(sock, 1)
         sock.sendall(resp("SET", k0, "x") + resp("GET", k1) + resp("GET", k0) + resp("PING"))
-        # wait until the front has routed all four (four reply cells queued, none written)
+        # wait until the front has routed all four (counted, and replies queued but none written)
         deadline = time.monotonic() + 10
-        while r.client_list(client_id=[client_id])[0]["oll"] != "4":
-            assert time.monotonic() < deadline, r.client_list(client_id=[client_id])
+        while True:
+            (entry,) = r.client_list(client_id=[client_id])
+            if entry["tot-cmds"] == "5" and entry["oll"] != "0":
+                break
+            assert time.monotonic() < deadline, entry
             time.sleep(0.01)  # poll: routing has no client-visible event
         os.kill(pid0, signal.SIGKILL)
         replies = read_replies(sock, 4, timeout=5)
@@ -254,13 +261,12 @@ def test_commands_in_flight_to_a_dying_shard_get_loading() -> None:
         (["--port", "abc"], "port", "argument couldn't be parsed into an integer"),
     ],
 )
-def test_bad_configuration_stops_start_up(args: list[str], directive: str, reason: str) -> None:
-    workdir = tempfile.mkdtemp(prefix="shardserver-test-")
+def test_bad_configuration_stops_start_up(tmp_path: Path, args: list[str], directive: str, reason: str) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "shardserver.supervisor", "--shards", "1", *args],
         capture_output=True,
         timeout=30,
-        cwd=workdir,
+        cwd=tmp_path,
     )
     assert proc.returncode != 0
     err = proc.stderr.decode()
@@ -270,18 +276,21 @@ def test_bad_configuration_stops_start_up(args: list[str], directive: str, reaso
     assert b"Ready to accept" not in proc.stdout
 
 
-def test_config_file_with_command_line_override(tmp_path: object) -> None:
-    workdir = tempfile.mkdtemp(prefix="shardserver-test-")
-    conf = os.path.join(workdir, "shardserver.conf")
-    with open(conf, "w") as f:
-        f.write("# test configuration\nport 0\nshards 1\ndatabases 4\nmaxclients 7\nloglevel notice\n")
-    with server_cmd(conf, "--maxclients", "9", "--dir", workdir, workdir=workdir) as s:
+def test_config_file_with_command_line_override(tmp_path: Path) -> None:
+    conf = tmp_path / "shardserver.conf"
+    conf.write_text("# test configuration\nport 0\nshards 1\ndatabases 4\nmaxclients 7\nloglevel notice\n")
+    with server_cmd(str(conf), "--maxclients", "9", "--dir", str(tmp_path), workdir=str(tmp_path)) as s:
         r = redis.Redis(port=s.port, socket_timeout=5)
         assert r.config_get("maxclients") == {"maxclients": "9"}  # the command line wins
         assert r.config_get("databases") == {"databases": "4"}  # the file's setting holds
         assert r.info("shards")["shards"] == 1
         with pytest.raises(redis.ResponseError, match="DB index is out of range"):
             r.select(4)
+        # a mistake in the file is reported with the file's line number
+    conf.write_text("port 0\nshards 1\nmaxclients lots\n")
+    proc = subprocess.run([sys.executable, "-m", "shardserver.supervisor", str(conf)], capture_output=True, timeout=30, cwd=tmp_path)
+    assert proc.returncode != 0
+    assert "at line 3" in proc.stderr.decode() and ">>> 'maxclients lots'" in proc.stderr.decode()
 
 
 def test_shutdown_command_exits_0() -> None:
@@ -298,8 +307,8 @@ def test_shutdown_command_exits_0() -> None:
         assert shm_entries(s.proc.pid) == []
 
 
-def test_unixsocket_with_redis_cli() -> None:
-    path = os.path.join(tempfile.mkdtemp(prefix="shardserver-sock-"), "s.sock")
+def test_unixsocket_with_redis_cli(tmp_path: Path) -> None:
+    path = str(tmp_path / "s.sock")
     with shardserver("--unixsocket", path, "--unixsocketperm", "700", shards=2) as s:
         s.wait_log(rb"unix socket " + path.encode())
         assert oct(os.stat(path).st_mode & 0o777) == oct(0o700)
@@ -307,17 +316,40 @@ def test_unixsocket_with_redis_cli() -> None:
         assert run.returncode == 0 and run.stdout == b"OK\n", run
         run = subprocess.run(["redis-cli", "-s", path, "get", "ux"], capture_output=True, timeout=10)
         assert run.stdout == b"hello\n"
+        run = subprocess.run(["redis-cli", "-s", path], input=b"incr n\nincr n\nping\n", capture_output=True, timeout=10)
+        assert run.stdout == b"1\n2\nPONG\n"
         # the same data over TCP
         assert redis.Redis(port=s.port, socket_timeout=5).get("ux") == b"hello"
-        # CLIENT INFO over the socket reports a unix address
-        run = subprocess.run(["redis-cli", "-s", path, "client", "info"], capture_output=True, timeout=10)
-        assert b"addr=" in run.stdout
         s.proc.send_signal(signal.SIGTERM)
         assert s.proc.wait(5) == 0
-    assert not os.path.exists(path)
+    assert not os.path.exists(path)  # removed at shutdown
 
 
-def test_second_server_on_a_taken_port_fails() -> None:
+@pytest.mark.xfail(
+    strict=True,
+    reason="front/connection.py describe()/_fmt_addr: for a unix-socket client Valkey 9.1 shows "
+    "flags=U and the socket path in addr (addr=[/path:0]:0); shardserver shows flags=N addr=:0",
+)
+def test_client_info_of_a_unixsocket_client(tmp_path: Path) -> None:
+    path = str(tmp_path / "s.sock")
+    with shardserver("--unixsocket", path, shards=1) as s:
+        s.wait_log(rb"unix socket ")
+        run = subprocess.run(["redis-cli", "-s", path, "client", "info"], capture_output=True, timeout=10)
+        fields = dict(kv.split("=", 1) for kv in run.stdout.decode().split())
+        assert "U" in fields["flags"]
+        assert path in fields["addr"]
+
+
+def test_second_server_on_a_taken_port_fails(tmp_path: Path) -> None:
     with shardserver(shards=1) as s:
-        with pytest.raises(RuntimeError, match="exited"):
-            start_shardserver("--port", str(s.port), shards=1, timeout=15)
+        proc = subprocess.run(
+            [sys.executable, "-m", "shardserver.supervisor", "--port", str(s.port), "--shards", "1"],
+            capture_output=True,
+            timeout=30,
+            cwd=tmp_path,
+        )
+        assert proc.returncode == 1
+        out = proc.stdout.decode()
+        assert "Could not listen" in out and "Ready to accept" not in out
+        # the running server is unaffected
+        assert redis.Redis(port=s.port, socket_timeout=5).ping()

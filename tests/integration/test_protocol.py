@@ -22,6 +22,7 @@ from tests.integration.helpers import (
     resp,
     shard_of,
     sync_log,
+    unexpected_tracebacks,
 )
 from tests.servers import ServerProc, shardserver, valkey
 
@@ -32,7 +33,7 @@ LIMIT_ARGS = ("--proto-max-bulk-len", "1mb", "--client-query-buffer-limit", "1mb
 def server() -> Iterator[ServerProc]:
     with shardserver(*LIMIT_ARGS, shards=2) as s:
         yield s
-        assert _unexpected_tracebacks(s.text()) == []
+        assert unexpected_tracebacks(s.text()) == []
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +43,8 @@ def valkey_port() -> Iterator[int]:
 
 
 def _client(port: int, **kw: object) -> redis.Redis:
-    return redis.Redis(port=port, socket_timeout=5, **kw)  # type: ignore[arg-type]
+    kw.setdefault("socket_timeout", 5)
+    return redis.Redis(port=port, **kw)  # type: ignore[arg-type]
 
 
 def _exchange(port: int, data: bytes, timeout: float = 5.0) -> tuple[bytes, bool]:
@@ -288,16 +290,6 @@ def _client_info_clients(sock: socket.socket) -> int:
 # ---------------------------------------------------------------- clients that go away
 
 
-# The known front bug pinned by the two xfail tests below: a reply for a client
-# whose transport is already closed makes uvloop raise in ``transport.write``.
-KNOWN_CLOSED_TRANSPORT = "RuntimeError: unable to perform operation on <TCPTransport closed=True"
-
-
-def _unexpected_tracebacks(text: str) -> list[str]:
-    blocks = text.split("Traceback (most recent call last):")[1:]
-    return [b[:2000] for b in blocks if KNOWN_CLOSED_TRANSPORT not in b.split("\n\n")[0] and KNOWN_CLOSED_TRANSPORT not in b[:3000]]
-
-
 def test_clients_disconnecting_mid_command_or_with_pending_replies(server: ServerProc) -> None:
     r = _client(server.port)
     big_keys = [key_on(0, 2, "bigv"), key_on(1, 2, "bigv")]
@@ -333,7 +325,7 @@ def test_clients_disconnecting_mid_command_or_with_pending_replies(server: Serve
     assert r.set("after", "ok") and r.get("after") == b"ok"
     sync_log(server)
     text = server.text()[mark:]
-    assert _unexpected_tracebacks(text) == []
+    assert unexpected_tracebacks(text) == []
     assert "internal error" not in text
 
 
@@ -373,7 +365,8 @@ def _reply_to_departed_client(s: ServerProc, r: redis.Redis, bystanders: int) ->
         deadline = time.monotonic() + 10
         while True:
             clients = r.client_list()
-            if len(clients) == bystanders + 1 and all(c["oll"] == "1" for c in clients if c["cmd"] == "get"):
+            waiting = [c for c in clients if c["tot-cmds"] == "1" and c["oll"] == "1"]
+            if len(clients) == bystanders + 1 and len(waiting) == bystanders:
                 break
             assert time.monotonic() < deadline, clients
             time.sleep(0.01)  # poll: routing has no client-visible event
@@ -397,7 +390,7 @@ def _reply_to_departed_client(s: ServerProc, r: redis.Redis, bystanders: int) ->
 )
 def test_reply_for_a_departed_client_is_dropped_quietly() -> None:
     with shardserver(shards=2) as s:
-        r = _client(s.port)
+        r = _client(s.port, socket_timeout=2)
         assert _reply_to_departed_client(s, r, bystanders=0) == []
         assert r.get(key_on(0, 2, "dep")) == b"v"  # after the departed client's reply in the ring
         assert r.ping()  # a later event-loop callback: the one that got that reply has finished

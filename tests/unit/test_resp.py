@@ -70,6 +70,8 @@ def test_empty_multibulk_and_blank_lines_skipped(cls: type) -> None:
         (b'SET "a\r\n', errors.PROTO_UNBALANCED),
         (b"*1" + b"1" * 70000, errors.PROTO_BIG_MBULK),
         (b"x" * 70000, errors.PROTO_BIG_INLINE),
+        (b"*1\r\n$4\r\nPINGxx", errors.PROTO_BAD_CRLF),
+        (b"*1\r\n\xff\r\n", "ERR Protocol error: expected '$', got '\udcff'"),
     ],
 )
 @pytest.mark.parametrize("cls", PARSERS)
@@ -98,7 +100,8 @@ def test_fast_parser_keeps_good_commands_before_an_error() -> None:
 def test_split_args_quotes_and_escapes() -> None:
     assert split_args(b'set "a\\x41\\n" \'it\\\'s\'') == [b"set", b"aA\n", b"it's"]
     assert split_args(b'"unterminated') is None
-    assert split_args(b'"a"b') is None
+    assert split_args(b'"a"b') == [b"ab"]  # Valkey 9: a closing quote does not end the argument
+    assert split_args(b'x"b c"\'d\'') == [b"xb cd"]
 
 
 def test_encoder_resp2_and_resp3() -> None:
