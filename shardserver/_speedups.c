@@ -177,9 +177,11 @@ static int parse_one(Parser *self, PyObject **cmd) {
             if (!self->args) return -2;
         } else {
             const char *nl = memchr(start, '\n', avail);
+            const char *nul = memchr(start, '\0', nl ? (Py_ssize_t)(nl - start) : avail);
             const char *lineend;
             Py_ssize_t linefeed = 1, qlen, zero;
             PyObject *args;
+            if (nul) nl = NULL;  /* Valkey finds the newline with strchr: a NUL hides it */
             if (!nl) {
                 if (avail > INLINE_MAX) { fail(self, "ERR Protocol error: too big inline request"); return -1; }
                 return 0;

@@ -80,6 +80,7 @@ def unknown_command(name: bytes, args: list[bytes]) -> str:
         if len(shown) >= 128:
             break
         shown += b"'" + a[: 128 - len(shown)] + b"' "
+    name = name.split(b"\0", 1)[0]  # Valkey prints the name with %s: it ends at a NUL
     return f"ERR unknown command '{_clip(name)}', with args beginning with: {shown.decode('utf-8', 'surrogateescape')}"
 
 

@@ -356,6 +356,9 @@ class RequestParser:
                     self._bulk = -1
                 else:
                     nl = buf.find(b"\n", self._pos)
+                    nul = buf.find(b"\0", self._pos, nl if nl >= 0 else len(buf))
+                    if nul >= 0:
+                        nl = -1  # Valkey finds the newline with strchr: a NUL hides it
                     if nl < 0:
                         if avail > INLINE_MAX:
                             raise self._fail(errors.PROTO_BIG_INLINE)

@@ -196,6 +196,7 @@ class Front:
         self.port = 0
         self.started = time.time()
         self.stopping = False
+        self.running = False  # inside run_forever: begin_stop may stop the loop
         self.stats = {
             "total_connections_received": 0,
             "total_commands_processed": 0,
@@ -691,6 +692,7 @@ class Front:
             data = b""
         if not data:
             log.warning("Supervisor went away; front exiting")
+            self.loop.remove_reader(self.control.fileno())
             self.begin_stop()
             return
         for line in data.decode().splitlines():
@@ -766,15 +768,25 @@ class Front:
         self.loop.call_later(1.0, self._cron)
 
     def begin_stop(self) -> None:
+        """Stop accepting, close every client, and leave the loop.
+
+        A stop requested while ``start`` is still running (SIGTERM right at
+        start-up) only sets the flag: ``front_main`` checks it once start is
+        done, since stopping the loop inside ``run_until_complete`` would fail.
+        """
         if self.stopping:
             return
         self.stopping = True
+        if self.running:
+            self._close_all()
+            self.loop.call_soon(self.loop.stop)
+
+    def _close_all(self) -> None:
         for server in self.servers:
             server.close()
         for conn in list(self.clients.values()):
             conn.write_ready()
             conn.close_now()
-        self.loop.call_soon(self.loop.stop)
 
 
 class _NoReply:
@@ -802,6 +814,11 @@ def front_main(config: Config, channels: list[Channel], slotmap: SlotMap, contro
         log.warning(f"Could not listen: {exc}")
         front._control_send("failed listen")
         return 1
+    if front.stopping:  # asked to stop while starting
+        front._close_all()
+        log.notice("Front exiting (stopped during start-up)")
+        return 0
+    front.running = True
     profile = os.environ.get("SHARDSERVER_PROFILE", "")
     if "front" in profile.split(","):
         import cProfile

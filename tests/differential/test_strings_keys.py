@@ -6,7 +6,6 @@ import itertools
 import random
 import time
 
-import pytest
 from redis.crc import key_slot
 
 from tests.differential.conftest import HIGH_KEYS, LOW_KEYS, Pair

@@ -168,13 +168,3 @@ def sync_log(server: ServerProc) -> None:
     server.proc.send_signal(signal.SIGHUP)
     server.wait_log(rb"Received SIGHUP", 10, start=mark)
 
-
-# A known front bug (pinned by strict xfail tests in test_protocol.py): a reply for a
-# client whose transport is already closed makes uvloop raise in ``transport.write``.
-KNOWN_CLOSED_TRANSPORT = "RuntimeError: unable to perform operation on <TCPTransport closed=True"
-
-
-def unexpected_tracebacks(text: str) -> list[str]:
-    """The tracebacks in a server log other than the known closed-transport one."""
-    blocks = text.split("Traceback (most recent call last):")[1:]
-    return [b[:2000] for b in blocks if KNOWN_CLOSED_TRANSPORT not in b[:3000]]

@@ -95,6 +95,30 @@ def test_sigkill_of_supervisor_takes_children_down() -> None:
         assert len(_children(s2.proc.pid)) == 3
 
 
+INJECT_DIR = Path(__file__).parent / "_inject"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+def test_signal_while_the_front_is_still_starting(sig: signal.Signals) -> None:
+    env = {
+        "PYTHONPATH": os.pathsep.join(p for p in (str(INJECT_DIR), os.environ.get("PYTHONPATH", "")) if p),
+        "SHARDSERVER_TEST_START_DELAY": "2.0",
+    }
+    with shardserver(shards=2, env=env) as s:
+        # the front has said it is ready and is now 2 s inside start(): signal it there
+        s.wait_log(rb"TEST-INJECT: front start\(\) delayed", 10)
+        children = _children(s.proc.pid)
+        s.proc.send_signal(sig)
+        code = s.proc.wait(10)
+        if sig == signal.SIGTERM:
+            assert code == 0
+        assert wait_gone(children, 10) == []
+        s.stop()  # every writer of the log pipe is gone: the whole log is in
+        text = s.text()
+        assert "Traceback" not in text
+        assert "front crashed" not in text
+
+
 def test_sigkill_of_one_shard_restarts_it_while_others_keep_serving() -> None:
     n = 2
     with shardserver(shards=n) as s:
@@ -173,15 +197,12 @@ def test_sigkill_of_one_shard_restarts_it_while_others_keep_serving() -> None:
                 t.join(10)
         assert not problems, problems
         assert counts["other_ok"] > 200
-        print("counts during the shard restart:", counts)
 
         info = r.info("shards")
         assert shard_pids(info, n) == [new_pid, other_pid]
         assert info["shard0"]["state"] == "ready"
         assert process_gone(victim_pid)
-        # the restarted shard starts empty; the other shard kept its data
-        for k in victim_keys:
-            assert r.exists(k) in (0, 1)  # written again after the restart, or not
+        # the restarted shard serves; the other shard kept its data
         r.delete(*victim_keys)
         assert r.set(victim_keys[0], "after") and r.get(victim_keys[0]) == b"after"
         assert r.get(other_keys[0]) is not None
@@ -325,19 +346,15 @@ def test_unixsocket_with_redis_cli(tmp_path: Path) -> None:
     assert not os.path.exists(path)  # removed at shutdown
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="front/connection.py describe()/_fmt_addr: for a unix-socket client Valkey 9.1 shows "
-    "flags=U and the socket path in addr (addr=[/path:0]:0); shardserver shows flags=N addr=:0",
-)
 def test_client_info_of_a_unixsocket_client(tmp_path: Path) -> None:
     path = str(tmp_path / "s.sock")
     with shardserver("--unixsocket", path, shards=1) as s:
         s.wait_log(rb"unix socket ")
         run = subprocess.run(["redis-cli", "-s", path, "client", "info"], capture_output=True, timeout=10)
         fields = dict(kv.split("=", 1) for kv in run.stdout.decode().split())
-        assert "U" in fields["flags"]
-        assert path in fields["addr"]
+        # like Valkey 9.1: flags=U, and the path formatted as an address
+        assert fields["flags"] == "U"
+        assert fields["addr"] == fields["laddr"] == f"[{path}:0]:0"
 
 
 def test_second_server_on_a_taken_port_fails(tmp_path: Path) -> None:
