@@ -390,7 +390,9 @@ static int group_flush(Group *g, PyObject *out) {
  * slow ones form a group ``(order, raws, last_name)``: ``order`` has one byte
  * per command naming its shard, ``raws[s]`` is the RESP bytes of shard s's
  * commands in order (forwarded untouched), or None.  Every other command is
- * returned as its argv list, for the Python slow path, in its place.
+ * returned as its argv list, for the Python slow path, in its place.  A name
+ * mapped to bytes (PING) is answered by the front with those bytes when sent
+ * without arguments: consecutive ones become one item (None, replies, count).
  */
 static PyObject *Parser_drain_routed(Parser *self, PyObject *args) {
     PyObject *fast, *owner_obj, *out = NULL, *result = NULL;
@@ -439,6 +441,30 @@ static PyObject *Parser_drain_routed(Parser *self, PyObject *args) {
             Py_DECREF(lname);
         }
         if (PyErr_Occurred()) { Py_DECREF(cmd); goto fail; }
+        if (info && PyBytes_Check(info) && n == 1) {
+            /* a constant reply the front answers itself (PING): batch consecutive ones */
+            Py_ssize_t last = PyList_GET_SIZE(out) - 1;
+            PyObject *prev = (g.order.len == 0 && last >= 0) ? PyList_GET_ITEM(out, last) : NULL;
+            if (group_flush(&g, out) < 0) { Py_DECREF(cmd); goto fail; }
+            if (prev && PyTuple_Check(prev) && PyTuple_GET_SIZE(prev) == 3 && PyTuple_GET_ITEM(prev, 0) == Py_None) {
+                PyObject *joined = PyBytes_FromStringAndSize(NULL, PyBytes_GET_SIZE(PyTuple_GET_ITEM(prev, 1)) + PyBytes_GET_SIZE(info));
+                PyObject *item;
+                if (!joined) { Py_DECREF(cmd); goto fail; }
+                memcpy(PyBytes_AS_STRING(joined), PyBytes_AS_STRING(PyTuple_GET_ITEM(prev, 1)), PyBytes_GET_SIZE(PyTuple_GET_ITEM(prev, 1)));
+                memcpy(PyBytes_AS_STRING(joined) + PyBytes_GET_SIZE(PyTuple_GET_ITEM(prev, 1)), PyBytes_AS_STRING(info), PyBytes_GET_SIZE(info));
+                item = Py_BuildValue("(ONl)", Py_None, joined, PyLong_AsLong(PyTuple_GET_ITEM(prev, 2)) + 1);
+                if (!item || PyList_SetItem(out, last, item) < 0) { Py_DECREF(cmd); goto fail; }
+            } else {
+                PyObject *item = Py_BuildValue("(OOl)", Py_None, info, 1L);
+                if (!item || PyList_Append(out, item) < 0) { Py_XDECREF(item); Py_DECREF(cmd); goto fail; }
+                Py_DECREF(item);
+            }
+            Py_INCREF(name);
+            Py_DECREF(g.last_name);
+            g.last_name = name;
+            Py_DECREF(cmd);
+            continue;
+        }
         if (info && PyTuple_Check(info) && PyTuple_GET_SIZE(info) == 4) {
             long first = PyLong_AsLong(PyTuple_GET_ITEM(info, 0));
             long last = PyLong_AsLong(PyTuple_GET_ITEM(info, 1));

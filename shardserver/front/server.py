@@ -221,6 +221,8 @@ class Front:
             self._names[name.upper().encode()] = cmd
             if cmd.route_keys:
                 self._fast[name.encode()] = self._fast[name.upper().encode()] = cmd.route_keys
+        # PING without arguments: the C router answers it in place
+        self._fast[b"ping"] = self._fast[b"PING"] = b"+PONG\r\n"
 
     def apply_config(self) -> None:
         cfg = self.config
@@ -310,6 +312,11 @@ class Front:
         for item in items:
             if type(item) is tuple:
                 order, raws, last = item
+                if order is None:  # constant replies (PING) answered here, in place
+                    conn.reply(raws)
+                    ncmds += last
+                    last = b"ping"
+                    continue
                 n = len(order)
                 ncmds += n
                 if n == 1 or order.count(order[0]) == n:

@@ -9,7 +9,7 @@ from typing import Any
 
 from shardserver import errors
 from shardserver.errors import CommandError
-from shardserver.numbers import LLONG_MAX, LLONG_MIN, incr_by_float, parse_int, strict_int
+from shardserver.numbers import LLONG_MAX, LLONG_MIN, incr_by_float, parse_int
 from shardserver.resp import OK
 from shardserver.shard.keyspace import STRING_TYPES, Database, EmbStr, RawStr
 from shardserver.shard.registry import ShardContext, command
@@ -212,10 +212,14 @@ def _incr(ctx: ShardContext, key: bytes, delta: int) -> int:
     if old is None:
         current = 0
     else:
-        parsed = strict_int(old)
-        if parsed is None:
+        # int() is lenient (spaces, '+', '_', leading zeros); printing it back
+        # and comparing keeps Valkey's strict rule at C speed.
+        try:
+            current = int(old)
+        except ValueError:
+            raise CommandError(errors.NOT_INTEGER) from None
+        if b"%d" % current != old or current > LLONG_MAX or current < LLONG_MIN:
             raise CommandError(errors.NOT_INTEGER)
-        current = parsed
     new = current + delta
     if new > LLONG_MAX or new < LLONG_MIN:
         raise CommandError(errors.OVERFLOW)
