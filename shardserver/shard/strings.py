@@ -53,7 +53,21 @@ def _store_with_expiry(ctx: ShardContext, key: bytes, value: bytes, when: int | 
 
 @command("get")
 def cmd_get(ctx: ShardContext, argv: list[bytes]) -> Any:
-    return get_string(ctx.db, argv[1])
+    # get_string and Database.get inlined: this is the hottest handler
+    db = ctx.db
+    key = argv[1]
+    value = db.data.get(key)
+    if value is None:
+        return None
+    if db.expires:
+        when = db.expires.get(key)
+        if when is not None and when <= db.clock.ms:
+            db.get(key)  # expires it and counts it, as any lookup does
+            return None
+    db.atime[key] = db.clock.sec
+    if type(value) is bytes or type(value) in STRING_TYPES:
+        return value
+    raise CommandError(errors.WRONGTYPE)
 
 
 @command("set")

@@ -19,7 +19,7 @@ from ipc.channel import Channel
 from ipc.ring import Receiver, Sender
 from shardserver import log, wire
 from shardserver.errors import CommandError
-from shardserver.resp import ErrorReply, FastRequestParser, encode
+from shardserver.resp import OK, ErrorReply, FastRequestParser, encode
 from shardserver.shard import keys as _keys  # noqa: F401  (registers handlers)
 from shardserver.shard import strings as _strings  # noqa: F401
 from shardserver.shard.keyspace import Keyspace
@@ -85,6 +85,7 @@ class ShardWorker:
                 continue
             resp3 = bool(flags & wire.RESP3)
             ctx.resp3 = resp3
+            null = b"_\r\n" if resp3 else b"$-1\r\n"
             parts = []
             for argv in cmds:
                 handler = handlers.get(argv[0])
@@ -102,8 +103,12 @@ class ShardWorker:
                 t = type(value)
                 if t is bytes:
                     parts.append(b"$%d\r\n%s\r\n" % (len(value), value))
+                elif value is OK:
+                    parts.append(_RAW_OK)
                 elif t is int:
                     parts.append(b":%d\r\n" % value)
+                elif value is None:
+                    parts.append(null)
                 else:
                     try:
                         parts.append(encode(value, resp3))
