@@ -26,7 +26,6 @@ from shardserver.shard.keyspace import Keyspace
 from shardserver.shard.registry import HANDLERS, ShardContext
 
 _RAW_OK = b"+OK\r\n"
-SPIN_S = float(os.environ.get("SHARDSERVER_SPIN_US", "0")) / 1e6
 
 
 def _handler_table() -> dict[bytes, Any]:
@@ -154,23 +153,17 @@ class ShardWorker:
         next_cycle = time.monotonic() + period
         bell = self.channel.req_bell
         ring = self.channel.requests
-        last_work = 0.0
         while not self.stopping:
             messages = self.receiver.poll()
             if messages:
                 for message in messages:
                     self.reply(self.process(message))
-                now = last_work = time.monotonic()
+                now = time.monotonic()
                 if now < next_cycle:
                     continue
             else:
                 now = time.monotonic()
                 if now < next_cycle:
-                    if SPIN_S and now - last_work < SPIN_S:
-                        # Busy: yield the core instead of sleeping, so the front
-                        # need not pay a doorbell and a wake-up for the next batch.
-                        os.sched_yield()
-                        continue
                     # The front skips the doorbell while we are awake; say we sleep.
                     if ring.prepare_sleep():
                         self.ctx.stats["sleeps"] += 1
