@@ -714,8 +714,16 @@ _DIRECTIVE_LIST: list[Directive] = [
     _string("pidfile", "", mutable=False, doc="pid file ('' = none)"),
     _string("requirepass", "", mutable=True, doc="default user's password ('' = none)"),
     _int("hz", 10, 0, INT_MAX, mutable=True, post=_clamp_hz, doc="clamped to 1..500 like Valkey"),
-    _bool("appendonly", False, mutable=True, doc="stored only for now"),
-    _save("save", "", mutable=True, doc="stored only for now"),
+    # Refused rather than ignored: a user who asks for durability must not get silence.
+    _bool(
+        "appendonly",
+        False,
+        mutable=True,
+        reject={True: "appendonly yes is not supported yet: this shardserver keeps data in memory only"},
+        doc="no persistence yet",
+    ),
+    # Accepted so Valkey config files load; the supervisor warns that nothing is saved.
+    _save("save", "", mutable=True, doc="RDB save points: accepted, no RDB snapshots are written"),
 ]
 
 DIRECTIVES: dict[str, Directive] = {d.name: d for d in _DIRECTIVE_LIST}

@@ -386,14 +386,14 @@ def test_typed_values_from_strings(tmp_path: Path) -> None:
     cfg = parse_args(
         [
             "--proto-max-bulk-len", "2048KB", "--client-query-buffer-limit", "1G",
-            "--unixsocketperm", "0755", "--appendonly", "YES", "--LogLevel", "Warning",
+            "--unixsocketperm", "0755", "--appendonly", "NO", "--LogLevel", "Warning",
             "--hz", "1000", "--dir", str(tmp_path), "--dir", "sub",
         ]
     )  # fmt: skip
     assert cfg["proto-max-bulk-len"] == 2 * MB
     assert cfg["client-query-buffer-limit"] == 10**9
     assert cfg["unixsocketperm"] == 0o755
-    assert cfg["appendonly"] is True
+    assert cfg["appendonly"] is False
     assert cfg["loglevel"] == "warning"
     assert cfg["hz"] == 500  # clamped like valkey
     assert parse_args(["--hz", "0"])["hz"] == 1
@@ -479,8 +479,8 @@ def test_config_set_changes_values() -> None:
     assert cfg["save"] == "100 1 200 2"
     cfg.config_set([("save", "")])
     assert cfg["save"] == ""
-    cfg.config_set([("appendonly", "yes"), ("requirepass", "pw")])
-    assert cfg["appendonly"] is True
+    cfg.config_set([("appendonly", "no"), ("requirepass", "pw")])
+    assert cfg["appendonly"] is False
     assert cfg["requirepass"] == "pw"
 
 
@@ -611,3 +611,12 @@ def test_config_set_is_atomic() -> None:
     assert cfg["maxclients"] == 10000
     set_error(("hz", "20"), ("port", "1"), cfg=cfg)
     assert cfg["hz"] == 10
+
+
+def test_appendonly_yes_is_refused_until_persistence_exists() -> None:
+    with pytest.raises(ConfigError, match="appendonly yes is not supported yet"):
+        parse_args(["--appendonly", "yes"])
+    cfg = Config()
+    with pytest.raises(ConfigError, match="appendonly yes is not supported yet"):
+        cfg.config_set([("appendonly", "yes")])
+    assert cfg["appendonly"] is False
