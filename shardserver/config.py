@@ -724,6 +724,13 @@ _DIRECTIVE_LIST: list[Directive] = [
     ),
     # Accepted so Valkey config files load; the supervisor warns that nothing is saved.
     _save("save", "", mutable=True, doc="RDB save points: accepted, no RDB snapshots are written"),
+    # introspection (operations issue)
+    _int("slowlog-log-slower-than", 10000, -1, LLONG_MAX, mutable=True, doc="microseconds; -1 off, 0 logs all"),
+    _int("slowlog-max-len", 128, 0, LLONG_MAX, mutable=True, doc="entries kept per process"),
+    _int("latency-monitor-threshold", 0, 0, LLONG_MAX, mutable=True, doc="milliseconds; 0 = off"),
+    _enum("enable-debug-command", "no", ("no", "yes", "local"), mutable=False),
+    # operations: the Prometheus exporter process (shardserver/metrics.py)
+    _int("metrics-port", 0, 0, 65535, mutable=False, doc="Prometheus /metrics on 127.0.0.1 (0 = off)"),
 ]
 
 DIRECTIVES: dict[str, Directive] = {d.name: d for d in _DIRECTIVE_LIST}
@@ -742,6 +749,7 @@ class Config:
     """Typed configuration values: defaults overridden by ``values``."""
 
     def __init__(self, values: dict[str, Any] | None = None) -> None:
+        self.file: str | None = None  # the config file it was read from (CONFIG REWRITE, reload)
         self._values: dict[str, Any] = {}
         for d in DIRECTIVES.values():
             self._values[d.name] = d.default_value()
@@ -852,6 +860,7 @@ class Config:
         """An independent copy of this configuration."""
         new = Config.__new__(Config)
         new._values = self.to_dict()
+        new.file = self.file
         return new
 
     def __repr__(self) -> str:
@@ -956,6 +965,8 @@ def parse_args(argv: list[str]) -> Config:
             reason="Reading the configuration from stdin ('-') is not supported",
         )
     text = b""
+    path = ""
+    argv_had_file = bool(argv) and not argv[0].startswith("-")
     if argv and not argv[0].startswith("-"):
         path = os.path.abspath(argv[0])
         try:
@@ -971,6 +982,7 @@ def parse_args(argv: list[str]) -> Config:
         argv = argv[1:]
     cfg = Config()
     _load_text(text + b"\n" + _options_text(argv), cfg)
+    cfg.file = path if argv_had_file else None
     return cfg
 
 

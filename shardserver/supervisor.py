@@ -9,12 +9,25 @@ Children are forked (not spawned) on purpose: the eventfd doorbells and the
 already-unlinked shared-memory mappings are inherited across ``fork`` only, so
 nothing is ever left in /dev/shm, even after SIGKILL.  Each child asks the
 kernel for SIGTERM when the supervisor dies (PR_SET_PDEATHSIG).
+
+systemd (see docs/install.md and systemd/shardserver.service): the supervisor
+is the unit's main process and the only one that notifies.  It sends READY=1
+once the front reports that every shard serves, STATUS= lines while loading,
+serving and restarting a shard, EXTEND_TIMEOUT_USEC= while shards load, and
+WATCHDOG=1 only after a health check passed: the supervisor asks the front
+(``health <seq> <timeout>`` on the control socketpair), the front pings every
+shard and answers ``health <seq> ok|fail <json>``.  No answer in time means no
+ping, so a wedged front, a stopped shard or a shard being restarted lets
+systemd's watchdog fire.  SIGHUP (``systemctl reload``) re-reads the config
+file and sends the changed run-time directives to the front (``reload``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
+import json
 import os
 import select
 import signal
@@ -28,10 +41,26 @@ from typing import Any
 from ipc.channel import Channel
 from ipc.shm import SharedRegion, sweep_stale
 from shardserver import __version__, log, sdnotify
-from shardserver.config import Config, ConfigError, format_fatal, parse_args
+from shardserver.config import DIRECTIVES, Config, ConfigError, format_fatal, parse_args
 from shardserver.slots import MAP_BYTES, SlotMap
 
 SHUTDOWN_GRACE = 5.0
+# How often STATUS= is refreshed (and EXTEND_TIMEOUT_USEC= sent while loading)
+# when the watchdog does not ask for a shorter period.
+STATUS_EVERY = 5.0
+# Each EXTEND_TIMEOUT_USEC= moves systemd's start deadline this far ahead; several
+# times STATUS_EVERY, so one late tick on a busy machine does not fail the start.
+EXTEND_BY_USEC = 30_000_000
+# Upper bound of the front's wait for the shards' pings: a healthy shard answers in
+# well under a millisecond; seconds mean it is stuck, whatever the watchdog period.
+HEALTH_TIMEOUT_MAX = 5.0
+# How long a reload may wait for the front before systemd is told it is over anyway.
+RELOAD_TIMEOUT = 5.0
+# CONFIG SET accepts 'dir', but every process chdir'd to it at start: changing it in
+# the front alone would split them, so a reload treats it as needing a restart.
+RESTART_ONLY = frozenset({"dir"})
+# Values never written to the log.
+SECRETS = frozenset({"requirepass"})
 _PR_SET_PDEATHSIG = 1
 
 
@@ -54,9 +83,39 @@ def describe_status(status: int) -> str:
     return f"exited with code {os.WEXITSTATUS(status)}"
 
 
+@contextlib.contextmanager
+def _working_directory(path: str) -> Any:
+    """Run a block in ``path`` (if it still exists), then come back.
+
+    A reload must resolve relative paths in the config file (``dir``) exactly as
+    at start-up, from the directory the server was started in -- not from
+    ``dir``, where the supervisor lives since.
+    """
+    here = os.getcwd()
+    try:
+        os.chdir(path)
+    except OSError:
+        yield
+        return
+    try:
+        yield
+    finally:
+        os.chdir(here)
+
+
+def _shown(name: str, value: str) -> str:
+    return "(changed)" if name in SECRETS else repr(value)
+
+
 class Supervisor:
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, argv: list[str] | None = None, launch_dir: str | None = None) -> None:
         self.config = config
+        # What the config was built from, for SIGHUP: the file (absolute path) and
+        # the command-line options, which keep winning over the file on reload.
+        self.argv = list(argv or [])
+        self.config_file = self.argv[0] if self.argv and not self.argv[0].startswith("-") else ""
+        self.launch_dir = launch_dir or os.getcwd()
+        self.file_config: Config | None = None  # the file alone: to tell "overridden" from "unchanged"
         self.nshards = int(config.get("shards"))
         self.channels: list[Channel] = []
         self.region: SharedRegion | None = None
@@ -71,6 +130,21 @@ class Supervisor:
         self.exit_code = 0
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self.ctl, self._ctl_child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        # systemd: all of this is idle unless $NOTIFY_SOCKET is set.
+        self.notifying = sdnotify.enabled()
+        watchdog = sdnotify.watchdog_usec()
+        # Ping twice per watchdog period, as sd_watchdog_enabled(3) recommends.
+        self.watchdog_every = watchdog / 2e6 if watchdog else 0.0
+        self.tick = min(STATUS_EVERY, self.watchdog_every) if watchdog else STATUS_EVERY
+        self.next_tick = 0.0
+        self.health_seq = 0
+        self.health_pending: tuple[int, float] | None = None  # (seq, deadline)
+        self.healthy: bool | None = None  # last health verdict (None: none yet)
+        self.restarting: set[int] = set()
+        self.port = ""
+        self.reload_seq = 0
+        self.reload_pending: tuple[int, list[tuple[str, str]], Config, float] | None = None
+        self.reload_wanted = False  # SIGHUP before ready: reload once ready
 
     # -- children ------------------------------------------------------------
     def _fork(self, role: str, body: Callable[[], int]) -> int:
@@ -86,6 +160,7 @@ class Supervisor:
             _set_pdeathsig(signal.SIGTERM)
             if os.getppid() != parent:
                 os._exit(1)
+            sdnotify.forget()  # only the supervisor talks to systemd
             os.close(self._wake_r)
             os.close(self._wake_w)
             self.ctl.close()
@@ -160,10 +235,13 @@ class Supervisor:
             self.start_shard(i)
         self.start_front()
         log.notice(f"Started front (pid {self.front_pid}) and shards " + ", ".join(f"{i}:{p}" for i, p in sorted(self.shard_pids.items())))
-        sdnotify.notify("STATUS=Loading shards")
+        self.file_config = self._parse_file_only()
+        # The first loop iteration sends EXTEND_TIMEOUT_USEC= and asks for health.
+        sdnotify.notify(f"STATUS=Loading shards (0/{self.nshards} up)")
         while not self.stopping:
+            timeout = self._run_timers()
             try:
-                readable, _, _ = select.select([self._wake_r, self.ctl], [], [], 1.0)
+                readable, _, _ = select.select([self._wake_r, self.ctl], [], [], timeout)
             except InterruptedError:
                 readable = []
             if self._wake_r in readable:
@@ -186,7 +264,7 @@ class Supervisor:
                 log.warning(f"Received {signal.Signals(sig).name}, scheduling shutdown...")
                 self.stopping = True
             elif sig == signal.SIGHUP:
-                log.notice("Received SIGHUP: configuration reload is not implemented yet; ignoring")
+                self._reload()
 
     def _on_control(self) -> None:
         try:
@@ -195,14 +273,27 @@ class Supervisor:
             return
         if not data:
             return
-        words = data.decode().split()
+        words = data.decode().split(maxsplit=3)
         if not words:
             return
         if words[0] == "ready":
             self.ready = True
-            port = words[1]
-            log.notice(f"Ready to accept connections tcp port {port} ({self.nshards} shard(s))")
-            sdnotify.notify("READY=1", f"STATUS=Ready to accept connections on port {port}", f"MAINPID={os.getpid()}")
+            self.port = words[1]
+            log.notice(f"Ready to accept connections tcp port {self.port} ({self.nshards} shard(s))")
+            # Logged first, notified second: whoever sees READY=1 finds the line logged.
+            sdnotify.notify("READY=1", f"STATUS=Ready to accept connections on port {self.port}", f"MAINPID={os.getpid()}")
+            # the Prometheus exporter, if metrics-port is set
+            from shardserver.metrics import start_metrics
+
+            start_metrics(self, int(self.port))
+            self.next_tick = 0.0  # first health check (and watchdog ping) right away
+            if self.reload_wanted:
+                self.reload_wanted = False
+                self._reload()
+        elif words[0] == "health":
+            self._on_health(words)
+        elif words[0] == "reloaded":
+            self._on_reloaded(words)
         elif words[0] == "reset":
             index = int(words[1])
             if not self.stopping:
@@ -215,6 +306,183 @@ class Supervisor:
             log.warning("Front could not start listening; halting")
             self.exit_code = 1
             self.stopping = True
+
+    # -- systemd: status, watchdog, start timeout ----------------------------------
+    def _run_timers(self) -> float:
+        """Send what is due to systemd; returns how long the loop may sleep."""
+        if not self.notifying or self.stopping:
+            return 1.0
+        now = time.monotonic()
+        if self.health_pending is not None and now >= self.health_pending[1]:
+            self.health_pending = None
+            self._health_verdict(False, f"the front did not answer the health check within {self._health_wait():.2f}s", {})
+        if self.reload_pending is not None and now >= self.reload_pending[3]:
+            self.reload_pending = None
+            log.warning(f"Reload: no answer from the front within {RELOAD_TIMEOUT}s; its configuration is unknown")
+            sdnotify.notify("READY=1", "STATUS=Reload unconfirmed: no answer from the front")
+        if now >= self.next_tick:
+            self.next_tick = now + self.tick
+            if not self.ready:
+                # Shards still loading: keep systemd's start timeout from firing. The
+                # loop only gets here while every child is alive (a child dying at
+                # start-up halts the server), so a crash never looks like a long load.
+                sdnotify.notify(f"EXTEND_TIMEOUT_USEC={EXTEND_BY_USEC}")
+            if self.health_pending is None and self.front_pid:
+                self._ask_health(now)
+        wait = self.next_tick - now
+        if self.health_pending is not None:
+            wait = min(wait, self.health_pending[1] - now)
+        if self.reload_pending is not None:
+            wait = min(wait, self.reload_pending[3] - now)
+        return max(0.0, min(wait, 1.0))
+
+    def _health_wait(self) -> float:
+        """How long the front waits for the shards' pings: half a tick, at most 5 s."""
+        return min(self.tick / 2, HEALTH_TIMEOUT_MAX)
+
+    def _ask_health(self, now: float) -> None:
+        self.health_seq += 1
+        try:
+            # Non-blocking: a front that stopped reading must not stop the supervisor.
+            self.ctl.send(f"health {self.health_seq} {self._health_wait():.3f}".encode(), socket.MSG_DONTWAIT)
+        except OSError:
+            self._health_verdict(False, "the front does not read its control channel", {})
+            return
+        # A little longer than the front's own wait, shorter than a tick: at most one
+        # request is ever outstanding, and a late answer is ignored (stale seq).
+        self.health_pending = (self.health_seq, now + min(self.tick * 0.9, self._health_wait() + 1.0))
+
+    def _on_health(self, words: list[str]) -> None:
+        """``health <seq> ok|fail <json>`` from the front."""
+        if len(words) < 3 or self.health_pending is None or int(words[1]) != self.health_pending[0]:
+            return  # an answer that came after its deadline: already counted as failed
+        self.health_pending = None
+        try:
+            info = json.loads(words[3]) if len(words) > 3 else {}
+        except ValueError:
+            info = {}
+        self._health_verdict(words[2] == "ok", str(info.get("reason", "")), info)
+
+    def _health_verdict(self, ok: bool, reason: str, info: dict[str, Any]) -> None:
+        up = info.get("up", "?")
+        if not self.ready:
+            if not self.stopping:
+                sdnotify.notify(f"STATUS=Loading shards ({up}/{self.nshards} up)")
+            return
+        if ok:
+            self.restarting.clear()
+            if self.healthy is False:
+                log.notice("Health check passes again: every shard answers")
+            self.healthy = True
+            status = (
+                f"STATUS=Ready: {info.get('clients', 0)} clients, {info.get('ops', 0)} ops/s, "
+                f"{self.nshards} shards, port {self.port}"
+            )
+            lines = [status, "WATCHDOG=1"] if self.watchdog_every else [status]
+            sdnotify.notify(*lines)
+            return
+        if self.healthy is not False:
+            extra = "; not pinging the systemd watchdog" if self.watchdog_every else ""
+            log.warning(f"Health check failed: {reason}{extra}")
+        self.healthy = False
+        if self.restarting:
+            sdnotify.notify("STATUS=Restarting shard " + ", ".join(map(str, sorted(self.restarting))))
+        else:
+            sdnotify.notify(f"STATUS=Unhealthy: {reason}")
+
+    # -- SIGHUP: configuration reload ----------------------------------------------
+    def _parse_file_only(self) -> Config | None:
+        if not self.config_file:
+            return None
+        try:
+            with _working_directory(self.launch_dir):
+                return parse_args([self.config_file])
+        except ConfigError:
+            return None
+
+    def _reload(self) -> None:
+        """Re-read the config file; send the changed run-time directives to the front.
+
+        Compared with what the file said before (not with CONFIG SET changes made
+        since), so a reload applies what was edited and leaves the rest alone.
+        Command-line options are parsed after the file again, so they keep winning.
+        """
+        if not self.config_file:
+            log.notice("Received SIGHUP: started without a config file, nothing to reload")
+            return
+        if not self.ready:
+            log.notice("Received SIGHUP during start-up: reloading the configuration once ready")
+            self.reload_wanted = True
+            return
+        if self.reload_pending is not None:
+            log.notice("Received SIGHUP while a reload is in progress: reloading again once it is done")
+            self.reload_wanted = True
+            return
+        log.notice(f"Received SIGHUP, reloading the configuration from {self.config_file}")
+        sdnotify.notify("RELOADING=1", f"MONOTONIC_USEC={time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000}",
+                        "STATUS=Reloading the configuration")
+        try:
+            with _working_directory(self.launch_dir):
+                new = parse_args(self.argv)
+                new_file = parse_args([self.config_file])
+        except ConfigError as exc:
+            log.warning(f"Reload failed, nothing applied: {exc}")
+            self._reload_done("Reload failed: configuration error (see the log)")
+            return
+        pairs: list[tuple[str, str]] = []
+        for name, directive in DIRECTIVES.items():
+            running, wanted = self.config.get(name), new.get(name)
+            if running == wanted:
+                if self.file_config is not None and self.file_config.get(name) != new_file.get(name):
+                    log.notice(f"{name} changed in the file, but the command line sets it: keeping the command-line value")
+                continue
+            if not directive.mutable or name in RESTART_ONLY:
+                shown = _shown(name, new.config_get([name])[0][1])
+                log.warning(f"{name} changed in the file (to {shown}): restart needed, keeping the running value")
+                continue
+            pairs.append((name, new.config_get([name])[0][1]))
+        self.file_config = new_file
+        if not pairs:
+            log.notice("Configuration reloaded: no run-time directive changed")
+            self._reload_done("")
+            return
+        self.reload_seq += 1
+        message = f"reload {self.reload_seq} {json.dumps(pairs)}".encode()
+        try:
+            self.ctl.send(message, socket.MSG_DONTWAIT)
+        except OSError as exc:
+            log.warning(f"Reload failed, nothing applied: cannot reach the front ({exc})")
+            self._reload_done("Reload failed: front unreachable")
+            return
+        self.reload_pending = (self.reload_seq, pairs, new, time.monotonic() + RELOAD_TIMEOUT)
+
+    def _on_reloaded(self, words: list[str]) -> None:
+        """``reloaded <seq> ok`` or ``reloaded <seq> fail <reason>`` from the front."""
+        pending = self.reload_pending
+        if pending is None or len(words) < 3 or int(words[1]) != pending[0]:
+            return
+        self.reload_pending = None
+        seq, pairs, new, _ = pending
+        if words[2] != "ok":
+            reason = " ".join(words[3:]) or "unknown reason"
+            log.warning(f"Reload failed, nothing applied: the front refused it: {reason}")
+            self._reload_done("Reload failed: refused by the front (see the log)")
+            return
+        before = dict(self.config.config_get([name for name, _ in pairs]))
+        # Keep the supervisor's copy in step: it is what a restarted shard starts with
+        # and what the next reload compares with.
+        self.config.config_set(pairs)
+        if "loglevel" in before:
+            log.set_level(str(self.config.get("loglevel")))
+        changes = ", ".join(f"{name} {_shown(name, before[name])} -> {_shown(name, value)}" for name, value in pairs)
+        log.notice(f"Configuration reloaded: {changes}")
+        self._reload_done("")
+
+    def _reload_done(self, status: str) -> None:
+        sdnotify.notify("READY=1", f"STATUS={status or f'Ready to accept connections on port {self.port}'}")
+        if self.reload_wanted and self.ready:
+            self.reload_wanted = False
+            self._reload()
 
     def _reap(self) -> None:
         while True:
@@ -252,6 +520,8 @@ class Supervisor:
                 self.exit_code = 1
                 self.stopping = True
                 return
+            self.restarting.add(index)
+            sdnotify.notify(f"STATUS=Restarting shard {index}")
             try:
                 self.ctl.send(f"down {index}".encode())
             except OSError:
@@ -333,6 +603,10 @@ def main(argv: list[str] | None = None) -> None:
     except ConfigError as exc:
         sys.stderr.write(format_fatal(exc) + "\n")
         sys.exit(1)
+    if args and not args[0].startswith("-"):
+        # Absolute, so SIGHUP finds the file after the chdir below (as Valkey does).
+        args = [os.path.abspath(args[0]), *args[1:]]
+    launch_dir = os.getcwd()
     log.setup("S", str(config.get("loglevel")), str(config.get("logfile")))
     directory = str(config.get("dir"))
     try:
@@ -340,7 +614,7 @@ def main(argv: list[str] | None = None) -> None:
     except OSError as exc:
         sys.stderr.write(f"Can't chdir to '{directory}': {exc.strerror}\n")
         sys.exit(1)
-    sys.exit(Supervisor(config).run())
+    sys.exit(Supervisor(config, args, launch_dir).run())
 
 
 if __name__ == "__main__":

@@ -3,8 +3,9 @@
 Ownership: this module owns the frame layout; ``ipc`` moves the bytes without
 looking inside, the front and the shards call these functions.
 
-Request message (front -> shard): msgpack array of runs, each
-``[run_id, db, flags, cmds]`` where ``cmds`` is a list of argv (``argv[0]``
+Request message (front -> shard): msgpack ``[sent_ns, runs]`` (``sent_ns`` the
+front's CLOCK_MONOTONIC at sending, so a shard knows how long the message
+waited in the ring), each run ``[run_id, db, flags, cmds, client_id]`` where ``cmds`` is a list of argv (``argv[0]``
 the canonical command name) or the raw RESP bytes of the commands as the
 client sent them (already validated by the front).  ``flags``: bit 0 = RESP3
 client, bit 1 = internal run (the reply is values, not RESP bytes), bit 2 =

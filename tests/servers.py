@@ -105,7 +105,10 @@ class ServerProc:
 
 def start_shardserver(*args: str, shards: int = 2, timeout: float = 30.0, env: dict[str, str] | None = None, dir: str | None = None) -> ServerProc:
     workdir = dir or tempfile.mkdtemp(prefix="shardserver-test-")
-    cmd = [sys.executable, "-m", "shardserver.supervisor", "--port", "0", "--shards", str(shards), "--dir", workdir, *args]
+    # a config file, if given, must come first, as valkey-server wants it
+    conf = [args[0]] if args and not args[0].startswith("--") else []
+    rest = list(args[len(conf) :])
+    cmd = [sys.executable, "-m", "shardserver.supervisor", *conf, "--port", "0", "--shards", str(shards), "--dir", workdir, *rest]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}, start_new_session=True)
     server = ServerProc(proc=proc, port=0, dir=workdir)
     try:

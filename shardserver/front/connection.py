@@ -48,6 +48,7 @@ class ClientConnection(asyncio.Protocol):
         self.close_after_flush = False
         self.paused = False
         self.write_paused = False
+        self.monitoring = False
 
     # -- asyncio.Protocol --------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -94,7 +95,17 @@ class ClientConnection(asyncio.Protocol):
         parser = self.parser
         parser.feed(data)
         front = self.front
-        if self.authenticated and parser.routable:
+        if front.monitors:  # every command goes through Python so MONITOR sees it
+            try:
+                cmds = parser.drain()
+            except ProtocolError as exc:
+                self.protocol_error(str(exc))
+                return
+            front.dispatch_each(self, cmds)
+            if parser.failed() is not None:
+                self.protocol_error(str(parser.failed()))
+                return
+        elif self.authenticated and parser.routable:
             items, error = parser.drain_routed(front._fast, front.slotmap.raw_owner, front.nshards)
             if items:
                 front.dispatch_routed(self, items)

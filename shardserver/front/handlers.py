@@ -535,20 +535,7 @@ def config_set(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
         fr.config.config_set(pairs)
     except ConfigError as exc:
         raise CommandError(str(exc)) from exc
-    fr.apply_config()
-    from shardserver import log
-
-    log.set_level(str(fr.config.get("loglevel")))
-    names = {k.lower() for k, _ in pairs}
-    if "proto-max-bulk-len" in names:
-        value = str(fr.config.get("proto-max-bulk-len")).encode()
-        for conn_ in fr.clients.values():
-            conn_.parser.max_bulk_len = fr.proto_max_bulk_len
-        for link in fr.links:
-            if link.up:
-                fr.call(link.index, 0, [[b"__config", b"proto-max-bulk-len", value]])
-    for conn_ in fr.clients.values():
-        conn_.parser.max_buffer = fr.query_buffer_limit
+    fr.apply_config({k.lower() for k, _ in pairs})
     return OK
 
 
@@ -556,6 +543,7 @@ def config_set(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
 def config_resetstat(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
     for k in fr.stats:
         fr.stats[k] = 0
+    fr.cmdstats.reset()
     for link in fr.links:
         if link.up:
             fr.call(link.index, 0, [[b"__resetstat"]])
@@ -582,14 +570,17 @@ def config_help(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
 
 @front("info")
 def info(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
-    from shardserver.front.info import gather_shards, render
+    from shardserver.front.info import gather_shards, needs_cmdstats, render
+    from shardserver.front.introspection import gather_cmdstats
 
     sections = [a.decode("utf-8", "surrogateescape").lower() for a in argv[1:]]
-    pending = gather_shards(fr)
+    pending = gather_shards(fr, sections)
+    pending_cmd = gather_cmdstats(fr) if needs_cmdstats(sections) else None
 
     async def build() -> Any:
         shard_stats = await pending
-        return Verbatim(render(fr, conn, sections, shard_stats))
+        cmd = await pending_cmd if pending_cmd is not None else None
+        return Verbatim(render(fr, conn, sections, shard_stats, cmd))
 
     return build()
 
@@ -866,3 +857,7 @@ def process_info() -> dict[str, Any]:
 
 
 __all__ = ["HANDLERS", "CROSS", "AGGREGATE", "REDIS_VERSION", "__version__"]
+
+
+# Registers SLOWLOG, LATENCY, MEMORY, DEBUG, MONITOR and CONFIG REWRITE (they use the helpers above).
+from shardserver.front import introspection as _introspection  # noqa: E402,F401

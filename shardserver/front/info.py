@@ -19,33 +19,52 @@ from typing import TYPE_CHECKING, Any
 import psutil
 
 from shardserver import REDIS_VERSION, VALKEY_VERSION, __version__
+from shardserver.cmdstats import CALLS, FAILED, HIST, NANOS, REJECTED, percentile_usec
 from shardserver.resp import ErrorReply
 
 if TYPE_CHECKING:
     from shardserver.front.connection import ClientConnection
     from shardserver.front.server import Front
 
-DEFAULT_SECTIONS = ["server", "clients", "memory", "persistence", "stats", "replication", "cpu", "cluster", "keyspace", "shards"]
-ALL_SECTIONS = DEFAULT_SECTIONS
+# Valkey's order; "all" adds commandstats and latencystats to the default ones.
+DEFAULT_SECTIONS = ["server", "clients", "memory", "persistence", "stats", "replication", "cpu", "modules", "errorstats", "cluster", "keyspace", "shards"]
+ALL_SECTIONS = DEFAULT_SECTIONS[:9] + ["commandstats", "latencystats"] + DEFAULT_SECTIONS[9:]
+STATS_SECTIONS = {"errorstats", "commandstats", "latencystats", "stats"}
+
+
+def needs_cmdstats(wanted: list[str]) -> bool:
+    """Whether rendering ``wanted`` needs the merged command statistics."""
+    return not wanted or any(w in STATS_SECTIONS or w in ("all", "everything", "default") for w in wanted)
 
 _RUN_ID = os.urandom(20).hex()
 
 
-async def _gather(fr: Front) -> list[dict[bytes, Any] | None]:
-    futures = [fr.call(i, 0, [[b"__info"]]) if fr.links[i].up else None for i in range(fr.nshards)]
+# Sections rendered only when named: not part of "all" (slotkeys can be 16384 entries per db).
+EXPLICIT_SECTIONS = ["slotkeys"]
+
+
+async def _gather(fr: Front, slotkeys: bool) -> list[dict[bytes, Any] | None]:
+    cmds = [[b"__info"], [b"__slotcounts"]] if slotkeys else [[b"__info"]]
+    futures = [fr.call(i, 0, cmds) if fr.links[i].up else None for i in range(fr.nshards)]
     out: list[dict[bytes, Any] | None] = []
     for f in futures:
         if f is None:
             out.append(None)
             continue
-        value = (await f)[0]
-        out.append(None if isinstance(value, ErrorReply) else value)
+        values = await f
+        value = values[0]
+        if isinstance(value, ErrorReply):
+            out.append(None)
+            continue
+        if slotkeys:
+            value[b"slotcounts"] = [] if isinstance(values[1], ErrorReply) else values[1]
+        out.append(value)
     return out
 
 
-def gather_shards(fr: Front) -> asyncio.Future[list[dict[bytes, Any] | None]]:
+def gather_shards(fr: Front, wanted: list[str] | None = None) -> asyncio.Future[list[dict[bytes, Any] | None]]:
     """Start asking every shard now (keeps arrival order); resolves to their stats."""
-    return asyncio.ensure_future(_gather(fr))
+    return asyncio.ensure_future(_gather(fr, wanted is not None and "slotkeys" in wanted))
 
 
 def _human(n: float) -> str:
@@ -63,13 +82,22 @@ def _rss(pid: int) -> int:
         return 0
 
 
-def render(fr: Front, conn: ClientConnection, wanted: list[str], shards: list[dict[bytes, Any] | None]) -> str:
+process_rss = _rss
+
+
+def render(
+    fr: Front,
+    conn: ClientConnection,
+    wanted: list[str],
+    shards: list[dict[bytes, Any] | None],
+    cmd: tuple[dict[str, list[Any]], dict[str, int]] | None = None,
+) -> str:
     if not wanted or wanted == ["default"]:
         sections = DEFAULT_SECTIONS
     elif any(w in ("all", "everything") for w in wanted):
         sections = ALL_SECTIONS
     else:
-        sections = [s for s in ALL_SECTIONS if s in wanted]
+        sections = [s for s in ALL_SECTIONS + EXPLICIT_SECTIONS if s in wanted]
     now = time.time()
     uptime = int(now - fr.started)
     usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -151,11 +179,37 @@ def render(fr: Front, conn: ClientConnection, wanted: list[str], shards: list[di
                 ("total_net_input_bytes", st["total_net_input_bytes"] + sum(c.net_in for c in fr.clients.values())),
                 ("total_net_output_bytes", st["total_net_output_bytes"] + sum(c.net_out for c in fr.clients.values())),
                 ("rejected_connections", st["rejected_connections"]),
+                ("total_error_replies", sum((cmd[1] if cmd else {}).values())),
                 ("expired_keys", sum(int(s[b"expired_keys"]) for s in live)),
                 ("evicted_keys", 0),
                 ("shard_ops_total", sum(int(s[b"ops"]) for s in live)),
                 ("ring_backpressure_events", sum(link.backpressure_events for link in fr.links)),
             ])
+        elif name == "modules":
+            section("Modules", [])
+        elif name == "errorstats":
+            errors_ = cmd[1] if cmd else {}
+            section("Errorstats", [(f"errorstat_{code}", f"count={n}") for code, n in sorted(errors_.items())])
+        elif name == "commandstats":
+            fields = []
+            for cname, e in sorted((cmd[0] if cmd else {}).items()):
+                if not e[CALLS] and not e[REJECTED] and not e[FAILED]:
+                    continue
+                usec = e[NANOS] // 1000
+                per = usec / e[CALLS] if e[CALLS] else 0.0
+                fields.append((
+                    f"cmdstat_{cname}",
+                    f"calls={e[CALLS]},usec={usec},usec_per_call={per:.2f},rejected_calls={e[REJECTED]},failed_calls={e[FAILED]}",
+                ))
+            section("Commandstats", fields)
+        elif name == "latencystats":
+            fields = []
+            for cname, e in sorted((cmd[0] if cmd else {}).items()):
+                if not e[CALLS]:
+                    continue
+                pcts = ",".join(f"p{p:g}={percentile_usec(e[HIST], p):.3f}" for p in (50, 99, 99.9))
+                fields.append((f"latency_percentiles_usec_{cname}", pcts))
+            section("Latencystats", fields)
         elif name == "replication":
             section("Replication", [("role", "master"), ("connected_slaves", 0)])
         elif name == "cpu":
@@ -185,19 +239,57 @@ def render(fr: Front, conn: ClientConnection, wanted: list[str], shards: list[di
                 fields.append((f"db{db}", f"keys={keys},expires={expires},avg_ttl={avg},subexpiry=0"))
             section("Keyspace", fields)
         elif name == "shards":
-            fields = [("shards", fr.nshards)]
-            for i, link in enumerate(fr.links):
-                s = shards[i]
-                if s is None:
-                    fields.append((f"shard{i}", f"pid={link.pid},state=restarting,slots=,keys=0,expires=0,ops=0"))
-                    continue
-                slots = " ".join(f"{lo}-{hi}" for lo, hi in s[b"slots"])
-                fields.append((
-                    f"shard{i}",
-                    f"pid={s[b'pid']},state=ready,slots={slots},keys={s[b'keys']},expires={s[b'expires']},"
-                    f"ops={s[b'ops']},batches={s[b'batches']},runs={s[b'runs']},sleeps={s[b'sleeps']},expired_keys={s[b'expired_keys']},rss={shard_rss[live.index(s)]},"
-                    f"cpu_user={int(s[b'cpu_user_us']) / 1e6:.3f},cpu_sys={int(s[b'cpu_sys_us']) / 1e6:.3f},"
-                    f"ring_inflight={len(link.inflight)},backpressure_events={link.backpressure_events}",
-                ))
-            section("Shards", fields)
+            section("Shards", _shard_fields(fr, shards, dict(zip(map(id, live), shard_rss, strict=True))))
+        elif name == "slotkeys":
+            section("Slotkeys", _slotkey_fields(live))
     return "\r\n".join(out) + "\r\n" if out else ""  # no known section: empty, as Valkey
+
+
+def _shard_fields(fr: Front, shards: list[dict[bytes, Any] | None], rss: dict[int, int]) -> list[tuple[str, Any]]:
+    """``# Shards``: one line per shard; field meanings are documented in docs/operations.md.
+
+    The shard reports its own numbers (``__info``); the front adds what only it
+    sees: RSS (psutil), ring depth, in-flight runs and backpressure.
+    """
+    fields: list[tuple[str, Any]] = [("shards", fr.nshards)]
+    for i, link in enumerate(fr.links):
+        s = shards[i]
+        ring = (
+            f"ring_req_bytes={link.channel.requests.used()},ring_rep_bytes={link.channel.replies.used()},"
+            f"ring_queued_bytes={link.sender.pending_bytes},ring_inflight={len(link.inflight)},"
+            f"backpressure_events={link.backpressure_events}"
+        )
+        if s is None:
+            # No stats: before the first "ready" a shard has not said hello yet;
+            # after it, a silent shard died and the supervisor is replacing it.
+            state = "restarting" if fr.ready_sent else "loading"
+            slots = " ".join(f"{lo}-{hi}" for lo, hi in fr.slotmap.ranges(i))
+            fields.append((f"shard{i}", f"pid={link.pid},state={state},slots={slots},keys=0,expires=0,ops=0,{ring}"))
+            continue
+        slots = " ".join(f"{lo}-{hi}" for lo, hi in s[b"slots"])
+        db_keys = " ".join(f"{db}:{keys}" for db, keys, _, _, _ in s[b"keyspace"])
+        db_expires = " ".join(f"{db}:{expires}" for db, _, expires, _, _ in s[b"keyspace"])
+        fields.append((
+            f"shard{i}",
+            f"pid={s[b'pid']},state=ready,slots={slots},keys={s[b'keys']},expires={s[b'expires']},"
+            f"db_keys={db_keys},db_expires={db_expires},"
+            f"ops={s[b'ops']},batches={s[b'batches']},runs={s[b'runs']},sleeps={s[b'sleeps']},"
+            f"expired_keys={s[b'expired_keys']},evicted_keys={s.get(b'evicted_keys', 0)},"
+            f"rss={rss.get(id(s), 0)},dataset={s.get(b'dataset', 0)},"
+            f"cpu_user={int(s[b'cpu_user_us']) / 1e6:.6f},cpu_sys={int(s[b'cpu_sys_us']) / 1e6:.6f},{ring}",
+        ))
+    return fields
+
+
+def _slotkey_fields(live: list[dict[bytes, Any]]) -> list[tuple[str, Any]]:
+    """``# Slotkeys`` (only when asked for): ``dbN:slot=count,...`` for non-empty slots."""
+    per_db: dict[int, dict[int, int]] = {}
+    for s in live:
+        for db, flat in s.get(b"slotcounts", []):
+            counts = per_db.setdefault(int(db), {})
+            for j in range(0, len(flat), 2):
+                counts[flat[j]] = counts.get(flat[j], 0) + flat[j + 1]
+    return [
+        (f"db{db}", ",".join(f"{slot}={n}" for slot, n in sorted(per_db[db].items())))
+        for db in sorted(per_db)
+    ]

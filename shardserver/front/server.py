@@ -18,6 +18,7 @@ wait behind the hold in arrival order.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
@@ -30,8 +31,9 @@ from typing import Any
 from ipc.channel import Channel
 from ipc.ring import Receiver, Sender
 from shardserver import errors, log, wire
+from shardserver.cmdstats import CommandStats, SlowLog
 from shardserver.commands.table import ALL, FRONT, SCAN, SINGLE, TABLE, Command
-from shardserver.config import Config
+from shardserver.config import Config, ConfigError
 from shardserver.errors import CommandError
 from shardserver.front.connection import ClientConnection
 from shardserver.resp import ErrorReply, encode, interleave
@@ -205,10 +207,15 @@ class Front:
             "total_net_output_bytes": 0,
         }
         self.ready_sent = False
+        self.cmdstats = CommandStats()
+        self.slowlog = SlowLog(int(config.get("slowlog-log-slower-than")), int(config.get("slowlog-max-len")))
+        self.monitors: set[ClientConnection] = set()
+        self.startup_rss = 0
+        self.memory_peak = 0
         self.ops_per_sec = 0
         self._ops_mark = (time.monotonic(), 0)
         self.apply_config()
-        from shardserver.front import handlers
+        from shardserver.front import handlers, introspection  # noqa: F401  (registers handlers)
 
         self.handlers: dict[str, FrontHandler] = handlers.HANDLERS
         self.cross: dict[str, Callable[..., Any]] = handlers.CROSS
@@ -224,8 +231,30 @@ class Front:
         # PING without arguments: the C router answers it in place
         self._fast[b"ping"] = self._fast[b"PING"] = b"+PONG\r\n"
 
-    def apply_config(self) -> None:
+    @property
+    def _slow_ns(self) -> int:
+        slower = self.slowlog.slower_than
+        threshold_ms = int(self.config.get("latency-monitor-threshold"))
+        ns = slower * 1000 if slower >= 0 else 1 << 62
+        return min(ns, threshold_ms * 1_000_000) if threshold_ms > 0 else ns
+
+    # directives whose new value the shards must hear about
+    SHARD_DIRECTIVES = ("proto-max-bulk-len", "slowlog-log-slower-than", "slowlog-max-len", "latency-monitor-threshold")
+
+    def apply_config(self, changed: set[str] | None = None) -> None:
+        """Act on the configuration: at start, and after CONFIG SET or a reload changed ``changed``."""
         cfg = self.config
+        if changed:
+            log.set_level(str(cfg.get("loglevel")))
+            self.slowlog.configure(int(cfg.get("slowlog-log-slower-than")), int(cfg.get("slowlog-max-len")))
+            for name in changed & set(self.SHARD_DIRECTIVES):
+                value = str(cfg.get(name)).encode()
+                for link in self.links:
+                    if link.up:
+                        self.call(link.index, 0, [[b"__config", name.encode(), value]])
+            for conn in self.clients.values():
+                conn.parser.max_bulk_len = int(cfg.get("proto-max-bulk-len"))
+                conn.parser.max_buffer = int(cfg.get("client-query-buffer-limit"))
         self.proto_max_bulk_len = int(cfg.get("proto-max-bulk-len"))
         self.query_buffer_limit = int(cfg.get("client-query-buffer-limit"))
         self.requirepass = str(cfg.get("requirepass"))
@@ -336,29 +365,40 @@ class Front:
         conn.tot_cmds += ncmds
         self.stats["total_commands_processed"] += ncmds
 
+    def dispatch_each(self, conn: ClientConnection, cmds: list[list[bytes]]) -> None:
+        """Dispatch command by command through the slow path (while MONITOR is on)."""
+        for argv in cmds:
+            shard, _ = self._dispatch_slow(conn, argv, self._names.get(argv[0]))
+            if shard >= 0:
+                self._close_run(conn, shard, [argv], 1)
+        conn.tot_cmds += len(cmds)
+        self.stats["total_commands_processed"] += len(cmds)
+
     def _dispatch_slow(self, conn: ClientConnection, argv: list[bytes], spec: Command | None) -> tuple[int, Command | None]:
         """Handle one command off the hot path; returns (shard, spec) when it starts a run, else (-1, spec)."""
+        if self.monitors:
+            self._feed_monitors(conn, argv)
         if spec is None:
             spec = self._names.get(argv[0].lower())
             if spec is None:
-                conn.reply(encode(ErrorReply(errors.unknown_command(argv[0], argv[1:]))))
+                self._reject(conn, None, errors.unknown_command(argv[0], argv[1:]))
                 return -1, None
         n = len(argv)
         if (spec.arity > 0 and n != spec.arity) or n < -spec.arity:
-            conn.reply(encode(ErrorReply(errors.wrong_arity(spec.fullname))))
+            self._reject(conn, spec.fullname, errors.wrong_arity(spec.fullname))
             return -1, spec
         if spec.subcommands and n > 1:
             sub = spec.subcommands.get(argv[1].decode("latin-1").lower())
             if sub is None:
-                conn.reply(encode(ErrorReply(errors.unknown_subcommand(argv[1], spec.name))))
+                self._reject(conn, spec.fullname, errors.unknown_subcommand(argv[1], spec.name))
                 return -1, spec
             spec = sub
             if (spec.arity > 0 and n != spec.arity) or n < -spec.arity:
-                conn.reply(encode(ErrorReply(errors.wrong_arity(spec.fullname))))
+                self._reject(conn, spec.fullname, errors.wrong_arity(spec.fullname))
                 return -1, spec
         conn.last_cmd = spec
         if not conn.authenticated and not spec.no_auth:
-            conn.reply(encode(ErrorReply(errors.NOAUTH)))
+            self._reject(conn, spec.fullname, errors.NOAUTH)
             return -1, spec
         if spec.route is SINGLE:
             keys = spec.keys
@@ -369,12 +409,48 @@ class Front:
             else:
                 shard = self._single_shard(spec, argv)
                 if shard < 0:
-                    self._run_cross(conn, spec, argv)
+                    self._timed(conn, spec, argv, self._run_cross)
                     return -1, spec
             argv[0] = spec.bname
             return shard, spec
-        self._run_special(conn, spec, argv)
+        if spec.route is SCAN:  # the shard that runs it counts it
+            self._run_special(conn, spec, argv)
+        else:
+            self._timed(conn, spec, argv, self._run_special)
         return -1, spec
+
+    def _reject(self, conn: ClientConnection, name: str | None, text: str) -> None:
+        """A command refused before running (unknown, arity, auth): Valkey's rejected_calls."""
+        self.cmdstats.reject(name, text)
+        conn.reply(encode(ErrorReply(text)))
+
+    def _timed(self, conn: ClientConnection, spec: Command, argv: list[bytes], run: Callable[..., bool]) -> None:
+        """Run a command the front handles, counting it in the front's command stats.
+
+        The time is the front's own work; for commands that wait on shards, their
+        share is counted by the shards.
+        """
+        t0 = time.perf_counter_ns()
+        ok = run(conn, spec, argv)
+        took = time.perf_counter_ns() - t0
+        self.cmdstats.record(spec.fullname, took, failed=not ok)
+        if took >= self._slow_ns:
+            self.slowlog.maybe_add(took // 1000, argv, conn.id)
+            self.cmdstats.note_latency("command", took // 1_000_000, int(self.config.get("latency-monitor-threshold")))
+
+    def _feed_monitors(self, conn: ClientConnection, argv: list[bytes]) -> None:
+        from shardserver.front.introspection import monitor_line
+
+        line = monitor_line(conn, argv)
+        for mon in list(self.monitors):
+            if mon is conn or mon.closing:
+                if mon.closing:
+                    self.monitors.discard(mon)
+                continue
+            mon.reply(line)
+            self._dirty_conns.add(mon)
+        if not self._flush_scheduled:
+            self._schedule_flush()
 
     def _single_shard(self, spec: Command, argv: list[bytes]) -> int:
         """The one shard all keys live on, or -1 when they span shards."""
@@ -396,7 +472,7 @@ class Front:
         run_id = self._next_run
         self._next_run = run_id + 1
         target = (conn, cell, n or len(run))
-        item = [run_id, conn.db, 1 if conn.resp3 else 0, run]
+        item = [run_id, conn.db, 1 if conn.resp3 else 0, run, conn.id]
         if link.holder is not None or link.lockq:
             link.lockq.append((item, target))
         else:
@@ -414,7 +490,7 @@ class Front:
             group.remaining += 1
             run_id = self._next_run
             self._next_run = run_id + 1
-            item = [run_id, db, flags, raw]
+            item = [run_id, db, flags, raw, conn.id]
             target = _GroupPart(group, shard)
             link = self.links[shard]
             if link.holder is not None or link.lockq:
@@ -459,7 +535,7 @@ class Front:
         for link in links:
             if not link.out:
                 continue
-            payload = wire.pack(link.out)
+            payload = wire.pack([time.monotonic_ns(), link.out])
             link.out = []
             if not link.sender.send(payload):
                 if not link.backlogged:
@@ -534,7 +610,11 @@ class Front:
         link.up = True
         log.verbose(f"Shard {link.index} (pid {link.pid}) is serving")
         if not self.ready_sent and all(x.up for x in self.links):
+            from shardserver.front.info import process_rss
+
             self.ready_sent = True
+            # MEMORY STATS' startup.allocated: what the processes hold before any data
+            self.startup_rss = process_rss(os.getpid()) + sum(process_rss(x.pid) for x in self.links)
             self._control_send(f"ready {self.port}")
 
     def shard_down(self, index: int) -> None:
@@ -566,7 +646,7 @@ class Front:
         run_id = self._next_run
         self._next_run = run_id + 1
         link = self.links[shard]
-        item = [run_id, db, wire.INTERNAL, cmds]
+        item = [run_id, db, wire.INTERNAL, cmds, 0]
         target = _Future(future, len(cmds))
         if not bypass and (link.holder is not None or link.lockq):
             link.lockq.append((item, target))
@@ -587,7 +667,7 @@ class Front:
         for index, (shard, argv) in enumerate(calls):
             run_id = self._next_run
             self._next_run = run_id + 1
-            item = [run_id, db, wire.INTERNAL, [argv]]
+            item = [run_id, db, wire.INTERNAL, [argv], conn.id]
             target = _SplitPart(job, index)
             link = self.links[shard]
             if link.holder is not None or link.lockq:
@@ -644,44 +724,49 @@ class Front:
         task.add_done_callback(done)
 
     # -- special routes --------------------------------------------------------
-    def _run_cross(self, conn: ClientConnection, spec: Command, argv: list[bytes]) -> None:
+    def _run_cross(self, conn: ClientConnection, spec: Command, argv: list[bytes]) -> bool:
         handler = self.cross[spec.fullname]
-        self._reply_from(conn, lambda: handler(self, conn, argv))
+        return self._reply_from(conn, lambda: handler(self, conn, argv))
 
-    def _run_special(self, conn: ClientConnection, spec: Command, argv: list[bytes]) -> None:
+    def _run_special(self, conn: ClientConnection, spec: Command, argv: list[bytes]) -> bool:
         route = spec.route
         if route is FRONT:
             handler = self.handlers[spec.fullname]
-            self._reply_from(conn, lambda: handler(self, conn, argv))
-        elif route is ALL:
+            return self._reply_from(conn, lambda: handler(self, conn, argv))
+        if route is ALL:
             agg = self.aggregators[spec.fullname]
             argv[0] = spec.bname
-            self._reply_from(conn, lambda: agg(self, conn, argv))
+            return self._reply_from(conn, lambda: agg(self, conn, argv))
         elif route is SCAN:
             from shardserver.numbers import parse_scan_cursor
 
             cursor = parse_scan_cursor(argv[1])
             if cursor is None:
-                conn.reply(encode(ErrorReply(errors.INVALID_CURSOR)))
-                return
+                self._reject(conn, "scan", errors.INVALID_CURSOR)
+                return False
             if cursor >= 16384:
                 conn.reply(encode([b"0", []], conn.resp3))
-                return
+                return True
             argv[0] = b"scan"
             self._close_run(conn, self.slot_owner[cursor], [argv])
-        else:  # a SINGLE command that needed a cross handler is routed above
-            conn.reply(encode(ErrorReply(f"ERR unroutable command '{spec.fullname}'")))
+            return True
+        # a SINGLE command that needed a cross handler is routed above
+        conn.reply(encode(ErrorReply(f"ERR unroutable command '{spec.fullname}'")))
+        return False
 
-    def _reply_from(self, conn: ClientConnection, fn: Callable[[], Any]) -> None:
+    def _reply_from(self, conn: ClientConnection, fn: Callable[[], Any]) -> bool:
+        """Reply with what ``fn`` returns (a value, a coroutine, or NO_REPLY); False on an error."""
         try:
             value = fn()
         except CommandError as exc:
+            self.cmdstats.error(exc.text)
             conn.reply(encode(ErrorReply(exc.text)))
-            return
+            return False
         if asyncio.iscoroutine(value):
             self.deferred_reply(conn, value)
         elif value is not NO_REPLY:
             conn.reply(encode(value, conn.resp3))
+        return True
 
     # -- control channel to the supervisor ---------------------------------------
     def _control_send(self, text: str) -> None:
@@ -692,7 +777,7 @@ class Front:
 
     def on_control(self) -> None:
         try:
-            data = self.control.recv(4096)
+            data = self.control.recv(65536)  # a reload carries values (requirepass...)
         except BlockingIOError:
             return
         except OSError:
@@ -703,9 +788,52 @@ class Front:
             self.begin_stop()
             return
         for line in data.decode().splitlines():
-            parts = line.split()
+            parts = line.split(maxsplit=2)
             if parts and parts[0] == "down":
                 self.shard_down(int(parts[1]))
+            elif parts and parts[0] == "health":  # health <seq> <timeout seconds>
+                self.loop.create_task(self.health_check(int(parts[1]), float(parts[2])))
+            elif parts and parts[0] == "reload":  # reload <seq> <json [[name, value], ...]>
+                self.reload_config(int(parts[1]), parts[2])
+
+    async def health_check(self, seq: int, timeout: float) -> None:
+        """Answer the supervisor's health request (it pings systemd's watchdog on ok).
+
+        Healthy means every shard is up and answers an internal ping within
+        ``timeout``: a shard that is loading or being restarted, or that is stuck
+        (SIGSTOP, an endless loop), fails the check.  The pings bypass the hold
+        queues: a cross-shard operation holding a shard is not a sick shard.
+        """
+        info: dict[str, Any] = {"up": sum(link.up for link in self.links), "clients": len(self.clients), "ops": self.ops_per_sec}
+        down = [str(link.index) for link in self.links if not link.up]
+        if down:
+            info["reason"] = f"shard {', '.join(down)} not serving (loading or restarting)"
+        else:
+            pings = [self.call(link.index, 0, [[b"__ping"]], bypass=True) for link in self.links]
+            _, late = await asyncio.wait(pings, timeout=timeout)
+            for ping in late:
+                ping.cancel()  # a shard that answers later finds its future done
+            failed = [str(i) for i, ping in enumerate(pings) if ping in late or isinstance(ping.result()[0], ErrorReply)]
+            if failed:
+                info["reason"] = f"shard {', '.join(failed)} did not answer a ping within {timeout:.2f}s"
+        verdict = "fail" if "reason" in info else "ok"
+        self._control_send(f"health {seq} {verdict} {json.dumps(info)}")
+
+    def reload_config(self, seq: int, payload: str) -> None:
+        """Apply directives the supervisor re-read from the config file (SIGHUP).
+
+        Exactly what CONFIG SET does -- all or nothing, then ``apply_config`` --
+        so a reload and a CONFIG SET of the same values leave the same state.
+        """
+        try:
+            pairs = [(str(name), str(value)) for name, value in json.loads(payload)]
+            self.config.config_set(pairs)
+        except (ValueError, TypeError, ConfigError) as exc:
+            log.warning(f"Reload refused, nothing applied: {exc}")
+            self._control_send(f"reloaded {seq} fail {exc}")
+            return
+        self.apply_config({name.lower() for name, _ in pairs})
+        self._control_send(f"reloaded {seq} ok")
 
     def request_shutdown(self, mode: str) -> None:
         self._control_send(f"shutdown {mode}")

@@ -8,7 +8,9 @@ LCS) and statistics; clients cannot call them.
 
 from __future__ import annotations
 
+import os
 import random
+import resource
 from typing import Any
 
 from shardserver import errors
@@ -507,11 +509,38 @@ def cmd_count_existing(ctx: ShardContext, argv: list[bytes]) -> Any:
     return sum(1 for key in argv[1:] if ctx.db.get(key) is not None)
 
 
+def anon_rss() -> int:
+    """This process's anonymous resident memory in bytes (RssAnon), 0 where /proc has none.
+
+    Anonymous memory is the Python heap; RSS would also count the shared-memory
+    rings and library pages the shard happens to touch, which are not data.
+    """
+    try:
+        with open("/proc/self/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"RssAnon:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+# The baseline of ``dataset``: anonymous RSS right after the fork that started this
+# process (the shard), before any key.  Taken in every forked child; only shards report it.
+_start_anon_rss = 0
+
+
+def _mark_start() -> None:
+    global _start_anon_rss
+    _start_anon_rss = anon_rss()
+
+
+os.register_at_fork(after_in_child=_mark_start)
+
+
 @internal("__info")
 def cmd_info(ctx: ShardContext, argv: list[bytes]) -> Any:
-    import os
-    import resource
-
+    """This shard's statistics; the front renders them in INFO (see front/info.py)."""
     ks = ctx.keyspace
     keyspace = []
     now = ks.clock.ms
@@ -525,6 +554,7 @@ def cmd_info(ctx: ShardContext, argv: list[bytes]) -> Any:
                     ttl_n += 1
             keyspace.append([db.id, len(db.data), len(db.expires), ttl_sum, ttl_n])
     usage = resource.getrusage(resource.RUSAGE_SELF)
+    anon = anon_rss()
     return {
         b"pid": os.getpid(),
         b"keys": ks.key_count(),
@@ -534,12 +564,42 @@ def cmd_info(ctx: ShardContext, argv: list[bytes]) -> Any:
         b"runs": ctx.stats["runs"],
         b"sleeps": ctx.stats["sleeps"],
         b"expired_keys": ks.expired_keys,
+        # A real 0: there is no maxmemory, so nothing is ever evicted.
+        b"evicted_keys": 0,
         b"cpu_user_us": int(usage.ru_utime * 1e6),
         b"cpu_sys_us": int(usage.ru_stime * 1e6),
         b"maxrss_kb": usage.ru_maxrss,
+        b"anon_rss": anon,
+        # Heap growth since the shard started: its data plus allocator slack
+        # (Python rarely gives freed memory back, so it does not shrink at once).
+        b"dataset": max(anon - _start_anon_rss, 0) if anon else 0,
         b"keyspace": keyspace,
         b"slots": [list(r) for r in ctx.ranges],
     }
+
+
+@internal("__slotcounts")
+def cmd_slotcounts(ctx: ShardContext, argv: list[bytes]) -> Any:
+    """Keys per non-empty slot of every database: [[db, [slot, count, slot, count, ...]], ...].
+
+    Counts include keys whose TTL has passed but that were not reclaimed yet,
+    like DBSIZE and CLUSTER COUNTKEYSINSLOT.
+    """
+    out = []
+    for db in ctx.keyspace.dbs:
+        if db.by_slot:
+            flat: list[int] = []
+            for slot in sorted(db.by_slot):
+                flat.append(slot)
+                flat.append(len(db.by_slot[slot]))
+            out.append([db.id, flat])
+    return out
+
+
+@internal("__ping")
+def cmd_internal_ping(ctx: ShardContext, argv: list[bytes]) -> Any:
+    """The front's health check (systemd watchdog): answering proves the loop turns."""
+    return OK
 
 
 @internal("__resetstat")
@@ -547,6 +607,28 @@ def cmd_resetstat(ctx: ShardContext, argv: list[bytes]) -> Any:
     for k in ctx.stats:
         ctx.stats[k] = 0
     ctx.keyspace.expired_keys = 0
+    if ctx.worker is not None:
+        ctx.worker.stats.reset()
+        ctx.worker.names.clear()
+    return OK
+
+
+@internal("__cmdstats")
+def cmd_cmdstats(ctx: ShardContext, argv: list[bytes]) -> Any:
+    """This shard's per-command statistics (see shardserver.cmdstats)."""
+    return ctx.worker.stats.snapshot()
+
+
+@internal("__slowlog")
+def cmd_slowlog(ctx: ShardContext, argv: list[bytes]) -> Any:
+    """__slowlog get|len|reset: this shard's slow log (newest first for get)."""
+    log = ctx.worker.slowlog
+    sub = argv[1]
+    if sub == b"get":
+        return list(reversed(log.entries))
+    if sub == b"len":
+        return len(log.entries)
+    log.entries.clear()
     return OK
 
 
@@ -556,4 +638,55 @@ def cmd_config(ctx: ShardContext, argv: list[bytes]) -> Any:
     name = argv[1].decode()
     if name == "proto-max-bulk-len":
         ctx.proto_max_bulk_len = int(argv[2])
+    elif name == "slowlog-log-slower-than":
+        ctx.worker.slowlog.configure(slower_than=int(argv[2]))
+    elif name == "slowlog-max-len":
+        ctx.worker.slowlog.configure(max_len=int(argv[2]))
+    elif name == "latency-monitor-threshold":
+        ctx.worker.latency_threshold_ms = int(argv[2])
     return OK
+
+
+@internal("__latencyreset")
+def cmd_latencyreset(ctx: ShardContext, argv: list[bytes]) -> Any:
+    ctx.worker.stats.reset_latency(argv[1:])
+    return OK
+
+
+def value_size(key: bytes, value: Any) -> int:
+    """Bytes a key costs in this shard: key, value and its share of the dicts (estimated)."""
+    import sys
+
+    size = sys.getsizeof(key) + 2 * 48  # data and atime dict entries (hash, key, value pointers + spare)
+    if isinstance(value, bytes):
+        return size + sys.getsizeof(value)
+    return size + value.memory_usage()  # type: ignore[no-any-return]
+
+
+@command("memory|usage")
+def cmd_memory_usage(ctx: ShardContext, argv: list[bytes]) -> Any:
+    j = 3
+    while j < len(argv):
+        if argv[j].lower() == b"samples" and j + 1 < len(argv):
+            parse_int(argv[j + 1])
+            j += 2
+        else:
+            raise CommandError(errors.SYNTAX)
+    value = ctx.db.peek(argv[2])
+    if value is None:
+        return None
+    return value_size(argv[2], value)
+
+
+@internal("__debugobject")
+def cmd_debugobject(ctx: ShardContext, argv: list[bytes]) -> Any:
+    """DEBUG OBJECT's line for a key, or the error Valkey gives for a missing one."""
+    value = ctx.db.peek(argv[1])
+    if value is None:
+        raise CommandError(errors.NO_SUCH_KEY)
+    idle = max(ctx.keyspace.clock.sec - ctx.db.atime.get(argv[1], ctx.keyspace.clock.sec), 0)
+    serialized = len(value) if isinstance(value, bytes) else value_size(argv[1], value)
+    return (
+        f"Value at:0x{id(value):x} refcount:1 encoding:{encoding_of(value, argv[1])} "
+        f"serializedlength:{serialized} lru:{ctx.db.atime.get(argv[1], 0) & 0xFFFFFF} lru_seconds_idle:{idle}"
+    ).encode()

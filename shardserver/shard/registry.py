@@ -26,6 +26,7 @@ class ShardContext:
         self.proto_max_bulk_len = 512 * 1024 * 1024
         self.resp3 = False
         self.stats: dict[str, int] = {"ops": 0, "batches": 0, "runs": 0, "sleeps": 0}
+        self.worker: Any = None  # the ShardWorker, for internal commands about stats
 
     def db_at(self, index: int) -> Database:
         return self.keyspace.dbs[index]

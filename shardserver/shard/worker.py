@@ -18,6 +18,7 @@ from typing import Any
 from ipc.channel import Channel
 from ipc.ring import Receiver, Sender
 from shardserver import log, wire
+from shardserver.cmdstats import CommandStats, SlowLog
 from shardserver.errors import CommandError
 from shardserver.resp import OK, ErrorReply, FastRequestParser, encode
 from shardserver.shard import keys as _keys  # noqa: F401  (registers handlers)
@@ -49,6 +50,11 @@ class ShardWorker:
         self.receiver = Receiver(channel.requests)
         self.sender = Sender(channel.replies)
         self.stopping = False
+        self.stats = CommandStats()
+        self.names: dict[bytes, list[Any]] = {}  # spelling -> stats entry
+        self.slowlog = SlowLog(int(settings.get("slowlog-log-slower-than", 10000)), int(settings.get("slowlog-max-len", 128)))
+        self.latency_threshold_ms = int(settings.get("latency-monitor-threshold", 0))
+        self.ctx.worker = self  # internal commands reach the stats and slow log
         # No limits: the front enforced them before forwarding these bytes.
         self._raw_parser = FastRequestParser(max_bulk_len=2**62, max_buffer=2**62)
 
@@ -66,14 +72,24 @@ class ShardWorker:
             return ErrorReply(f"ERR internal error in shard {self.index}: {exc}")
 
     def process(self, message: bytes) -> bytes:
-        runs = wire.unpack(message)
+        sent_ns, runs = wire.unpack(message)
+        start_ns = time.monotonic_ns()
+        # time spent in the ring counts towards the slow log, as the issue asks
+        queued_us = max(start_ns - sent_ns, 0) // 1000
         self.keyspace.clock.tick()
+        perf = time.perf_counter_ns
+        stats = self.stats
+        names = self.names
+        slowlog = self.slowlog
+        slow_ns = (slowlog.slower_than - queued_us) * 1000 if slowlog.slower_than >= 0 else 1 << 62
+        if self.latency_threshold_ms > 0:
+            slow_ns = min(slow_ns, self.latency_threshold_ms * 1_000_000)
         ctx = self.ctx
         dbs = self.keyspace.dbs
         handlers = self.handlers
         out: list[Any] = []
         ops = 0
-        for run_id, db, flags, cmds in runs:
+        for run_id, db, flags, cmds, conn_id in runs:
             if type(cmds) is bytes:  # raw RESP forwarded by the front's C router
                 cmds = self.parse_raw(cmds)
             ctx.db = dbs[db]
@@ -90,15 +106,32 @@ class ShardWorker:
                 handler = handlers.get(argv[0])
                 if handler is None:
                     handler = handlers.get(argv[0].lower())
+                failed = False
+                t0 = perf()
                 try:
                     if handler is None:
                         raise CommandError(f"ERR shard has no handler for '{argv[0].decode('latin-1')}'")
                     value = handler(ctx, argv)
                 except CommandError as exc:
                     value = ErrorReply(exc.text)
+                    failed = True
                 except Exception as exc:
                     log.warning(f"command {argv[0]!r} failed: {exc!r}\n{traceback.format_exc()}")
                     value = ErrorReply(f"ERR internal error in shard {self.index}: {exc}")
+                    failed = True
+                took = perf() - t0
+                entry = names.get(argv[0])
+                if entry is None:
+                    entry = self._stats_entry(argv[0])
+                entry[0] += 1
+                entry[1] += took
+                entry[4][took.bit_length()] += 1
+                if failed:
+                    entry[2] += 1
+                    stats.error(value.text)
+                if took >= slow_ns:
+                    slowlog.maybe_add(took // 1000 + queued_us, argv, conn_id)
+                    stats.note_latency("command", took // 1_000_000, self.latency_threshold_ms)
                 t = type(value)
                 if t is bytes:
                     parts.append(b"$%d\r\n%s\r\n" % (len(value), value))
@@ -123,6 +156,14 @@ class ShardWorker:
         ctx.stats["batches"] += 1
         ctx.stats["runs"] += len(runs)
         return wire.pack(out)
+
+    def _stats_entry(self, name: bytes) -> list[Any]:
+        """The stats entry of a command name as spelled by the client (cached per spelling)."""
+        canonical = name.decode("latin-1").lower()
+        entry = self.stats.entry(canonical)
+        if len(self.names) < 4096:  # bound the cache against odd spellings
+            self.names[name] = entry
+        return entry
 
     def parse_raw(self, raw: bytes) -> list[list[bytes]]:
         """Commands the front already parsed and validated, forwarded as their bytes."""

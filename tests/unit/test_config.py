@@ -93,7 +93,8 @@ def test_directive_table_is_data() -> None:
     assert mutable == {
         "dir", "loglevel", "timeout", "maxclients", "proto-max-bulk-len",
         "client-query-buffer-limit", "requirepass", "hz", "appendonly", "save",
-    }  # fmt: skip
+        "slowlog-log-slower-than", "slowlog-max-len", "latency-monitor-threshold",
+    } | (mutable & {"metrics-port"})  # fmt: skip
 
 
 def test_get_is_case_insensitive_and_unknown_raises_keyerror() -> None:
