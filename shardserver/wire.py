@@ -10,7 +10,8 @@ the canonical command name) or the raw RESP bytes of the commands as the
 client sent them (already validated by the front).  ``flags``: bit 0 = RESP3
 client, bit 1 = internal run (the reply is values, not RESP bytes), bit 2 =
 the reply also carries each reply's length (the front interleaves replies of
-several shards).
+several shards), bit 3 = the client set CLIENT NO-TOUCH (reads do not update
+access times).
 
 Reply message (shard -> front): msgpack array ``[run_id, payload, ...]``
 flattened.  For a client run ``payload`` is the RESP bytes of every reply of
@@ -31,6 +32,7 @@ from shardserver.resp import NULL_ARRAY, ErrorReply, SetReply, Simple
 RESP3 = 1
 INTERNAL = 2
 LENGTHS = 4
+NO_TOUCH = 8
 HELLO_RUN = 0
 
 _EXT_ERROR = 1

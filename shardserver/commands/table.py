@@ -205,6 +205,10 @@ _add("setinfo", 4, "noscript loading stale allow_busy", "connection", "Sets info
 _add("list", -2, "admin noscript loading stale", "connection", "Lists open connections.", "2.4.0", "O(N) where N is the number of client connections", FRONT, tips=("nondeterministic_output",), parent=client)
 _add("info", 2, "noscript loading stale", "connection", "Returns information about the connection.", "6.2.0", "O(1)", FRONT, tips=("nondeterministic_output",), parent=client)
 _add("kill", -3, "admin noscript loading stale", "connection", "Terminates open connections.", "2.4.0", "O(N) where N is the number of client connections", FRONT, parent=client)
+_add("pause", -3, "admin noscript loading stale", "connection", "Suspends commands processing.", "3.0.0", "O(1)", FRONT, parent=client, acl="@admin @slow @dangerous @connection")
+_add("unpause", 2, "admin noscript loading stale", "connection", "Resumes processing commands from paused clients.", "6.2.0", "O(N) Where N is the number of paused clients", FRONT, parent=client, acl="@admin @slow @dangerous @connection")
+_add("no-evict", 3, "admin noscript loading stale allow_busy", "connection", "Sets the client eviction mode of the connection.", "7.0.0", "O(1)", FRONT, parent=client, acl="@admin @slow @dangerous @connection")
+_add("no-touch", 3, "noscript loading stale allow_busy", "connection", "Controls whether commands sent by the client affect the LRU/LFU of accessed keys.", "7.2.0", "O(1)", FRONT, parent=client, acl="@slow @connection")
 _add("help", 2, "loading stale", "connection", "Returns helpful text about the different subcommands.", "5.0.0", "O(1)", FRONT, parent=client)
 
 command = _add("command", -1, "loading stale", "server", "Returns detailed information about all commands.", "2.8.13", "O(N) where N is the total number of commands", FRONT, tips=("nondeterministic_output_order",))

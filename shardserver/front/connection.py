@@ -49,6 +49,9 @@ class ClientConnection(asyncio.Protocol):
         self.paused = False
         self.write_paused = False
         self.monitoring = False
+        self.no_evict = False
+        self.no_touch = False  # its commands do not update keys' access time
+        self.postponed: list[list[bytes]] = []  # commands held by CLIENT PAUSE WRITE
 
     # -- asyncio.Protocol --------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -92,10 +95,16 @@ class ClientConnection(asyncio.Protocol):
             return
         self.net_in += len(data)
         self.last_active = time.monotonic()
+        self.parser.feed(data)
+        self.process_input()
+
+    def process_input(self) -> None:
+        """Run what the parser holds, unless CLIENT PAUSE holds this client back."""
         parser = self.parser
-        parser.feed(data)
         front = self.front
-        if front.monitors:  # every command goes through Python so MONITOR sees it
+        if front.pause_mode is not None and front.hold_client(self):
+            return
+        if front.monitors or front.pause_mode is not None:  # every command goes through Python so MONITOR sees it
             try:
                 cmds = parser.drain()
             except ProtocolError as exc:
@@ -175,7 +184,8 @@ class ClientConnection(asyncio.Protocol):
     # -- CLIENT LIST / INFO ---------------------------------------------------
     def describe(self) -> str:
         now = time.monotonic()
-        flags = "U" if self.unix else "N"
+        flags = ("U" if self.unix else "") + ("e" if self.no_evict else "") + ("T" if self.no_touch else "")
+        flags = flags or "N"
         return (
             f"id={self.id} addr={self.addr} laddr={self.laddr} fd={self.fd} name={self.name.decode('utf-8', 'surrogateescape')} "
             f"age={int(now - self.created)} idle={int(now - self.last_active)} flags={flags} capa= db={self.db} "

@@ -346,6 +346,48 @@ def client_info(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
     return Verbatim(conn.describe() + "\n")
 
 
+@front("client|pause")
+def client_pause(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
+    timeout = strict_int(argv[2])
+    if timeout is None:
+        raise CommandError("ERR timeout is not an integer or out of range")
+    if timeout < 0:
+        raise CommandError("ERR timeout is negative")
+    mode = b"all"
+    if len(argv) == 4:
+        mode = argv[3].lower()
+    if len(argv) > 4 or mode not in (b"all", b"write"):
+        raise CommandError("ERR CLIENT PAUSE mode must be WRITE or ALL")
+    fr.pause(timeout / 1000.0, mode.decode())
+    return OK
+
+
+@front("client|unpause")
+def client_unpause(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
+    fr.unpause()
+    return OK
+
+
+def _on_off(value: bytes) -> bool:
+    low = value.lower()
+    if low not in (b"on", b"off"):
+        raise CommandError(errors.SYNTAX)
+    return low == b"on"
+
+
+@front("client|no-evict")
+def client_no_evict(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
+    # There is no eviction (no maxmemory) yet, so the flag changes nothing but CLIENT LIST's 'e'.
+    conn.no_evict = _on_off(argv[2])
+    return OK
+
+
+@front("client|no-touch")
+def client_no_touch(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
+    conn.no_touch = _on_off(argv[2])
+    return OK
+
+
 @front("client|kill")
 def client_kill(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
     if len(argv) == 3:  # old form: CLIENT KILL addr:port

@@ -210,6 +210,9 @@ class Front:
         self.cmdstats = CommandStats()
         self.slowlog = SlowLog(int(config.get("slowlog-log-slower-than")), int(config.get("slowlog-max-len")))
         self.monitors: set[ClientConnection] = set()
+        self.pause_mode: str | None = None  # CLIENT PAUSE: "all" or "write"
+        self.pause_until = 0.0
+        self.paused_conns: set[ClientConnection] = set()
         self.startup_rss = 0
         self.memory_peak = 0
         self.ops_per_sec = 0
@@ -366,13 +369,73 @@ class Front:
         self.stats["total_commands_processed"] += ncmds
 
     def dispatch_each(self, conn: ClientConnection, cmds: list[list[bytes]]) -> None:
-        """Dispatch command by command through the slow path (while MONITOR is on)."""
+        """Dispatch command by command through the slow path (MONITOR on, or CLIENT PAUSE WRITE).
+
+        Under a write pause, the first write command and everything after it
+        wait in ``conn.postponed`` (order is kept) until the pause ends.
+        """
+        if conn.postponed:
+            conn.postponed.extend(cmds)
+            return
+        done = 0
         for argv in cmds:
+            if self.pause_mode == "write" and self._is_write(argv):
+                conn.postponed = cmds[done:]
+                conn.pause_reading()
+                self.paused_conns.add(conn)
+                break
             shard, _ = self._dispatch_slow(conn, argv, self._names.get(argv[0]))
             if shard >= 0:
                 self._close_run(conn, shard, [argv], 1)
-        conn.tot_cmds += len(cmds)
-        self.stats["total_commands_processed"] += len(cmds)
+            done += 1
+        conn.tot_cmds += done
+        self.stats["total_commands_processed"] += done
+
+    def _is_write(self, argv: list[bytes]) -> bool:
+        spec = self._names.get(argv[0]) or self._names.get(argv[0].lower())
+        if spec is None:
+            return False
+        if spec.subcommands and len(argv) > 1:
+            spec = spec.subcommands.get(argv[1].decode("latin-1").lower(), spec)
+        return "write" in spec.flags
+
+    # -- CLIENT PAUSE ------------------------------------------------------------
+    def pause(self, seconds: float, mode: str) -> None:
+        until = time.monotonic() + seconds
+        # Valkey: a new pause never shortens a running one; ALL wins over WRITE
+        if self.pause_mode is None or until > self.pause_until:
+            self.pause_until = until
+        if self.pause_mode != "all":
+            self.pause_mode = mode
+        self.loop.call_later(seconds, self._pause_due)
+
+    def _pause_due(self) -> None:
+        if self.pause_mode is not None and time.monotonic() >= self.pause_until:
+            self.unpause()
+
+    def hold_client(self, conn: ClientConnection) -> bool:
+        """Under CLIENT PAUSE ALL, keep ``conn``'s input unread until the pause ends."""
+        if time.monotonic() >= self.pause_until:
+            self.unpause()
+            return False
+        if self.pause_mode == "all":
+            conn.pause_reading()
+            self.paused_conns.add(conn)
+            return True
+        return False
+
+    def unpause(self) -> None:
+        self.pause_mode = None
+        self.pause_until = 0.0
+        conns, self.paused_conns = self.paused_conns, set()
+        for conn in conns:
+            if conn.closing:
+                continue
+            conn.resume_reading()
+            held, conn.postponed = conn.postponed, []
+            if held:
+                self.dispatch_each(conn, held)
+            conn.process_input()
 
     def _dispatch_slow(self, conn: ClientConnection, argv: list[bytes], spec: Command | None) -> tuple[int, Command | None]:
         """Handle one command off the hot path; returns (shard, spec) when it starts a run, else (-1, spec)."""
@@ -472,7 +535,8 @@ class Front:
         run_id = self._next_run
         self._next_run = run_id + 1
         target = (conn, cell, n or len(run))
-        item = [run_id, conn.db, 1 if conn.resp3 else 0, run, conn.id]
+        flags = (wire.RESP3 if conn.resp3 else 0) | (wire.NO_TOUCH if conn.no_touch else 0)
+        item = [run_id, conn.db, flags, run, conn.id]
         if link.holder is not None or link.lockq:
             link.lockq.append((item, target))
         else:
@@ -483,7 +547,7 @@ class Front:
         conn.pending.append(cell)
         group = _Group(self, conn, cell, order)
         db = conn.db
-        flags = (wire.RESP3 if conn.resp3 else 0) | wire.LENGTHS
+        flags = (wire.RESP3 if conn.resp3 else 0) | wire.LENGTHS | (wire.NO_TOUCH if conn.no_touch else 0)
         for shard, raw in enumerate(raws):
             if raw is None:
                 continue

@@ -50,11 +50,12 @@ def type_name(value: Any) -> str:
 class Clock:
     """The shard's notion of now, read once per batch of commands."""
 
-    __slots__ = ("ms", "sec")
+    __slots__ = ("ms", "sec", "touch")
 
     def __init__(self) -> None:
         self.ms = 0
         self.sec = 0
+        self.touch = True  # False while running a CLIENT NO-TOUCH client's commands
         self.tick()
 
     def tick(self) -> None:
@@ -90,7 +91,8 @@ class Database:
             if when is not None and when <= self.clock.ms:
                 self._expire(key)
                 return None
-        self.atime[key] = self.clock.sec
+        if self.clock.touch:
+            self.atime[key] = self.clock.sec
         return value
 
     def peek(self, key: bytes) -> Any:

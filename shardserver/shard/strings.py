@@ -64,7 +64,8 @@ def cmd_get(ctx: ShardContext, argv: list[bytes]) -> Any:
         if when is not None and when <= db.clock.ms:
             db.get(key)  # expires it and counts it, as any lookup does
             return None
-    db.atime[key] = db.clock.sec
+    if db.clock.touch:
+        db.atime[key] = db.clock.sec
     if type(value) is bytes or type(value) in STRING_TYPES:
         return value
     raise CommandError(errors.WRONGTYPE)

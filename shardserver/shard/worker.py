@@ -78,6 +78,7 @@ class ShardWorker:
         queued_us = max(start_ns - sent_ns, 0) // 1000
         self.keyspace.clock.tick()
         perf = time.perf_counter_ns
+        clock = self.keyspace.clock
         stats = self.stats
         names = self.names
         slowlog = self.slowlog
@@ -93,6 +94,7 @@ class ShardWorker:
             if type(cmds) is bytes:  # raw RESP forwarded by the front's C router
                 cmds = self.parse_raw(cmds)
             ctx.db = dbs[db]
+            clock.touch = not flags & wire.NO_TOUCH
             ops += len(cmds)
             if flags & wire.INTERNAL:
                 out.append(run_id)

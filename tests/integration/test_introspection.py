@@ -153,3 +153,64 @@ def test_config_rewrite_keeps_comments(tmp_path: Path) -> None:
 def test_config_rewrite_without_a_file(r: redis.Redis) -> None:
     with pytest.raises(redis.ResponseError, match="running without a config file"):
         r.config_rewrite()
+
+
+def _raw(port: int) -> socket.socket:
+    return socket.create_connection(("127.0.0.1", port), timeout=5)
+
+
+def test_client_pause_all_holds_every_command(server: ServerProc, r: redis.Redis) -> None:
+    other = _raw(server.port)
+    r.set("p", "v")
+    start = time.monotonic()
+    assert r.execute_command("CLIENT", "PAUSE", "300", "ALL") == b"OK"
+    other.sendall(b"*2\r\n$3\r\nGET\r\n$1\r\np\r\n")
+    assert other.recv(100) == b"$1\r\nv\r\n"  # only once the pause is over
+    assert time.monotonic() - start >= 0.25
+    other.close()
+
+
+def test_client_pause_write_lets_reads_through(server: ServerProc, r: redis.Redis) -> None:
+    r.set("w", "old")
+    writer, reader = _raw(server.port), _raw(server.port)
+    assert r.execute_command("CLIENT", "PAUSE", "10000", "WRITE") == b"OK"
+    try:
+        writer.sendall(b"SET w new\r\nGET w\r\n")  # held, in order
+        reader.sendall(b"GET w\r\n")
+        assert reader.recv(100) == b"$3\r\nold\r\n"  # reads are served during the pause
+        writer.settimeout(0.2)
+        with pytest.raises(TimeoutError):
+            writer.recv(100)
+    finally:
+        assert r.execute_command("CLIENT", "UNPAUSE") == b"OK"
+    writer.settimeout(5)
+    data = b""
+    while data.count(b"\r\n") < 2:
+        data += writer.recv(100)
+    assert data == b"+OK\r\n$3\r\nnew\r\n"
+    writer.close()
+    reader.close()
+
+
+def test_client_pause_errors(r: redis.Redis) -> None:
+    with pytest.raises(redis.ResponseError, match="timeout is not an integer or out of range"):
+        r.execute_command("CLIENT", "PAUSE", "abc")
+    with pytest.raises(redis.ResponseError, match="mode must be WRITE or ALL"):
+        r.execute_command("CLIENT", "PAUSE", "10", "foo")
+
+
+def test_client_no_touch_and_no_evict(server: ServerProc) -> None:
+    c = redis.Redis(port=server.port, socket_timeout=5)
+    c.set("t", "v")
+    assert c.execute_command("CLIENT", "NO-TOUCH", "on") == b"OK"
+    assert c.execute_command("CLIENT", "NO-EVICT", "on") == b"OK"
+    flags = c.client_info()["flags"]
+    assert "T" in flags and "e" in flags
+    time.sleep(1.1)  # idle time is counted in whole seconds: let one pass
+    c.get("t")
+    assert c.object("idletime", "t") >= 1  # the read did not touch the key
+    c.execute_command("CLIENT", "NO-TOUCH", "off")
+    c.get("t")
+    assert c.object("idletime", "t") == 0
+    with pytest.raises(redis.ResponseError, match="syntax error"):
+        c.execute_command("CLIENT", "NO-TOUCH", "maybe")
