@@ -83,20 +83,13 @@ class Database:
     # -- lookups ---------------------------------------------------------
     def get(self, key: bytes) -> Any:
         """The live value of ``key`` or None; expires it lazily and records the access."""
-        value = self.data.get(key)
-        if value is None:
-            return None
-        if self.expires:
-            when = self.expires.get(key)
-            if when is not None and when <= self.clock.ms:
-                self._expire(key)
-                return None
-        if self.clock.touch:
+        value = self.peek(key)
+        if value is not None and self.clock.touch:
             self.atime[key] = self.clock.sec
         return value
 
     def peek(self, key: bytes) -> Any:
-        """Like get, without recording an access (OBJECT, TYPE-free introspection)."""
+        """The live value of ``key`` or None, without recording an access (OBJECT, DEBUG)."""
         value = self.data.get(key)
         if value is None:
             return None
