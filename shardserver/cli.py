@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import socket
 import sys
 import time
@@ -181,13 +182,16 @@ def parse_fields(value: str) -> dict[str, str]:
     return dict(kv.split("=", 1) for kv in value.split(",") if "=" in kv)
 
 
+_INT = re.compile(r"-?[0-9]+")
+_FLOAT = re.compile(r"-?[0-9]+\.[0-9]+")  # not "nan"/"inf": JSON has no such numbers
+
+
 def typed(value: str) -> Any:
     """An INFO value as JSON: int, float, a dict for ``a=1,b=2`` lines, else the string."""
-    for conv in (int, float):
-        try:
-            return conv(value)
-        except ValueError:
-            pass
+    if _INT.fullmatch(value):
+        return int(value)
+    if _FLOAT.fullmatch(value):
+        return float(value)
     if "=" in value:
         return {k: typed(v) for k, v in parse_fields(value).items()}
     return value
@@ -444,6 +448,17 @@ def make_console() -> Console:
     return console
 
 
+def show(console: Console, renderable: Any) -> None:
+    """Print one frame; off a terminal without rich's padding spaces at line ends."""
+    if console.is_terminal:
+        console.print(renderable)
+        return
+    with console.capture() as capture:
+        console.print(renderable)
+    sys.stdout.write("".join(line.rstrip() + "\n" for line in capture.get().splitlines()))
+    sys.stdout.flush()
+
+
 # ---------------------------------------------------------------- subcommands
 
 
@@ -569,7 +584,7 @@ def cmd_stats(client: Client, args: argparse.Namespace) -> int:
         if args.json:
             _emit_json(model)
         else:
-            make_console().print(stats_table(model))
+            show(make_console(), stats_table(model))
         return EXIT_OK
     return watch(client, args)
 
@@ -586,7 +601,7 @@ def watch(client: Client, args: argparse.Namespace) -> int:
     code = EXIT_OK
     samples = _samples(client, interval, args.count)
 
-    def frames(show: Callable[[Any], None]) -> int:
+    def frames(emit: Callable[[Any], None]) -> int:
         first = True
         code = EXIT_OK
         for cur, prev, error in samples:
@@ -597,7 +612,7 @@ def watch(client: Client, args: argparse.Namespace) -> int:
                 if args.json:
                     _emit_json({"error": str(error), "exit_code": error.code, "time": time.time()})
                 else:
-                    show(f"[bold red]shardctl: {error}[/] (retrying every {interval:g}s)")
+                    emit(f"[bold red]shardctl: {error}[/] (retrying every {interval:g}s)")
                 continue
             assert cur is not None
             code = EXIT_OK
@@ -606,7 +621,7 @@ def watch(client: Client, args: argparse.Namespace) -> int:
             if args.json:
                 _emit_json(model)
             else:
-                show(stats_table(model))
+                emit(stats_table(model))
         return code
 
     try:
@@ -616,11 +631,7 @@ def watch(client: Client, args: argparse.Namespace) -> int:
             with Live(console=console, auto_refresh=False, transient=False) as live:
                 code = frames(lambda r: live.update(r, refresh=True))
         else:
-            def show(renderable: Any) -> None:
-                console.print(renderable)
-                console.file.flush()
-
-            code = frames(show)
+            code = frames(lambda r: show(console, r))
     except KeyboardInterrupt:
         pass
     return code
@@ -693,8 +704,11 @@ def run(argv: list[str] | None = None) -> int:
         if args.json:
             _emit_json({"error": str(exc), "exit_code": exc.code})
         return exc.code
-    except BrokenPipeError:  # e.g. `shardctl stats --watch | head`
+    except BrokenPipeError:  # e.g. `shardctl stats --watch | head`: the reader is gone
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
         return EXIT_OK
+    except KeyboardInterrupt:
+        return 130
     finally:
         client.close()
 

@@ -207,9 +207,13 @@ def test_slots_keys_per_slot(server: ServerProc) -> None:
 
 
 def test_slotkeys_is_not_part_of_info_all(server: ServerProc) -> None:
-    r = redis.Redis(port=server.port, socket_timeout=5)
-    assert "Slotkeys" not in r.execute_command("INFO", "all").decode()
-    assert "# Slotkeys" in r.execute_command("INFO", "slotkeys").decode()
+    client = Client(port=server.port)
+    try:
+        assert "slotkeys" not in client.info("all") and "slotkeys" not in client.info("everything")
+        slotkeys = client.info("slotkeys")["slotkeys"]
+    finally:
+        client.close()
+    assert set(slotkeys) == {"db0", "db2"}
 
 
 def test_check_aof_is_not_implemented(server: ServerProc) -> None:
@@ -309,6 +313,8 @@ def test_watch_json_shows_a_killed_shard_restarting_then_ready(restart_server: S
                 os.kill(victim, signal.SIGKILL)
                 continue
             seen.append((shard["state"], shard["pid"], shard["restarted"]))
+            if shard["state"] == "restarting":  # its slots are still its own, from the front's slot map
+                assert shard["slot_ranges"] == [[8192, 16383]] and shard["keys"] is None
             if shard["state"] == "ready" and shard["pid"] != victim:
                 break
         states = [state for state, _, _ in seen]
@@ -326,7 +332,7 @@ def test_watch_on_a_terminal_uses_a_live_view_and_shows_the_restart(restart_serv
     master, slave = pty.openpty()
     proc = subprocess.Popen(
         [sys.executable, "-m", "shardserver.cli", "-p", str(restart_server.port),
-         "stats", "--watch", "--interval", "0.1", "--count", "40"],
+         "stats", "--watch", "--interval", "0.1", "--count", "25"],
         stdin=slave, stdout=slave, stderr=slave, close_fds=True,
         env={**os.environ, "TERM": "xterm", "COLUMNS": "220", "LINES": "50"},
     )
@@ -361,3 +367,35 @@ def test_watch_on_a_terminal_uses_a_live_view_and_shows_the_restart(restart_serv
     plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", text)
     after = plain[plain.rindex("restarting"):]
     assert re.search(r"^\s*0\s+\d+\s+ready", after, re.M), after[-3000:]
+
+
+# ---------------------------------------------------------------- the model, without a server
+
+
+def _sample(t: float, shard1: str, commands: int = 10) -> Sample:
+    line0 = "pid=10,state=ready,slots=0-8191,keys=1,expires=0,db_keys=0:1,db_expires=0:0,ops=100,cpu_user=1.0,cpu_sys=0.5"
+    text = (
+        f"# Server\r\nserver_time_usec:{int(t * 1e6)}\r\nfront_process_id:9\r\n# Stats\r\ntotal_commands_processed:{commands}\r\n"
+        f"# Shards\r\nshards:2\r\nshard0:{line0}\r\nshard1:{shard1}\r\n"
+    )
+    from shardserver.cli import parse_info
+
+    return Sample(parse_info(text))
+
+
+def test_model_marks_restarts_and_gives_no_rate_across_them() -> None:
+    ready_a = "pid=11,state=ready,slots=8192-16383,keys=5,expires=0,ops=500,cpu_user=2.0,cpu_sys=0"
+    restarting = "pid=0,state=restarting,slots=8192-16383,keys=0,expires=0,ops=0,ring_req_bytes=0"
+    ready_b = "pid=12,state=ready,slots=8192-16383,keys=0,expires=0,ops=3,cpu_user=0.1,cpu_sys=0"
+    a, b, c = _sample(100.0, ready_a), _sample(101.0, restarting, 20), _sample(102.0, ready_b, 40)
+    mid = build_stats(b, a, "t")["shards"][1]
+    assert (mid["state"], mid["pid"], mid["keys"], mid["ops_per_sec"], mid["restarted"]) == ("restarting", None, None, None, False)
+    assert mid["slots"] == 8192 and mid["ring_req_bytes"] == 0
+    end = build_stats(c, b, "t")
+    assert (end["shards"][1]["restarted"], end["shards"][1]["ops_per_sec"]) == (True, None)
+    assert end["shards"][0]["ops_per_sec"] == 0.0 and end["shards"][0]["restarted"] is False
+    assert end["front"]["ops_per_sec"] == 20.0
+    # a pid change between two ready samples (a restart faster than the interval) is a restart too
+    assert build_stats(c, a, "t")["shards"][1]["restarted"] is True
+    # a counter that went back (CONFIG RESETSTAT) gives no rate
+    assert build_stats(a, _sample(99.0, ready_a.replace("ops=500", "ops=900")), "t")["shards"][1]["ops_per_sec"] is None
