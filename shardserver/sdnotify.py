@@ -24,6 +24,7 @@ import socket
 # What a child process must not inherit: a forked front or shard that notified
 # would confuse systemd (NotifyAccess=main drops it, with a log line each time).
 _ENV = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")
+SEND_TIMEOUT = 1.0
 
 
 def _address(path: str) -> str:
@@ -49,6 +50,9 @@ def notify(*lines: str) -> bool:
         return False
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
+            # A full receive queue (systemd not reading) blocks a datagram send: wait
+            # a little so READY=1 survives a burst, but never hang the supervisor.
+            sock.settimeout(SEND_TIMEOUT)
             sock.sendto("\n".join(lines).encode(), _address(path))
     except OSError:
         return False

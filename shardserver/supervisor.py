@@ -35,7 +35,7 @@ import socket
 import sys
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from ipc.channel import Channel
@@ -84,7 +84,7 @@ def describe_status(status: int) -> str:
 
 
 @contextlib.contextmanager
-def _working_directory(path: str) -> Any:
+def _working_directory(path: str) -> Iterator[None]:
     """Run a block in ``path`` (if it still exists), then come back.
 
     A reload must resolve relative paths in the config file (``dir``) exactly as
@@ -143,7 +143,7 @@ class Supervisor:
         self.restarting: set[int] = set()
         self.port = ""
         self.reload_seq = 0
-        self.reload_pending: tuple[int, list[tuple[str, str]], Config, float] | None = None
+        self.reload_pending: tuple[int, list[tuple[str, str]], float] | None = None  # (seq, pairs, deadline)
         self.reload_wanted = False  # SIGHUP before ready: reload once ready
 
     # -- children ------------------------------------------------------------
@@ -155,8 +155,11 @@ class Supervisor:
         code = 1
         try:
             signal.set_wakeup_fd(-1)
-            for sig in (signal.SIGTERM, signal.SIGCHLD, signal.SIGHUP):
+            for sig in (signal.SIGTERM, signal.SIGCHLD):
                 signal.signal(sig, signal.SIG_DFL)
+            # Reloads are the supervisor's: a SIGHUP sent to the whole group
+            # (`systemctl kill -s HUP`, a closed terminal) must not kill a child.
+            signal.signal(signal.SIGHUP, signal.SIG_IGN)
             _set_pdeathsig(signal.SIGTERM)
             if os.getppid() != parent:
                 os._exit(1)
@@ -309,17 +312,20 @@ class Supervisor:
 
     # -- systemd: status, watchdog, start timeout ----------------------------------
     def _run_timers(self) -> float:
-        """Send what is due to systemd; returns how long the loop may sleep."""
-        if not self.notifying or self.stopping:
-            return 1.0
+        """Expire a reload the front did not confirm; send what is due to systemd.
+
+        Returns how long the loop may sleep.
+        """
         now = time.monotonic()
-        if self.health_pending is not None and now >= self.health_pending[1]:
-            self.health_pending = None
-            self._health_verdict(False, f"the front did not answer the health check within {self._health_wait():.2f}s", {})
-        if self.reload_pending is not None and now >= self.reload_pending[3]:
+        if self.reload_pending is not None and now >= self.reload_pending[2]:
             self.reload_pending = None
             log.warning(f"Reload: no answer from the front within {RELOAD_TIMEOUT}s; its configuration is unknown")
-            sdnotify.notify("READY=1", "STATUS=Reload unconfirmed: no answer from the front")
+            self._reload_done("Reload unconfirmed: no answer from the front")
+        if not self.notifying or self.stopping:
+            return 1.0 if self.reload_pending is None else max(0.0, min(1.0, self.reload_pending[2] - now))
+        if self.health_pending is not None and now >= self.health_pending[1]:
+            self.health_pending = None
+            self._health_verdict(False, f"the front did not answer the health check within {self._health_deadline():.2f}s", {})
         if now >= self.next_tick:
             self.next_tick = now + self.tick
             if not self.ready:
@@ -333,12 +339,20 @@ class Supervisor:
         if self.health_pending is not None:
             wait = min(wait, self.health_pending[1] - now)
         if self.reload_pending is not None:
-            wait = min(wait, self.reload_pending[3] - now)
+            wait = min(wait, self.reload_pending[2] - now)
         return max(0.0, min(wait, 1.0))
 
     def _health_wait(self) -> float:
         """How long the front waits for the shards' pings: half a tick, at most 5 s."""
         return min(self.tick / 2, HEALTH_TIMEOUT_MAX)
+
+    def _health_deadline(self) -> float:
+        """How long the supervisor waits for the front's answer.
+
+        A little longer than the front's own wait, shorter than a tick: at most one
+        request is ever outstanding, and a late answer is ignored (stale seq).
+        """
+        return min(self.tick * 0.9, self._health_wait() + 1.0)
 
     def _ask_health(self, now: float) -> None:
         self.health_seq += 1
@@ -348,9 +362,7 @@ class Supervisor:
         except OSError:
             self._health_verdict(False, "the front does not read its control channel", {})
             return
-        # A little longer than the front's own wait, shorter than a tick: at most one
-        # request is ever outstanding, and a late answer is ignored (stale seq).
-        self.health_pending = (self.health_seq, now + min(self.tick * 0.9, self._health_wait() + 1.0))
+        self.health_pending = (self.health_seq, now + self._health_deadline())
 
     def _on_health(self, words: list[str]) -> None:
         """``health <seq> ok|fail <json>`` from the front."""
@@ -364,10 +376,9 @@ class Supervisor:
         self._health_verdict(words[2] == "ok", str(info.get("reason", "")), info)
 
     def _health_verdict(self, ok: bool, reason: str, info: dict[str, Any]) -> None:
-        up = info.get("up", "?")
         if not self.ready:
-            if not self.stopping:
-                sdnotify.notify(f"STATUS=Loading shards ({up}/{self.nshards} up)")
+            if "up" in info and not self.stopping:
+                sdnotify.notify(f"STATUS=Loading shards ({info['up']}/{self.nshards} up)")
             return
         if ok:
             self.restarting.clear()
@@ -454,7 +465,7 @@ class Supervisor:
             log.warning(f"Reload failed, nothing applied: cannot reach the front ({exc})")
             self._reload_done("Reload failed: front unreachable")
             return
-        self.reload_pending = (self.reload_seq, pairs, new, time.monotonic() + RELOAD_TIMEOUT)
+        self.reload_pending = (self.reload_seq, pairs, time.monotonic() + RELOAD_TIMEOUT)
 
     def _on_reloaded(self, words: list[str]) -> None:
         """``reloaded <seq> ok`` or ``reloaded <seq> fail <reason>`` from the front."""
@@ -462,7 +473,7 @@ class Supervisor:
         if pending is None or len(words) < 3 or int(words[1]) != pending[0]:
             return
         self.reload_pending = None
-        seq, pairs, new, _ = pending
+        pairs = pending[1]
         if words[2] != "ok":
             reason = " ".join(words[3:]) or "unknown reason"
             log.warning(f"Reload failed, nothing applied: the front refused it: {reason}")
@@ -472,10 +483,11 @@ class Supervisor:
         # Keep the supervisor's copy in step: it is what a restarted shard starts with
         # and what the next reload compares with.
         self.config.config_set(pairs)
+        changes = ", ".join(f"{name} {_shown(name, before[name])} -> {_shown(name, value)}" for name, value in pairs)
+        # Announced before a new loglevel applies here: 'loglevel warning' must not hide it.
+        log.notice(f"Configuration reloaded: {changes}")
         if "loglevel" in before:
             log.set_level(str(self.config.get("loglevel")))
-        changes = ", ".join(f"{name} {_shown(name, before[name])} -> {_shown(name, value)}" for name, value in pairs)
-        log.notice(f"Configuration reloaded: {changes}")
         self._reload_done("")
 
     def _reload_done(self, status: str) -> None:

@@ -366,6 +366,10 @@ def debug(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
 
 @front("monitor")
 def monitor(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
+    from shardserver.front.server import NO_REPLY
+
+    if conn.monitoring:  # Valkey ignores a second MONITOR without a reply
+        return NO_REPLY
     fr.monitors.add(conn)
     conn.monitoring = True
     return OK

@@ -242,7 +242,7 @@ class Front:
         return min(ns, threshold_ms * 1_000_000) if threshold_ms > 0 else ns
 
     # directives whose new value the shards must hear about
-    SHARD_DIRECTIVES = ("proto-max-bulk-len", "slowlog-log-slower-than", "slowlog-max-len", "latency-monitor-threshold")
+    SHARD_DIRECTIVES = ("proto-max-bulk-len", "slowlog-log-slower-than", "slowlog-max-len", "latency-monitor-threshold", "loglevel", "hz")
 
     def apply_config(self, changed: set[str] | None = None) -> None:
         """Act on the configuration: at start, and after CONFIG SET or a reload changed ``changed``."""
@@ -410,8 +410,13 @@ class Front:
         self.loop.call_later(seconds, self._pause_due)
 
     def _pause_due(self) -> None:
-        if self.pause_mode is not None and time.monotonic() >= self.pause_until:
+        if self.pause_mode is None:
+            return
+        left = self.pause_until - time.monotonic()
+        if left <= 0:
             self.unpause()
+        else:  # the timer fired early (or the pause was extended): look again later
+            self.loop.call_later(left, self._pause_due)
 
     def hold_client(self, conn: ClientConnection) -> bool:
         """Under CLIENT PAUSE ALL, keep ``conn``'s input unread until the pause ends."""
@@ -439,8 +444,6 @@ class Front:
 
     def _dispatch_slow(self, conn: ClientConnection, argv: list[bytes], spec: Command | None) -> tuple[int, Command | None]:
         """Handle one command off the hot path; returns (shard, spec) when it starts a run, else (-1, spec)."""
-        if self.monitors:
-            self._feed_monitors(conn, argv)
         if spec is None:
             spec = self._names.get(argv[0].lower())
             if spec is None:
@@ -463,6 +466,8 @@ class Front:
         if not conn.authenticated and not spec.no_auth:
             self._reject(conn, spec.fullname, errors.NOAUTH)
             return -1, spec
+        if self.monitors and spec.name != "monitor":
+            self._feed_monitors(conn, argv)
         if spec.route is SINGLE:
             keys = spec.keys
             if self.nshards == 1:
@@ -505,10 +510,9 @@ class Front:
         from shardserver.front.introspection import monitor_line
 
         line = monitor_line(conn, argv)
-        for mon in list(self.monitors):
-            if mon is conn or mon.closing:
-                if mon.closing:
-                    self.monitors.discard(mon)
+        for mon in list(self.monitors):  # a monitor sees its own commands too, as in Valkey
+            if mon.closing:
+                self.monitors.discard(mon)
                 continue
             mon.reply(line)
             self._dirty_conns.add(mon)
@@ -673,6 +677,11 @@ class Front:
         link.pid = int(payload[0])
         link.up = True
         log.verbose(f"Shard {link.index} (pid {link.pid}) is serving")
+        if self.ready_sent:
+            # A restarted shard was forked with the start-up configuration: give it
+            # what CONFIG SET or a reload changed since.
+            for name in self.SHARD_DIRECTIVES:
+                self.call(link.index, 0, [[b"__config", name.encode(), str(self.config.get(name)).encode()]])
         if not self.ready_sent and all(x.up for x in self.links):
             from shardserver.front.info import process_rss
 

@@ -644,6 +644,12 @@ def cmd_config(ctx: ShardContext, argv: list[bytes]) -> Any:
         ctx.worker.slowlog.configure(max_len=int(argv[2]))
     elif name == "latency-monitor-threshold":
         ctx.worker.latency_threshold_ms = int(argv[2])
+    elif name == "hz":
+        ctx.worker.hz = int(argv[2])
+    elif name == "loglevel":  # CONFIG SET / SIGHUP reload: shards log too
+        from shardserver import log
+
+        log.set_level(argv[2].decode())
     return OK
 
 

@@ -218,6 +218,8 @@ class ShardWorker:
                     continue
             self.keyspace.clock.tick()
             self.keyspace.expire_cycle(budget)
+            period = 1.0 / max(self.hz, 1)  # hz may change at run time (CONFIG SET, reload)
+            budget = period * 0.25
             next_cycle = time.monotonic() + period
 
 

@@ -119,7 +119,7 @@ def test_debug_is_refused_unless_enabled() -> None:
 
 def test_monitor_streams_commands(server: ServerProc, r: redis.Redis) -> None:
     mon = socket.create_connection(("127.0.0.1", server.port), timeout=5)
-    mon.sendall(b"MONITOR\r\n")
+    mon.sendall(b"MONITOR\r\nMONITOR\r\n")  # the second one gets no reply, as in Valkey
     assert mon.recv(100) == b"+OK\r\n"
     r.set("mon key", 'a"b')
     data = b""
@@ -214,3 +214,15 @@ def test_client_no_touch_and_no_evict(server: ServerProc) -> None:
     assert c.object("idletime", "t") == 0
     with pytest.raises(redis.ResponseError, match="syntax error"):
         c.execute_command("CLIENT", "NO-TOUCH", "maybe")
+
+
+def test_monitor_sees_its_own_commands(server: ServerProc) -> None:
+    mon = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+    mon.sendall(b"MONITOR\r\n")
+    assert mon.recv(100) == b"+OK\r\n"
+    mon.sendall(b"PING\r\n")
+    data = b""
+    while b'"PING"' not in data:
+        data += mon.recv(4096)
+    assert data.startswith(b"+PONG\r\n+")
+    mon.close()
