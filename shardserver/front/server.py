@@ -384,9 +384,13 @@ class Front:
                 conn.pause_reading()
                 self.paused_conns.add(conn)
                 break
-            shard, _ = self._dispatch_slow(conn, argv, self._names.get(argv[0]))
+            as_sent = list(argv) if self.monitors else argv  # routing renames argv[0]
+            shard, spec = self._dispatch_slow(conn, argv, self._names.get(argv[0]))
             if shard >= 0:
                 self._close_run(conn, shard, [argv], 1)
+            if self.monitors and spec is not None and spec.name != "monitor":
+                # after the command's own reply slot, so a monitor sees its reply first
+                self._feed_monitors(conn, as_sent)
             done += 1
         conn.tot_cmds += done
         self.stats["total_commands_processed"] += done
@@ -466,8 +470,6 @@ class Front:
         if not conn.authenticated and not spec.no_auth:
             self._reject(conn, spec.fullname, errors.NOAUTH)
             return -1, spec
-        if self.monitors and spec.name != "monitor":
-            self._feed_monitors(conn, argv)
         if spec.route is SINGLE:
             keys = spec.keys
             if self.nshards == 1:
