@@ -198,25 +198,28 @@ def cmd_mget(ctx: ShardContext, argv: list[bytes]) -> Any:
     return out
 
 
+def _pairs(argv: list[bytes], name: str) -> range:
+    """Indexes of the keys of a key/value list (MSET, MSETNX), after Valkey's arity check."""
+    if len(argv) % 2 == 0:
+        raise CommandError(errors.wrong_arity(name))
+    return range(1, len(argv), 2)
+
+
 @command("mset")
 def cmd_mset(ctx: ShardContext, argv: list[bytes]) -> Any:
-    if len(argv) % 2 == 0:
-        raise CommandError(errors.wrong_arity("mset"))
     db = ctx.db
-    for i in range(1, len(argv), 2):
+    for i in _pairs(argv, "mset"):
         db.set(argv[i], argv[i + 1])
     return OK
 
 
 @command("msetnx")
 def cmd_msetnx(ctx: ShardContext, argv: list[bytes]) -> Any:
-    if len(argv) % 2 == 0:
-        raise CommandError(errors.wrong_arity("msetnx"))
+    keys = _pairs(argv, "msetnx")
     db = ctx.db
-    for i in range(1, len(argv), 2):
-        if db.get(argv[i]) is not None:
-            return 0
-    for i in range(1, len(argv), 2):
+    if any(db.get(argv[i]) is not None for i in keys):
+        return 0
+    for i in keys:
         db.set(argv[i], argv[i + 1])
     return 1
 
