@@ -290,6 +290,25 @@ class Ring:
     def consumer_waiting_space(self, value: int) -> None:
         self._hdr[_WAITING] = value
 
+    # Producer blocked on a full ring: ``want_space()``, then try to write again;
+    # the consumer, after reading, calls ``space_wanted()`` and if True rings the
+    # producer.  Fenced on both sides (Dekker), so either the producer's retry
+    # finds room or the consumer sees the flag.
+    def want_space(self) -> None:
+        """Producer: ask to be woken when the consumer frees space."""
+        self._hdr[_WAITING] = 1
+        if _fence is not None:
+            _fence()
+
+    def space_wanted(self) -> bool:
+        """Consumer, after reading: True (and the flag cleared) if the producer waits for room."""
+        if _fence is not None:
+            _fence()
+        if self._hdr[_WAITING]:
+            self._hdr[_WAITING] = 0
+            return True
+        return False
+
     def release(self) -> None:
         """Drop this object's views of the buffer (so the mmap can be closed)."""
         self._words.release()

@@ -607,7 +607,7 @@ class Front:
                 continue
             payload = wire.pack([time.monotonic_ns(), link.out])
             link.out = []
-            if not link.sender.send(payload):
+            if not link.sender.send(payload) and not self._want_space(link):
                 if not link.backlogged:
                     link.backlogged = True
                     link.backpressure_events += 1
@@ -620,6 +620,18 @@ class Front:
             while not link.channel.replies.prepare_sleep():
                 self._drain_replies(link)
         self._write_dirty()
+
+    def _want_space(self, link: ShardLink) -> bool:
+        """The request ring is full: ask the shard to ring us when it has read, then retry.
+
+        The shard rings the reply doorbell, whose handler pumps the sender; a
+        message bigger than the ring (fragments) goes through this way.
+        """
+        link.channel.requests.want_space()
+        done = link.sender.pump()
+        if link.channel.requests.needs_wake():
+            link.channel.req_bell.ring()
+        return done
 
     def _write_dirty(self) -> None:
         if self._dirty_conns:
@@ -667,7 +679,7 @@ class Front:
                 else:
                     target.deliver(payload)
         if link.backlogged:
-            done = link.sender.pump()
+            done = link.sender.pump() or self._want_space(link)
             if link.channel.requests.needs_wake():
                 link.channel.req_bell.ring()
             if done:

@@ -199,8 +199,11 @@ class ShardWorker:
         next_cycle = time.monotonic() + period
         bell = self.channel.req_bell
         ring = self.channel.requests
+        rep_bell = self.channel.rep_bell
         while not self.stopping:
             messages = self.receiver.poll()
+            if ring.space_wanted():  # the front waits to write the rest of a big message
+                rep_bell.ring()
             if messages:
                 for message in messages:
                     self.reply(self.process(message))
