@@ -19,6 +19,8 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+_PDEATHSIG = ["setpriv", "--pdeathsig", "TERM"] if shutil.which("setpriv") else []
+
 READY_RE = re.compile(rb"Ready to accept connections tcp port (\d+)")
 
 
@@ -108,8 +110,16 @@ def start_shardserver(*args: str, shards: int = 2, timeout: float = 30.0, env: d
     # a config file, if given, must come first, as valkey-server wants it
     conf = [args[0]] if args and not args[0].startswith("--") else []
     rest = list(args[len(conf) :])
-    cmd = [sys.executable, "-m", "shardserver.supervisor", *conf, "--port", "0", "--shards", str(shards), "--dir", workdir, *rest]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}, start_new_session=True)
+    # setpriv (util-linux) makes the kernel SIGTERM the server if this test process
+    # dies, so no server outlives a killed run; no preexec_fn with threads around.
+    cmd = [*_PDEATHSIG, sys.executable, "-m", "shardserver.supervisor", *conf, "--port", "0", "--shards", str(shards), "--dir", workdir, *rest]
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, **(env or {})},
+        start_new_session=True,
+    )
     server = ServerProc(proc=proc, port=0, dir=workdir)
     try:
         m = server.wait_log(READY_RE.pattern, timeout)
