@@ -105,6 +105,7 @@ def render(
     front_rss = _rss(os.getpid())
     shard_rss = [_rss(int(s[b"pid"])) for s in live]
     used = front_rss + sum(shard_rss)
+    fr.memory_peak = max(fr.memory_peak, used)
     out: list[str] = []
 
     def section(title: str, fields: list[tuple[str, Any]]) -> None:
@@ -155,6 +156,10 @@ def render(
                 ("used_memory_human", _human(used)),
                 ("used_memory_rss", used),
                 ("used_memory_rss_human", _human(used)),
+                ("used_memory_peak", max(used, fr.memory_peak)),
+                ("used_memory_peak_human", _human(max(used, fr.memory_peak))),
+                ("used_memory_startup", fr.startup_rss),
+                ("used_memory_dataset", max(used - fr.startup_rss, 0)),
                 ("used_memory_front", front_rss),
                 ("used_memory_shards", sum(shard_rss)),
                 ("maxmemory", 0),
@@ -236,7 +241,8 @@ def render(
             for db in sorted(per_db):
                 keys, expires, ttl_sum, ttl_n = per_db[db]
                 avg = ttl_sum // ttl_n if ttl_n else 0
-                fields.append((f"db{db}", f"keys={keys},expires={expires},avg_ttl={avg},subexpiry=0"))
+                # keys_with_volatile_items: hashes with expiring fields (none until hashes exist)
+                fields.append((f"db{db}", f"keys={keys},expires={expires},avg_ttl={avg},keys_with_volatile_items=0"))
             section("Keyspace", fields)
         elif name == "shards":
             section("Shards", _shard_fields(fr, shards, dict(zip(map(id, live), shard_rss, strict=True))))

@@ -980,6 +980,11 @@ class Front:
                 if not conn.pending and now - conn.last_active > self.timeout:
                     log.verbose(f"Closing idle client id={conn.id}")
                     conn.close_now()
+        # used_memory_peak: resident memory of every process, sampled once a second
+        from shardserver.front.info import process_rss
+
+        total = process_rss(os.getpid()) + sum(process_rss(x.pid) for x in self.links if x.pid)
+        self.memory_peak = max(self.memory_peak, total)
         mark_t, mark_ops = self._ops_mark
         now_t, ops = time.monotonic(), self.stats["total_commands_processed"]
         self.ops_per_sec = int((ops - mark_ops) / max(now_t - mark_t, 1e-6))
