@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Iterator
 
@@ -116,3 +117,13 @@ def test_idle_server_uses_almost_no_cpu(server: ServerProc, r: redis.Redis) -> N
     time.sleep(2.0)  # measuring idleness needs an interval of idleness
     used = sum(sum(p.cpu_times()[:2]) - b for p, b in zip(procs, before, strict=True))
     assert used < 0.2, f"{used:.3f}s of CPU in 2s while idle"
+
+
+def test_idle_clients_are_closed_after_timeout() -> None:
+    with shardserver("--timeout", "1", shards=1) as s:
+        idle = socket.create_connection(("127.0.0.1", s.port), timeout=10)
+        busy = redis.Redis(port=s.port, socket_timeout=10)
+        idle.sendall(b"PING\r\n")
+        assert idle.recv(100) == b"+PONG\r\n"
+        assert idle.recv(100) == b""  # the server closes it after about a second of idleness
+        assert busy.ping()  # a fresh client is served
