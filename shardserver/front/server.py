@@ -23,7 +23,6 @@ import os
 import signal
 import socket
 import time
-from array import array
 from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -36,29 +35,18 @@ from shardserver.commands.table import ALL, FRONT, SCAN, SINGLE, TABLE, Command
 from shardserver.config import Config, ConfigError
 from shardserver.errors import CommandError
 from shardserver.front.connection import ClientConnection
-from shardserver.resp import ErrorReply, encode, interleave
+from shardserver.front.targets import (
+    FutureTarget,
+    GroupPart,
+    GroupTarget,
+    Hold,
+    SplitJob,
+    SplitPart,
+)
+from shardserver.resp import ErrorReply, encode
 from shardserver.slots import SlotMap, key_slot
 
 FrontHandler = Callable[["Front", ClientConnection, list[bytes]], Any]
-
-
-class Hold:
-    """A cross-shard operation's claim on some shards, granted in arrival order."""
-
-    def __init__(self, front: Front, shards: list[int]) -> None:
-        self.front = front
-        self.shards = sorted(set(shards))
-        self.granted = 0
-        self.ready: asyncio.Future[None] = front.loop.create_future()
-
-    def grant(self) -> None:
-        self.granted += 1
-        if self.granted == len(self.shards) and not self.ready.done():
-            self.ready.set_result(None)
-
-    def call(self, shard: int, db: int, cmds: list[list[bytes]]) -> asyncio.Future[list[Any]]:
-        """Run internal commands on a held shard; resolves to their reply values."""
-        return self.front.call(shard, db, cmds, bypass=True)
 
 
 class ShardLink:
@@ -77,104 +65,6 @@ class ShardLink:
         self.lockq: deque[Any] = deque()
         self.backlogged = False
         self.backpressure_events = 0
-
-
-class _Future:
-    """Target of an internal run: resolves an asyncio future with the values."""
-
-    __slots__ = ("future", "n")
-
-    def __init__(self, future: asyncio.Future[list[Any]], n: int) -> None:
-        self.future = future
-        self.n = n
-
-    def deliver(self, payload: Any) -> None:
-        if not self.future.done():
-            self.future.set_result(payload)
-
-    def fail(self, text: str) -> None:
-        self.deliver([ErrorReply(text)] * self.n)
-
-
-class _Group:
-    """A connection's commands spread over shards: replies merge in request order."""
-
-    __slots__ = ("front", "conn", "cell", "order", "parts", "remaining")
-
-    def __init__(self, front: Front, conn: ClientConnection, cell: list[Any], order: bytes) -> None:
-        self.front = front
-        self.conn = conn
-        self.cell = cell
-        self.order = order
-        self.parts: list[Any] = [None] * front.nshards
-        self.remaining = 0
-
-    def part_done(self, shard: int, part: tuple[bytes, bytes]) -> None:
-        self.parts[shard] = part
-        self.remaining -= 1
-        if self.remaining == 0:
-            self.cell[0] = interleave(self.order, self.parts)
-            self.front._dirty_conns.add(self.conn)
-
-
-class _Split:
-    """One command split over shards; merges the parts' replies when all are in."""
-
-    __slots__ = ("front", "conn", "cell", "values", "remaining", "merge")
-
-    def __init__(self, front: Front, conn: ClientConnection, cell: list[Any], n: int, merge: Callable[[list[Any]], Any]) -> None:
-        self.front = front
-        self.conn = conn
-        self.cell = cell
-        self.values: list[Any] = [None] * n
-        self.remaining = n
-        self.merge = merge
-
-    def part_done(self, index: int, value: Any) -> None:
-        self.values[index] = value
-        self.remaining -= 1
-        if self.remaining:
-            return
-        result: Any = next((v for v in self.values if isinstance(v, ErrorReply)), None)
-        if result is None:
-            try:
-                result = self.merge(self.values)
-            except CommandError as exc:
-                result = ErrorReply(exc.text)
-        self.cell[0] = encode(result, self.conn.resp3)
-        self.front._dirty_conns.add(self.conn)
-        if not self.front._flush_scheduled:
-            self.front._schedule_flush()
-
-
-class _SplitPart:
-    __slots__ = ("job", "index")
-
-    def __init__(self, job: _Split, index: int) -> None:
-        self.job = job
-        self.index = index
-
-    def deliver(self, payload: list[Any]) -> None:
-        self.job.part_done(self.index, payload[0])
-
-    def fail(self, text: str) -> None:
-        self.job.part_done(self.index, ErrorReply(text))
-
-
-class _GroupPart:
-    __slots__ = ("group", "shard")
-
-    def __init__(self, group: _Group, shard: int) -> None:
-        self.group = group
-        self.shard = shard
-
-    def deliver(self, payload: list[bytes]) -> None:
-        self.group.part_done(self.shard, (payload[0], payload[1]))
-
-    def fail(self, text: str) -> None:
-        err = encode(ErrorReply(text))
-        n = self.group.order.count(self.shard)
-        self.group.part_done(self.shard, (err * n, array("I", [len(err)] * n).tobytes()))
 
 
 class Front:
@@ -551,7 +441,7 @@ class Front:
     def _close_group(self, conn: ClientConnection, order: bytes, raws: list[bytes | None]) -> None:
         cell: list[Any] = [None]
         conn.pending.append(cell)
-        group = _Group(self, conn, cell, order)
+        group = GroupTarget(self, conn, cell, order)
         db = conn.db
         flags = (wire.RESP3 if conn.resp3 else 0) | wire.LENGTHS | (wire.NO_TOUCH if conn.no_touch else 0)
         for shard, raw in enumerate(raws):
@@ -561,7 +451,7 @@ class Front:
             run_id = self._next_run
             self._next_run = run_id + 1
             item = [run_id, db, flags, raw, conn.id]
-            target = _GroupPart(group, shard)
+            target = GroupPart(group, shard)
             link = self.links[shard]
             if link.holder is not None or link.lockq:
                 link.lockq.append((item, target))
@@ -734,7 +624,7 @@ class Front:
         self._next_run = run_id + 1
         link = self.links[shard]
         item = [run_id, db, wire.INTERNAL, cmds, 0]
-        target = _Future(future, len(cmds))
+        target = FutureTarget(future, len(cmds))
         if not bypass and (link.holder is not None or link.lockq):
             link.lockq.append((item, target))
         else:
@@ -749,13 +639,13 @@ class Front:
         """
         cell: list[Any] = [None]
         conn.pending.append(cell)
-        job = _Split(self, conn, cell, len(calls), merge)
+        job = SplitJob(self, conn, cell, len(calls), merge)
         db = conn.db
         for index, (shard, argv) in enumerate(calls):
             run_id = self._next_run
             self._next_run = run_id + 1
             item = [run_id, db, wire.INTERNAL, [argv], conn.id]
-            target = _SplitPart(job, index)
+            target = SplitPart(job, index)
             link = self.links[shard]
             if link.holder is not None or link.lockq:
                 link.lockq.append((item, target))

@@ -1,0 +1,139 @@
+"""Where a shard's reply goes when it is not one connection's run.
+
+Ownership: the front owns these objects; each is the target of one internal
+run (``Front.call``, ``Front.split``, a group of one connection's commands
+spread over shards) or a hold on some shards for a cross-shard operation.
+A target gets ``deliver(payload)`` with the shard's reply, or ``fail(text)``
+when the shard died.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from array import array
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from shardserver.errors import CommandError
+from shardserver.resp import ErrorReply, encode, interleave
+
+if TYPE_CHECKING:
+    from shardserver.front.connection import ClientConnection
+    from shardserver.front.server import Front
+
+
+class Hold:
+    """A cross-shard operation's claim on some shards, granted in arrival order."""
+
+    def __init__(self, front: Front, shards: list[int]) -> None:
+        self.front = front
+        self.shards = sorted(set(shards))
+        self.granted = 0
+        self.ready: asyncio.Future[None] = front.loop.create_future()
+
+    def grant(self) -> None:
+        self.granted += 1
+        if self.granted == len(self.shards) and not self.ready.done():
+            self.ready.set_result(None)
+
+    def call(self, shard: int, db: int, cmds: list[list[bytes]]) -> asyncio.Future[list[Any]]:
+        """Run internal commands on a held shard; resolves to their reply values."""
+        return self.front.call(shard, db, cmds, bypass=True)
+
+
+class FutureTarget:
+    """Target of an internal run: resolves an asyncio future with the values."""
+
+    __slots__ = ("future", "n")
+
+    def __init__(self, future: asyncio.Future[list[Any]], n: int) -> None:
+        self.future = future
+        self.n = n
+
+    def deliver(self, payload: Any) -> None:
+        if not self.future.done():
+            self.future.set_result(payload)
+
+    def fail(self, text: str) -> None:
+        self.deliver([ErrorReply(text)] * self.n)
+
+
+class GroupTarget:
+    """A connection's commands spread over shards: replies merge in request order."""
+
+    __slots__ = ("front", "conn", "cell", "order", "parts", "remaining")
+
+    def __init__(self, front: Front, conn: ClientConnection, cell: list[Any], order: bytes) -> None:
+        self.front = front
+        self.conn = conn
+        self.cell = cell
+        self.order = order
+        self.parts: list[Any] = [None] * front.nshards
+        self.remaining = 0
+
+    def part_done(self, shard: int, part: tuple[bytes, bytes]) -> None:
+        self.parts[shard] = part
+        self.remaining -= 1
+        if self.remaining == 0:
+            self.cell[0] = interleave(self.order, self.parts)
+            self.front._dirty_conns.add(self.conn)
+
+
+class SplitJob:
+    """One command split over shards; merges the parts' replies when all are in."""
+
+    __slots__ = ("front", "conn", "cell", "values", "remaining", "merge")
+
+    def __init__(self, front: Front, conn: ClientConnection, cell: list[Any], n: int, merge: Callable[[list[Any]], Any]) -> None:
+        self.front = front
+        self.conn = conn
+        self.cell = cell
+        self.values: list[Any] = [None] * n
+        self.remaining = n
+        self.merge = merge
+
+    def part_done(self, index: int, value: Any) -> None:
+        self.values[index] = value
+        self.remaining -= 1
+        if self.remaining:
+            return
+        result: Any = next((v for v in self.values if isinstance(v, ErrorReply)), None)
+        if result is None:
+            try:
+                result = self.merge(self.values)
+            except CommandError as exc:
+                result = ErrorReply(exc.text)
+        self.cell[0] = encode(result, self.conn.resp3)
+        self.front._dirty_conns.add(self.conn)
+        if not self.front._flush_scheduled:
+            self.front._schedule_flush()
+
+
+class SplitPart:
+    __slots__ = ("job", "index")
+
+    def __init__(self, job: SplitJob, index: int) -> None:
+        self.job = job
+        self.index = index
+
+    def deliver(self, payload: list[Any]) -> None:
+        self.job.part_done(self.index, payload[0])
+
+    def fail(self, text: str) -> None:
+        self.job.part_done(self.index, ErrorReply(text))
+
+
+class GroupPart:
+    __slots__ = ("group", "shard")
+
+    def __init__(self, group: GroupTarget, shard: int) -> None:
+        self.group = group
+        self.shard = shard
+
+    def deliver(self, payload: list[bytes]) -> None:
+        self.group.part_done(self.shard, (payload[0], payload[1]))
+
+    def fail(self, text: str) -> None:
+        err = encode(ErrorReply(text))
+        n = self.group.order.count(self.shard)
+        self.group.part_done(self.shard, (err * n, array("I", [len(err)] * n).tobytes()))
