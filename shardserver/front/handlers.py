@@ -630,73 +630,55 @@ def info(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
 # ---------------------------------------------------------------- fan-out to all shards
 
 
-def _all(fr: Front, conn: ClientConnection, argv: list[bytes], db: int | None = None) -> list[asyncio.Future[list[Any]]]:
-    return [fr.call(i, conn.db if db is None else db, [argv]) for i in range(fr.nshards)]
-
-
 async def _gather(futures: list[asyncio.Future[list[Any]]]) -> list[Any]:
     values = [(await f)[0] for f in futures]
     _raise_first_error(values)
     return values
 
 
+def _everywhere(fr: Front, argv: list[bytes]) -> list[tuple[int, list[bytes]]]:
+    """The same command for every shard (the ALL route), for ``Front.split``."""
+    return [(i, argv) for i in range(fr.nshards)]
+
+
 @aggregate("dbsize")
 def dbsize(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
-    futures = _all(fr, conn, argv)
-
-    async def total() -> int:
-        return sum(await _gather(futures))
-
-    return total()
+    return fr.split(conn, _everywhere(fr, argv), sum)
 
 
 @aggregate("flushdb", "flushall", "swapdb")
 def flush(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
+    # argument checks are the shards' own, run here first so no shard acts on a bad command
+    from shardserver.shard.keys import check_flush_args, parse_swapdb
+
     if argv[0] == b"swapdb":
-        from shardserver.shard.keys import parse_swapdb  # argument checks are shared
-
         parse_swapdb(argv, fr.databases)
-    elif len(argv) > 2 or (len(argv) == 2 and argv[1].lower() not in (b"async", b"sync")):
-        raise CommandError(errors.SYNTAX)
-    futures = _all(fr, conn, argv)
-
-    async def done() -> Any:
-        await _gather(futures)
-        return OK
-
-    return done()
+    else:
+        check_flush_args(argv)
+    return fr.split(conn, _everywhere(fr, argv), lambda values: OK)
 
 
 @aggregate("keys")
 def keys(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
-    futures = _all(fr, conn, argv)
+    return fr.split(conn, _everywhere(fr, argv), lambda parts: [key for part in parts for key in part])
 
-    async def merged() -> Any:
-        out: list[bytes] = []
-        for part in await _gather(futures):
-            out.extend(part)
-        return out
 
-    return merged()
+def _pick_random(picks: list[list[Any]]) -> Any:
+    """RANDOMKEY: one shard's pick, chosen with probability proportional to its key count."""
+    picks = [v for v in picks if v[0] is not None]
+    if not picks:
+        return None
+    r = random.randrange(max(sum(v[1] for v in picks), 1))
+    for key, count in picks:
+        if r < count:
+            return key
+        r -= count
+    return picks[-1][0]
 
 
 @aggregate("randomkey")
 def randomkey(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
-    futures = _all(fr, conn, argv)
-
-    async def pick() -> Any:
-        picks = [v for v in await _gather(futures) if v[0] is not None]
-        if not picks:
-            return None
-        total = sum(v[1] for v in picks)
-        r = random.randrange(max(total, 1))
-        for key, count in picks:
-            if r < count:
-                return key
-            r -= count
-        return picks[-1][0]
-
-    return pick()
+    return fr.split(conn, _everywhere(fr, argv), _pick_random)
 
 
 # ---------------------------------------------------------------- keys on several shards

@@ -274,7 +274,8 @@ def cmd_dbsize(ctx: ShardContext, argv: list[bytes]) -> Any:
     return len(ctx.db.data)
 
 
-def _flush_mode(argv: list[bytes]) -> None:
+def check_flush_args(argv: list[bytes]) -> None:
+    """FLUSHDB/FLUSHALL take nothing, ASYNC or SYNC."""
     if len(argv) > 2:
         raise CommandError(errors.SYNTAX)
     if len(argv) == 2 and argv[1].lower() not in (b"async", b"sync"):
@@ -283,14 +284,14 @@ def _flush_mode(argv: list[bytes]) -> None:
 
 @command("flushdb")
 def cmd_flushdb(ctx: ShardContext, argv: list[bytes]) -> Any:
-    _flush_mode(argv)
+    check_flush_args(argv)
     ctx.db.clear()
     return OK
 
 
 @command("flushall")
 def cmd_flushall(ctx: ShardContext, argv: list[bytes]) -> Any:
-    _flush_mode(argv)
+    check_flush_args(argv)
     for db in ctx.keyspace.dbs:
         db.clear()
     return OK
