@@ -78,7 +78,6 @@ class Command:
         return (self.keys,) if self.keys is not None else ()
     fullname: str = field(init=False)
     bname: bytes = field(init=False)
-    fast_key: int = field(init=False)  # index of the only key of a plain SINGLE command, else 0
     route_keys: tuple[int, int, int, int] | None = field(init=False)
     no_auth: bool = field(init=False)
 
@@ -87,8 +86,6 @@ class Command:
         self.fullname = f"{self.container}|{self.name}" if self.container else self.name
         self.bname = self.fullname.encode()
         ks = self.keys
-        single = self.route == SINGLE and not self.subcommands and ks is not None and ks.first == ks.last
-        self.fast_key = ks.first if single and ks is not None else 0
         # (first, last, step, arity) when the command can run on one shard as
         # sent, whenever all its keys live there (the C router's table)
         routable = self.route == SINGLE and not self.subcommands and ks is not None

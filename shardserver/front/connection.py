@@ -104,17 +104,9 @@ class ClientConnection(asyncio.Protocol):
         front = self.front
         if front.pause_mode is not None and front.hold_client(self):
             return
-        if front.monitors or front.pause_mode is not None:  # every command goes through Python so MONITOR sees it
-            try:
-                cmds = parser.drain()
-            except ProtocolError as exc:
-                self.protocol_error(str(exc))
-                return
-            front.dispatch_each(self, cmds)
-            if parser.failed() is not None:
-                self.protocol_error(str(parser.failed()))
-                return
-        elif self.authenticated and parser.routable:
+        # The C router is the fast path; MONITOR, CLIENT PAUSE, clients not yet
+        # authenticated and builds without the C parser go command by command.
+        if self.authenticated and parser.routable and not front.monitors and front.pause_mode is None:
             items, error = parser.drain_routed(front._fast, front.slotmap.raw_owner, front.nshards)
             if items:
                 front.dispatch_routed(self, items)
@@ -127,8 +119,7 @@ class ClientConnection(asyncio.Protocol):
             except ProtocolError as exc:
                 self.protocol_error(str(exc))
                 return
-            if cmds:
-                front.dispatch(self, cmds)
+            front.dispatch_each(self, cmds)
             if parser.failed() is not None:
                 self.protocol_error(str(parser.failed()))
                 return

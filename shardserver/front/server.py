@@ -177,51 +177,6 @@ class Front:
     def owner_of(self, key: bytes) -> int:
         return self.slot_owner[key_slot(key)]
 
-    def dispatch(self, conn: ClientConnection, cmds: list[list[bytes]]) -> None:
-        """Route a connection's commands in order; consecutive same-shard ones form a run.
-
-        The loop's first branch is the hot path (a known command with one key,
-        right arity, authenticated connection); everything else goes through
-        ``_dispatch_slow`` one command at a time.
-        """
-        names = self._names
-        owner = self.slot_owner
-        one_shard = self.nshards == 1
-        run_shard = -1
-        run: list[list[bytes]] = []
-        spec: Command | None = None
-        for argv in cmds:
-            spec = names.get(argv[0])
-            if spec is not None and conn.authenticated:
-                fk = spec.fast_key
-                if fk:
-                    n = len(argv)
-                    ar = spec.arity
-                    if n == ar or (ar < 0 and n >= -ar):
-                        shard = 0 if one_shard else owner[key_slot(argv[fk])]
-                        argv[0] = spec.bname
-                        if shard == run_shard:
-                            run.append(argv)
-                        else:
-                            if run:
-                                self._close_run(conn, run_shard, run)
-                            run = [argv]
-                            run_shard = shard
-                        continue
-            if run:
-                self._close_run(conn, run_shard, run)
-                run, run_shard = [], -1
-            shard, spec = self._dispatch_slow(conn, argv, spec)
-            if shard >= 0:
-                run, run_shard = [argv], shard
-        if run:
-            self._close_run(conn, run_shard, run)
-        if spec is not None:
-            conn.last_cmd = spec
-        ncmds = len(cmds)
-        conn.tot_cmds += ncmds
-        self.stats["total_commands_processed"] += ncmds
-
     def dispatch_routed(self, conn: ClientConnection, items: list[Any]) -> None:
         """Dispatch what the C router produced: groups of one-key commands, or slow commands.
 
