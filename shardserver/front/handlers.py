@@ -13,7 +13,6 @@ span shards), ``AGGREGATE`` (route ALL).  A test checks them against the table.
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import time
 from collections.abc import Callable
@@ -871,13 +870,6 @@ def lcs(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
             fr.release(hold)
 
     return run()
-
-
-def process_info() -> dict[str, Any]:
-    import resource
-
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return {"pid": os.getpid(), "cpu_user": usage.ru_utime, "cpu_sys": usage.ru_stime, "maxrss_kb": usage.ru_maxrss}
 
 
 __all__ = ["HANDLERS", "CROSS", "AGGREGATE", "REDIS_VERSION", "__version__"]

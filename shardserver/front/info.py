@@ -75,14 +75,11 @@ def _human(n: float) -> str:
     return str(n)
 
 
-def _rss(pid: int) -> int:
+def process_rss(pid: int) -> int:
     try:
         return int(psutil.Process(pid).memory_info().rss)
     except (psutil.Error, OSError):
         return 0
-
-
-process_rss = _rss
 
 
 def render(
@@ -102,8 +99,8 @@ def render(
     uptime = int(now - fr.started)
     usage = resource.getrusage(resource.RUSAGE_SELF)
     live = [s for s in shards if s is not None]
-    front_rss = _rss(os.getpid())
-    shard_rss = [_rss(int(s[b"pid"])) for s in live]
+    front_rss = process_rss(os.getpid())
+    shard_rss = [process_rss(int(s[b"pid"])) for s in live]
     used = front_rss + sum(shard_rss)
     fr.memory_peak = max(fr.memory_peak, used)
     out: list[str] = []
