@@ -226,11 +226,20 @@ class Keyspace:
         self.clock = Clock()
         self.dbs = [Database(i, self.clock) for i in range(databases)]
         self.expired_keys = 0
+        # the AOF's sink for changes no command asked for; None while AOF is off
+        self.journal: Callable[[int, list[bytes]], None] | None = None
         for db in self.dbs:
             db.on_expire = self._count_expired
 
     def _count_expired(self, db: Database, key: bytes) -> None:
         self.expired_keys += 1
+        if self.journal is not None:
+            self.journal(db.id, [b"DEL", key])
+
+    def propagate(self, db_id: int, argv: list[bytes]) -> None:
+        """Log a change no command asked for (e.g. a hash field expiring) to the AOF."""
+        if self.journal is not None:
+            self.journal(db_id, argv)
 
     def expire_cycle(self, budget_s: float) -> int:
         deadline = time.monotonic() + budget_s

@@ -4,6 +4,21 @@ Ownership: data commands register here by name (``container|sub`` for
 subcommands); the shard worker dispatches from ``HANDLERS``.  Handlers return
 a reply value (see ``shardserver.resp``) or raise ``CommandError``; they never
 encode and never touch a socket.
+
+What a write leaves in the AOF (the propagation contract):
+
+- By default a command flagged ``write`` in the command table that returns a
+  non-error reply is logged as received.
+- A handler whose argv would not replay to the same state sets
+  ``ctx.rewrite`` to the list of argv lists to log instead (an empty list
+  logs nothing): relative times become absolute (``PXAT``, ``PEXPIREAT``,
+  ``HPEXPIREAT``), random choices become their effect (SPOP -> SREM),
+  auto-generated IDs become explicit, blocking pops their non-blocking form,
+  float increments a plain SET/HSET of the result.  It must be set before
+  the handler returns or raises.
+- Changes no command asked for (a key or a hash field expiring) are logged
+  with ``ctx.keyspace.propagate(db_id, argv)`` at the moment they happen, so
+  they land in order with the commands around them.
 """
 
 from __future__ import annotations
@@ -27,6 +42,7 @@ class ShardContext:
         self.resp3 = False
         self.stats: dict[str, int] = {"ops": 0, "batches": 0, "runs": 0, "sleeps": 0}
         self.worker: Any = None  # the ShardWorker, for internal commands about stats
+        self.rewrite: list[list[bytes]] | None = None  # what to log instead of argv (see above)
 
     def db_at(self, index: int) -> Database:
         return self.keyspace.dbs[index]

@@ -1,0 +1,42 @@
+"""Value types other than strings: the contract every type module follows.
+
+Ownership: a type module owns the in-memory representation of one data type
+(its compact and large encodings and the switch between them).  It knows
+nothing of commands, the front or the AOF; the command handlers that use it
+live next to it (``shardserver/shard/<type>_cmds.py``).
+
+A value class provides:
+
+- ``TYPE``: the name TYPE and SCAN ... TYPE use (``hash``, ``list``, ...);
+- ``encoding() -> str``: OBJECT ENCODING, under Valkey's names;
+- ``dump() -> bytes`` and ``load(payload) -> value`` (a classmethod): a
+  self-contained serialisation (cross-shard RENAME/COPY/MOVE, AOF base files);
+  it must carry everything the value holds (hash field TTLs included);
+- ``copy() -> value``: an independent deep copy (COPY);
+- ``memory_usage() -> int``: estimated bytes (MEMORY USAGE);
+- ``__len__``: the number of elements; a handler deletes a key whose
+  collection became empty, as Valkey does.
+
+Register a class with ``@value_type`` so ``load_value`` finds it by ``TYPE``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+VALUE_TYPES: dict[bytes, Any] = {}
+
+
+def value_type(cls: Any) -> Any:
+    name = cls.TYPE.encode()
+    if name in VALUE_TYPES:
+        raise RuntimeError(f"duplicate value type {cls.TYPE}")
+    VALUE_TYPES[name] = cls
+    return cls
+
+
+def load_value(kind: bytes, payload: bytes) -> Any:
+    cls = VALUE_TYPES.get(kind)
+    if cls is None:
+        raise ValueError(f"unknown value type {kind!r}")
+    return cls.load(payload)
