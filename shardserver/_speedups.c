@@ -29,6 +29,7 @@ typedef struct {
     Py_ssize_t cmd_start; /* buffer offset where the command being parsed began */
     PyObject *args;      /* list under construction */
     PyObject *error;     /* bytes, once failed */
+    int strict;          /* AOF replay: records must be multibulk; '#' lines are annotations */
 } Parser;
 
 static int string2ll(const char *s, Py_ssize_t slen, long long *value) {
@@ -169,12 +170,20 @@ static int parse_one(Parser *self, PyObject **cmd) {
                 fail(self, "ERR Protocol error: invalid multibulk length");
                 return -1;
             }
+            if (ll <= 0 && self->strict) { fail(self, "ERR Bad file format reading the append only file"); return -1; }
             self->pos = (nl - self->buf) + 2;
             if (ll <= 0) return 1;
             self->remaining = ll;
             self->bulklen = -1;
             self->args = PyList_New(0);
             if (!self->args) return -2;
+        } else if (self->strict) {
+            const char *nl;
+            if (start[0] != '#') { fail(self, "ERR Bad file format reading the append only file"); return -1; }
+            nl = memchr(start, '\n', avail);
+            if (!nl) return 0;
+            self->pos += (nl - start) + 1;
+            return 1;
         } else {
             const char *nl = memchr(start, '\n', avail);
             const char *nul = memchr(start, '\0', nl ? (Py_ssize_t)(nl - start) : avail);
@@ -589,6 +598,11 @@ static PyObject *Parser_buffered(Parser *self, PyObject *unused) {
     return PyLong_FromSsize_t(self->len - self->pos);
 }
 
+static PyObject *Parser_unfinished(Parser *self, PyObject *unused) {
+    /* bytes from the start of the record in progress (or the failed one) to the end */
+    return PyLong_FromSsize_t(self->len - (self->remaining ? self->cmd_start : self->pos));
+}
+
 static PyObject *Parser_at_boundary(Parser *self, PyObject *unused) {
     return PyBool_FromLong(self->remaining == 0 && self->pos == self->len);
 }
@@ -616,6 +630,13 @@ static int set_max_bulk(Parser *self, PyObject *v, void *c) {
     self->max_bulk = x;
     return 0;
 }
+static PyObject *get_strict(Parser *self, void *c) { return PyBool_FromLong(self->strict); }
+static int set_strict(Parser *self, PyObject *v, void *c) {
+    int b = PyObject_IsTrue(v);
+    if (b < 0) return -1;
+    self->strict = b;
+    return 0;
+}
 static PyObject *get_max_buffer(Parser *self, void *c) { return PyLong_FromLongLong(self->max_buffer); }
 static int set_max_buffer(Parser *self, PyObject *v, void *c) {
     long long x = PyLong_AsLongLong(v);
@@ -627,6 +648,7 @@ static int set_max_buffer(Parser *self, PyObject *v, void *c) {
 static PyGetSetDef Parser_getset[] = {
     {"max_bulk_len", (getter)get_max_bulk, (setter)set_max_bulk, "largest bulk accepted", NULL},
     {"max_buffer", (getter)get_max_buffer, (setter)set_max_buffer, "query buffer limit", NULL},
+    {"strict", (getter)get_strict, (setter)set_strict, "AOF mode: multibulk records only", NULL},
     {NULL}
 };
 
@@ -636,6 +658,7 @@ static PyMethodDef Parser_methods[] = {
     {"drain_routed", (PyCFunction)Parser_drain_routed, METH_VARARGS, "Return (runs and slow commands, error or None)."},
     {"buffered", (PyCFunction)Parser_buffered, METH_NOARGS, "Bytes not yet consumed."},
     {"at_boundary", (PyCFunction)Parser_at_boundary, METH_NOARGS, "True between commands."},
+    {"unfinished", (PyCFunction)Parser_unfinished, METH_NOARGS, "Bytes from the current record's start to the end."},
     {NULL}
 };
 

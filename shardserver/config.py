@@ -714,16 +714,16 @@ _DIRECTIVE_LIST: list[Directive] = [
     _string("pidfile", "", mutable=False, doc="pid file ('' = none)"),
     _string("requirepass", "", mutable=True, doc="default user's password ('' = none)"),
     _int("hz", 10, 0, INT_MAX, mutable=True, post=_clamp_hz, doc="clamped to 1..500 like Valkey"),
-    # Refused rather than ignored: a user who asks for durability must not get silence.
-    _bool(
-        "appendonly",
-        False,
-        mutable=True,
-        reject={True: "appendonly yes is not supported yet: this shardserver keeps data in memory only"},
-        doc="no persistence yet",
-    ),
+    # durability: each shard's own AOF (shardserver/shard/persist.py)
+    _bool("appendonly", False, mutable=True, doc="each shard appends its writes to its own AOF files"),
+    _enum("appendfsync", "everysec", ("always", "everysec", "no"), mutable=True),
+    _string("appenddirname", "appendonlydir", mutable=False, doc="AOF directory under dir"),
+    _int("auto-aof-rewrite-percentage", 100, 0, INT_MAX, mutable=True, doc="growth that triggers a rewrite (0 = off)"),
+    _memory("auto-aof-rewrite-min-size", 64 * MB, 0, LLONG_MAX, mutable=True),
+    _bool("aof-load-truncated", True, mutable=True),
+    _bool("aof-timestamp-enabled", False, mutable=True),
     # Accepted so Valkey config files load; the supervisor warns that nothing is saved.
-    _save("save", "", mutable=True, doc="RDB save points: accepted, no RDB snapshots are written"),
+    _save("save", "", mutable=True, doc="RDB save points: accepted; snapshots are AOF base files (SAVE, BGSAVE)"),
     # introspection (operations issue)
     _int("slowlog-log-slower-than", 10000, -1, LLONG_MAX, mutable=True, doc="microseconds; -1 off, 0 logs all"),
     _int("slowlog-max-len", 128, 0, LLONG_MAX, mutable=True, doc="entries kept per process"),

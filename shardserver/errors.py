@@ -66,6 +66,17 @@ SHUTDOWN_ERRORS = "ERR Errors trying to SHUTDOWN. Check logs."
 EXPIRE_OPTIONS = "ERR NX and XX, GT or LT options at the same time are not compatible"
 EXPIRE_GT_LT = "ERR GT and LT options at the same time are not compatible"
 EXEC_NOT_SUPPORTED = "ERR command not supported in this position"
+AOF_BAD_FORMAT = "ERR Bad file format reading the append only file"
+AOF_REWRITE_RUNNING = "ERR Background append only file rewriting already in progress"
+BGSAVE_RUNNING = "ERR Background save already in progress"
+BGSAVE_AOF_RUNNING = (
+    "ERR An AOF log rewriting in progress: can't BGSAVE right now. "
+    "Use BGSAVE SCHEDULE in order to schedule a BGSAVE whenever possible."
+)
+
+
+def misconf_aof(reason: str) -> str:
+    return f"MISCONF Errors writing to the AOF file: {reason}"
 
 
 def wrong_arity(name: str) -> str:

@@ -308,12 +308,19 @@ class RequestParser:
         self._args: list[bytes] = []
         self._bulk = -1
         self._error: ProtocolError | None = None
+        self._cmd_start = 0  # where the record being parsed began (may precede the buffer)
+        self.strict = False  # AOF replay: multibulk records only; '#' lines are annotations
 
     def feed(self, data: bytes) -> None:
         if self._pos and (self._pos == len(self._buf) or self._pos > 65536):
             del self._buf[: self._pos]
+            self._cmd_start -= self._pos
             self._pos = 0
         self._buf += data
+
+    def unfinished(self) -> int:
+        """Bytes from the start of the record in progress (or the failed one) to the end."""
+        return len(self._buf) - (self._cmd_start if self._remaining else self._pos)
 
     def buffered(self) -> int:
         return len(self._buf) - self._pos
@@ -337,6 +344,15 @@ class RequestParser:
                 avail = len(buf) - self._pos
                 if avail <= 0:
                     return None
+                self._cmd_start = self._pos
+                if self.strict and buf[self._pos] != 0x2A:
+                    if buf[self._pos] != 0x23:  # '#': an annotation line
+                        raise self._fail(errors.AOF_BAD_FORMAT)
+                    nl = buf.find(b"\n", self._pos)
+                    if nl < 0:
+                        return None
+                    self._pos = nl + 1
+                    continue
                 if buf[self._pos] == 0x2A:  # '*'
                     nl = buf.find(b"\r", self._pos)
                     if nl < 0:
@@ -348,6 +364,8 @@ class RequestParser:
                     ll = _strict_int(bytes(buf[self._pos + 1 : nl]))
                     if ll is None or ll > _INT_MAX:
                         raise self._fail(errors.PROTO_BAD_MBULK)
+                    if ll <= 0 and self.strict:
+                        raise self._fail(errors.AOF_BAD_FORMAT)
                     self._pos = nl + 2
                     if ll <= 0:
                         continue
@@ -487,6 +505,17 @@ class FastRequestParser:
 
     def buffered(self) -> int:
         return int(self._p.buffered())
+
+    def unfinished(self) -> int:
+        return int(self._p.unfinished())
+
+    @property
+    def strict(self) -> bool:
+        return bool(self._p.strict)
+
+    @strict.setter
+    def strict(self, value: bool) -> None:
+        self._p.strict = value
 
     def at_boundary(self) -> bool:
         return bool(self._p.at_boundary())

@@ -33,7 +33,8 @@ RESP3 = 1
 INTERNAL = 2
 LENGTHS = 4
 NO_TOUCH = 8
-HELLO_RUN = 0
+HELLO_RUN = 0  # a shard is serving: [pid]
+LOAD_RUN = -1  # a shard is loading its AOF: [bytes done, bytes total]
 
 _EXT_ERROR = 1
 _EXT_SIMPLE = 2

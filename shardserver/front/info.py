@@ -165,13 +165,7 @@ def render(
                 ("mem_allocator", "pymalloc"),
             ])
         elif name == "persistence":
-            section("Persistence", [
-                ("loading", 0 if all(link.up for link in fr.links) else 1),
-                ("async_loading", 0),
-                ("aof_enabled", 0),
-                ("aof_rewrite_in_progress", 0),
-                ("rdb_bgsave_in_progress", 0),
-            ])
+            section("Persistence", persistence_fields(fr, live, now))
         elif name == "stats":
             st = fr.stats
             section("Stats", [
@@ -280,6 +274,74 @@ def _shard_fields(fr: Front, shards: list[dict[bytes, Any] | None], rss: dict[in
             f"expired_keys={s[b'expired_keys']},evicted_keys={s.get(b'evicted_keys', 0)},"
             f"rss={rss.get(id(s), 0)},dataset={s.get(b'dataset', 0)},"
             f"cpu_user={int(s[b'cpu_user_us']) / 1e6:.6f},cpu_sys={int(s[b'cpu_sys_us']) / 1e6:.6f},{ring}",
+        ))
+    return fields
+
+
+def persistence_fields(fr: Front, live: list[dict[bytes, Any]], now: float) -> list[tuple[str, Any]]:
+    """``# Persistence``: Valkey's fields summed over the shards, then each shard's AOF line."""
+    aofs = [s[b"aof"] for s in live if b"aof" in s]
+    loading = [link for link in fr.links if not link.up]
+
+    def total(name: bytes) -> int:
+        return sum(int(a[name]) for a in aofs)
+
+    def any_(name: bytes) -> int:
+        return 1 if any(int(a[name]) for a in aofs) else 0
+
+    enabled = bool(fr.config.get("appendonly"))
+    fields: list[tuple[str, Any]] = [("loading", 1 if loading else 0), ("async_loading", 0)]
+    if loading:
+        done = sum(link.loading[0] for link in loading)
+        size = sum(link.loading[1] for link in loading)
+        started = min((link.load_started for link in loading if link.load_started), default=now)
+        elapsed = max(now - started, 0.0)
+        perc = 100.0 * done / size if size else 0.0
+        eta = int(elapsed * (size - done) / done) if done else 1
+        fields += [
+            ("loading_start_time", int(started)),
+            ("loading_total_bytes", size),
+            ("loading_loaded_bytes", done),
+            ("loading_loaded_perc", f"{perc:.2f}"),
+            ("loading_eta_seconds", eta),
+        ]
+    fields += [
+        ("rdb_changes_since_last_save", 0),
+        ("rdb_bgsave_in_progress", any_(b"aof_rewrite_in_progress") if not enabled else 0),
+        ("rdb_last_save_time", min((int(a[b"last_save"]) for a in aofs), default=0)),
+        ("rdb_last_bgsave_status", "ok" if all(a[b"aof_last_bgrewrite_status"] == b"ok" for a in aofs) else "err"),
+        ("aof_enabled", 1 if enabled else 0),
+        ("aof_rewrite_in_progress", any_(b"aof_rewrite_in_progress")),
+        ("aof_rewrite_scheduled", any_(b"aof_rewrite_scheduled")),
+        ("aof_last_rewrite_time_sec", max((int(a[b"aof_last_rewrite_time_sec"]) for a in aofs), default=-1)),
+        ("aof_current_rewrite_time_sec", max((int(a[b"aof_current_rewrite_time_sec"]) for a in aofs), default=-1)),
+        ("aof_last_bgrewrite_status", "ok" if all(a[b"aof_last_bgrewrite_status"] == b"ok" for a in aofs) else "err"),
+        ("aof_rewrites", max((int(a[b"aof_rewrites"]) for a in aofs), default=0)),
+        ("aof_last_write_status", "ok" if all(a[b"aof_last_write_status"] == b"ok" for a in aofs) else "err"),
+    ]
+    if enabled:
+        fields += [
+            ("aof_current_size", total(b"aof_current_size")),
+            ("aof_base_size", total(b"aof_base_size")),
+            ("aof_pending_rewrite", any_(b"aof_rewrite_scheduled")),
+            ("aof_buffer_length", total(b"aof_buffer_length")),
+            ("aof_pending_bio_fsync", 0),
+            ("aof_delayed_fsync", 0),
+        ]
+    for i, link in enumerate(fr.links):
+        if not link.up:
+            fields.append((f"shard{i}_aof", f"state=loading,loaded_bytes={link.loading[0]},total_bytes={link.loading[1]}"))
+            continue
+        a = next((s[b"aof"] for s in live if int(s[b"pid"]) == link.pid), None)
+        if a is None:
+            continue
+        fields.append((
+            f"shard{i}_aof",
+            f"enabled={a[b'aof_enabled']},size={a[b'aof_current_size']},base_size={a[b'aof_base_size']},"
+            f"rewriting={a[b'aof_rewrite_in_progress']},rewrites={a[b'aof_rewrites']},"
+            f"last_rewrite_status={a[b'aof_last_bgrewrite_status'].decode()},write_status={a[b'aof_last_write_status'].decode()},"
+            f"fsyncs={a[b'aof_fsyncs']},load_time_ms={a[b'aof_load_time_ms']},loaded_records={a[b'aof_loaded_records']},"
+            f"loaded_bytes={a[b'aof_loaded_bytes']},truncations={a[b'aof_truncations']}",
         ))
     return fields
 

@@ -32,7 +32,7 @@ from ipc.ring import Receiver, Sender
 from shardserver import errors, log, wire
 from shardserver.cmdstats import CommandStats, SlowLog
 from shardserver.commands.table import ALL, FRONT, SCAN, SINGLE, TABLE, Command
-from shardserver.config import Config, ConfigError
+from shardserver.config import DIRECTIVES, Config, ConfigError
 from shardserver.errors import CommandError
 from shardserver.front.connection import ClientConnection
 from shardserver.front.targets import (
@@ -65,6 +65,8 @@ class ShardLink:
         self.lockq: deque[Any] = deque()
         self.backlogged = False
         self.backpressure_events = 0
+        self.loading = (0, 0)  # AOF bytes loaded, total, while the shard loads
+        self.load_started = 0.0
 
 
 class Front:
@@ -132,7 +134,15 @@ class Front:
         return min(ns, threshold_ms * 1_000_000) if threshold_ms > 0 else ns
 
     # directives whose new value the shards must hear about
-    SHARD_DIRECTIVES = ("proto-max-bulk-len", "slowlog-log-slower-than", "slowlog-max-len", "latency-monitor-threshold", "loglevel", "hz")
+    SHARD_DIRECTIVES = (
+        "proto-max-bulk-len", "slowlog-log-slower-than", "slowlog-max-len", "latency-monitor-threshold", "loglevel", "hz",
+        "appendonly", "appendfsync", "auto-aof-rewrite-percentage", "auto-aof-rewrite-min-size",
+        "aof-load-truncated", "aof-timestamp-enabled",
+    )  # fmt: skip
+
+    def shard_value(self, name: str) -> bytes:
+        """A directive's value as CONFIG GET shows it, for ``__config``."""
+        return DIRECTIVES[name].format(self.config.get(name)).encode()
 
     def apply_config(self, changed: set[str] | None = None) -> None:
         """Act on the configuration: at start, and after CONFIG SET or a reload changed ``changed``."""
@@ -141,7 +151,7 @@ class Front:
             log.set_level(str(cfg.get("loglevel")))
             self.slowlog.configure(int(cfg.get("slowlog-log-slower-than")), int(cfg.get("slowlog-max-len")))
             for name in changed & set(self.SHARD_DIRECTIVES):
-                value = str(cfg.get(name)).encode()
+                value = self.shard_value(name)
                 for link in self.links:
                     if link.up:
                         self.call(link.index, 0, [[b"__config", name.encode(), value]])
@@ -511,8 +521,13 @@ class Front:
             for i in range(0, len(items), 2):
                 run_id = items[i]
                 payload = items[i + 1]
-                if run_id == wire.HELLO_RUN:
-                    self._shard_hello(link, payload)
+                if run_id <= 0:
+                    if run_id == wire.HELLO_RUN:
+                        self._shard_hello(link, payload)
+                    else:  # LOAD_RUN
+                        if not link.load_started:
+                            link.load_started = time.time()
+                        link.loading = (int(payload[0]), int(payload[1]))
                     continue
                 target = inflight.pop(run_id, None)
                 if target is None:
@@ -535,12 +550,13 @@ class Front:
     def _shard_hello(self, link: ShardLink, payload: list[Any]) -> None:
         link.pid = int(payload[0])
         link.up = True
+        link.loading = (0, 0)
         log.verbose(f"Shard {link.index} (pid {link.pid}) is serving")
         if self.ready_sent:
             # A restarted shard was forked with the start-up configuration: give it
             # what CONFIG SET or a reload changed since.
             for name in self.SHARD_DIRECTIVES:
-                self.call(link.index, 0, [[b"__config", name.encode(), str(self.config.get(name)).encode()]])
+                self.call(link.index, 0, [[b"__config", name.encode(), self.shard_value(name)]])
         if not self.ready_sent and all(x.up for x in self.links):
             from shardserver.front.info import process_rss
 
@@ -554,6 +570,7 @@ class Front:
         link = self.links[index]
         link.up = False
         link.pid = 0
+        link.load_started = 0.0
         text = errors.loading_shard(index)
         inflight, link.inflight = link.inflight, {}
         link.out = []

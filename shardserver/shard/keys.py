@@ -77,6 +77,7 @@ def _expire(ctx: ShardContext, argv: list[bytes], scale: int, absolute: bool, na
         when += now
     db = ctx.db
     key = argv[1]
+    ctx.rewrite = []  # nothing changed unless set below
     if db.get(key) is None:
         return 0
     current = db.ttl_ms(key)
@@ -90,8 +91,10 @@ def _expire(ctx: ShardContext, argv: list[bytes], scale: int, absolute: bool, na
         return 0
     if when <= now:
         db.delete(key)
+        ctx.rewrite = [[b"DEL", key]]
         return 1
     db.set_expire(key, when)
+    ctx.rewrite = [[b"PEXPIREAT", key, b"%d" % when]]
     return 1
 
 
@@ -494,7 +497,7 @@ def cmd_getstr(ctx: ShardContext, argv: list[bytes]) -> Any:
     return lcs_string(ctx.db, argv[1])
 
 
-@internal("__restore")
+@internal("__restore", writes=True)
 def cmd_restore(ctx: ShardContext, argv: list[bytes]) -> Any:
     """__restore key type payload pexpireat raw: write a dumped value (replacing)."""
     when = int(argv[4])
@@ -576,6 +579,7 @@ def cmd_info(ctx: ShardContext, argv: list[bytes]) -> Any:
         b"dataset": max(anon - _start_anon_rss, 0) if anon else 0,
         b"keyspace": keyspace,
         b"slots": [list(r) for r in ctx.ranges],
+        b"aof": ctx.worker.persist.info(),
     }
 
 
@@ -647,11 +651,43 @@ def cmd_config(ctx: ShardContext, argv: list[bytes]) -> Any:
         ctx.worker.latency_threshold_ms = int(argv[2])
     elif name == "hz":
         ctx.worker.hz = int(argv[2])
+    elif name.startswith(("append", "aof-", "auto-aof-")):
+        ctx.worker.persist.configure(name, argv[2].decode())
     elif name == "loglevel":  # CONFIG SET / SIGHUP reload: shards log too
         from shardserver import log
 
         log.set_level(argv[2].decode())
     return OK
+
+
+@internal("__bgrewriteaof")
+def cmd_bgrewriteaof(ctx: ShardContext, argv: list[bytes]) -> Any:
+    """Start this shard's background rewrite; ``schedule``: after the running one instead of an error."""
+    persist = ctx.worker.persist
+    if persist.child:
+        if len(argv) > 1 and argv[1] == b"schedule":
+            persist.scheduled = True
+            return b"scheduled"
+        raise CommandError(errors.AOF_REWRITE_RUNNING)
+    persist.start_rewrite()
+    return b"started"
+
+
+@internal("__bgcancel")
+def cmd_bgcancel(ctx: ShardContext, argv: list[bytes]) -> Any:
+    """BGSAVE CANCEL: b"running" (a rewrite was stopped), b"scheduled" (a scheduled one dropped) or None."""
+    return ctx.worker.persist.cancel()
+
+
+@internal("__save")
+def cmd_save(ctx: ShardContext, argv: list[bytes]) -> Any:
+    ctx.worker.persist.save()
+    return OK
+
+
+@internal("__aofinfo")
+def cmd_aofinfo(ctx: ShardContext, argv: list[bytes]) -> Any:
+    return ctx.worker.persist.info()
 
 
 @internal("__latencyreset")

@@ -53,6 +53,7 @@ class ShardContext:
 
 Handler = Callable[[ShardContext, list[bytes]], Any]
 HANDLERS: dict[str, Handler] = {}
+INTERNAL_WRITES: set[str] = set()  # internal commands that change data: logged like writes
 
 
 def command(*names: str) -> Callable[[Handler], Handler]:
@@ -66,6 +67,12 @@ def command(*names: str) -> Callable[[Handler], Handler]:
     return register
 
 
-def internal(name: str) -> Callable[[Handler], Handler]:
-    """Front-to-shard commands used by cross-shard operations; never sent by clients."""
+def internal(name: str, writes: bool = False) -> Callable[[Handler], Handler]:
+    """Front-to-shard commands used by cross-shard operations; never sent by clients.
+
+    ``writes``: the command changes data, so the AOF logs it (as received,
+    unless it sets ``ctx.rewrite``); it must then be self-contained.
+    """
+    if writes:
+        INTERNAL_WRITES.add(name)
     return command(name)

@@ -45,10 +45,14 @@ def _store_with_expiry(ctx: ShardContext, key: bytes, value: bytes, when: int | 
     if when is not None and when <= ctx.keyspace.clock.ms:
         # An absolute time in the past: the key is written and expires at once.
         db.delete(key)
+        ctx.rewrite = [[b"DEL", key]]
         return
     db.set(key, value, keep_ttl=keep_ttl)
     if when is not None:
         db.set_expire(key, when)
+        ctx.rewrite = [[b"SET", key, value, b"PXAT", b"%d" % when]]
+    else:
+        ctx.rewrite = [[b"SET", key, value, b"KEEPTTL"] if keep_ttl else [b"SET", key, value]]
 
 
 @command("get")
@@ -111,6 +115,7 @@ def cmd_set(ctx: ShardContext, argv: list[bytes]) -> Any:
     if old is not None and type(old) not in STRING_TYPES and (get or ifeq is not None):
         raise CommandError(errors.WRONGTYPE)
     if (nx and old is not None) or (xx and old is None) or (ifeq is not None and (old is None or old != ifeq)):
+        ctx.rewrite = []
         return old if get else None
     _store_with_expiry(ctx, key, value, when, keep_ttl)
     return old if get else OK
@@ -161,15 +166,18 @@ def cmd_getex(ctx: ShardContext, argv: list[bytes]) -> Any:
     when = expire_at_ms(ctx, unit, raw, "getex") if unit else None
     db = ctx.db
     value = get_string(db, key)
+    ctx.rewrite = []
     if value is None:
         return None
     if when is not None:
         if when <= ctx.keyspace.clock.ms:
             db.delete(key)
+            ctx.rewrite = [[b"DEL", key]]
         else:
             db.set_expire(key, when)
-    elif persist:
-        db.persist(key)
+            ctx.rewrite = [[b"PEXPIREAT", key, b"%d" % when]]
+    elif persist and db.persist(key):
+        ctx.rewrite = [[b"PERSIST", key]]
     return value
 
 
@@ -178,6 +186,7 @@ def cmd_getdel(ctx: ShardContext, argv: list[bytes]) -> Any:
     value = get_string(ctx.db, argv[1])
     if value is not None:
         ctx.db.delete(argv[1])
+    ctx.rewrite = [[b"DEL", argv[1]]] if value is not None else []
     return value
 
 
@@ -185,6 +194,7 @@ def cmd_getdel(ctx: ShardContext, argv: list[bytes]) -> Any:
 def cmd_getset(ctx: ShardContext, argv: list[bytes]) -> Any:
     old = get_string(ctx.db, argv[1])
     ctx.db.set(argv[1], argv[2])
+    ctx.rewrite = [[b"SET", argv[1], argv[2]]]
     return old
 
 
@@ -281,6 +291,8 @@ def cmd_incrbyfloat(ctx: ShardContext, argv: list[bytes]) -> Any:
         db.set(argv[1], new)
     else:
         db.replace(argv[1], new)
+    # the float arithmetic is not replayed: the result is (Valkey does the same)
+    ctx.rewrite = [[b"SET", argv[1], bytes(new), b"KEEPTTL"]]
     return new
 
 

@@ -19,14 +19,22 @@ from ipc.channel import Channel
 from ipc.ring import Receiver, Sender
 from shardserver import log, wire
 from shardserver.cmdstats import CommandStats, SlowLog
-from shardserver.errors import CommandError
+from shardserver.commands.table import all_commands
+from shardserver.errors import CommandError, misconf_aof
 from shardserver.resp import OK, ErrorReply, FastRequestParser, encode
 from shardserver.shard import keys as _keys  # noqa: F401  (registers handlers)
 from shardserver.shard import strings as _strings  # noqa: F401
 from shardserver.shard.keyspace import Keyspace
-from shardserver.shard.registry import HANDLERS, ShardContext
+from shardserver.shard.persist import LoadError, ShardPersistence
+from shardserver.shard.registry import HANDLERS, INTERNAL_WRITES, ShardContext
 
 _RAW_OK = b"+OK\r\n"
+
+
+def _write_names() -> frozenset[bytes]:
+    """Command names (as clients usually spell them) whose success the AOF logs."""
+    names = {c.fullname for c in all_commands() if "write" in c.flags} | INTERNAL_WRITES
+    return frozenset(n.encode() for n in names) | frozenset(n.upper().encode() for n in names)
 
 
 def _handler_table() -> dict[bytes, Any]:
@@ -57,6 +65,42 @@ class ShardWorker:
         self.ctx.worker = self  # internal commands reach the stats and slow log
         # No limits: the front enforced them before forwarding these bytes.
         self._raw_parser = FastRequestParser(max_bulk_len=2**62, max_buffer=2**62)
+        self.persist = ShardPersistence(self.ctx, index, nshards, ranges, settings)
+        self.write_names = _write_names()
+
+    def is_write(self, name: bytes) -> bool:
+        return name in self.write_names or name.lower() in self.write_names
+
+    def load(self) -> None:
+        """Replay this shard's AOF files (before the hello: the front answers LOADING)."""
+        handlers = self.handlers
+        ctx = self.ctx
+        dbs = self.keyspace.dbs
+        clock = self.keyspace.clock
+        last = [0.0]
+
+        def apply(db: int, argv: list[bytes]) -> None:
+            ctx.db = dbs[db]
+            name = argv[0]
+            handler = handlers.get(name) or handlers.get(name.lower())
+            if handler is None:
+                if name.lower() == b"select":
+                    return
+                raise LoadError(f"shard {self.index}: unknown command '{name.decode('latin-1')}' reading the append only file")
+            try:
+                handler(ctx, argv)
+            except CommandError:
+                pass  # as Valkey: a record's error reply is dropped
+
+        def progress(done: int, total: int) -> None:
+            clock.tick()
+            now = time.monotonic()
+            if now - last[0] >= 0.2:
+                last[0] = now
+                self.reply(wire.pack([wire.LOAD_RUN, [done, total]]))
+
+        self.persist.load(apply, progress)
+        ctx.db = dbs[0]
 
     # -- execution ---------------------------------------------------------
     def execute(self, argv: list[bytes]) -> Any:
@@ -90,6 +134,15 @@ class ShardWorker:
         handlers = self.handlers
         out: list[Any] = []
         ops = 0
+        persist = self.persist
+        journal = persist.writer
+        reject: str | None = None  # MISCONF while the AOF cannot be written
+        if journal is not None and journal.error is not None:
+            err = persist.write_error()
+            if err is not None:
+                reject = misconf_aof(err)
+        write_names = self.write_names
+        finals: list[tuple[int, list[bytes], int, list[int]]] = []  # runs whose replies are joined after the AOF write
         for run_id, db, flags, cmds, conn_id in runs:
             if type(cmds) is bytes:  # raw RESP forwarded by the front's C router
                 cmds = self.parse_raw(cmds)
@@ -98,12 +151,16 @@ class ShardWorker:
             ops += len(cmds)
             if flags & wire.INTERNAL:
                 out.append(run_id)
-                out.append([self.execute(argv) for argv in cmds])
+                if journal is None:
+                    out.append([self.execute(argv) for argv in cmds])
+                else:
+                    out.append([self._execute_logged(argv, journal, reject) for argv in cmds])
                 continue
             resp3 = bool(flags & wire.RESP3)
             ctx.resp3 = resp3
             null = b"_\r\n" if resp3 else b"$-1\r\n"
-            parts = []
+            parts: list[bytes] = []
+            logged: list[int] = []
             t0 = perf()
             for argv in cmds:
                 handler = handlers.get(argv[0])
@@ -113,7 +170,10 @@ class ShardWorker:
                 try:
                     if handler is None:
                         raise CommandError(f"ERR shard has no handler for '{argv[0].decode('latin-1')}'")
-                    value = handler(ctx, argv)
+                    if journal is None:
+                        value = handler(ctx, argv)
+                    else:
+                        value = self._logged(handler, argv, journal, reject, write_names, db, logged, len(parts))
                 except CommandError as exc:
                     value = ErrorReply(exc.text)
                     failed = True
@@ -153,14 +213,62 @@ class ShardWorker:
                         log.warning(f"reply of {argv[0]!r} cannot be encoded: {exc!r}")
                         parts.append(encode(ErrorReply(f"ERR internal error in shard {self.index}: {exc}")))
             out.append(run_id)
+            out.append(None)
+            finals.append((len(out) - 1, parts, flags, logged))
+        if journal is not None:
+            err = persist.commit()
+            if err is not None:
+                # not durable: the writes of this batch are not acknowledged (they stay
+                # in memory and in the writer's buffer, which is retried)
+                log.warning(f"Shard {self.index}: writing the AOF failed: {err}")
+                misconf = encode(ErrorReply(misconf_aof(err)))
+                for _, parts, _, logged in finals:
+                    for i in logged:
+                        parts[i] = misconf
+        for at, parts, flags, _ in finals:
             if flags & wire.LENGTHS:
-                out.append([b"".join(parts), array("I", map(len, parts)).tobytes()])
+                out[at] = [b"".join(parts), array("I", map(len, parts)).tobytes()]
             else:
-                out.append(b"".join(parts))
+                out[at] = b"".join(parts)
         ctx.stats["ops"] += ops
         ctx.stats["batches"] += 1
         ctx.stats["runs"] += len(runs)
         return wire.pack(out)
+
+    def _logged(self, handler: Any, argv: list[bytes], journal: Any, reject: str | None, write_names: frozenset[bytes], db: int, logged: list[int], at: int) -> Any:
+        """Run a client command with the AOF on: refuse writes under MISCONF, log successful writes."""
+        name = argv[0]
+        if name not in write_names and name.lower() not in write_names:
+            return handler(self.ctx, argv)
+        if reject is not None:
+            raise CommandError(reject)
+        ctx = self.ctx
+        ctx.rewrite = None
+        value = handler(ctx, argv)
+        if type(value) is not ErrorReply:
+            records = ctx.rewrite
+            if records is None:
+                journal.add(db, argv)
+                logged.append(at)
+            elif records:
+                journal.add_group(db, records)
+                logged.append(at)
+        return value
+
+    def _execute_logged(self, argv: list[bytes], journal: Any, reject: str | None) -> Any:
+        if not self.is_write(argv[0]):
+            return self.execute(argv)
+        if reject is not None:
+            return ErrorReply(reject)
+        self.ctx.rewrite = None
+        value = self.execute(argv)
+        if type(value) is not ErrorReply:
+            records = self.ctx.rewrite
+            if records is None:
+                journal.add(self.ctx.db.id, argv)
+            elif records:
+                journal.add_group(self.ctx.db.id, records)
+        return value
 
     def _stats_entry(self, name: bytes) -> list[Any]:
         """The stats entry of a command name as spelled by the client (cached per spelling)."""
@@ -221,6 +329,7 @@ class ShardWorker:
                     continue
             self.keyspace.clock.tick()
             self.keyspace.expire_cycle(budget)
+            self.persist.cron()
             period = 1.0 / max(self.hz, 1)  # hz may change at run time (CONFIG SET, reload)
             budget = period * 0.25
             next_cycle = time.monotonic() + period
@@ -237,8 +346,16 @@ def shard_main(index: int, nshards: int, channel: Channel, ranges: list[tuple[in
         channel.req_bell.ring()
 
     signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a file size limit is a write error (MISCONF), not death
+    try:
+        worker.load()
+    except LoadError as exc:
+        log.warning(f"Bad AOF: {exc}")
+        return 3
     keys = worker.keyspace.key_count()
-    log.notice(f"Shard {index} ready: slots {', '.join(f'{lo}-{hi}' for lo, hi in ranges)}, {keys} keys (no AOF yet: the shard starts empty)")
+    p = worker.persist
+    source = f"loaded from the AOF in {p.load_ms} ms ({p.loaded_records} records)" if p.loaded_records else "no data on disk"
+    log.notice(f"Shard {index} ready: slots {', '.join(f'{lo}-{hi}' for lo, hi in ranges)}, {keys} keys, {source}")
     if "shard" in os.environ.get("SHARDSERVER_PROFILE", "").split(","):
         import cProfile
 
@@ -247,5 +364,6 @@ def shard_main(index: int, nshards: int, channel: Channel, ranges: list[tuple[in
         prof.dump_stats(f"profile-shard{index}-{os.getpid()}.prof")
     else:
         worker.run()
+    worker.persist.close()
     log.notice(f"Shard {index} exiting")
     return 0

@@ -1,0 +1,279 @@
+"""AOF record files: the writer a shard appends with, and the reader replay uses.
+
+Ownership: this module owns the bytes of AOF files; it knows nothing of
+sockets, and of commands only that a record is one.
+
+Format of a file (base or incremental): a sequence of records, each a RESP
+multibulk command as ``shardserver.resp.encode_command`` writes it.  Records
+apply to the database chosen by the last ``SELECT`` record (0 at the start of
+each file).  Several records that form one atomic change are framed by
+``MULTI`` and ``EXEC`` records; replay applies such a group only when its
+``EXEC`` is present.  Lines starting with ``#`` are annotations
+(``#TS:<unix time>`` when ``aof-timestamp-enabled``) and are skipped.
+
+Fsync policies: ``always`` fsyncs in ``flush`` (the shard flushes once per
+batch of commands, before it replies: group commit); ``everysec`` leaves it to
+a thread that fsyncs once a second; ``no`` leaves it to the OS.  A failed
+write keeps the unwritten bytes, truncates any partial record away and
+reports the error; ``flush`` retries them later.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from shardserver.resp import FastRequestParser, ProtocolError, encode_command
+
+_MULTI = encode_command([b"MULTI"])
+_EXEC = encode_command([b"EXEC"])
+CHUNK = 1 << 20
+
+
+class AofWriter:
+    """Appends records to one open file; the shard owns one at a time."""
+
+    def __init__(self, path: str, fsync: str = "everysec", timestamps: bool = False) -> None:
+        self.path = path
+        self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        self.size = os.fstat(self.fd).st_size
+        self.policy = fsync
+        self.timestamps = timestamps
+        self.buf: list[bytes] = []
+        self.db = 0  # the database the file's records apply to now
+        self.error: OSError | None = None
+        self.last_ts = 0
+        self.synced_size = self.size
+        self._lock = threading.Lock()  # fd switches vs the everysec thread
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.fsyncs = 0
+        if fsync == "everysec":
+            self.start_thread()
+
+    # -- records -----------------------------------------------------------
+    def add(self, db: int, argv: list[bytes]) -> None:
+        if db != self.db:
+            self.buf.append(encode_command([b"SELECT", b"%d" % db]))
+            self.db = db
+        self.buf.append(encode_command(argv))
+
+    def add_group(self, db: int, argvs: list[list[bytes]]) -> None:
+        """Records that must replay all or none."""
+        if len(argvs) == 1:
+            self.add(db, argvs[0])
+            return
+        if db != self.db:
+            self.buf.append(encode_command([b"SELECT", b"%d" % db]))
+            self.db = db
+        self.buf.append(_MULTI)
+        self.buf.extend(encode_command(a) for a in argvs)
+        self.buf.append(_EXEC)
+
+    def pending(self) -> int:
+        return sum(map(len, self.buf))
+
+    # -- writing -----------------------------------------------------------
+    def flush(self) -> bool:
+        """Write what is buffered (and fsync under ``always``); False on an I/O error."""
+        if not self.buf:
+            if self.error is None:
+                return True
+            return self._retry_sync()
+        if self.timestamps:
+            now = int(time.time())
+            if now != self.last_ts:
+                self.buf.insert(0, b"#TS:%d\r\n" % now)
+                self.last_ts = now
+        data = b"".join(self.buf)
+        try:
+            written = 0
+            while written < len(data):
+                written += os.write(self.fd, data[written:] if written else data)
+            self.size += written
+            if self.policy == "always":
+                os.fdatasync(self.fd)
+                self.synced_size = self.size
+                self.fsyncs += 1
+        except OSError as exc:
+            self._failed(exc, written)
+            self.buf = [data[written:]] if written < len(data) else []
+            return False
+        self.buf = []
+        self.error = None
+        return True
+
+    def _failed(self, exc: OSError, written: int) -> None:
+        self.error = exc
+        if written:
+            # a partial record must not stay in the file: cut back to the last whole flush
+            try:
+                os.ftruncate(self.fd, self.size)
+            except OSError:
+                pass
+
+    def _retry_sync(self) -> bool:
+        try:
+            os.fdatasync(self.fd)
+        except OSError as exc:
+            self.error = exc
+            return False
+        self.error = None
+        return True
+
+    def sync(self) -> None:
+        with self._lock:
+            if self.synced_size != self.size:
+                size = self.size
+                os.fdatasync(self.fd)
+                self.synced_size = size
+                self.fsyncs += 1
+
+    # -- everysec ------------------------------------------------------------
+    def start_thread(self) -> None:
+        if self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._every_second, name="aof-fsync", daemon=True)
+            self._thread.start()
+
+    def stop_thread(self) -> None:
+        if self._thread is not None:
+            self._stop.set()
+            self._thread.join()
+            self._thread = None
+
+    def _every_second(self) -> None:
+        while not self._stop.wait(1.0):
+            try:
+                self.sync()
+            except OSError as exc:
+                self.error = exc
+
+    def set_policy(self, policy: str) -> None:
+        self.policy = policy
+        if policy == "everysec":
+            self.start_thread()
+        else:
+            self.stop_thread()
+
+    def switch(self, path: str) -> None:
+        """Continue in a new file (a rewrite started); the old one is flushed and synced."""
+        self.flush()
+        with self._lock:
+            os.fdatasync(self.fd)
+            os.close(self.fd)
+            self.path = path
+            self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            self.size = self.synced_size = os.fstat(self.fd).st_size
+            self.db = 0
+
+    def close(self) -> None:
+        """Flush, fsync and close (shutdown)."""
+        self.stop_thread()
+        self.flush()
+        try:
+            os.fdatasync(self.fd)
+        except OSError:
+            pass
+        os.close(self.fd)
+
+
+# -- reading ------------------------------------------------------------------
+
+
+class AofCorrupt(Exception):
+    """A record that cannot be read; names the file and the byte offset."""
+
+    def __init__(self, path: str, offset: int, reason: str) -> None:
+        super().__init__(f"{path}: bad record at byte {offset}: {reason}")
+        self.path = path
+        self.offset = offset
+        self.reason = reason
+
+
+@dataclass
+class ReadResult:
+    records: int = 0
+    size: int = 0
+    truncated_at: int = -1  # where a truncated tail starts, or -1
+
+
+def read_records(
+    path: str,
+    apply: Callable[[int, list[bytes]], None],
+    progress: Callable[[int], None] | None = None,
+) -> ReadResult:
+    """Replay ``path``: ``apply(db, argv)`` for each record, groups only when complete.
+
+    A file that ends inside a record or an unterminated MULTI group reports
+    ``truncated_at`` (the offset of the first byte not applied); any other
+    defect raises AofCorrupt.
+    """
+    parser = FastRequestParser(max_bulk_len=2**62, max_buffer=2**62)
+    parser.strict = True
+    result = ReadResult()
+    db = 0
+    group: list[list[bytes]] | None = None
+    group_start = 0
+    fed = 0
+    with open(path, "rb") as f:
+        while True:
+            chunk = f.read(CHUNK)
+            if chunk:
+                parser.feed(chunk)
+                fed += len(chunk)
+            try:
+                cmds = parser.drain()
+            except ProtocolError as exc:
+                raise AofCorrupt(path, fed - parser.unfinished(), str(exc)) from None
+            for argv in cmds:
+                name = argv[0].upper()
+                if group is not None:
+                    if name == b"EXEC":
+                        for a in group:
+                            apply(db, a)
+                        group = None
+                    elif name == b"MULTI":
+                        raise AofCorrupt(path, group_start, "nested MULTI")
+                    else:
+                        group.append(argv)
+                elif name == b"SELECT":
+                    try:
+                        db = int(argv[1])
+                    except (IndexError, ValueError):
+                        raise AofCorrupt(path, fed - parser.unfinished(), "bad SELECT") from None
+                    apply(db, argv)
+                elif name == b"MULTI":
+                    group = []
+                    group_start = -1  # known at the end of this batch, if still open
+                elif name == b"EXEC":
+                    raise AofCorrupt(path, fed - parser.unfinished(), "EXEC without MULTI")
+                else:
+                    apply(db, argv)
+                result.records += 1
+            if group is not None and group_start == -1:
+                # An open group at a batch end: every record since its MULTI was parsed in
+                # this batch, and records are canonical, so their lengths give its offset.
+                tail = sum(len(encode_command(a)) for a in group) + len(_MULTI)
+                group_start = fed - parser.unfinished() - tail
+            if progress is not None:
+                progress(fed)
+            if not chunk:
+                break
+    result.size = fed
+    if parser.unfinished() or group is not None:
+        result.truncated_at = group_start if group is not None else fed - parser.unfinished()
+    return result
+
+
+def truncate(path: str, offset: int) -> None:
+    """Cut a file at ``offset`` (a truncated tail) and make it durable."""
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        os.ftruncate(fd, offset)
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,550 @@
+"""A shard's durability: loading its AOF files, appending to them, rewriting them.
+
+Ownership: each shard owns its own files under ``dir/appenddirname`` (named in
+the manifest, see ``persistence.manifest``) and the lines of the manifest
+that name them.  It loads them at start, appends the records of its writes
+(``persistence.aof.AofWriter``), and rewrites them from a forked snapshot.
+Nothing here touches a socket or another shard's files; during a change of
+the shard count each new shard only reads the old files that hold its slots.
+
+Rewrite (BGREWRITEAOF, BGSAVE, auto-aof-rewrite-*): the writer switches to a
+new incremental file, which the manifest lists after the old ones before the
+fork; the child writes a new base from its copy-on-write snapshot to a
+temporary name, fsyncs and renames it; only then the manifest replaces the
+old base and incremental files by the new base.  A kill at any point leaves a
+manifest whose files replay to the full state.  SAVE writes the base in the
+shard process itself (blocking the shard, as SAVE blocks Valkey).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import time
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from persistence import manifest as mf
+from persistence.aof import AofCorrupt, AofWriter, read_records, truncate
+from shardserver import errors, log
+from shardserver.errors import CommandError
+from shardserver.resp import encode_command
+from shardserver.shard.keyspace import Keyspace, RawStr
+from shardserver.slots import key_slot
+
+if TYPE_CHECKING:
+    from shardserver.shard.registry import ShardContext
+
+Ranges = list[tuple[int, int]]
+
+
+class LoadError(Exception):
+    """The shard's files cannot be loaded; start-up stops with this text."""
+
+
+def _overlaps(a: Ranges, b: Ranges) -> bool:
+    return any(lo1 <= hi2 and lo2 <= hi1 for lo1, hi1 in a for lo2, hi2 in b)
+
+
+def snapshot_records(keyspace: Keyspace) -> Iterator[bytes]:
+    """A base file's records: every live key of every database, with its TTL."""
+    now = keyspace.clock.ms
+    for db in keyspace.dbs:
+        if not db.data:
+            continue
+        yield encode_command([b"SELECT", b"%d" % db.id])
+        expires = db.expires
+        for key, value in db.data.items():
+            when = expires.get(key) if expires else None
+            if when is not None and when <= now:
+                continue
+            if type(value) is bytes:
+                if when is None:
+                    yield encode_command([b"SET", key, value])
+                else:
+                    yield encode_command([b"SET", key, value, b"PXAT", b"%d" % when])
+                continue
+            if isinstance(value, bytes):  # RawStr / EmbStr keep their encoding
+                kind, payload, raw = b"string", bytes(value), b"1" if type(value) is RawStr else b"2"
+            else:
+                kind, payload, raw = value.TYPE.encode(), value.dump(), b"0"
+            yield encode_command([b"__restore", key, kind, payload, b"-1" if when is None else b"%d" % when, raw])
+
+
+def write_base(path: str, keyspace: Keyspace) -> int:
+    """Write a snapshot to ``path`` via a temporary name; returns its size."""
+    tmp = path + ".tmp"
+    size = 0
+    with open(tmp, "wb", buffering=1 << 20) as f:
+        batch: list[bytes] = []
+        for record in snapshot_records(keyspace):
+            batch.append(record)
+            if len(batch) >= 4096:
+                data = b"".join(batch)
+                f.write(data)
+                size += len(data)
+                batch = []
+        data = b"".join(batch)
+        f.write(data)
+        size += len(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    mf.fsync_dir(os.path.dirname(path))
+    return size
+
+
+class ShardPersistence:
+    """One shard's AOF state; the worker calls ``load`` once, then ``commit`` per batch."""
+
+    def __init__(self, ctx: ShardContext, index: int, nshards: int, ranges: Ranges, settings: dict[str, Any]) -> None:
+        self.ctx = ctx
+        self.index = index
+        self.nshards = nshards
+        self.ranges = ranges
+        self.dir = os.path.join(str(settings.get("dir", ".")), str(settings.get("appenddirname", "appendonlydir")))
+        self.enabled = bool(settings.get("appendonly", False))
+        self.policy = str(settings.get("appendfsync", "everysec"))
+        self.timestamps = bool(settings.get("aof-timestamp-enabled", False))
+        self.load_truncated = bool(settings.get("aof-load-truncated", True))
+        self.rewrite_pct = int(settings.get("auto-aof-rewrite-percentage", 100))
+        self.rewrite_min = int(settings.get("auto-aof-rewrite-min-size", 64 * 1024 * 1024))
+        self.writer: AofWriter | None = None
+        self.generation = 0
+        # rewrite state
+        self.child = 0
+        self.child_started = 0.0
+        self.child_base = ""
+        self.child_seq = 0  # files with a smaller seq are replaced when the child succeeds
+        self.child_enables = False  # the rewrite that turns AOF on (CONFIG SET appendonly yes)
+        self.rewrite_base_size = 0
+        self.other_size = 0  # my files except the incremental one being written
+        self.rewrites = 0
+        self.last_rewrite_ok = True
+        self.last_rewrite_secs = -1
+        self.last_save = int(time.time())
+        self.scheduled = False
+        # loading facts for INFO
+        self.load_ms = 0
+        self.loaded_records = 0
+        self.loaded_bytes = 0
+        self.total_bytes = 0
+        self.truncations = 0
+
+    # -- helpers -------------------------------------------------------------
+    def _path(self, name: str) -> str:
+        return os.path.join(self.dir, name)
+
+    def my_files(self) -> list[mf.FileEntry]:
+        m = mf.read(self.dir)
+        return m.shard_files(self.index) if m is not None and m.shards == self.nshards else []
+
+    def aof_size(self) -> int:
+        total = 0
+        for entry in self.my_files():
+            try:
+                total += os.path.getsize(self._path(entry.name))
+            except OSError:
+                pass
+        return total
+
+    def _sized(self) -> None:
+        """Remember the files' size now (auto-rewrite measures growth from it)."""
+        self.rewrite_base_size = self.aof_size()
+        current = self.writer.size if self.writer is not None else 0
+        self.other_size = self.rewrite_base_size - current
+
+    # -- loading -------------------------------------------------------------
+    def load(self, apply: Callable[[int, list[bytes]], None], progress: Callable[[int, int], None]) -> None:
+        """Replay this shard's files into the keyspace (before the shard says hello)."""
+        start = time.monotonic()
+        m = mf.read(self.dir) if os.path.isdir(self.dir) else None
+        if m is None or (not m.files and not m.pending):
+            if self.enabled:
+                self._fresh(m)
+            return
+        same = m.shards == self.nshards and all(f.slots == self.ranges for f in m.shard_files(self.index))
+        if same:
+            self.generation = m.generation
+            files = m.shard_files(self.index)
+            self._cleanup(m)
+            self._replay(files, apply, progress)
+            if self.enabled:
+                self._open_incr(files)
+        else:
+            self._change_layout(m, apply, progress)
+        self._sized()
+        self.load_ms = int((time.monotonic() - start) * 1000)
+
+    def _replay(self, files: list[mf.FileEntry], apply: Callable[[int, list[bytes]], None], progress: Callable[[int, int], None]) -> None:
+        sizes = []
+        for entry in files:
+            try:
+                sizes.append(os.path.getsize(self._path(entry.name)))
+            except FileNotFoundError:
+                raise LoadError(f"shard {self.index}: {self._path(entry.name)} is named in the manifest but missing") from None
+        self.total_bytes = sum(sizes)
+        done = 0
+        for i, entry in enumerate(files):
+            path = self._path(entry.name)
+            base_done = done
+
+            def report(fed: int, base_done: int = base_done) -> None:
+                self.loaded_bytes = base_done + fed
+                progress(self.loaded_bytes, self.total_bytes)
+
+            try:
+                result = read_records(path, apply, report)
+            except AofCorrupt as exc:
+                raise LoadError(f"shard {self.index}: {exc}") from None
+            self.loaded_records += result.records
+            if result.truncated_at >= 0:
+                last = i == len(files) - 1
+                if not (last and self.load_truncated):
+                    raise LoadError(
+                        f"shard {self.index}: {path}: truncated at byte {result.truncated_at}"
+                        + ("" if last else " (not the last file)")
+                        + ("" if self.load_truncated else "; aof-load-truncated is no (shardctl check-aof --fix repairs it)")
+                    )
+                log.warning(f"!!! Warning: shard {self.index}: {path} ends with a truncated record at byte {result.truncated_at}: cutting it off")
+                truncate(path, result.truncated_at)
+                self.truncations += 1
+            done += sizes[i]
+
+    def _fresh(self, m: mf.Manifest | None) -> None:
+        os.makedirs(self.dir, exist_ok=True)
+        with mf.locked(self.dir) as m2:
+            if not m2.shards:
+                m2.shards = self.nshards
+            self.generation = m2.generation
+            seq = m2.next_seq(self.index)
+            entry = mf.FileEntry(mf.file_name(self.generation, self.index, seq, "incr"), self.index, seq, "incr", self.ranges)
+            open(self._path(entry.name), "ab").close()
+            m2.files.append(entry)
+        self._start_writer(entry.name)
+
+    def _open_incr(self, files: list[mf.FileEntry]) -> None:
+        incrs = [f for f in files if f.kind == "incr"]
+        if incrs:
+            self._start_writer(incrs[-1].name)
+            return
+        with mf.locked(self.dir) as m:
+            seq = m.next_seq(self.index)
+            entry = mf.FileEntry(mf.file_name(self.generation, self.index, seq, "incr"), self.index, seq, "incr", self.ranges)
+            open(self._path(entry.name), "ab").close()
+            m.files.append(entry)
+        self._start_writer(entry.name)
+
+    def _start_writer(self, name: str) -> None:
+        self.writer = AofWriter(self._path(name), self.policy, self.timestamps)
+        self.ctx.keyspace.journal = self.writer.add
+
+    def _cleanup(self, m: mf.Manifest) -> None:
+        """Delete this shard's files the manifest no longer names (an interrupted rewrite)."""
+        named = {f.name for f in m.files + m.pending}
+        mine = f".s{self.index}."
+        for name in os.listdir(self.dir):
+            if name.startswith("shardserver.g") and mine in name and name not in named:
+                try:
+                    os.unlink(self._path(name))
+                except OSError:
+                    pass
+
+    def _change_layout(self, m: mf.Manifest, apply: Callable[[int, list[bytes]], None], progress: Callable[[int, int], None]) -> None:
+        """The shard count changed: load the old files holding my slots, then commit a new layout."""
+        old = [f for f in m.files if _overlaps(f.slots, self.ranges)]
+        log.notice(f"Shard {self.index}: the AOF was written by {m.shards} shards; loading {len(old)} file(s) that hold my slots")
+        # replay each old shard's files in order; different old shards hold different keys
+        for shard in sorted({f.shard for f in old}):
+            self._replay([f for f in old if f.shard == shard], apply, progress)
+        dropped = 0
+        for db in self.ctx.keyspace.dbs:
+            for key in [k for k in db.data if not self.ctx.owns_slot(key_slot(k))]:
+                db.delete(key)
+                dropped += 1
+        target = m.generation + 1 if m.next_shards != self.nshards else m.next_generation
+        base = mf.file_name(target, self.index, 1, "base")
+        incr = mf.file_name(target, self.index, 2, "incr")
+        write_base(self._path(base), self.ctx.keyspace)
+        open(self._path(incr), "ab").close()
+        with mf.locked(self.dir) as m2:
+            if m2.next_shards != self.nshards or m2.next_generation != target:
+                m2.next_shards, m2.next_generation, m2.pending = self.nshards, target, []
+            m2.pending = [f for f in m2.pending if f.shard != self.index]
+            m2.pending.append(mf.FileEntry(base, self.index, 1, "base", self.ranges))
+            m2.pending.append(mf.FileEntry(incr, self.index, 2, "incr", self.ranges))
+            if {f.shard for f in m2.pending} == set(range(self.nshards)):
+                stale = [f.name for f in m2.files]
+                m2.generation, m2.shards, m2.files = target, self.nshards, m2.pending
+                m2.next_generation = m2.next_shards = 0
+                m2.pending = []
+                for name in stale:
+                    try:
+                        os.unlink(self._path(name))
+                    except OSError:
+                        pass
+                log.notice(f"Shard {self.index}: the AOF now has the layout of {self.nshards} shards")
+        # wait until the last new shard promoted the layout: before that, my writes
+        # would go to files the manifest does not load yet
+        while True:
+            now = mf.read(self.dir)
+            if now is not None and now.generation == target and now.shards == self.nshards:
+                break
+            time.sleep(0.01)
+        self.generation = target
+        log.notice(f"Shard {self.index}: kept my slots' keys, dropped {dropped} owned by other shards")
+        if self.enabled:
+            self._start_writer(incr)
+        else:
+            self.writer = None
+
+    # -- the hot path ----------------------------------------------------------
+    def commit(self) -> str | None:
+        """Write (and under ``always`` fsync) this batch's records; an error text on failure."""
+        w = self.writer
+        if w is None or (not w.buf and w.error is None):
+            return None
+        if w.flush():
+            return None
+        assert w.error is not None
+        return w.error.strerror or str(w.error)
+
+    def write_error(self) -> str | None:
+        """The pending write error that makes writes fail with MISCONF, after one retry."""
+        w = self.writer
+        if w is None or w.error is None:
+            return None
+        if w.flush():
+            log.notice(f"Shard {self.index}: AOF writes succeed again")
+            return None
+        return w.error.strerror or str(w.error)
+
+    # -- rewrite -----------------------------------------------------------------
+    def _prepare(self, enabling: bool) -> str:
+        """Name the new base and start the new incremental file (listed now unless enabling)."""
+        os.makedirs(self.dir, exist_ok=True)
+        logging = self.writer is not None or enabling
+        with mf.locked(self.dir) as m:
+            if not m.shards:
+                m.shards = self.nshards
+            self.generation = m.generation
+            seq = m.next_seq(self.index)
+            base = mf.file_name(self.generation, self.index, seq, "base")
+            incr = mf.file_name(self.generation, self.index, seq + 1, "incr")
+            if logging:
+                open(self._path(incr), "ab").close()
+            if self.writer is not None and not enabling:
+                m.files.append(mf.FileEntry(incr, self.index, seq + 1, "incr", self.ranges))
+        if self.writer is not None:
+            self.writer.switch(self._path(incr))
+        elif enabling:
+            self._start_writer(incr)
+        self.child_base = base
+        self.child_seq = seq + 1 if logging else seq
+        self.child_enables = enabling
+        return base
+
+    def start_rewrite(self, enabling: bool = False) -> None:
+        if self.child:
+            raise CommandError(errors.AOF_REWRITE_RUNNING)
+        base = self._prepare(enabling)
+        self.child_started = time.monotonic()
+        pid = os.fork()
+        if pid == 0:  # the child: write the snapshot and leave
+            code = 1
+            try:
+                _die_with_parent()
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                write_base(self._path(base), self.ctx.keyspace)
+                code = 0
+            except BaseException as exc:  # noqa: BLE001 - report anything, never return into the shard loop
+                try:
+                    log.warning(f"Shard {self.index}: AOF rewrite child failed: {exc!r}")
+                except BaseException:  # noqa: BLE001
+                    pass
+            finally:
+                os._exit(code)
+        self.child = pid
+        log.notice(f"Shard {self.index}: background AOF rewrite started by pid {pid}")
+
+    def poll_child(self) -> None:
+        if not self.child:
+            return
+        try:
+            pid, status = os.waitpid(self.child, os.WNOHANG)
+        except ChildProcessError:
+            pid, status = self.child, 1
+        if pid == 0:
+            return
+        self.child = 0
+        self.last_rewrite_secs = int(time.monotonic() - self.child_started)
+        if os.waitstatus_to_exitcode(status) == 0:
+            self._finish_rewrite()
+        else:
+            self.last_rewrite_ok = False
+            for name in (self.child_base, self.child_base + ".tmp"):
+                try:
+                    os.unlink(self._path(name))
+                except OSError:
+                    pass
+            log.warning(f"Shard {self.index}: background AOF rewrite failed")
+        if self.scheduled:
+            self.scheduled = False
+            self.start_rewrite()
+
+    def _finish_rewrite(self) -> None:
+        base = self.child_base
+        keep_seq = self.child_seq
+        with mf.locked(self.dir) as m:
+            if not m.shards:
+                m.shards = self.nshards
+            mine = m.shard_files(self.index)
+            stale = [f.name for f in mine if f.seq < keep_seq]
+            rest = [f for f in m.files if f.shard != self.index or f.seq >= keep_seq]
+            new_base = mf.FileEntry(base, self.index, keep_seq - 1 if self.writer is not None else keep_seq, "base", self.ranges)
+            if self.writer is not None and self.child_enables:
+                incr_name = os.path.basename(self.writer.path)
+                rest.append(mf.FileEntry(incr_name, self.index, keep_seq, "incr", self.ranges))
+            if self.writer is None:
+                # a snapshot with AOF off (BGSAVE): the base alone holds the data
+                stale = [f.name for f in mine]
+                rest = [f for f in m.files if f.shard != self.index]
+            m.files = _ordered(rest + [new_base])
+        for name in stale:
+            try:
+                os.unlink(self._path(name))
+            except OSError:
+                pass
+        self.rewrites += 1
+        self.last_rewrite_ok = True
+        self.last_save = int(time.time())
+        self._sized()
+        if self.child_enables:
+            self.enabled = True
+        log.notice(f"Shard {self.index}: background AOF rewrite finished")
+
+    def save(self) -> None:
+        """SAVE: the snapshot written by the shard itself (it answers nothing meanwhile, as SAVE blocks Valkey)."""
+        if self.child:
+            raise CommandError(errors.AOF_REWRITE_RUNNING)
+        base = self._prepare(False)
+        write_base(self._path(base), self.ctx.keyspace)
+        self._finish_rewrite()
+
+    def cron(self) -> None:
+        self.poll_child()
+        if self.writer is not None and self.writer.error is not None:
+            self.write_error()
+        if (
+            self.enabled
+            and not self.child
+            and self.rewrite_pct > 0
+            and self.writer is not None
+        ):
+            size = self.other_size + self.writer.size
+            base = max(self.rewrite_base_size, 1)
+            if size >= self.rewrite_min and (size - base) * 100 // base >= self.rewrite_pct:
+                log.notice(f"Shard {self.index}: starting automatic AOF rewrite ({size} bytes, {self.rewrite_pct}% growth)")
+                self.start_rewrite()
+
+    # -- configuration ------------------------------------------------------------
+    def configure(self, name: str, value: str) -> None:
+        if name == "appendfsync":
+            self.policy = value
+            if self.writer is not None:
+                self.writer.set_policy(value)
+        elif name == "aof-timestamp-enabled":
+            self.timestamps = value == "yes"
+            if self.writer is not None:
+                self.writer.timestamps = self.timestamps
+        elif name == "aof-load-truncated":
+            self.load_truncated = value == "yes"
+        elif name == "auto-aof-rewrite-percentage":
+            self.rewrite_pct = int(value)
+        elif name == "auto-aof-rewrite-min-size":
+            self.rewrite_min = int(value)
+        elif name == "appendonly":
+            on = value == "yes"
+            if on and not self.enabled and self.writer is None:
+                if self.child:
+                    self.scheduled = True
+                else:
+                    self.start_rewrite(enabling=True)
+            elif not on and (self.enabled or self.writer is not None):
+                self.enabled = False
+                if self.writer is not None:
+                    self.writer.close()
+                    self.writer = None
+                self.ctx.keyspace.journal = None
+
+    def cancel(self) -> bytes | None:
+        """Stop a rewrite in progress (the manifest still names the old files) or drop a scheduled one."""
+        if self.scheduled:
+            self.scheduled = False
+            return b"scheduled"
+        if not self.child:
+            return None
+        os.kill(self.child, signal.SIGKILL)
+        os.waitpid(self.child, 0)
+        self.child = 0
+        for name in (self.child_base, self.child_base + ".tmp"):
+            try:
+                os.unlink(self._path(name))
+            except OSError:
+                pass
+        if self.child_enables:  # AOF was being turned on: it stays off
+            if self.writer is not None:
+                self.writer.close()
+                os.unlink(self.writer.path)
+                self.writer = None
+            self.ctx.keyspace.journal = None
+        log.notice(f"Shard {self.index}: background AOF rewrite cancelled")
+        return b"running"
+
+    def close(self) -> None:
+        """Shutdown: flush and fsync; a rewrite in progress is abandoned."""
+        if self.child:
+            try:
+                os.kill(self.child, signal.SIGKILL)
+                os.waitpid(self.child, 0)
+            except OSError:
+                pass
+            self.child = 0
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+    def info(self) -> dict[bytes, Any]:
+        w = self.writer
+        return {
+            b"aof_enabled": 1 if self.enabled else 0,
+            b"aof_rewrite_in_progress": 1 if self.child else 0,
+            b"aof_rewrite_scheduled": 1 if self.scheduled else 0,
+            b"aof_rewrites": self.rewrites,
+            b"aof_last_bgrewrite_status": b"ok" if self.last_rewrite_ok else b"err",
+            b"aof_last_rewrite_time_sec": self.last_rewrite_secs,
+            b"aof_current_rewrite_time_sec": int(time.monotonic() - self.child_started) if self.child else -1,
+            b"aof_last_write_status": b"ok" if w is None or w.error is None else b"err",
+            b"aof_current_size": self.aof_size() if w is not None else 0,
+            b"aof_base_size": self.rewrite_base_size,
+            b"aof_buffer_length": w.pending() if w is not None else 0,
+            b"aof_fsyncs": w.fsyncs if w is not None else 0,
+            b"aof_load_time_ms": self.load_ms,
+            b"aof_loaded_records": self.loaded_records,
+            b"aof_loaded_bytes": self.loaded_bytes,
+            b"aof_truncations": self.truncations,
+            b"last_save": self.last_save,
+        }
+
+
+def _ordered(files: list[mf.FileEntry]) -> list[mf.FileEntry]:
+    """Manifest order: by shard, the base first, then incremental files by seq."""
+    return sorted(files, key=lambda f: (f.shard, f.kind != "base", f.seq))
+
+
+def _die_with_parent() -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: a killed shard takes its rewrite child along
+
+
