@@ -89,31 +89,34 @@ class AofWriter:
                 self.buf.insert(0, b"#TS:%d\r\n" % now)
                 self.last_ts = now
         data = b"".join(self.buf)
+        written = 0
         try:
-            written = 0
             while written < len(data):
                 written += os.write(self.fd, data[written:] if written else data)
-            self.size += written
-            if self.policy == "always":
-                os.fdatasync(self.fd)
-                self.synced_size = self.size
-                self.fsyncs += 1
         except OSError as exc:
-            self._failed(exc, written)
-            self.buf = [data[written:]] if written < len(data) else []
+            self.error = exc
+            if written:
+                # the file must end on a whole record: cut the partial write off
+                try:
+                    os.ftruncate(self.fd, self.size)
+                    written = 0
+                except OSError:
+                    pass
+            self.size += written
+            self.buf = [data[written:]]
             return False
+        self.size += written
         self.buf = []
+        if self.policy == "always":
+            try:
+                os.fdatasync(self.fd)
+            except OSError as exc:
+                self.error = exc
+                return False
+            self.synced_size = self.size
+            self.fsyncs += 1
         self.error = None
         return True
-
-    def _failed(self, exc: OSError, written: int) -> None:
-        self.error = exc
-        if written:
-            # a partial record must not stay in the file: cut back to the last whole flush
-            try:
-                os.ftruncate(self.fd, self.size)
-            except OSError:
-                pass
 
     def _retry_sync(self) -> bool:
         try:

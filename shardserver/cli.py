@@ -11,7 +11,11 @@ Exit codes, for scripts:
 - 1 the server answered with an error (wrong password, NOAUTH, LOADING, ...)
 - 2 usage error (argparse)
 - 3 the server is unreachable: refused, timed out, unknown host, closed
-- 4 not supported yet (``check-aof``: there is no AOF)
+- 4 not supported
+
+``check-aof [--fix] DIR`` works offline on the AOF directory (see
+``persistence/check.py``): 0 when every file is valid (or was fixed), 1 when
+not.
 
 Errors are one line on stderr naming the server (``host:port`` or the unix
 socket); with ``--json`` an object ``{"error": ..., "exit_code": ...}`` is also
@@ -540,10 +544,20 @@ def cmd_slots(client: Client, args: argparse.Namespace) -> int:
 
 
 def cmd_check_aof(client: Client | None, args: argparse.Namespace) -> int:
-    raise CtlError(
-        "check-aof: AOF is not implemented yet (shardserver keeps data in memory only; "
-        "appendonly yes is refused), so there is no file to check", EXIT_UNSUPPORTED,
-    )
+    from persistence.check import check, describe
+
+    try:
+        aofdir, reports = check(args.path, fix=args.fix)
+    except (OSError, ValueError) as exc:
+        raise CtlError(f"check-aof: {exc}", EXIT_SERVER_ERROR) from None
+    bad = [r for r in reports if r.status != "ok" and not r.fixed]
+    if args.json:
+        print(json.dumps({"dir": aofdir, "files": [r.__dict__ for r in reports], "valid": not bad}))
+    else:
+        for r in reports:
+            print(describe(r))
+        print(f"AOF {aofdir}: " + ("valid" if not bad else f"{len(bad)} bad file(s); shardctl check-aof --fix cuts them at the first bad record"))
+    return EXIT_OK if not bad else EXIT_SERVER_ERROR
 
 
 def _samples(client: Client, interval: float, count: int) -> Iterator[tuple[Sample | None, Sample | None, CtlError | None]]:
@@ -677,7 +691,9 @@ def build_parser() -> argparse.ArgumentParser:
     p_slots.add_argument("--keys", action="store_true", help="also keys per non-empty slot")
     p_slots.add_argument("--db", type=int, default=None, help="with --keys: only this database")
     sub.add_parser("shards", parents=[common], help="raw INFO shards fields, one line per shard")
-    sub.add_parser("check-aof", parents=[common], help="check an AOF (not implemented yet: exits 4)")
+    check_aof = sub.add_parser("check-aof", parents=[common], help="check (and with --fix repair) the AOF files in DIR, offline")
+    check_aof.add_argument("--fix", action="store_true", help="cut a truncated or corrupt file at its first bad record")
+    check_aof.add_argument("path", metavar="DIR", help="the AOF directory (or the server's dir, or the manifest)")
     return parser
 
 

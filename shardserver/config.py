@@ -568,12 +568,15 @@ def _enum(
     )
 
 
-def _string(name: str, default: str, *, mutable: bool, doc: str = "") -> Directive:
-    """A free-form string (empty allowed)."""
+def _string(name: str, default: str, *, mutable: bool, doc: str = "", valid: Callable[[str], str | None] | None = None) -> Directive:
+    """A free-form string (empty allowed); ``valid`` returns a reason to refuse a value."""
 
     def check(value: Any, cur: Any) -> str:
         if not isinstance(value, str):
             raise _Invalid("argument must be a string")
+        reason = valid(value) if valid is not None else None
+        if reason is not None:
+            raise _Invalid(reason)
         return value
 
     return Directive(
@@ -717,7 +720,10 @@ _DIRECTIVE_LIST: list[Directive] = [
     # durability: each shard's own AOF (shardserver/shard/persist.py)
     _bool("appendonly", False, mutable=True, doc="each shard appends its writes to its own AOF files"),
     _enum("appendfsync", "everysec", ("always", "everysec", "no"), mutable=True),
-    _string("appenddirname", "appendonlydir", mutable=False, doc="AOF directory under dir"),
+    _string(
+        "appenddirname", "appendonlydir", mutable=False, doc="AOF directory under dir",
+        valid=lambda v: "appenddirname can't be a path, just a dirname" if "/" in v or v in ("", ".", "..") else None,
+    ),
     _int("auto-aof-rewrite-percentage", 100, 0, INT_MAX, mutable=True, doc="growth that triggers a rewrite (0 = off)"),
     _memory("auto-aof-rewrite-min-size", 64 * MB, 0, LLONG_MAX, mutable=True),
     _bool("aof-load-truncated", True, mutable=True),

@@ -105,7 +105,10 @@ class ServerProc:
         return self.proc.returncode
 
 
-def start_shardserver(*args: str, shards: int = 2, timeout: float = 30.0, env: dict[str, str] | None = None, dir: str | None = None) -> ServerProc:
+def start_shardserver(
+    *args: str, shards: int = 2, timeout: float = 30.0, env: dict[str, str] | None = None, dir: str | None = None, ready: bytes = READY_RE.pattern
+) -> ServerProc:
+    """Start a server and wait for ``ready`` in its log (its group 1 is the port)."""
     workdir = dir or tempfile.mkdtemp(prefix="shardserver-test-")
     # a config file, if given, must come first, as valkey-server wants it
     conf = [args[0]] if args and not args[0].startswith("--") else []
@@ -122,7 +125,7 @@ def start_shardserver(*args: str, shards: int = 2, timeout: float = 30.0, env: d
     )
     server = ServerProc(proc=proc, port=0, dir=workdir)
     try:
-        m = server.wait_log(READY_RE.pattern, timeout)
+        m = server.wait_log(ready, timeout)
     except BaseException:
         server.stop()
         raise

@@ -216,9 +216,11 @@ def test_slotkeys_is_not_part_of_info_all(server: ServerProc) -> None:
     assert set(slotkeys) == {"db0", "db2"}
 
 
-def test_check_aof_is_not_implemented(server: ServerProc) -> None:
-    p = shardctl("-p", str(server.port), "check-aof")
-    assert p.returncode == 4 and "not implemented" in p.stderr
+def test_check_aof_without_a_manifest_is_an_error(tmp_path: Path) -> None:
+    p = shardctl("check-aof", str(tmp_path))
+    assert p.returncode == 1 and "no shardserver.manifest in" in p.stderr
+    p = shardctl("check-aof")
+    assert p.returncode == 2  # DIR is required
 
 
 # ---------------------------------------------------------------- errors

@@ -94,6 +94,8 @@ def test_directive_table_is_data() -> None:
         "dir", "loglevel", "timeout", "maxclients", "proto-max-bulk-len",
         "client-query-buffer-limit", "requirepass", "hz", "appendonly", "save",
         "slowlog-log-slower-than", "slowlog-max-len", "latency-monitor-threshold",
+        "appendfsync", "auto-aof-rewrite-percentage", "auto-aof-rewrite-min-size",
+        "aof-load-truncated", "aof-timestamp-enabled",
     } | (mutable & {"metrics-port"})  # fmt: skip
 
 
@@ -459,6 +461,12 @@ def test_config_get_patterns() -> None:
         ("bind", "127.0.0.1 -::1"),
         ("client-query-buffer-limit", "1073741824"),
         ("appendonly", "no"),
+        ("appendfsync", "everysec"),
+        ("appenddirname", "appendonlydir"),
+        ("auto-aof-rewrite-percentage", "100"),
+        ("auto-aof-rewrite-min-size", "67108864"),
+        ("aof-load-truncated", "yes"),
+        ("aof-timestamp-enabled", "no"),
     ]
     # case-insensitive; an exact (non-glob) name is echoed as typed, like valkey
     assert cfg.config_get(["MAXC*"]) == [("maxclients", "10000")]
@@ -614,10 +622,17 @@ def test_config_set_is_atomic() -> None:
     assert cfg["hz"] == 10
 
 
-def test_appendonly_yes_is_refused_until_persistence_exists() -> None:
-    with pytest.raises(ConfigError, match="appendonly yes is not supported yet"):
-        parse_args(["--appendonly", "yes"])
+def test_aof_directives() -> None:
+    cfg = parse_args(["--appendonly", "yes", "--appendfsync", "ALWAYS", "--auto-aof-rewrite-min-size", "1mb"])
+    assert cfg["appendonly"] is True
+    assert cfg["appendfsync"] == "always"
+    assert cfg["auto-aof-rewrite-min-size"] == MB
+    with pytest.raises(ConfigError, match="appendfsync"):
+        parse_args(["--appendfsync", "sometimes"])
+    with pytest.raises(ConfigError, match="appenddirname can't be a path, just a dirname"):
+        parse_args(["--appenddirname", "a/b"])
     cfg = Config()
-    with pytest.raises(ConfigError, match="appendonly yes is not supported yet"):
-        cfg.config_set([("appendonly", "yes")])
-    assert cfg["appendonly"] is False
+    cfg.config_set([("appendonly", "yes"), ("appendfsync", "no")])
+    assert cfg["appendonly"] is True and cfg["appendfsync"] == "no"
+    with pytest.raises(ConfigError, match="immutable"):
+        cfg.config_set([("appenddirname", "other")])

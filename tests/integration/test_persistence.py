@@ -1,0 +1,562 @@
+"""Durability through the real server: each shard's AOF, restarts, crashes, rewrites.
+
+Every server here keeps its files in a test-owned directory, so a test can
+stop or kill it and start another on the same data.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from persistence import manifest as mf
+from tests.integration.helpers import connect, key_on, keys_on, read_replies, resp, shard_pids
+from tests.servers import ServerProc, start_shardserver
+
+INJECT_DIR = Path(__file__).parent / "_inject_aof"
+
+
+def _inject_env(**values: str) -> dict[str, str]:
+    path = os.pathsep.join(p for p in (str(INJECT_DIR), os.environ.get("PYTHONPATH", "")) if p)
+    return {"PYTHONPATH": path, **values}
+
+
+@contextmanager
+def server(data: Path, *args: str, shards: int = 2, env: dict[str, str] | None = None) -> Iterator[ServerProc]:
+    proc = start_shardserver("--appendonly", "yes", *args, shards=shards, dir=str(data), env=env)
+    try:
+        yield proc
+    finally:
+        proc.stop()
+        kill_tree(proc)
+
+
+def kill_tree(proc: ServerProc) -> None:
+    try:
+        os.killpg(proc.proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    proc.proc.wait(10)
+
+
+def client(proc: ServerProc, **kw: Any) -> redis.Redis:
+    return redis.Redis(port=proc.port, socket_timeout=20, **kw)
+
+
+def state(r: redis.Redis, databases: tuple[int, ...] = (0, 1)) -> dict[tuple[int, bytes], Any]:
+    """Every key of the given databases: type, value and absolute expiry (-1 for none)."""
+    out: dict[tuple[int, bytes], Any] = {}
+    for db in databases:
+        r.execute_command("SELECT", db)
+        for key in r.scan_iter(count=1000):
+            kind = r.type(key)
+            value: Any
+            if kind == b"string":
+                value = r.get(key)
+            elif kind == b"hash":
+                value = sorted(r.hgetall(key).items())
+            elif kind == b"list":
+                value = r.lrange(key, 0, -1)
+            elif kind == b"set":
+                value = sorted(r.smembers(key))
+            elif kind == b"zset":
+                value = r.zrange(key, 0, -1, withscores=True)
+            elif kind == b"stream":
+                value = r.xrange(key)
+            else:
+                value = kind
+            out[(db, key)] = (kind, value, r.execute_command("PEXPIRETIME", key))
+    r.execute_command("SELECT", 0)
+    return out
+
+
+def manifest(data: Path) -> mf.Manifest:
+    m = mf.read(str(data / "appendonlydir"))
+    assert m is not None
+    return m
+
+
+# ---------------------------------------------------------------------------- basics
+
+
+def test_restart_brings_back_every_key_with_its_ttl(tmp_path: Path) -> None:
+    with server(tmp_path) as s:
+        r = client(s)
+        r.set("plain", "v")
+        r.set("ex", "v", ex=1000)
+        r.set("px", "v", px=2_000_000)
+        r.set("exat", "v", exat=2_000_000_000)
+        r.execute_command("SETEX", "setex", 3000, "v")
+        r.execute_command("PSETEX", "psetex", 3_000_000, "v")
+        r.set("kept", "1", ex=500)
+        r.set("kept", "2", keepttl=True)
+        r.set("gone", "v", px=1)  # expires before the restart: must stay gone
+        r.mset({"m1": "a", "m2": "b", "m3": "c"})  # on both shards
+        r.msetnx({"n1": "x", "n2": "y"})
+        r.incr("counter")
+        r.incrby("counter", 41)
+        r.decr("counter")
+        r.incrbyfloat("float", "1.1")
+        r.incrbyfloat("float", "2.2e3")
+        r.append("appended", "abc")
+        r.append("appended", "def")
+        r.setrange("ranged", 3, "xyz")
+        r.getset("getset", "new")
+        r.getex("ex", px=5_000_000)
+        r.set("persisted", "v", ex=100)
+        r.persist("persisted")
+        r.set("todel", "v")
+        r.getdel("todel")
+        r.set("deleted", "v")
+        r.delete("deleted")
+        r.set("expire-me", "v")
+        r.expire("expire-me", 4000)
+        r.pexpireat("expire-me2", 1)  # missing key: nothing to log
+        r.set("past", "v")
+        r.expireat("past", 1)  # in the past: deleted
+        r.set("src", "v", ex=900)
+        r.rename("src", "dst")
+        r.copy("dst", "copied")
+        r.set("moved", "v")
+        r.move("moved", 1)
+        r.execute_command("SELECT", 1)
+        r.set("db1", "one")
+        r.execute_command("SELECT", 0)
+        r.execute_command("DELIFEQ", "m3", "c")
+        r.set("cas", "1")
+        r.execute_command("SET", "cas", "2", "IFEQ", "1")
+        before = state(r)
+        assert (0, b"gone") not in before and (0, b"past") not in before
+    with server(tmp_path) as s:
+        after = state(client(s))
+    assert after == before
+    assert after[(0, b"float")][1].startswith(b"2201.1")  # long double digits, as Valkey prints them
+
+
+def test_flush_swapdb_and_dbs_replay(tmp_path: Path) -> None:
+    with server(tmp_path) as s:
+        r = client(s)
+        r.set("a", "1")
+        r.execute_command("SELECT", 1)
+        r.set("b", "2")
+        r.execute_command("SWAPDB", 0, 1)
+        r.execute_command("SELECT", 2)
+        r.set("c", "3")
+        r.execute_command("FLUSHDB")
+        before = state(r, (0, 1, 2))
+        assert set(before) == {(0, b"b"), (1, b"a")}
+    with server(tmp_path) as s:
+        r = client(s)
+        assert state(r, (0, 1, 2)) == before
+        r.flushall()
+    with server(tmp_path) as s:
+        assert client(s).dbsize() == 0
+
+
+def test_expiry_is_logged_as_del(tmp_path: Path) -> None:
+    with server(tmp_path, "--appendfsync", "always") as s:
+        r = client(s)
+        r.set("short", "v", px=50)
+        r.set("long", "v")
+        # wait for the expiry through the server's own view, then touch the key
+        while r.pttl("short") > 0:
+            pass
+        assert r.get("short") is None
+    files = b"".join(p.read_bytes() for p in (tmp_path / "appendonlydir").glob("*.incr.aof"))
+    assert b"DEL\r\n$5\r\nshort" in files
+
+
+def test_cross_shard_rename_and_copy_replay(tmp_path: Path) -> None:
+    a, b = key_on(0, 2, "a"), key_on(1, 2, "b")
+    with server(tmp_path) as s:
+        r = client(s)
+        r.set(a, "value", ex=1000)
+        r.rename(a, b)
+        r.copy(b, key_on(0, 2, "c"))
+        before = state(r)
+    with server(tmp_path) as s:
+        assert state(client(s)) == before
+
+
+# ---------------------------------------------------------------------------- crashes
+
+
+def _writer_load(port: int, prefix: str, acked: list[str], stop: threading.Event, started: threading.Event) -> None:
+    r = redis.Redis(port=port, socket_timeout=10)
+    i = 0
+    try:
+        while not stop.is_set():
+            key = f"{prefix}:{i}"
+            r.set(key, str(i))
+            acked.append(key)
+            if len(acked) >= 300:
+                started.set()
+            i += 1
+    except (redis.ConnectionError, redis.TimeoutError, ConnectionError):
+        return
+
+
+@pytest.mark.parametrize("policy", ["always", "everysec"])
+def test_sigkill_of_the_whole_tree_loses_no_acknowledged_write(tmp_path: Path, policy: str) -> None:
+    with server(tmp_path, "--appendfsync", policy) as s:
+        acked: list[list[str]] = [[] for _ in range(4)]
+        stop = threading.Event()
+        ready = [threading.Event() for _ in range(4)]
+        threads = [threading.Thread(target=_writer_load, args=(s.port, f"w{n}", acked[n], stop, ready[n])) for n in range(4)]
+        for t in threads:
+            t.start()
+        for e in ready:
+            assert e.wait(60)
+        kill_tree(s)  # SIGKILL to every process while the writers are mid-flight
+        stop.set()
+        for t in threads:
+            t.join(20)
+    with server(tmp_path) as s:
+        r = client(s)
+        keys = [k for per in acked for k in per]
+        values = r.mget(keys)
+        lost = [k for k, v in zip(keys, values, strict=True) if v is None]
+        print(f"appendfsync {policy}: {len(keys)} acknowledged writes, {len(lost)} lost after SIGKILL")
+        assert lost == []
+        assert all(v == k.split(":")[1].encode() for k, v in zip(keys, values, strict=True))
+
+
+def test_killed_shard_restarts_from_its_own_files(tmp_path: Path) -> None:
+    k0, k1 = key_on(0, 2, "x"), key_on(1, 2, "y")
+    with server(tmp_path, "--appendfsync", "always") as s:
+        r = client(s)
+        r.set(k0, "zero")
+        r.set(k1, "one", ex=1000)
+        pids = shard_pids(r.info("shards"), 2)
+        mark = s.log_size()
+        os.kill(pids[1], signal.SIGKILL)
+        s.wait_log(rb"Shard 1 ready: .* 1 keys, loaded from the AOF", 30, start=mark)
+        assert r.get(k0) == b"zero"
+        assert r.get(k1) == b"one"
+        assert 0 < r.ttl(k1) <= 1000
+        r.set(k1, "after")
+    with server(tmp_path) as s:
+        assert client(s).get(k1) == b"after"
+
+
+# ---------------------------------------------------------------------------- files
+
+
+def test_manifest_names_each_shards_files(tmp_path: Path) -> None:
+    with server(tmp_path) as s:
+        client(s).set("k", "v")
+    m = manifest(tmp_path)
+    assert m.shards == 2
+    assert {f.shard for f in m.files} == {0, 1}
+    assert [f.slots for f in m.shard_files(0)] == [[(0, 8191)]]
+    assert [f.slots for f in m.shard_files(1)] == [[(8192, 16383)]]
+    for f in m.files:
+        assert (tmp_path / "appendonlydir" / f.name).exists()
+
+
+def test_truncated_tail_is_cut_with_a_warning(tmp_path: Path) -> None:
+    keys = keys_on(0, 2, "t", 3)
+    with server(tmp_path, "--appendfsync", "always") as s:
+        r = client(s)
+        for k in keys:
+            r.set(k, "v" * 10)
+    incr = tmp_path / "appendonlydir" / manifest(tmp_path).shard_files(0)[-1].name
+    data = incr.read_bytes()
+    incr.write_bytes(data[:-7])  # the last record loses its end
+    # aof-load-truncated no: start-up stops and names shard, file and offset
+    with pytest.raises(RuntimeError) as info:
+        with server(tmp_path, "--aof-load-truncated", "no"):
+            pass
+    text = str(info.value)
+    assert "shard 0" in text and incr.name in text and f"truncated at byte {data.rindex(b'*3')}" in text
+    with server(tmp_path) as s:
+        r = client(s)
+        assert r.mget(keys) == [b"v" * 10, b"v" * 10, None]
+        assert "cutting it off" in s.text()
+        assert r.info("persistence")["shard0_aof"]["truncations"] == 1
+    assert incr.stat().st_size == data.rindex(b"*3")
+
+
+def test_corruption_stops_startup_naming_shard_file_and_offset(tmp_path: Path) -> None:
+    with server(tmp_path, "--appendfsync", "always") as s:
+        r = client(s)
+        for k in keys_on(1, 2, "c", 3):
+            r.set(k, "value")
+    incr = tmp_path / "appendonlydir" / manifest(tmp_path).shard_files(1)[-1].name
+    data = bytearray(incr.read_bytes())
+    second = data.index(b"*3", 1)
+    data[second + 4] = ord("!")  # '$3' -> '!3' inside the second record
+    incr.write_bytes(bytes(data))
+    proc = subprocess.run(
+        [sys.executable, "-m", "shardserver.supervisor", "--port", "0", "--shards", "2", "--dir", str(tmp_path), "--appendonly", "yes"],
+        capture_output=True, timeout=60,
+    )
+    out = proc.stdout.decode() + proc.stderr.decode()
+    assert proc.returncode != 0
+    assert "shard 1" in out and incr.name in out and f"bad record at byte {second}" in out
+
+
+def test_shardctl_check_aof_reports_and_fixes(tmp_path: Path) -> None:
+    with server(tmp_path, "--appendfsync", "always") as s:
+        r = client(s)
+        for k in keys_on(0, 2, "f", 2):
+            r.set(k, "v")
+    aofdir = tmp_path / "appendonlydir"
+    ok = subprocess.run([sys.executable, "-m", "shardserver.cli", "check-aof", str(aofdir)], capture_output=True, text=True, timeout=60)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "valid" in ok.stdout
+    incr = aofdir / manifest(tmp_path).shard_files(0)[-1].name
+    data = incr.read_bytes()
+    incr.write_bytes(data[:-3])
+    bad = subprocess.run([sys.executable, "-m", "shardserver.cli", "check-aof", str(aofdir)], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 1
+    assert f"truncated at byte {data.rindex(b'*3')}" in bad.stdout
+    fixed = subprocess.run([sys.executable, "-m", "shardserver.cli", "check-aof", "--fix", str(aofdir)], capture_output=True, text=True, timeout=60)
+    assert fixed.returncode == 0, fixed.stdout
+    assert incr.stat().st_size == data.rindex(b"*3")
+    again = subprocess.run([sys.executable, "-m", "shardserver.cli", "check-aof", str(tmp_path)], capture_output=True, text=True, timeout=60)
+    assert again.returncode == 0, again.stdout
+
+
+def test_changing_the_shard_count_moves_keys_to_their_new_shard(tmp_path: Path) -> None:
+    with server(tmp_path, shards=2) as s:
+        r = client(s)
+        r.mset({f"key{i}": str(i) for i in range(500)})
+        for i in range(0, 500, 7):
+            r.expire(f"key{i}", 5000)
+        before = state(r)
+    with server(tmp_path, shards=1) as s:
+        assert state(client(s)) == before
+    assert manifest(tmp_path).shards == 1
+    with server(tmp_path, shards=2) as s:
+        r = client(s)
+        assert state(r) == before
+        counts = [int(v["keys"]) for k, v in r.info("shards").items() if k.startswith("shard") and k != "shards"]
+        assert sum(counts) == 500 and min(counts) > 150
+    m = manifest(tmp_path)
+    assert m.shards == 2 and not m.pending
+    names = {p.name for p in (tmp_path / "appendonlydir").glob("*.aof")}
+    assert names == {f.name for f in m.files}  # the old layout's files are gone
+
+
+# ---------------------------------------------------------------------------- rewrite
+
+
+def test_bgrewriteaof_compacts_and_keeps_everything(tmp_path: Path) -> None:
+    with server(tmp_path) as s:
+        r = client(s)
+        for i in range(200):
+            r.set("same", str(i))
+            r.incr("n")
+        r.set("ttl", "v", ex=1000)
+        size_before = int(r.info("persistence")["aof_current_size"])
+        assert r.bgrewriteaof()
+        while r.info("persistence")["aof_rewrite_in_progress"] or int(r.info("persistence")["aof_rewrites"]) < 1:
+            pass
+        after = r.info("persistence")
+        assert after["aof_last_bgrewrite_status"] == "ok"
+        assert int(after["aof_current_size"]) < size_before / 10
+        r.set("after-rewrite", "1")
+        before = state(r)
+    kinds = sorted(f.kind for f in manifest(tmp_path).files)
+    assert kinds == ["base", "base", "incr", "incr"]
+    with server(tmp_path) as s:
+        assert state(client(s)) == before
+
+
+def test_writes_during_a_rewrite_and_a_kill_in_its_middle_lose_nothing(tmp_path: Path) -> None:
+    env = _inject_env(SHARDSERVER_TEST_SLOW_REWRITE="60")
+    with server(tmp_path, "--appendfsync", "always", env=env) as s:
+        r = client(s)
+        r.mset({f"old{i}": str(i) for i in range(300)})
+        assert r.bgrewriteaof()
+        s.wait_log(rb"TEST-INJECT: rewrite child wrote its snapshot", 30)
+        assert r.info("persistence")["aof_rewrite_in_progress"] == 1
+        # served and acknowledged while the rewrite runs
+        r.mset({f"new{i}": str(i) for i in range(300)})
+        for i in range(0, 300, 3):
+            r.delete(f"old{i}")
+        before = state(r)
+        kill_tree(s)
+    with server(tmp_path) as s:
+        assert state(client(s)) == before
+    leftovers = [p.name for p in (tmp_path / "appendonlydir").iterdir() if p.suffix in (".inject", ".tmp")]
+    assert leftovers == []
+
+
+def test_rewrite_under_load_keeps_every_acknowledged_write(tmp_path: Path) -> None:
+    with server(tmp_path, "--appendfsync", "everysec") as s:
+        acked: list[str] = []
+        stop, started = threading.Event(), threading.Event()
+        t = threading.Thread(target=_writer_load, args=(s.port, "load", acked, stop, started))
+        t.start()
+        assert started.wait(60)
+        r = client(s)
+        for _ in range(3):
+            rewrites = int(r.info("persistence")["aof_rewrites"])
+            assert r.bgrewriteaof()
+            while int(r.info("persistence")["aof_rewrites"]) == rewrites:
+                pass
+        stop.set()
+        t.join(20)
+    with server(tmp_path) as s:
+        values = client(s).mget(acked)
+        assert all(v is not None for v in values)
+
+
+def test_auto_rewrite_by_growth(tmp_path: Path) -> None:
+    with server(tmp_path, "--auto-aof-rewrite-min-size", "20kb", "--auto-aof-rewrite-percentage", "100") as s:
+        r = client(s)
+        while int(r.info("persistence")["aof_rewrites"]) == 0:
+            r.set(key_on(0, 2, "grow"), "x" * 100)
+        assert "starting automatic AOF rewrite" in s.text()
+
+
+# ---------------------------------------------------------------------------- run-time control
+
+
+def test_config_set_appendonly_yes_at_run_time(tmp_path: Path) -> None:
+    proc = start_shardserver(shards=2, dir=str(tmp_path))
+    try:
+        r = client(proc)
+        r.mset({"a": "1", "b": "2"})
+        assert r.config_set("appendonly", "yes")
+        while int(r.info("persistence")["aof_rewrites"]) < 1 or r.info("persistence")["aof_rewrite_in_progress"]:
+            pass
+        r.set("c", "3")
+        r.config_set("appendfsync", "always")
+        assert r.info("persistence")["aof_enabled"] == 1
+        before = state(r)
+    finally:
+        proc.stop()
+        kill_tree(proc)
+    with server(tmp_path) as s:
+        assert state(client(s)) == before
+
+
+def test_save_bgsave_lastsave_without_aof(tmp_path: Path) -> None:
+    proc = start_shardserver(shards=2, dir=str(tmp_path))
+    try:
+        r = client(proc)
+        r.mset({"a": "1", "b": "2"})
+        first = r.lastsave()
+        assert r.save()
+        r.set("c", "3")
+        raw = client(proc)
+        raw.response_callbacks.clear()
+        assert raw.execute_command("BGSAVE") == b"Background saving started"
+        while r.info("persistence")["aof_rewrite_in_progress"] or r.info("persistence")["aof_rewrites"] < 2:
+            pass
+        assert r.lastsave() >= first
+        with pytest.raises(redis.ResponseError, match="Background saving is currently not in progress or scheduled"):
+            r.execute_command("BGSAVE", "CANCEL")
+        with pytest.raises(redis.ResponseError, match="syntax error"):
+            r.execute_command("BGSAVE", "SOMETIMES")
+        r.set("d", "unsaved")
+    finally:
+        proc.stop()
+        kill_tree(proc)
+    # appendonly no: the snapshot is what the next start loads (like Valkey's RDB)
+    proc = start_shardserver(shards=2, dir=str(tmp_path))
+    try:
+        r = client(proc)
+        assert r.mget("a", "b", "c", "d") == [b"1", b"2", b"3", None]
+        kinds = {f.kind for f in manifest(tmp_path).files}
+        assert kinds == {"base"}
+    finally:
+        proc.stop()
+        kill_tree(proc)
+
+
+def test_shutdown_flushes_everysec_writes(tmp_path: Path) -> None:
+    with server(tmp_path, "--appendfsync", "no") as s:
+        r = client(s)
+        r.mset({f"k{i}": "v" for i in range(1000)})
+        try:
+            r.shutdown()
+        except redis.ConnectionError:
+            pass
+        assert s.proc.wait(20) == 0
+    with server(tmp_path) as s:
+        assert client(s).dbsize() == 1000
+
+
+def test_loading_is_reported_and_answered_with_loading(tmp_path: Path) -> None:
+    with server(tmp_path) as s:
+        client(s).mset({f"key{i}": "x" * 50 for i in range(3000)})
+    env = _inject_env(SHARDSERVER_TEST_SLOW_LOAD="0.05")
+    # the front listens before the shards are loaded: wait for that, not for "Ready"
+    proc = start_shardserver("--appendonly", "yes", shards=2, dir=str(tmp_path), env=env, ready=rb"Front listening on .* port (\d+)")
+    try:
+        r = client(proc)
+        info = r.info("persistence")
+        assert info["loading"] == 1
+        with connect(proc.port) as sock:  # raw: redis-py would retry a LOADING reply
+            sock.sendall(resp("GET", "key1"))
+            (reply,) = read_replies(sock, 1)
+        assert str(reply).startswith("LOADING ")
+        while not int(r.info("persistence").get("loading_loaded_bytes", 0)):
+            pass
+        info = r.info("persistence")
+        assert info["loading"] == 1 and int(info["loading_total_bytes"]) > 0
+        while r.info("persistence")["loading"]:
+            pass
+        assert r.dbsize() == 3000
+        info = r.info("persistence")
+        assert info["shard0_aof"]["loaded_records"] > 0 and info["shard1_aof"]["load_time_ms"] > 0
+    finally:
+        proc.stop()
+        kill_tree(proc)
+
+
+def test_misconf_when_the_aof_cannot_be_written_then_recovery(tmp_path: Path) -> None:
+    k0 = key_on(0, 2, "m")
+    with server(tmp_path, "--appendfsync", "always") as s:
+        r = client(s)
+        r.set(k0, "before")
+        pid = shard_pids(r.info("shards"), 2)[0]
+        import resource
+
+        size = (tmp_path / "appendonlydir" / manifest(tmp_path).shard_files(0)[-1].name).stat().st_size
+        resource.prlimit(pid, resource.RLIMIT_FSIZE, (size + 10, resource.RLIM_INFINITY))
+        with pytest.raises(redis.ResponseError, match="^MISCONF Errors writing to the AOF file: File too large"):
+            r.set(k0, "x" * 100)
+        # reads keep working; writes keep failing while the disk is "full"
+        assert r.get(k0) in (b"before", b"x" * 100)
+        with pytest.raises(redis.ResponseError, match="MISCONF"):
+            r.set(k0, "again")
+        assert r.info("persistence")["aof_last_write_status"] == "err"
+        resource.prlimit(pid, resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+        assert r.set(k0, "after")
+        assert r.info("persistence")["aof_last_write_status"] == "ok"
+    with server(tmp_path) as s:
+        assert client(s).get(k0) == b"after"
+
+
+def test_replay_does_not_expire_keys_between_their_records(tmp_path: Path) -> None:
+    import time
+
+    with server(tmp_path, "--appendfsync", "always") as s:
+        r = client(s)
+        deadline_ms = int(time.time() * 1000) + 300
+        r.set("k", "v", pxat=deadline_ms)
+        r.append("k", "x")  # logged while k is live
+        r.set("other", "stays")
+        kill_tree(s)  # no DEL for k is ever logged
+    while time.time() * 1000 <= deadline_ms + 5:  # the TTL must pass before the restart
+        time.sleep(0.01)
+    with server(tmp_path) as s:
+        r = client(s)
+        # replaying APPEND after an already-expired SET must not resurrect "x" without a TTL
+        assert r.get("k") is None
+        assert r.get("other") == b"stays"
