@@ -32,7 +32,7 @@ from ipc.ring import Receiver, Sender
 from shardserver import errors, log, wire
 from shardserver.cmdstats import CommandStats, SlowLog
 from shardserver.commands.table import ALL, FRONT, SCAN, SINGLE, TABLE, Command
-from shardserver.config import Config, ConfigError
+from shardserver.config import Config, ConfigError, canonical_name
 from shardserver.errors import CommandError
 from shardserver.front.connection import ClientConnection
 from shardserver.front.targets import (
@@ -132,12 +132,14 @@ class Front:
         return min(ns, threshold_ms * 1_000_000) if threshold_ms > 0 else ns
 
     # directives whose new value the shards must hear about
-    SHARD_DIRECTIVES = ("proto-max-bulk-len", "slowlog-log-slower-than", "slowlog-max-len", "latency-monitor-threshold", "loglevel", "hz")
+    SHARD_DIRECTIVES = ("proto-max-bulk-len", "slowlog-log-slower-than", "slowlog-max-len", "latency-monitor-threshold", "loglevel", "hz",
+                        "hash-max-listpack-entries", "hash-max-listpack-value")
 
     def apply_config(self, changed: set[str] | None = None) -> None:
         """Act on the configuration: at start, and after CONFIG SET or a reload changed ``changed``."""
         cfg = self.config
         if changed:
+            changed = {canonical_name(n) for n in changed}
             log.set_level(str(cfg.get("loglevel")))
             self.slowlog.configure(int(cfg.get("slowlog-log-slower-than")), int(cfg.get("slowlog-max-len")))
             for name in changed & set(self.SHARD_DIRECTIVES):

@@ -19,7 +19,7 @@ from shardserver.glob import compile_glob
 from shardserver.numbers import LLONG_MAX, parse_c_int, parse_int, parse_scan_cursor, strict_int
 from shardserver.resp import OK, Simple
 from shardserver.shard.keyspace import Database, EmbStr, RawStr, type_name
-from shardserver.shard.registry import ShardContext, command, internal
+from shardserver.shard.registry import CONFIG_HOOKS, ShardContext, command, internal
 from shardserver.slots import NSLOTS
 
 
@@ -651,6 +651,8 @@ def cmd_config(ctx: ShardContext, argv: list[bytes]) -> Any:
         from shardserver import log
 
         log.set_level(argv[2].decode())
+    elif name in CONFIG_HOOKS:
+        CONFIG_HOOKS[name](argv[2])
     return OK
 
 

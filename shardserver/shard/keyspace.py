@@ -10,7 +10,12 @@ reads or writes it.  Each ``Database`` keeps
 - ``atime``: key -> last access in whole seconds (OBJECT IDLETIME); the int for
   one second is shared by every key touched in it, so this costs a dict entry,
 - ``by_slot``: slot -> set of keys, so SCAN walks slots with a stable cursor
-  and slots can later move between shards.
+  and slots can later move between shards,
+- ``member_expiry``: a min-heap of ``(when, key)`` for values whose members
+  expire on their own (hash fields with a TTL); the value checks an entry
+  when it comes due (``expire_members``) and files itself again, so stale
+  entries cost nothing but their slot.  ``set`` files a stored value
+  (``on_store``), which covers RENAME, MOVE, COPY and restores.
 
 Expiry is lazy (a read of an expired key deletes it) and active: each cycle
 samples volatile keys in batches, repeating while more than 10% of a batch
@@ -19,6 +24,7 @@ was expired and the time budget lasts, like Valkey's active expire cycle.
 
 from __future__ import annotations
 
+import heapq
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -67,7 +73,7 @@ class Clock:
 
 
 class Database:
-    __slots__ = ("id", "data", "expires", "atime", "by_slot", "clock", "_scan_keys", "_scan_pos", "on_expire")
+    __slots__ = ("id", "data", "expires", "atime", "by_slot", "clock", "_scan_keys", "_scan_pos", "on_expire", "member_expiry")
 
     def __init__(self, db_id: int, clock: Clock) -> None:
         self.id = db_id
@@ -79,6 +85,7 @@ class Database:
         self._scan_keys: list[bytes] = []
         self._scan_pos = 0
         self.on_expire: Callable[[Database, bytes], None] | None = None
+        self.member_expiry: list[tuple[int, bytes]] = []
 
     # -- lookups ---------------------------------------------------------
     def get(self, key: bytes) -> Any:
@@ -118,6 +125,10 @@ class Database:
             self.expires.pop(key, None)
         data[key] = value
         self.atime[key] = self.clock.sec
+        if type(value) is not bytes and type(value) not in STRING_TYPES:
+            on_store = getattr(value, "on_store", None)
+            if on_store is not None:
+                on_store(self, key)
 
     def replace(self, key: bytes, value: Any) -> None:
         """Overwrite an existing live key's value, keeping its TTL."""
@@ -163,10 +174,11 @@ class Database:
         self.by_slot = {}
         self._scan_keys = []
         self._scan_pos = 0
+        self.member_expiry = []
         return n
 
     def swap(self, other: Database) -> None:
-        for attr in ("data", "expires", "atime", "by_slot", "_scan_keys", "_scan_pos"):
+        for attr in ("data", "expires", "atime", "by_slot", "_scan_keys", "_scan_pos", "member_expiry"):
             mine, theirs = getattr(self, attr), getattr(other, attr)
             setattr(self, attr, theirs)
             setattr(other, attr, mine)
@@ -175,6 +187,26 @@ class Database:
         self.delete(key)
         if self.on_expire is not None:
             self.on_expire(self, key)
+
+    def watch_member_expiry(self, key: bytes, when: int) -> None:
+        heapq.heappush(self.member_expiry, (when, key))
+
+    def expire_members(self, log: Callable[[int, list[bytes]], None], deadline: float) -> int:
+        """Reclaim expired members (hash fields) of the values whose index entry is due."""
+        heap = self.member_expiry
+        now = self.clock.ms
+        total = 0
+        rounds = 0
+        while heap and heap[0][0] <= now:
+            when, key = heapq.heappop(heap)
+            value = self.peek(key)
+            reclaim = getattr(value, "expire_members", None)
+            if reclaim is not None:
+                total += reclaim(self, key, when, now, lambda argv: log(self.id, argv))
+            rounds += 1
+            if rounds % 16 == 0 and time.monotonic() > deadline:
+                break
+        return total
 
     # -- iteration -------------------------------------------------------
     def keys_in_slot(self, slot: int) -> set[bytes]:
@@ -249,6 +281,9 @@ class Keyspace:
                 self.clock.tick()
                 _, n = db.expire_cycle(deadline)
                 total += n
+            if db.member_expiry:
+                self.clock.tick()
+                db.expire_members(self.propagate, deadline)
             if time.monotonic() > deadline:
                 break
         return total

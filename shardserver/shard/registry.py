@@ -54,6 +54,10 @@ class ShardContext:
 Handler = Callable[[ShardContext, list[bytes]], Any]
 HANDLERS: dict[str, Handler] = {}
 
+# Directives a data type acts on (e.g. hash-max-listpack-entries): name -> apply(value);
+# the shard's internal __config command calls them.
+CONFIG_HOOKS: dict[str, Callable[[bytes], None]] = {}
+
 
 def command(*names: str) -> Callable[[Handler], Handler]:
     def register(fn: Handler) -> Handler:
