@@ -18,7 +18,17 @@ from typing import Any
 from shardserver import errors
 from shardserver.errors import CommandError
 from shardserver.glob import compile_glob
-from shardserver.numbers import _LD_OVERFLOW, LLONG_MAX, LLONG_MIN, _round_ld, format_long_double, parse_int, parse_long_double, parse_scan_cursor, strict_int
+from shardserver.numbers import (
+    _LD_OVERFLOW,
+    LLONG_MAX,
+    LLONG_MIN,
+    _round_ld,
+    format_long_double,
+    parse_int,
+    parse_long_double,
+    parse_scan_cursor,
+    strict_int,
+)
 from shardserver.resp import OK
 from shardserver.shard.keyspace import Database
 from shardserver.shard.registry import CONFIG_HOOKS, ShardContext, command

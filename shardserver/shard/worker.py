@@ -21,9 +21,9 @@ from shardserver import log, wire
 from shardserver.cmdstats import CommandStats, SlowLog
 from shardserver.errors import CommandError
 from shardserver.resp import OK, ErrorReply, FastRequestParser, encode
+from shardserver.shard import hash_cmds as _hash_cmds  # noqa: F401
 from shardserver.shard import keys as _keys  # noqa: F401  (registers handlers)
 from shardserver.shard import strings as _strings  # noqa: F401
-from shardserver.shard import hash_cmds as _hash_cmds  # noqa: F401
 from shardserver.shard.keyspace import Keyspace
 from shardserver.shard.registry import CONFIG_HOOKS, HANDLERS, ShardContext
 
