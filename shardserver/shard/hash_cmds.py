@@ -112,6 +112,7 @@ def cmd_hsetnx(ctx: ShardContext, argv: list[bytes]) -> Any:
     h = get_hash(db, key)
     now = _now(ctx)
     if h is not None and h.get(field, now) is not None:
+        ctx.rewrite = []
         return 0
     new = h is None
     if h is None:
@@ -528,13 +529,12 @@ def cmd_hpersist(ctx: ShardContext, argv: list[bytes]) -> Any:
 
 
 class _ExtArgs:
-    __slots__ = ("nx", "xx", "fnx", "fxx", "keepttl", "persist", "unit", "raw", "fields_at", "num", "unit_at")
+    __slots__ = ("nx", "xx", "fnx", "fxx", "keepttl", "persist", "unit", "raw", "fields_at", "num")
 
     def __init__(self) -> None:
         self.nx = self.xx = self.fnx = self.fxx = self.keepttl = self.persist = False
         self.unit = 0
         self.raw = b""
-        self.unit_at = -1
         self.fields_at = 0
         self.num = 0
 
@@ -565,7 +565,6 @@ def _parse_ext(argv: list[bytes], hset: bool) -> _ExtArgs:
                 elif opt in _UNITS and has_next and a.unit in (0, _UNITS[opt]) and not a.keepttl and not a.persist:
                     a.unit = _UNITS[opt]
                     a.raw = argv[j + 1]
-                    a.unit_at = j
                     j += 1
                 else:
                     raise CommandError(errors.SYNTAX)
@@ -665,18 +664,18 @@ def cmd_hsetex(ctx: ShardContext, argv: list[bytes]) -> Any:
     if overwritten:
         logged.append([b"HDEL", key, *overwritten])
     if a.fnx or a.fxx or a.unit in (1000, 1, -1000):
+        # FNX/FXX checks already passed; a relative or seconds time becomes PXAT
         cmd = [argv[0], key]
         j = 2
-        while j < a.fields_at:
+        while j < a.fields_at - 2:
             opt = argv[j].lower()
-            if opt in (b"fnx", b"fxx"):
-                pass
-            elif j == a.unit_at:
-                cmd += [b"PXAT", b"%d" % when] if when is not None else []
+            if opt in _UNITS:
                 j += 1
-            else:
+            elif opt not in (b"fnx", b"fxx"):
                 cmd.append(argv[j])
             j += 1
+        if when is not None:
+            cmd += [b"PXAT", b"%d" % when]
         cmd += argv[a.fields_at - 2 :]
         logged.append(cmd)
     else:

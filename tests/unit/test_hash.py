@@ -344,3 +344,100 @@ def test_flush_clears_the_index() -> None:
     assert db.member_expiry
     db.clear()
     assert db.member_expiry == []
+
+
+# ---- handlers: what a write leaves in the AOF (ctx.rewrite) ---------------------------
+
+
+def _ctx() -> object:
+    import shardserver.shard.hash_cmds  # noqa: F401  (registers the handlers)
+    from shardserver.shard.registry import ShardContext
+
+    ctx = ShardContext(Keyspace(2), 0, 1, [(0, 16383)])
+    ctx.keyspace.clock.ms = NOW
+    return ctx
+
+
+def _run(ctx: object, *args: object) -> object:
+    from shardserver.shard.registry import HANDLERS
+
+    argv = [a if isinstance(a, bytes) else str(a).encode() for a in args]
+    ctx.rewrite = None  # type: ignore[attr-defined]
+    return HANDLERS[argv[0].decode()](ctx, argv)  # type: ignore[arg-type]
+
+
+def test_hexpire_logs_absolute_times_or_the_hdel_it_did() -> None:
+    ctx = _ctx()
+    _run(ctx, "hset", "h", "a", "1", "b", "2")
+    assert _run(ctx, "hexpire", "h", 100, "NX", "FIELDS", 2, "a", "zz") == [1, -2]
+    assert ctx.rewrite == [[b"HPEXPIREAT", b"h", b"%d" % (NOW + 100_000), b"NX", b"FIELDS", b"2", b"a", b"zz"]]
+    assert _run(ctx, "hexpire", "h", 100, "NX", "FIELDS", 1, "a") == [0]
+    assert ctx.rewrite == []  # nothing changed: nothing logged
+    assert _run(ctx, "hpexpireat", "h", 1, "FIELDS", 2, "a", "b") == [2, 2]
+    assert ctx.rewrite == [[b"HDEL", b"h", b"a", b"b"]]
+    assert b"h" not in ctx.keyspace.dbs[0].data
+
+
+def test_increments_are_logged_as_their_result() -> None:
+    ctx = _ctx()
+    assert _run(ctx, "hincrbyfloat", "h", "f", "1.5") == b"1.5"
+    assert ctx.rewrite == [[b"HSET", b"h", b"f", b"1.5"]]
+    assert _run(ctx, "hincrby", "h", "i", 2) == 2
+    assert ctx.rewrite is None  # deterministic: logged as received
+    _run(ctx, "hpexpire", "h", 5000, "FIELDS", 1, "f")
+    assert _run(ctx, "hincrbyfloat", "h", "f", "1") == b"2.5"
+    assert ctx.rewrite == [[b"HSETEX", b"h", b"PXAT", b"%d" % (NOW + 5000), b"FIELDS", b"1", b"f", b"2.5"]]
+    assert _run(ctx, "hincrby", "h", "i", 2) == 4
+    assert ctx.rewrite == [[b"HSET", b"h", b"i", b"4"]]  # the hash has volatile fields
+    assert _run(ctx, "hsetnx", "h", "n", "v") == 1
+    assert ctx.rewrite == [[b"HSET", b"h", b"n", b"v"]]
+    assert _run(ctx, "hsetnx", "h", "n", "v") == 0
+    assert ctx.rewrite == []
+
+
+def test_hgetex_is_logged_as_what_it_did() -> None:
+    ctx = _ctx()
+    _run(ctx, "hset", "h", "a", "1", "b", "2")
+    assert _run(ctx, "hgetex", "h", "EX", 10, "FIELDS", 2, "a", "zz") == [b"1", None]
+    assert ctx.rewrite == [[b"HPEXPIREAT", b"h", b"%d" % (NOW + 10_000), b"FIELDS", b"1", b"a"]]
+    assert _run(ctx, "hgetex", "h", "PERSIST", "FIELDS", 2, "a", "b") == [b"1", b"2"]
+    assert ctx.rewrite == [[b"HPERSIST", b"h", b"FIELDS", b"1", b"a"]]
+    assert _run(ctx, "hgetex", "h", "FIELDS", 1, "a") == [b"1"]
+    assert ctx.rewrite == []
+    assert _run(ctx, "hgetex", "h", "PXAT", 1, "FIELDS", 1, "b") == [b"2"]
+    assert ctx.rewrite == [[b"HDEL", b"h", b"b"]]
+
+
+def test_hsetex_logs_pxat_without_field_conditions() -> None:
+    ctx = _ctx()
+    assert _run(ctx, "hsetex", "h", "FNX", "EX", 10, "ex", 20, "FIELDS", 1, "a", "1") == 1
+    assert ctx.rewrite == [[b"hsetex", b"h", b"PXAT", b"%d" % (NOW + 20_000), b"FIELDS", b"1", b"a", b"1"]]
+    assert _run(ctx, "hsetex", "h", "FXX", "FIELDS", 1, "zz", "1") == 0
+    assert ctx.rewrite == []
+    assert _run(ctx, "hsetex", "h", "PXAT", NOW + 5, "FIELDS", 1, "b", "2") == 1
+    assert ctx.rewrite is not None and ctx.rewrite[-1][2:4] == [b"PXAT", b"%d" % (NOW + 5)]
+    ctx.keyspace.clock.ms = NOW + 5  # b is now expired but not reclaimed
+    assert _run(ctx, "hsetex", "h", "KEEPTTL", "FIELDS", 2, "b", "3", "a", "4") == 1
+    assert ctx.rewrite == [[b"HDEL", b"h", b"b"], [b"hsetex", b"h", b"KEEPTTL", b"FIELDS", b"2", b"b", b"3", b"a", b"4"]]
+    assert _run(ctx, "httl", "h", "FIELDS", 2, "a", "b") == [20, -1]  # KEEPTTL kept a's, b is new
+    assert _run(ctx, "hsetex", "h", "PXAT", 1, "FIELDS", 2, "a", "x", "zz", "y") == 1
+    assert ctx.rewrite == [[b"HDEL", b"h", b"a"]]
+
+
+def test_handlers_hide_expired_fields_but_hlen_counts_them() -> None:
+    ctx = _ctx()
+    _run(ctx, "hset", "h", "a", "1", "b", "2", "c", "3")
+    _run(ctx, "hpexpire", "h", 10, "FIELDS", 2, "b", "c")
+    ctx.keyspace.clock.ms = NOW + 10
+    assert _run(ctx, "hlen", "h") == 3
+    assert _run(ctx, "hgetall", "h") == {b"a": b"1"}
+    assert _run(ctx, "hkeys", "h") == [b"a"] and _run(ctx, "hvals", "h") == [b"1"]
+    assert _run(ctx, "hexists", "h", "b") == 0 and _run(ctx, "hstrlen", "h", "c") == 0
+    assert _run(ctx, "hmget", "h", "a", "b") == [b"1", None]
+    assert _run(ctx, "hrandfield", "h", 10) == [b"a"] and _run(ctx, "hrandfield", "h", -3) == [b"a"] * 3
+    assert _run(ctx, "hscan", "h", 0, "COUNT", 100)[1] == [b"a", b"1"]
+    assert _run(ctx, "hdel", "h", "b") == 0
+    assert _run(ctx, "hset", "h", "b", "new") == 1  # an expired field counts as created
+    assert _run(ctx, "hlen", "h") == 3
+    ctx.keyspace.expire_cycle(0.05)  # reclaims c, logs nothing here (no journal)
+    assert _run(ctx, "hlen", "h") == 2
