@@ -41,5 +41,6 @@ _add("hpttl", -5, "readonly fast", "hash", "Returns the remaining time to live i
 _add("hexpiretime", -5, "readonly fast", "hash", "Returns Unix timestamps in seconds since the epoch at which the given key's field(s) will expire.", "9.0.0", _FIELDS_N, keys=_R)
 _add("hpexpiretime", -5, "readonly fast", "hash", "Returns the Unix timestamp in milliseconds since Unix epoch at which the given key's field(s) will expire.", "9.0.0", _FIELDS_N, keys=_R)
 _add("hpersist", -5, "write fast", "hash", "Remove the existing expiration on a hash key's field(s).", "9.0.0", _FIELDS_N, keys=_W)
+_add("hgetdel", -5, "write fast", "hash", "Returns the values of one or more fields and deletes them from a hash.", "9.1.0", "O(N) where N is the number of fields to be retrieved and deleted.", keys=KeySpec(1, 1, 1, ("RW", "access", "delete")))
 _add("hgetex", -5, "write fast", "hash", "Gets the value of one or more fields of a given hash key, and optionally sets their expiration time or time-to-live (TTL).", "9.0.0", _FIELDS_N, keys=_WA)
 _add("hsetex", -6, "write denyoom fast", "hash", "Sets the value of one or more fields of a given hash key, and optionally sets their expiration time.", "9.0.0", _FIELDS_N, keys=_WI)

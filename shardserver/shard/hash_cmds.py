@@ -525,6 +525,30 @@ def cmd_hpersist(ctx: ShardContext, argv: list[bytes]) -> Any:
     return codes
 
 
+@command("hgetdel")
+def cmd_hgetdel(ctx: ShardContext, argv: list[bytes]) -> Any:
+    fields = _fields_arg(argv, errors.NUMFIELDS)
+    db = ctx.db
+    key = argv[1]
+    h = get_hash(db, key)
+    ctx.rewrite = []
+    if h is None:
+        return [None] * len(fields)
+    now = _now(ctx)
+    out = []
+    deleted: list[bytes] = []
+    for f in fields:
+        value = h.get(f, now)
+        out.append(value)
+        if value is not None:
+            h.delete(f, now)
+            deleted.append(f)
+    if deleted:
+        ctx.rewrite = [[b"HDEL", key, *deleted]]
+        _drop_if_empty(db, key, h)
+    return out
+
+
 # ---- HGETEX / HSETEX ------------------------------------------------------------
 
 

@@ -549,6 +549,37 @@ def test_hgetex(pair: Pair) -> None:
     )
 
 
+def test_hgetdel(pair: Pair) -> None:
+    pair.script(
+        """
+        hset h a 1 b 2 c 3
+        hgetdel h fields 2 a zz
+        hgetall h
+        hgetdel h fields 2 b
+        hgetdel h field 1 b
+        hgetdel h fields x b
+        hgetdel h fields 0 b
+        hgetdel h fields -1 b
+        hgetdel h foo 1 b
+        hgetdel h fields 1 b c
+        hgetdel h fields 2 b b
+        hgetdel h fields 2 c c
+        exists h
+        hgetdel nokey fields 1 a
+        hgetdel nokey fields 2 a
+        set s x
+        hgetdel s fields 1 a
+        hgetdel s fields 2 a
+        hgetdel h fields
+        hgetdel h fields 1
+        hset h a 1 b 2
+        hpexpire h 100000 fields 1 a
+        hgetdel h fields 1 a
+        httl h fields 2 a b
+        """
+    )
+
+
 def test_hsetex(pair: Pair) -> None:
     pair.script(
         """

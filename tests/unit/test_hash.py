@@ -441,3 +441,14 @@ def test_handlers_hide_expired_fields_but_hlen_counts_them() -> None:
     assert _run(ctx, "hlen", "h") == 3
     ctx.keyspace.expire_cycle(0.05)  # reclaims c, logs nothing here (no journal)
     assert _run(ctx, "hlen", "h") == 2
+
+
+def test_hgetdel_is_logged_as_hdel_of_what_it_removed() -> None:
+    ctx = _ctx()
+    _run(ctx, "hset", "h", "a", "1", "b", "2")
+    assert _run(ctx, "hgetdel", "h", "FIELDS", 3, "a", "zz", "a") == [b"1", None, None]
+    assert ctx.rewrite == [[b"HDEL", b"h", b"a"]]
+    assert _run(ctx, "hgetdel", "h", "FIELDS", 1, "zz") == [None]
+    assert ctx.rewrite == []
+    assert _run(ctx, "hgetdel", "h", "FIELDS", 1, "b") == [b"2"]
+    assert b"h" not in ctx.keyspace.dbs[0].data
