@@ -85,10 +85,12 @@ def _hset_pairs(ctx: ShardContext, argv: list[bytes], name: str) -> int:
         h = Hash()
     h.prepare((len(argv) - 2) // 2, argv[2:])
     now = _now(ctx)
-    created = 0
+    created = expired = 0
     for i in range(2, len(argv), 2):
-        if h.set(argv[i], argv[i + 1], now)[0]:
-            created += 1
+        c, e = h.set(argv[i], argv[i + 1], now)
+        created += c
+        expired += e
+    ctx.keyspace.expired_fields += expired
     if new:
         db.set(key, h)
     return created
@@ -119,7 +121,7 @@ def cmd_hsetnx(ctx: ShardContext, argv: list[bytes]) -> Any:
         h = Hash()
     volatile = bool(h.ttl)
     h.prepare(1, [field, value])
-    h.set(field, value, now)
+    ctx.keyspace.expired_fields += h.set(field, value, now)[1]
     if new:
         db.set(key, h)
     if volatile:  # the field may still exist (expired) when the log is replayed
@@ -207,7 +209,7 @@ def _store_result(ctx: ShardContext, key: bytes, field: bytes, h: Hash, new: boo
     when = h.expiry(field, now)
     keep = when if when is not None and when >= 0 else None
     volatile = bool(h.ttl)
-    h.set(field, result, now, keep)
+    ctx.keyspace.expired_fields += h.set(field, result, now, keep)[1]
     if new:
         ctx.db.set(key, h)
     if always_rewrite or volatile:
@@ -431,6 +433,7 @@ def _hexpire(ctx: ShardContext, argv: list[bytes], unit: int, name: str) -> Any:
     for f in fields:
         codes.append(h.set_expire(f, when, flags, now))
     deleted = [f for f, c in zip(fields, codes, strict=True) if c == 2]
+    ctx.keyspace.expired_fields += len(deleted)
     if deleted:
         ctx.rewrite = [[b"HDEL", key, *deleted]]
     elif 1 in codes:
@@ -632,6 +635,7 @@ def cmd_hgetex(ctx: ShardContext, argv: list[bytes]) -> Any:
                 changed.append(f)
     if changed:
         if when is not None and when <= now:
+            ctx.keyspace.expired_fields += len(changed)
             ctx.rewrite = [[b"HDEL", key, *changed]]
         elif when is not None:
             ctx.rewrite = [[b"HPEXPIREAT", key, b"%d" % when, b"FIELDS", b"%d" % len(changed), *changed]]
@@ -670,6 +674,7 @@ def cmd_hsetex(ctx: ShardContext, argv: list[bytes]) -> Any:
         h = Hash()
     if when is not None and when <= now:
         deleted = [f for f, _ in pairs if h.delete(f, now, even_expired=True)]
+        ctx.keyspace.expired_fields += len(pairs)  # as Valkey: every field named counts
         if deleted:
             ctx.rewrite = [[b"HDEL", key, *deleted]]
         if not new:
@@ -678,6 +683,7 @@ def cmd_hsetex(ctx: ShardContext, argv: list[bytes]) -> Any:
     overwritten: list[bytes] = []
     for f, v in pairs:
         _, was_expired = h.set(f, v, now, when, a.keepttl)
+        ctx.keyspace.expired_fields += was_expired
         if was_expired and a.keepttl:
             overwritten.append(f)
     if new:

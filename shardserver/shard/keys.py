@@ -565,6 +565,8 @@ def cmd_info(ctx: ShardContext, argv: list[bytes]) -> Any:
         b"runs": ctx.stats["runs"],
         b"sleeps": ctx.stats["sleeps"],
         b"expired_keys": ks.expired_keys,
+        b"expired_fields": ks.expired_fields,
+        b"volatile_items": [[db.id, db.values_with_member_expiry()] for db in ks.dbs if db.member_expiry],
         # A real 0: there is no maxmemory, so nothing is ever evicted.
         b"evicted_keys": 0,
         b"cpu_user_us": int(usage.ru_utime * 1e6),
@@ -608,6 +610,7 @@ def cmd_resetstat(ctx: ShardContext, argv: list[bytes]) -> Any:
     for k in ctx.stats:
         ctx.stats[k] = 0
     ctx.keyspace.expired_keys = 0
+    ctx.keyspace.expired_fields = 0
     if ctx.worker is not None:
         ctx.worker.stats.reset()
         ctx.worker.names.clear()

@@ -73,7 +73,7 @@ class Clock:
 
 
 class Database:
-    __slots__ = ("id", "data", "expires", "atime", "by_slot", "clock", "_scan_keys", "_scan_pos", "on_expire", "member_expiry")
+    __slots__ = ("id", "data", "expires", "atime", "by_slot", "clock", "_scan_keys", "_scan_pos", "on_expire", "member_expiry", "_member_compact_at")
 
     def __init__(self, db_id: int, clock: Clock) -> None:
         self.id = db_id
@@ -86,6 +86,7 @@ class Database:
         self._scan_pos = 0
         self.on_expire: Callable[[Database, bytes], None] | None = None
         self.member_expiry: list[tuple[int, bytes]] = []
+        self._member_compact_at = 64
 
     # -- lookups ---------------------------------------------------------
     def get(self, key: bytes) -> Any:
@@ -175,10 +176,11 @@ class Database:
         self._scan_keys = []
         self._scan_pos = 0
         self.member_expiry = []
+        self._member_compact_at = 64
         return n
 
     def swap(self, other: Database) -> None:
-        for attr in ("data", "expires", "atime", "by_slot", "_scan_keys", "_scan_pos", "member_expiry"):
+        for attr in ("data", "expires", "atime", "by_slot", "_scan_keys", "_scan_pos", "member_expiry", "_member_compact_at"):
             mine, theirs = getattr(self, attr), getattr(other, attr)
             setattr(self, attr, theirs)
             setattr(other, attr, mine)
@@ -189,16 +191,36 @@ class Database:
             self.on_expire(self, key)
 
     def watch_member_expiry(self, key: bytes, when: int) -> None:
-        heapq.heappush(self.member_expiry, (when, key))
+        heap = self.member_expiry
+        heapq.heappush(heap, (when, key))
+        if len(heap) > self._member_compact_at:
+            # drop stale entries (a value files itself again whenever its earliest
+            # member expiry moves earlier); amortised O(1) per entry
+            self.member_expiry = heap = [(w, k) for w, k in heap if self._member_entry_live(k, w)]
+            heapq.heapify(heap)
+            self._member_compact_at = max(64, 2 * len(heap))
+
+    def _member_entry_live(self, key: bytes, when: int) -> bool:
+        """Whether (when, key) is the entry the value at ``key`` is filed under (``indexed``)."""
+        return getattr(self.data.get(key), "indexed", None) == when
+
+    def values_with_member_expiry(self) -> int:
+        """Values with expiring members (INFO's keys_with_volatile_items); O(entries)."""
+        keys = set()
+        for when, key in self.member_expiry:
+            value = self.data.get(key)
+            if getattr(value, "indexed", None) == when and value.next_expiry() is not None:
+                keys.add(key)
+        return len(keys)
 
     def expire_members(self, log: Callable[[int, list[bytes]], None], deadline: float) -> int:
         """Reclaim expired members (hash fields) of the values whose index entry is due."""
-        heap = self.member_expiry
         now = self.clock.ms
         total = 0
         rounds = 0
-        while heap and heap[0][0] <= now:
-            when, key = heapq.heappop(heap)
+        # self.member_expiry is read each time: filing a value again may compact it
+        while self.member_expiry and self.member_expiry[0][0] <= now:
+            when, key = heapq.heappop(self.member_expiry)
             value = self.peek(key)
             reclaim = getattr(value, "expire_members", None)
             if reclaim is not None:
@@ -258,6 +280,7 @@ class Keyspace:
         self.clock = Clock()
         self.dbs = [Database(i, self.clock) for i in range(databases)]
         self.expired_keys = 0
+        self.expired_fields = 0  # hash fields removed because their TTL passed (INFO)
         # the AOF's sink for changes no command asked for; None while AOF is off
         self.journal: Callable[[int, list[bytes]], None] | None = None
         for db in self.dbs:
@@ -283,7 +306,7 @@ class Keyspace:
                 total += n
             if db.member_expiry:
                 self.clock.tick()
-                db.expire_members(self.propagate, deadline)
+                self.expired_fields += db.expire_members(self.propagate, deadline)
             if time.monotonic() > deadline:
                 break
         return total

@@ -696,6 +696,29 @@ def test_field_ttls_survive_rename_copy_move_across_shards(pair: Pair) -> None:
     _wait(pair, lambda r: r.execute_command("exists", dst) == 0)
 
 
+def test_info_expired_fields_and_keys_with_volatile_items(pair2: Pair) -> None:
+    p = pair2
+    for r in (p.s, p.v):
+        r.execute_command("config", "resetstat")
+    for cmd in (
+        "hset h a 1 b 2 c 3", "hexpire h 1000 fields 1 a", "hexpire h 0 fields 2 b zz",
+        f"hset {LOW_KEYS[0]} x 1", f"hsetex {HIGH_KEYS[0]} px 100000 fields 1 y 1",
+        "hsetex gone pxat 1 fields 3 y 1 z 2 y 3", "hset p a 1", "hexpire p 1000 fields 1 a",
+        "hpersist p fields 1 a", "select 2", "hsetex h ex 1000 fields 1 a 1", "select 0",
+    ):
+        p.both(*cmd.split())
+
+    def stats(r: Any) -> tuple[list[bytes], list[bytes]]:
+        stat = [line for line in r.execute_command("info", "stats").split(b"\r\n") if line.startswith(b"expired_fields:")]
+        keyspace = [line for line in r.execute_command("info", "keyspace").split(b"\r\n") if line.startswith(b"db")]
+        return stat, keyspace
+
+    got, want = stats(p.s), stats(p.v)
+    assert got == want
+    assert got[0] == [b"expired_fields:4"]
+    assert b"keys_with_volatile_items=2" in got[1][0] and b"keys_with_volatile_items=1" in got[1][1]
+
+
 # ---------------------------------------------------------------- property test
 
 

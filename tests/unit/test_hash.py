@@ -452,3 +452,39 @@ def test_hgetdel_is_logged_as_hdel_of_what_it_removed() -> None:
     assert ctx.rewrite == []
     assert _run(ctx, "hgetdel", "h", "FIELDS", 1, "b") == [b"2"]
     assert b"h" not in ctx.keyspace.dbs[0].data
+
+
+def test_member_index_compacts_stale_entries_and_counts_volatile_hashes() -> None:
+    ks, _ = _keyspace()
+    db = ks.dbs[0]
+    h = Hash()
+    h.set(b"f", b"v", 0)
+    db.set(b"k", h)
+    far = 10**15
+    for i in range(5000):  # each earlier time files the hash again: stale entries pile up
+        h.set_expire(b"f", far - i, frozenset(), 0)
+        h.track(db, b"k")
+    assert len(db.member_expiry) < 200
+    assert db.values_with_member_expiry() == 1
+    h2 = Hash()
+    h2.set(b"g", b"v", 0)
+    h2.set_expire(b"g", far, frozenset(), 0)
+    db.set(b"k2", h2)
+    assert db.values_with_member_expiry() == 2
+    h2.persist(b"g", 0)
+    assert db.values_with_member_expiry() == 1
+    db.delete(b"k")
+    assert db.values_with_member_expiry() == 0
+
+
+def test_expired_fields_counter() -> None:
+    ctx = _ctx()
+    _run(ctx, "hset", "h", "a", "1", "b", "2", "c", "3")
+    _run(ctx, "hexpire", "h", 0, "FIELDS", 2, "a", "zz")
+    assert ctx.keyspace.expired_fields == 1
+    _run(ctx, "hsetex", "h", "PXAT", 1, "FIELDS", 2, "b", "x", "zz", "y")
+    assert ctx.keyspace.expired_fields == 3  # every field named, as Valkey
+    _run(ctx, "hpexpire", "h", 5, "FIELDS", 1, "c")
+    ctx.keyspace.clock.ms = NOW + 5
+    _run(ctx, "hset", "h", "c", "new")  # overwriting an expired field counts
+    assert ctx.keyspace.expired_fields == 4
