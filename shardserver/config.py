@@ -735,15 +735,31 @@ _DIRECTIVE_LIST: list[Directive] = [
     _int("slowlog-max-len", 128, 0, LLONG_MAX, mutable=True, doc="entries kept per process"),
     _int("latency-monitor-threshold", 0, 0, LLONG_MAX, mutable=True, doc="milliseconds; 0 = off"),
     _enum("enable-debug-command", "no", ("no", "yes", "local"), mutable=False),
+    # hashes: the listpack encoding's limits (shards act on them)
+    _int("hash-max-listpack-entries", 512, 0, LLONG_MAX, mutable=True, doc="fields a listpack hash holds"),
+    _memory("hash-max-listpack-value", 64, 0, LLONG_MAX, mutable=True, doc="longest field or value in a listpack hash"),
     # operations: the Prometheus exporter process (shardserver/metrics.py)
     _int("metrics-port", 0, 0, 65535, mutable=False, doc="Prometheus /metrics on 127.0.0.1 (0 = off)"),
 ]
 
 DIRECTIVES: dict[str, Directive] = {d.name: d for d in _DIRECTIVE_LIST}
 
+# Old names Valkey still accepts (CONFIG GET lists them too): alias -> directive name.
+ALIASES: dict[str, str] = {
+    "hash-max-ziplist-entries": "hash-max-listpack-entries",
+    "hash-max-ziplist-value": "hash-max-listpack-value",
+}
+
 
 def _lookup(name: str) -> Directive | None:
-    return DIRECTIVES.get(name.lower())
+    low = name.lower()
+    return DIRECTIVES.get(ALIASES.get(low, low))
+
+
+def canonical_name(name: str) -> str:
+    """The directive name for ``name`` (an alias or any case)."""
+    low = name.lower()
+    return ALIASES.get(low, low)
 
 
 # --------------------------------------------------------------------------
@@ -814,6 +830,7 @@ class Config:
         order.
         """
         found: dict[str, str] = {}  # canonical name -> reply name
+        aliases: dict[str, str] = {}  # alias -> directive name, for aliases a glob matched
         for pattern in patterns:
             if not any(ch in pattern for ch in "[*?"):
                 d = _lookup(pattern)
@@ -823,11 +840,16 @@ class Config:
             for d in DIRECTIVES.values():
                 if d.name not in found and _stringmatch(pattern, d.name, nocase=True):
                     found[d.name] = d.name
-        return [
+            for alias, target in ALIASES.items():
+                if _stringmatch(pattern, alias, nocase=True):
+                    aliases[alias] = target
+        pairs = [
             (found[d.name], d.format(self._values[d.name]))
             for d in DIRECTIVES.values()
             if d.name in found
         ]
+        pairs.extend((alias, DIRECTIVES[target].format(self._values[target])) for alias, target in aliases.items())
+        return pairs
 
     def config_set(self, pairs: list[tuple[str, str]]) -> None:
         """``CONFIG SET name value [name value ...]``: all or nothing.
@@ -837,6 +859,7 @@ class Config:
         duplicate -- the first problem wins), then values in order.
         """
         chosen: list[Directive] = []
+        names: set[str] = set()  # as spelled: Valkey takes an alias and its directive together
         for name, _value in pairs:
             d = _lookup(name)
             if d is None:
@@ -847,8 +870,9 @@ class Config:
                 )
             if not d.mutable:
                 raise _set_failed(name, ERR_IMMUTABLE)
-            if d in chosen:
+            if name.lower() in names:
                 raise _set_failed(name, ERR_DUPLICATE)
+            names.add(name.lower())
             chosen.append(d)
         staged: dict[str, Any] = {}
         for d, (_name, value) in zip(chosen, pairs, strict=True):

@@ -114,3 +114,13 @@ def loading_shard(shard: int) -> str:
 def _clip(data: bytes) -> str:
     # Valkey prints at most 128 bytes of a name; non-printables are kept as-is.
     return data[:128].decode("utf-8", "surrogateescape")
+
+
+# hashes
+HASH_NOT_INTEGER = "ERR hash value is not an integer"
+HASH_NOT_FLOAT = "ERR hash value is not a float"
+HASH_FLOAT_NAN_INF = "ERR value is NaN or Infinity"
+HRANDFIELD_RANGE = "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807"
+VALUE_OUT_OF_RANGE = "ERR value is out of range"
+NOSCORES_ZSCAN = "ERR NOSCORES option can only be used in ZSCAN"
+NUMFIELDS = "ERR numfields should be greater than 0 and match the provided number of fields"

@@ -106,6 +106,7 @@ class Command:
             if not self.subcommands:  # a container has only @slow
                 group_cat = {
                     "string": "@string",
+                    "hash": "@hash",
                     "generic": "@keyspace",
                     "connection": "@connection",
                     "server": None,
@@ -321,3 +322,6 @@ def all_commands() -> list[Command]:
         out.append(cmd)
         out.extend(cmd.subcommands.values())
     return out
+
+
+from shardserver.commands import hashes  # noqa: E402, F401

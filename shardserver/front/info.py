@@ -177,6 +177,7 @@ def render(
                 ("rejected_connections", st["rejected_connections"]),
                 ("total_error_replies", sum((cmd[1] if cmd else {}).values())),
                 ("expired_keys", sum(int(s[b"expired_keys"]) for s in live)),
+                ("expired_fields", sum(int(s.get(b"expired_fields", 0)) for s in live)),
                 ("evicted_keys", 0),
                 ("shard_ops_total", sum(int(s[b"ops"]) for s in live)),
                 ("ring_backpressure_events", sum(link.backpressure_events for link in fr.links)),
@@ -221,7 +222,10 @@ def render(
             section("Cluster", [("cluster_enabled", 0)])
         elif name == "keyspace":
             per_db: dict[int, list[int]] = {}
+            volatile: dict[int, int] = {}  # hashes with expiring fields, per db
             for s in live:
+                for db, n in s.get(b"volatile_items", []):
+                    volatile[int(db)] = volatile.get(int(db), 0) + int(n)
                 for db, keys, expires, ttl_sum, ttl_n in s[b"keyspace"]:
                     acc = per_db.setdefault(int(db), [0, 0, 0, 0])
                     acc[0] += keys
@@ -232,8 +236,7 @@ def render(
             for db in sorted(per_db):
                 keys, expires, ttl_sum, ttl_n = per_db[db]
                 avg = ttl_sum // ttl_n if ttl_n else 0
-                # keys_with_volatile_items: hashes with expiring fields (none until hashes exist)
-                fields.append((f"db{db}", f"keys={keys},expires={expires},avg_ttl={avg},keys_with_volatile_items=0"))
+                fields.append((f"db{db}", f"keys={keys},expires={expires},avg_ttl={avg},keys_with_volatile_items={volatile.get(db, 0)}"))
             section("Keyspace", fields)
         elif name == "shards":
             section("Shards", _shard_fields(fr, shards, dict(zip(map(id, live), shard_rss, strict=True))))

@@ -32,7 +32,7 @@ from ipc.ring import Receiver, Sender
 from shardserver import errors, log, wire
 from shardserver.cmdstats import CommandStats, SlowLog
 from shardserver.commands.table import ALL, FRONT, SCAN, SINGLE, TABLE, Command
-from shardserver.config import DIRECTIVES, Config, ConfigError
+from shardserver.config import DIRECTIVES, Config, ConfigError, canonical_name
 from shardserver.errors import CommandError
 from shardserver.front.connection import ClientConnection
 from shardserver.front.targets import (
@@ -138,6 +138,7 @@ class Front:
         "proto-max-bulk-len", "slowlog-log-slower-than", "slowlog-max-len", "latency-monitor-threshold", "loglevel", "hz",
         "appendonly", "appendfsync", "auto-aof-rewrite-percentage", "auto-aof-rewrite-min-size",
         "aof-load-truncated", "aof-timestamp-enabled",
+        "hash-max-listpack-entries", "hash-max-listpack-value",
     )  # fmt: skip
 
     def shard_value(self, name: str) -> bytes:
@@ -148,6 +149,7 @@ class Front:
         """Act on the configuration: at start, and after CONFIG SET or a reload changed ``changed``."""
         cfg = self.config
         if changed:
+            changed = {canonical_name(n) for n in changed}
             log.set_level(str(cfg.get("loglevel")))
             self.slowlog.configure(int(cfg.get("slowlog-log-slower-than")), int(cfg.get("slowlog-max-len")))
             for name in changed & set(self.SHARD_DIRECTIVES):

@@ -19,7 +19,7 @@ from shardserver.glob import compile_glob
 from shardserver.numbers import LLONG_MAX, parse_c_int, parse_int, parse_scan_cursor, strict_int
 from shardserver.resp import OK, Simple
 from shardserver.shard.keyspace import Database, EmbStr, RawStr, type_name
-from shardserver.shard.registry import ShardContext, command, internal
+from shardserver.shard.registry import CONFIG_HOOKS, ShardContext, command, internal
 from shardserver.slots import NSLOTS
 
 
@@ -568,6 +568,8 @@ def cmd_info(ctx: ShardContext, argv: list[bytes]) -> Any:
         b"runs": ctx.stats["runs"],
         b"sleeps": ctx.stats["sleeps"],
         b"expired_keys": ks.expired_keys,
+        b"expired_fields": ks.expired_fields,
+        b"volatile_items": [[db.id, db.values_with_member_expiry()] for db in ks.dbs if db.member_expiry],
         # A real 0: there is no maxmemory, so nothing is ever evicted.
         b"evicted_keys": 0,
         b"cpu_user_us": int(usage.ru_utime * 1e6),
@@ -612,6 +614,7 @@ def cmd_resetstat(ctx: ShardContext, argv: list[bytes]) -> Any:
     for k in ctx.stats:
         ctx.stats[k] = 0
     ctx.keyspace.expired_keys = 0
+    ctx.keyspace.expired_fields = 0
     if ctx.worker is not None:
         ctx.worker.stats.reset()
         ctx.worker.names.clear()
@@ -657,6 +660,8 @@ def cmd_config(ctx: ShardContext, argv: list[bytes]) -> Any:
         from shardserver import log
 
         log.set_level(argv[2].decode())
+    elif name in CONFIG_HOOKS:
+        CONFIG_HOOKS[name](argv[2])
     return OK
 
 

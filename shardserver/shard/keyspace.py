@@ -10,7 +10,12 @@ reads or writes it.  Each ``Database`` keeps
 - ``atime``: key -> last access in whole seconds (OBJECT IDLETIME); the int for
   one second is shared by every key touched in it, so this costs a dict entry,
 - ``by_slot``: slot -> set of keys, so SCAN walks slots with a stable cursor
-  and slots can later move between shards.
+  and slots can later move between shards,
+- ``member_expiry``: a min-heap of ``(when, key)`` for values whose members
+  expire on their own (hash fields with a TTL); the value checks an entry
+  when it comes due (``expire_members``) and files itself again, so stale
+  entries cost nothing but their slot.  ``set`` files a stored value
+  (``on_store``), which covers RENAME, MOVE, COPY and restores.
 
 Expiry is lazy (a read of an expired key deletes it) and active: each cycle
 samples volatile keys in batches, repeating while more than 10% of a batch
@@ -19,6 +24,7 @@ was expired and the time budget lasts, like Valkey's active expire cycle.
 
 from __future__ import annotations
 
+import heapq
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -67,7 +73,7 @@ class Clock:
 
 
 class Database:
-    __slots__ = ("id", "data", "expires", "atime", "by_slot", "clock", "_scan_keys", "_scan_pos", "on_expire")
+    __slots__ = ("id", "data", "expires", "atime", "by_slot", "clock", "_scan_keys", "_scan_pos", "on_expire", "member_expiry", "_member_compact_at")
 
     def __init__(self, db_id: int, clock: Clock) -> None:
         self.id = db_id
@@ -79,6 +85,8 @@ class Database:
         self._scan_keys: list[bytes] = []
         self._scan_pos = 0
         self.on_expire: Callable[[Database, bytes], None] | None = None
+        self.member_expiry: list[tuple[int, bytes]] = []
+        self._member_compact_at = 64
 
     # -- lookups ---------------------------------------------------------
     def get(self, key: bytes) -> Any:
@@ -118,6 +126,10 @@ class Database:
             self.expires.pop(key, None)
         data[key] = value
         self.atime[key] = self.clock.sec
+        if type(value) is not bytes and type(value) not in STRING_TYPES:
+            on_store = getattr(value, "on_store", None)
+            if on_store is not None:
+                on_store(self, key)
 
     def replace(self, key: bytes, value: Any) -> None:
         """Overwrite an existing live key's value, keeping its TTL."""
@@ -163,10 +175,12 @@ class Database:
         self.by_slot = {}
         self._scan_keys = []
         self._scan_pos = 0
+        self.member_expiry = []
+        self._member_compact_at = 64
         return n
 
     def swap(self, other: Database) -> None:
-        for attr in ("data", "expires", "atime", "by_slot", "_scan_keys", "_scan_pos"):
+        for attr in ("data", "expires", "atime", "by_slot", "_scan_keys", "_scan_pos", "member_expiry", "_member_compact_at"):
             mine, theirs = getattr(self, attr), getattr(other, attr)
             setattr(self, attr, theirs)
             setattr(other, attr, mine)
@@ -175,6 +189,46 @@ class Database:
         self.delete(key)
         if self.on_expire is not None:
             self.on_expire(self, key)
+
+    def watch_member_expiry(self, key: bytes, when: int) -> None:
+        heap = self.member_expiry
+        heapq.heappush(heap, (when, key))
+        if len(heap) > self._member_compact_at:
+            # drop stale entries (a value files itself again whenever its earliest
+            # member expiry moves earlier); amortised O(1) per entry
+            self.member_expiry = heap = [(w, k) for w, k in heap if self._member_entry_live(k, w)]
+            heapq.heapify(heap)
+            self._member_compact_at = max(64, 2 * len(heap))
+
+    def _member_entry_live(self, key: bytes, when: int) -> bool:
+        """Whether (when, key) is the entry the value at ``key`` is filed under (``indexed``)."""
+        return getattr(self.data.get(key), "indexed", None) == when
+
+    def values_with_member_expiry(self) -> int:
+        """Values with expiring members (INFO's keys_with_volatile_items); O(entries)."""
+        keys = set()
+        for when, key in self.member_expiry:
+            value = self.data.get(key)
+            if getattr(value, "indexed", None) == when and value.next_expiry() is not None:
+                keys.add(key)
+        return len(keys)
+
+    def expire_members(self, log: Callable[[int, list[bytes]], None], deadline: float) -> int:
+        """Reclaim expired members (hash fields) of the values whose index entry is due."""
+        now = self.clock.ms
+        total = 0
+        rounds = 0
+        # self.member_expiry is read each time: filing a value again may compact it
+        while self.member_expiry and self.member_expiry[0][0] <= now:
+            when, key = heapq.heappop(self.member_expiry)
+            value = self.peek(key)
+            reclaim = getattr(value, "expire_members", None)
+            if reclaim is not None:
+                total += reclaim(self, key, when, now, lambda argv: log(self.id, argv))
+            rounds += 1
+            if rounds % 16 == 0 and time.monotonic() > deadline:
+                break
+        return total
 
     # -- iteration -------------------------------------------------------
     def keys_in_slot(self, slot: int) -> set[bytes]:
@@ -226,6 +280,7 @@ class Keyspace:
         self.clock = Clock()
         self.dbs = [Database(i, self.clock) for i in range(databases)]
         self.expired_keys = 0
+        self.expired_fields = 0  # hash fields removed because their TTL passed (INFO)
         # the AOF's sink for changes no command asked for; None while AOF is off
         self.journal: Callable[[int, list[bytes]], None] | None = None
         for db in self.dbs:
@@ -249,6 +304,9 @@ class Keyspace:
                 self.clock.tick()
                 _, n = db.expire_cycle(deadline)
                 total += n
+            if db.member_expiry:
+                self.clock.tick()
+                self.expired_fields += db.expire_members(self.propagate, deadline)
             if time.monotonic() > deadline:
                 break
         return total

@@ -55,6 +55,10 @@ Handler = Callable[[ShardContext, list[bytes]], Any]
 HANDLERS: dict[str, Handler] = {}
 INTERNAL_WRITES: set[str] = set()  # internal commands that change data: logged like writes
 
+# Directives a data type acts on (e.g. hash-max-listpack-entries): name -> apply(value);
+# the shard's internal __config command calls them.
+CONFIG_HOOKS: dict[str, Callable[[bytes], None]] = {}
+
 
 def command(*names: str) -> Callable[[Handler], Handler]:
     def register(fn: Handler) -> Handler:

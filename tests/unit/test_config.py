@@ -13,6 +13,7 @@ import pytest
 
 from shardserver import VALKEY_VERSION
 from shardserver.config import (
+    ALIASES,
     DIRECTIVES,
     Config,
     ConfigError,
@@ -96,6 +97,7 @@ def test_directive_table_is_data() -> None:
         "slowlog-log-slower-than", "slowlog-max-len", "latency-monitor-threshold",
         "appendfsync", "auto-aof-rewrite-percentage", "auto-aof-rewrite-min-size",
         "aof-load-truncated", "aof-timestamp-enabled",
+        "hash-max-listpack-entries", "hash-max-listpack-value",
     } | (mutable & {"metrics-port"})  # fmt: skip
 
 
@@ -430,7 +432,7 @@ def test_set_from_strings() -> None:
 def test_config_get_all() -> None:
     cfg = Config()
     everything = cfg.config_get(["*"])
-    assert [name for name, _ in everything] == list(DIRECTIVES)
+    assert [name for name, _ in everything] == list(DIRECTIVES) + list(ALIASES)  # aliases too, as Valkey
     values = dict(everything)
     assert values["proto-max-bulk-len"] == "536870912"
     assert values["client-query-buffer-limit"] == "1073741824"
@@ -636,3 +638,19 @@ def test_aof_directives() -> None:
     assert cfg["appendonly"] is True and cfg["appendfsync"] == "no"
     with pytest.raises(ConfigError, match="immutable"):
         cfg.config_set([("appenddirname", "other")])
+
+
+
+def test_hash_listpack_directives_and_their_ziplist_aliases() -> None:
+    cfg = Config()
+    assert cfg.get("hash-max-ziplist-entries") == 512 and cfg.get("hash-max-listpack-value") == 64
+    cfg.config_set([("hash-max-ziplist-entries", "7"), ("hash-max-listpack-value", "1kb")])
+    assert cfg.get("hash-max-listpack-entries") == 7 and cfg.get("hash-max-ziplist-value") == 1024
+    assert cfg.config_get(["HASH-MAX-ZIPLIST-ENTRIES"]) == [("HASH-MAX-ZIPLIST-ENTRIES", "7")]
+    assert cfg.config_get(["hash*ziplist*"]) == [("hash-max-ziplist-entries", "7"), ("hash-max-ziplist-value", "1024")]
+    with pytest.raises(ConfigError, match="argument must be between 0 and"):
+        cfg.config_set([("hash-max-listpack-entries", "-1")])
+    with pytest.raises(ConfigError, match="argument must be a memory value"):
+        cfg.config_set([("hash-max-listpack-value", "-1")])
+    # an alias and its directive in one CONFIG SET are not a duplicate, as in Valkey
+    cfg.config_set([("hash-max-listpack-entries", "5"), ("hash-max-ziplist-entries", "6")])
