@@ -728,6 +728,9 @@ _DIRECTIVE_LIST: list[Directive] = [
     _int("slowlog-log-slower-than", 10000, -1, LLONG_MAX, mutable=True, doc="microseconds; -1 off, 0 logs all"),
     _int("slowlog-max-len", 128, 0, LLONG_MAX, mutable=True, doc="entries kept per process"),
     _int("latency-monitor-threshold", 0, 0, LLONG_MAX, mutable=True, doc="milliseconds; 0 = off"),
+    # data structures (the shards hear about changes; see Front.SHARD_DIRECTIVES)
+    _memory("stream-node-max-bytes", 4096, 0, LLONG_MAX, mutable=True, doc="bytes of one stream node"),
+    _int("stream-node-max-entries", 100, 0, LLONG_MAX, mutable=True, doc="entries of one stream node"),
     _enum("enable-debug-command", "no", ("no", "yes", "local"), mutable=False),
     # operations: the Prometheus exporter process (shardserver/metrics.py)
     _int("metrics-port", 0, 0, 65535, mutable=False, doc="Prometheus /metrics on 127.0.0.1 (0 = off)"),

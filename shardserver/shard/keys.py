@@ -647,6 +647,10 @@ def cmd_config(ctx: ShardContext, argv: list[bytes]) -> Any:
         ctx.worker.latency_threshold_ms = int(argv[2])
     elif name == "hz":
         ctx.worker.hz = int(argv[2])
+    elif name in ("stream-node-max-bytes", "stream-node-max-entries"):
+        from shardserver.shard.types.stream import LIMITS
+
+        LIMITS[name] = int(argv[2])
     elif name == "loglevel":  # CONFIG SET / SIGHUP reload: shards log too
         from shardserver import log
 
