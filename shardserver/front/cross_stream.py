@@ -19,7 +19,13 @@ from typing import TYPE_CHECKING, Any
 
 from shardserver.errors import CommandError
 from shardserver.front.handlers import _gather, _group, cross, front
-from shardserver.shard.stream_cmds import XGROUP_HELP, XINFO_HELP, help_reply, parse_read, read_reply
+from shardserver.shard.stream_cmds import (
+    XGROUP_HELP,
+    XINFO_HELP,
+    help_reply,
+    parse_read,
+    read_reply,
+)
 
 if TYPE_CHECKING:
     from shardserver.front.connection import ClientConnection

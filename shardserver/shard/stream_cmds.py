@@ -380,6 +380,12 @@ def parse_read(argv: list[bytes], xreadgroup: bool) -> ReadArgs:
         more = argc - i - 1
         o = argv[i].lower()
         if o == b"block" and more:
+            # the timeout is checked as Valkey does; blocking itself is not there yet
+            timeout = strict_int(argv[i + 1])
+            if timeout is None:
+                raise CommandError(errors.STREAM_TIMEOUT_NOT_INTEGER)
+            if timeout < 0:
+                raise CommandError(errors.STREAM_TIMEOUT_NEGATIVE)
             raise CommandError(errors.STREAM_BLOCK_UNSUPPORTED)
         if o == b"count" and more:
             i += 1
