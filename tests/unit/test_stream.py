@@ -15,7 +15,15 @@ from shardserver.shard import strings as _strings  # noqa: F401
 from shardserver.shard.keyspace import Keyspace
 from shardserver.shard.registry import HANDLERS, ShardContext
 from shardserver.shard.types import load_value
-from shardserver.shard.types.stream import LIMITS, MAX_ID, SortedIds, Stream, _rax_count, fmt_id, make_id
+from shardserver.shard.types.stream import (
+    LIMITS,
+    MAX_ID,
+    SortedIds,
+    Stream,
+    _rax_count,
+    fmt_id,
+    make_id,
+)
 
 
 @pytest.fixture
