@@ -21,6 +21,7 @@ from shardserver.errors import CommandError
 from shardserver.numbers import LLONG_MAX, parse_int, strict_int
 from shardserver.resp import NULL_ARRAY, OK, Raw, Simple, encode
 from shardserver.shard.registry import ShardContext, command, internal
+from shardserver.slots import key_slot
 from shardserver.shard.types.stream import (
     INVALID_READ,
     LIMITS,
@@ -564,10 +565,18 @@ def _split_streams(argv: list[bytes], r: ReadArgs) -> tuple[list[bytes], list[by
     return argv[a : a + n], argv[a + n :]
 
 
+def _check_owned(ctx: ShardContext, keys: list[bytes]) -> None:
+    """The front routes by the key spec (the first STREAMS word); when an option value
+    is also spelled STREAMS the parsed keys may differ: never touch another shard's keys."""
+    if ctx.nshards > 1 and not all(ctx.owns_slot(key_slot(k)) for k in keys):
+        raise CommandError(errors.STREAM_KEYS_MISROUTED)
+
+
 @command("xread")
 def cmd_xread(ctx: ShardContext, argv: list[bytes]) -> Any:
     r = parse_read(argv, False)
     keys, ids = _split_streams(argv, r)
+    _check_owned(ctx, keys)
     specs = check_read_keys(ctx, keys, ids, None)
     return read_reply(xread_serve(ctx, keys, specs, r.count), ctx.resp3)
 
@@ -577,6 +586,7 @@ def cmd_xreadgroup(ctx: ShardContext, argv: list[bytes]) -> Any:
     ctx.rewrite = []
     r = parse_read(argv, True)
     keys, ids = _split_streams(argv, r)
+    _check_owned(ctx, keys)
     specs = check_read_keys(ctx, keys, ids, r.group)
     log: list[list[bytes]] = []
     pairs = xreadgroup_serve(ctx, keys, specs, r, log)

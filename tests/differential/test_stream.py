@@ -695,3 +695,20 @@ def _commands() -> st.SearchStrategy[list[str]]:
 def test_random_command_sequences(pair: Pair, cmds: list[str]) -> None:
     pair.flushall()
     pair.script("\n".join(cmds))
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(cmds=_commands())
+def test_random_command_sequences_with_small_nodes(pair: Pair, node_entries: None, cmds: list[str]) -> None:
+    pair.flushall()
+    pair.script("\n".join(cmds))
+
+
+def test_an_option_value_spelled_streams_never_touches_another_shards_keys(pair: Pair) -> None:
+    if pair.shards == 1:
+        pair.script(f"xgroup create {A} g 0 mkstream\nxreadgroup count 1 group g streams streams {A} >")
+        return
+    # the key spec finds the consumer name 'streams' first, so the front routes by the word 'streams'
+    pair.s.execute_command("xgroup", "create", A, "g", "0", "mkstream")
+    reply = pair.run("xreadgroup", "count", "1", "group", "g", "streams", "streams", A, ">")[0]
+    assert reply is None or "hides the stream keys" in str(reply)
