@@ -21,7 +21,6 @@ from shardserver.errors import CommandError
 from shardserver.numbers import LLONG_MAX, parse_int, strict_int
 from shardserver.resp import NULL_ARRAY, OK, Raw, Simple, encode
 from shardserver.shard.registry import ShardContext, command, internal
-from shardserver.slots import key_slot
 from shardserver.shard.types.stream import (
     INVALID_READ,
     LIMITS,
@@ -34,6 +33,7 @@ from shardserver.shard.types.stream import (
     fmt_id,
     make_id,
 )
+from shardserver.slots import key_slot
 
 # ---------------------------------------------------------------- IDs
 
