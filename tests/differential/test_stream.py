@@ -712,3 +712,29 @@ def test_an_option_value_spelled_streams_never_touches_another_shards_keys(pair:
     pair.s.execute_command("xgroup", "create", A, "g", "0", "mkstream")
     reply = pair.run("xreadgroup", "count", "1", "group", "g", "streams", "streams", A, ">")[0]
     assert reply is None or "hides the stream keys" in str(reply)
+
+
+def test_stream_node_directives(pair: Pair) -> None:
+    try:
+        pair.script(
+            """
+            config get stream-node-max-*
+            config set stream-node-max-bytes 4kb
+            config get stream-node-max-bytes
+            config set stream-node-max-bytes -1
+            config set stream-node-max-entries -1
+            config set stream-node-max-entries x
+            config set stream-node-max-entries 2
+            xadd s 1-0 a 1
+            xadd s 2-0 a 1
+            xadd s 3-0 a 1
+            xinfo stream s
+            config set stream-node-max-bytes 20
+            xadd s 4-0 a 123456789012345678901234567890
+            xadd s 5-0 a 1
+            xinfo stream s
+            """
+        )
+    finally:
+        for r in (pair.s, pair.v):
+            r.execute_command("config", "set", "stream-node-max-bytes", "4096", "stream-node-max-entries", "100")
