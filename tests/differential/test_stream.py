@@ -738,3 +738,29 @@ def test_stream_node_directives(pair: Pair) -> None:
     finally:
         for r in (pair.s, pair.v):
             r.execute_command("config", "set", "stream-node-max-bytes", "4096", "stream-node-max-entries", "100")
+
+
+def test_reply_types_byte_for_byte(pair: Pair) -> None:
+    pair.exact_many(
+        [
+            ("xadd", "s", "1-1", "a", "1"),
+            ("xadd", "s", "2-1", "b", "2"),
+            ("xgroup", "create", "s", "g", "$"),
+            ("xpending", "s", "g"),
+            ("xinfo", "stream", "s"),
+            ("xinfo", "groups", "s"),
+            ("xgroup", "setid", "s", "g", "0"),
+            ("xreadgroup", "group", "g", "c", "streams", "s", ">"),
+            ("xpending", "s", "g"),
+            ("xclaim", "s", "g", "d", "0", "1-1", "TIME", "1000", "JUSTID"),
+            ("xdel", "s", "1-1"),
+            ("xreadgroup", "group", "g", "d", "streams", "s", "0"),
+            ("xautoclaim", "s", "g", "c", "0", "0", "JUSTID"),
+            ("xautoclaim", "s", "g", "c", "0", "0"),
+            ("xgroup", "help"),
+            ("xinfo", "help"),
+            ("xadd", "nokey", "nomkstream", "*", "a", "b"),
+            ("xread", "streams", "s", "+"),
+            ("xrange", "s", "-", "+", "count", "0"),
+        ]
+    )
