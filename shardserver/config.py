@@ -734,6 +734,9 @@ _DIRECTIVE_LIST: list[Directive] = [
     _int("slowlog-log-slower-than", 10000, -1, LLONG_MAX, mutable=True, doc="microseconds; -1 off, 0 logs all"),
     _int("slowlog-max-len", 128, 0, LLONG_MAX, mutable=True, doc="entries kept per process"),
     _int("latency-monitor-threshold", 0, 0, LLONG_MAX, mutable=True, doc="milliseconds; 0 = off"),
+    # data structures (the shards hear about changes; see Front.SHARD_DIRECTIVES)
+    _memory("stream-node-max-bytes", 4096, 0, LLONG_MAX, mutable=True, doc="bytes of one stream node"),
+    _int("stream-node-max-entries", 100, 0, LLONG_MAX, mutable=True, doc="entries of one stream node"),
     _enum("enable-debug-command", "no", ("no", "yes", "local"), mutable=False),
     # hashes: the listpack encoding's limits (shards act on them)
     _int("hash-max-listpack-entries", 512, 0, LLONG_MAX, mutable=True, doc="fields a listpack hash holds"),

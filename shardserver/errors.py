@@ -124,3 +124,81 @@ HRANDFIELD_RANGE = "ERR value is out of range, value must between -9223372036854
 VALUE_OUT_OF_RANGE = "ERR value is out of range"
 NOSCORES_ZSCAN = "ERR NOSCORES option can only be used in ZSCAN"
 NUMFIELDS = "ERR numfields should be greater than 0 and match the provided number of fields"
+# ---- streams ----
+STREAM_BAD_ID = "ERR Invalid stream ID specified as stream command argument"
+STREAM_ID_ZERO = "ERR The ID specified in XADD must be greater than 0-0"
+STREAM_ID_TOO_SMALL = "ERR The ID specified in XADD is equal or smaller than the target stream top item"
+STREAM_EXHAUSTED = "ERR The stream has exhausted the last possible ID, unable to add more items"
+STREAM_TOO_LARGE = "ERR Elements are too large to be stored"
+STREAM_MAXLEN_MINID = "ERR syntax error, MAXLEN and MINID options at the same time are not compatible"
+STREAM_MAXLEN_NEGATIVE = "ERR The MAXLEN argument must be >= 0."
+STREAM_LIMIT_NEGATIVE = "ERR The LIMIT argument must be >= 0."
+STREAM_LIMIT_NO_STRATEGY = "ERR syntax error, LIMIT cannot be used without specifying a trimming strategy"
+STREAM_XTRIM_NO_STRATEGY = "ERR syntax error, XTRIM must be called with a trimming strategy"
+STREAM_LIMIT_NO_APPROX = "ERR syntax error, LIMIT cannot be used without the special ~ option"
+STREAM_BAD_START = "ERR invalid start ID for the interval"
+STREAM_BAD_END = "ERR invalid end ID for the interval"
+STREAM_GROUP_XREAD = "ERR The GROUP option is only supported by XREADGROUP. You called XREAD instead."
+STREAM_NOACK_XREAD = "ERR The NOACK option is only supported by XREADGROUP. You called XREAD instead."
+STREAM_MISSING_GROUP = "ERR Missing GROUP option for XREADGROUP"
+STREAM_DOLLAR_GROUP = (
+    "ERR The $ ID is meaningless in the context of XREADGROUP: you want to read the history of this "
+    "consumer by specifying a proper ID, or use the > ID to get new messages. The $ ID would just return "
+    "an empty result set."
+)
+STREAM_PLUS_GROUP = (
+    "ERR The + ID is meaningless in the context of XREADGROUP: you want to read the history of this "
+    "consumer by specifying a proper ID, or use the > ID to get new messages. The + ID would just return "
+    "an empty result set."
+)
+STREAM_GT_XREAD = "ERR The > ID can be specified only when calling XREADGROUP using the GROUP <group> <consumer> option."
+STREAM_TIMEOUT_NOT_INTEGER = "ERR timeout is not an integer or out of range"
+STREAM_TIMEOUT_NEGATIVE = "ERR timeout is negative"
+STREAM_BLOCK_UNSUPPORTED = "ERR the BLOCK option of XREAD and XREADGROUP is not supported by this server yet"
+STREAM_KEYS_MISROUTED = "ERR an option value spelled STREAMS hides the stream keys of this command; use another name"
+STREAM_XGROUP_NO_KEY = (
+    "ERR The XGROUP subcommand requires the key to exist. Note that for CREATE you may want to use "
+    "the MKSTREAM option to create an empty stream automatically."
+)
+STREAM_BUSYGROUP = "BUSYGROUP Consumer Group name already exists"
+STREAM_ENTRIESREAD = "ERR value for ENTRIESREAD must be positive or -1"
+STREAM_ENTRIES_ADDED_NEGATIVE = "ERR entries_added must be positive"
+STREAM_SETID_MAXDEL_ARG = "ERR The ID specified in XSETID is smaller than the provided max_deleted_entry_id"
+STREAM_SETID_MAXDEL = "ERR The ID specified in XSETID is smaller than current max_deleted_entry_id"
+STREAM_SETID_TOP = "ERR The ID specified in XSETID is smaller than the target stream top item"
+STREAM_SETID_LENGTH = "ERR The entries_added specified in XSETID is smaller than the target stream length"
+STREAM_XCLAIM_MINIDLE = "ERR Invalid min-idle-time argument for XCLAIM"
+STREAM_XCLAIM_IDLE = "ERR Invalid IDLE option argument for XCLAIM"
+STREAM_XCLAIM_TIME = "ERR Invalid TIME option argument for XCLAIM"
+STREAM_XCLAIM_RETRYCOUNT = "ERR Invalid RETRYCOUNT option argument for XCLAIM"
+STREAM_XAUTOCLAIM_MINIDLE = "ERR Invalid min-idle-time argument for XAUTOCLAIM"
+STREAM_XAUTOCLAIM_COUNT = "ERR COUNT must be > 0"
+
+
+def _c_str(data: bytes) -> str:
+    """A client's bytes printed with %s: up to the first NUL."""
+    return data.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+
+
+def stream_unbalanced(command: str, symbol: str) -> str:
+    return f"ERR Unbalanced '{command}' list of streams: for each stream key an ID or '{symbol}' must be specified."
+
+
+def stream_nogroup_read(key: bytes, group: bytes) -> str:
+    return f"NOGROUP No such key '{_c_str(key)}' or consumer group '{_c_str(group)}' in XREADGROUP with GROUP option"
+
+
+def stream_nogroup(key: bytes, group: bytes) -> str:
+    return f"NOGROUP No such key '{_c_str(key)}' or consumer group '{_c_str(group)}'"
+
+
+def stream_nogroup_for_key(group: bytes, key: bytes) -> str:
+    return f"NOGROUP No such consumer group '{_c_str(group)}' for key name '{_c_str(key)}'"
+
+
+def stream_xclaim_option(opt: bytes) -> str:
+    return f"ERR Unrecognized XCLAIM option '{_c_str(opt)}'"
+
+
+def subcommand_syntax(sub: bytes, container: str) -> str:
+    return f"ERR unknown subcommand or wrong number of arguments for '{_clip(sub)}'. Try {container.upper()} HELP."

@@ -20,8 +20,11 @@ def _key_spec(ks: KeySpec) -> dict[bytes, Any]:
     if ks.notes:
         spec[b"notes"] = ks.notes.encode()
     spec[b"flags"] = SetReply([Simple(f) for f in ks.flags])
-    spec[b"begin_search"] = {b"type": b"index", b"spec": {b"index": ks.first}}
-    spec[b"find_keys"] = {b"type": b"range", b"spec": {b"lastkey": last, b"keystep": ks.step, b"limit": 0}}
+    if ks.keyword:
+        spec[b"begin_search"] = {b"type": b"keyword", b"spec": {b"keyword": ks.keyword.encode(), b"startfrom": ks.keyword_from}}
+    else:
+        spec[b"begin_search"] = {b"type": b"index", b"spec": {b"index": ks.first}}
+    spec[b"find_keys"] = {b"type": b"range", b"spec": {b"lastkey": last, b"keystep": ks.step, b"limit": ks.limit}}
     return spec
 
 
@@ -32,7 +35,7 @@ def _key_specs(cmd: Command) -> SetReply:
 def command_info(cmd: Command) -> list[Any]:
     """One entry of COMMAND / COMMAND INFO (Valkey's ten-field layout)."""
     ks = cmd.keys
-    first, last, step = (ks.first, ks.last, ks.step) if ks else (0, 0, 0)
+    first, last, step = (ks.first, ks.last, ks.step) if ks and not ks.keyword else (0, 0, 0)
     return [
         cmd.fullname.encode(),
         cmd.arity,
@@ -52,8 +55,9 @@ def command_docs(cmd: Command) -> dict[bytes, Any]:
         b"summary": cmd.summary.encode(),
         b"since": cmd.since.encode(),
         b"group": cmd.group.encode(),
-        b"complexity": cmd.complexity.encode(),
     }
+    if cmd.complexity:  # XREAD has none
+        doc[b"complexity"] = cmd.complexity.encode()
     if cmd.subcommands:
         doc[b"subcommands"] = {sub.fullname.encode(): command_docs(sub) for sub in cmd.subcommands.values()}
     return doc
@@ -116,11 +120,7 @@ def reply_list(args: list[bytes]) -> Any:
 
 
 def _positions(ks: KeySpec, args: list[bytes]) -> list[int]:
-    n = len(args)
-    last = ks.last if ks.last >= 0 else n + ks.last
-    if ks.first >= n:
-        return []
-    return list(range(ks.first, min(last, n - 1) + 1, ks.step))
+    return ks.positions(args)
 
 
 def getkeys(args: list[bytes], with_flags: bool) -> Any:

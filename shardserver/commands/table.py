@@ -44,6 +44,27 @@ class KeySpec:
     step: int
     flags: tuple[str, ...] = ("RW", "update")
     notes: str = ""
+    # A keyword key spec (XREAD's STREAMS): the keys start after ``keyword``,
+    # searched from argument ``keyword_from``, and run to the end, or to the
+    # first 1/``limit`` of what follows the keyword (Valkey's find_keys limit).
+    keyword: str = ""
+    keyword_from: int = 0
+    limit: int = 0
+
+    def positions(self, argv: list[bytes]) -> list[int]:
+        """Indexes of the keys this spec finds in ``argv`` (argv[0] is the command name)."""
+        n = len(argv)
+        if self.keyword:
+            word = self.keyword.encode().lower()
+            first = next((i + 1 for i in range(self.keyword_from, n) if argv[i].lower() == word), 0)
+            if not first or first >= n:
+                return []
+            last = first + (n - first) // self.limit - 1 if self.limit else n - 1
+            return list(range(first, min(last, n - 1) + 1, self.step))
+        last = self.last if self.last >= 0 else n + self.last
+        if self.first >= n:
+            return []
+        return list(range(self.first, min(last, n - 1) + 1, self.step))
 
 
 # Valkey's ACL category bits, in the order COMMAND INFO lists them.
@@ -88,7 +109,7 @@ class Command:
         ks = self.keys
         # (first, last, step, arity) when the command can run on one shard as
         # sent, whenever all its keys live there (the C router's table)
-        routable = self.route == SINGLE and not self.subcommands and ks is not None
+        routable = self.route == SINGLE and not self.subcommands and ks is not None and not ks.keyword
         self.route_keys = (ks.first, ks.last, ks.step, self.arity) if routable and ks is not None else None
         self.no_auth = "no_auth" in self.flags
 
@@ -107,6 +128,7 @@ class Command:
                 group_cat = {
                     "string": "@string",
                     "hash": "@hash",
+                    "stream": "@stream",
                     "generic": "@keyspace",
                     "connection": "@connection",
                     "server": None,
@@ -125,11 +147,7 @@ class Command:
         ks = self.keys
         if ks is None:
             return []
-        n = len(argv)
-        last = ks.last if ks.last >= 0 else n + ks.last
-        if ks.first >= n:
-            return []
-        return list(range(ks.first, min(last, n - 1) + 1, ks.step))
+        return ks.positions(argv)
 
 
 TABLE: dict[str, Command] = {}
@@ -324,4 +342,6 @@ def all_commands() -> list[Command]:
     return out
 
 
-from shardserver.commands import hashes  # noqa: E402, F401
+# the data types' tables (they use the helpers above)
+from shardserver.commands import hashes  # noqa: E402, F401, I001
+from shardserver.commands import stream  # noqa: E402, F401, I001

@@ -139,6 +139,7 @@ class Front:
         "appendonly", "appendfsync", "auto-aof-rewrite-percentage", "auto-aof-rewrite-min-size",
         "aof-load-truncated", "aof-timestamp-enabled",
         "hash-max-listpack-entries", "hash-max-listpack-value",
+        "stream-node-max-bytes", "stream-node-max-entries",
     )  # fmt: skip
 
     def shard_value(self, name: str) -> bytes:

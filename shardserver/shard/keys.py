@@ -656,6 +656,10 @@ def cmd_config(ctx: ShardContext, argv: list[bytes]) -> Any:
         ctx.worker.hz = int(argv[2])
     elif name.startswith(("append", "aof-", "auto-aof-")):
         ctx.worker.persist.configure(name, argv[2].decode())
+    elif name in ("stream-node-max-bytes", "stream-node-max-entries"):
+        from shardserver.shard.types.stream import LIMITS
+
+        LIMITS[name] = int(argv[2])
     elif name == "loglevel":  # CONFIG SET / SIGHUP reload: shards log too
         from shardserver import log
 

@@ -24,6 +24,7 @@ from shardserver.errors import CommandError, misconf_aof
 from shardserver.resp import OK, ErrorReply, FastRequestParser, encode
 from shardserver.shard import hash_cmds as _hash_cmds  # noqa: F401
 from shardserver.shard import keys as _keys  # noqa: F401  (registers handlers)
+from shardserver.shard import stream_cmds as _stream_cmds  # noqa: F401
 from shardserver.shard import strings as _strings  # noqa: F401
 from shardserver.shard.keyspace import Keyspace
 from shardserver.shard.persist import LoadError, ShardPersistence
@@ -55,6 +56,11 @@ class ShardWorker:
         self.ctx = ShardContext(self.keyspace, index, nshards, ranges)
         self.ctx.proto_max_bulk_len = int(settings.get("proto-max-bulk-len", 512 * 1024 * 1024))
         self.hz = int(settings.get("hz", 10))
+        from shardserver.shard.types.stream import LIMITS as stream_limits
+
+        for name in stream_limits:
+            if name in settings:
+                stream_limits[name] = int(settings[name])
         self.handlers = _handler_table()
         self.receiver = Receiver(channel.requests)
         self.sender = Sender(channel.replies)

@@ -132,6 +132,8 @@ def test_key_specs_are_within_arity(cmd: Command) -> None:
         pytest.fail("fixed arity with an open key range")
     # the positions computed for the minimal call all exist
     argv = [cmd.fullname.encode()] + [b"x"] * (n - 1)
+    if ks.keyword:  # keys after a keyword (XREAD ... STREAMS): the minimal call has it first
+        argv[ks.keyword_from] = ks.keyword.encode()
     positions = cmd.key_positions(argv)
     assert positions and all(0 < p < n for p in positions)
 

@@ -98,6 +98,7 @@ def test_directive_table_is_data() -> None:
         "appendfsync", "auto-aof-rewrite-percentage", "auto-aof-rewrite-min-size",
         "aof-load-truncated", "aof-timestamp-enabled",
         "hash-max-listpack-entries", "hash-max-listpack-value",
+        "stream-node-max-bytes", "stream-node-max-entries",
     } | (mutable & {"metrics-port"})  # fmt: skip
 
 
