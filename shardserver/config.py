@@ -729,6 +729,12 @@ _DIRECTIVE_LIST: list[Directive] = [
     _int("slowlog-max-len", 128, 0, LLONG_MAX, mutable=True, doc="entries kept per process"),
     _int("latency-monitor-threshold", 0, 0, LLONG_MAX, mutable=True, doc="milliseconds; 0 = off"),
     _enum("enable-debug-command", "no", ("no", "yes", "local"), mutable=False),
+    # value encodings (the shards switch compact -> large encodings at these sizes)
+    _int("set-max-intset-entries", 512, 0, LLONG_MAX, mutable=True),
+    _int("set-max-listpack-entries", 128, 0, LLONG_MAX, mutable=True),
+    _int("set-max-listpack-value", 64, 0, LLONG_MAX, mutable=True),
+    _int("zset-max-listpack-entries", 128, 0, LLONG_MAX, mutable=True),
+    _memory("zset-max-listpack-value", 64, 0, LLONG_MAX, mutable=True),
     # operations: the Prometheus exporter process (shardserver/metrics.py)
     _int("metrics-port", 0, 0, 65535, mutable=False, doc="Prometheus /metrics on 127.0.0.1 (0 = off)"),
 ]

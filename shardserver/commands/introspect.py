@@ -21,7 +21,11 @@ def _key_spec(ks: KeySpec) -> dict[bytes, Any]:
         spec[b"notes"] = ks.notes.encode()
     spec[b"flags"] = SetReply([Simple(f) for f in ks.flags])
     spec[b"begin_search"] = {b"type": b"index", b"spec": {b"index": ks.first}}
-    spec[b"find_keys"] = {b"type": b"range", b"spec": {b"lastkey": last, b"keystep": ks.step, b"limit": 0}}
+    if ks.keynum is not None:
+        keynumidx, firstkey, keystep = ks.keynum
+        spec[b"find_keys"] = {b"type": b"keynum", b"spec": {b"keynumidx": keynumidx, b"firstkey": firstkey, b"keystep": keystep}}
+    else:
+        spec[b"find_keys"] = {b"type": b"range", b"spec": {b"lastkey": last, b"keystep": ks.step, b"limit": 0}}
     return spec
 
 
@@ -116,11 +120,7 @@ def reply_list(args: list[bytes]) -> Any:
 
 
 def _positions(ks: KeySpec, args: list[bytes]) -> list[int]:
-    n = len(args)
-    last = ks.last if ks.last >= 0 else n + ks.last
-    if ks.first >= n:
-        return []
-    return list(range(ks.first, min(last, n - 1) + 1, ks.step))
+    return ks.positions(args)
 
 
 def getkeys(args: list[bytes], with_flags: bool) -> Any:

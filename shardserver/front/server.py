@@ -132,7 +132,9 @@ class Front:
         return min(ns, threshold_ms * 1_000_000) if threshold_ms > 0 else ns
 
     # directives whose new value the shards must hear about
-    SHARD_DIRECTIVES = ("proto-max-bulk-len", "slowlog-log-slower-than", "slowlog-max-len", "latency-monitor-threshold", "loglevel", "hz")
+    SHARD_DIRECTIVES = ("proto-max-bulk-len", "slowlog-log-slower-than", "slowlog-max-len", "latency-monitor-threshold", "loglevel", "hz",
+                        "set-max-intset-entries", "set-max-listpack-entries", "set-max-listpack-value",
+                        "zset-max-listpack-entries", "zset-max-listpack-value")
 
     def apply_config(self, changed: set[str] | None = None) -> None:
         """Act on the configuration: at start, and after CONFIG SET or a reload changed ``changed``."""
@@ -319,7 +321,7 @@ class Front:
             keys = spec.keys
             if self.nshards == 1:
                 shard = 0
-            elif keys is not None and keys.first == keys.last:
+            elif keys is not None and keys.first == keys.last and not spec.movable:
                 shard = self.slot_owner[key_slot(argv[keys.first])]
             else:
                 shard = self._single_shard(spec, argv)

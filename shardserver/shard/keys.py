@@ -19,7 +19,7 @@ from shardserver.glob import compile_glob
 from shardserver.numbers import LLONG_MAX, parse_c_int, parse_int, parse_scan_cursor, strict_int
 from shardserver.resp import OK, Simple
 from shardserver.shard.keyspace import Database, EmbStr, RawStr, type_name
-from shardserver.shard.registry import ShardContext, command, internal
+from shardserver.shard.registry import CONFIG_HOOKS, ShardContext, command, internal
 from shardserver.slots import NSLOTS
 
 
@@ -647,6 +647,8 @@ def cmd_config(ctx: ShardContext, argv: list[bytes]) -> Any:
         ctx.worker.latency_threshold_ms = int(argv[2])
     elif name == "hz":
         ctx.worker.hz = int(argv[2])
+    elif name in CONFIG_HOOKS:  # encoding thresholds of value types
+        CONFIG_HOOKS[name](argv[2])
     elif name == "loglevel":  # CONFIG SET / SIGHUP reload: shards log too
         from shardserver import log
 

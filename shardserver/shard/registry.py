@@ -54,6 +54,10 @@ class ShardContext:
 Handler = Callable[[ShardContext, list[bytes]], Any]
 HANDLERS: dict[str, Handler] = {}
 
+# Directives a value type acts on (encoding thresholds): name -> setter of the new value.
+# The worker applies them at start from its settings, ``__config`` on CONFIG SET.
+CONFIG_HOOKS: dict[str, Callable[[bytes], None]] = {}
+
 
 def command(*names: str) -> Callable[[Handler], Handler]:
     def register(fn: Handler) -> Handler:

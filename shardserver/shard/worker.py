@@ -23,8 +23,10 @@ from shardserver.errors import CommandError
 from shardserver.resp import OK, ErrorReply, FastRequestParser, encode
 from shardserver.shard import keys as _keys  # noqa: F401  (registers handlers)
 from shardserver.shard import strings as _strings  # noqa: F401
+from shardserver.shard import set_cmds as _set_cmds  # noqa: F401
+from shardserver.shard import zset_cmds as _zset_cmds  # noqa: F401
 from shardserver.shard.keyspace import Keyspace
-from shardserver.shard.registry import HANDLERS, ShardContext
+from shardserver.shard.registry import CONFIG_HOOKS, HANDLERS, ShardContext
 
 _RAW_OK = b"+OK\r\n"
 
@@ -46,6 +48,9 @@ class ShardWorker:
         self.ctx = ShardContext(self.keyspace, index, nshards, ranges)
         self.ctx.proto_max_bulk_len = int(settings.get("proto-max-bulk-len", 512 * 1024 * 1024))
         self.hz = int(settings.get("hz", 10))
+        for name, hook in CONFIG_HOOKS.items():
+            if name in settings:
+                hook(str(settings[name]).encode())
         self.handlers = _handler_table()
         self.receiver = Receiver(channel.requests)
         self.sender = Sender(channel.replies)
