@@ -22,8 +22,8 @@ from shardserver.cmdstats import CommandStats, SlowLog
 from shardserver.errors import CommandError
 from shardserver.resp import OK, ErrorReply, FastRequestParser, encode
 from shardserver.shard import keys as _keys  # noqa: F401  (registers handlers)
-from shardserver.shard import strings as _strings  # noqa: F401
 from shardserver.shard import set_cmds as _set_cmds  # noqa: F401
+from shardserver.shard import strings as _strings  # noqa: F401
 from shardserver.shard import zset_cmds as _zset_cmds  # noqa: F401
 from shardserver.shard.keyspace import Keyspace
 from shardserver.shard.registry import CONFIG_HOOKS, HANDLERS, ShardContext
