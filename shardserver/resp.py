@@ -29,8 +29,8 @@ Raw                       pre-encoded bytes        pre-encoded bytes
 from __future__ import annotations
 
 import math
-from decimal import Decimal
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 from shardserver import errors

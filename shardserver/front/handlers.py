@@ -876,4 +876,5 @@ __all__ = ["HANDLERS", "CROSS", "AGGREGATE", "REDIS_VERSION", "__version__"]
 
 
 # Registers SLOWLOG, LATENCY, MEMORY, DEBUG, MONITOR and CONFIG REWRITE (they use the helpers above).
+from shardserver.front import cross_sets as _cross_sets  # noqa: E402,F401
 from shardserver.front import introspection as _introspection  # noqa: E402,F401

@@ -15,6 +15,13 @@ from shardserver.shard.keyspace import Database
 from shardserver.shard.registry import HANDLERS, ShardContext, internal
 
 _MISSING = object()
+
+
+class Foreign:
+    """A lent value of a type the commands that read lent keys never accept."""
+
+    TYPE = "foreign"
+
 LENT: dict[bytes, Any] = {}
 
 
@@ -29,19 +36,21 @@ def read(db: Database, key: bytes) -> Any:
 
 @internal("__overlay")
 def cmd_overlay(ctx: ShardContext, argv: list[bytes]) -> Any:
-    """__overlay dst n [key type payload]*n command...: run ``command`` with those keys lent.
+    """__overlay dst proto n [key type payload]*n command...: run ``command`` with those keys lent.
 
-    ``type`` is empty for a key that does not exist.  ``dst`` (empty for a
+    ``type`` is empty for a key that does not exist; ``proto`` (2 or 3) is the
+    client's protocol, which decides the shape of some replies.  ``dst`` (empty for a
     read) is the command's destination, owned by this shard: the step is
     logged as the restore (or deletion) of it, since the command itself
     names keys this shard does not have.
     """
-    from shardserver.shard.types import load_value
+    from shardserver.shard.types import VALUE_TYPES, load_value
 
     dst = argv[1]
-    n = int(argv[2])
+    ctx.resp3 = argv[2] == b"3"
+    n = int(argv[3])
     lent: dict[bytes, Any] = {}
-    j = 3
+    j = 4
     for _ in range(n):
         key, kind, payload = argv[j], argv[j + 1], argv[j + 2]
         j += 3
@@ -49,6 +58,8 @@ def cmd_overlay(ctx: ShardContext, argv: list[bytes]) -> Any:
             lent[key] = None
         elif kind == b"string":
             lent[key] = payload
+        elif kind not in VALUE_TYPES:
+            lent[key] = Foreign()  # a type this shard cannot load: only its type matters here
         else:
             lent[key] = load_value(kind, payload)
     cmd = argv[j:]
