@@ -97,7 +97,8 @@ def smove(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
         try:
             await hold.ready
             kind = _check((await hold.call(b, db, [[b"type", dst]]))[0])
-            moved = _check((await hold.call(a, db, [[b"__smove_out", src, member, str(kind).encode()]]))[0])
+            kind = kind if isinstance(kind, bytes) else str(kind).encode()  # a simple string arrives as bytes
+            moved = _check((await hold.call(a, db, [[b"__smove_out", src, member, kind]]))[0])
             if moved:
                 _check((await hold.call(b, db, [[b"sadd", dst, member]]))[0])
             return moved
