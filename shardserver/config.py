@@ -742,8 +742,16 @@ _DIRECTIVE_LIST: list[Directive] = [
 DIRECTIVES: dict[str, Directive] = {d.name: d for d in _DIRECTIVE_LIST}
 
 
+# Old names Valkey still accepts for some directives (its config aliases): alias -> name
+ALIASES: dict[str, str] = {
+    "zset-max-ziplist-entries": "zset-max-listpack-entries",
+    "zset-max-ziplist-value": "zset-max-listpack-value",
+}
+
+
 def _lookup(name: str) -> Directive | None:
-    return DIRECTIVES.get(name.lower())
+    low = name.lower()
+    return DIRECTIVES.get(ALIASES.get(low, low))
 
 
 # --------------------------------------------------------------------------
@@ -823,11 +831,16 @@ class Config:
             for d in DIRECTIVES.values():
                 if d.name not in found and _stringmatch(pattern, d.name, nocase=True):
                     found[d.name] = d.name
-        return [
+        pairs = [
             (found[d.name], d.format(self._values[d.name]))
             for d in DIRECTIVES.values()
             if d.name in found
         ]
+        # a glob also matches the old names, listed after the others
+        for alias, name in ALIASES.items():
+            if any(any(ch in p for ch in "[*?") and _stringmatch(p, alias, nocase=True) for p in patterns):
+                pairs.append((alias, DIRECTIVES[name].format(self._values[name])))
+        return pairs
 
     def config_set(self, pairs: list[tuple[str, str]]) -> None:
         """``CONFIG SET name value [name value ...]``: all or nothing.

@@ -170,29 +170,37 @@ def score_span(z: ZSetValue, lo: float, lo_ex: bool, hi: float, hi_ex: bool) -> 
     return start, max(start, stop)
 
 
+def _gte_min(lo: tuple[int, bytes, bool]) -> Callable[[tuple[float, bytes]], bool]:
+    kind, value, exclusive = lo
+    if kind == -1:
+        return lambda item: True
+    if kind == 1:
+        return lambda item: False
+    if exclusive:
+        return lambda item: item[1] > value
+    return lambda item: item[1] >= value
+
+
+def _gt_max(hi: tuple[int, bytes, bool]) -> Callable[[tuple[float, bytes]], bool]:
+    kind, value, exclusive = hi
+    if kind == 1:
+        return lambda item: False
+    if kind == -1:
+        return lambda item: True
+    if exclusive:
+        return lambda item: item[1] >= value
+    return lambda item: item[1] > value
+
+
 def lex_span(z: ZSetValue, lo: tuple[int, bytes, bool], hi: tuple[int, bytes, bool]) -> tuple[int, int]:
-    """[start, stop) of the members in a lex range (all scores assumed equal, as Valkey does)."""
+    """[start, stop) of the members in a lex range.
+
+    Like Valkey, this assumes the members are in lexicographic order along
+    the set (all scores equal): both ends are found by binary search.
+    """
     index = z.index
-    n = len(index)
-    if not n:
-        return 0, 0
-    s = index[0][0]
-    if lo[0] == 1:
-        start = n
-    elif lo[0] == -1:
-        start = 0
-    elif lo[2]:
-        start = index.bisect_right((s, lo[1]))
-    else:
-        start = index.bisect_left((s, lo[1]))
-    if hi[0] == 1:
-        stop = n
-    elif hi[0] == -1:
-        stop = 0
-    elif hi[2]:
-        stop = index.bisect_left((s, hi[1]))
-    else:
-        stop = index.bisect_right((s, hi[1]))
+    start = index.first_where(_gte_min(lo))
+    stop = index.first_where(_gt_max(hi))
     return start, max(start, stop)
 
 

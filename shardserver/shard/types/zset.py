@@ -17,7 +17,7 @@ from __future__ import annotations
 import random
 import sys
 from bisect import bisect_left, bisect_right, insort
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from itertools import accumulate
 from typing import Any
 
@@ -198,6 +198,15 @@ class RankedList:
         if b == len(maxes):
             return self.size
         return self._before(b) + bisect_right(self.blocks[b], item)
+
+    def first_where(self, pred: Callable[[Item], bool]) -> int:
+        """Index of the first item satisfying ``pred``, which must be False then True along the list."""
+        maxes = self.maxes
+        self.steps += 1
+        b = bisect_left(maxes, True, key=pred)
+        if b == len(maxes):
+            return self.size
+        return self._before(b) + bisect_left(self.blocks[b], True, key=pred)
 
     def __getitem__(self, index: int) -> Item:
         if index < 0:
