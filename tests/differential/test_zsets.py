@@ -333,3 +333,19 @@ def _zset_command() -> st.SearchStrategy[tuple[str, ...]]:
 def test_random_command_sequences(pair: Pair, cmds: list[tuple[str, ...]]) -> None:
     pair.flushall()
     pair.exact_many(cmds + [("zrange", k, "0", "-1", "withscores") for k in (L1, H1, L2, H2)])
+
+
+def test_command_getkeys_of_commands_with_a_key_count(pair: Pair) -> None:
+    pair.exact_many(
+        [
+            ("command", "getkeys", "zunionstore", "d", "2", "a", "b", "weights", "1", "2"),
+            ("command", "getkeysandflags", "zunionstore", "d", "2", "a", "b"),
+            ("command", "getkeys", "zunion", "2", "a", "b", "withscores"),
+            ("command", "getkeys", "zmpop", "2", "a", "b", "min"),
+            ("command", "getkeysandflags", "sintercard", "2", "a", "b", "limit", "1"),
+            ("command", "getkeys", "zrangestore", "d", "s", "0", "1"),
+            ("command", "getkeys", "sinterstore", "d", "a", "b"),
+            ("command", "getkeys", "smove", "a", "b", "m"),
+            ("command", "info", "zunionstore", "zmpop", "sintercard", "zadd", "sinterstore"),
+        ]
+    )
