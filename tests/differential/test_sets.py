@@ -7,6 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.differential.conftest import HIGH_KEYS, LOW_KEYS, Err, Pair
+from tests.servers import ServerProc
 
 # hash tags of LOW_KEYS / HIGH_KEYS: the L keys live on shard 0, the H keys on shard 1 (with two shards)
 L1, L2, L3 = (f"{{{LOW_KEYS[0].decode()}}}{i}" for i in range(1, 4))
@@ -394,3 +395,44 @@ def test_random_command_sequences(pair: Pair, cmds: list[tuple[str, ...]]) -> No
             assert a == b
         else:
             assert sorted(a) == sorted(b)
+
+
+def test_cross_shard_moves_are_atomic(shard2: ServerProc) -> None:
+    """Members moved between shards by SMOVE are never seen twice or missing by SUNION/SINTERCARD."""
+    import threading
+
+    import redis
+
+    setup = redis.Redis(port=shard2.port)
+    setup.flushall()
+    setup.sadd(L1, *range(100))
+    setup.sadd(H1, *range(100, 200))
+    done = threading.Event()
+    problems: list[str] = []
+
+    def mover(seed: int) -> None:
+        c = redis.Redis(port=shard2.port)
+        for i in range(300):
+            m = (seed * 7 + i * 13) % 200
+            src, dst = (L1, H1) if i % 2 else (H1, L1)
+            c.smove(src, dst, m)
+
+    def reader() -> None:
+        c = redis.Redis(port=shard2.port)
+        while not done.is_set():
+            union = c.sunion(L1, H1)
+            inter = c.execute_command("sintercard", 2, L1, H1)
+            if len(union) != 200 or inter != 0:
+                problems.append(f"union {len(union)}, intersection {inter}")
+
+    movers = [threading.Thread(target=mover, args=(s,)) for s in range(3)]
+    readers = [threading.Thread(target=reader) for _ in range(2)]
+    for t in movers + readers:
+        t.start()
+    for t in movers:
+        t.join()
+    done.set()
+    for t in readers:
+        t.join()
+    assert not problems, problems[:5]
+    assert setup.scard(L1) + setup.scard(H1) == 200
