@@ -219,9 +219,21 @@ def cmd_spop(ctx: ShardContext, argv: list[bytes]) -> Any:
         db.delete(key)
         ctx.rewrite = [[b"del", key]]
         return SetReply(members)
-    popped = s.sample(count)
-    for m in popped:
-        s.remove(m)
+    remaining = len(s) - count
+    if remaining * 5 > count:
+        popped = s.sample(count)
+        for m in popped:
+            s.remove(m)
+    else:
+        # Valkey keeps the few remaining members in a new set (a listpack, or an
+        # intset for an intset) and returns the rest
+        kept = s.sample(remaining)
+        fresh = SetValue(INTSET if s.enc == INTSET else LISTPACK)
+        for m in kept:
+            fresh.add(m)
+        keep = set(kept)
+        popped = [m for m in s if m not in keep]
+        db.replace(key, fresh)
     ctx.rewrite = _srem_batches(key, popped)
     return SetReply(popped)
 

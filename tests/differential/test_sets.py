@@ -436,3 +436,16 @@ def test_cross_shard_moves_are_atomic(shard2: ServerProc) -> None:
         t.join()
     assert not problems, problems[:5]
     assert setup.scard(L1) + setup.scard(H1) == 200
+
+
+def test_spop_of_most_members_re_encodes_the_rest(pair: Pair) -> None:
+    cmds: list[tuple[object, ...]] = []
+    for members, count in (([f"m{i}" for i in range(300)], 290), ([f"m{i}" for i in range(300)], 100), (list(range(300)), 290),
+                           (list(range(1000)), 990), ([f"m{i}" for i in range(1000)], 700), ([f"m{i}" for i in range(20)], 18)):
+        cmds += [("del", "s"), ("sadd", "s", *members), ("object", "encoding", "s"), ("spop", "s", count), ("scard", "s"),
+                 ("object", "encoding", "s")]
+    rs, rv = pair.raw
+    a, b = rs.pipeline(cmds), rv.pipeline(cmds)
+    for cmd, x, y in zip(cmds, a, b, strict=True):
+        if cmd[0] != "spop":
+            assert x == y, f"{cmd}: {x!r} / {y!r}"
