@@ -64,7 +64,7 @@ def parse_range(data: bytes, lo: int, hi: int, msg: str | None = None) -> int:
     if v is None:
         raise CommandError(msg or errors.NOT_INTEGER)
     if v < lo or v > hi:
-        raise CommandError(msg or f"ERR value is out of range, value must between {lo} and {hi}")
+        raise CommandError(msg or errors.range_between(lo, hi))
     return v
 
 
@@ -75,9 +75,9 @@ def parse_positive(data: bytes, msg: str | None = None) -> int:
 
 def parse_numkeys(data: bytes, argc_left: int) -> int:
     """SINTERCARD/ZINTERCARD/ZMPOP-style numkeys with Valkey's two checks."""
-    n = parse_range(data, 1, LLONG_MAX, "ERR numkeys should be greater than 0")
+    n = parse_range(data, 1, LLONG_MAX, errors.NUMKEYS_POSITIVE)
     if n > argc_left:
-        raise CommandError("ERR Number of keys can't be greater than number of args")
+        raise CommandError(errors.NUMKEYS_TOO_MANY)
     return n
 
 
@@ -100,10 +100,10 @@ def parse_scan_options(argv: list[bytes], start: int, zset: bool) -> tuple[Calla
             matcher = None if pat == b"*" else compile_glob(pat)
             i += 2
         elif opt == b"novalues":
-            raise CommandError("ERR NOVALUES option can only be used in HSCAN")
+            raise CommandError(errors.NOVALUES_HSCAN)
         elif opt == b"noscores":
             if not zset:
-                raise CommandError("ERR NOSCORES option can only be used in ZSCAN")
+                raise CommandError(errors.NOSCORES_ZSCAN)
             noscores = True
             i += 1
         else:
@@ -373,7 +373,7 @@ def cmd_sintercard(ctx: ShardContext, argv: list[bytes]) -> Any:
     j = 2 + numkeys
     while j < len(argv):
         if argv[j].lower() == b"limit" and j + 1 < len(argv):
-            limit = parse_positive(argv[j + 1], "ERR LIMIT can't be negative")
+            limit = parse_positive(argv[j + 1], errors.LIMIT_NEGATIVE)
             j += 2
         else:
             raise CommandError(errors.SYNTAX)

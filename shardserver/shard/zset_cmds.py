@@ -44,10 +44,6 @@ def _hook(name: str) -> Callable[[bytes], None]:
 for _name in zsettype.LIMITS:
     CONFIG_HOOKS[_name] = _hook(_name)
 
-NAN_SCORE = "ERR resulting score is not a number (NaN)"
-RANGE_NOT_FLOAT = "ERR min or max is not a float"
-LEX_RANGE = "ERR min or max not valid string range item"
-WEIGHT_NOT_FLOAT = "ERR weight value is not a float"
 INF = math.inf
 
 # ---- numbers ---------------------------------------------------------------
@@ -87,7 +83,7 @@ def _range_number(data: bytes) -> float:
         return 0.0
     v = _strtod(data)
     if v is None or math.isnan(v):
-        raise CommandError(RANGE_NOT_FLOAT)
+        raise CommandError(errors.RANGE_NOT_FLOAT)
     return v
 
 
@@ -113,7 +109,7 @@ def _lex_item(raw: bytes) -> tuple[int, bytes, bool]:
         return 0, raw[1:], True
     if c == b"[":
         return 0, raw[1:], False
-    raise CommandError(LEX_RANGE)
+    raise CommandError(errors.LEX_RANGE)
 
 
 def parse_lex_range(lo: bytes, hi: bytes) -> tuple[tuple[int, bytes, bool], tuple[int, bytes, bool]]:
@@ -249,11 +245,11 @@ def _zadd(ctx: ShardContext, argv: list[bytes], incr: bool) -> Any:
         raise CommandError(errors.SYNTAX)
     elements //= 2
     if nx and xx:
-        raise CommandError("ERR XX and NX options at the same time are not compatible")
+        raise CommandError(errors.ZADD_NX_XX)
     if (gt and nx) or (lt and nx) or (gt and lt):
-        raise CommandError("ERR GT, LT, and/or NX options at the same time are not compatible")
+        raise CommandError(errors.ZADD_GT_LT_NX)
     if incr and elements > 1:
-        raise CommandError("ERR INCR option supports a single increment-element pair")
+        raise CommandError(errors.ZADD_INCR_PAIRS)
     pairs = []
     maxlen = 0
     for i in range(elements):
@@ -280,7 +276,7 @@ def _zadd(ctx: ShardContext, argv: list[bytes], incr: bool) -> Any:
             if incr:
                 score += cur
                 if math.isnan(score):
-                    raise CommandError(NAN_SCORE)
+                    raise CommandError(errors.NAN_SCORE)
             if (lt and score >= cur) or (gt and score <= cur):
                 continue
             if score != cur:
@@ -410,9 +406,9 @@ def zrange_generic(ctx: ShardContext, argv: list[bytes], at: int, dst: bytes | N
     reverse = bool(reverse)
     rangetype = rangetype or RANK
     if limit != -1 and rangetype == RANK:
-        raise CommandError("ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX")
+        raise CommandError(errors.LIMIT_NEEDS_BY)
     if withscores and rangetype == LEX:
-        raise CommandError("ERR syntax error, WITHSCORES not supported in combination with BYLEX")
+        raise CommandError(errors.WITHSCORES_BYLEX)
     lo_arg, hi_arg = argv[at + 1], argv[at + 2]
     if reverse and rangetype != RANK:
         lo_arg, hi_arg = hi_arg, lo_arg
@@ -606,7 +602,7 @@ def cmd_zpopmax(ctx: ShardContext, argv: list[bytes]) -> Any:
 
 def parse_zmpop(argv: list[bytes]) -> tuple[list[bytes], bool, int]:
     """ZMPOP numkeys key... MIN|MAX [COUNT n]: (keys, max?, count)."""
-    numkeys = parse_range(argv[1], 1, LLONG_MAX, "ERR numkeys should be greater than 0")
+    numkeys = parse_range(argv[1], 1, LLONG_MAX, errors.NUMKEYS_POSITIVE)
     where_at = 1 + numkeys + 1
     if where_at >= len(argv):
         raise CommandError(errors.SYNTAX)
@@ -617,7 +613,7 @@ def parse_zmpop(argv: list[bytes]) -> tuple[list[bytes], bool, int]:
     j = where_at + 1
     while j < len(argv):
         if count == -1 and argv[j].lower() == b"count" and j + 1 < len(argv):
-            count = parse_range(argv[j + 1], 1, LLONG_MAX, "ERR count should be greater than 0")
+            count = parse_range(argv[j + 1], 1, LLONG_MAX, errors.COUNT_POSITIVE)
             j += 2
         else:
             raise CommandError(errors.SYNTAX)
@@ -653,7 +649,7 @@ def cmd_zrandmember(ctx: ShardContext, argv: list[bytes]) -> Any:
     if len(argv) == 4:
         withscores = True
         if n < -LLONG_MAX // 2 or n > LLONG_MAX // 2:
-            raise CommandError("ERR value is out of range")
+            raise CommandError(errors.OUT_OF_RANGE)
     z = read_zset(ctx.db, argv[1])
     if z is None or n == 0:
         return []
@@ -714,7 +710,7 @@ def zsetop(ctx: ShardContext, argv: list[bytes], dst: bytes | None, at: int, op:
     name = argv[0].decode("latin-1").lower()
     setnum = parse_long(argv[at])
     if setnum < 1:
-        raise CommandError(f"ERR at least 1 input key is needed for '{name}' command")
+        raise CommandError(errors.input_key_needed(name))
     if setnum > len(argv) - (at + 1):
         raise CommandError(errors.SYNTAX)
     db = ctx.db
@@ -730,7 +726,7 @@ def zsetop(ctx: ShardContext, argv: list[bytes], dst: bytes | None, at: int, op:
         opt = argv[j].lower()
         if op != "diff" and not card_only and remaining >= setnum + 1 and opt == b"weights":
             for i in range(setnum):
-                weights[i] = parse_score(argv[j + 1 + i], WEIGHT_NOT_FLOAT)
+                weights[i] = parse_score(argv[j + 1 + i], errors.WEIGHT_NOT_FLOAT)
             j += 1 + setnum
         elif op != "diff" and not card_only and remaining >= 2 and opt == b"aggregate":
             how = argv[j + 1].lower()
@@ -741,7 +737,7 @@ def zsetop(ctx: ShardContext, argv: list[bytes], dst: bytes | None, at: int, op:
             withscores = True
             j += 1
         elif card_only and remaining >= 2 and opt == b"limit":
-            limit = parse_positive(argv[j + 1], "ERR LIMIT can't be negative")
+            limit = parse_positive(argv[j + 1], errors.LIMIT_NEGATIVE)
             j += 2
         else:
             raise CommandError(errors.SYNTAX)
