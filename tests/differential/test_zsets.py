@@ -349,3 +349,13 @@ def test_command_getkeys_of_commands_with_a_key_count(pair: Pair) -> None:
             ("command", "info", "zunionstore", "zmpop", "sintercard", "zadd", "sinterstore"),
         ]
     )
+
+
+def test_lex_ranges_on_a_large_set(pair: Pair) -> None:
+    words = sorted({f"{chr(97 + i % 26)}{i:03d}" for i in range(400)})
+    cmds: list[tuple[object, ...]] = [("zadd", "lex", *[x for w in words for x in ("0", w)]), ("object", "encoding", "lex")]
+    for lo, hi in (("-", "+"), ("[b", "(c"), ("(b100", "[d"), ("[zz", "+"), ("-", "[a"), ("[m", "[m999"), ("(c", "(c")):
+        cmds += [("zlexcount", "lex", lo, hi), ("zrangebylex", "lex", lo, hi, "limit", "2", "5"), ("zrevrangebylex", "lex", hi, lo, "limit", "0", "4"),
+                 ("zrange", "lex", lo, hi, "bylex", "limit", "10", "3")]
+    cmds += [("zremrangebylex", "lex", "[c", "(e"), ("zcard", "lex"), ("zrangebylex", "lex", "[b390", "[f")]
+    pair.exact_many(cmds)
