@@ -741,6 +741,12 @@ _DIRECTIVE_LIST: list[Directive] = [
     # hashes: the listpack encoding's limits (shards act on them)
     _int("hash-max-listpack-entries", 512, 0, LLONG_MAX, mutable=True, doc="fields a listpack hash holds"),
     _memory("hash-max-listpack-value", 64, 0, LLONG_MAX, mutable=True, doc="longest field or value in a listpack hash"),
+    # value encodings (the shards switch compact -> large encodings at these sizes)
+    _int("set-max-intset-entries", 512, 0, LLONG_MAX, mutable=True),
+    _int("set-max-listpack-entries", 128, 0, LLONG_MAX, mutable=True),
+    _int("set-max-listpack-value", 64, 0, LLONG_MAX, mutable=True),
+    _int("zset-max-listpack-entries", 128, 0, LLONG_MAX, mutable=True),
+    _memory("zset-max-listpack-value", 64, 0, LLONG_MAX, mutable=True),
     # operations: the Prometheus exporter process (shardserver/metrics.py)
     _int("metrics-port", 0, 0, 65535, mutable=False, doc="Prometheus /metrics on 127.0.0.1 (0 = off)"),
 ]
@@ -751,6 +757,8 @@ DIRECTIVES: dict[str, Directive] = {d.name: d for d in _DIRECTIVE_LIST}
 ALIASES: dict[str, str] = {
     "hash-max-ziplist-entries": "hash-max-listpack-entries",
     "hash-max-ziplist-value": "hash-max-listpack-value",
+    "zset-max-ziplist-entries": "zset-max-listpack-entries",
+    "zset-max-ziplist-value": "zset-max-listpack-value",
 }
 
 

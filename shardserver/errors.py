@@ -202,3 +202,28 @@ def stream_xclaim_option(opt: bytes) -> str:
 
 def subcommand_syntax(sub: bytes, container: str) -> str:
     return f"ERR unknown subcommand or wrong number of arguments for '{_clip(sub)}'. Try {container.upper()} HELP."
+# sets and sorted sets
+NUMKEYS_POSITIVE = "ERR numkeys should be greater than 0"
+NUMKEYS_TOO_MANY = "ERR Number of keys can't be greater than number of args"
+LIMIT_NEGATIVE = "ERR LIMIT can't be negative"
+COUNT_POSITIVE = "ERR count should be greater than 0"
+NOVALUES_HSCAN = "ERR NOVALUES option can only be used in HSCAN"
+NOSCORES_ZSCAN = "ERR NOSCORES option can only be used in ZSCAN"
+OUT_OF_RANGE = "ERR value is out of range"
+ZADD_NX_XX = "ERR XX and NX options at the same time are not compatible"
+ZADD_GT_LT_NX = "ERR GT, LT, and/or NX options at the same time are not compatible"
+ZADD_INCR_PAIRS = "ERR INCR option supports a single increment-element pair"
+NAN_SCORE = "ERR resulting score is not a number (NaN)"
+RANGE_NOT_FLOAT = "ERR min or max is not a float"
+LEX_RANGE = "ERR min or max not valid string range item"
+WEIGHT_NOT_FLOAT = "ERR weight value is not a float"
+LIMIT_NEEDS_BY = "ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX"
+WITHSCORES_BYLEX = "ERR syntax error, WITHSCORES not supported in combination with BYLEX"
+
+
+def range_between(lo: int, hi: int) -> str:
+    return f"ERR value is out of range, value must between {lo} and {hi}"
+
+
+def input_key_needed(name: str) -> str:
+    return f"ERR at least 1 input key is needed for '{name}' command"

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 from shardserver import errors
@@ -86,20 +87,36 @@ RAW_OK = b"+OK\r\n"
 
 
 def format_double(value: float) -> str:
-    """Format a double the way Valkey replies with one (shortest round-trip digits)."""
+    """Format a double the way Valkey replies with one (its ``d2string``).
+
+    Integral values within +-LLONG_MAX/2 print as integers (so -0 is "0");
+    others use fpconv's shortest digits laid out as fpconv does: plain
+    integers while the exponent is below digits + 7, plain decimals down to
+    1e-6 (or for numbers with at most 4 integral digits), else ``d.ddde+XX``.
+    """
     if math.isinf(value):
         return "inf" if value > 0 else "-inf"
     if math.isnan(value):
         return "nan"
-    if value == int(value) and abs(value) < 1e17:
+    if -4611686018427387903.0 <= value <= 4611686018427387903.0 and value == int(value):
         return str(int(value))
-    text = repr(value)
-    if "e" in text:
-        mant, exp = text.split("e")
-        sign = exp[0] if exp[0] in "+-" else "+"
-        digits = exp.lstrip("+-").lstrip("0") or "0"
-        text = f"{mant}e{sign}{digits}"
-    return text
+    neg = value < 0
+    sign, digit_tuple, exponent = Decimal(repr(abs(value))).normalize().as_tuple()
+    digits = "".join(map(str, digit_tuple))
+    k = int(exponent)
+    nd = len(digits)
+    exp = abs(k + nd - 1)
+    prefix = "-" if neg else ""
+    if k >= 0 and exp < nd + 7:
+        return prefix + digits + "0" * k
+    if k < 0 and (k > -7 or exp < 4):
+        offset = nd - abs(k)
+        if offset <= 0:
+            return prefix + "0." + "0" * (-offset) + digits
+        return prefix + digits[:offset] + "." + digits[offset:]
+    nd = min(nd, 18 - neg)
+    mant = digits[0] + ("." + digits[1:nd] if nd > 1 else "")
+    return f"{prefix}{mant}e{'-' if k + len(digits) - 1 < 0 else '+'}{exp}"
 
 
 # --------------------------------------------------------------------------

@@ -24,7 +24,11 @@ def _key_spec(ks: KeySpec) -> dict[bytes, Any]:
         spec[b"begin_search"] = {b"type": b"keyword", b"spec": {b"keyword": ks.keyword.encode(), b"startfrom": ks.keyword_from}}
     else:
         spec[b"begin_search"] = {b"type": b"index", b"spec": {b"index": ks.first}}
-    spec[b"find_keys"] = {b"type": b"range", b"spec": {b"lastkey": last, b"keystep": ks.step, b"limit": ks.limit}}
+    if ks.keynum is not None:
+        keynumidx, firstkey, keystep = ks.keynum
+        spec[b"find_keys"] = {b"type": b"keynum", b"spec": {b"keynumidx": keynumidx, b"firstkey": firstkey, b"keystep": keystep}}
+    else:
+        spec[b"find_keys"] = {b"type": b"range", b"spec": {b"lastkey": last, b"keystep": ks.step, b"limit": ks.limit}}
     return spec
 
 

@@ -50,6 +50,9 @@ class KeySpec:
     keyword: str = ""
     keyword_from: int = 0
     limit: int = 0
+    # Valkey's "keynum" find_keys: (keynumidx, firstkey, keystep) relative to
+    # ``first`` (the begin_search index); None for a plain range
+    keynum: tuple[int, int, int] | None = None
 
     def positions(self, argv: list[bytes]) -> list[int]:
         """Indexes of the keys this spec finds in ``argv`` (argv[0] is the command name)."""
@@ -61,6 +64,18 @@ class KeySpec:
                 return []
             last = first + (n - first) // self.limit - 1 if self.limit else n - 1
             return list(range(first, min(last, n - 1) + 1, self.step))
+        if self.keynum is not None:
+            count_at, first_key, step = self.keynum
+            at = self.first + count_at
+            if at >= n:
+                return []
+            from shardserver.numbers import strict_int
+
+            count = strict_int(argv[at])
+            if count is None:
+                return []
+            start = self.first + first_key
+            return [i for i in range(start, min(start + count * step, n), step)] if count > 0 else []
         last = self.last if self.last >= 0 else n + self.last
         if self.first >= n:
             return []
@@ -100,6 +115,7 @@ class Command:
     fullname: str = field(init=False)
     bname: bytes = field(init=False)
     route_keys: tuple[int, int, int, int] | None = field(init=False)
+    movable: bool = field(init=False)
     no_auth: bool = field(init=False)
 
     def __post_init__(self) -> None:
@@ -109,7 +125,9 @@ class Command:
         ks = self.keys
         # (first, last, step, arity) when the command can run on one shard as
         # sent, whenever all its keys live there (the C router's table)
-        routable = self.route == SINGLE and not self.subcommands and ks is not None and not ks.keyword
+        # commands whose keys follow a key count ("movablekeys") are routed by all their specs
+        self.movable = any(s.keynum is not None for s in self.specs)
+        routable = self.route == SINGLE and not self.subcommands and ks is not None and not ks.keyword and not self.movable
         self.route_keys = (ks.first, ks.last, ks.step, self.arity) if routable and ks is not None else None
         self.no_auth = "no_auth" in self.flags
 
@@ -132,6 +150,8 @@ class Command:
                     "generic": "@keyspace",
                     "connection": "@connection",
                     "server": None,
+                    "set": "@set",
+                    "sorted-set": "@sortedset",
                 }.get(self.group)
                 if group_cat:
                     cats.append(group_cat)
@@ -144,6 +164,8 @@ class Command:
 
     def key_positions(self, argv: list[bytes]) -> list[int]:
         """Indexes of the key arguments in ``argv`` (argv[0] is the command name)."""
+        if self.movable:
+            return [p for spec in self.specs for p in spec.positions(argv)]
         ks = self.keys
         if ks is None:
             return []
@@ -345,3 +367,4 @@ def all_commands() -> list[Command]:
 # the data types' tables (they use the helpers above)
 from shardserver.commands import hashes  # noqa: E402, F401, I001
 from shardserver.commands import stream  # noqa: E402, F401, I001
+from shardserver.commands import sets  # noqa: E402,F401

@@ -876,6 +876,7 @@ __all__ = ["HANDLERS", "CROSS", "AGGREGATE", "REDIS_VERSION", "__version__"]
 
 
 # Registers SLOWLOG, LATENCY, MEMORY, DEBUG, MONITOR and CONFIG REWRITE (they use the helpers above).
+from shardserver.front import cross_sets as _cross_sets  # noqa: E402,F401
 from shardserver.front import cross_stream as _cross_stream  # noqa: E402,F401
 from shardserver.front import durability as _durability  # noqa: E402,F401
 from shardserver.front import introspection as _introspection  # noqa: E402,F401

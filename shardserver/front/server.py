@@ -140,6 +140,7 @@ class Front:
         "aof-load-truncated", "aof-timestamp-enabled",
         "hash-max-listpack-entries", "hash-max-listpack-value",
         "stream-node-max-bytes", "stream-node-max-entries",
+        "set-max-intset-entries", "set-max-listpack-entries", "set-max-listpack-value", "zset-max-listpack-entries", "zset-max-listpack-value",
     )  # fmt: skip
 
     def shard_value(self, name: str) -> bytes:
@@ -332,7 +333,7 @@ class Front:
             keys = spec.keys
             if self.nshards == 1:
                 shard = 0
-            elif keys is not None and keys.first == keys.last:
+            elif keys is not None and keys.first == keys.last and not spec.movable:
                 shard = self.slot_owner[key_slot(argv[keys.first])]
             else:
                 shard = self._single_shard(spec, argv)

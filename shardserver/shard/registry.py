@@ -55,8 +55,8 @@ Handler = Callable[[ShardContext, list[bytes]], Any]
 HANDLERS: dict[str, Handler] = {}
 INTERNAL_WRITES: set[str] = set()  # internal commands that change data: logged like writes
 
-# Directives a data type acts on (e.g. hash-max-listpack-entries): name -> apply(value);
-# the shard's internal __config command calls them.
+# Directives a value type acts on (encoding thresholds): name -> setter of the new value.
+# The worker applies them at start from its settings, ``__config`` on CONFIG SET.
 CONFIG_HOOKS: dict[str, Callable[[bytes], None]] = {}
 
 

@@ -24,8 +24,10 @@ from shardserver.errors import CommandError, misconf_aof
 from shardserver.resp import OK, ErrorReply, FastRequestParser, encode
 from shardserver.shard import hash_cmds as _hash_cmds  # noqa: F401
 from shardserver.shard import keys as _keys  # noqa: F401  (registers handlers)
+from shardserver.shard import set_cmds as _set_cmds  # noqa: F401
 from shardserver.shard import stream_cmds as _stream_cmds  # noqa: F401
 from shardserver.shard import strings as _strings  # noqa: F401
+from shardserver.shard import zset_cmds as _zset_cmds  # noqa: F401
 from shardserver.shard.keyspace import Keyspace
 from shardserver.shard.persist import LoadError, ShardPersistence
 from shardserver.shard.registry import CONFIG_HOOKS, HANDLERS, INTERNAL_WRITES, ShardContext
@@ -61,6 +63,9 @@ class ShardWorker:
         for name in stream_limits:
             if name in settings:
                 stream_limits[name] = int(settings[name])
+        for name, hook in CONFIG_HOOKS.items():  # directives the value types act on
+            if name in settings:
+                hook(str(settings[name]).encode())
         self.handlers = _handler_table()
         self.receiver = Receiver(channel.requests)
         self.sender = Sender(channel.replies)
@@ -69,9 +74,6 @@ class ShardWorker:
         self.names: dict[bytes, list[Any]] = {}  # spelling -> stats entry
         self.slowlog = SlowLog(int(settings.get("slowlog-log-slower-than", 10000)), int(settings.get("slowlog-max-len", 128)))
         self.latency_threshold_ms = int(settings.get("latency-monitor-threshold", 0))
-        for name, hook in CONFIG_HOOKS.items():  # directives data types act on
-            if name in settings:
-                hook(str(settings[name]).encode())
         self.ctx.worker = self  # internal commands reach the stats and slow log
         # No limits: the front enforced them before forwarding these bytes.
         self._raw_parser = FastRequestParser(max_bulk_len=2**62, max_buffer=2**62)

@@ -140,6 +140,10 @@ def test_key_specs_are_within_arity(cmd: Command) -> None:
 
 @pytest.mark.parametrize("cmd", [c for c in COMMANDS if c.route is SINGLE and not c.subcommands], ids=_ids([c for c in COMMANDS if c.route is SINGLE and not c.subcommands]))
 def test_single_commands_have_keys_and_multi_key_ones_a_cross_policy(cmd: Command) -> None:
+    if cmd.movable:  # keys after a key count: routed by every key spec, so it may span shards
+        assert cmd.key_specs and cmd.route_keys is None
+        assert cmd.cross is not None, f"{cmd.fullname} can name keys on several shards but has no cross policy"
+        return
     assert cmd.keys is not None, f"SINGLE command {cmd.fullname} has no key to route by"
     multi = cmd.keys.last < 0 or cmd.keys.last > cmd.keys.first
     if multi:
@@ -156,3 +160,13 @@ def test_front_routes_only_from_the_table() -> None:
     assert set(_public(HANDLERS)) == front_names
     assert set(_public(AGGREGATE)) == all_names
     assert set(_public(CROSS)) == cross_names
+
+
+def test_movable_key_positions_follow_the_key_count() -> None:
+    zunionstore = BY_NAME["zunionstore"]
+    argv = [b"zunionstore", b"dst", b"2", b"a", b"b", b"weights", b"1", b"2"]
+    assert zunionstore.key_positions(argv) == [1, 3, 4]
+    assert BY_NAME["zunion"].key_positions([b"zunion", b"3", b"a", b"b"]) == [2, 3]  # too few: what exists
+    assert BY_NAME["zunion"].key_positions([b"zunion", b"x", b"a"]) == []  # a bad count: the shard answers the error
+    assert BY_NAME["zmpop"].key_positions([b"zmpop", b"2", b"a", b"b", b"min"]) == [2, 3]
+    assert BY_NAME["sintercard"].key_positions([b"sintercard", b"1", b"a", b"limit", b"1"]) == [2]

@@ -99,6 +99,8 @@ def test_directive_table_is_data() -> None:
         "aof-load-truncated", "aof-timestamp-enabled",
         "hash-max-listpack-entries", "hash-max-listpack-value",
         "stream-node-max-bytes", "stream-node-max-entries",
+        "set-max-intset-entries", "set-max-listpack-entries", "set-max-listpack-value",
+        "zset-max-listpack-entries", "zset-max-listpack-value",
     } | (mutable & {"metrics-port"})  # fmt: skip
 
 

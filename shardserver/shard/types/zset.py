@@ -1,0 +1,383 @@
+"""The sorted set value: listpack and skiplist encodings over one order-statistics index.
+
+Ownership: the in-memory representation of sorted sets only (no commands).
+
+Both encodings keep ``scores`` (member -> score, O(1) ZSCORE) and ``index``,
+a ``RankedList`` of (score, member) pairs in Valkey's order (score, then the
+member's bytes): insert, delete, rank and the n-th element are O(log N), so a
+ZADD into a million members costs about what it costs into a thousand.  The
+``skiplist`` encoding (more than zset-max-listpack-entries members, or a
+member longer than zset-max-listpack-value bytes) adds a ``ScanList`` for a
+stable ZSCAN cursor and O(1) random members; the listpack encoding, like
+Valkey's, answers ZSCAN in one reply.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+from bisect import bisect_left, bisect_right, insort
+from collections.abc import Callable, Iterable, Iterator
+from itertools import accumulate
+from typing import Any
+
+import msgpack
+
+from shardserver.shard.types import value_type
+from shardserver.shard.types.scanlist import ScanList
+
+LISTPACK = "listpack"
+SKIPLIST = "skiplist"
+
+LIMITS: dict[str, int] = {
+    "zset-max-listpack-entries": 128,
+    "zset-max-listpack-value": 64,
+}
+
+Item = tuple[float, bytes]
+
+
+class RankedList:
+    """A sorted list split into blocks of at most 2 * LOAD items, with a Fenwick
+    tree over the block sizes: O(log N) insert, delete, rank and n-th item.
+
+    ``steps`` counts the elementary steps taken (bisections, tree steps,
+    items moved inside a block, blocks touched by a rebuild), so a test can
+    show the cost does not grow linearly with the size.
+    """
+
+    LOAD = 256
+    __slots__ = ("blocks", "maxes", "tree", "size", "steps")
+
+    def __init__(self, items: Iterable[Item] = ()) -> None:
+        self.blocks: list[list[Item]] = []
+        self.maxes: list[Item] = []
+        self.tree: list[int] | None = None
+        self.size = 0
+        self.steps = 0
+        data = sorted(items)
+        load = self.LOAD
+        for i in range(0, len(data), load):
+            block = data[i : i + load]
+            self.blocks.append(block)
+            self.maxes.append(block[-1])
+        self.size = len(data)
+
+    def __len__(self) -> int:
+        return self.size
+
+    # -- the Fenwick tree over block sizes ----------------------------------
+    def _tree(self) -> list[int]:
+        tree = self.tree
+        if tree is None:
+            n = len(self.blocks)
+            self.steps += n
+            tree = [0, *(len(b) for b in self.blocks)]
+            for i in range(1, n + 1):
+                j = i + (i & -i)
+                if j <= n:
+                    tree[j] += tree[i]
+            self.tree = tree
+        return tree
+
+    def _tree_add(self, block: int, delta: int) -> None:
+        tree = self.tree
+        if tree is None:
+            return
+        i = block + 1
+        n = len(tree)
+        while i < n:
+            tree[i] += delta
+            i += i & -i
+            self.steps += 1
+
+    def _before(self, block: int) -> int:
+        """Items in the blocks before ``block``."""
+        tree = self._tree()
+        total = 0
+        i = block
+        while i > 0:
+            total += tree[i]
+            i -= i & -i
+            self.steps += 1
+        return total
+
+    def _locate(self, index: int) -> tuple[int, int]:
+        """(block, offset) of the item at ``index`` (0 <= index < size)."""
+        tree = self._tree()
+        n = len(tree) - 1
+        pos = 0
+        bit = 1 << n.bit_length()
+        while bit:
+            nxt = pos + bit
+            if nxt <= n and tree[nxt] <= index:
+                index -= tree[nxt]
+                pos = nxt
+            bit >>= 1
+            self.steps += 1
+        return pos, index
+
+    # -- updates -------------------------------------------------------------
+    def add(self, item: Item) -> None:
+        blocks = self.blocks
+        self.size += 1
+        if not blocks:
+            blocks.append([item])
+            self.maxes.append(item)
+            self.tree = None
+            return
+        maxes = self.maxes
+        b = bisect_left(maxes, item)
+        self.steps += 1
+        if b == len(maxes):
+            b -= 1
+            blocks[b].append(item)
+            maxes[b] = item
+        else:
+            insort(blocks[b], item)
+        block = blocks[b]
+        self.steps += 1 + (len(block) >> 6)  # the memmove inside one bounded block
+        if len(block) > 2 * self.LOAD:
+            half = len(block) >> 1
+            blocks.insert(b + 1, block[half:])
+            del block[half:]
+            maxes[b] = block[-1]
+            maxes.insert(b + 1, blocks[b + 1][-1])
+            self.tree = None
+        else:
+            self._tree_add(b, 1)
+
+    def remove(self, item: Item) -> None:
+        maxes = self.maxes
+        b = bisect_left(maxes, item)
+        block = self.blocks[b]
+        i = bisect_left(block, item)
+        self.steps += 2 + (len(block) >> 6)
+        del block[i]
+        self.size -= 1
+        if not block:
+            del self.blocks[b]
+            del maxes[b]
+            self.tree = None
+            return
+        maxes[b] = block[-1]
+        if len(block) < self.LOAD >> 2 and len(self.blocks) > 1:
+            # merge with a neighbour so blocks stay large
+            other = b - 1 if b > 0 else b + 1
+            lo, hi = min(b, other), max(b, other)
+            self.blocks[lo].extend(self.blocks[hi])
+            del self.blocks[hi]
+            del maxes[hi]
+            maxes[lo] = self.blocks[lo][-1]
+            self.tree = None
+            if len(self.blocks[lo]) > 2 * self.LOAD:
+                merged = self.blocks[lo]
+                half = len(merged) >> 1
+                self.blocks.insert(lo + 1, merged[half:])
+                del merged[half:]
+                maxes[lo] = merged[-1]
+                maxes.insert(lo + 1, self.blocks[lo + 1][-1])
+            return
+        self._tree_add(b, -1)
+
+    # -- queries -------------------------------------------------------------
+    def bisect_left(self, item: Item) -> int:
+        """Index of the first item >= ``item``."""
+        maxes = self.maxes
+        b = bisect_left(maxes, item)
+        self.steps += 1
+        if b == len(maxes):
+            return self.size
+        return self._before(b) + bisect_left(self.blocks[b], item)
+
+    def bisect_right(self, item: Item) -> int:
+        """Index of the first item > ``item``."""
+        maxes = self.maxes
+        b = bisect_right(maxes, item)
+        self.steps += 1
+        if b == len(maxes):
+            return self.size
+        return self._before(b) + bisect_right(self.blocks[b], item)
+
+    def first_where(self, pred: Callable[[Item], bool]) -> int:
+        """Index of the first item satisfying ``pred``, which must be False then True along the list."""
+        maxes = self.maxes
+        self.steps += 1
+        b = bisect_left(maxes, True, key=pred)
+        if b == len(maxes):
+            return self.size
+        return self._before(b) + bisect_left(self.blocks[b], True, key=pred)
+
+    def __getitem__(self, index: int) -> Item:
+        if index < 0:
+            index += self.size
+        if not 0 <= index < self.size:
+            raise IndexError(index)
+        b, i = self._locate(index)
+        return self.blocks[b][i]
+
+    def iterate(self, start: int, stop: int) -> Iterator[Item]:
+        """Items at indexes start .. stop-1, in order."""
+        if start >= stop:
+            return
+        b, i = self._locate(start)
+        left = stop - start
+        blocks = self.blocks
+        while left > 0 and b < len(blocks):
+            chunk = blocks[b][i : i + left]
+            yield from chunk
+            left -= len(chunk)
+            b += 1
+            i = 0
+
+    def iterate_back(self, start: int, stop: int) -> Iterator[Item]:
+        """Items at indexes start, start-1, ... down to stop+1 (start >= stop)."""
+        if start <= stop:
+            return
+        b, i = self._locate(start)
+        left = start - stop
+        blocks = self.blocks
+        while left > 0 and b >= 0:
+            block = blocks[b]
+            lo = max(i - left + 1, 0)
+            chunk = block[lo : i + 1]
+            chunk.reverse()
+            yield from chunk
+            left -= len(chunk)
+            b -= 1
+            if b >= 0:
+                i = len(blocks[b]) - 1
+
+    def __iter__(self) -> Iterator[Item]:
+        for block in self.blocks:
+            yield from block
+
+    def check(self) -> None:
+        """Invariants (tests)."""
+        flat = [x for b in self.blocks for x in b]
+        assert flat == sorted(flat) and len(flat) == self.size
+        assert self.maxes == [b[-1] for b in self.blocks]
+        if self.tree is not None:
+            assert list(accumulate(len(b) for b in self.blocks)) == [self._before(i + 1) for i in range(len(self.blocks))]
+
+
+@value_type
+class ZSetValue:
+    TYPE = "zset"
+    __slots__ = ("enc", "scores", "index", "scan_list")
+
+    def __init__(self, enc: str = LISTPACK) -> None:
+        self.enc = enc
+        self.scores: dict[bytes, float] = {}
+        self.index = RankedList()
+        self.scan_list: ScanList | None = ScanList() if enc == SKIPLIST else None
+
+    @classmethod
+    def create(cls, size_hint: int, value_len_hint: int) -> ZSetValue:
+        """zsetTypeCreate."""
+        if size_hint <= LIMITS["zset-max-listpack-entries"] and value_len_hint <= LIMITS["zset-max-listpack-value"]:
+            return cls(LISTPACK)
+        return cls(SKIPLIST)
+
+    def maybe_convert(self, size_hint: int, value_len_hint: int) -> None:
+        """zsetTypeMaybeConvert."""
+        if self.enc == LISTPACK and (size_hint > LIMITS["zset-max-listpack-entries"] or value_len_hint > LIMITS["zset-max-listpack-value"]):
+            self.to_skiplist()
+
+    def to_skiplist(self) -> None:
+        if self.enc == SKIPLIST:
+            return
+        self.enc = SKIPLIST
+        sl = self.scan_list = ScanList()
+        for m in self.scores:
+            sl.add(m)
+
+    def maybe_to_listpack(self) -> None:
+        """zsetConvertToListpackIfNeeded (a stored result of ZUNIONSTORE & co)."""
+        if self.enc == SKIPLIST and len(self.scores) <= LIMITS["zset-max-listpack-entries"]:
+            if all(len(m) <= LIMITS["zset-max-listpack-value"] for m in self.scores):
+                self.enc = LISTPACK
+                self.scan_list = None
+
+    # -- members -------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.scores)
+
+    def score(self, member: bytes) -> float | None:
+        return self.scores.get(member)
+
+    def insert(self, member: bytes, score: float) -> None:
+        """Add a member that is not present, converting first as zsetAdd does."""
+        if self.enc == LISTPACK and (
+            len(self.scores) + 1 > LIMITS["zset-max-listpack-entries"] or len(member) > LIMITS["zset-max-listpack-value"]
+        ):
+            self.to_skiplist()
+        self.scores[member] = score
+        self.index.add((score, member))
+        if self.scan_list is not None:
+            self.scan_list.add(member)
+
+    def update(self, member: bytes, old: float, new: float) -> None:
+        self.scores[member] = new
+        self.index.remove((old, member))
+        self.index.add((new, member))
+
+    def delete(self, member: bytes) -> bool:
+        score = self.scores.pop(member, None)
+        if score is None:
+            return False
+        self.index.remove((score, member))
+        if self.scan_list is not None:
+            self.scan_list.remove(member)
+        return True
+
+    def rank(self, member: bytes) -> int | None:
+        score = self.scores.get(member)
+        if score is None:
+            return None
+        return self.index.bisect_left((score, member))
+
+    def items(self) -> Iterator[Item]:
+        return iter(self.index)
+
+    def random_member(self) -> bytes:
+        if self.scan_list is not None:
+            return self.scan_list.random()
+        return self.index[random.randrange(len(self.index))][1]
+
+    def scan(self, cursor: int, count: int) -> tuple[int, list[bytes]]:
+        if self.scan_list is None:
+            return 0, [m for _, m in self.index]
+        return self.scan_list.scan(cursor, count)
+
+    # -- value contract ------------------------------------------------------
+    def encoding(self) -> str:
+        return self.enc
+
+    def dump(self) -> bytes:
+        flat: list[Any] = []
+        for score, member in self.index:
+            flat.append(member)
+            flat.append(score)
+        return msgpack.packb([self.enc, flat])  # type: ignore[no-any-return]
+
+    @classmethod
+    def load(cls, payload: bytes) -> ZSetValue:
+        enc, flat = msgpack.unpackb(payload, raw=True, use_list=True)
+        z = cls(enc.decode())
+        members = flat[0::2]
+        scores = [float(s) for s in flat[1::2]]
+        z.scores = dict(zip(members, scores, strict=True))
+        z.index = RankedList(zip(scores, members, strict=True))
+        if z.scan_list is not None:
+            for m in members:
+                z.scan_list.add(m)
+        return z
+
+    def copy(self) -> ZSetValue:
+        return ZSetValue.load(self.dump())
+
+    def memory_usage(self) -> int:
+        n = len(self.scores)
+        per = 56 + 64 + (40 if self.scan_list is not None else 0)  # tuple, dict entry and float, scan slot
+        return sys.getsizeof(self.scores) + sum(sys.getsizeof(m) for m in self.scores) + n * per
