@@ -109,6 +109,8 @@ class Command:
                     "generic": "@keyspace",
                     "connection": "@connection",
                     "server": None,
+                    "bitmap": "@bitmap",
+                    "hyperloglog": "@hyperloglog",
                 }.get(self.group)
                 if group_cat:
                     cats.append(group_cat)
@@ -317,3 +319,7 @@ def all_commands() -> list[Command]:
         out.append(cmd)
         out.extend(cmd.subcommands.values())
     return out
+
+
+# Command groups declared in their own modules (they import the helpers above).
+from shardserver.commands import bits  # noqa: E402,F401

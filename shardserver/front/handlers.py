@@ -875,5 +875,7 @@ def lcs(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
 __all__ = ["HANDLERS", "CROSS", "AGGREGATE", "REDIS_VERSION", "__version__"]
 
 
-# Registers SLOWLOG, LATENCY, MEMORY, DEBUG, MONITOR and CONFIG REWRITE (they use the helpers above).
+# Registers the cross-shard handlers of the data-type families (cross_*) and
+# SLOWLOG, LATENCY, MEMORY, DEBUG, MONITOR and CONFIG REWRITE (they use the helpers above).
+from shardserver.front import cross_bits as _cross_bits  # noqa: E402,F401
 from shardserver.front import introspection as _introspection  # noqa: E402,F401

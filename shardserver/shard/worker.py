@@ -21,6 +21,8 @@ from shardserver import log, wire
 from shardserver.cmdstats import CommandStats, SlowLog
 from shardserver.errors import CommandError
 from shardserver.resp import OK, ErrorReply, FastRequestParser, encode
+from shardserver.shard import bitmap_cmds as _bitmap_cmds  # noqa: F401
+from shardserver.shard import hll_cmds as _hll_cmds  # noqa: F401
 from shardserver.shard import keys as _keys  # noqa: F401  (registers handlers)
 from shardserver.shard import strings as _strings  # noqa: F401
 from shardserver.shard.keyspace import Keyspace
@@ -45,6 +47,7 @@ class ShardWorker:
         self.keyspace = Keyspace(int(settings.get("databases", 16)))
         self.ctx = ShardContext(self.keyspace, index, nshards, ranges)
         self.ctx.proto_max_bulk_len = int(settings.get("proto-max-bulk-len", 512 * 1024 * 1024))
+        self.ctx.hll_sparse_max_bytes = int(settings.get("hll-sparse-max-bytes", 3000))
         self.hz = int(settings.get("hz", 10))
         self.handlers = _handler_table()
         self.receiver = Receiver(channel.requests)
