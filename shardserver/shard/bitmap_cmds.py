@@ -249,21 +249,48 @@ def _field_type(raw: bytes) -> tuple[bool, int]:
     return signed, bits
 
 
-def _fit(value: int, signed: bool, bits: int, overflow: int, is_set: bool) -> tuple[int, bool]:
-    """``value`` brought into the field's range by the overflow policy: (value, overflowed)."""
+def _i64(v: int) -> int:
+    """C's int64_t wrap-around."""
+    return (v + (1 << 63)) % _M64 - (1 << 63)
+
+
+def _fit(current: int, incr: int, signed: bool, bits: int, policy: int) -> tuple[int, bool]:
+    """Valkey's overflow check of ``current + incr`` in the field: (value to store, overflowed).
+
+    The signed check is done in 64-bit C arithmetic, whose wrap-around makes
+    some SATs land on the other bound (``SET i1 0 -9223372036854775808`` with
+    SAT stores 0): that is reproduced, not corrected.
+    """
     if signed:
-        lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+        hi = (1 << 63) - 1 if bits == 64 else (1 << (bits - 1)) - 1
+        lo = -hi - 1
+        max_incr = _i64(hi - current)
+        min_incr = _i64(lo - current)
+        if current > hi or (bits != 64 and incr > max_incr) or (current >= 0 and incr > 0 and incr > max_incr):
+            over = 1
+        elif current < lo or (bits != 64 and incr < min_incr) or (current < 0 and incr < 0 and incr < min_incr):
+            over = -1
+        else:
+            return current + incr, False
+        if policy == _SAT:
+            return (hi if over > 0 else lo), True
+        wrapped = (current + incr) % (1 << bits)
+        if wrapped > hi:
+            wrapped -= 1 << bits
+        return wrapped, True
+    # unsigned: a negative SET value is a huge unsigned 64-bit number, as in C
+    current %= _M64
+    hi = (1 << bits) - 1
+    total = current + incr
+    if current > hi or total > hi:
+        over = 1
+    elif total < 0:
+        over = -1
     else:
-        lo, hi = 0, (1 << bits) - 1
-    if lo <= value <= hi:
-        return value, False
-    if overflow == _SAT:
-        # an unsigned SET of a negative number is a huge unsigned 64-bit value in Valkey: saturates high
-        return (hi if value > hi or (is_set and not signed) else lo), True
-    wrapped = value % (1 << bits)
-    if signed and wrapped > hi:
-        wrapped -= 1 << bits
-    return wrapped, True
+        return total, False
+    if policy == _SAT:
+        return (hi if over > 0 else 0), True
+    return total % (1 << bits), True
 
 
 def _bitfield(ctx: ShardContext, argv: list[bytes], read_only: bool) -> Any:
@@ -317,7 +344,10 @@ def _bitfield(ctx: ShardContext, argv: list[bytes], read_only: bool) -> Any:
             out.append(bitops.get_field(buf, offset, bits, signed))
             continue
         current = bitops.get_field(buf, offset, bits, signed)
-        new, overflowed = _fit(current + value if op == _INCRBY else value, signed, bits, policy, op == _SET)
+        if op == _INCRBY:
+            new, overflowed = _fit(current, value, signed, bits, policy)
+        else:
+            new, overflowed = _fit(value, 0, signed, bits, policy)
         if overflowed and policy == _FAIL:
             out.append(None)
             continue
