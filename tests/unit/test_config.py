@@ -94,6 +94,7 @@ def test_directive_table_is_data() -> None:
         "dir", "loglevel", "timeout", "maxclients", "proto-max-bulk-len",
         "client-query-buffer-limit", "requirepass", "hz", "appendonly", "save",
         "slowlog-log-slower-than", "slowlog-max-len", "latency-monitor-threshold",
+        "hll-sparse-max-bytes",
     } | (mutable & {"metrics-port"})  # fmt: skip
 
 
