@@ -107,20 +107,22 @@ def test_setbit_getbit_errors(pair: Pair) -> None:
 
 
 def test_setbit_proto_max_bulk_len(pair: Pair) -> None:
-    pair.script(
-        """
-        config set proto-max-bulk-len 1mb
-        setbit k 8388608 1
-        setbit k 8388607 1
-        strlen k
-        getbit k 8388608
-        bitfield k set u8 8388600 1
-        bitfield k get u8 8388608
-        bitfield k get u8 #1048576
-        bitfield k get u8 #1048575
-        config set proto-max-bulk-len 536870912
-        """
-    )
+    try:
+        pair.script(
+            """
+            config set proto-max-bulk-len 1mb
+            setbit k 8388608 1
+            setbit k 8388607 1
+            strlen k
+            getbit k 8388608
+            bitfield k set u8 8388600 1
+            bitfield k get u8 8388608
+            bitfield k get u8 #1048576
+            bitfield k get u8 #1048575
+            """
+        )
+    finally:
+        pair.run("config", "set", "proto-max-bulk-len", "536870912")
 
 
 # ---------------------------------------------------------------- BITCOUNT
@@ -575,6 +577,16 @@ def test_pfcount_many_keys_and_pfmerge(pair: Pair) -> None:
     _hll_equal(pair, "empty2")
     pair.both("pfmerge", "h2", "big")
     _hll_equal(pair, "h2")
+    pair.both("pfadd", "s1", *[f"s{i}" for i in range(1100)])
+    pair.both("pfadd", "s2", *[f"s{i}" for i in range(900, 2100)])
+    pair.both("pfdebug", "encoding", "s1")
+    pair.both("pfmerge", "s3", "s1", "s2")  # sparse sources whose union outgrows the sparse limit midway
+    _hll_equal(pair, "s3")
+    pair.both("pfdebug", "encoding", "s3")
+    pair.both("pfmerge", "s1", "s2")
+    _hll_equal(pair, "s1")
+    pair.both("pfmerge", "big", "s2", "h1")  # a dense destination, sparse sources
+    _hll_equal(pair, "big")
 
 
 def test_hll_keys_on_different_shards(pair: Pair) -> None:
