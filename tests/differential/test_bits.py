@@ -674,7 +674,9 @@ def test_wrongtype_for_non_strings(pair: Pair) -> None:
             pfdebug encoding {key}
             """
         )
-        pair.both("rpush", key, "a")
+    pair.both("del", low_list, high_list)  # BITOP made them strings: lists again
+    pair.both("rpush", low_list, "a")
+    pair.both("rpush", high_list, "a")
     # keys on different shards: WRONGTYPE wherever the bad source lives, in argument order for PF*
     pair.both("bitop", "or", "d", LO, high_list)
     pair.both("bitop", "or", "d", low_list, HI)
