@@ -717,6 +717,8 @@ _DIRECTIVE_LIST: list[Directive] = [
     _string("pidfile", "", mutable=False, doc="pid file ('' = none)"),
     _string("requirepass", "", mutable=True, doc="default user's password ('' = none)"),
     _int("hz", 10, 0, INT_MAX, mutable=True, post=_clamp_hz, doc="clamped to 1..500 like Valkey"),
+    # data types: encoding thresholds (the shards act on them)
+    _memory("hll-sparse-max-bytes", 3000, 0, LLONG_MAX, mutable=True, doc="a sparse HyperLogLog longer than this turns dense"),
     # durability: each shard's own AOF (shardserver/shard/persist.py)
     _bool("appendonly", False, mutable=True, doc="each shard appends its writes to its own AOF files"),
     _enum("appendfsync", "everysec", ("always", "everysec", "no"), mutable=True),

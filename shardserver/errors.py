@@ -227,3 +227,22 @@ def range_between(lo: int, hi: int) -> str:
 
 def input_key_needed(name: str) -> str:
     return f"ERR at least 1 input key is needed for '{name}' command"
+# bitmaps (SETBIT, GETBIT, BITCOUNT, BITPOS, BITOP, BITFIELD)
+BIT_OFFSET = "ERR bit offset is not an integer or out of range"
+BIT_VALUE = "ERR bit is not an integer or out of range"
+BITPOS_BIT = "ERR The bit argument must be 1 or 0."
+BITOP_NOT_ONE_KEY = "ERR BITOP NOT must be called with a single source key."
+BITFIELD_TYPE = "ERR Invalid bitfield type. Use something like i16 u8. Note that u64 is not supported but i64 is."
+BITFIELD_OVERFLOW = "ERR Invalid OVERFLOW type specified"
+BITFIELD_RO_GET = "ERR BITFIELD_RO only supports the GET subcommand"
+
+# HyperLogLog (PFADD, PFCOUNT, PFMERGE, PFDEBUG)
+HLL_WRONGTYPE = "WRONGTYPE Key is not a valid HyperLogLog string value."
+HLL_CORRUPT = "INVALIDOBJ Corrupted HLL object detected"
+PFDEBUG_NO_KEY = "ERR The specified key does not exist"
+PFDEBUG_NOT_SPARSE = "ERR HLL encoding is not sparse"
+
+
+def pfdebug_unknown(sub: bytes) -> str:
+    name = sub.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")  # Valkey prints it with %s
+    return f"ERR Unknown PFDEBUG subcommand '{name}'"

@@ -152,6 +152,8 @@ class Command:
                     "server": None,
                     "set": "@set",
                     "sorted-set": "@sortedset",
+                    "bitmap": "@bitmap",
+                    "hyperloglog": "@hyperloglog",
                 }.get(self.group)
                 if group_cat:
                     cats.append(group_cat)
@@ -368,3 +370,5 @@ def all_commands() -> list[Command]:
 from shardserver.commands import hashes  # noqa: E402, F401, I001
 from shardserver.commands import stream  # noqa: E402, F401, I001
 from shardserver.commands import sets  # noqa: E402,F401
+# Command groups declared in their own modules (they import the helpers above).
+from shardserver.commands import bits  # noqa: E402,F401

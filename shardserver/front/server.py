@@ -141,6 +141,7 @@ class Front:
         "hash-max-listpack-entries", "hash-max-listpack-value",
         "stream-node-max-bytes", "stream-node-max-entries",
         "set-max-intset-entries", "set-max-listpack-entries", "set-max-listpack-value", "zset-max-listpack-entries", "zset-max-listpack-value",
+        "hll-sparse-max-bytes",
     )  # fmt: skip
 
     def shard_value(self, name: str) -> bytes:

@@ -660,6 +660,8 @@ def cmd_config(ctx: ShardContext, argv: list[bytes]) -> Any:
         from shardserver.shard.types.stream import LIMITS
 
         LIMITS[name] = int(argv[2])
+    elif name == "hll-sparse-max-bytes":
+        ctx.hll_sparse_max_bytes = int(argv[2])
     elif name == "loglevel":  # CONFIG SET / SIGHUP reload: shards log too
         from shardserver import log
 

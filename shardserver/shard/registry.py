@@ -39,6 +39,7 @@ class ShardContext:
         self.nshards = nshards
         self.ranges = ranges
         self.proto_max_bulk_len = 512 * 1024 * 1024
+        self.hll_sparse_max_bytes = 3000  # hll-sparse-max-bytes: a longer sparse HLL turns dense
         self.resp3 = False
         self.stats: dict[str, int] = {"ops": 0, "batches": 0, "runs": 0, "sleeps": 0}
         self.worker: Any = None  # the ShardWorker, for internal commands about stats

@@ -22,7 +22,9 @@ from shardserver.cmdstats import CommandStats, SlowLog
 from shardserver.commands.table import all_commands
 from shardserver.errors import CommandError, misconf_aof
 from shardserver.resp import OK, ErrorReply, FastRequestParser, encode
+from shardserver.shard import bitmap_cmds as _bitmap_cmds  # noqa: F401
 from shardserver.shard import hash_cmds as _hash_cmds  # noqa: F401
+from shardserver.shard import hll_cmds as _hll_cmds  # noqa: F401
 from shardserver.shard import keys as _keys  # noqa: F401  (registers handlers)
 from shardserver.shard import set_cmds as _set_cmds  # noqa: F401
 from shardserver.shard import stream_cmds as _stream_cmds  # noqa: F401
@@ -57,6 +59,7 @@ class ShardWorker:
         self.keyspace = Keyspace(int(settings.get("databases", 16)))
         self.ctx = ShardContext(self.keyspace, index, nshards, ranges)
         self.ctx.proto_max_bulk_len = int(settings.get("proto-max-bulk-len", 512 * 1024 * 1024))
+        self.ctx.hll_sparse_max_bytes = int(settings.get("hll-sparse-max-bytes", 3000))
         self.hz = int(settings.get("hz", 10))
         from shardserver.shard.types.stream import LIMITS as stream_limits
 

@@ -101,6 +101,7 @@ def test_directive_table_is_data() -> None:
         "stream-node-max-bytes", "stream-node-max-entries",
         "set-max-intset-entries", "set-max-listpack-entries", "set-max-listpack-value",
         "zset-max-listpack-entries", "zset-max-listpack-value",
+        "hll-sparse-max-bytes",
     } | (mutable & {"metrics-port"})  # fmt: skip
 
 
