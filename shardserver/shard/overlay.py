@@ -34,7 +34,7 @@ def read(db: Database, key: bytes) -> Any:
     return db.get(key)
 
 
-@internal("__overlay")
+@internal("__overlay", writes=True)
 def cmd_overlay(ctx: ShardContext, argv: list[bytes]) -> Any:
     """__overlay dst proto n [key type payload]*n command...: run ``command`` with those keys lent.
 

@@ -279,7 +279,7 @@ def cmd_smove(ctx: ShardContext, argv: list[bytes]) -> Any:
     return 1
 
 
-@internal("__smove_out")
+@internal("__smove_out", writes=True)
 def cmd_smove_out(ctx: ShardContext, argv: list[bytes]) -> Any:
     """SMOVE's source half when the destination lives elsewhere: [name, src, member, dst type]."""
     db = ctx.db

@@ -632,7 +632,7 @@ def _one(pairs: list[list[Any]]) -> Any:
     return pairs[0][1] if pairs else None
 
 
-@internal("__xreadgroup")
+@internal("__xreadgroup", writes=True)
 def cmd_xreadgroup_part(ctx: ShardContext, argv: list[bytes]) -> Any:
     """__xreadgroup group consumer count noack key id [key id ...]: entries or None per key, PEL updated."""
     ctx.rewrite = []

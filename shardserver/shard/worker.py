@@ -98,6 +98,11 @@ class ShardWorker:
             ctx.db = dbs[db]
             name = argv[0]
             handler = handlers.get(name) or handlers.get(name.lower())
+            if handler is None and len(argv) > 1:  # a container command logged as two words (XGROUP SETID)
+                full = name.lower() + b"|" + argv[1].lower()
+                handler = handlers.get(full)
+                if handler is not None:
+                    argv = [full, *argv[1:]]
             if handler is None:
                 if name.lower() == b"select":
                     return

@@ -560,3 +560,125 @@ def test_replay_does_not_expire_keys_between_their_records(tmp_path: Path) -> No
         # replaying APPEND after an already-expired SET must not resurrect "x" without a TTL
         assert r.get("k") is None
         assert r.get("other") == b"stays"
+
+
+# ---------------------------------------------------------------------------- every type
+
+
+def _type_writes(r: redis.Redis) -> None:
+    """Writes of every command family, with relative TTLs, random choices, auto IDs and cross-shard steps."""
+    lo, hi = key_on(0, 2, "lo"), key_on(1, 2, "hi")
+    # hashes, with field TTLs in every form
+    r.hset("h", mapping={"a": "1", "b": "2", "c": "3", "d": "4", "f": "1.5"})
+    r.hsetnx("h", "e", "5")
+    r.hincrby("h", "a", 10)
+    r.hincrbyfloat("h", "f", "0.25")
+    r.hdel("h", "d")
+    r.execute_command("HEXPIRE", "h", 1000, "FIELDS", 1, "a")
+    r.execute_command("HPEXPIRE", "h", 2_000_000, "FIELDS", 1, "b")
+    r.execute_command("HEXPIREAT", "h", 2_000_000_000, "FIELDS", 1, "c")
+    r.execute_command("HPERSIST", "h", "FIELDS", 1, "c")
+    r.execute_command("HSETEX", "h2", "EX", 500, "FIELDS", 2, "x", "1", "y", "2")
+    r.execute_command("HGETEX", "h2", "PX", 900_000, "FIELDS", 1, "y")
+    r.execute_command("HPEXPIRE", "h2", 1, "FIELDS", 1, "x")  # expires at once
+    r.hset(key_on(0, 2, "hl"), "k", "v")
+    # sets: SPOP is random, SMOVE and the *STORE forms cross shards
+    r.sadd("s", *[str(i) for i in range(20)])
+    r.srem("s", "0")
+    r.spop("s", 3)
+    r.spop("s")
+    r.sadd(lo, "x", "y", "z")
+    r.sadd(hi, "y", "z", "w")
+    r.smove(lo, hi, "x")
+    r.sinterstore("sinter", [lo, hi])
+    r.sunionstore(key_on(1, 2, "su"), [lo, hi, "s"])
+    r.sdiffstore(key_on(0, 2, "sd"), [hi, lo])
+    # sorted sets
+    r.zadd("z", {"a": 1, "b": 2.5, "c": -3, "d": 10})
+    r.zadd("z", {"a": 5}, gt=True)
+    r.zincrby("z", 0.5, "b")
+    r.zpopmin("z")
+    r.zpopmax("z")
+    r.zadd(key_on(0, 2, "za"), {"m": 1, "n": 2})
+    r.zadd(key_on(1, 2, "zb"), {"n": 3, "o": 4})
+    r.zunionstore(key_on(1, 2, "zu"), [key_on(0, 2, "za"), key_on(1, 2, "zb")], aggregate="MAX")
+    r.zinterstore(key_on(0, 2, "zi"), {key_on(0, 2, "za"): 2, key_on(1, 2, "zb"): 3})
+    r.zrangestore(key_on(1, 2, "zr"), key_on(0, 2, "za"), 0, 0)
+    r.zremrangebyscore("z", "-inf", "(0")
+    # streams: auto IDs, trimming, consumer groups and their pending lists
+    for i in range(30):
+        r.xadd("st", {"n": str(i)})
+    r.xadd("st", {"n": "trim"}, maxlen=20, approximate=False)
+    r.xadd("st", {"n": "explicit"}, id="9999999999999-5")
+    r.xgroup_create("st", "g", id="0")
+    r.xgroup_createconsumer("st", "g", "idle")
+    r.xreadgroup("g", "alice", {"st": ">"}, count=5)
+    r.xreadgroup("g", "bob", {"st": ">"}, count=3, noack=True)
+    first = r.xrange("st", count=2)
+    r.xack("st", "g", first[0][0])
+    r.xclaim("st", "g", "bob", 0, [first[1][0]])
+    r.xautoclaim("st", "g", "carol", 0, count=1)
+    r.xdel("st", r.xrange("st", count=3)[2][0])
+    r.xtrim("st", maxlen=15)
+    r.xgroup_create("st", "g2", id="$", mkstream=True)
+    r.xgroup_setid("st", "g2", id="0")
+    r.xgroup_delconsumer("st", "g", "idle")
+    # bitmaps and HyperLogLog
+    r.setbit("bits", 7, 1)
+    r.setbit("bits", 100, 1)
+    r.bitfield("bf").set("u8", 0, 200).incrby("i5", 8, 3).execute()
+    r.set(key_on(0, 2, "b1"), "\xff\x0f")
+    r.set(key_on(1, 2, "b2"), "\x0f\xff")
+    r.bitop("AND", key_on(1, 2, "band"), key_on(0, 2, "b1"), key_on(1, 2, "b2"))
+    r.pfadd(key_on(0, 2, "p1"), *[f"e{i}" for i in range(100)])
+    r.pfadd(key_on(1, 2, "p2"), *[f"e{i}" for i in range(50, 5000)])
+    r.pfmerge(key_on(0, 2, "pm"), key_on(0, 2, "p1"), key_on(1, 2, "p2"))
+    # generic commands on collections
+    r.copy("z", "zcopy")
+    r.rename("s", key_on(1, 2, "srenamed"))
+    r.expire("h", 9000)
+
+
+def _as_map(value: Any) -> dict[bytes, Any]:
+    return value if isinstance(value, dict) else dict(zip(value[::2], value[1::2], strict=True))
+
+
+def _full_state(r: redis.Redis) -> dict[Any, Any]:
+    out: dict[Any, Any] = dict(state(r))
+    raw = redis.Redis(connection_pool=r.connection_pool)
+    raw.response_callbacks.clear()
+    for (db, key), (kind, _, _) in list(out.items()):
+        if kind == b"hash":
+            fields = sorted(r.hkeys(key))
+            out[("httl", key)] = list(zip(fields, r.execute_command("HPEXPIRETIME", key, "FIELDS", len(fields), *fields), strict=True))
+        if kind == b"stream":
+            info = _as_map(raw.execute_command("XINFO", "STREAM", key, "FULL"))
+            groups = []
+            for g in info[b"groups"]:
+                g = _as_map(g)
+                pel = [e[:2] + e[3:] for e in g.get(b"pending", g.get(b"pel", []))]  # without the delivery time
+                consumers = sorted((_as_map(c)[b"name"], [p[0] for p in _as_map(c)[b"pending"]]) for c in g[b"consumers"])
+                groups.append((g[b"name"], g[b"last-delivered-id"], g[b"entries-read"], g[b"pel-count"], pel, consumers))
+            fields = (b"length", b"last-generated-id", b"max-deleted-entry-id", b"entries-added", b"recorded-first-entry-id")
+            meta = {k: info[k] for k in fields}
+            out[("xinfo", key)] = (meta, groups)
+        if kind == b"string":
+            out[("encoding", key)] = r.object("encoding", key)
+    return out
+
+
+@pytest.mark.parametrize("rewrite", [False, True], ids=["incremental", "after-rewrite"])
+def test_every_type_replays_to_the_live_state(tmp_path: Path, rewrite: bool) -> None:
+    with server(tmp_path, "--appendfsync", "always") as s:
+        r = client(s)
+        _type_writes(r)
+        before = _full_state(r)
+        if rewrite:
+            assert r.bgrewriteaof()
+            while r.info("persistence")["aof_rewrite_in_progress"] or int(r.info("persistence")["aof_rewrites"]) < 1:
+                pass
+            assert _full_state(r) == before
+    assert {k[0] if isinstance(k[0], int) else k[0] for k in before} >= {0, "httl", "xinfo"}
+    with server(tmp_path) as s:
+        after = _full_state(client(s))
+    assert after == before
