@@ -647,7 +647,7 @@ def _full_state(r: redis.Redis) -> dict[Any, Any]:
     out: dict[Any, Any] = dict(state(r))
     raw = redis.Redis(connection_pool=r.connection_pool)
     raw.response_callbacks.clear()
-    for (db, key), (kind, _, _) in list(out.items()):
+    for (_db, key), (kind, _, _) in list(out.items()):
         if kind == b"hash":
             fields = sorted(r.hkeys(key))
             out[("httl", key)] = list(zip(fields, r.execute_command("HPEXPIRETIME", key, "FIELDS", len(fields), *fields), strict=True))
