@@ -143,6 +143,16 @@ class ShardWorker:
             return ErrorReply(f"ERR internal error in shard {self.index}: {exc}")
 
     def process(self, message: bytes) -> bytes:
+        """Run one message and return its reply message (the AOF committed first)."""
+        return self.finish(self.execute_message(message), self.persist.commit())
+
+    def process_all(self, messages: list[bytes]) -> list[bytes]:
+        """Run every message the ring held, then one AOF commit for all: group commit across messages."""
+        pending = [self.execute_message(m) for m in messages]
+        err = self.persist.commit()
+        return [self.finish(p, err) for p in pending]
+
+    def execute_message(self, message: bytes) -> tuple[list[Any], list[tuple[int, list[bytes], int, list[int]]]]:
         sent_ns, runs = wire.unpack(message)
         start_ns = time.monotonic_ns()
         # time spent in the ring counts towards the slow log, as the issue asks
@@ -242,24 +252,27 @@ class ShardWorker:
             out.append(run_id)
             out.append(None)
             finals.append((len(out) - 1, parts, flags, logged))
-        if journal is not None:
-            err = persist.commit()
-            if err is not None:
-                # not durable: the writes of this batch are not acknowledged (they stay
-                # in memory and in the writer's buffer, which is retried)
-                log.warning(f"Shard {self.index}: writing the AOF failed: {err}")
-                misconf = encode(ErrorReply(misconf_aof(err)))
-                for _, parts, _, logged in finals:
-                    for i in logged:
-                        parts[i] = misconf
+        ctx.stats["ops"] += ops
+        ctx.stats["batches"] += 1
+        ctx.stats["runs"] += len(runs)
+        return out, finals
+
+    def finish(self, pending: tuple[list[Any], list[tuple[int, list[bytes], int, list[int]]]], err: str | None) -> bytes:
+        """The reply message of an executed message; ``err``: the AOF write failed."""
+        out, finals = pending
+        if err is not None:
+            # not durable: the writes are not acknowledged (they stay in memory and in
+            # the writer's buffer, which is retried)
+            log.warning(f"Shard {self.index}: writing the AOF failed: {err}")
+            misconf = encode(ErrorReply(misconf_aof(err)))
+            for _, parts, _, logged in finals:
+                for i in logged:
+                    parts[i] = misconf
         for at, parts, flags, _ in finals:
             if flags & wire.LENGTHS:
                 out[at] = [b"".join(parts), array("I", map(len, parts)).tobytes()]
             else:
                 out[at] = b"".join(parts)
-        ctx.stats["ops"] += ops
-        ctx.stats["batches"] += 1
-        ctx.stats["runs"] += len(runs)
         return wire.pack(out)
 
     def _logged(self, handler: Any, argv: list[bytes], journal: Any, reject: str | None, write_names: frozenset[bytes], db: int, logged: list[int], at: int) -> Any:
@@ -340,8 +353,8 @@ class ShardWorker:
             if ring.space_wanted():  # the front waits to write the rest of a big message
                 rep_bell.ring()
             if messages:
-                for message in messages:
-                    self.reply(self.process(message))
+                for payload in self.process_all(messages):
+                    self.reply(payload)
                 now = time.monotonic()
                 if now < next_cycle:
                     continue

@@ -1,0 +1,292 @@
+"""AOF cost and load time: shardserver next to Valkey 9 (and Redis 7) in one run.
+
+Part 1, write throughput: redis-benchmark SET at -P 1 and -P 16 with AOF off,
+``appendfsync everysec`` and ``appendfsync always``, every server in interleaved
+rounds; reports requests/s, the ratio to the same server with AOF off, and the
+ratio to Valkey in the same mode.
+
+Part 2, load time: the same mixed data set (strings, hashes, sets, sorted
+sets, lists) is written to each server through ``redis-cli --pipe``, the server
+is shut down and started again, and the time until it serves is measured —
+once from the incremental file as written, once after BGREWRITEAOF (Valkey's
+base is then its RDB preamble, its default).  Reports keys loaded per second,
+per shard for shardserver.
+
+    python bench/aof.py --rounds 3 --keys 2000000 --write
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import psutil
+import redis
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from shardserver.resp import encode_command  # noqa: E402
+from tests.servers import free_port, start_shardserver, valkey_binary  # noqa: E402
+
+MODES = ("off", "everysec", "always")
+
+
+@dataclass
+class Target:
+    """A server kind that can be started on a data directory with AOF settings."""
+
+    name: str
+    kind: str  # "valkey", "redis" or "shardserver"
+    shards: int = 0
+    results: dict[tuple[str, int], list[float]] = field(default_factory=dict)
+
+    def start(self, workdir: str, mode: str, extra: list[str] | None = None) -> tuple[int, Any]:
+        aof = ["--appendonly", "no"] if mode == "off" else ["--appendonly", "yes", "--appendfsync", mode]
+        extra = extra or []
+        if self.kind == "shardserver":
+            server = start_shardserver(*aof, *extra, shards=self.shards, dir=workdir, timeout=600)
+            return server.port, server
+        port = free_port()
+        binary = valkey_binary() if self.kind == "valkey" else shutil.which("redis-server") or "redis-server"
+        proc = subprocess.Popen(
+            [binary, "--port", str(port), "--save", "", "--dir", workdir, "--bind", "127.0.0.1", *aof, *extra],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        _wait_serving(port, 600)
+        return port, proc
+
+    def stop(self, handle: Any) -> None:
+        if self.kind == "shardserver":
+            handle.stop(120)
+        else:
+            handle.terminate()
+            handle.wait(120)
+
+
+def _wait_serving(port: int, timeout: float) -> None:
+    """Until the server answers PING with PONG (not LOADING): an external binary has no other signal."""
+    deadline = time.monotonic() + timeout
+    r = redis.Redis(port=port, socket_timeout=5, retry_on_timeout=False)
+    while True:
+        try:
+            if r.execute_command("PING") in (True, b"PONG"):
+                return
+        except (redis.ConnectionError, redis.BusyLoadingError, redis.ResponseError):
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"server on {port} did not start")
+        time.sleep(0.005)
+
+
+def _set_rps(port: int, pipeline: int, requests: int, clients: int) -> float:
+    out = subprocess.run(
+        ["redis-benchmark", "-p", str(port), "-t", "set", "-c", str(clients), "-n", str(requests), "-r", "100000", "-P", str(pipeline), "--csv"],
+        capture_output=True, text=True, timeout=900,
+    )
+    if out.returncode != 0:
+        raise RuntimeError(out.stderr)
+    line = out.stdout.strip().splitlines()[-1]
+    return float(line.split(",")[1].strip('"'))
+
+
+def throughput(targets: list[Target], rounds: int, requests: int, clients: int) -> None:
+    for rnd in range(rounds):
+        for mode in MODES:
+            for pipeline in (1, 16):
+                n = requests * (4 if pipeline > 1 else 1)
+                for t in targets:
+                    workdir = tempfile.mkdtemp(prefix=f"bench-aof-{t.kind}-")
+                    port, handle = t.start(workdir, mode)
+                    try:
+                        rps = _set_rps(port, pipeline, n, clients)
+                    finally:
+                        t.stop(handle)
+                        shutil.rmtree(workdir, ignore_errors=True)
+                    t.results.setdefault((mode, pipeline), []).append(rps)
+                    print(f"round {rnd + 1} SET -P {pipeline:<2d} {mode:8s} {t.name:22s} {rps:>12,.0f} rps", flush=True)
+
+
+def dataset(path: str, keys: int, seed: int = 7) -> int:
+    """A RESP file of writes creating ``keys`` keys: 70% strings, 10% hashes, 10% sets, 5% sorted sets, 5% lists."""
+    rnd = random.Random(seed)
+    with open(path, "wb") as f:
+        batch: list[bytes] = []
+        for i in range(keys):
+            k = b"key:%d" % i
+            x = rnd.random()
+            if x < 0.70:
+                cmd = [b"SET", k, b"v" * 20]
+            elif x < 0.80:
+                cmd = [b"HSET", k, b"f1", b"1", b"f2", b"22", b"f3", b"333", b"f4", b"4444"]
+            elif x < 0.90:
+                cmd = [b"SADD", k, b"a", b"b", b"c", b"d", b"e"]
+            elif x < 0.95:
+                cmd = [b"ZADD", k, b"1", b"a", b"2", b"b", b"3.5", b"c"]
+            else:
+                cmd = [b"RPUSH", k, b"x", b"y", b"z"]
+            batch.append(encode_command(cmd))
+            if len(batch) >= 10000:
+                f.write(b"".join(batch))
+                batch = []
+        f.write(b"".join(batch))
+    return keys
+
+
+def _pipe(port: int, path: str) -> None:
+    with open(path, "rb") as f:
+        out = subprocess.run(["redis-cli", "-p", str(port), "--pipe"], stdin=f, capture_output=True, text=True, timeout=3600)
+    if "errors: 0" not in out.stdout:
+        raise RuntimeError(f"redis-cli --pipe: {out.stdout} {out.stderr}")
+
+
+def _load_seconds(t: Target, workdir: str, keys: int) -> tuple[float, float]:
+    """Start on ``workdir`` and time until serving; (wall seconds, the slowest shard's own load time)."""
+    start = time.monotonic()
+    port, handle = t.start(workdir, "everysec")
+    wall = time.monotonic() - start
+    r = redis.Redis(port=port)
+    try:
+        assert r.dbsize() == keys, f"{t.name} loaded {r.dbsize()} keys, not {keys}"
+        own = wall
+        if t.kind == "shardserver":
+            info = r.info("persistence")
+            own = max(int(info[f"shard{i}_aof"]["load_time_ms"]) for i in range(t.shards)) / 1000
+        return wall, own
+    finally:
+        t.stop(handle)
+
+
+def load_times(targets: list[Target], keys: int, rounds: int) -> dict[tuple[str, str], list[tuple[float, float]]]:
+    out: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    path = os.path.join(tempfile.mkdtemp(prefix="bench-aof-data-"), "data.resp")
+    dataset(path, keys)
+    print(f"data set: {keys} keys, {os.path.getsize(path) / 2**20:.0f} MiB of commands", flush=True)
+    for t in targets:
+        workdir = tempfile.mkdtemp(prefix=f"bench-load-{t.kind}-")
+        try:
+            port, handle = t.start(workdir, "everysec", ["--aof-use-rdb-preamble", "yes"] if t.kind != "shardserver" else [])
+            try:
+                _pipe(port, path)
+                redis.Redis(port=port).execute_command("SHUTDOWN")
+            except redis.ConnectionError:
+                pass
+            finally:
+                t.stop(handle)
+            for rnd in range(rounds):
+                res = _load_seconds(t, workdir, keys)
+                out.setdefault((t.name, "incr"), []).append(res)
+                print(f"round {rnd + 1} load incremental {t.name:22s} {res[0]:.2f} s wall, {res[1]:.2f} s loading", flush=True)
+            port, handle = t.start(workdir, "everysec")
+            try:
+                r = redis.Redis(port=port)
+                r.bgrewriteaof()
+                while True:
+                    info = r.info("persistence")
+                    if not info["aof_rewrite_in_progress"] and not info.get("aof_rewrite_scheduled") and int(info.get("aof_rewrites", 1)) >= 1:
+                        break
+                    time.sleep(0.05)  # a rewrite of this size takes seconds; INFO is the only signal
+            finally:
+                t.stop(handle)
+            for rnd in range(rounds):
+                res = _load_seconds(t, workdir, keys)
+                out.setdefault((t.name, "base"), []).append(res)
+                print(f"round {rnd + 1} load after rewrite {t.name:22s} {res[0]:.2f} s wall, {res[1]:.2f} s loading", flush=True)
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+    shutil.rmtree(os.path.dirname(path), ignore_errors=True)
+    return out
+
+
+def render(targets: list[Target], loads: dict[tuple[str, str], list[tuple[float, float]]], args: argparse.Namespace) -> str:
+    med = statistics.median
+    lines = [
+        "# AOF benchmarks",
+        "",
+        f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {platform.node() or 'this machine'}: "
+        f"{psutil.cpu_count()} cores, {psutil.virtual_memory().total // 2**30} GiB, Python {platform.python_version()}, "
+        "files on the local ext4 disk.",
+        "",
+        f"Command: `python bench/aof.py {' '.join(sys.argv[1:])}`",
+        "",
+        f"## SET throughput (redis-benchmark -c {args.clients} -r 100000, {args.requests} requests at -P 1, "
+        f"{args.requests * 4} at -P 16; median of {args.rounds} interleaved rounds, a fresh server per run)",
+        "",
+        "| -P | server | off | everysec | always | everysec / off | always / off | always x Valkey always |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    valkey = targets[0]
+    if targets and targets[0].results:
+        for p in (1, 16):
+            v_always = med(valkey.results[("always", p)])
+            for t in targets:
+                off, every, always = (med(t.results[(m, p)]) for m in MODES)
+                lines.append(
+                    f"| {p} | {t.name} | {off:,.0f} | {every:,.0f} | {always:,.0f} | {every / off:.2f} | {always / off:.2f} | {always / v_always:.2f} |"
+                )
+    if loads:
+        lines += [
+            "",
+            f"## Load time ({args.keys:,} keys: 70% strings, 10% hashes, 10% sets, 5% sorted sets, 5% lists; median of {args.rounds})",
+            "",
+            "\"incremental\": the commands as written; \"after rewrite\": after BGREWRITEAOF (Valkey: its RDB preamble). "
+            "Wall time runs from starting the process to serving; shardserver's own load time is its slowest shard's.",
+            "",
+            "| files | server | wall s | loading s | keys/s | keys/s per shard | per shard x Valkey |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for phase, label in (("incr", "incremental"), ("base", "after rewrite")):
+            v = loads.get((targets[0].name, phase))
+            v_rate = args.keys / med([x[1] for x in v]) if v else float("nan")
+            for t in targets:
+                rs = loads.get((t.name, phase))
+                if not rs:
+                    continue
+                wall, own = med([x[0] for x in rs]), med([x[1] for x in rs])
+                rate = args.keys / own
+                per = rate / max(t.shards, 1)
+                lines.append(f"| {label} | {t.name} | {wall:.2f} | {own:.2f} | {rate:,.0f} | {per:,.0f} | {per / v_rate:.2f} |")
+    lines.append("")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--requests", type=int, default=100000)
+    ap.add_argument("--clients", type=int, default=50)
+    ap.add_argument("--keys", type=int, default=2_000_000)
+    ap.add_argument("--shards", default="1,2")
+    ap.add_argument("--no-redis", action="store_true")
+    ap.add_argument("--skip", default="", help="throughput or load")
+    ap.add_argument("--write", action="store_true", help="write docs/benchmarks-aof.md")
+    args = ap.parse_args()
+    targets = [Target("Valkey 9", "valkey")]
+    if not args.no_redis and shutil.which("redis-server"):
+        targets.append(Target("Redis 7", "redis"))
+    targets += [Target(f"shardserver {n} shard{'s' if int(n) > 1 else ''}", "shardserver", int(n)) for n in args.shards.split(",")]
+    if "throughput" not in args.skip:
+        throughput(targets, args.rounds, args.requests, args.clients)
+    loads = {} if "load" in args.skip else load_times([t for t in targets if t.kind != "redis"], args.keys, args.rounds)
+    table = render(targets, loads, args)
+    print(table)
+    if args.write:
+        path = os.path.join(ROOT, "docs", "benchmarks-aof.md")
+        with open(path + ".tmp", "w") as f:
+            f.write(table)
+        os.replace(path + ".tmp", path)
+        print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
