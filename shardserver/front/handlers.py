@@ -787,9 +787,10 @@ def _rename(fr: Front, conn: ClientConnection, argv: list[bytes], nx: bool) -> A
                 if exists:
                     return 0
             kind, payload, when, raw = entry
-            restore = hold.call(b, db, [[b"__restore", dst, kind, payload, b"%d" % when, b"%d" % raw]])
-            delete = hold.call(a, db, [[b"del", src]])
-            await _gather([restore, delete])
+            # the source goes only once the destination is written (durable under the
+            # AOF): a crash in between leaves both keys, never neither
+            await _gather([hold.call(b, db, [[b"__restore", dst, kind, payload, b"%d" % when, b"%d" % raw]])])
+            await _gather([hold.call(a, db, [[b"del", src]])])
             return 1 if nx else OK
         finally:
             fr.release(hold)

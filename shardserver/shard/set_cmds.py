@@ -281,7 +281,10 @@ def cmd_smove(ctx: ShardContext, argv: list[bytes]) -> Any:
 
 @internal("__smove_out", writes=True)
 def cmd_smove_out(ctx: ShardContext, argv: list[bytes]) -> Any:
-    """SMOVE's source half when the destination lives elsewhere: [name, src, member, dst type]."""
+    """SMOVE's source half when the destination lives elsewhere: [name, src, member, dst type, "check"?].
+
+    With ``check`` it only answers whether the member would move (1/0, or the type error).
+    """
     db = ctx.db
     src, member, dst_type = argv[1], argv[2], argv[3]
     ctx.rewrite = []
@@ -290,6 +293,8 @@ def cmd_smove_out(ctx: ShardContext, argv: list[bytes]) -> Any:
         return 0
     if type(srcset) is not SetValue or dst_type not in (b"none", b"set"):
         raise CommandError(errors.WRONGTYPE)
+    if len(argv) > 4:
+        return 1 if srcset.contains(member) else 0
     if not srcset.remove(member):
         return 0
     ctx.rewrite = [[b"srem", src, member]]
