@@ -204,16 +204,20 @@ class ReadResult:
     truncated_at: int = -1  # where a truncated tail starts, or -1
 
 
+_SPECIAL = (b"SELECT", b"MULTI", b"EXEC")
+
+
 def read_records(
     path: str,
-    apply: Callable[[int, list[bytes]], None],
+    apply: Callable[[int, list[list[bytes]]], None],
     progress: Callable[[int], None] | None = None,
 ) -> ReadResult:
-    """Replay ``path``: ``apply(db, argv)`` for each record, groups only when complete.
+    """Replay ``path``: ``apply(db, records)`` for runs of records, groups only when complete.
 
     A file that ends inside a record or an unterminated MULTI group reports
     ``truncated_at`` (the offset of the first byte not applied); any other
-    defect raises AofCorrupt.
+    defect raises AofCorrupt.  ``SELECT`` records are not passed on: ``db``
+    says which database a run applies to.
     """
     parser = FastRequestParser(max_bulk_len=2**62, max_buffer=2**62)
     parser.strict = True
@@ -232,31 +236,39 @@ def read_records(
                 cmds = parser.drain()
             except ProtocolError as exc:
                 raise AofCorrupt(path, fed - parser.unfinished(), str(exc)) from None
-            for argv in cmds:
-                name = argv[0].upper()
+            result.records += len(cmds)
+            run_start = 0  # cmds[run_start:i] are plain records not yet applied
+            for i, argv in enumerate(cmds):
+                name = argv[0]
+                # only 4- to 6-letter names can be special: SET, HSET ... skip upper()
+                if not 4 <= len(name) <= 6 or (name := name.upper()) not in _SPECIAL:
+                    if group is not None:
+                        group.append(argv)
+                        run_start = i + 1
+                    continue
+                if group is None and run_start < i:
+                    apply(db, cmds[run_start:i])
+                run_start = i + 1
                 if group is not None:
                     if name == b"EXEC":
-                        for a in group:
-                            apply(db, a)
+                        apply(db, group)
                         group = None
                     elif name == b"MULTI":
                         raise AofCorrupt(path, group_start, "nested MULTI")
-                    else:
-                        group.append(argv)
+                    else:  # SELECT inside a group: not something shardserver writes
+                        raise AofCorrupt(path, group_start, "SELECT inside MULTI")
                 elif name == b"SELECT":
                     try:
                         db = int(argv[1])
                     except (IndexError, ValueError):
                         raise AofCorrupt(path, fed - parser.unfinished(), "bad SELECT") from None
-                    apply(db, argv)
                 elif name == b"MULTI":
                     group = []
                     group_start = -1  # known at the end of this batch, if still open
-                elif name == b"EXEC":
-                    raise AofCorrupt(path, fed - parser.unfinished(), "EXEC without MULTI")
                 else:
-                    apply(db, argv)
-                result.records += 1
+                    raise AofCorrupt(path, fed - parser.unfinished(), "EXEC without MULTI")
+            if group is None and run_start < len(cmds):
+                apply(db, cmds[run_start:])
             if group is not None and group_start == -1:
                 # An open group at a batch end: every record since its MULTI was parsed in
                 # this batch, and records are canonical, so their lengths give its offset.

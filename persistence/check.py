@@ -52,7 +52,7 @@ def check(path: str, fix: bool = False) -> tuple[str, list[FileReport]]:
             reports.append(report)
             continue
         try:
-            result = read_records(full, lambda db, argv: None)
+            result = read_records(full, lambda db, records: None)
             report.records, report.size = result.records, result.size
             if result.truncated_at >= 0:
                 report.status, report.offset = "truncated", result.truncated_at

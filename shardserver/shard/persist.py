@@ -156,7 +156,7 @@ class ShardPersistence:
         self.other_size = self.rewrite_base_size - current
 
     # -- loading -------------------------------------------------------------
-    def load(self, apply: Callable[[int, list[bytes]], None], progress: Callable[[int, int], None]) -> None:
+    def load(self, apply: Callable[[int, list[list[bytes]]], None], progress: Callable[[int, int], None]) -> None:
         """Replay this shard's files into the keyspace (before the shard says hello)."""
         start = time.monotonic()
         m = mf.read(self.dir) if os.path.isdir(self.dir) else None
@@ -177,7 +177,7 @@ class ShardPersistence:
         self._sized()
         self.load_ms = int((time.monotonic() - start) * 1000)
 
-    def _replay(self, files: list[mf.FileEntry], apply: Callable[[int, list[bytes]], None], progress: Callable[[int, int], None]) -> None:
+    def _replay(self, files: list[mf.FileEntry], apply: Callable[[int, list[list[bytes]]], None], progress: Callable[[int, int], None]) -> None:
         sizes = []
         for entry in files:
             try:
@@ -251,7 +251,7 @@ class ShardPersistence:
                 except OSError:
                     pass
 
-    def _change_layout(self, m: mf.Manifest, apply: Callable[[int, list[bytes]], None], progress: Callable[[int, int], None]) -> None:
+    def _change_layout(self, m: mf.Manifest, apply: Callable[[int, list[list[bytes]]], None], progress: Callable[[int, int], None]) -> None:
         """The shard count changed: load the old files holding my slots, then commit a new layout."""
         old = [f for f in m.files if _overlaps(f.slots, self.ranges)]
         log.notice(f"Shard {self.index}: the AOF was written by {m.shards} shards; loading {len(old)} file(s) that hold my slots")

@@ -94,23 +94,28 @@ class ShardWorker:
         clock = self.keyspace.clock
         last = [0.0]
 
-        def apply(db: int, argv: list[bytes]) -> None:
-            ctx.db = dbs[db]
-            name = argv[0]
-            handler = handlers.get(name) or handlers.get(name.lower())
-            if handler is None and len(argv) > 1:  # a container command logged as two words (XGROUP SETID)
-                full = name.lower() + b"|" + argv[1].lower()
-                handler = handlers.get(full)
-                if handler is not None:
-                    argv = [full, *argv[1:]]
-            if handler is None:
-                if name.lower() == b"select":
-                    return
-                raise LoadError(f"shard {self.index}: unknown command '{name.decode('latin-1')}' reading the append only file")
-            try:
-                handler(ctx, argv)
-            except CommandError:
-                pass  # as Valkey: a record's error reply is dropped
+        from shardserver.shard.strings import cmd_set
+
+        def apply(db: int, records: list[list[bytes]]) -> None:
+            ctx.db = database = dbs[db]
+            set_plain = database.set
+            for argv in records:
+                name = argv[0]
+                handler = handlers.get(name) or handlers.get(name.lower())
+                if handler is cmd_set and len(argv) == 3:
+                    set_plain(argv[1], argv[2])  # most of a base file: no need for SET's parsing
+                    continue
+                if handler is None and len(argv) > 1:  # a container command logged as two words (XGROUP SETID)
+                    full = name.lower() + b"|" + argv[1].lower()
+                    handler = handlers.get(full)
+                    if handler is not None:
+                        argv = [full, *argv[1:]]
+                if handler is None:
+                    raise LoadError(f"shard {self.index}: unknown command '{name.decode('latin-1')}' reading the append only file")
+                try:
+                    handler(ctx, argv)
+                except CommandError:
+                    pass  # as Valkey: a record's error reply is dropped
 
         def progress(done: int, total: int) -> None:
             now = time.monotonic()
