@@ -103,3 +103,15 @@ def loading_shard(shard: int) -> str:
 def _clip(data: bytes) -> str:
     # Valkey prints at most 128 bytes of a name; non-printables are kept as-is.
     return data[:128].decode("utf-8", "surrogateescape")
+
+
+# lists
+LIST_INDEX_RANGE = "ERR index out of range"
+LPOS_RANK_ZERO = (
+    "ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... "
+    "or use negative to start from the end of the list"
+)
+TIMEOUT_NOT_FLOAT = "ERR timeout is not a float or out of range"
+TIMEOUT_NEGATIVE = "ERR timeout is negative"
+TIMEOUT_RANGE = "ERR timeout is out of range"
+UNBLOCKED = "UNBLOCKED client unblocked via CLIENT UNBLOCK"

@@ -21,7 +21,10 @@ def _key_spec(ks: KeySpec) -> dict[bytes, Any]:
         spec[b"notes"] = ks.notes.encode()
     spec[b"flags"] = SetReply([Simple(f) for f in ks.flags])
     spec[b"begin_search"] = {b"type": b"index", b"spec": {b"index": ks.first}}
-    spec[b"find_keys"] = {b"type": b"range", b"spec": {b"lastkey": last, b"keystep": ks.step, b"limit": 0}}
+    if ks.keynum:
+        spec[b"find_keys"] = {b"type": b"keynum", b"spec": {b"keynumidx": 0, b"firstkey": 1, b"keystep": ks.step}}
+    else:
+        spec[b"find_keys"] = {b"type": b"range", b"spec": {b"lastkey": last, b"keystep": ks.step, b"limit": 0}}
     return spec
 
 
@@ -117,6 +120,13 @@ def reply_list(args: list[bytes]) -> Any:
 
 def _positions(ks: KeySpec, args: list[bytes]) -> list[int]:
     n = len(args)
+    if ks.keynum:
+        from shardserver.numbers import strict_int
+
+        count = strict_int(args[ks.first]) if ks.first < n else None
+        if count is None or count <= 0 or ks.first + count >= n:
+            raise CommandError("ERR Invalid arguments specified for command")
+        return list(range(ks.first + 1, ks.first + 1 + count, ks.step))
     last = ks.last if ks.last >= 0 else n + ks.last
     if ks.first >= n:
         return []

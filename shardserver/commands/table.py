@@ -44,6 +44,7 @@ class KeySpec:
     step: int
     flags: tuple[str, ...] = ("RW", "update")
     notes: str = ""
+    keynum: bool = False  # Valkey's keynum find_keys: argv[first] counts the keys that follow it
 
 
 # Valkey's ACL category bits, in the order COMMAND INFO lists them.
@@ -106,6 +107,7 @@ class Command:
             if not self.subcommands:  # a container has only @slow
                 group_cat = {
                     "string": "@string",
+                    "list": "@list",
                     "generic": "@keyspace",
                     "connection": "@connection",
                     "server": None,
@@ -117,6 +119,8 @@ class Command:
             if "admin" in f:
                 cats.extend(["@admin", "@dangerous"])
             cats.append("@fast" if "fast" in f else "@slow")
+            if "blocking" in f:
+                cats.append("@blocking")
         return sorted(cats, key=lambda c: ACL_ORDER.index(c[1:]))
 
     def key_positions(self, argv: list[bytes]) -> list[int]:
@@ -317,3 +321,5 @@ def all_commands() -> list[Command]:
         out.append(cmd)
         out.extend(cmd.subcommands.values())
     return out
+
+from shardserver.commands import lists  # noqa: E402,F401

@@ -171,6 +171,7 @@ def quit_(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
 
 @front("reset")
 def reset(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
+    fr.blocking.drop(conn)
     conn.db = 0
     conn.resp3 = False
     conn.name = b""
@@ -876,4 +877,5 @@ __all__ = ["HANDLERS", "CROSS", "AGGREGATE", "REDIS_VERSION", "__version__"]
 
 
 # Registers SLOWLOG, LATENCY, MEMORY, DEBUG, MONITOR and CONFIG REWRITE (they use the helpers above).
+from shardserver.front import cross_list as _cross_list  # noqa: E402,F401
 from shardserver.front import introspection as _introspection  # noqa: E402,F401

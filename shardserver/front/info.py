@@ -143,7 +143,7 @@ def render(
             section("Clients", [
                 ("connected_clients", len(fr.clients)),
                 ("maxclients", fr.maxclients),
-                ("blocked_clients", 0),
+                ("blocked_clients", fr.blocking.blocked_count()),
                 ("pubsub_clients", 0),
                 ("watching_clients", 0),
             ])

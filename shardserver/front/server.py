@@ -109,6 +109,9 @@ class Front:
         self._ops_mark = (time.monotonic(), 0)
         self.apply_config()
         from shardserver.front import handlers, introspection  # noqa: F401  (registers handlers)
+        from shardserver.front.blocking import Blocking
+
+        self.blocking = Blocking(self)
 
         self.handlers: dict[str, FrontHandler] = handlers.HANDLERS
         self.cross: dict[str, Callable[..., Any]] = handlers.CROSS
@@ -132,7 +135,7 @@ class Front:
         return min(ns, threshold_ms * 1_000_000) if threshold_ms > 0 else ns
 
     # directives whose new value the shards must hear about
-    SHARD_DIRECTIVES = ("proto-max-bulk-len", "slowlog-log-slower-than", "slowlog-max-len", "latency-monitor-threshold", "loglevel", "hz")
+    SHARD_DIRECTIVES = ("proto-max-bulk-len", "slowlog-log-slower-than", "slowlog-max-len", "latency-monitor-threshold", "loglevel", "hz", "list-max-listpack-size")
 
     def apply_config(self, changed: set[str] | None = None) -> None:
         """Act on the configuration: at start, and after CONFIG SET or a reload changed ``changed``."""
@@ -170,6 +173,8 @@ class Front:
 
     def unregister(self, conn: ClientConnection) -> None:
         self.clients.pop(conn.id, None)
+        if conn.blocked:
+            self.blocking.drop(conn)
         self.stats["total_net_input_bytes"] += conn.net_in
         self.stats["total_net_output_bytes"] += conn.net_out
 
@@ -511,8 +516,11 @@ class Front:
             for i in range(0, len(items), 2):
                 run_id = items[i]
                 payload = items[i + 1]
-                if run_id == wire.HELLO_RUN:
-                    self._shard_hello(link, payload)
+                if run_id <= 0:
+                    if run_id == wire.HELLO_RUN:
+                        self._shard_hello(link, payload)
+                    else:  # READY_RUN, last in its message
+                        self.blocking.keys_ready(payload)
                     continue
                 target = inflight.pop(run_id, None)
                 if target is None:

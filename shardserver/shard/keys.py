@@ -647,6 +647,10 @@ def cmd_config(ctx: ShardContext, argv: list[bytes]) -> Any:
         ctx.worker.latency_threshold_ms = int(argv[2])
     elif name == "hz":
         ctx.worker.hz = int(argv[2])
+    elif name == "list-max-listpack-size":
+        from shardserver.shard.types.list import FILL
+
+        FILL[0] = int(argv[2])
     elif name == "loglevel":  # CONFIG SET / SIGHUP reload: shards log too
         from shardserver import log
 

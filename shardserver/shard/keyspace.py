@@ -67,7 +67,7 @@ class Clock:
 
 
 class Database:
-    __slots__ = ("id", "data", "expires", "atime", "by_slot", "clock", "_scan_keys", "_scan_pos", "on_expire")
+    __slots__ = ("id", "data", "expires", "atime", "by_slot", "clock", "_scan_keys", "_scan_pos", "on_expire", "watched", "on_ready")
 
     def __init__(self, db_id: int, clock: Clock) -> None:
         self.id = db_id
@@ -79,6 +79,10 @@ class Database:
         self._scan_keys: list[bytes] = []
         self._scan_pos = 0
         self.on_expire: Callable[[Database, bytes], None] | None = None
+        # keys clients are blocked on (key -> number of blocked clients), kept by
+        # the front through __watch/__unwatch; creating one of them calls on_ready
+        self.watched: dict[bytes, int] = {}
+        self.on_ready: Callable[[Database, bytes], None] | None = None
 
     # -- lookups ---------------------------------------------------------
     def get(self, key: bytes) -> Any:
@@ -114,6 +118,8 @@ class Database:
                 self.by_slot[slot] = {key}
             else:
                 keys.add(key)
+            if self.watched and key in self.watched and self.on_ready is not None:
+                self.on_ready(self, key)
         elif not keep_ttl and self.expires:
             self.expires.pop(key, None)
         data[key] = value
@@ -170,6 +176,12 @@ class Database:
             mine, theirs = getattr(self, attr), getattr(other, attr)
             setattr(self, attr, theirs)
             setattr(other, attr, mine)
+        # blocked clients stay with their database number: what is there now may serve them
+        for db in (self, other):
+            if db.on_ready is not None:
+                for key in db.watched:
+                    if key in db.data:
+                        db.on_ready(db, key)
 
     def _expire(self, key: bytes) -> None:
         self.delete(key)
@@ -228,8 +240,14 @@ class Keyspace:
         self.expired_keys = 0
         # the AOF's sink for changes no command asked for; None while AOF is off
         self.journal: Callable[[int, list[bytes]], None] | None = None
+        # [db, key] of watched keys a write created since the front last heard
+        self.ready: list[list[Any]] = []
         for db in self.dbs:
             db.on_expire = self._count_expired
+            db.on_ready = self._key_ready
+
+    def _key_ready(self, db: Database, key: bytes) -> None:
+        self.ready.append([db.id, key])
 
     def _count_expired(self, db: Database, key: bytes) -> None:
         self.expired_keys += 1

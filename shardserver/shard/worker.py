@@ -22,9 +22,11 @@ from shardserver.cmdstats import CommandStats, SlowLog
 from shardserver.errors import CommandError
 from shardserver.resp import OK, ErrorReply, FastRequestParser, encode
 from shardserver.shard import keys as _keys  # noqa: F401  (registers handlers)
+from shardserver.shard import list_cmds as _list_cmds  # noqa: F401
 from shardserver.shard import strings as _strings  # noqa: F401
 from shardserver.shard.keyspace import Keyspace
 from shardserver.shard.registry import HANDLERS, ShardContext
+from shardserver.shard.types.list import FILL as list_fill
 
 _RAW_OK = b"+OK\r\n"
 
@@ -46,6 +48,7 @@ class ShardWorker:
         self.ctx = ShardContext(self.keyspace, index, nshards, ranges)
         self.ctx.proto_max_bulk_len = int(settings.get("proto-max-bulk-len", 512 * 1024 * 1024))
         self.hz = int(settings.get("hz", 10))
+        list_fill[0] = int(settings.get("list-max-listpack-size", -2))
         self.handlers = _handler_table()
         self.receiver = Receiver(channel.requests)
         self.sender = Sender(channel.replies)
@@ -157,6 +160,11 @@ class ShardWorker:
                 out.append([b"".join(parts), array("I", map(len, parts)).tobytes()])
             else:
                 out.append(b"".join(parts))
+        ready = self.keyspace.ready
+        if ready:  # watched keys a write created: the front serves their blocked clients
+            out.append(wire.READY_RUN)
+            out.append(ready)
+            self.keyspace.ready = []
         ctx.stats["ops"] += ops
         ctx.stats["batches"] += 1
         ctx.stats["runs"] += len(runs)
