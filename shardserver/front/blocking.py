@@ -8,11 +8,13 @@ How a blocking command runs
 ---------------------------
 
 1. *Attempt.*  The front sends the shard the command's non-blocking step
-   (``__try 1 <skip mask> <argv>``): pop like LPOP/LMPOP/LMOVE, or, when every
-   key is empty, start *watching* the keys (``Database.watched``: key ->
-   number of waiters) and answer None.  Keys that already have waiters (or an
-   attempt in flight) are marked in the skip mask and count as empty, so a
-   newcomer never overtakes the clients queued before it.  When the keys span
+   (``__try 1 <argv>``): pop like LPOP/LMPOP/LMOVE, or, when every key is
+   empty, start *watching* the keys (``Database.watched``: key -> number of
+   waiters) and answer None.  A key that was reported ready and whose waiters
+   have not been served yet (``Database.ready_pending``) counts as empty, so
+   a newcomer never overtakes the clients blocked before it (the reply is
+   then 1, and the front gives the key a serving round once it has queued
+   the newcomer).  When the keys span
    shards the front takes a hold on those shards (``Front.hold``), asks each
    which keys hold a list (``__lprobe``), pops from the first one in argument
    order, or sends ``__watch`` to every shard: nothing runs on those shards in
@@ -52,7 +54,7 @@ from __future__ import annotations
 import asyncio
 import math
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -65,6 +67,7 @@ from shardserver.slots import key_slot
 if TYPE_CHECKING:
     from shardserver.front.connection import ClientConnection
     from shardserver.front.server import Front
+    from shardserver.front.targets import Hold
 
 Key = tuple[int, bytes]  # (db, key)
 
@@ -136,7 +139,6 @@ class Blocking:
     def __init__(self, front: Front) -> None:
         self.front = front
         self.queues: dict[Key, deque[Waiter]] = {}
-        self.attempts: dict[Key, int] = {}  # attempts in flight per key
         self.serving: set[Key] = set()
         self.again: set[Key] = set()
         self.waiters: dict[int, Waiter] = {}  # client id -> its waiter
@@ -181,23 +183,10 @@ class Blocking:
         keys = blocker.keys
         shards = {self.owner(k) for k in keys}
         if len(shards) == 1:
-            mask = self._mask(db, keys)
-            slots = [(db, k) for k in keys]
-            for s in slots:
-                self.attempts[s] = self.attempts.get(s, 0) + 1
-
-            def attempted(value: Any) -> None:
-                for s in slots:
-                    n = self.attempts[s] - 1
-                    if n:
-                        self.attempts[s] = n
-                    else:
-                        del self.attempts[s]
-                self._attempted(conn, db, blocker, cell, value, mask, watched=True)
-
-            self.send(shards.pop(), db, [b"__try", b"1", mask] + blocker.argv, attempted)
+            self.send(shards.pop(), db, [b"__try", b"1"] + blocker.argv, lambda value: self._attempted(conn, db, blocker, cell, value))
         else:
-            self.front.loop.create_task(self._attempt_across(conn, db, blocker, cell, sorted(shards)))
+            hold = self.front.hold(sorted(shards))  # taken now: commands sent after this one wait for it
+            self.front.loop.create_task(self._attempt_across(conn, db, blocker, cell, hold))
         return NO_REPLY
 
     def start_move(self, conn: ClientConnection, blocker: Blocker) -> Any:
@@ -206,20 +195,16 @@ class Blocking:
 
         cell: list[Any] = [None]
         conn.pending.append(cell)
-        self.front.loop.create_task(self._attempt_move(conn, conn.db, blocker, cell))
-        return NO_REPLY
-
-    async def _attempt_move(self, conn: ClientConnection, db: int, blocker: Blocker, cell: list[Any]) -> None:
+        db = conn.db
         assert blocker.dst is not None and blocker.move is not None
         src = blocker.keys[0]
-        mask = [b"0"]
+        work = move_across(self.front, db, src, blocker.dst, blocker.move[0], blocker.move[1], on_empty=lambda skipped: self._attempted(conn, db, blocker, cell, skipped))
+        self.front.loop.create_task(self._attempt_move(conn, cell, work))
+        return NO_REPLY
 
-        def skip() -> bool:
-            mask[0] = self._mask(db, [src])
-            return mask[0] == b"1"
-
+    async def _attempt_move(self, conn: ClientConnection, cell: list[Any], work: Coroutine[Any, Any, Any]) -> None:
         try:
-            value = await move_across(self.front, db, src, blocker.dst, blocker.move[0], blocker.move[1], skip=skip, on_empty=lambda: self._attempted(conn, db, blocker, cell, None, mask[0], watched=True))
+            value = await work
         except CommandError as exc:
             value = ErrorReply(exc.text)
         except Exception as exc:
@@ -228,17 +213,13 @@ class Blocking:
         if value is not _BLOCKED:
             self.fill(conn, cell, value)
 
-    def _mask(self, db: int, keys: list[bytes]) -> bytes:
-        return bytes(49 if (db, k) in self.queues or (db, k) in self.attempts else 48 for k in keys)
-
-    def _attempted(self, conn: ClientConnection, db: int, blocker: Blocker, cell: list[Any], value: Any, mask: bytes, watched: bool) -> None:
-        if value is not None:
+    def _attempted(self, conn: ClientConnection, db: int, blocker: Blocker, cell: list[Any], value: Any) -> None:
+        """The attempt's reply: a value to send, or None / 1 (blocked; 1: a key was skipped)."""
+        if value is not None and value != 1:
             self.fill(conn, cell, value)
             return
         if conn.closing or conn.transport is None:
-            # gone meanwhile: it never blocks, but the shard counted its watches
-            if watched:
-                self._unwatch(db, blocker.keys)
+            self._unwatch(db, blocker.keys)  # gone meanwhile: it never blocks, but the shard counted its watches
             return
         waiter = Waiter(conn, db, blocker, cell)
         self.waiters[conn.id] = waiter
@@ -251,19 +232,16 @@ class Blocking:
                 q.append(waiter)
         if blocker.timeout > 0:
             waiter.timer = self.front.loop.call_later(blocker.timeout, self._timed_out, waiter)
-        # keys it skipped for the clients ahead of it may hold data: give them a round
-        for i, key in enumerate(blocker.keys):
-            if mask[i : i + 1] == b"1":
+        if value == 1:  # a key it skipped for the clients ahead of it holds data: give it a round
+            for key in blocker.keys:
                 self.serve((db, key))
 
-    async def _attempt_across(self, conn: ClientConnection, db: int, blocker: Blocker, cell: list[Any], shards: list[int]) -> None:
+    async def _attempt_across(self, conn: ClientConnection, db: int, blocker: Blocker, cell: list[Any], hold: Hold) -> None:
         """Keys on several shards: probe, then pop from the first list or watch, all under a hold."""
         fr = self.front
-        hold = fr.hold(shards)
         keys = blocker.keys
         try:
             await hold.ready
-            mask = self._mask(db, keys)
             by_shard: dict[int, list[int]] = {}
             for i, key in enumerate(keys):
                 by_shard.setdefault(self.owner(key), []).append(i)
@@ -280,14 +258,14 @@ class Blocking:
                 if state[i] == 2:
                     self.fill(conn, cell, ErrorReply(errors.WRONGTYPE))
                     return
-                if state[i] == 1 and mask[i : i + 1] != b"1":
-                    value = (await hold.call(self.owner(key), db, [[b"__try", b"0", b"0"] + blocker.step(key)]))[0]
+                if state[i] == 1:
+                    value = (await hold.call(self.owner(key), db, [[b"__try", b"0"] + blocker.step(key)]))[0]
                     if value is not None:
                         self.fill(conn, cell, value)
                         return
             for s, idx in by_shard.items():
                 hold.call(s, db, [[b"__watch"] + [keys[i] for i in idx]])
-            self._attempted(conn, db, blocker, cell, None, mask, watched=True)
+            self._attempted(conn, db, blocker, cell, 1 if 3 in state else None)
         except Exception as exc:  # keep the reply order: the cell must be filled
             log.warning(f"blocking attempt failed: {exc!r}")
             self.fill(conn, cell, ErrorReply(f"ERR internal error: {exc}"))
@@ -320,16 +298,15 @@ class Blocking:
         blocker = waiter.blocker
         src_shard = self.owner(key)
         if blocker.dst is not None and self.owner(blocker.dst) != src_shard:
-            self.front.loop.create_task(self._move_across(waiter, k))
+            assert blocker.dst is not None and blocker.move is not None
+            work = move_across(self.front, db, key, blocker.dst, blocker.move[0], blocker.move[1], empty_ok=True)
+            self.front.loop.create_task(self._move_across(waiter, k, work))
             return
-        self.send(src_shard, db, [b"__try", b"s", b"0"] + blocker.step(key), lambda value: self._served(waiter, k, value))
+        self.send(src_shard, db, [b"__try", b"s"] + blocker.step(key), lambda value: self._served(waiter, k, value))
 
-    async def _move_across(self, waiter: Waiter, k: Key) -> None:
-        db, src = k
-        blocker = waiter.blocker
-        assert blocker.dst is not None and blocker.move is not None
+    async def _move_across(self, waiter: Waiter, k: Key, work: Coroutine[Any, Any, Any]) -> None:
         try:
-            value = await move_across(self.front, db, src, blocker.dst, blocker.move[0], blocker.move[1], empty_ok=True)
+            value = await work
         except CommandError as exc:
             value = ErrorReply(exc.text)
         except Exception as exc:
@@ -378,7 +355,7 @@ class Blocking:
         self._unwatch(waiter.db, keys)
         if reply is not None:
             self.fill(conn, waiter.cell, reply)
-            if not conn.closing and conn.parser.buffered():
+            if not conn.closing:
                 self.front.loop.call_soon(conn.process_input)  # what it sent while blocked
 
     def _unwatch(self, db: int, keys: list[bytes]) -> None:
@@ -418,7 +395,7 @@ class Blocking:
 _BLOCKED = object()
 
 
-async def move_across(
+def move_across(
     fr: Front,
     db: int,
     src: bytes,
@@ -426,9 +403,8 @@ async def move_across(
     wherefrom: bytes,
     whereto: bytes,
     empty_ok: bool = False,
-    skip: Callable[[], bool] | None = None,
-    on_empty: Callable[[], None] | None = None,
-) -> Any:
+    on_empty: Callable[[Any], None] | None = None,
+) -> Coroutine[Any, Any, Any]:
     """LMOVE between two shards, under a hold on both: check, pop, push; never loses an element.
 
     The source is checked first (missing: None; another type: WRONGTYPE), then
@@ -436,12 +412,29 @@ async def move_across(
     LPOP/RPOP on the source's shard) and pushed (LPUSH/RPUSH on the
     destination's).  ``empty_ok``: a source of another type counts as empty
     (a blocked client is not served from a key of another type).  A blocking
-    attempt passes ``skip`` (the source has clients waiting before this one:
-    count it as empty) and ``on_empty``: then the source is watched and
-    ``on_empty`` runs, both under the hold, and the result is ``_BLOCKED``.
+    attempt passes ``on_empty``: when the source is empty, or holds data that
+    clients blocked before this one are about to get (probe state 3), the
+    source is watched and ``on_empty`` runs, both under the hold, and the
+    result is ``_BLOCKED``.
     """
     a, b = fr.slot_owner[key_slot(src)], fr.slot_owner[key_slot(dst)]
-    hold = fr.hold([a, b])
+    hold = fr.hold([a, b])  # taken now, in arrival order; the steps run when it is granted
+    return _move_steps(fr, hold, a, b, db, src, dst, wherefrom, whereto, empty_ok, on_empty)
+
+
+async def _move_steps(
+    fr: Front,
+    hold: Hold,
+    a: int,
+    b: int,
+    db: int,
+    src: bytes,
+    dst: bytes,
+    wherefrom: bytes,
+    whereto: bytes,
+    empty_ok: bool,
+    on_empty: Callable[[Any], None] | None,
+) -> Any:
     try:
         await hold.ready
         probe_src = hold.call(a, db, [[b"__lprobe", src]])
@@ -455,11 +448,11 @@ async def move_across(
             if empty_ok:
                 return None
             raise CommandError(errors.WRONGTYPE)
-        if s[0] == 0 or (skip is not None and skip()):
+        if s[0] == 0 or (s[0] == 3 and on_empty is not None):
             if on_empty is None:
                 return None
             hold.call(a, db, [[b"__watch", src]])
-            on_empty()
+            on_empty(1 if s[0] == 3 else None)
             return _BLOCKED
         if d[0] == 2:
             raise CommandError(errors.WRONGTYPE)

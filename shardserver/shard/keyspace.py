@@ -67,7 +67,7 @@ class Clock:
 
 
 class Database:
-    __slots__ = ("id", "data", "expires", "atime", "by_slot", "clock", "_scan_keys", "_scan_pos", "on_expire", "watched", "on_ready")
+    __slots__ = ("id", "data", "expires", "atime", "by_slot", "clock", "_scan_keys", "_scan_pos", "on_expire", "watched", "on_ready", "ready_pending")
 
     def __init__(self, db_id: int, clock: Clock) -> None:
         self.id = db_id
@@ -83,6 +83,9 @@ class Database:
         # the front through __watch/__unwatch; creating one of them calls on_ready
         self.watched: dict[bytes, int] = {}
         self.on_ready: Callable[[Database, bytes], None] | None = None
+        # watched keys reported ready whose waiters the front has not served yet:
+        # a newcomer's blocking attempt counts them as empty (first blocked, first served)
+        self.ready_pending: set[bytes] = set()
 
     # -- lookups ---------------------------------------------------------
     def get(self, key: bytes) -> Any:
@@ -247,6 +250,7 @@ class Keyspace:
             db.on_ready = self._key_ready
 
     def _key_ready(self, db: Database, key: bytes) -> None:
+        db.ready_pending.add(key)
         self.ready.append([db.id, key])
 
     def _count_expired(self, db: Database, key: bytes) -> None:

@@ -351,11 +351,12 @@ def cmd_rpoplpush(ctx: ShardContext, argv: list[bytes]) -> Any:
 
 @internal("__lprobe")
 def cmd_lprobe(ctx: ShardContext, argv: list[bytes]) -> Any:
-    """Per key: 0 missing, 1 a non-empty list, 2 another type (read-only, no access-time update)."""
+    """Per key: 0 missing, 1 a list, 2 another type, 3 a list blocked clients are about to get (read-only)."""
     out = []
+    pending = ctx.db.ready_pending
     for key in argv[1:]:
         value = ctx.db.peek(key)
-        out.append(0 if value is None else 1 if type(value) is ListValue else 2)
+        out.append(0 if value is None else 2 if type(value) is not ListValue else 3 if key in pending else 1)
     return out
 
 
@@ -405,29 +406,35 @@ def cmd_unwatch(ctx: ShardContext, argv: list[bytes]) -> Any:
             watched[key] = n
         else:
             watched.pop(key, None)
+            ctx.db.ready_pending.discard(key)
     return OK
 
 
 @internal("__try")
 def cmd_try(ctx: ShardContext, argv: list[bytes]) -> Any:
-    """__try <mode 1|0|s> <skip mask> <blocking command argv...>: its non-blocking step.
+    """__try <mode> <blocking command argv...>: the non-blocking step of a blocking command.
 
-    Tries the keys of a BLPOP/BRPOP/BLMPOP/BLMOVE/BRPOPLPUSH in order (a key
-    whose mask byte is ``1`` counts as empty: other clients wait on it first)
-    and pops like LPOP/RPOP/LMPOP/LMOVE, logged as that command.  Nothing to
-    pop: None, and with mode ``1`` the keys are watched.  Mode ``s`` serves a
-    blocked client from one key: a key of another type counts as empty.
+    Tries the keys of a BLPOP/BRPOP/BLMPOP/BLMOVE/BRPOPLPUSH in order and pops
+    like LPOP/RPOP/LMPOP/LMOVE, logged as that command (``ctx.rewrite``).
+
+    - mode ``1`` (a client's attempt): a key in ``ready_pending`` counts as
+      empty (clients blocked before it get it first).  Nothing to pop: the
+      keys are watched and the reply is None, or 1 when a key was skipped.
+    - mode ``0`` (the front already checked the keys under a hold): pop only.
+    - mode ``s`` (serving a blocked client from its first key): a key of
+      another type counts as empty; None (nothing there) ends the key's
+      serving round, so it leaves ``ready_pending``.
     """
     mode = argv[1]
-    want_watch = mode == b"1"
-    skip = argv[2]
-    cmd = argv[3:]
+    cmd = argv[2:]
     name = cmd[0].lower()
     db = ctx.db
     ctx.rewrite = []
-    if mode == b"s":  # serving a blocked client: a key of another type is as good as empty
-        first = cmd[1] if name in (b"blmove", b"brpoplpush") else cmd[3] if name == b"blmpop" else cmd[1]
+    pending = db.ready_pending if mode == b"1" else ()
+    if mode == b"s":
+        first = cmd[3] if name == b"blmpop" else cmd[1]
         if type(db.peek(first)) is not ListValue:
+            db.ready_pending.discard(first)
             return None
     if name in (b"blmove", b"brpoplpush"):
         src, dst = cmd[1], cmd[2]
@@ -436,9 +443,11 @@ def cmd_try(ctx: ShardContext, argv: list[bytes]) -> Any:
         else:
             src_tail, dst_tail = True, False
         value = get_list(db, src)
-        if value is None or skip[:1] == b"1":
-            if want_watch:
+        if value is None or src in pending:
+            if mode == b"1":
                 watch(db, [src])
+                return 1 if value is not None else None
+            db.ready_pending.discard(src)
             return None
         v = lmove(ctx, src, dst, src_tail, dst_tail)
         ctx.rewrite = [[b"lmove", src, dst, b"right" if src_tail else b"left", b"right" if dst_tail else b"left"]]
@@ -447,9 +456,13 @@ def cmd_try(ctx: ShardContext, argv: list[bytes]) -> Any:
         keys, tail, count = parse_mpop(cmd, 2)
     else:
         keys, tail, count = cmd[1:-1], name == b"brpop", -1
-    for i, key in enumerate(keys):
+    skipped = False
+    for key in keys:
         value = get_list(db, key)
-        if not value or skip[i : i + 1] == b"1":
+        if not value:
+            continue
+        if key in pending:
+            skipped = True
             continue
         if count != -1:
             return pop_range_with_key(ctx, key, value, tail, count)
@@ -457,6 +470,9 @@ def cmd_try(ctx: ShardContext, argv: list[bytes]) -> Any:
         _removed(db, key, value)
         ctx.rewrite = [[b"rpop" if tail else b"lpop", key]]
         return [key, v]
-    if want_watch:
+    if mode == b"1":
         watch(db, keys)
+        return 1 if skipped else None
+    for key in keys:
+        db.ready_pending.discard(key)
     return None
