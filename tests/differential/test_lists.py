@@ -188,7 +188,6 @@ def test_list_max_listpack_size_positive_and_other_levels(pair: Pair) -> None:
 def test_command_info_and_getkeys(pair: Pair) -> None:
     for name in ("lpush", "lpop", "lmove", "lmpop", "blpop", "blmove", "blmpop", "lpos", "client|unblock"):
         pair.both("command", "info", name)
-        pair.both("command", "docs", name) if name == "client|unblock" else None
     pair.both("command", "getkeys", "lmpop", "2", "a", "b", "left")
     pair.both("command", "getkeys", "blmpop", "0", "2", "a", "b", "left", "count", "3")
     pair.both("command", "getkeys", "blpop", "a", "b", "0")

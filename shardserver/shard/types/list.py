@@ -302,10 +302,33 @@ class ListValue:
         if self.nodes is None:
             self.lp_bytes += delta
         else:
-            k, _ = self._locate(i)
+            k, off = self._locate(i)
             node = self.nodes[k]
-            if node[2]:
+            large = is_large(len(v), FILL[0])
+            if node[2] and large:
                 node[1] = len(v)
+            elif node[2]:
+                # quicklist.c inserts the small value after the plain node, then frees it
+                nxt = self.nodes[k + 1] if k + 1 < len(self.nodes) else None
+                if nxt is not None and not nxt[2] and not exceeds(FILL[0], nxt[1] + len(v) + _OVERHEAD, nxt[0] + 1):
+                    nxt[0] += 1
+                    nxt[1] += entry_size(v)
+                    del self.nodes[k]
+                else:
+                    self.nodes[k] = [1, _LP_EMPTY + entry_size(v), 0]
+            elif large:
+                # a large element gets a plain node of its own, splitting its node
+                first = i - off
+                parts = []
+                if off:
+                    parts.append([off, self._node_bytes(first, off), 0])
+                parts.append([1, len(v), 1])
+                right = node[0] - off - 1
+                if right:
+                    parts.append([right, self._node_bytes(i + 1, right), 0])
+                del self.nodes[k]
+                for j, part in enumerate(parts):
+                    self.nodes.insert(k + j, part)
             else:
                 node[1] += delta
             self._try_shrink()
