@@ -234,7 +234,7 @@ def cmd_linsert(ctx: ShardContext, argv: list[bytes]) -> Any:
     pivot = argv[3]
     for i, v in enumerate(value.items):
         if v == pivot:
-            value.insert(i if where == b"before" else i + 1, argv[4])
+            value.linsert(i, argv[4], after=where == b"after")
             return len(value)
     return -1
 

@@ -293,92 +293,154 @@ class ListValue:
             return None
         return self.items[i]
 
-    def set(self, i: int, v: bytes) -> None:
-        """LSET at a valid index ``i`` (0 <= i < len)."""
-        self._try_grow([v])
-        old = self.items[i]
-        self.items[i] = v
-        delta = entry_size(v) - entry_size(old)
-        if self.nodes is None:
-            self.lp_bytes += delta
-        else:
-            k, off = self._locate(i)
-            node = self.nodes[k]
-            large = is_large(len(v), FILL[0])
-            if node[2] and large:
-                node[1] = len(v)
-            elif node[2]:
-                # quicklist.c inserts the small value after the plain node, then frees it
-                nxt = self.nodes[k + 1] if k + 1 < len(self.nodes) else None
-                if nxt is not None and not nxt[2] and not exceeds(FILL[0], nxt[1] + len(v) + _OVERHEAD, nxt[0] + 1):
-                    nxt[0] += 1
-                    nxt[1] += entry_size(v)
-                    del self.nodes[k]
-                else:
-                    self.nodes[k] = [1, _LP_EMPTY + entry_size(v), 0]
-            elif large:
-                # a large element gets a plain node of its own, splitting its node
-                first = i - off
-                parts = []
-                if off:
-                    parts.append([off, self._node_bytes(first, off), 0])
-                parts.append([1, len(v), 1])
-                right = node[0] - off - 1
-                if right:
-                    parts.append([right, self._node_bytes(i + 1, right), 0])
-                del self.nodes[k]
-                for j, part in enumerate(parts):
-                    self.nodes.insert(k + j, part)
-            else:
-                node[1] += delta
-            self._try_shrink()
+    # -- quicklist node model: inserts, replacements, merges (quicklist.c) ----------
+    def _allow_insert(self, node: list[int] | None, size: int) -> bool:
+        """_quicklistNodeAllowInsert."""
+        fill = FILL[0]
+        if node is None or node[2] or is_large(size, fill):
+            return False
+        return not exceeds(fill, node[1] + size + _OVERHEAD, node[0] + 1)
 
-    def insert(self, i: int, v: bytes) -> None:
-        """Insert ``v`` so it becomes element ``i`` (0 <= i <= len)."""
-        self._try_grow([v])
+    def _allow_merge(self, a: list[int], b: list[int]) -> bool:
+        """_quicklistNodeAllowMerge: the merged listpack loses one header and end byte."""
+        if a[2] or b[2]:
+            return False
+        return not exceeds(FILL[0], a[1] + b[1] - _LP_EMPTY, a[0] + b[0])
+
+    def _merge(self, i: int) -> None:
+        nodes = self.nodes
+        assert nodes is not None
+        a, b = nodes[i], nodes[i + 1]
+        a[0] += b[0]
+        a[1] += b[1] - _LP_EMPTY
+        del nodes[i + 1]
+
+    def _merge_around(self, c: int) -> int:
+        """_quicklistMergeNodes around node ``c``; returns the index of the resulting centre."""
+        nodes = self.nodes
+        assert nodes is not None
+        if c >= 2 and self._allow_merge(nodes[c - 1], nodes[c - 2]):
+            self._merge(c - 2)
+            c -= 1
+        if c + 2 < len(nodes) and self._allow_merge(nodes[c + 1], nodes[c + 2]):
+            self._merge(c + 1)
+        if c >= 1 and self._allow_merge(nodes[c], nodes[c - 1]):
+            self._merge(c - 1)
+            c -= 1
+        if c + 1 < len(nodes) and self._allow_merge(nodes[c], nodes[c + 1]):
+            self._merge(c)
+        return c
+
+    def _split(self, k: int, first: int, keep: int) -> tuple[list[int], list[int]]:
+        """Node ``k`` (its first element at ``first``) cut after ``keep`` elements: (left, right)."""
+        nodes = self.nodes
+        assert nodes is not None
+        count = nodes[k][0]
+        return [keep, self._node_bytes(first, keep), 0], [count - keep, self._node_bytes(first + keep, count - keep), 0]
+
+    def set(self, i: int, v: bytes) -> None:
+        """LSET at a valid index ``i`` (0 <= i < len); the caller ran ``grow_for`` first."""
+        old = self.items[i]
+        if self.nodes is None:
+            self.items[i] = v
+            self.lp_bytes += entry_size(v) - entry_size(old)
+            return
+        nodes = self.nodes
+        fill = FILL[0]
+        size = len(v)
+        k, off = self._locate(i)
+        node = nodes[k]
+        large = is_large(size, fill)
+        es = entry_size(v)
+        if not node[2] and not large and not exceeds(fill, node[1] - entry_size(old) + es, node[0]):
+            node[1] += es - entry_size(old)
+        elif node[2] and large:
+            node[1] = size
+        elif node[2]:
+            # inserted after the plain node (into the next node when it has room), which is freed
+            nxt = nodes[k + 1] if k + 1 < len(nodes) else None
+            if self._allow_insert(nxt, size):
+                assert nxt is not None
+                nxt[0] += 1
+                nxt[1] += es
+                del nodes[k]
+            else:
+                nodes[k] = [1, _LP_EMPTY + es, 0]
+        else:
+            # the node is full or the value large: split after the element, a new node for the
+            # value, then the old element (now the node's last) is deleted and nodes merged
+            first = i - off
+            new = [1, size, 1] if large else [1, _LP_EMPTY + es, 0]
+            if off != node[0] - 1:
+                left, right = self._split(k, first, off + 1)
+                nodes[k] = left
+                nodes.insert(k + 1, new)
+                nodes.insert(k + 2, right)
+            else:
+                nodes.insert(k + 1, new)
+            node = nodes[k]
+            if node[0] == 1:
+                del nodes[k]
+            else:
+                node[0] -= 1
+                node[1] -= entry_size(old)
+                self._merge_around(k + 1)
+        self.items[i] = v
+        self._try_shrink()
+
+    def linsert(self, pivot: int, v: bytes, after: bool) -> None:
+        """LINSERT next to element ``pivot``; the caller ran ``grow_for`` first."""
         items = self.items
         if self.nodes is None:
-            items.insert(i, v)
+            items.insert(pivot + after, v)
             self.lp_bytes += entry_size(v)
             return
-        n = len(items)
-        if i == 0 or i == n:
-            self._node_push(v, tail=i == n)
-            items.insert(i, v)
-            return
-        fill = FILL[0]
-        k, off = self._locate(i)
-        node = self.nodes[k]
-        items.insert(i, v)
-        if not node[2] and not is_large(len(v), fill) and not exceeds(fill, node[1] + len(v) + _OVERHEAD, node[0] + 1):
+        nodes = self.nodes
+        size = len(v)
+        es = entry_size(v)
+        k, off = self._locate(pivot)
+        node = nodes[k]
+        first = pivot - off
+        full = not self._allow_insert(node, size)
+        at_tail = after and off == node[0] - 1
+        at_head = not after and off == 0
+        nxt = nodes[k + 1] if k + 1 < len(nodes) else None
+        prv = nodes[k - 1] if k > 0 else None
+        if is_large(size, FILL[0]):
+            if node[2] or at_tail or at_head:
+                nodes.insert(k + 1 if after else k, [1, size, 1])
+            else:
+                left, right = self._split(k, first, off + 1 if after else off)
+                nodes[k] = left
+                nodes.insert(k + 1, [1, size, 1])
+                nodes.insert(k + 2, right)
+        elif not full:
             node[0] += 1
-            node[1] += entry_size(v)
-            return
-        # the node is full: split it at the insertion point, the new element starting the second half
-        first = i - off
-        left = off
-        right = node[0] - off + 1
-        if left == 0:
-            self.nodes.insert(k, [1, _LP_EMPTY + entry_size(v), 0])
-            return
-        node[0] = left
-        if not node[2]:
-            node[1] = self._node_bytes(first, left)
-        self.nodes.insert(k + 1, [right, self._node_bytes(first + left, right), 0])
-
-    def remove_at(self, i: int) -> None:
-        """Delete element ``i`` (LREM's step); the caller calls ``shrunk`` once done."""
-        if self.nodes is not None:
-            k, _ = self._locate(i)
-            node = self.nodes[k]
-            node[0] -= 1
-            if node[0] == 0:
-                del self.nodes[k]
-            elif not node[2]:
-                node[1] -= entry_size(self.items[i])
+            node[1] += es
+        elif at_tail and self._allow_insert(nxt, size):
+            assert nxt is not None
+            nxt[0] += 1
+            nxt[1] += es
+        elif at_head and self._allow_insert(prv, size):
+            assert prv is not None
+            prv[0] += 1
+            prv[1] += es
+        elif at_tail or at_head:
+            nodes.insert(k + 1 if after else k, [1, _LP_EMPTY + es, 0])
         else:
-            self.lp_bytes -= entry_size(self.items[i])
-        del self.items[i]
+            left, right = self._split(k, first, off + 1 if after else off)
+            if after:  # the new node holds the elements after the pivot, the value first
+                right[0] += 1
+                right[1] += es
+                centre = k
+            else:  # the new node holds the elements before the pivot, the value last
+                left[0] += 1
+                left[1] += es
+                centre = k + 1
+            nodes[k] = left
+            nodes.insert(k + 1, right)
+            self._merge_around(centre)
+        items.insert(pivot + after, v)
 
     def remove_matching(self, ele: bytes, count: int) -> int:
         """LREM: remove up to |count| elements equal to ``ele`` (all when 0), from the tail when negative."""
