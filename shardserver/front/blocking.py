@@ -169,6 +169,10 @@ class Blocking:
     def blocked_count(self) -> int:
         return len(self.waiters)
 
+    def timed_count(self) -> int:
+        """Blocked clients with a timeout (INFO's clients_in_timeout_table)."""
+        return sum(1 for w in self.waiters.values() if w.timer is not None)
+
     def is_blocked(self, conn: ClientConnection) -> bool:
         return conn.id in self.waiters
 
@@ -317,6 +321,8 @@ class Blocking:
     def _served(self, waiter: Waiter, k: Key, value: Any) -> None:
         self.serving.discard(k)
         waiter.busy = False
+        if isinstance(value, ErrorReply) and value.text.startswith("LOADING"):
+            value = None  # the shard restarted: keep waiting (``rewatch`` re-arms its watches)
         if value is None:
             if waiter.expired is not None and not waiter.done:
                 self._finish(waiter, waiter.expired)
@@ -357,6 +363,16 @@ class Blocking:
             self.fill(conn, waiter.cell, reply)
             if not conn.closing:
                 self.front.loop.call_soon(conn.process_input)  # what it sent while blocked
+
+    def rewatch(self, shard: int) -> None:
+        """A restarted shard starts with no watches: give it those of the clients still blocked."""
+        per_db: dict[int, list[bytes]] = {}
+        for waiter in self.waiters.values():
+            for key in waiter.blocker.keys:
+                if self.owner(key) == shard:
+                    per_db.setdefault(waiter.db, []).append(key)
+        for db, keys in per_db.items():
+            self.send(shard, db, [b"__watch"] + keys, lambda value: None)
 
     def _unwatch(self, db: int, keys: list[bytes]) -> None:
         by_shard: dict[int, list[bytes]] = {}

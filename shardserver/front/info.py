@@ -146,6 +146,8 @@ def render(
                 ("blocked_clients", fr.blocking.blocked_count()),
                 ("pubsub_clients", 0),
                 ("watching_clients", 0),
+                ("clients_in_timeout_table", fr.blocking.timed_count()),
+                ("total_blocking_keys", len(fr.blocking.queues)),
             ])
         elif name == "memory":
             section("Memory", [

@@ -549,6 +549,7 @@ class Front:
             # what CONFIG SET or a reload changed since.
             for name in self.SHARD_DIRECTIVES:
                 self.call(link.index, 0, [[b"__config", name.encode(), str(self.config.get(name)).encode()]])
+            self.blocking.rewatch(link.index)
         if not self.ready_sent and all(x.up for x in self.links):
             from shardserver.front.info import process_rss
 

@@ -229,3 +229,28 @@ def test_blmpop_and_wrongtype_source_keeps_waiting(server: ServerProc, r: redis.
     r.rpush(H, "1", "2", "3")
     assert call.result() == [H, [b"3", b"2"]]
     assert r.get(L) == b"string"
+
+
+def test_waiter_survives_a_shard_restart() -> None:
+    import os
+    import signal
+
+    from tests.integration.helpers import shard_pids
+
+    with shardserver(shards=2) as s:
+        r = redis.Redis(port=s.port, socket_timeout=10)
+        call = Call(s.port, "BLPOP", L, "0")
+        wait_blocked(r, 1)
+        mark = s.log_size()
+        os.kill(shard_pids(r.info("shards"), 2)[0], signal.SIGKILL)
+        m = s.wait_log(rb"Restarted shard 0 as pid (\d+)", 10, start=mark)
+        s.wait_log(rb"%d:H0 .*Shard 0 ready" % int(m.group(1)), 10, start=mark)
+        deadline = time.monotonic() + 10
+        while True:  # the hello has no client-visible event: retry while the shard still loads
+            try:
+                r.rpush(L, "after-restart")
+                break
+            except redis.exceptions.BusyLoadingError:
+                assert time.monotonic() < deadline
+        assert call.result() == [L, b"after-restart"]
+        assert blocked(r) == 0
