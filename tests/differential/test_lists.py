@@ -177,7 +177,7 @@ def test_list_max_listpack_size_positive_and_other_levels(pair: Pair) -> None:
             cmds: list[tuple[str, ...]] = [("del", "l")]
             for i in range(12):
                 cmds += [("rpush", "l", "v" * (i * 300)), ("object", "encoding", "l")]
-            for i in range(12):
+            for _ in range(12):
                 cmds += [("lpop", "l"), ("object", "encoding", "l")]
             _exact_all(pair, cmds)
         pair.both("config", "get", "list-max-listpack-size")
@@ -243,3 +243,42 @@ def test_random_command_sequences(pair: Pair, ops: list[tuple[str, int]], seed: 
     cmds = [_render(op, rnd) for op in ops]
     cmds += [("lrange", k, "0", "-1") for k in KEYS]
     _exact_all(pair, cmds)
+
+
+def _edit_script(rnd: random.Random) -> list[tuple[str, ...]]:
+    """Random pushes, pops, inserts, sets, removals and trims, each followed by OBJECT ENCODING."""
+    vals = ["a", "bb", "12", "-5", "x" * rnd.choice([10, 100, 1000, 3000]), "9" * 19]
+    cmds: list[tuple[str, ...]] = []
+    for _ in range(150):
+        op = rnd.choice(["lpush", "rpush", "lpop", "rpop", "linsert", "lset", "lrem", "ltrim", "lpopn", "rpopn"])
+        val = rnd.choice(vals)
+        if op in ("lpush", "rpush"):
+            cmds.append((op, "l", *[rnd.choice(vals) for _ in range(rnd.randint(1, 4))]))
+        elif op in ("lpop", "rpop"):
+            cmds.append((op, "l"))
+        elif op in ("lpopn", "rpopn"):
+            cmds.append((op[:4], "l", str(rnd.randint(1, 5))))
+        elif op == "linsert":
+            cmds.append((op, "l", rnd.choice(["before", "after"]), rnd.choice(vals), val))
+        elif op == "lset":
+            cmds.append((op, "l", str(rnd.randint(-10, 10)), val))
+        elif op == "lrem":
+            cmds.append((op, "l", str(rnd.randint(-2, 2)), val))
+        else:
+            cmds.append((op, "l", str(rnd.randint(0, 3)), str(rnd.randint(-3, -1))))
+        cmds.append(("object", "encoding", "l"))
+    cmds.append(("lrange", "l", "0", "-1"))
+    return cmds
+
+
+def test_encodings_after_random_edits(pair: Pair) -> None:
+    """The quicklist node model (splits, merges, plain nodes) decides OBJECT ENCODING as Valkey does."""
+    try:
+        for seed in range(8):
+            rnd = random.Random(seed)
+            fill = ["-2", "-1", "3", "5", "1"][seed % 5]
+            pair.both("config", "set", "list-max-listpack-size", fill)
+            pair.both("del", "l")
+            _exact_all(pair, _edit_script(rnd))
+    finally:
+        pair.both("config", "set", "list-max-listpack-size", "-2")
