@@ -329,10 +329,20 @@ class Blocking:
             if k in self.again:
                 self.again.discard(k)
                 self.serve(k)
+            self._retry_others(waiter, k)
             return
         if not waiter.done:
             self._finish(waiter, value)
         self.serve(k)  # the key may hold more for the next waiter
+        self._retry_others(waiter, k)
+
+    def _retry_others(self, waiter: Waiter, k: Key) -> None:
+        """Keys that were ready while this waiter was busy on ``k`` get their round now."""
+        for key in waiter.blocker.keys:
+            other = (waiter.db, key)
+            if other != k and other in self.again and other not in self.serving:
+                self.again.discard(other)
+                self.serve(other)
 
     # -- unblocking --------------------------------------------------------------
     def _finish(self, waiter: Waiter, reply: Any) -> None:

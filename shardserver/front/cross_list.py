@@ -124,13 +124,11 @@ def client_unblock(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
     if client_id is None:
         raise CommandError(errors.NOT_INTEGER)
     error = False
-    if len(argv) == 4:
+    if len(argv) >= 4:  # as Valkey, anything after the reason is ignored
         mode = argv[3].lower()
         if mode == b"error":
             error = True
         elif mode != b"timeout":
-            raise CommandError("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR")
-    elif len(argv) > 4:
-        raise CommandError(errors.SYNTAX)
+            raise CommandError(errors.UNBLOCK_REASON)
     return 1 if fr.blocking.unblock(client_id, error) else 0
 

@@ -159,6 +159,8 @@ def parse_mpop(argv: list[bytes], numkeys_idx: int) -> tuple[list[bytes], bool, 
 
 @internal("__lmpop")
 def cmd_lmpop(ctx: ShardContext, argv: list[bytes]) -> Any:
+    """LMPOP's step on the shard of its keys (the front checked the arguments); logged as LPOP/RPOP key n."""
+    ctx.rewrite = []
     keys, tail, count = parse_mpop(argv, 1)
     for key in keys:
         value = get_list(ctx.db, key)
@@ -393,12 +395,14 @@ def watch(db: Database, keys: list[bytes]) -> None:
 @internal("__watch")
 def cmd_watch(ctx: ShardContext, argv: list[bytes]) -> Any:
     """A client blocks on these keys: report them when a write creates them."""
+    ctx.rewrite = []
     watch(ctx.db, argv[1:])
     return OK
 
 
 @internal("__unwatch")
 def cmd_unwatch(ctx: ShardContext, argv: list[bytes]) -> Any:
+    ctx.rewrite = []
     watched = ctx.db.watched
     for key in argv[1:]:
         n = watched.get(key, 0) - 1
@@ -450,7 +454,10 @@ def cmd_try(ctx: ShardContext, argv: list[bytes]) -> Any:
             db.ready_pending.discard(src)
             return None
         v = lmove(ctx, src, dst, src_tail, dst_tail)
-        ctx.rewrite = [[b"lmove", src, dst, b"right" if src_tail else b"left", b"right" if dst_tail else b"left"]]
+        if name == b"brpoplpush":
+            ctx.rewrite = [[b"rpoplpush", src, dst]]
+        else:
+            ctx.rewrite = [[b"lmove", src, dst, b"right" if src_tail else b"left", b"right" if dst_tail else b"left"]]
         return v
     if name == b"blmpop":
         keys, tail, count = parse_mpop(cmd, 2)
