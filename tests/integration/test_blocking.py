@@ -254,3 +254,54 @@ def test_waiter_survives_a_shard_restart() -> None:
                 assert time.monotonic() < deadline
         assert call.result() == [L, b"after-restart"]
         assert blocked(r) == 0
+
+
+def test_concurrent_consumers_get_every_element_exactly_once(server: ServerProc, r: redis.Redis) -> None:
+    """Consumers blocked on keys of both shards (BLPOP, and BLMOVE across shards) against bursts of pushes."""
+    dst = HIGH_KEYS[1]  # BLMOVE L -> dst crosses shards
+    produced = [b"v%d" % i for i in range(400)]
+    done = threading.Event()
+    got: list[list[bytes]] = [[] for _ in range(8)]
+    moved: list[list[bytes]] = [[] for _ in range(8)]
+
+    def consume(i: int) -> None:
+        c = redis.Redis(port=server.port, socket_timeout=30)
+        while True:
+            if i % 2:
+                v = c.execute_command("BLMOVE", L, dst, "LEFT", "RIGHT", "0.3")
+                if v is not None:
+                    moved[i].append(v)
+            else:
+                reply = c.execute_command("BLPOP", L, H, "0.3")
+                v = None if reply is None else reply[1]
+                if v is not None:
+                    got[i].append(v)
+            if v is None and done.is_set():
+                break
+        c.close()
+
+    threads = [threading.Thread(target=consume, args=(i,), daemon=True) for i in range(8)]
+    for t in threads:
+        t.start()
+    wait_blocked(r, 8)
+    p = r.pipeline(transaction=False)
+    for n, v in enumerate(produced):
+        if n % 3 == 0:
+            p.rpush(H, v)
+        elif n % 3 == 1:
+            p.lpush(L, v)
+        else:  # through a cross-shard LMOVE, whose destination push wakes the consumers
+            p.rpush(b"stage", v)
+            p.lmove(b"stage", L, "LEFT", "RIGHT")
+        if n % 50 == 49:
+            p.execute()
+    p.execute()
+    done.set()
+    for t in threads:
+        t.join(30)
+        assert not t.is_alive()
+    popped = [v for part in got for v in part]
+    moved_all = [v for part in moved for v in part]
+    assert sorted(popped + moved_all) == sorted(produced)  # nothing lost, nothing twice
+    assert sorted(r.lrange(dst, 0, -1)) == sorted(moved_all)
+    assert r.exists(L, H, b"stage") == 0

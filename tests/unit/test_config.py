@@ -94,6 +94,7 @@ def test_directive_table_is_data() -> None:
         "dir", "loglevel", "timeout", "maxclients", "proto-max-bulk-len",
         "client-query-buffer-limit", "requirepass", "hz", "appendonly", "save",
         "slowlog-log-slower-than", "slowlog-max-len", "latency-monitor-threshold",
+        "list-max-listpack-size",
     } | (mutable & {"metrics-port"})  # fmt: skip
 
 
