@@ -14,11 +14,13 @@ How a blocking command runs
    have not been served yet (``Database.ready_pending``) counts as empty, so
    a newcomer never overtakes the clients blocked before it (the reply is
    then 1, and the front gives the key a serving round once it has queued
-   the newcomer).  When the keys span
-   shards the front takes a hold on those shards (``Front.hold``), asks each
-   which keys hold a list (``__lprobe``), pops from the first one in argument
-   order, or sends ``__watch`` to every shard: nothing runs on those shards in
-   between, so no key is popped twice and no wake-up is lost.
+   the newcomer).  When the keys span shards the front takes a hold on those
+   shards (``Front.hold``, taken when the command arrives, so commands sent
+   after it wait), asks each which keys hold a list (``__lprobe``), pops from
+   the first one in argument order, or sends ``__watch`` to every shard:
+   nothing runs on those shards in between, so no key is popped twice and no
+   wake-up is lost.  A client's commands after a blocking one are run once it
+   is unblocked, as in Valkey (its input waits unparsed).
 2. *Blocked.*  The client joins the FIFO queue of each of its keys (per
    database); its timeout is a front timer (sub-second, 0 = forever); its
    reply cell stays empty, so its later replies wait behind it.
@@ -27,12 +29,25 @@ How a blocking command runs
    the shard appends them to its reply message as the ``READY_RUN`` entry
    (``shardserver/wire.py``), which costs nothing when nobody waits.
 4. *Serve.*  For a ready key the front takes the first waiter of its queue and
-   sends it the non-blocking step for that key alone (``__try 0 ...``; for a
+   sends it the non-blocking step for that key alone (``__try s ...``; for a
    BLMOVE whose destination is on another shard, a held pop-then-push).  A pop
    replies to the waiter, unblocks it (``__unwatch`` of all its keys) and
    serves the next waiter of the key; an empty key ends the round.  A key
    reported ready while a round is in flight gets another round.  One serve
    per key is in flight at a time: that is the FIFO order.
+5. *Unblocked otherwise.*  Timeout (null array), CLIENT UNBLOCK (timeout or
+   the UNBLOCKED error), disconnect, CLIENT KILL and RESET leave the queues
+   and ``__unwatch`` the keys.  A serve already in flight is awaited first,
+   so an element it popped is never dropped.  A restarted shard gets the
+   watches back (``rewatch``).
+
+Known differences from Valkey: a non-blocking LPOP from another client may
+take an element between a push and the front's serve of a waiter (Valkey
+serves waiters before the next command runs); a client served from one of
+its keys is served from the key that became ready, not re-run over all its
+keys in order; an element popped for a client that disconnects while its
+serve is in flight is lost with the reply, as in Valkey when the connection
+drops with the reply unsent.
 
 The AOF sees what a waiter did as the non-blocking command the shard ran
 (``ctx.rewrite``: LPOP/RPOP key [n], LMOVE ...), never as BLPOP.
@@ -40,13 +55,25 @@ The AOF sees what a waiter did as the non-blocking command the shard ran
 Reusing it (sorted sets, streams)
 ---------------------------------
 
-A blocking command is described by a ``Blocker``: the keys it waits on, how to
-build its shard step for one key (``step``), its timeout reply.  The shard
-side needs a ``__try``-style internal command that returns None when nothing
-is there (watching the keys when asked), and nothing else: the ready signal
-is generic (any new key that is watched).  BZPOPMIN/BZPOPMAX/BZMPOP and
-XREAD/XREADGROUP BLOCK register their Blocker in ``BLOCKERS`` and call
-``Blocking.start``.
+A blocking command is a ``Blocker``: the keys it waits on, its argv, its
+timeout and timeout reply, ``step`` (the argv that serves it from one ready
+key), and the names of its two shard commands, which follow this protocol:
+
+- ``<try_cmd> <mode> <argv...>``: mode ``1`` = a client's attempt (pop, or
+  watch every key and answer None -- or 1 when it skipped a key in
+  ``ready_pending``); ``0`` = pop only (keys already probed under a hold);
+  ``s`` = serve from the first key of ``step``'s argv (a key of another type
+  counts as empty; None removes the key from ``ready_pending``).  The shard
+  sets ``ctx.rewrite`` to the non-blocking form it ran.
+- ``<probe_cmd> <key...>``: per key 0 missing, 1 servable, 2 another type,
+  3 servable but waited on (``ready_pending``); used when keys span shards.
+
+BZPOPMIN/BZPOPMAX/BZMPOP: a ``__ztry``/``__zprobe`` pair and a Blocker;
+nothing else changes (creating a watched key already signals it).  XREAD /
+XREADGROUP BLOCK wait for *new entries* in a key that may exist: XADD calls
+``Database.signal_ready(key)`` (a no-op unless the key is watched), their
+try command answers None while nothing newer than the client's ID is there,
+and their timeout reply is theirs (``timeout_reply``).
 """
 
 from __future__ import annotations
@@ -102,8 +129,10 @@ class Blocker:
     timeout: float  # seconds, 0 = forever
     step: Callable[[bytes], list[bytes]]  # argv of the non-blocking step for one ready key
     timeout_reply: Any = NULL_ARRAY
-    dst: bytes | None = None  # a destination key on another shard (BLMOVE, BRPOPLPUSH)
+    dst: bytes | None = None  # the destination of a move (BLMOVE, BRPOPLPUSH)
     move: tuple[bytes, bytes] | None = None  # (from, to) directions of a move
+    try_cmd: bytes = b"__try"  # the shard's non-blocking step (see the module docstring)
+    probe_cmd: bytes = b"__lprobe"  # the shard's per-key probe, for keys on several shards
 
 
 class Waiter:
@@ -187,7 +216,7 @@ class Blocking:
         keys = blocker.keys
         shards = {self.owner(k) for k in keys}
         if len(shards) == 1:
-            self.send(shards.pop(), db, [b"__try", b"1"] + blocker.argv, lambda value: self._attempted(conn, db, blocker, cell, value))
+            self.send(shards.pop(), db, [blocker.try_cmd, b"1"] + blocker.argv, lambda value: self._attempted(conn, db, blocker, cell, value))
         else:
             hold = self.front.hold(sorted(shards))  # taken now: commands sent after this one wait for it
             self.front.loop.create_task(self._attempt_across(conn, db, blocker, cell, hold))
@@ -249,7 +278,7 @@ class Blocking:
             by_shard: dict[int, list[int]] = {}
             for i, key in enumerate(keys):
                 by_shard.setdefault(self.owner(key), []).append(i)
-            futures = {s: hold.call(s, db, [[b"__lprobe"] + [keys[i] for i in idx]]) for s, idx in by_shard.items()}
+            futures = {s: hold.call(s, db, [[blocker.probe_cmd] + [keys[i] for i in idx]]) for s, idx in by_shard.items()}
             state = [0] * len(keys)
             for s, idx in by_shard.items():
                 reply = (await futures[s])[0]
@@ -263,7 +292,7 @@ class Blocking:
                     self.fill(conn, cell, ErrorReply(errors.WRONGTYPE))
                     return
                 if state[i] == 1:
-                    value = (await hold.call(self.owner(key), db, [[b"__try", b"0"] + blocker.step(key)]))[0]
+                    value = (await hold.call(self.owner(key), db, [[blocker.try_cmd, b"0"] + blocker.step(key)]))[0]
                     if value is not None:
                         self.fill(conn, cell, value)
                         return
@@ -306,7 +335,7 @@ class Blocking:
             work = move_across(self.front, db, key, blocker.dst, blocker.move[0], blocker.move[1], empty_ok=True)
             self.front.loop.create_task(self._move_across(waiter, k, work))
             return
-        self.send(src_shard, db, [b"__try", b"s"] + blocker.step(key), lambda value: self._served(waiter, k, value))
+        self.send(src_shard, db, [blocker.try_cmd, b"s"] + blocker.step(key), lambda value: self._served(waiter, k, value))
 
     async def _move_across(self, waiter: Waiter, k: Key, work: Coroutine[Any, Any, Any]) -> None:
         try:

@@ -128,6 +128,11 @@ class Database:
         data[key] = value
         self.atime[key] = self.clock.sec
 
+    def signal_ready(self, key: bytes) -> None:
+        """A write made a watched key servable without creating it (XADD): wake its blocked clients."""
+        if self.watched and key in self.watched and self.on_ready is not None:
+            self.on_ready(self, key)
+
     def replace(self, key: bytes, value: Any) -> None:
         """Overwrite an existing live key's value, keeping its TTL."""
         self.data[key] = value
