@@ -305,3 +305,27 @@ def test_concurrent_consumers_get_every_element_exactly_once(server: ServerProc,
     assert sorted(popped + moved_all) == sorted(produced)  # nothing lost, nothing twice
     assert sorted(r.lrange(dst, 0, -1)) == sorted(moved_all)
     assert r.exists(L, H, b"stage") == 0
+
+
+@pytest.mark.parametrize("how", ["rename-same-shard", "rename-cross-shard", "copy", "move", "swapdb"])
+def test_keys_created_by_other_commands_wake_waiters(server: ServerProc, r: redis.Redis, how: str) -> None:
+    target = L
+    src = LOW_KEYS[1] if how != "rename-cross-shard" else H  # LOW_KEYS share shard 0
+    call = Call(server.port, "BRPOP", target, "0")
+    wait_blocked(r, 1)
+    if how.startswith("rename"):
+        r.rpush(src, "a", "b")
+        r.rename(src, target)
+    elif how == "copy":
+        r.rpush(src, "a", "b")
+        assert r.copy(src, target)
+    else:
+        other = redis.Redis(port=server.port, db=1)
+        other.rpush(target, "a", "b")
+        if how == "move":
+            assert other.move(target, 0)
+        else:
+            r.swapdb(0, 1)
+        other.close()
+    assert call.result() == [target, b"b"]
+    wait_blocked(r, 0)
