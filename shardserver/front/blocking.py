@@ -189,11 +189,30 @@ class Blocking:
             fr._send(link, item, _Target(fn))
 
     def fill(self, conn: ClientConnection, cell: list[Any], value: Any) -> None:
+        """The blocking command's reply: written in order, then the client's next commands run."""
         cell[0] = encode(value, conn.resp3)
         fr = self.front
         fr._dirty_conns.add(conn)
         if not fr._flush_scheduled:
             fr._schedule_flush()
+        conn.blocked = False
+        if not conn.closing:
+            fr.loop.call_soon(self._resume, conn)
+
+    def _resume(self, conn: ClientConnection) -> None:
+        """Run what the client sent after its blocking command (held back meanwhile)."""
+        if conn.blocked or conn.closing:
+            return
+        deferred, conn.deferred = conn.deferred, None
+        if deferred is not None:
+            routed, rest = deferred
+            if routed:
+                self.front.dispatch_routed(conn, rest)
+            else:
+                self.front.dispatch_each(conn, rest)
+        if not conn.blocked:
+            conn.process_input()
+        conn.write_ready()
 
     def blocked_count(self) -> int:
         return len(self.waiters)
@@ -212,6 +231,7 @@ class Blocking:
 
         cell: list[Any] = [None]
         conn.pending.append(cell)
+        conn.blocked = True
         db = conn.db
         keys = blocker.keys
         shards = {self.owner(k) for k in keys}
@@ -228,6 +248,7 @@ class Blocking:
 
         cell: list[Any] = [None]
         conn.pending.append(cell)
+        conn.blocked = True
         db = conn.db
         assert blocker.dst is not None and blocker.move is not None
         src = blocker.keys[0]
@@ -256,7 +277,6 @@ class Blocking:
             return
         waiter = Waiter(conn, db, blocker, cell)
         self.waiters[conn.id] = waiter
-        conn.blocked = True
         for key in blocker.keys:
             q = self.queues.get((db, key))
             if q is None:
@@ -384,7 +404,6 @@ class Blocking:
         conn = waiter.conn
         if self.waiters.get(conn.id) is waiter:
             del self.waiters[conn.id]
-        conn.blocked = False
         keys = waiter.blocker.keys
         for key in keys:
             k = (waiter.db, key)
@@ -400,8 +419,6 @@ class Blocking:
         self._unwatch(waiter.db, keys)
         if reply is not None:
             self.fill(conn, waiter.cell, reply)
-            if not conn.closing:
-                self.front.loop.call_soon(conn.process_input)  # what it sent while blocked
 
     def rewatch(self, shard: int) -> None:
         """A restarted shard starts with no watches: give it those of the clients still blocked."""

@@ -52,7 +52,9 @@ class ClientConnection(asyncio.Protocol):
         self.no_evict = False
         self.no_touch = False  # its commands do not update keys' access time
         self.postponed: list[list[bytes]] = []  # commands held by CLIENT PAUSE WRITE
-        self.blocked = False  # waiting in a blocking command: later input waits unparsed
+        # in a blocking command (its attempt or its wait): later commands wait, as in Valkey
+        self.blocked = False
+        self.deferred: tuple[bool, list[Any]] | None = None  # (routed?, items) held back meanwhile
 
     # -- asyncio.Protocol --------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -178,7 +180,7 @@ class ClientConnection(asyncio.Protocol):
     # -- CLIENT LIST / INFO ---------------------------------------------------
     def describe(self) -> str:
         now = time.monotonic()
-        flags = ("b" if self.blocked else "") + ("U" if self.unix else "") + ("e" if self.no_evict else "") + ("T" if self.no_touch else "")
+        flags = ("b" if self.front.blocking.is_blocked(self) else "") + ("U" if self.unix else "") + ("e" if self.no_evict else "") + ("T" if self.no_touch else "")
         flags = flags or "N"
         return (
             f"id={self.id} addr={self.addr} laddr={self.laddr} fd={self.fd} name={self.name.decode('utf-8', 'surrogateescape')} "

@@ -191,7 +191,7 @@ class Front:
         """
         last = None
         ncmds = 0
-        for item in items:
+        for pos, item in enumerate(items):
             if type(item) is tuple:
                 order, raws, last = item
                 if order is None:  # constant replies (PING) answered here, in place
@@ -211,6 +211,9 @@ class Front:
                 if shard >= 0:
                     self._close_run(conn, shard, [item], 1)
                 last = None
+                if conn.blocked:  # a blocking command: what follows runs once it is done
+                    conn.deferred = (True, items[pos + 1 :])
+                    break
         if last is not None:
             spec = self._names.get(last) or self._names.get(last.lower())
             if spec is not None:
@@ -242,6 +245,9 @@ class Front:
                 # after the command's own reply slot, so a monitor sees its reply first
                 self._feed_monitors(conn, as_sent)
             done += 1
+            if conn.blocked:  # a blocking command: what follows runs once it is done
+                conn.deferred = (False, cmds[done:])
+                break
         conn.tot_cmds += done
         self.stats["total_commands_processed"] += done
 

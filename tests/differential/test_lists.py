@@ -185,6 +185,15 @@ def test_list_max_listpack_size_positive_and_other_levels(pair: Pair) -> None:
         pair.both("config", "set", "list-max-listpack-size", "-2")
 
 
+def test_pipelined_commands_wait_behind_a_blocking_one(pair: Pair) -> None:
+    """As in Valkey, a push later in the same pipeline does not serve the client's own blocking pop."""
+    _exact_all(pair, [
+        ("blpop", L, "0.02"), ("rpush", L, "v"), ("blpop", L, H, "0.02"), ("brpop", H, "0.02"),
+        ("rpush", H, "w"), ("blmove", L, H, "left", "left", "0.02"), ("blmove", L, H, "left", "left", "0.02"),
+        ("lrange", H, "0", "-1"), ("blmpop", "0.02", "2", L, H, "right", "count", "5"), ("exists", L, H),
+    ])
+
+
 def test_command_info_and_getkeys(pair: Pair) -> None:
     for name in ("lpush", "lpop", "lmove", "lmpop", "blpop", "blmove", "blmpop", "lpos", "client|unblock"):
         pair.both("command", "info", name)
@@ -197,7 +206,7 @@ def test_command_info_and_getkeys(pair: Pair) -> None:
 OPS = st.sampled_from([
     ("lpush", 2), ("rpush", 2), ("lpushx", 1), ("rpushx", 1), ("lpop", 0), ("rpop", 0), ("lpop", -1), ("llen", 0),
     ("lrange", -2), ("lindex", -3), ("lset", -4), ("linsert", -5), ("lrem", -6), ("ltrim", -2), ("lpos", -7),
-    ("lmove", -8), ("rpoplpush", -9), ("lmpop", -10),
+    ("lmove", -8), ("rpoplpush", -9), ("lmpop", -10), ("blocking", -11),
 ])
 KEYS = [L, H, L2, H2]
 VALS = ["a", "b", "1", "-7", "x" * 70]
@@ -232,6 +241,15 @@ def _render(op: tuple[str, int], rnd: random.Random) -> tuple[str, ...]:
         return (name, k, rnd.choice(KEYS), rnd.choice(["left", "right"]), rnd.choice(["left", "right"]))
     if kind == -9:
         return (name, k, rnd.choice(KEYS))
+    if kind == -11:  # a blocking command with a short timeout: later commands wait behind it
+        k2 = rnd.choice(KEYS)
+        return rnd.choice([
+            ("blpop", k, k2, "0.01"),
+            ("brpop", k, "0.01"),
+            ("blmove", k, k2, rnd.choice(["left", "right"]), rnd.choice(["left", "right"]), "0.01"),
+            ("brpoplpush", k, k2, "0.01"),
+            ("blmpop", "0.01", "2", k, k2, rnd.choice(["left", "right"]), "count", str(rnd.randint(1, 3))),
+        ])
     return (name, "2", k, rnd.choice(KEYS), rnd.choice(["left", "right"]), "count", str(rnd.randint(1, 3)))
 
 
