@@ -19,8 +19,9 @@ How a blocking command runs
    after it wait), asks each which keys hold a list (``__lprobe``), pops from
    the first one in argument order, or sends ``__watch`` to every shard:
    nothing runs on those shards in between, so no key is popped twice and no
-   wake-up is lost.  A client's commands after a blocking one are run once it
-   is unblocked, as in Valkey (its input waits unparsed).
+   wake-up is lost.  A client's commands after a blocking one run once it is
+   done, as in Valkey: the front holds back what was already parsed
+   (``conn.deferred``) and leaves the rest of its input unparsed.
 2. *Blocked.*  The client joins the FIFO queue of each of its keys (per
    database); its timeout is a front timer (sub-second, 0 = forever); its
    reply cell stays empty, so its later replies wait behind it.
