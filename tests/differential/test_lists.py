@@ -201,6 +201,8 @@ def test_command_info_and_getkeys(pair: Pair) -> None:
     pair.both("command", "getkeys", "blmpop", "0", "2", "a", "b", "left", "count", "3")
     pair.both("command", "getkeys", "blpop", "a", "b", "0")
     pair.both("command", "getkeysandflags", "lmove", "a", "b", "left", "left")
+    for bad in (("lmpop", "0", "a", "left"), ("lmpop", "x", "a", "left"), ("lmpop", "5", "a", "left"), ("blmpop", "0", "0", "a", "left")):
+        pair.both("command", "getkeys", *bad)
 
 
 OPS = st.sampled_from([
