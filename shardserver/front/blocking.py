@@ -517,9 +517,10 @@ async def _move_steps(
         for v in (s, d):
             if isinstance(v, ErrorReply):
                 raise CommandError(v.text)
+        if empty_ok and s[0] in (0, 2):  # serving a blocked client: nothing for it, the round ends
+            hold.call(a, db, [[b"__unpend", src]])
+            return None
         if s[0] == 2:
-            if empty_ok:
-                return None
             raise CommandError(errors.WRONGTYPE)
         if s[0] == 0 or (s[0] == 3 and on_empty is not None):
             if on_empty is None:

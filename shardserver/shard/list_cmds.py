@@ -414,6 +414,15 @@ def cmd_unwatch(ctx: ShardContext, argv: list[bytes]) -> Any:
     return OK
 
 
+@internal("__unpend")
+def cmd_unpend(ctx: ShardContext, argv: list[bytes]) -> Any:
+    """A serving round found nothing at these keys (a held cross-shard move): they leave ready_pending."""
+    ctx.rewrite = []
+    for key in argv[1:]:
+        ctx.db.ready_pending.discard(key)
+    return OK
+
+
 @internal("__try")
 def cmd_try(ctx: ShardContext, argv: list[bytes]) -> Any:
     """__try <mode> <blocking command argv...>: the non-blocking step of a blocking command.
