@@ -51,6 +51,7 @@ __all__ = [
 LLONG_MAX = 2**63 - 1
 ULLONG_MAX = 2**64 - 1
 INT_MAX = 2**31 - 1
+INT_MIN = -(2**31)
 UINT_MAX = 2**32 - 1
 CONFIG_BINDADDR_MAX = 16
 HZ_MIN = 1
@@ -717,6 +718,8 @@ _DIRECTIVE_LIST: list[Directive] = [
     _string("pidfile", "", mutable=False, doc="pid file ('' = none)"),
     _string("requirepass", "", mutable=True, doc="default user's password ('' = none)"),
     _int("hz", 10, 0, INT_MAX, mutable=True, post=_clamp_hz, doc="clamped to 1..500 like Valkey"),
+    # data types: encodings switch where Valkey's do
+    _int("list-max-listpack-size", -2, INT_MIN, INT_MAX, mutable=True, doc="negative: node bytes 4/8/16/32/64 KB; positive: entries"),
     # data types: encoding thresholds (the shards act on them)
     _memory("hll-sparse-max-bytes", 3000, 0, LLONG_MAX, mutable=True, doc="a sparse HyperLogLog longer than this turns dense"),
     # durability: each shard's own AOF (shardserver/shard/persist.py)

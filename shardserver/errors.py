@@ -246,3 +246,14 @@ PFDEBUG_NOT_SPARSE = "ERR HLL encoding is not sparse"
 def pfdebug_unknown(sub: bytes) -> str:
     name = sub.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")  # Valkey prints it with %s
     return f"ERR Unknown PFDEBUG subcommand '{name}'"
+# lists
+LIST_INDEX_RANGE = "ERR index out of range"
+LPOS_RANK_ZERO = (
+    "ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... "
+    "or use negative to start from the end of the list"
+)
+TIMEOUT_NOT_FLOAT = "ERR timeout is not a float or out of range"
+TIMEOUT_NEGATIVE = "ERR timeout is negative"
+TIMEOUT_RANGE = "ERR timeout is out of range"
+UNBLOCKED = "UNBLOCKED client unblocked via CLIENT UNBLOCK"
+UNBLOCK_REASON = "ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR"

@@ -19,6 +19,9 @@ the run, concatenated (with bit 2: ``[joined, lengths]``, lengths a native
 u32 array); for an internal run it is the list of reply values,
 where errors travel as ext type 1 and simple strings as ext type 2.
 Run id 0 is reserved for a shard's hello: ``[0, [pid]]`` once it is ready.
+Run id -1 (``READY_RUN``) closes a reply message in which a write created a key
+some client is blocked on: ``[-1, [[db, key], ...]]`` (absent otherwise, so the
+message costs nothing more when nobody is blocked; see front/blocking.py).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ LENGTHS = 4
 NO_TOUCH = 8
 HELLO_RUN = 0  # a shard is serving: [pid]
 LOAD_RUN = -1  # a shard is loading its AOF: [bytes done, bytes total]
+READY_RUN = -2  # keys a write created that clients are blocked on (last in its message)
 
 _EXT_ERROR = 1
 _EXT_SIMPLE = 2

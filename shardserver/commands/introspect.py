@@ -124,6 +124,15 @@ def reply_list(args: list[bytes]) -> Any:
 
 
 def _positions(ks: KeySpec, args: list[bytes]) -> list[int]:
+    """A spec's keys for GETKEYS; a key count that is not a number, not positive or too big is invalid (as Valkey)."""
+    if ks.keynum is not None:
+        from shardserver.numbers import strict_int
+
+        count_at, first_key, step = ks.keynum
+        at = ks.first + count_at
+        count = strict_int(args[at]) if at < len(args) else None
+        if count is None or count <= 0 or ks.first + first_key + (count - 1) * step >= len(args):
+            raise CommandError("ERR Invalid arguments specified for command")
     return ks.positions(args)
 
 
@@ -150,7 +159,7 @@ def getkeys(args: list[bytes], with_flags: bool) -> Any:
             flags = ("RW", "access", "update") if has_get else ("OW", "update")
         found.extend((p, flags) for p in _positions(ks, args))
     if not found:
-        raise CommandError("ERR The command has no key arguments")
+        raise CommandError("ERR Invalid arguments specified for command")
     if with_flags:
         return [[args[p], SetReply([Simple(f) for f in flags])] for p, flags in found]
     return [args[p] for p, _ in found]

@@ -147,6 +147,7 @@ class Command:
                     "string": "@string",
                     "hash": "@hash",
                     "stream": "@stream",
+                    "list": "@list",
                     "generic": "@keyspace",
                     "connection": "@connection",
                     "server": None,
@@ -162,6 +163,8 @@ class Command:
             if "admin" in f:
                 cats.extend(["@admin", "@dangerous"])
             cats.append("@fast" if "fast" in f else "@slow")
+            if "blocking" in f:
+                cats.append("@blocking")
         return sorted(cats, key=lambda c: ACL_ORDER.index(c[1:]))
 
     def key_positions(self, argv: list[bytes]) -> list[int]:
@@ -372,3 +375,4 @@ from shardserver.commands import stream  # noqa: E402, F401, I001
 from shardserver.commands import sets  # noqa: E402,F401
 # Command groups declared in their own modules (they import the helpers above).
 from shardserver.commands import bits  # noqa: E402,F401
+from shardserver.commands import lists  # noqa: E402,F401

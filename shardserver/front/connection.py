@@ -52,6 +52,9 @@ class ClientConnection(asyncio.Protocol):
         self.no_evict = False
         self.no_touch = False  # its commands do not update keys' access time
         self.postponed: list[list[bytes]] = []  # commands held by CLIENT PAUSE WRITE
+        # in a blocking command (its attempt or its wait): later commands wait, as in Valkey
+        self.blocked = False
+        self.deferred: tuple[bool, list[Any]] | None = None  # (routed?, items) held back meanwhile
 
     # -- asyncio.Protocol --------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -102,6 +105,8 @@ class ClientConnection(asyncio.Protocol):
         """Run what the parser holds, unless CLIENT PAUSE holds this client back."""
         parser = self.parser
         front = self.front
+        if self.blocked:  # as Valkey: a blocked client's next commands run once it is unblocked
+            return
         if front.pause_mode is not None and front.hold_client(self):
             return
         # The C router is the fast path; MONITOR, CLIENT PAUSE, clients not yet
@@ -175,7 +180,7 @@ class ClientConnection(asyncio.Protocol):
     # -- CLIENT LIST / INFO ---------------------------------------------------
     def describe(self) -> str:
         now = time.monotonic()
-        flags = ("U" if self.unix else "") + ("e" if self.no_evict else "") + ("T" if self.no_touch else "")
+        flags = ("b" if self.front.blocking.is_blocked(self) else "") + ("U" if self.unix else "") + ("e" if self.no_evict else "") + ("T" if self.no_touch else "")
         flags = flags or "N"
         return (
             f"id={self.id} addr={self.addr} laddr={self.laddr} fd={self.fd} name={self.name.decode('utf-8', 'surrogateescape')} "

@@ -171,6 +171,7 @@ def quit_(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
 
 @front("reset")
 def reset(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
+    fr.blocking.drop(conn)
     conn.db = 0
     conn.resp3 = False
     conn.name = b""
@@ -880,6 +881,7 @@ __all__ = ["HANDLERS", "CROSS", "AGGREGATE", "REDIS_VERSION", "__version__"]
 # Registers the cross-shard handlers of the data-type families (cross_*) and
 # SLOWLOG, LATENCY, MEMORY, DEBUG, MONITOR and CONFIG REWRITE (they use the helpers above).
 from shardserver.front import cross_bits as _cross_bits  # noqa: E402,F401
+from shardserver.front import cross_list as _cross_list  # noqa: E402,F401
 from shardserver.front import cross_sets as _cross_sets  # noqa: E402,F401
 from shardserver.front import cross_stream as _cross_stream  # noqa: E402,F401
 from shardserver.front import durability as _durability  # noqa: E402,F401

@@ -143,9 +143,11 @@ def render(
             section("Clients", [
                 ("connected_clients", len(fr.clients)),
                 ("maxclients", fr.maxclients),
-                ("blocked_clients", 0),
+                ("blocked_clients", fr.blocking.blocked_count()),
                 ("pubsub_clients", 0),
                 ("watching_clients", 0),
+                ("clients_in_timeout_table", fr.blocking.timed_count()),
+                ("total_blocking_keys", len(fr.blocking.queues)),
             ])
         elif name == "memory":
             section("Memory", [

@@ -111,6 +111,9 @@ class Front:
         self._ops_mark = (time.monotonic(), 0)
         self.apply_config()
         from shardserver.front import handlers, introspection  # noqa: F401  (registers handlers)
+        from shardserver.front.blocking import Blocking
+
+        self.blocking = Blocking(self)
 
         self.handlers: dict[str, FrontHandler] = handlers.HANDLERS
         self.cross: dict[str, Callable[..., Any]] = handlers.CROSS
@@ -141,7 +144,7 @@ class Front:
         "hash-max-listpack-entries", "hash-max-listpack-value",
         "stream-node-max-bytes", "stream-node-max-entries",
         "set-max-intset-entries", "set-max-listpack-entries", "set-max-listpack-value", "zset-max-listpack-entries", "zset-max-listpack-value",
-        "hll-sparse-max-bytes",
+        "hll-sparse-max-bytes", "list-max-listpack-size",
     )  # fmt: skip
 
     def shard_value(self, name: str) -> bytes:
@@ -185,6 +188,8 @@ class Front:
 
     def unregister(self, conn: ClientConnection) -> None:
         self.clients.pop(conn.id, None)
+        if conn.blocked:
+            self.blocking.drop(conn)
         self.stats["total_net_input_bytes"] += conn.net_in
         self.stats["total_net_output_bytes"] += conn.net_out
 
@@ -201,7 +206,7 @@ class Front:
         """
         last = None
         ncmds = 0
-        for item in items:
+        for pos, item in enumerate(items):
             if type(item) is tuple:
                 order, raws, last = item
                 if order is None:  # constant replies (PING) answered here, in place
@@ -221,6 +226,9 @@ class Front:
                 if shard >= 0:
                     self._close_run(conn, shard, [item], 1)
                 last = None
+                if conn.blocked:  # a blocking command: what follows runs once it is done
+                    conn.deferred = (True, items[pos + 1 :])
+                    break
         if last is not None:
             spec = self._names.get(last) or self._names.get(last.lower())
             if spec is not None:
@@ -252,6 +260,9 @@ class Front:
                 # after the command's own reply slot, so a monitor sees its reply first
                 self._feed_monitors(conn, as_sent)
             done += 1
+            if conn.blocked:  # a blocking command: what follows runs once it is done
+                conn.deferred = (False, cmds[done:])
+                break
         conn.tot_cmds += done
         self.stats["total_commands_processed"] += done
 
@@ -529,6 +540,8 @@ class Front:
                 if run_id <= 0:
                     if run_id == wire.HELLO_RUN:
                         self._shard_hello(link, payload)
+                    elif run_id == wire.READY_RUN:  # last in its message
+                        self.blocking.keys_ready(payload)
                     else:  # LOAD_RUN
                         if not link.load_started:
                             link.load_started = time.time()
@@ -562,6 +575,7 @@ class Front:
             # what CONFIG SET or a reload changed since.
             for name in self.SHARD_DIRECTIVES:
                 self.call(link.index, 0, [[b"__config", name.encode(), self.shard_value(name)]])
+            self.blocking.rewatch(link.index)
         if not self.ready_sent and all(x.up for x in self.links):
             from shardserver.front.info import process_rss
 

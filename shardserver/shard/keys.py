@@ -662,6 +662,10 @@ def cmd_config(ctx: ShardContext, argv: list[bytes]) -> Any:
         LIMITS[name] = int(argv[2])
     elif name == "hll-sparse-max-bytes":
         ctx.hll_sparse_max_bytes = int(argv[2])
+    elif name == "list-max-listpack-size":
+        from shardserver.shard.types.list import FILL
+
+        FILL[0] = int(argv[2])
     elif name == "loglevel":  # CONFIG SET / SIGHUP reload: shards log too
         from shardserver import log
 

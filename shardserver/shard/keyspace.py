@@ -73,7 +73,7 @@ class Clock:
 
 
 class Database:
-    __slots__ = ("id", "data", "expires", "atime", "by_slot", "clock", "_scan_keys", "_scan_pos", "on_expire", "member_expiry", "_member_compact_at")
+    __slots__ = ("id", "data", "expires", "atime", "by_slot", "clock", "_scan_keys", "_scan_pos", "on_expire", "member_expiry", "_member_compact_at", "watched", "on_ready", "ready_pending")
 
     def __init__(self, db_id: int, clock: Clock) -> None:
         self.id = db_id
@@ -87,6 +87,13 @@ class Database:
         self.on_expire: Callable[[Database, bytes], None] | None = None
         self.member_expiry: list[tuple[int, bytes]] = []
         self._member_compact_at = 64
+        # keys clients are blocked on (key -> number of blocked clients), kept by
+        # the front through __watch/__unwatch; creating one of them calls on_ready
+        self.watched: dict[bytes, int] = {}
+        self.on_ready: Callable[[Database, bytes], None] | None = None
+        # watched keys reported ready whose waiters the front has not served yet:
+        # a newcomer's blocking attempt counts them as empty (first blocked, first served)
+        self.ready_pending: set[bytes] = set()
 
     # -- lookups ---------------------------------------------------------
     def get(self, key: bytes) -> Any:
@@ -122,6 +129,8 @@ class Database:
                 self.by_slot[slot] = {key}
             else:
                 keys.add(key)
+            if self.watched and key in self.watched and self.on_ready is not None:
+                self.on_ready(self, key)
         elif not keep_ttl and self.expires:
             self.expires.pop(key, None)
         data[key] = value
@@ -130,6 +139,11 @@ class Database:
             on_store = getattr(value, "on_store", None)
             if on_store is not None:
                 on_store(self, key)
+
+    def signal_ready(self, key: bytes) -> None:
+        """A write made a watched key servable without creating it (XADD): wake its blocked clients."""
+        if self.watched and key in self.watched and self.on_ready is not None:
+            self.on_ready(self, key)
 
     def replace(self, key: bytes, value: Any) -> None:
         """Overwrite an existing live key's value, keeping its TTL."""
@@ -184,6 +198,12 @@ class Database:
             mine, theirs = getattr(self, attr), getattr(other, attr)
             setattr(self, attr, theirs)
             setattr(other, attr, mine)
+        # blocked clients stay with their database number: what is there now may serve them
+        for db in (self, other):
+            if db.on_ready is not None:
+                for key in db.watched:
+                    if key in db.data:
+                        db.on_ready(db, key)
 
     def _expire(self, key: bytes) -> None:
         self.delete(key)
@@ -283,8 +303,15 @@ class Keyspace:
         self.expired_fields = 0  # hash fields removed because their TTL passed (INFO)
         # the AOF's sink for changes no command asked for; None while AOF is off
         self.journal: Callable[[int, list[bytes]], None] | None = None
+        # [db, key] of watched keys a write created since the front last heard
+        self.ready: list[list[Any]] = []
         for db in self.dbs:
             db.on_expire = self._count_expired
+            db.on_ready = self._key_ready
+
+    def _key_ready(self, db: Database, key: bytes) -> None:
+        db.ready_pending.add(key)
+        self.ready.append([db.id, key])
 
     def _count_expired(self, db: Database, key: bytes) -> None:
         self.expired_keys += 1

@@ -26,6 +26,7 @@ from shardserver.shard import bitmap_cmds as _bitmap_cmds  # noqa: F401
 from shardserver.shard import hash_cmds as _hash_cmds  # noqa: F401
 from shardserver.shard import hll_cmds as _hll_cmds  # noqa: F401
 from shardserver.shard import keys as _keys  # noqa: F401  (registers handlers)
+from shardserver.shard import list_cmds as _list_cmds  # noqa: F401
 from shardserver.shard import set_cmds as _set_cmds  # noqa: F401
 from shardserver.shard import stream_cmds as _stream_cmds  # noqa: F401
 from shardserver.shard import strings as _strings  # noqa: F401
@@ -33,6 +34,7 @@ from shardserver.shard import zset_cmds as _zset_cmds  # noqa: F401
 from shardserver.shard.keyspace import Keyspace
 from shardserver.shard.persist import LoadError, ShardPersistence
 from shardserver.shard.registry import CONFIG_HOOKS, HANDLERS, INTERNAL_WRITES, ShardContext
+from shardserver.shard.types.list import FILL as list_fill
 
 _RAW_OK = b"+OK\r\n"
 
@@ -69,6 +71,7 @@ class ShardWorker:
         for name, hook in CONFIG_HOOKS.items():  # directives the value types act on
             if name in settings:
                 hook(str(settings[name]).encode())
+        list_fill[0] = int(settings.get("list-max-listpack-size", -2))
         self.handlers = _handler_table()
         self.receiver = Receiver(channel.requests)
         self.sender = Sender(channel.replies)
@@ -257,6 +260,11 @@ class ShardWorker:
             out.append(run_id)
             out.append(None)
             finals.append((len(out) - 1, parts, flags, logged))
+        ready = self.keyspace.ready
+        if ready:  # watched keys a write created: the front serves their blocked clients
+            out.append(wire.READY_RUN)
+            out.append(ready)
+            self.keyspace.ready = []
         ctx.stats["ops"] += ops
         ctx.stats["batches"] += 1
         ctx.stats["runs"] += len(runs)

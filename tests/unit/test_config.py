@@ -102,6 +102,7 @@ def test_directive_table_is_data() -> None:
         "set-max-intset-entries", "set-max-listpack-entries", "set-max-listpack-value",
         "zset-max-listpack-entries", "zset-max-listpack-value",
         "hll-sparse-max-bytes",
+        "list-max-listpack-size",
     } | (mutable & {"metrics-port"})  # fmt: skip
 
 
