@@ -47,6 +47,7 @@ class AofWriter:
         self.error: OSError | None = None
         self.last_ts = 0
         self.synced_size = self.size
+        self.last_sync = time.monotonic()
         self._lock = threading.Lock()  # fd switches vs the everysec thread
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -114,6 +115,7 @@ class AofWriter:
                 self.error = exc
                 return False
             self.synced_size = self.size
+            self.last_sync = time.monotonic()
             self.fsyncs += 1
         self.error = None
         return True
@@ -133,7 +135,12 @@ class AofWriter:
                 size = self.size
                 os.fdatasync(self.fd)
                 self.synced_size = size
+                self.last_sync = time.monotonic()
                 self.fsyncs += 1
+
+    def fsync_lag(self) -> float:
+        """Seconds the oldest written but not yet fsynced record has waited (0 when all are synced)."""
+        return 0.0 if self.synced_size >= self.size else time.monotonic() - self.last_sync
 
     # -- everysec ------------------------------------------------------------
     def start_thread(self) -> None:

@@ -260,6 +260,8 @@ def build_stats(cur: Sample, prev: Sample | None, target: str) -> dict[str, Any]
     INFO in the front and one or two internal commands in every shard.
     """
     dt = cur.time - prev.time if prev is not None else 0.0
+    persistence = cur.info.get("persistence", {})
+    aof_on = persistence.get("aof_enabled", "0") == "1"
     shards: list[dict[str, Any]] = []
     for i, row in enumerate(cur.shards):
         ready = row.get("state") == "ready"
@@ -279,7 +281,7 @@ def build_stats(cur: Sample, prev: Sample | None, target: str) -> dict[str, Any]
             "ring_queued_bytes": _int_or_none(row, "ring_queued_bytes"),
             "ring_inflight": _int_or_none(row, "ring_inflight"),
             "backpressure_events": _int_or_none(row, "backpressure_events"),
-            # No AOF yet (see the durability issue): null, never a made-up number.
+            # from INFO persistence's shard<i>_aof line; null while AOF is off or the shard loads
             "aof_size_bytes": None,
             "aof_fsync_lag_seconds": None,
             "expired_keys": None, "evicted_keys": None,
@@ -288,6 +290,10 @@ def build_stats(cur: Sample, prev: Sample | None, target: str) -> dict[str, Any]
             "restarted": False,
         }
         before = prev.shards[i] if prev is not None and i < len(prev.shards) else None
+        aof = parse_fields(persistence.get(f"shard{i}_aof", ""))
+        if aof_on and ready and "size" in aof:
+            entry["aof_size_bytes"] = int(aof["size"])
+            entry["aof_fsync_lag_seconds"] = int(aof.get("fsync_lag_ms", 0)) / 1000
         if ready:
             cpu = float(row.get("cpu_user", 0)) + float(row.get("cpu_sys", 0))
             ops = int(row.get("ops", 0))
@@ -333,8 +339,9 @@ def build_stats(cur: Sample, prev: Sample | None, target: str) -> dict[str, Any]
     totals["expires_per_db"] = total_per_db("expires_per_db")
     totals["shards"] = len(shards)
     totals["shards_ready"] = sum(1 for s in shards if s["state"] == "ready")
-    totals["aof_size_bytes"] = None
-    totals["aof_fsync_lag_seconds"] = None
+    totals["aof_size_bytes"] = total("aof_size_bytes")
+    lags = [s["aof_fsync_lag_seconds"] for s in shards if s["aof_fsync_lag_seconds"] is not None]
+    totals["aof_fsync_lag_seconds"] = max(lags) if lags else None  # the worst shard
 
     info = cur.info
     front: dict[str, Any] = {
@@ -395,7 +402,7 @@ def stats_table(model: dict[str, Any]) -> Table:
 
     when = time.strftime("%H:%M:%S", time.localtime(model["time"]))
     sampled = f"rates over {model['interval']:.1f}s" if model["interval"] else "no rates: a single sample"
-    aof = "AOF on" if model["aof_enabled"] else "AOF off (no persistence yet)"
+    aof = "AOF on" if model["aof_enabled"] else "AOF off"
     table = Table(
         title=f"shardserver {model['server']}  {when}  {sampled}  {aof}",
         box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False,
@@ -423,7 +430,8 @@ def stats_table(model: dict[str, Any]) -> Table:
             _num(s["keys"]), _per_db_text(s["keys_per_db"]), _num(s["expires"]),
             human_bytes(s["rss_bytes"]), human_bytes(s["dataset_bytes"]), _num(s["ops_per_sec"], "{:.0f}"),
             _num(s["cpu_percent"], "{:.1f}"), ring(s), _num(s["backpressure_events"]),
-            "-", "-", _num(s["expired_keys"]), _num(s["evicted_keys"]), "-",
+            human_bytes(s["aof_size_bytes"]), _num(s["aof_fsync_lag_seconds"], "{:.1f}s"),
+            _num(s["expired_keys"]), _num(s["evicted_keys"]), "-",
         )
     t = model["totals"]
     table.add_section()
@@ -431,7 +439,8 @@ def stats_table(model: dict[str, Any]) -> Table:
         "total", "", f"{t['shards_ready']}/{t['shards']} ready", str(t["slots"]), _num(t["keys"]),
         _per_db_text(t["keys_per_db"]), _num(t["expires"]), human_bytes(t["rss_bytes"]), human_bytes(t["dataset_bytes"]),
         _num(t["ops_per_sec"], "{:.0f}"), _num(t["cpu_percent"], "{:.1f}"), ring(t), _num(t["backpressure_events"]),
-        "-", "-", _num(t["expired_keys"]), _num(t["evicted_keys"]), "",
+        human_bytes(t["aof_size_bytes"]), _num(t["aof_fsync_lag_seconds"], "{:.1f}s"),
+        _num(t["expired_keys"]), _num(t["evicted_keys"]), "",
         style="bold",
     )
     f = model["front"]

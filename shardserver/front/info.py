@@ -345,7 +345,7 @@ def persistence_fields(fr: Front, live: list[dict[bytes, Any]], now: float) -> l
             f"enabled={a[b'aof_enabled']},size={a[b'aof_current_size']},base_size={a[b'aof_base_size']},"
             f"rewriting={a[b'aof_rewrite_in_progress']},rewrites={a[b'aof_rewrites']},"
             f"last_rewrite_status={a[b'aof_last_bgrewrite_status'].decode()},write_status={a[b'aof_last_write_status'].decode()},"
-            f"fsyncs={a[b'aof_fsyncs']},load_time_ms={a[b'aof_load_time_ms']},loaded_records={a[b'aof_loaded_records']},"
+            f"fsyncs={a[b'aof_fsyncs']},fsync_lag_ms={a[b'aof_fsync_lag_ms']},load_time_ms={a[b'aof_load_time_ms']},loaded_records={a[b'aof_loaded_records']},"
             f"loaded_bytes={a[b'aof_loaded_bytes']},truncations={a[b'aof_truncations']}",
         ))
     return fields

@@ -530,6 +530,7 @@ class ShardPersistence:
             b"aof_base_size": self.rewrite_base_size,
             b"aof_buffer_length": w.pending() if w is not None else 0,
             b"aof_fsyncs": w.fsyncs if w is not None else 0,
+            b"aof_fsync_lag_ms": int(w.fsync_lag() * 1000) if w is not None else 0,
             b"aof_load_time_ms": self.load_ms,
             b"aof_loaded_records": self.loaded_records,
             b"aof_loaded_bytes": self.loaded_bytes,

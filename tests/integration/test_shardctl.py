@@ -106,7 +106,7 @@ def test_stats_json_matches_what_was_written(server: ServerProc) -> None:
         assert s["ops_total"] >= 3 and s["ops_per_sec"] is not None and s["ops_per_sec"] >= 0
         assert s["cpu_seconds"] > 0 and s["cpu_percent"] is not None
         assert s["ring_req_bytes"] == 0 and s["ring_rep_bytes"] == 0 and s["backpressure_events"] == 0
-        assert s["aof_size_bytes"] is None and s["aof_fsync_lag_seconds"] is None  # no AOF: never invented
+        assert s["aof_size_bytes"] is None and s["aof_fsync_lag_seconds"] is None  # AOF off: never invented
         assert s["expired_keys"] == 0 and s["evicted_keys"] == 0
         assert s["restarted"] is False
     t = model["totals"]
@@ -401,3 +401,21 @@ def test_model_marks_restarts_and_gives_no_rate_across_them() -> None:
     assert build_stats(c, a, "t")["shards"][1]["restarted"] is True
     # a counter that went back (CONFIG RESETSTAT) gives no rate
     assert build_stats(a, _sample(99.0, ready_a.replace("ops=500", "ops=900")), "t")["shards"][1]["ops_per_sec"] is None
+
+
+def test_stats_shows_each_shards_aof(tmp_path: Path) -> None:
+    with shardserver("--appendonly", "yes", "--appendfsync", "always", shards=N) as s:
+        r = redis.Redis(port=s.port, socket_timeout=5)
+        for k in KEYS0 + KEYS1:
+            r.set(k, "value")
+        p = shardctl("-p", str(s.port), "--json", "stats", "--interval", "0")
+        assert p.returncode == 0, p.stderr
+        model = json.loads(p.stdout)
+        assert model["aof_enabled"] is True
+        files = {f: os.path.getsize(os.path.join(s.dir, "appendonlydir", f)) for f in os.listdir(os.path.join(s.dir, "appendonlydir")) if f.endswith(".aof")}
+        for i, sh in enumerate(model["shards"]):
+            assert sh["aof_size_bytes"] == sum(size for name, size in files.items() if f".s{i}." in name) > 0
+            assert sh["aof_fsync_lag_seconds"] == 0  # always: nothing waits for an fsync
+        assert model["totals"]["aof_size_bytes"] == sum(files.values())
+        table = shardctl("-p", str(s.port), "stats", "--interval", "0")
+        assert "AOF on" in table.stdout
