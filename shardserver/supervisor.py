@@ -149,8 +149,14 @@ class Supervisor:
     # -- children ------------------------------------------------------------
     def _fork(self, role: str, body: Callable[[], int]) -> int:
         parent = os.getpid()
+        # Signals stay blocked across the fork: one arriving before the child has
+        # replaced the supervisor's handlers would only be queued for a loop the
+        # child never runs (a SIGTERM right after start-up was lost that way).
+        blocked = {signal.SIGTERM, signal.SIGCHLD, signal.SIGHUP, signal.SIGINT}
+        old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, blocked)
         pid = os.fork()
         if pid:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
             return pid
         code = 1
         try:
@@ -160,6 +166,7 @@ class Supervisor:
             # Reloads are the supervisor's: a SIGHUP sent to the whole group
             # (`systemctl kill -s HUP`, a closed terminal) must not kill a child.
             signal.signal(signal.SIGHUP, signal.SIG_IGN)
+            signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
             _set_pdeathsig(signal.SIGTERM)
             if os.getppid() != parent:
                 os._exit(1)
