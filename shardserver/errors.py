@@ -68,6 +68,8 @@ EXPIRE_GT_LT = "ERR GT and LT options at the same time are not compatible"
 EXEC_NOT_SUPPORTED = "ERR command not supported in this position"
 AOF_BAD_FORMAT = "ERR Bad file format reading the append only file"
 AOF_REWRITE_RUNNING = "ERR Background append only file rewriting already in progress"
+SAVE_FAILED = "ERR"  # Valkey's bare reply when SAVE cannot write; the log says why
+AOF_REWRITE_FAILED = "ERR Can't execute an AOF background rewriting. Please check the server logs for more information."
 BGSAVE_RUNNING = "ERR Background save already in progress"
 BGSAVE_AOF_RUNNING = (
     "ERR An AOF log rewriting in progress: can't BGSAVE right now. "

@@ -125,6 +125,7 @@ class ShardPersistence:
         self.last_rewrite_secs = -1
         self.last_save = int(time.time())
         self.scheduled = False
+        self.retry_at = 0.0  # no automatic rewrite before this (monotonic) time
         # loading facts for INFO
         self.load_ms = 0
         self.loaded_records = 0
@@ -348,7 +349,12 @@ class ShardPersistence:
     def start_rewrite(self, enabling: bool = False) -> None:
         if self.child:
             raise CommandError(errors.AOF_REWRITE_RUNNING)
-        base = self._prepare(enabling)
+        try:
+            base = self._prepare(enabling)
+        except OSError as exc:  # an unwritable or full directory
+            log.warning(f"Shard {self.index}: cannot start an AOF rewrite: {exc}")
+            self.last_rewrite_ok = False
+            raise CommandError(errors.AOF_REWRITE_FAILED) from None
         self.child_started = time.monotonic()
         pid = os.fork()
         if pid == 0:  # the child: write the snapshot and leave
@@ -428,8 +434,13 @@ class ShardPersistence:
         """SAVE: the snapshot written by the shard itself (it answers nothing meanwhile, as SAVE blocks Valkey)."""
         if self.child:
             raise CommandError(errors.AOF_REWRITE_RUNNING)
-        base = self._prepare(False)
-        write_base(self._path(base), self.ctx.keyspace)
+        try:
+            base = self._prepare(False)
+            write_base(self._path(base), self.ctx.keyspace)
+        except OSError as exc:
+            log.warning(f"Shard {self.index}: SAVE failed: {exc}")
+            self.last_rewrite_ok = False
+            raise CommandError(errors.SAVE_FAILED) from None
         self._finish_rewrite()
 
     def cron(self) -> None:
@@ -444,9 +455,12 @@ class ShardPersistence:
         ):
             size = self.other_size + self.writer.size
             base = max(self.rewrite_base_size, 1)
-            if size >= self.rewrite_min and (size - base) * 100 // base >= self.rewrite_pct:
+            if size >= self.rewrite_min and (size - base) * 100 // base >= self.rewrite_pct and time.monotonic() >= self.retry_at:
                 log.notice(f"Shard {self.index}: starting automatic AOF rewrite ({size} bytes, {self.rewrite_pct}% growth)")
-                self.start_rewrite()
+                try:
+                    self.start_rewrite()
+                except CommandError:
+                    self.retry_at = time.monotonic() + 5  # as Valkey: retry a failed automatic rewrite later
 
     # -- configuration ------------------------------------------------------------
     def configure(self, name: str, value: str) -> None:

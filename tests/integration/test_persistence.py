@@ -21,6 +21,7 @@ import redis
 
 from persistence import manifest as mf
 from persistence.aof import read_records
+from shardserver.commands.table import all_commands
 from tests.integration.helpers import connect, key_on, keys_on, read_replies, resp, shard_pids
 from tests.servers import ServerProc, start_shardserver
 
@@ -90,52 +91,63 @@ def manifest(data: Path) -> mf.Manifest:
 # ---------------------------------------------------------------------------- basics
 
 
+def _string_writes(r: redis.Redis) -> None:
+    """Every string and generic write, with each TTL form."""
+    r.set("plain", "v")
+    r.set("ex", "v", ex=1000)
+    r.set("px", "v", px=2_000_000)
+    r.set("exat", "v", exat=2_000_000_000)
+    r.execute_command("SETEX", "setex", 3000, "v")
+    r.execute_command("PSETEX", "psetex", 3_000_000, "v")
+    r.set("kept", "1", ex=500)
+    r.set("kept", "2", keepttl=True)
+    r.set("gone", "v", px=1)  # expires before the restart: must stay gone
+    r.mset({"m1": "a", "m2": "b", "m3": "c"})  # on both shards
+    r.msetnx({"n1": "x", "n2": "y"})
+    r.incr("counter")
+    r.incrby("counter", 41)
+    r.decr("counter")
+    r.execute_command("INCR", "counter")  # redis-py's incr/decr send INCRBY/DECRBY
+    r.execute_command("DECR", "counter")
+    r.execute_command("SETNX", "setnx", "first")
+    r.execute_command("SETNX", "setnx", "second")
+    r.set("pexpire-me", "v")
+    r.execute_command("PEXPIRE", "pexpire-me", 5_000_000)
+    r.incrbyfloat("float", "1.1")
+    r.incrbyfloat("float", "2.2e3")
+    r.append("appended", "abc")
+    r.append("appended", "def")
+    r.setrange("ranged", 3, "xyz")
+    r.getset("getset", "new")
+    r.getex("ex", px=5_000_000)
+    r.set("persisted", "v", ex=100)
+    r.persist("persisted")
+    r.set("todel", "v")
+    r.getdel("todel")
+    r.set("deleted", "v")
+    r.delete("deleted")
+    r.set("expire-me", "v")
+    r.expire("expire-me", 4000)
+    r.pexpireat("expire-me2", 1)  # missing key: nothing to log
+    r.set("past", "v")
+    r.expireat("past", 1)  # in the past: deleted
+    r.set("src", "v", ex=900)
+    r.rename("src", "dst")
+    r.copy("dst", "copied")
+    r.set("moved", "v")
+    r.move("moved", 1)
+    r.execute_command("SELECT", 1)
+    r.set("db1", "one")
+    r.execute_command("SELECT", 0)
+    r.execute_command("DELIFEQ", "m3", "c")
+    r.set("cas", "1")
+    r.execute_command("SET", "cas", "2", "IFEQ", "1")
+
+
 def test_restart_brings_back_every_key_with_its_ttl(tmp_path: Path) -> None:
     with server(tmp_path) as s:
         r = client(s)
-        r.set("plain", "v")
-        r.set("ex", "v", ex=1000)
-        r.set("px", "v", px=2_000_000)
-        r.set("exat", "v", exat=2_000_000_000)
-        r.execute_command("SETEX", "setex", 3000, "v")
-        r.execute_command("PSETEX", "psetex", 3_000_000, "v")
-        r.set("kept", "1", ex=500)
-        r.set("kept", "2", keepttl=True)
-        r.set("gone", "v", px=1)  # expires before the restart: must stay gone
-        r.mset({"m1": "a", "m2": "b", "m3": "c"})  # on both shards
-        r.msetnx({"n1": "x", "n2": "y"})
-        r.incr("counter")
-        r.incrby("counter", 41)
-        r.decr("counter")
-        r.incrbyfloat("float", "1.1")
-        r.incrbyfloat("float", "2.2e3")
-        r.append("appended", "abc")
-        r.append("appended", "def")
-        r.setrange("ranged", 3, "xyz")
-        r.getset("getset", "new")
-        r.getex("ex", px=5_000_000)
-        r.set("persisted", "v", ex=100)
-        r.persist("persisted")
-        r.set("todel", "v")
-        r.getdel("todel")
-        r.set("deleted", "v")
-        r.delete("deleted")
-        r.set("expire-me", "v")
-        r.expire("expire-me", 4000)
-        r.pexpireat("expire-me2", 1)  # missing key: nothing to log
-        r.set("past", "v")
-        r.expireat("past", 1)  # in the past: deleted
-        r.set("src", "v", ex=900)
-        r.rename("src", "dst")
-        r.copy("dst", "copied")
-        r.set("moved", "v")
-        r.move("moved", 1)
-        r.execute_command("SELECT", 1)
-        r.set("db1", "one")
-        r.execute_command("SELECT", 0)
-        r.execute_command("DELIFEQ", "m3", "c")
-        r.set("cas", "1")
-        r.execute_command("SET", "cas", "2", "IFEQ", "1")
+        _string_writes(r)
         before = state(r)
         assert (0, b"gone") not in before and (0, b"past") not in before
     with server(tmp_path) as s:
@@ -568,6 +580,7 @@ def test_replay_does_not_expire_keys_between_their_records(tmp_path: Path) -> No
 
 def _type_writes(r: redis.Redis) -> None:
     """Writes of every command family, with relative TTLs, random choices, auto IDs and cross-shard steps."""
+    _string_writes(r)
     lo, hi = key_on(0, 2, "lo"), key_on(1, 2, "hi")
     # hashes, with field TTLs in every form
     r.hset("h", mapping={"a": "1", "b": "2", "c": "3", "d": "4", "f": "1.5"})
@@ -649,6 +662,32 @@ def _type_writes(r: redis.Redis) -> None:
     r.rpush("bl", "x")
     assert r.blpop(["bl-empty", "bl"], timeout=1) == (b"bl", b"x")
     r.lmpop(2, "nothing", "l", direction="RIGHT", count=2)
+    # the rest of the write commands
+    r.execute_command("HMSET", "hm", "a", "1", "b", "2", "c", "3")
+    r.execute_command("HGETDEL", "hm", "FIELDS", 1, "a")
+    r.execute_command("HPEXPIREAT", "hm", 4_000_000_000_000, "FIELDS", 1, "b")
+    r.lpushx("l", "lx")
+    r.rpushx("l", "rx")
+    r.lpushx("no-such-list", "x")
+    r.rpush("bq", "1", "2", "3", "4")
+    assert r.brpop(["bq"], timeout=1) == (b"bq", b"4")
+    assert r.brpoplpush("bq", "bq2", timeout=1) == b"3"
+    assert r.blmove("bq", "bq2", 1, "LEFT", "LEFT") == b"1"
+    assert r.execute_command("BLMPOP", 1, 2, "none", "bq2", "LEFT", "COUNT", 1) == [b"bq2", [b"1"]]
+    r.zadd("zz", {"a": 1, "b": 2, "c": 3, "d": 4, "e": 5, "f": 6})
+    r.zrem("zz", "a")
+    r.zremrangebyrank("zz", 0, 0)
+    r.zremrangebylex("zz", "[c", "[c")
+    r.zmpop(2, ["none", "zz"], max=True)
+    r.zdiffstore(key_on(1, 2, "zdiff"), [key_on(0, 2, "za"), key_on(1, 2, "zb")])
+    r.execute_command("XSETID", "st", "99999999999999-1")
+    r.xgroup_destroy("st", "g2")
+    r.execute_command("PFDEBUG", "TODENSE", key_on(0, 2, "p1"))
+    r.set("u1", "1")
+    r.unlink("u1", "u2")
+    r.set("rn", "v")
+    r.renamenx("rn", "rn2")
+    r.renamenx("rn2", "plain")  # the destination exists: nothing happens
     # generic commands on collections
     r.copy("z", "zcopy")
     r.rename("s", key_on(1, 2, "srenamed"))
@@ -688,6 +727,10 @@ def test_every_type_replays_to_the_live_state(tmp_path: Path, rewrite: bool) -> 
     with server(tmp_path, "--appendfsync", "always") as s:
         r = client(s)
         _type_writes(r)
+        called = {k[len("cmdstat_") :] for k in r.info("commandstats")}
+        writes = {c.fullname for c in all_commands() if "write" in c.flags}
+        # FLUSHALL, FLUSHDB and SWAPDB have their own replay test above
+        assert writes - called - {"flushall", "flushdb", "swapdb"} == set()
         before = _full_state(r)
         if rewrite:
             assert r.bgrewriteaof()
@@ -707,3 +750,35 @@ def test_every_type_replays_to_the_live_state(tmp_path: Path, rewrite: bool) -> 
     with server(tmp_path) as s:
         after = _full_state(client(s))
     assert after == before
+
+
+def test_a_failed_rewrite_keeps_the_old_files(tmp_path: Path) -> None:
+    import resource
+
+    keys = keys_on(0, 2, "rw", 200)
+    with server(tmp_path, "--appendfsync", "always") as s:
+        r = client(s)
+        for k in keys:
+            r.set(k, "x" * 50)
+        pid = shard_pids(r.info("shards"), 2)[0]
+        names_before = sorted(f.name for f in manifest(tmp_path).shard_files(0))
+        # the rewrite child inherits a file size limit its snapshot cannot fit in
+        resource.prlimit(pid, resource.RLIMIT_FSIZE, (1000, resource.RLIM_INFINITY))
+        assert r.bgrewriteaof()
+        while r.info("persistence")["aof_rewrite_in_progress"]:
+            pass
+        assert r.info("persistence")["aof_last_bgrewrite_status"] == "err"
+        assert "background AOF rewrite failed" in s.text()
+        resource.prlimit(pid, resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+        r.set(keys[0], "after")  # the new incremental file, listed before the fork, takes writes
+        names_after = sorted(f.name for f in manifest(tmp_path).shard_files(0))
+        assert names_after[: len(names_before)] == names_before and len(names_after) == len(names_before) + 1
+        resource.prlimit(pid, resource.RLIMIT_FSIZE, (10, resource.RLIM_INFINITY))
+        with connect(s.port) as sock:  # raw: redis-py strips the bare "ERR"
+            sock.sendall(resp("SAVE"))
+            (reply,) = read_replies(sock, 1)
+        assert str(reply) == "ERR" and "SAVE failed" in s.text()
+        resource.prlimit(pid, resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+    with server(tmp_path) as s:
+        r = client(s)
+        assert r.get(keys[0]) == b"after" and r.mget(keys[1:]) == [b"x" * 50] * 199
