@@ -34,26 +34,33 @@ CHUNK = 1 << 20
 
 
 class AofWriter:
-    """Appends records to one open file; the shard owns one at a time."""
+    """Appends records to one open file; the shard owns one at a time.
+
+    Durability is counted in bytes ever written (``written``) and bytes known
+    to be on disk (``synced``), across file switches.  Under ``always`` the
+    shard fsyncs in ``flush``; under ``everysec`` a thread fsyncs once a second.
+    """
 
     def __init__(self, path: str, fsync: str = "everysec", timestamps: bool = False) -> None:
         self.path = path
         self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        self.size = os.fstat(self.fd).st_size
+        self.size = os.fstat(self.fd).st_size  # of the current file
         self.policy = fsync
         self.timestamps = timestamps
         self.buf: list[bytes] = []
         self.db = 0  # the database the file's records apply to now
         self.error: OSError | None = None
         self.last_ts = 0
-        self.synced_size = self.size
+        self.written = 0  # bytes written since this writer opened (all files)
+        self.synced = 0  # of those, bytes known to be on disk
         self.last_sync = time.monotonic()
-        self._lock = threading.Lock()  # fd switches vs the everysec thread
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self.fsyncs = 0
+        self._cond = threading.Condition()  # the fd, the sync request, the thread's life
+        self._busy = False  # the thread is in fdatasync on ``fd`` without the lock
+        self._stop = False
+        self._thread: threading.Thread | None = None
         if fsync == "everysec":
-            self.start_thread()
+            self._start_thread()
 
     # -- records -----------------------------------------------------------
     def add(self, db: int, argv: list[bytes]) -> None:
@@ -78,114 +85,149 @@ class AofWriter:
         return sum(map(len, self.buf))
 
     # -- writing -----------------------------------------------------------
-    def flush(self) -> bool:
-        """Write what is buffered (and fsync under ``always``); False on an I/O error."""
+    def write(self) -> bool:
+        """Write what is buffered to the OS (no fsync); False on an I/O error."""
         if not self.buf:
-            if self.error is None:
-                return True
-            return self._retry_sync()
+            return self.error is None or self._retry_sync()
         if self.timestamps:
             now = int(time.time())
             if now != self.last_ts:
                 self.buf.insert(0, b"#TS:%d\r\n" % now)
                 self.last_ts = now
         data = b"".join(self.buf)
-        written = 0
+        done = 0
         try:
-            while written < len(data):
-                written += os.write(self.fd, data[written:] if written else data)
+            while done < len(data):
+                done += os.write(self.fd, data[done:] if done else data)
         except OSError as exc:
             self.error = exc
-            if written:
+            if done:
                 # the file must end on a whole record: cut the partial write off
                 try:
                     os.ftruncate(self.fd, self.size)
-                    written = 0
+                    done = 0
                 except OSError:
                     pass
-            self.size += written
-            self.buf = [data[written:]]
+            self.size += done
+            self.written += done
+            self.buf = [data[done:]]
             return False
-        self.size += written
+        self.size += done
+        self.written += done
         self.buf = []
-        if self.policy == "always":
+        self.error = None
+        return True
+
+    def flush(self) -> bool:
+        """Write, and under ``always`` fsync before returning; False on an I/O error."""
+        if not self.write():
+            return False
+        if self.policy == "always" and self.synced < self.written:
+            return self.sync_now()
+        return True
+
+    def sync_now(self) -> bool:
+        """fsync on the caller's thread; False (and ``error`` set) when it fails."""
+        with self._cond:
+            self._idle()
+            target = self.written
             try:
                 os.fdatasync(self.fd)
             except OSError as exc:
                 self.error = exc
                 return False
-            self.synced_size = self.size
-            self.last_sync = time.monotonic()
-            self.fsyncs += 1
-        self.error = None
+            self._synced_to(target)
         return True
+
+    def _idle(self) -> None:
+        """Wait (holding the lock) until the thread is not using the fd."""
+        while self._busy:
+            self._cond.wait()
+
+    def _synced_to(self, target: int) -> None:
+        if target > self.synced:
+            self.synced = target
+            self.fsyncs += 1
+        self.last_sync = time.monotonic()
 
     def _retry_sync(self) -> bool:
-        try:
-            os.fdatasync(self.fd)
-        except OSError as exc:
-            self.error = exc
-            return False
-        self.error = None
-        return True
-
-    def sync(self) -> None:
-        with self._lock:
-            if self.synced_size != self.size:
-                size = self.size
-                os.fdatasync(self.fd)
-                self.synced_size = size
-                self.last_sync = time.monotonic()
-                self.fsyncs += 1
+        if self.sync_now():
+            self.error = None
+            return True
+        return False
 
     def fsync_lag(self) -> float:
         """Seconds the oldest written but not yet fsynced record has waited (0 when all are synced)."""
-        return 0.0 if self.synced_size >= self.size else time.monotonic() - self.last_sync
+        return 0.0 if self.synced >= self.written else time.monotonic() - self.last_sync
 
-    # -- everysec ------------------------------------------------------------
-    def start_thread(self) -> None:
+    # -- the fsync thread ------------------------------------------------------
+    def _start_thread(self) -> None:
         if self._thread is None:
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._every_second, name="aof-fsync", daemon=True)
+            self._stop = False
+            self._thread = threading.Thread(target=self._sync_loop, name="aof-fsync", daemon=True)
             self._thread.start()
 
-    def stop_thread(self) -> None:
+    def _stop_thread(self) -> None:
         if self._thread is not None:
-            self._stop.set()
+            with self._cond:
+                self._stop = True
+                self._cond.notify()
             self._thread.join()
             self._thread = None
 
-    def _every_second(self) -> None:
-        while not self._stop.wait(1.0):
-            try:
-                self.sync()
-            except OSError as exc:
-                self.error = exc
+    def _sync_loop(self) -> None:
+        with self._cond:
+            while not self._stop:
+                self._cond.wait(1.0)
+                target = self.written
+                if self._stop or target <= self.synced:
+                    continue
+                # fsync without the lock: the shard keeps writing meanwhile
+                fd = self.fd
+                self._busy = True
+                self._cond.release()
+                try:
+                    os.fdatasync(fd)
+                    failed = None
+                except OSError as exc:
+                    failed = exc
+                finally:
+                    self._cond.acquire()
+                    self._busy = False
+                    self._cond.notify_all()
+                if failed is not None:
+                    self.error = failed
+                else:
+                    self._synced_to(target)
 
     def set_policy(self, policy: str) -> None:
         self.policy = policy
         if policy == "everysec":
-            self.start_thread()
+            self._start_thread()
         else:
-            self.stop_thread()
+            self._stop_thread()
 
     def switch(self, path: str) -> None:
-        """Continue in a new file (a rewrite started); the old one is flushed and synced."""
-        self.flush()
-        with self._lock:
+        """Continue in a new file (a rewrite started); the old one is written and synced first."""
+        self.write()
+        with self._cond:  # the thread never fsyncs an fd being closed
+            self._idle()
+            target = self.written
             os.fdatasync(self.fd)
+            self._synced_to(target)
             os.close(self.fd)
             self.path = path
             self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-            self.size = self.synced_size = os.fstat(self.fd).st_size
+            self.size = os.fstat(self.fd).st_size
             self.db = 0
 
     def close(self) -> None:
-        """Flush, fsync and close (shutdown)."""
-        self.stop_thread()
-        self.flush()
+        """Write, fsync and close (shutdown)."""
+        self._stop_thread()
+        self.write()
         try:
             os.fdatasync(self.fd)
+            self._synced_to(self.written)
         except OSError:
             pass
         os.close(self.fd)
