@@ -134,12 +134,20 @@ class Blocker:
     move: tuple[bytes, bytes] | None = None  # (from, to) directions of a move
     try_cmd: bytes = b"__try"  # the shard's non-blocking step (see the module docstring)
     probe_cmd: bytes = b"__lprobe"  # the shard's per-key probe, for keys on several shards
+    # a ready key is offered to every waiter in turn, not only until one finds it
+    # empty (XREAD/XREADGROUP: entries are not consumed by every reader)
+    broadcast: bool = False
+    # the client's reply from a served value (the shard answers RESP2-shaped values)
+    shape: Callable[[Any, bool], Any] | None = None
 
 
 class Waiter:
-    __slots__ = ("conn", "db", "blocker", "cell", "timer", "busy", "done", "expired")
+    __slots__ = ("conn", "db", "blocker", "cell", "timer", "busy", "done", "expired", "seq")
+    _seq = 0
 
     def __init__(self, conn: ClientConnection, db: int, blocker: Blocker, cell: list[Any]) -> None:
+        Waiter._seq += 1
+        self.seq = Waiter._seq  # blocking order, to continue a broadcast round after a waiter
         self.conn = conn
         self.db = db
         self.blocker = blocker
@@ -257,6 +265,33 @@ class Blocking:
         self.front.loop.create_task(self._attempt_move(conn, cell, work))
         return NO_REPLY
 
+    def start_custom(self, conn: ClientConnection, attempt: Callable[[], Coroutine[Any, Any, Any]], blocker: Blocker) -> Any:
+        """A blocking command with its own attempt (XREAD/XREADGROUP BLOCK).
+
+        ``attempt`` runs the non-blocking command and returns its reply, or
+        ``None`` when nothing was there and it watched ``blocker.keys`` (under
+        the hold it took, so no wake-up is lost): the client then blocks.
+        """
+        from shardserver.front.server import NO_REPLY
+
+        cell: list[Any] = [None]
+        conn.pending.append(cell)
+        conn.blocked = True
+        db = conn.db
+
+        async def run() -> None:
+            try:
+                value = await attempt()
+            except CommandError as exc:
+                value = ErrorReply(exc.text)
+            except Exception as exc:  # keep the reply order: the cell must be filled
+                log.warning(f"blocking attempt failed: {exc!r}")
+                value = ErrorReply(f"ERR internal error: {exc}")
+            self._attempted(conn, db, blocker, cell, value)
+
+        self.front.loop.create_task(run())
+        return NO_REPLY
+
     async def _attempt_move(self, conn: ClientConnection, cell: list[Any], work: Coroutine[Any, Any, Any]) -> None:
         try:
             value = await work
@@ -346,6 +381,9 @@ class Blocking:
         if waiter is None:
             self.again.add(k)
             return
+        self._serve_waiter(k, waiter)
+
+    def _serve_waiter(self, k: Key, waiter: Waiter) -> None:
         db, key = k
         self.serving.add(k)
         waiter.busy = True
@@ -376,6 +414,17 @@ class Blocking:
         if value is None:
             if waiter.expired is not None and not waiter.done:
                 self._finish(waiter, waiter.expired)
+            if k not in self.again:
+                # nothing for this waiter; a stream reader behind it may still get entries
+                # (and after a reader, anyone): the round goes on with the next one
+                q = self.queues.get(k)
+                wide = waiter.blocker.broadcast
+                nxt = None if not q else next((w for w in q if w.seq > waiter.seq and not w.busy and (wide or w.blocker.broadcast)), None)
+                if nxt is not None:
+                    self.serving.add(k)
+                    self._serve_waiter(k, nxt)
+                    self._retry_others(waiter, k)
+                    return
             if k in self.again:
                 self.again.discard(k)
                 self.serve(k)
@@ -419,6 +468,9 @@ class Blocking:
                     self.again.discard(k)
         self._unwatch(waiter.db, keys)
         if reply is not None:
+            shape = waiter.blocker.shape
+            if shape is not None and not isinstance(reply, ErrorReply):
+                reply = shape(reply, conn.resp3)
             self.fill(conn, waiter.cell, reply)
 
     def rewatch(self, shard: int) -> None:
