@@ -190,6 +190,10 @@ class Database:
 
     def clear(self) -> int:
         n = len(self.data)
+        if self.watched and self.on_ready is not None:  # FLUSHALL/FLUSHDB: blocked XREADGROUP clients get NOGROUP
+            for key in self.watched:
+                if getattr(self.data.get(key), "signal_on_delete", False):
+                    self.on_ready(self, key)
         self.data = {}
         self.expires = {}
         self.atime = {}

@@ -91,8 +91,8 @@ def test_bzpop_fifo_order(server: ServerProc, r: redis.Redis) -> None:
 def test_bzmpop_served_by_zunionstore_and_zincrby(server: ServerProc, r: redis.Redis) -> None:
     call = Call(server.port, "BZMPOP", "0", "2", L, H, "MAX", "COUNT", "5")
     wait_blocked(r, 1)
-    r.zadd("{%s}src" % H.decode(), {"x": 1, "y": 2})
-    r.zunionstore(H, ["{%s}src" % H.decode()])
+    r.zadd(L2, {"x": 1, "y": 2})
+    r.zunionstore(H, [L2])  # the source on the other shard: the destination is restored on H's
     assert call.result() == [H, [[b"y", b"2"], [b"x", b"1"]]]
     wait_blocked(r, 0)
     call = Call(server.port, "BZPOPMIN", L, "0")
@@ -126,6 +126,9 @@ def test_bzpop_immediate_across_shards_and_wrongtype(server: ServerProc, r: redi
 
 
 def test_bz_timeouts_sub_second(server: ServerProc, r: redis.Redis) -> None:
+    start = time.monotonic()
+    assert Call(server.port, "BZPOPMIN", L, H, "0.2").result() is None
+    assert 0.15 < time.monotonic() - start < 5
     start = time.monotonic()
     data = raw_replies(server.port, b"BZPOPMIN nokey 0.05\r\nBZPOPMAX nokey 0.05\r\nBZMPOP 0.05 1 nokey MIN\r\n", 3)
     assert data == b"*-1\r\n*-1\r\n*-1\r\n"
@@ -168,6 +171,24 @@ def test_xread_block_stream_created_on_other_shard(server: ServerProc, r: redis.
     wait_blocked(r, 0)
 
 
+def test_xreadgroup_block_keys_on_two_shards(server: ServerProc, r: redis.Redis) -> None:
+    for key in (L, H):
+        r.xgroup_create(key, "g", id="$", mkstream=True)
+    call = Call(server.port, "XREADGROUP", "GROUP", "g", "c", "COUNT", "5", "BLOCK", "0", "STREAMS", L, H, ">", ">")
+    wait_blocked(r, 1)
+    r.xadd(H, {"f": "h"}, id="7-1")
+    assert call.result() == [[H, [[b"7-1", [b"f", b"h"]]]]]
+    assert r.xpending(H, "g")["pending"] == 1 and r.xpending(L, "g")["pending"] == 0
+    wait_blocked(r, 0)
+
+
+def test_xread_block_timeout_sub_second(server: ServerProc, r: redis.Redis) -> None:
+    start = time.monotonic()
+    assert Call(server.port, "XREAD", "BLOCK", "200", "STREAMS", L, H, "$", "$").result() is None
+    assert 0.15 < time.monotonic() - start < 5
+    wait_blocked(r, 0)
+
+
 def test_xread_block_every_reader_is_served(server: ServerProc, r: redis.Redis) -> None:
     r.xgroup_create(H, "g", id="$", mkstream=True)
     calls = [
@@ -201,7 +222,7 @@ def test_xreadgroup_block_noack_leaves_no_pel(server: ServerProc, r: redis.Redis
     wait_blocked(r, 0)
 
 
-@pytest.mark.parametrize("how", ["del", "destroy", "set"])
+@pytest.mark.parametrize("how", ["del", "destroy", "set", "flushall"])
 def test_xreadgroup_block_unblocked_when_stream_or_group_goes(server: ServerProc, r: redis.Redis, how: str) -> None:
     r.xgroup_create(H, "g", id="$", mkstream=True)
     call = Call(server.port, "XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", H, ">")
@@ -210,6 +231,8 @@ def test_xreadgroup_block_unblocked_when_stream_or_group_goes(server: ServerProc
         r.delete(H)
     elif how == "destroy":
         r.xgroup_destroy(H, "g")
+    elif how == "flushall":
+        r.flushall()
     else:
         r.set(H, "x")
     with pytest.raises(redis.ResponseError, match="NOGROUP No such key 'a' or consumer group 'g' in XREADGROUP with GROUP option"):
