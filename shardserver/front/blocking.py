@@ -69,12 +69,19 @@ key), and the names of its two shard commands, which follow this protocol:
 - ``<probe_cmd> <key...>``: per key 0 missing, 1 servable, 2 another type,
   3 servable but waited on (``ready_pending``); used when keys span shards.
 
-BZPOPMIN/BZPOPMAX/BZMPOP: a ``__ztry``/``__zprobe`` pair and a Blocker;
-nothing else changes (creating a watched key already signals it).  XREAD /
-XREADGROUP BLOCK wait for *new entries* in a key that may exist: XADD calls
-``Database.signal_ready(key)`` (a no-op unless the key is watched), their
-try command answers None while nothing newer than the client's ID is there,
-and their timeout reply is theirs (``timeout_reply``).
+BZPOPMIN/BZPOPMAX/BZMPOP (``front/cross_zblock.py``) are a ``__ztry``/
+``__zprobe`` pair (``shard/zset_cmds.py``) and a Blocker; creating a watched
+key already signals it.  XREAD / XREADGROUP BLOCK (``front/stream_block.py``)
+wait for *new entries* in a key that may exist: their attempt is their own
+(``start_custom``: the non-blocking read under a hold, then ``__xwatch``,
+which also resolves ``$``), XADD calls ``Database.signal_ready(key)`` (a
+no-op unless the key is watched), deleting, overwriting or flushing a
+watched stream and XGROUP DESTROY signal it too (blocked XREADGROUP clients
+then get NOGROUP), and their try command ``__xtry`` answers None while
+nothing newer than the client's ID is there.  Their Blocker is
+``broadcast``: a serving round does not stop at a waiter that got nothing
+(another reader behind it may get the same entries), and ``shape`` turns the
+shard's RESP2-shaped value into the client's reply (a RESP3 map).
 """
 
 from __future__ import annotations
