@@ -422,11 +422,12 @@ class Blocking:
             if waiter.expired is not None and not waiter.done:
                 self._finish(waiter, waiter.expired)
             if k not in self.again:
-                # nothing for this waiter; a stream reader behind it may still get entries
-                # (and after a reader, anyone): the round goes on with the next one
+                # nothing for this waiter; a waiter behind it of another kind (a stream
+                # reader, or a list pop behind a sorted-set pop) may still get something
                 q = self.queues.get(k)
                 wide = waiter.blocker.broadcast
-                nxt = None if not q else next((w for w in q if w.seq > waiter.seq and not w.busy and (wide or w.blocker.broadcast)), None)
+                kind = waiter.blocker.try_cmd
+                nxt = None if not q else next((w for w in q if w.seq > waiter.seq and not w.busy and (wide or w.blocker.broadcast or w.blocker.try_cmd != kind)), None)
                 if nxt is not None:
                     self.serving.add(k)
                     self._serve_waiter(k, nxt)

@@ -138,6 +138,20 @@ def test_bz_timeouts_sub_second(server: ServerProc, r: redis.Redis) -> None:
     wait_blocked(r, 0)
 
 
+def test_list_pop_behind_a_zset_pop_on_the_same_key(server: ServerProc, r: redis.Redis) -> None:
+    zpop = Call(server.port, "BZPOPMIN", H, "0")
+    wait_blocked(r, 1)
+    lpop = Call(server.port, "BLPOP", H, "0")
+    wait_blocked(r, 2)
+    r.rpush(H, "v")  # a list: the sorted-set waiter ahead gets nothing, the list waiter behind it does
+    assert lpop.result() == [H, b"v"]
+    wait_blocked(r, 1)
+    r.delete(H)
+    r.zadd(H, {"m": 1})
+    assert zpop.result() == [H, b"m", b"1"]
+    wait_blocked(r, 0)
+
+
 def test_bzpop_disconnect_and_unblock(server: ServerProc, r: redis.Redis) -> None:
     call = Call(server.port, "BZPOPMIN", H, "0")
     wait_blocked(r, 1)
