@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import glob
 import os
+import signal
 import socket
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import redis
 
 from tests.differential.conftest import HIGH_KEYS, LOW_KEYS
 from tests.integration.test_blocking import Call, wait_blocked
-from tests.servers import ServerProc, shardserver
+from tests.servers import ServerProc, shardserver, start_shardserver
 
 L, H = LOW_KEYS[0], HIGH_KEYS[0]  # shard 0 / shard 1
 L2, H2 = LOW_KEYS[1], HIGH_KEYS[1]
@@ -314,3 +316,41 @@ def test_aof_never_logs_blocking_commands(server: ServerProc, r: redis.Redis) ->
     assert b"XCLAIM" in data.upper() and b"ZPOPMIN" in data.upper() and b"ZPOPMAX" in data.upper()
     for word in (b"BZPOPMIN", b"BZMPOP", b"BLOCK", b"XREAD\r"):
         assert word not in data.upper()
+
+
+def test_served_blocking_commands_replay_from_the_aof(tmp_path: Path) -> None:
+    """What blocked clients took is gone after a restart, and the group's PEL is back."""
+
+    def start() -> ServerProc:
+        return start_shardserver("--appendonly", "yes", "--appendfsync", "always", shards=2, dir=str(tmp_path))
+
+    srv = start()
+    try:
+        r = redis.Redis(port=srv.port, socket_timeout=20)
+        r.xgroup_create(L, "g", id="$", mkstream=True)
+        calls = [
+            Call(srv.port, "BZPOPMAX", H, "0"),
+            Call(srv.port, "XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", L, ">"),
+        ]
+        wait_blocked(r, 2)
+        r.zadd(H, {"lo": 1, "hi": 2})
+        r.xadd(L, {"f": "v"}, id="4-1")
+        assert calls[0].result() == [H, b"hi", b"2"]
+        assert calls[1].result() == [[L, [[b"4-1", [b"f", b"v"]]]]]
+        r.close()
+    finally:
+        srv.stop()
+    srv = start()
+    try:
+        r = redis.Redis(port=srv.port, socket_timeout=20)
+        assert r.zrange(H, 0, -1, withscores=True) == [(b"lo", 1.0)]
+        pending = r.xpending_range(L, "g", "-", "+", 10)
+        assert [(p["message_id"], p["consumer"], p["times_delivered"]) for p in pending] == [(b"4-1", b"c", 1)]
+        assert r.xinfo_groups(L)[0]["last-delivered-id"] == b"4-1"
+        r.close()
+    finally:
+        srv.stop()
+        try:
+            os.killpg(srv.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
