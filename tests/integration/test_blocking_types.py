@@ -140,6 +140,19 @@ def test_bz_timeouts_sub_second(server: ServerProc, r: redis.Redis) -> None:
     wait_blocked(r, 0)
 
 
+def test_many_waiters_each_member_popped_once(server: ServerProc, r: redis.Redis) -> None:
+    calls = [Call(server.port, "BZPOPMIN", L, H, "0") for _ in range(8)]
+    wait_blocked(r, 8)
+    p = r.pipeline(transaction=False)
+    for i in range(10):
+        p.zadd(L if i % 2 else H, {f"m{i}": i})
+    p.execute()
+    got = [c.result()[1] for c in calls]
+    wait_blocked(r, 0)
+    left = r.zrange(L, 0, -1) + r.zrange(H, 0, -1)
+    assert len(set(got)) == 8 and sorted(got + left) == sorted(f"m{i}".encode() for i in range(10))
+
+
 def test_list_pop_behind_a_zset_pop_on_the_same_key(server: ServerProc, r: redis.Redis) -> None:
     zpop = Call(server.port, "BZPOPMIN", H, "0")
     wait_blocked(r, 1)
@@ -224,6 +237,18 @@ def test_xread_block_every_reader_is_served(server: ServerProc, r: redis.Redis) 
     assert calls[1].result() == [[H, [[b"1-2", [b"f", b"w"]]]]]
     pending = r.xpending(H, "g")
     assert pending["pending"] == 2 and {c["name"] for c in pending["consumers"]} == {b"c1", b"c2"}
+    wait_blocked(r, 0)
+
+
+def test_xreadgroup_block_consumers_share_entries_once(server: ServerProc, r: redis.Redis) -> None:
+    r.xgroup_create(H, "g", id="$", mkstream=True)
+    calls = [Call(server.port, "XREADGROUP", "GROUP", "g", f"c{i}", "COUNT", "1", "BLOCK", "0", "STREAMS", H, ">") for i in range(5)]
+    wait_blocked(r, 5)
+    for i in range(5):
+        r.xadd(H, {"n": str(i)}, id=f"{i + 1}-1")
+    got = sorted(c.result()[0][1][0][0] for c in calls)
+    assert got == [f"{i + 1}-1".encode() for i in range(5)]
+    assert r.xpending(H, "g")["pending"] == 5
     wait_blocked(r, 0)
 
 
