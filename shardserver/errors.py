@@ -156,7 +156,6 @@ STREAM_PLUS_GROUP = (
 STREAM_GT_XREAD = "ERR The > ID can be specified only when calling XREADGROUP using the GROUP <group> <consumer> option."
 STREAM_TIMEOUT_NOT_INTEGER = "ERR timeout is not an integer or out of range"
 STREAM_TIMEOUT_NEGATIVE = "ERR timeout is negative"
-STREAM_BLOCK_UNSUPPORTED = "ERR the BLOCK option of XREAD and XREADGROUP is not supported by this server yet"
 STREAM_KEYS_MISROUTED = "ERR an option value spelled STREAMS hides the stream keys of this command; use another name"
 STREAM_XGROUP_NO_KEY = (
     "ERR The XGROUP subcommand requires the key to exist. Note that for CREATE you may want to use "

@@ -2,12 +2,13 @@
 
 Ownership: data only; handlers live in shardserver/shard/set_cmds.py and
 zset_cmds.py, cross-shard steps in shardserver/front/cross_sets.py.
-Blocking pops (BZPOPMIN, BZPOPMAX, BZMPOP) are not here.
+The blocking pops (BZPOPMIN, BZPOPMAX, BZMPOP) are routed FRONT: the front's
+blocking machinery runs them (shardserver/front/cross_zblock.py).
 """
 
 from __future__ import annotations
 
-from shardserver.commands.table import COORD, KeySpec, _add
+from shardserver.commands.table import COORD, FRONT, KeySpec, _add
 
 _add('sadd', -3, 'write denyoom fast', 'set', "Adds one or more members to a set. Creates the key if it doesn't exist.", '1.0.0', 'O(1) for each element added, so O(N) to add N elements when the command is called with multiple arguments.', keys=KeySpec(1, 1, 1), specs=(KeySpec(1, 1, 1, ('RW', 'insert')),))
 _add('srem', -3, 'write fast', 'set', 'Removes one or more members from a set. Deletes the set if the last member was removed.', '1.0.0', 'O(N) where N is the number of members to be removed.', keys=KeySpec(1, 1, 1), specs=(KeySpec(1, 1, 1, ('RW', 'delete')),))
@@ -58,3 +59,6 @@ _add('zinterstore', -4, 'write denyoom movablekeys', 'sorted-set', 'Stores the i
 _add('zdiffstore', -4, 'write denyoom movablekeys', 'sorted-set', 'Stores the difference of multiple sorted sets in a key.', '6.2.0', 'O(L + (N-K)log(N)) worst case where L is the total number of elements in all the sets, N is the size of the first set, and K is the size of the result set.', keys=KeySpec(1, 1, 1), specs=(KeySpec(1, 1, 1, ('OW', 'update')), KeySpec(2, 2, 1, ('RO', 'access'), keynum=(0, 1, 1))), cross=COORD)
 _add('zintercard', -3, 'readonly movablekeys', 'sorted-set', 'Returns the number of members of the intersect of multiple sorted sets.', '7.0.0', 'O(N*K) worst case with N being the smallest input sorted set, K being the number of input sorted sets.', keys=None, specs=(KeySpec(1, 1, 1, ('RO', 'access'), keynum=(0, 1, 1)),), cross=COORD)
 _add('zscan', -3, 'readonly', 'sorted-set', 'Iterates over members and scores of a sorted set.', '2.8.0', 'O(1) for every call. O(N) for a complete iteration, including enough command calls for the cursor to return back to 0. N is the number of elements inside the collection.', keys=KeySpec(1, 1, 1), specs=(KeySpec(1, 1, 1, ('RO', 'access')),), tips=('nondeterministic_output',))
+_add('bzpopmin', -3, 'write blocking fast', 'sorted-set', 'Removes and returns the member with the lowest score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.', '5.0.0', 'O(log(N)) with N being the number of elements in the sorted set.', FRONT, keys=KeySpec(1, -2, 1, ('RW', 'access', 'delete')))
+_add('bzpopmax', -3, 'write blocking fast', 'sorted-set', 'Removes and returns the member with the highest score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.', '5.0.0', 'O(log(N)) with N being the number of elements in the sorted set.', FRONT, keys=KeySpec(1, -2, 1, ('RW', 'access', 'delete')))
+_add('bzmpop', -5, 'write blocking movablekeys', 'sorted-set', 'Removes and returns a member by score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.', '7.0.0', 'O(K) + O(M*log(N)) where K is the number of provided keys, N being the number of elements in the sorted set, and M being the number of elements popped.', FRONT, specs=(KeySpec(2, 2, 1, ('RW', 'access', 'delete'), keynum=(0, 1, 1)),))

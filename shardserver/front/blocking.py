@@ -69,12 +69,19 @@ key), and the names of its two shard commands, which follow this protocol:
 - ``<probe_cmd> <key...>``: per key 0 missing, 1 servable, 2 another type,
   3 servable but waited on (``ready_pending``); used when keys span shards.
 
-BZPOPMIN/BZPOPMAX/BZMPOP: a ``__ztry``/``__zprobe`` pair and a Blocker;
-nothing else changes (creating a watched key already signals it).  XREAD /
-XREADGROUP BLOCK wait for *new entries* in a key that may exist: XADD calls
-``Database.signal_ready(key)`` (a no-op unless the key is watched), their
-try command answers None while nothing newer than the client's ID is there,
-and their timeout reply is theirs (``timeout_reply``).
+BZPOPMIN/BZPOPMAX/BZMPOP (``front/cross_zblock.py``) are a ``__ztry``/
+``__zprobe`` pair (``shard/zset_cmds.py``) and a Blocker; creating a watched
+key already signals it.  XREAD / XREADGROUP BLOCK (``front/stream_block.py``)
+wait for *new entries* in a key that may exist: their attempt is their own
+(``start_custom``: the non-blocking read under a hold, then ``__xwatch``,
+which also resolves ``$``), XADD calls ``Database.signal_ready(key)`` (a
+no-op unless the key is watched), deleting, overwriting or flushing a
+watched stream and XGROUP DESTROY signal it too (blocked XREADGROUP clients
+then get NOGROUP), and their try command ``__xtry`` answers None while
+nothing newer than the client's ID is there.  Their Blocker is
+``broadcast``: a serving round does not stop at a waiter that got nothing
+(another reader behind it may get the same entries), and ``shape`` turns the
+shard's RESP2-shaped value into the client's reply (a RESP3 map).
 """
 
 from __future__ import annotations
@@ -134,12 +141,20 @@ class Blocker:
     move: tuple[bytes, bytes] | None = None  # (from, to) directions of a move
     try_cmd: bytes = b"__try"  # the shard's non-blocking step (see the module docstring)
     probe_cmd: bytes = b"__lprobe"  # the shard's per-key probe, for keys on several shards
+    # a ready key is offered to every waiter in turn, not only until one finds it
+    # empty (XREAD/XREADGROUP: entries are not consumed by every reader)
+    broadcast: bool = False
+    # the client's reply from a served value (the shard answers RESP2-shaped values)
+    shape: Callable[[Any, bool], Any] | None = None
 
 
 class Waiter:
-    __slots__ = ("conn", "db", "blocker", "cell", "timer", "busy", "done", "expired")
+    __slots__ = ("conn", "db", "blocker", "cell", "timer", "busy", "done", "expired", "seq")
+    _seq = 0
 
     def __init__(self, conn: ClientConnection, db: int, blocker: Blocker, cell: list[Any]) -> None:
+        Waiter._seq += 1
+        self.seq = Waiter._seq  # blocking order, to continue a broadcast round after a waiter
         self.conn = conn
         self.db = db
         self.blocker = blocker
@@ -257,6 +272,33 @@ class Blocking:
         self.front.loop.create_task(self._attempt_move(conn, cell, work))
         return NO_REPLY
 
+    def start_custom(self, conn: ClientConnection, attempt: Callable[[], Coroutine[Any, Any, Any]], blocker: Blocker) -> Any:
+        """A blocking command with its own attempt (XREAD/XREADGROUP BLOCK).
+
+        ``attempt`` runs the non-blocking command and returns its reply, or
+        ``None`` when nothing was there and it watched ``blocker.keys`` (under
+        the hold it took, so no wake-up is lost): the client then blocks.
+        """
+        from shardserver.front.server import NO_REPLY
+
+        cell: list[Any] = [None]
+        conn.pending.append(cell)
+        conn.blocked = True
+        db = conn.db
+
+        async def run() -> None:
+            try:
+                value = await attempt()
+            except CommandError as exc:
+                value = ErrorReply(exc.text)
+            except Exception as exc:  # keep the reply order: the cell must be filled
+                log.warning(f"blocking attempt failed: {exc!r}")
+                value = ErrorReply(f"ERR internal error: {exc}")
+            self._attempted(conn, db, blocker, cell, value)
+
+        self.front.loop.create_task(run())
+        return NO_REPLY
+
     async def _attempt_move(self, conn: ClientConnection, cell: list[Any], work: Coroutine[Any, Any, Any]) -> None:
         try:
             value = await work
@@ -346,6 +388,9 @@ class Blocking:
         if waiter is None:
             self.again.add(k)
             return
+        self._serve_waiter(k, waiter)
+
+    def _serve_waiter(self, k: Key, waiter: Waiter) -> None:
         db, key = k
         self.serving.add(k)
         waiter.busy = True
@@ -376,6 +421,18 @@ class Blocking:
         if value is None:
             if waiter.expired is not None and not waiter.done:
                 self._finish(waiter, waiter.expired)
+            if k not in self.again:
+                # nothing for this waiter; a waiter behind it of another kind (a stream
+                # reader, or a list pop behind a sorted-set pop) may still get something
+                q = self.queues.get(k)
+                wide = waiter.blocker.broadcast
+                kind = waiter.blocker.try_cmd
+                nxt = None if not q else next((w for w in q if w.seq > waiter.seq and not w.busy and (wide or w.blocker.broadcast or w.blocker.try_cmd != kind)), None)
+                if nxt is not None:
+                    self.serving.add(k)
+                    self._serve_waiter(k, nxt)
+                    self._retry_others(waiter, k)
+                    return
             if k in self.again:
                 self.again.discard(k)
                 self.serve(k)
@@ -419,6 +476,9 @@ class Blocking:
                     self.again.discard(k)
         self._unwatch(waiter.db, keys)
         if reply is not None:
+            shape = waiter.blocker.shape
+            if shape is not None and not isinstance(reply, ErrorReply):
+                reply = shape(reply, conn.resp3)
             self.fill(conn, waiter.cell, reply)
 
     def rewatch(self, shard: int) -> None:

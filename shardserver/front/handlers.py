@@ -884,5 +884,7 @@ from shardserver.front import cross_bits as _cross_bits  # noqa: E402,F401
 from shardserver.front import cross_list as _cross_list  # noqa: E402,F401
 from shardserver.front import cross_sets as _cross_sets  # noqa: E402,F401
 from shardserver.front import cross_stream as _cross_stream  # noqa: E402,F401
+from shardserver.front import cross_zblock as _cross_zblock  # noqa: E402,F401
 from shardserver.front import durability as _durability  # noqa: E402,F401
 from shardserver.front import introspection as _introspection  # noqa: E402,F401
+from shardserver.front import stream_block as _stream_block  # noqa: E402,F401

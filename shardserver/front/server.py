@@ -117,6 +117,10 @@ class Front:
 
         self.handlers: dict[str, FrontHandler] = handlers.HANDLERS
         self.cross: dict[str, Callable[..., Any]] = handlers.CROSS
+        from shardserver.front.stream_block import take_blocking
+
+        # commands the front takes from their shard when an option asks them to block
+        self.block_option: dict[str, Callable[..., bool]] = {"xread": take_blocking, "xreadgroup": take_blocking}
         self.aggregators: dict[str, Callable[..., Any]] = handlers.AGGREGATE
         self._names: dict[bytes, Command] = {}
         # name -> (first key, last key, step, arity) of key commands, for the C router
@@ -342,6 +346,9 @@ class Front:
             self._reject(conn, spec.fullname, errors.NOAUTH)
             return -1, spec
         if spec.route is SINGLE:
+            take = self.block_option.get(spec.fullname)
+            if take is not None and take(self, conn, spec, argv):  # XREAD/XREADGROUP ... BLOCK
+                return -1, spec
             keys = spec.keys
             if self.nshards == 1:
                 shard = 0

@@ -131,8 +131,13 @@ class Database:
                 keys.add(key)
             if self.watched and key in self.watched and self.on_ready is not None:
                 self.on_ready(self, key)
-        elif not keep_ttl and self.expires:
-            self.expires.pop(key, None)
+        else:
+            if self.watched and key in self.watched and self.on_ready is not None:
+                old = data[key]
+                if old is not value and getattr(old, "signal_on_delete", False):
+                    self.on_ready(self, key)  # a stream overwritten: its XREADGROUP clients get NOGROUP
+            if not keep_ttl and self.expires:
+                self.expires.pop(key, None)
         data[key] = value
         self.atime[key] = self.clock.sec
         if type(value) is not bytes and type(value) not in STRING_TYPES:
@@ -154,6 +159,8 @@ class Database:
         data = self.data
         if key not in data:
             return False
+        if self.watched and key in self.watched and self.on_ready is not None and getattr(data[key], "signal_on_delete", False):
+            self.on_ready(self, key)  # a stream deleted: its XREADGROUP clients get NOGROUP
         del data[key]
         self.atime.pop(key, None)
         if self.expires:
@@ -183,6 +190,10 @@ class Database:
 
     def clear(self) -> int:
         n = len(self.data)
+        if self.watched and self.on_ready is not None:  # FLUSHALL/FLUSHDB: blocked XREADGROUP clients get NOGROUP
+            for key in self.watched:
+                if getattr(self.data.get(key), "signal_on_delete", False):
+                    self.on_ready(self, key)
         self.data = {}
         self.expires = {}
         self.atime = {}

@@ -8,7 +8,11 @@ What the AOF gets (``ctx.rewrite``): XADD with the ID it generated and an
 approximate trim as its exact effect; XREADGROUP, XCLAIM and XAUTOCLAIM as
 the XCLAIM ... TIME/RETRYCOUNT/FORCE/JUSTID/LASTID commands (plus XGROUP
 SETID / CREATECONSUMER) that rebuild the same PEL, as Valkey propagates them.
-XREAD/XREADGROUP with BLOCK are refused for now (no blocking machinery yet).
+XREAD/XREADGROUP BLOCK: the front runs them (shardserver/front/stream_block.py)
+with the non-blocking command, then ``__xwatch`` (watch, and resolve ``$``)
+and, when XADD signals a watched key (``Database.signal_ready``), ``__xtry``
+serves a blocked client; a shard that sees BLOCK otherwise runs the command
+without blocking, as Valkey does inside MULTI.
 """
 
 from __future__ import annotations
@@ -244,12 +248,13 @@ def cmd_xadd(ctx: ShardContext, argv: list[bytes]) -> Any:
         raise CommandError(errors.STREAM_ID_ZERO)
     key = argv[1]
     s = _stream_or_none(ctx, key)
+    created = s is None
     if s is None:
         if a.no_mkstream:
             ctx.rewrite = []
             return None
         s = Stream()
-        ctx.db.set(key, s)
+        ctx.db.set(key, s)  # signals a watched key it creates
     if s.last_id == MAX_ID:
         raise CommandError(errors.STREAM_EXHAUSTED)
     if a.id_given:
@@ -267,6 +272,8 @@ def cmd_xadd(ctx: ShardContext, argv: list[bytes]) -> Any:
     if sum(len(x) for x in fv) > (1 << 30):
         raise CommandError(errors.STREAM_TOO_LARGE)
     s.append(new_id, fv)
+    if not created:
+        ctx.db.signal_ready(key)  # blocked XREAD/XREADGROUP clients of the key
     reply = fmt_id(new_id)
     logged = list(argv)
     if a.strategy:
@@ -360,9 +367,10 @@ def cmd_xdel(ctx: ShardContext, argv: list[bytes]) -> Any:
 
 
 class ReadArgs:
-    __slots__ = ("count", "streams_arg", "nstreams", "noack", "group", "consumer")
+    __slots__ = ("count", "streams_arg", "nstreams", "noack", "group", "consumer", "block")
 
     def __init__(self) -> None:
+        self.block: int | None = None  # BLOCK milliseconds (0 = forever)
         self.count = 0
         self.streams_arg = 0
         self.nstreams = 0
@@ -381,14 +389,14 @@ def parse_read(argv: list[bytes], xreadgroup: bool) -> ReadArgs:
         more = argc - i - 1
         o = argv[i].lower()
         if o == b"block" and more:
-            # the timeout is checked as Valkey does; blocking itself is not there yet
-            timeout = strict_int(argv[i + 1])
+            i += 1
+            timeout = strict_int(argv[i])
             if timeout is None:
                 raise CommandError(errors.STREAM_TIMEOUT_NOT_INTEGER)
             if timeout < 0:
                 raise CommandError(errors.STREAM_TIMEOUT_NEGATIVE)
-            raise CommandError(errors.STREAM_BLOCK_UNSUPPORTED)
-        if o == b"count" and more:
+            r.block = timeout
+        elif o == b"count" and more:
             i += 1
             r.count = max(_ll(argv[i]), 0)
         elif o == b"streams" and more:
@@ -647,6 +655,60 @@ def cmd_xreadgroup_part(ctx: ShardContext, argv: list[bytes]) -> Any:
     return out
 
 
+# Blocking XREAD / XREADGROUP (front/stream_block.py, on shardserver/front/blocking.py).
+
+
+@internal("__xwatch")
+def cmd_xwatch(ctx: ShardContext, argv: list[bytes]) -> Any:
+    """__xwatch key...: a client blocks on these streams; replies each one's last ID ('$' then)."""
+    from shardserver.shard.list_cmds import watch
+
+    ctx.rewrite = []
+    keys = argv[1:]
+    watch(ctx.db, keys)
+    out = []
+    for key in keys:
+        s = ctx.db.peek(key)
+        out.append(fmt_id(s.last_id) if isinstance(s, Stream) else b"0-0")
+    return out
+
+
+@internal("__xtry", writes=True)
+def cmd_xtry(ctx: ShardContext, argv: list[bytes]) -> Any:
+    """__xtry s xread|xreadgroup group consumer count noack key id [key id ...]: serve a blocked reader.
+
+    The pairs are the client's keys on this shard, with ``$`` already resolved
+    (``__xwatch``).  XREAD: entries newer than each ID (a missing key or
+    another type is skipped).  XREADGROUP ``>``: new entries for the group,
+    into the PEL and logged as XREADGROUP logs them; a key that is gone or
+    no longer a stream, or a destroyed group, answers NOGROUP (Valkey
+    unblocks the client with that error).  None: nothing for this client.
+    """
+    ctx.rewrite = []
+    kind, group, consumer, count, noack = argv[2], argv[3], argv[4], int(argv[5]), argv[6] == b"1"
+    pairs = argv[7:]
+    keys, ids = pairs[0::2], pairs[1::2]
+    db = ctx.db
+    if kind == b"xread":
+        out: list[list[Any]] = []
+        for key, arg in zip(keys, ids, strict=True):
+            if not isinstance(db.peek(key), Stream):
+                continue
+            out.extend(xread_serve(ctx, [key], [(strict_id(arg), 0)], count))
+        return out or None
+    for key in keys:
+        s = db.peek(key)
+        if not isinstance(s, Stream) or s.groups is None or group not in s.groups:
+            raise CommandError(errors.stream_nogroup_read(key, group))
+    r = ReadArgs()
+    r.group, r.consumer, r.count, r.noack = group, consumer, count, noack
+    specs = check_read_keys(ctx, keys, ids, group)
+    log: list[list[bytes]] = []
+    served = xreadgroup_serve(ctx, keys, specs, r, log)
+    ctx.rewrite = log
+    return served or None
+
+
 # ---------------------------------------------------------------- XGROUP
 
 
@@ -719,6 +781,7 @@ def cmd_xgroup_destroy(ctx: ShardContext, argv: list[bytes]) -> Any:
         return 0
     assert s is not None and s.groups is not None
     del s.groups[argv[3]]
+    ctx.db.signal_ready(argv[2])  # its blocked XREADGROUP clients get NOGROUP
     return 1
 
 

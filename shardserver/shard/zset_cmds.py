@@ -2,8 +2,9 @@
 
 Ownership: shard-side handlers only; replies are values (scores as floats,
 which the encoder writes as Valkey does: bulk strings in RESP2, doubles in
-RESP3), errors are raised.  Blocking pops (BZPOPMIN, BZPOPMAX, BZMPOP) are not
-here.
+RESP3), errors are raised.  Blocking pops (BZPOPMIN, BZPOPMAX, BZMPOP) run
+here one non-blocking step at a time (``__ztry``/``__zprobe``, the protocol of
+``shardserver.front.blocking``), logged as ZPOPMIN/ZPOPMAX.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from shardserver.numbers import LLONG_MAX
 from shardserver.resp import NULL_ARRAY, format_double
 from shardserver.shard import overlay
 from shardserver.shard.keyspace import Database
-from shardserver.shard.registry import CONFIG_HOOKS, ShardContext, command
+from shardserver.shard.registry import CONFIG_HOOKS, ShardContext, command, internal
 from shardserver.shard.set_cmds import (
     parse_long,
     parse_positive,
@@ -632,6 +633,80 @@ def cmd_zmpop(ctx: ShardContext, argv: list[bytes]) -> Any:
         return [key, [[m, s] for m, s in items]]
     ctx.rewrite = []
     return NULL_ARRAY
+
+
+# ---- blocking pops: the shard's steps (see shardserver/front/blocking.py) ------
+
+
+def _bz_args(cmd: list[bytes]) -> tuple[list[bytes], bool, int]:
+    """(keys, max?, count) of a BZPOPMIN/BZPOPMAX/BZMPOP argv; count -1 = one, BZPOP's reply."""
+    name = cmd[0].lower()
+    if name == b"bzmpop":
+        return parse_zmpop(cmd[1:])  # [timeout, numkeys, ...]: numkeys at index 1
+    return cmd[1:-1], name == b"bzpopmax", -1
+
+
+def _bz_pop(ctx: ShardContext, key: bytes, z: ZSetValue, maximum: bool, count: int) -> Any:
+    items = _pop(ctx, key, z, 1 if count == -1 else count, maximum)
+    name = b"zpopmax" if maximum else b"zpopmin"
+    if count == -1:
+        ctx.rewrite = [[name, key]]
+        m, sc = items[0]
+        return [key, m, sc]
+    ctx.rewrite = [[name, key, b"%d" % len(items)]]
+    return [key, [[m, sc] for m, sc in items]]
+
+
+@internal("__zprobe")
+def cmd_zprobe(ctx: ShardContext, argv: list[bytes]) -> Any:
+    """Per key: 0 missing, 1 a sorted set, 2 another type, 3 a sorted set blocked clients are about to get."""
+    out = []
+    pending = ctx.db.ready_pending
+    for key in argv[1:]:
+        value = ctx.db.peek(key)
+        out.append(0 if value is None else 2 if type(value) is not ZSetValue else 3 if key in pending else 1)
+    return out
+
+
+@internal("__ztry", writes=True)
+def cmd_ztry(ctx: ShardContext, argv: list[bytes]) -> Any:
+    """__ztry <mode> <BZPOPMIN|BZPOPMAX|BZMPOP argv...>: pop like ZPOPMIN/ZPOPMAX/ZMPOP, or watch.
+
+    Modes as ``__try`` of list_cmds: ``1`` a client's attempt (keys in
+    ``ready_pending`` count as empty; nothing to pop: watch the keys, reply
+    None, or 1 when a key was skipped), ``0`` pop only, ``s`` serve a blocked
+    client from the first key (another type counts as empty; None ends the
+    key's serving round).
+    """
+    from shardserver.shard.list_cmds import watch
+
+    mode = argv[1]
+    keys, maximum, count = _bz_args(argv[2:])
+    db = ctx.db
+    ctx.rewrite = []
+    if mode == b"s":
+        first = keys[0]
+        z = db.get(first)
+        if type(z) is not ZSetValue or not len(z):
+            db.ready_pending.discard(first)
+            return None
+        return _bz_pop(ctx, first, z, maximum, count)
+    pending = db.ready_pending if mode == b"1" else ()
+    skipped = False
+    for key in keys:
+        z = write_zset(db, key)
+        if z is None or not len(z):
+            continue
+        if key in pending:
+            skipped = True
+            continue
+        return _bz_pop(ctx, key, z, maximum, count)
+    if mode == b"1":
+        watch(db, keys)
+        return 1 if skipped else None
+    for key in keys:
+        db.ready_pending.discard(key)
+    return None
 
 
 # ---- ZRANDMEMBER -----------------------------------------------------------

@@ -345,11 +345,38 @@ def test_xread(pair: Pair) -> None:
     pair.exact_many([("xread", "streams", A, B, "0", "0"), ("xread", "streams", A, A, "0", "1"), ("xread", "streams", "nokey", "0")])
 
 
-def test_block_is_refused_clearly(pair: Pair) -> None:
-    pair.s.execute_command("xadd", "s", "1-1", "a", "b")
-    for cmd in (("xread", "block", "0", "streams", "s", "0"), ("xreadgroup", "block", "10", "group", "g", "c", "streams", "s", ">")):
-        with pytest.raises(Exception, match="BLOCK option of XREAD and XREADGROUP is not supported"):
-            pair.s.execute_command(*cmd)
+def test_block_errors_and_immediate_replies(pair: Pair) -> None:
+    """XREAD/XREADGROUP BLOCK: option errors, replies that need no wait, and short timeouts."""
+    cmds: list[tuple[object, ...]] = [("xadd", A, "1-1", "a", "1"), ("xadd", A, "1-2", "b", "2"), ("xgroup", "create", A, "g", "0")]
+    for t in ("x", "-1", "1.5", "", "99999999999999999999", "0x10"):
+        cmds += [("xread", "block", t, "streams", A, "0"), ("xreadgroup", "group", "g", "c", "block", t, "streams", A, ">")]
+    cmds += [
+        ("xread", "block", "0", "streams", A, B, "0", "0"),
+        ("xread", "count", "1", "block", "0", "streams", A, B, "0-1", "0"),
+        ("xread", "block", "10", "streams", A, "+"),
+        ("xread", "block", "0", "block", "5", "streams", A, "0"),
+        ("xread", "block", "0", "streams", A, B, "$"),
+        ("xread", "block", "0", "streams", A, "bad"),
+        ("xread", "block", "0", "streams", A, ">"),
+        ("xread", "block", "0", "group", "g", "c", "streams", A, ">"),
+        ("xreadgroup", "group", "g", "c", "block", "0", "streams", A, ">"),
+        ("xreadgroup", "group", "g", "c", "count", "1", "block", "0", "streams", A, "0"),
+        ("xreadgroup", "group", "g", "c2", "block", "0", "streams", A, "0"),
+        ("xreadgroup", "group", "g", "c", "block", "0", "streams", A, "$"),
+        ("xreadgroup", "group", "g", "c", "block", "0", "streams", A, B, ">", ">"),
+        ("xreadgroup", "group", "nog", "c", "block", "0", "streams", A, ">"),
+        ("xreadgroup", "block", "0", "streams", A, ">"),
+        ("xpending", A, "g"),
+        ("set", "str", "x"),
+        ("xread", "block", "0", "streams", "str", "$"),
+        ("xread", "block", "0", "streams", A, "str", "$", "$"),
+        ("xreadgroup", "group", "g", "c", "block", "0", "streams", "str", ">"),
+        ("xread", "block", "10", "streams", A, B, "$", "$"),
+        ("xread", "block", "10", "streams", "nokey", "$"),
+        ("xreadgroup", "group", "g", "c", "block", "10", "streams", A, ">"),
+        ("xreadgroup", "group", "g", "c", "noack", "block", "10", "streams", A, ">"),
+    ]
+    pair.exact_many(cmds)
 
 
 def test_consumer_groups_and_xreadgroup(pair: Pair) -> None:

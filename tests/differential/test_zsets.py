@@ -359,3 +359,35 @@ def test_lex_ranges_on_a_large_set(pair: Pair) -> None:
                  ("zrange", "lex", lo, hi, "bylex", "limit", "10", "3")]
     cmds += [("zremrangebylex", "lex", "[c", "(e"), ("zcard", "lex"), ("zrangebylex", "lex", "[b390", "[f")]
     pair.exact_many(cmds)
+
+
+# ---- blocking pops (BZPOPMIN, BZPOPMAX, BZMPOP): errors and immediate replies ----
+
+
+def test_blocking_pops_argument_errors(pair: Pair) -> None:
+    cmds: list[tuple[object, ...]] = []
+    for name in ("bzpopmin", "bzpopmax"):
+        for t in ("x", "-1", "inf", "-inf", "nan", "1e400", "", "0x1", "-0.0001"):
+            cmds.append((name, "nokey", t) if t != "-0.0001" else (name, L1, t + "x"))
+        cmds += [(name,), (name, "k"), ("command", "getkeys", name, L1, H1, "0")]
+    for args in (("x", "1", L1, "min"), ("0", "0", L1, "min"), ("0", "-1", L1, "min"), ("0", "x", L1, "min"), ("x", "0", L1, "min"),
+                 ("0", "2", L1, "min"), ("0", "1", L1, "foo"), ("x", "1", L1, "foo"), ("0", "1", L1, "min", "count", "0"),
+                 ("0", "1", L1, "min", "count", "-1"), ("0", "1", L1, "min", "count", "x"), ("0", "1", L1, "max", "count", "1", "count", "2"),
+                 ("0", "1", L1, "max", "foo"), ("-1", "1", L1, "min"), ("0", "1", L1), ("0", "5", L1, H1, "min")):
+        cmds.append(("bzmpop", *args))
+    cmds += [("command", "getkeys", "bzmpop", "0", "2", L1, H1, "min"), ("command", "info", "bzpopmin", "bzpopmax", "bzmpop")]
+    pair.exact_many(cmds)
+
+
+def test_blocking_pops_immediate_replies(pair: Pair) -> None:
+    cmds: list[tuple[object, ...]] = [
+        ("zadd", L1, "1", "a", "2", "b", "3", "c"), ("zadd", H1, "-1.5", "x", "inf", "y"),
+        ("bzpopmin", L1, H1, "0"), ("bzpopmax", "nokey", H1, L1, "0"), ("bzpopmin", H1, "0.5"), ("bzpopmax", L1, "1"),
+        ("bzmpop", "0", "2", "nokey", L1, "min", "count", "10"), ("exists", L1), ("zadd", H1, "1", "a", "2", "b", "3", "c"),
+        ("bzmpop", "1", "3", L1, H1, L2, "max"), ("bzmpop", "0.01", "2", L1, H1, "max", "count", "2"), ("exists", H1),
+        ("bzpopmin", "nokey", "0.01"), ("bzpopmax", L1, H1, "0.01"), ("bzmpop", "0.01", "2", L1, H1, "min"),
+        ("set", L2, "str"), ("bzpopmin", L2, "0"), ("bzpopmin", "nokey", L2, "0"), ("bzmpop", "0", "2", H2, L2, "min"),
+        ("zadd", H2, "1", "m"), ("bzpopmin", H2, L2, "0"), ("zadd", H2, "1", "m"), ("bzmpop", "0", "2", H2, L2, "max"),
+        ("sadd", L3, "m"), ("bzpopmax", L3, "0.01"), ("zadd", H3, "5", "e"), ("bzpopmin", H3, H3, "0"), ("bzpopmin", H3, H3, "0.01"),
+    ]
+    pair.exact_many(cmds)

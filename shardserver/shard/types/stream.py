@@ -283,6 +283,8 @@ class Stream:
     TYPE = "stream"
 
     __slots__ = ("keys", "nodes", "length", "last_id", "first_id", "max_deleted", "entries_added", "groups", "_rax_nodes")
+    # deleting or overwriting a watched stream wakes its blocked XREADGROUP clients (keyspace.py)
+    signal_on_delete = True
 
     def __init__(self) -> None:
         self.keys: list[int] = []  # node keys, sorted
