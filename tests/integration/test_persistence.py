@@ -679,6 +679,10 @@ def _type_writes(r: redis.Redis) -> None:
     r.zremrangebyrank("zz", 0, 0)
     r.zremrangebylex("zz", "[c", "[c")
     r.zmpop(2, ["none", "zz"], max=True)
+    r.zadd("bz", {"p": 1, "q": 2, "r": 3, "s": 4})
+    assert r.bzpopmin(["bz"], timeout=1) == (b"bz", b"p", 1.0)
+    assert r.bzpopmax(["bz"], timeout=1) == (b"bz", b"s", 4.0)
+    assert r.execute_command("BZMPOP", 1, 1, "bz", "MIN") == [b"bz", [[b"q", b"2"]]]
     r.zdiffstore(key_on(1, 2, "zdiff"), [key_on(0, 2, "za"), key_on(1, 2, "zb")])
     r.execute_command("XSETID", "st", "99999999999999-1")
     r.xgroup_destroy("st", "g2")
@@ -743,7 +747,7 @@ def test_every_type_replays_to_the_live_state(tmp_path: Path, rewrite: bool) -> 
     for f in manifest(tmp_path).files:
         read_records(str(tmp_path / "appendonlydir" / f.name), lambda db, records: names.update(a[0].lower() for a in records))
     assert not names & {
-        b"blpop", b"brpop", b"blmove", b"spop", b"incrbyfloat", b"hincrbyfloat", b"setex", b"psetex", b"expire",
+        b"blpop", b"brpop", b"blmove", b"blmpop", b"brpoplpush", b"bzpopmin", b"bzpopmax", b"bzmpop", b"spop", b"incrbyfloat", b"hincrbyfloat", b"setex", b"psetex", b"expire",
         b"pexpire", b"expireat", b"getex", b"hexpire", b"hpexpire", b"hexpireat", b"hgetex", b"getdel", b"getset",
     }, names
     assert b"set" in names or b"__restore" in names
