@@ -40,6 +40,7 @@ from shardserver.resp import encode_command  # noqa: E402
 from tests.servers import free_port, start_shardserver, valkey_binary  # noqa: E402
 
 MODES = ("off", "everysec", "always")
+NO_AUTO_REWRITE = ["--auto-aof-rewrite-percentage", "0"]
 
 
 @dataclass
@@ -77,7 +78,7 @@ class Target:
 def _wait_serving(port: int, timeout: float) -> None:
     """Until the server answers PING with PONG (not LOADING): an external binary has no other signal."""
     deadline = time.monotonic() + timeout
-    r = redis.Redis(port=port, socket_timeout=5, retry_on_timeout=False)
+    r = redis.Redis(port=port, socket_timeout=5)
     while True:
         try:
             if r.execute_command("PING") in (True, b"PONG"):
@@ -153,7 +154,7 @@ def _pipe(port: int, path: str) -> None:
 def _load_seconds(t: Target, workdir: str, keys: int) -> tuple[float, float]:
     """Start on ``workdir`` and time until serving; (wall seconds, the slowest shard's own load time)."""
     start = time.monotonic()
-    port, handle = t.start(workdir, "everysec")
+    port, handle = t.start(workdir, "everysec", NO_AUTO_REWRITE)
     wall = time.monotonic() - start
     r = redis.Redis(port=port)
     try:
@@ -175,7 +176,8 @@ def load_times(targets: list[Target], keys: int, rounds: int) -> dict[tuple[str,
     for t in targets:
         workdir = tempfile.mkdtemp(prefix=f"bench-load-{t.kind}-")
         try:
-            port, handle = t.start(workdir, "everysec", ["--aof-use-rdb-preamble", "yes"] if t.kind != "shardserver" else [])
+            # no automatic rewrite: the first loads must read the commands as written
+            port, handle = t.start(workdir, "everysec", NO_AUTO_REWRITE)
             try:
                 _pipe(port, path)
                 redis.Redis(port=port).execute_command("SHUTDOWN")
@@ -187,7 +189,7 @@ def load_times(targets: list[Target], keys: int, rounds: int) -> dict[tuple[str,
                 res = _load_seconds(t, workdir, keys)
                 out.setdefault((t.name, "incr"), []).append(res)
                 print(f"round {rnd + 1} load incremental {t.name:22s} {res[0]:.2f} s wall, {res[1]:.2f} s loading", flush=True)
-            port, handle = t.start(workdir, "everysec")
+            port, handle = t.start(workdir, "everysec", NO_AUTO_REWRITE)
             try:
                 r = redis.Redis(port=port)
                 r.bgrewriteaof()
@@ -277,6 +279,7 @@ def main() -> None:
     targets += [Target(f"shardserver {n} shard{'s' if int(n) > 1 else ''}", "shardserver", int(n)) for n in args.shards.split(",")]
     if "throughput" not in args.skip:
         throughput(targets, args.rounds, args.requests, args.clients)
+        print(render(targets, {}, args), flush=True)  # kept even if the load part fails
     loads = {} if "load" in args.skip else load_times([t for t in targets if t.kind != "redis"], args.keys, args.rounds)
     table = render(targets, loads, args)
     print(table)

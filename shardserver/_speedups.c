@@ -710,7 +710,39 @@ static PyObject *key_slot(PyObject *self, PyObject *arg) {
     return PyLong_FromLong(crc16(key, len) & 16383);
 }
 
+/* "*N\r\n" then one bulk string per item, for a list or tuple of exact bytes
+ * objects (LRANGE, SMEMBERS, HGETALL ...); None when an item is anything else,
+ * so the caller falls back to the general encoder. */
+static PyObject *bulk_array(PyObject *self, PyObject *seq) {
+    Py_ssize_t n, i, total;
+    PyObject **items, *out;
+    char *p;
+    if (!PyList_CheckExact(seq) && !PyTuple_CheckExact(seq)) Py_RETURN_NONE;
+    n = PySequence_Fast_GET_SIZE(seq);
+    items = PySequence_Fast_ITEMS(seq);
+    total = 24;
+    for (i = 0; i < n; i++) {
+        if (!PyBytes_CheckExact(items[i])) Py_RETURN_NONE;
+        total += PyBytes_GET_SIZE(items[i]) + 26;
+    }
+    out = PyBytes_FromStringAndSize(NULL, total);
+    if (!out) return NULL;
+    p = PyBytes_AS_STRING(out);
+    p += sprintf(p, "*%zd\r\n", n);
+    for (i = 0; i < n; i++) {
+        Py_ssize_t len = PyBytes_GET_SIZE(items[i]);
+        p += sprintf(p, "$%zd\r\n", len);
+        memcpy(p, PyBytes_AS_STRING(items[i]), len);
+        p += len;
+        *p++ = '\r';
+        *p++ = '\n';
+    }
+    if (_PyBytes_Resize(&out, p - PyBytes_AS_STRING(out)) < 0) return NULL;
+    return out;
+}
+
 static PyMethodDef module_methods[] = {
+    {"bulk_array", bulk_array, METH_O, "RESP array of bulk strings for a list/tuple of bytes, or None."},
     {"key_slot", key_slot, METH_O, "Hash slot of a key (CRC16 of its hash tag or whole key, mod 16384)."},
     {"interleave", interleave, METH_VARARGS, "Merge per-shard replies back into request order."},
     {NULL, NULL, 0, NULL}

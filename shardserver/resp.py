@@ -144,9 +144,16 @@ def _encode_into(out: list[bytes], value: Any, resp3: bool) -> None:
     elif t is Simple:
         out.append(b"+" + value.encode("utf-8", "surrogateescape") + b"\r\n")
     elif t is list or t is tuple:
+        whole = bulk_array(value)  # the common case (LRANGE, SMEMBERS ...) in one C call
+        if whole is not None:
+            out.append(whole)
+            return
         out.append(b"*%d\r\n" % len(value))
         for item in value:
-            _encode_into(out, item, resp3)
+            if type(item) is bytes:
+                out.append(b"$%d\r\n%s\r\n" % (len(item), item))
+            else:
+                _encode_into(out, item, resp3)
     elif t is Raw:
         out.append(value)
     elif t is str:
@@ -198,6 +205,10 @@ def encode(value: Any, resp3: bool = False) -> bytes:
         return b":%d\r\n" % value
     if value is None:
         return b"_\r\n" if resp3 else b"$-1\r\n"
+    if t is list:
+        whole = bulk_array(value)
+        if whole is not None:
+            return whole
     out: list[bytes] = []
     _encode_into(out, value, resp3)
     return b"".join(out)
@@ -454,11 +465,19 @@ class RequestParser:
         return cmds
 
 
+def py_bulk_array(seq: Any) -> bytes | None:
+    """RESP array of bulk strings for a list/tuple of exact bytes, or None (the C twin's contract)."""
+    if type(seq) not in (list, tuple) or any(type(x) is not bytes for x in seq):
+        return None
+    return b"*%d\r\n" % len(seq) + b"".join([b"$%d\r\n%s\r\n" % (len(x), x) for x in seq])
+
+
 try:
     from shardserver._speedups import Parser as _CParser
-    from shardserver._speedups import interleave
+    from shardserver._speedups import bulk_array, interleave
 except ImportError:  # no compiler at install time: the pure-Python parser serves
     _CParser = None
+    bulk_array = py_bulk_array
 
     def interleave(order: bytes, parts: list[Any]) -> bytes:
         """Merge per-shard (joined replies, u32 lengths) into request order."""

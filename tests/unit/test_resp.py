@@ -151,3 +151,17 @@ def test_parsers_agree_on_garbage(data: bytes) -> None:
         return got, None
 
     assert outcome(FastRequestParser) == outcome(RequestParser)
+
+
+@given(st.lists(st.one_of(st.binary(max_size=40), st.integers(), st.none()), max_size=30))
+def test_bulk_array_c_and_python_agree(items: list) -> None:
+    from shardserver import _speedups
+    from shardserver.resp import py_bulk_array
+
+    for seq in (items, tuple(items)):
+        c = _speedups.bulk_array(seq)
+        assert c == py_bulk_array(seq)
+        if all(type(x) is bytes for x in items):
+            assert c is not None and c == b"".join([b"*%d\r\n" % len(items)] + [b"$%d\r\n%s\r\n" % (len(x), x) for x in items])
+        else:
+            assert c is None
