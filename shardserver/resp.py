@@ -216,6 +216,9 @@ def encode(value: Any, resp3: bool = False) -> bytes:
 
 def encode_command(args: list[bytes] | tuple[bytes, ...]) -> bytes:
     """Encode a command as a RESP multibulk request (AOF records, clients in tests)."""
+    whole = bulk_array(args)  # C when built; a request is an array of bulk strings
+    if whole is not None:
+        return whole
     parts = [b"*%d\r\n" % len(args)]
     for a in args:
         parts.append(b"$%d\r\n%s\r\n" % (len(a), a))
