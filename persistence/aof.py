@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from shardserver.resp import FastRequestParser, ProtocolError, encode_command
+from shardserver.resp import FastRequestParser, ProtocolError, bulk_array, encode_command
 
 _MULTI = encode_command([b"MULTI"])
 _EXEC = encode_command([b"EXEC"])
@@ -67,7 +67,7 @@ class AofWriter:
         if db != self.db:
             self.buf.append(encode_command([b"SELECT", b"%d" % db]))
             self.db = db
-        self.buf.append(encode_command(argv))
+        self.buf.append(bulk_array(argv) or encode_command(argv))
 
     def add_group(self, db: int, argvs: list[list[bytes]]) -> None:
         """Records that must replay all or none."""

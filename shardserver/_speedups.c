@@ -713,6 +713,18 @@ static PyObject *key_slot(PyObject *self, PyObject *arg) {
 /* "*N\r\n" then one bulk string per item, for a list or tuple of exact bytes
  * objects (LRANGE, SMEMBERS, HGETALL ...); None when an item is anything else,
  * so the caller falls back to the general encoder. */
+/* writes "<c><n>\r\n" at p (n >= 0); returns the new end (sprintf is slow here) */
+static char *put_header(char *p, char c, Py_ssize_t n) {
+    char digits[24];
+    int len = 0;
+    *p++ = c;
+    do { digits[len++] = (char)('0' + n % 10); n /= 10; } while (n);
+    while (len) *p++ = digits[--len];
+    *p++ = '\r';
+    *p++ = '\n';
+    return p;
+}
+
 static PyObject *bulk_array(PyObject *self, PyObject *seq) {
     Py_ssize_t n, i, total;
     PyObject **items, *out;
@@ -727,11 +739,10 @@ static PyObject *bulk_array(PyObject *self, PyObject *seq) {
     }
     out = PyBytes_FromStringAndSize(NULL, total);
     if (!out) return NULL;
-    p = PyBytes_AS_STRING(out);
-    p += sprintf(p, "*%zd\r\n", n);
+    p = put_header(PyBytes_AS_STRING(out), '*', n);
     for (i = 0; i < n; i++) {
         Py_ssize_t len = PyBytes_GET_SIZE(items[i]);
-        p += sprintf(p, "$%zd\r\n", len);
+        p = put_header(p, '$', len);
         memcpy(p, PyBytes_AS_STRING(items[i]), len);
         p += len;
         *p++ = '\r';

@@ -85,6 +85,7 @@ class ShardWorker:
         self._raw_parser = FastRequestParser(max_bulk_len=2**62, max_buffer=2**62)
         self.persist = ShardPersistence(self.ctx, index, nshards, ranges, settings)
         self.write_names = _write_names()
+        self.read_names = frozenset(n for n in self.handlers if n not in self.write_names)
 
     def is_write(self, name: bytes) -> bool:
         return name in self.write_names or name.lower() in self.write_names
@@ -193,6 +194,8 @@ class ShardWorker:
             if err is not None:
                 reject = misconf_aof(err)
         write_names = self.write_names
+        read_names = self.read_names
+        journal_add = journal.add if journal is not None else None
         finals: list[tuple[int, list[bytes], int, list[int]]] = []  # runs whose replies are joined after the AOF write
         for run_id, db, flags, cmds, conn_id in runs:
             if type(cmds) is bytes:  # raw RESP forwarded by the front's C router
@@ -223,8 +226,22 @@ class ShardWorker:
                         raise CommandError(f"ERR shard has no handler for '{argv[0].decode('latin-1')}'")
                     if journal is None:
                         value = handler(ctx, argv)
+                    elif argv[0] in write_names or (argv[0] not in read_names and argv[0].lower() in write_names):
+                        # a write with the AOF on: refused under MISCONF, logged when it succeeds
+                        if reject is not None:
+                            raise CommandError(reject)
+                        ctx.rewrite = None
+                        value = handler(ctx, argv)
+                        if type(value) is not ErrorReply:
+                            records = ctx.rewrite
+                            if records is None:
+                                journal_add(db, argv)
+                                logged.append(len(parts))
+                            elif records:
+                                journal.add_group(db, records)
+                                logged.append(len(parts))
                     else:
-                        value = self._logged(handler, argv, journal, reject, write_names, db, logged, len(parts))
+                        value = handler(ctx, argv)
                 except CommandError as exc:
                     value = ErrorReply(exc.text)
                     failed = True
@@ -293,26 +310,6 @@ class ShardWorker:
             else:
                 out[at] = b"".join(parts)
         return wire.pack(out)
-
-    def _logged(self, handler: Any, argv: list[bytes], journal: Any, reject: str | None, write_names: frozenset[bytes], db: int, logged: list[int], at: int) -> Any:
-        """Run a client command with the AOF on: refuse writes under MISCONF, log successful writes."""
-        name = argv[0]
-        if name not in write_names and name.lower() not in write_names:
-            return handler(self.ctx, argv)
-        if reject is not None:
-            raise CommandError(reject)
-        ctx = self.ctx
-        ctx.rewrite = None
-        value = handler(ctx, argv)
-        if type(value) is not ErrorReply:
-            records = ctx.rewrite
-            if records is None:
-                journal.add(db, argv)
-                logged.append(at)
-            elif records:
-                journal.add_group(db, records)
-                logged.append(at)
-        return value
 
     def _execute_logged(self, argv: list[bytes], journal: Any, reject: str | None) -> Any:
         if not self.is_write(argv[0]):
