@@ -763,6 +763,7 @@ ALIASES: dict[str, str] = {
     "hash-max-ziplist-entries": "hash-max-listpack-entries",
     "hash-max-ziplist-value": "hash-max-listpack-value",
     "zset-max-ziplist-entries": "zset-max-listpack-entries",
+    "list-max-ziplist-size": "list-max-listpack-size",
     "zset-max-ziplist-value": "zset-max-listpack-value",
 }
 

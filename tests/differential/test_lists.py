@@ -185,6 +185,15 @@ def test_list_max_listpack_size_positive_and_other_levels(pair: Pair) -> None:
         pair.both("config", "set", "list-max-listpack-size", "-2")
 
 
+def test_list_max_ziplist_size_alias_reaches_the_shards(pair: Pair) -> None:
+    try:
+        pair.both("config", "set", "list-max-ziplist-size", "1")
+        pair.both("config", "get", "list-max-*")
+        _exact_all(pair, [("del", "l"), ("rpush", "l", "a"), ("object", "encoding", "l"), ("rpush", "l", "b"), ("object", "encoding", "l")])
+    finally:
+        pair.both("config", "set", "list-max-listpack-size", "-2")
+
+
 def test_pipelined_commands_wait_behind_a_blocking_one(pair: Pair) -> None:
     """As in Valkey, a push later in the same pipeline does not serve the client's own blocking pop."""
     _exact_all(pair, [

@@ -659,3 +659,11 @@ def test_hash_listpack_directives_and_their_ziplist_aliases() -> None:
         cfg.config_set([("hash-max-listpack-value", "-1")])
     # an alias and its directive in one CONFIG SET are not a duplicate, as in Valkey
     cfg.config_set([("hash-max-listpack-entries", "5"), ("hash-max-ziplist-entries", "6")])
+
+
+def test_list_max_ziplist_size_is_an_alias() -> None:
+    cfg = Config()
+    cfg.config_set([("list-max-ziplist-size", "5")])
+    assert cfg.get("list-max-listpack-size") == 5
+    # Valkey lists the directive, then its old name
+    assert cfg.config_get(["list-max-*"]) == [("list-max-listpack-size", "5"), ("list-max-ziplist-size", "5")]
