@@ -36,6 +36,7 @@ import redis
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+from bench.redis_benchmark import write_doc  # noqa: E402
 from shardserver.resp import encode_command  # noqa: E402
 from tests.servers import free_port, start_shardserver, valkey_binary  # noqa: E402
 
@@ -168,6 +169,16 @@ def _load_seconds(t: Target, workdir: str, keys: int) -> tuple[float, float]:
         t.stop(handle)
 
 
+PHASES = {"incr": "incremental", "base": "after rewrite"}
+
+
+def _time_loads(t: Target, workdir: str, keys: int, rounds: int, phase: str, out: dict[tuple[str, str], list[tuple[float, float]]]) -> None:
+    for rnd in range(rounds):
+        res = _load_seconds(t, workdir, keys)
+        out.setdefault((t.name, phase), []).append(res)
+        print(f"round {rnd + 1} load {PHASES[phase]} {t.name:22s} {res[0]:.2f} s wall, {res[1]:.2f} s loading", flush=True)
+
+
 def load_times(targets: list[Target], keys: int, rounds: int) -> dict[tuple[str, str], list[tuple[float, float]]]:
     out: dict[tuple[str, str], list[tuple[float, float]]] = {}
     path = os.path.join(tempfile.mkdtemp(prefix="bench-aof-data-"), "data.resp")
@@ -185,10 +196,7 @@ def load_times(targets: list[Target], keys: int, rounds: int) -> dict[tuple[str,
                 pass
             finally:
                 t.stop(handle)
-            for rnd in range(rounds):
-                res = _load_seconds(t, workdir, keys)
-                out.setdefault((t.name, "incr"), []).append(res)
-                print(f"round {rnd + 1} load incremental {t.name:22s} {res[0]:.2f} s wall, {res[1]:.2f} s loading", flush=True)
+            _time_loads(t, workdir, keys, rounds, "incr", out)
             port, handle = t.start(workdir, "everysec", NO_AUTO_REWRITE)
             try:
                 r = redis.Redis(port=port)
@@ -200,10 +208,7 @@ def load_times(targets: list[Target], keys: int, rounds: int) -> dict[tuple[str,
                     time.sleep(0.05)  # a rewrite of this size takes seconds; INFO is the only signal
             finally:
                 t.stop(handle)
-            for rnd in range(rounds):
-                res = _load_seconds(t, workdir, keys)
-                out.setdefault((t.name, "base"), []).append(res)
-                print(f"round {rnd + 1} load after rewrite {t.name:22s} {res[0]:.2f} s wall, {res[1]:.2f} s loading", flush=True)
+            _time_loads(t, workdir, keys, rounds, "base", out)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
     shutil.rmtree(os.path.dirname(path), ignore_errors=True)
@@ -247,7 +252,7 @@ def render(targets: list[Target], loads: dict[tuple[str, str], list[tuple[float,
             "| files | server | wall s | loading s | keys/s | keys/s per shard | per shard x Valkey |",
             "|---|---|---|---|---|---|---|",
         ]
-        for phase, label in (("incr", "incremental"), ("base", "after rewrite")):
+        for phase, label in PHASES.items():
             v = loads.get((targets[0].name, phase))
             v_rate = args.keys / med([x[1] for x in v]) if v else float("nan")
             for t in targets:
@@ -284,11 +289,7 @@ def main() -> None:
     table = render(targets, loads, args)
     print(table)
     if args.write:
-        path = os.path.join(ROOT, "docs", "benchmarks-aof.md")
-        with open(path + ".tmp", "w") as f:
-            f.write(table)
-        os.replace(path + ".tmp", path)
-        print(f"wrote {path}")
+        write_doc("benchmarks-aof.md", table)
 
 
 if __name__ == "__main__":

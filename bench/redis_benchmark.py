@@ -163,11 +163,16 @@ def main() -> None:
     table = render(servers, tests, pipelines, args)
     print(table)
     if args.write:
-        path = os.path.join(ROOT, "docs", "benchmarks.md")
-        with open(path + ".tmp", "w") as f:
-            f.write(table)
-        os.replace(path + ".tmp", path)
-        print(f"wrote {path}")
+        write_doc("benchmarks.md", table)
+
+
+def write_doc(name: str, text: str) -> None:
+    """Replace docs/<name> (temporary file, then rename) and say so."""
+    path = os.path.join(ROOT, "docs", name)
+    with open(path + ".tmp", "w") as f:
+        f.write(text)
+    os.replace(path + ".tmp", path)
+    print(f"wrote {path}")
 
 
 def render(servers: list[Server], tests: list[str], pipelines: list[int], args: argparse.Namespace) -> str:

@@ -156,6 +156,22 @@ class AofWriter:
             return True
         return False
 
+    def error_text(self) -> str:
+        """The last I/O error as MISCONF shows it (``No space left on device``)."""
+        assert self.error is not None
+        return self.error.strerror or str(self.error)
+
+    def log(self, db: int, argv: list[bytes], records: list[list[bytes]] | None) -> bool:
+        """Log a write that succeeded: ``argv`` as received, or the handler's ``records``
+        (``ctx.rewrite``; empty: nothing).  True when something was logged."""
+        if records is None:
+            self.add(db, argv)
+            return True
+        if records:
+            self.add_group(db, records)
+            return True
+        return False
+
     def fsync_lag(self) -> float:
         """Seconds the oldest written but not yet fsynced record has waited (0 when all are synced)."""
         return 0.0 if self.synced >= self.written else time.monotonic() - self.last_sync

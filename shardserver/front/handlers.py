@@ -811,21 +811,10 @@ def renamenx(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
 
 @cross("copy")
 def copy(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
+    from shardserver.shard.keys import parse_copy_args
+
     src, dst = argv[1], argv[2]
-    dest_db, replace = conn.db, False
-    j = 3
-    while j < len(argv):
-        opt = argv[j].lower()
-        if opt == b"replace":
-            replace = True
-        elif opt == b"db" and j + 1 < len(argv):
-            dest_db = parse_c_int(argv[j + 1])
-            if dest_db < 0 or dest_db >= fr.databases:
-                raise CommandError(errors.DB_RANGE)
-            j += 1
-        else:
-            raise CommandError(errors.SYNTAX)
-        j += 1
+    dest_db, replace = parse_copy_args(argv, conn.db, fr.databases)
     a, b = fr.owner_of(src), fr.owner_of(dst)
     hold = fr.hold([a, b])
     db = conn.db

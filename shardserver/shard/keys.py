@@ -200,9 +200,9 @@ def _rename(ctx: ShardContext, src: bytes, dst: bytes, nx: bool) -> Any:
     return 1 if nx else OK
 
 
-def parse_copy_args(ctx: ShardContext, argv: list[bytes], databases: int) -> tuple[int, bool]:
-    """COPY's options: (destination db, replace)."""
-    dest = ctx.db.id
+def parse_copy_args(argv: list[bytes], current_db: int, databases: int) -> tuple[int, bool]:
+    """COPY's options: (destination db, replace); the front uses it for COPY across shards."""
+    dest = current_db
     replace = False
     j = 3
     while j < len(argv):
@@ -222,7 +222,7 @@ def parse_copy_args(ctx: ShardContext, argv: list[bytes], databases: int) -> tup
 
 @command("copy")
 def cmd_copy(ctx: ShardContext, argv: list[bytes]) -> Any:
-    dest_id, replace = parse_copy_args(ctx, argv, len(ctx.keyspace.dbs))
+    dest_id, replace = parse_copy_args(argv, ctx.db.id, len(ctx.keyspace.dbs))
     src, dst = argv[1], argv[2]
     if src == dst and dest_id == ctx.db.id:
         raise CommandError(errors.SAME_OBJECT)

@@ -150,6 +150,16 @@ class Database:
         if self.watched and key in self.watched and self.on_ready is not None:
             self.on_ready(self, key)
 
+    def probe(self, keys: list[bytes], kind: type) -> list[int]:
+        """For a blocking command across shards, per key: 0 missing, 1 a ``kind`` value,
+        2 another type, 3 a ``kind`` value whose blocked clients are about to get it."""
+        pending = self.ready_pending
+        out = []
+        for key in keys:
+            value = self.peek(key)
+            out.append(0 if value is None else 2 if type(value) is not kind else 3 if key in pending else 1)
+        return out
+
     def replace(self, key: bytes, value: Any) -> None:
         """Overwrite an existing live key's value, keeping its TTL."""
         self.data[key] = value

@@ -354,12 +354,7 @@ def cmd_rpoplpush(ctx: ShardContext, argv: list[bytes]) -> Any:
 @internal("__lprobe")
 def cmd_lprobe(ctx: ShardContext, argv: list[bytes]) -> Any:
     """Per key: 0 missing, 1 a list, 2 another type, 3 a list blocked clients are about to get (read-only)."""
-    out = []
-    pending = ctx.db.ready_pending
-    for key in argv[1:]:
-        value = ctx.db.peek(key)
-        out.append(0 if value is None else 2 if type(value) is not ListValue else 3 if key in pending else 1)
-    return out
+    return ctx.db.probe(argv[1:], ListValue)
 
 
 @internal("__lpushval", writes=True)

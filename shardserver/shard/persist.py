@@ -18,6 +18,7 @@ shard process itself (blocking the shard, as SAVE blocks Valkey).
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import signal
@@ -137,6 +138,26 @@ class ShardPersistence:
     def _path(self, name: str) -> str:
         return os.path.join(self.dir, name)
 
+    def _entry(self, name: str, seq: int, kind: str) -> mf.FileEntry:
+        """A manifest line for one of this shard's files."""
+        return mf.FileEntry(name, self.index, seq, kind, self.ranges)
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[mf.Manifest]:
+        """The manifest under its lock; a new one gets this layout's shard count."""
+        with mf.locked(self.dir) as m:
+            if not m.shards:
+                m.shards = self.nshards
+            yield m
+
+    def _remove(self, names: list[str]) -> None:
+        """Delete files of this shard's directory; one already gone is no error."""
+        for name in names:
+            try:
+                os.unlink(self._path(name))
+            except OSError:
+                pass
+
     def my_files(self) -> list[mf.FileEntry]:
         m = mf.read(self.dir)
         return m.shard_files(self.index) if m is not None and m.shards == self.nshards else []
@@ -163,7 +184,7 @@ class ShardPersistence:
         m = mf.read(self.dir) if os.path.isdir(self.dir) else None
         if m is None or (not m.files and not m.pending):
             if self.enabled:
-                self._fresh(m)
+                self._open_incr([])
             return
         same = m.shards == self.nshards and all(f.slots == self.ranges for f in m.shard_files(self.index))
         if same:
@@ -213,26 +234,17 @@ class ShardPersistence:
                 self.truncations += 1
             done += sizes[i]
 
-    def _fresh(self, m: mf.Manifest | None) -> None:
-        os.makedirs(self.dir, exist_ok=True)
-        with mf.locked(self.dir) as m2:
-            if not m2.shards:
-                m2.shards = self.nshards
-            self.generation = m2.generation
-            seq = m2.next_seq(self.index)
-            entry = mf.FileEntry(mf.file_name(self.generation, self.index, seq, "incr"), self.index, seq, "incr", self.ranges)
-            open(self._path(entry.name), "ab").close()
-            m2.files.append(entry)
-        self._start_writer(entry.name)
-
     def _open_incr(self, files: list[mf.FileEntry]) -> None:
+        """Append to this shard's last incremental file, or start one (a fresh directory)."""
         incrs = [f for f in files if f.kind == "incr"]
         if incrs:
             self._start_writer(incrs[-1].name)
             return
-        with mf.locked(self.dir) as m:
+        os.makedirs(self.dir, exist_ok=True)
+        with self._locked() as m:
+            self.generation = m.generation
             seq = m.next_seq(self.index)
-            entry = mf.FileEntry(mf.file_name(self.generation, self.index, seq, "incr"), self.index, seq, "incr", self.ranges)
+            entry = self._entry(mf.file_name(self.generation, self.index, seq, "incr"), seq, "incr")
             open(self._path(entry.name), "ab").close()
             m.files.append(entry)
         self._start_writer(entry.name)
@@ -245,12 +257,7 @@ class ShardPersistence:
         """Delete this shard's files the manifest no longer names (an interrupted rewrite)."""
         named = {f.name for f in m.files + m.pending}
         mine = f".s{self.index}."
-        for name in os.listdir(self.dir):
-            if name.startswith("shardserver.g") and mine in name and name not in named:
-                try:
-                    os.unlink(self._path(name))
-                except OSError:
-                    pass
+        self._remove([n for n in os.listdir(self.dir) if n.startswith("shardserver.g") and mine in n and n not in named])
 
     def _change_layout(self, m: mf.Manifest, apply: Callable[[int, list[list[bytes]]], None], progress: Callable[[int, int], None]) -> None:
         """The shard count changed: load the old files holding my slots, then commit a new layout."""
@@ -273,18 +280,14 @@ class ShardPersistence:
             if m2.next_shards != self.nshards or m2.next_generation != target:
                 m2.next_shards, m2.next_generation, m2.pending = self.nshards, target, []
             m2.pending = [f for f in m2.pending if f.shard != self.index]
-            m2.pending.append(mf.FileEntry(base, self.index, 1, "base", self.ranges))
-            m2.pending.append(mf.FileEntry(incr, self.index, 2, "incr", self.ranges))
+            m2.pending.append(self._entry(base, 1, "base"))
+            m2.pending.append(self._entry(incr, 2, "incr"))
             if {f.shard for f in m2.pending} == set(range(self.nshards)):
                 stale = [f.name for f in m2.files]
                 m2.generation, m2.shards, m2.files = target, self.nshards, m2.pending
                 m2.next_generation = m2.next_shards = 0
                 m2.pending = []
-                for name in stale:
-                    try:
-                        os.unlink(self._path(name))
-                    except OSError:
-                        pass
+                self._remove(stale)
                 log.notice(f"Shard {self.index}: the AOF now has the layout of {self.nshards} shards")
         # wait until the last new shard promoted the layout: before that, my writes
         # would go to files the manifest does not load yet
@@ -306,10 +309,7 @@ class ShardPersistence:
         w = self.writer
         if w is None or (not w.buf and w.error is None):
             return None
-        if w.flush():
-            return None
-        assert w.error is not None
-        return w.error.strerror or str(w.error)
+        return None if w.flush() else w.error_text()
 
     def write_error(self) -> str | None:
         """The pending write error that makes writes fail with MISCONF, after one retry."""
@@ -319,16 +319,14 @@ class ShardPersistence:
         if w.flush():
             log.notice(f"Shard {self.index}: AOF writes succeed again")
             return None
-        return w.error.strerror or str(w.error)
+        return w.error_text()
 
     # -- rewrite -----------------------------------------------------------------
     def _prepare(self, enabling: bool) -> str:
         """Name the new base and start the new incremental file (listed now unless enabling)."""
         os.makedirs(self.dir, exist_ok=True)
         logging = self.writer is not None or enabling
-        with mf.locked(self.dir) as m:
-            if not m.shards:
-                m.shards = self.nshards
+        with self._locked() as m:
             self.generation = m.generation
             seq = m.next_seq(self.index)
             base = mf.file_name(self.generation, self.index, seq, "base")
@@ -336,7 +334,7 @@ class ShardPersistence:
             if logging:
                 open(self._path(incr), "ab").close()
             if self.writer is not None and not enabling:
-                m.files.append(mf.FileEntry(incr, self.index, seq + 1, "incr", self.ranges))
+                m.files.append(self._entry(incr, seq + 1, "incr"))
         if self.writer is not None:
             self.writer.switch(self._path(incr))
         elif enabling:
@@ -389,11 +387,7 @@ class ShardPersistence:
             self._finish_rewrite()
         else:
             self.last_rewrite_ok = False
-            for name in (self.child_base, self.child_base + ".tmp"):
-                try:
-                    os.unlink(self._path(name))
-                except OSError:
-                    pass
+            self._remove([self.child_base, self.child_base + ".tmp"])
             log.warning(f"Shard {self.index}: background AOF rewrite failed")
         if self.scheduled:
             self.scheduled = False
@@ -402,26 +396,19 @@ class ShardPersistence:
     def _finish_rewrite(self) -> None:
         base = self.child_base
         keep_seq = self.child_seq
-        with mf.locked(self.dir) as m:
-            if not m.shards:
-                m.shards = self.nshards
+        with self._locked() as m:
             mine = m.shard_files(self.index)
             stale = [f.name for f in mine if f.seq < keep_seq]
             rest = [f for f in m.files if f.shard != self.index or f.seq >= keep_seq]
-            new_base = mf.FileEntry(base, self.index, keep_seq - 1 if self.writer is not None else keep_seq, "base", self.ranges)
+            new_base = self._entry(base, keep_seq - 1 if self.writer is not None else keep_seq, "base")
             if self.writer is not None and self.child_enables:
-                incr_name = os.path.basename(self.writer.path)
-                rest.append(mf.FileEntry(incr_name, self.index, keep_seq, "incr", self.ranges))
+                rest.append(self._entry(os.path.basename(self.writer.path), keep_seq, "incr"))
             if self.writer is None:
                 # a snapshot with AOF off (BGSAVE): the base alone holds the data
                 stale = [f.name for f in mine]
                 rest = [f for f in m.files if f.shard != self.index]
             m.files = _ordered(rest + [new_base])
-        for name in stale:
-            try:
-                os.unlink(self._path(name))
-            except OSError:
-                pass
+        self._remove(stale)
         self.rewrites += 1
         self.last_rewrite_ok = True
         self.last_save = int(time.time())
@@ -492,6 +479,15 @@ class ShardPersistence:
                     self.writer = None
                 self.ctx.keyspace.journal = None
 
+    def _stop_child(self) -> None:
+        """Kill the rewrite child and reap it (the manifest still names the old files)."""
+        try:
+            os.kill(self.child, signal.SIGKILL)
+            os.waitpid(self.child, 0)
+        except OSError:
+            pass
+        self.child = 0
+
     def cancel(self) -> bytes | None:
         """Stop a rewrite in progress (the manifest still names the old files) or drop a scheduled one."""
         if self.scheduled:
@@ -499,14 +495,8 @@ class ShardPersistence:
             return b"scheduled"
         if not self.child:
             return None
-        os.kill(self.child, signal.SIGKILL)
-        os.waitpid(self.child, 0)
-        self.child = 0
-        for name in (self.child_base, self.child_base + ".tmp"):
-            try:
-                os.unlink(self._path(name))
-            except OSError:
-                pass
+        self._stop_child()
+        self._remove([self.child_base, self.child_base + ".tmp"])
         if self.child_enables:  # AOF was being turned on: it stays off
             if self.writer is not None:
                 self.writer.close()
@@ -519,12 +509,7 @@ class ShardPersistence:
     def close(self) -> None:
         """Shutdown: flush and fsync; a rewrite in progress is abandoned."""
         if self.child:
-            try:
-                os.kill(self.child, signal.SIGKILL)
-                os.waitpid(self.child, 0)
-            except OSError:
-                pass
-            self.child = 0
+            self._stop_child()
         if self.writer is not None:
             self.writer.close()
             self.writer = None

@@ -88,7 +88,8 @@ class ShardWorker:
         self.read_names = frozenset(n for n in self.handlers if n not in self.write_names)
 
     def is_write(self, name: bytes) -> bool:
-        return name in self.write_names or name.lower() in self.write_names
+        """Whether the AOF logs ``name`` (the hot loop in ``execute_message`` inlines this test)."""
+        return name in self.write_names or (name not in self.read_names and name.lower() in self.write_names)
 
     def load(self) -> None:
         """Replay this shard's AOF files (before the hello: the front answers LOADING)."""
@@ -151,10 +152,6 @@ class ShardWorker:
             log.warning(f"command {argv[0]!r} failed: {exc!r}\n{traceback.format_exc()}")
             return ErrorReply(f"ERR internal error in shard {self.index}: {exc}")
 
-    def process(self, message: bytes) -> bytes:
-        """Run one message and return its reply message (the AOF committed first)."""
-        return self.finish(self.execute_message(message), self.persist.commit())
-
     def handle(self, messages: list[bytes]) -> None:
         """Run every message the ring held, then one AOF write (and fsync) for all of them, then reply.
 
@@ -195,7 +192,7 @@ class ShardWorker:
                 reject = misconf_aof(err)
         write_names = self.write_names
         read_names = self.read_names
-        journal_add = journal.add if journal is not None else None
+        journal_log = journal.log if journal is not None else None
         finals: list[tuple[int, list[bytes], int, list[int]]] = []  # runs whose replies are joined after the AOF write
         for run_id, db, flags, cmds, conn_id in runs:
             if type(cmds) is bytes:  # raw RESP forwarded by the front's C router
@@ -232,14 +229,8 @@ class ShardWorker:
                             raise CommandError(reject)
                         ctx.rewrite = None
                         value = handler(ctx, argv)
-                        if type(value) is not ErrorReply:
-                            records = ctx.rewrite
-                            if records is None:
-                                journal_add(db, argv)
-                                logged.append(len(parts))
-                            elif records:
-                                journal.add_group(db, records)
-                                logged.append(len(parts))
+                        if type(value) is not ErrorReply and journal_log(db, argv, ctx.rewrite):
+                            logged.append(len(parts))
                     else:
                         value = handler(ctx, argv)
                 except CommandError as exc:
@@ -319,11 +310,7 @@ class ShardWorker:
         self.ctx.rewrite = None
         value = self.execute(argv)
         if type(value) is not ErrorReply:
-            records = self.ctx.rewrite
-            if records is None:
-                journal.add(self.ctx.db.id, argv)
-            elif records:
-                journal.add_group(self.ctx.db.id, records)
+            journal.log(self.ctx.db.id, argv, self.ctx.rewrite)
         return value
 
     def _stats_entry(self, name: bytes) -> list[Any]:

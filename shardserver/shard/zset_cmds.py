@@ -660,12 +660,7 @@ def _bz_pop(ctx: ShardContext, key: bytes, z: ZSetValue, maximum: bool, count: i
 @internal("__zprobe")
 def cmd_zprobe(ctx: ShardContext, argv: list[bytes]) -> Any:
     """Per key: 0 missing, 1 a sorted set, 2 another type, 3 a sorted set blocked clients are about to get."""
-    out = []
-    pending = ctx.db.ready_pending
-    for key in argv[1:]:
-        value = ctx.db.peek(key)
-        out.append(0 if value is None else 2 if type(value) is not ZSetValue else 3 if key in pending else 1)
-    return out
+    return ctx.db.probe(argv[1:], ZSetValue)
 
 
 @internal("__ztry", writes=True)

@@ -37,14 +37,13 @@ from typing import Any
 import msgpack
 
 from shardserver.shard.types import value_type
+from shardserver.shard.types.listpack import entry_size
 
 FILL = [-2]  # list-max-listpack-size, as configured
 _LEVELS = (4096, 8192, 16384, 32768, 65536)
 _SAFETY = 8192
 _OVERHEAD = 8  # quicklist's per-entry estimate when deciding whether a node takes one more
 _LP_EMPTY = 7  # listpack header (6) + end byte (1)
-_INT64_MIN = -(2**63)
-_INT64_MAX = 2**63 - 1
 
 
 def _size_limit(fill: int) -> int:
@@ -67,55 +66,6 @@ def is_large(size: int, fill: int) -> bool:
     if fill >= 0:
         return size > _SAFETY
     return size > _size_limit(fill)
-
-
-def _backlen(n: int) -> int:
-    if n <= 127:
-        return 1
-    if n < 16383:
-        return 2
-    if n < 2097151:
-        return 3
-    if n < 268435455:
-        return 4
-    return 5
-
-
-def entry_size(v: bytes) -> int:
-    """Bytes ``v`` takes as a listpack entry (encoding, data and back-length)."""
-    n = len(v)
-    if 0 < n <= 20 and (48 <= v[0] <= 57 or v[0] == 45):
-        iv = _as_int(v)
-        if iv is not None:
-            if 0 <= iv <= 127:
-                return 2
-            if -4096 <= iv <= 4095:
-                return 3
-            if -32768 <= iv <= 32767:
-                return 4
-            if -8388608 <= iv <= 8388607:
-                return 5
-            if -2147483648 <= iv <= 2147483647:
-                return 6
-            return 10
-    if n <= 63:
-        enc = 1 + n
-    elif n <= 4095:
-        enc = 2 + n
-    else:
-        enc = 5 + n
-    return enc + _backlen(enc)
-
-
-def _as_int(v: bytes) -> int | None:
-    """The integer ``v`` spells canonically (as string2ll accepts), else None."""
-    try:
-        iv = int(v)
-    except ValueError:
-        return None
-    if b"%d" % iv != v or not _INT64_MIN <= iv <= _INT64_MAX:
-        return None
-    return iv
 
 
 @value_type

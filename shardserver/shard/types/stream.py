@@ -34,8 +34,8 @@ from typing import Any
 
 import msgpack
 
-from shardserver.numbers import strict_int
 from shardserver.shard.types import value_type
+from shardserver.shard.types.listpack import entry_size, int_size
 
 U64 = (1 << 64) - 1
 MAX_ID = (1 << 128) - 1
@@ -52,47 +52,6 @@ def fmt_id(i: int) -> bytes:
 
 def make_id(ms: int, seq: int) -> int:
     return (ms << 64) | seq
-
-
-# ---------------------------------------------------------------- listpack sizes
-
-
-def _int_size(v: int) -> int:
-    """Bytes of an integer listpack element (encoding + backlen)."""
-    if 0 <= v <= 127:
-        return 2
-    if -4096 <= v <= 4095:
-        return 3
-    if -32768 <= v <= 32767:
-        return 4
-    if -8388608 <= v <= 8388607:
-        return 5
-    if -(2**31) <= v <= 2**31 - 1:
-        return 6
-    return 10
-
-
-def _backlen(n: int) -> int:
-    if n <= 127:
-        return 1
-    if n < 16383:
-        return 2
-    if n < 2097151:
-        return 3
-    if n < 268435455:
-        return 4
-    return 5
-
-
-def _str_size(s: bytes) -> int:
-    """Bytes of a string listpack element; strings that are integers are stored as integers."""
-    if len(s) <= 20:
-        v = strict_int(s)
-        if v is not None:
-            return _int_size(v)
-    n = len(s)
-    enc = 1 + n if n < 64 else 2 + n if n < 4096 else 5 + n
-    return enc + _backlen(enc)
 
 
 def _signed64(v: int) -> int:
@@ -116,26 +75,26 @@ class _Node:
         self.used = 0  # entries appended (live + deleted)
         self.master = master  # the master entry's field names
         # header fields that do not change size: num-fields, master fields, the zero
-        body = _int_size(len(master)) + sum(_str_size(f) for f in master) + _int_size(0)
+        body = int_size(len(master)) + sum(entry_size(f) for f in master) + int_size(0)
         self.body_bytes = body  # plus every entry appended
 
     def lp_bytes(self) -> int:
         live = len(self.ids)
-        return 7 + _int_size(live) + _int_size(self.used - live) + self.body_bytes
+        return 7 + int_size(live) + int_size(self.used - live) + self.body_bytes
 
     def append(self, id_: int, fv: tuple[bytes, ...]) -> None:
         nfields = len(fv) // 2
         same = nfields == len(self.master) and all(fv[2 * i] == self.master[i] for i in range(nfields))
         ms_d = _signed64((id_ >> 64) - (self.key >> 64))
         seq_d = _signed64((id_ & U64) - (self.key & U64))
-        size = _int_size(2 if same else 0) + _int_size(ms_d) + _int_size(seq_d)
+        size = int_size(2 if same else 0) + int_size(ms_d) + int_size(seq_d)
         if same:
-            size += sum(_str_size(fv[2 * i + 1]) for i in range(nfields))
+            size += sum(entry_size(fv[2 * i + 1]) for i in range(nfields))
             lp_count = nfields + 3
         else:
-            size += _int_size(nfields) + sum(_str_size(x) for x in fv)
+            size += int_size(nfields) + sum(entry_size(x) for x in fv)
             lp_count = nfields + 3 + nfields + 1
-        size += _int_size(lp_count)
+        size += int_size(lp_count)
         self.body_bytes += size
         self.ids.append(id_)
         self.entries.append(fv)
