@@ -8,7 +8,9 @@ multibulk command as ``shardserver.resp.encode_command`` writes it.  Records
 apply to the database chosen by the last ``SELECT`` record (0 at the start of
 each file).  Several records that form one atomic change are framed by
 ``MULTI`` and ``EXEC`` records; replay applies such a group only when its
-``EXEC`` is present.  Lines starting with ``#`` are annotations
+``EXEC`` is present.  A base file's bulk records (``__strings``,
+``__values``) are records like any other here; their payloads are the
+shard's business (``shardserver/shard/persist.py``).  Lines starting with ``#`` are annotations
 (``#TS:<unix time>`` when ``aof-timestamp-enabled``) and are skipped.
 
 Fsync policies: ``always`` fsyncs in ``flush`` (the shard flushes once per
@@ -262,6 +264,16 @@ class AofCorrupt(Exception):
         self.reason = reason
 
 
+class BadRecord(Exception):
+    """Raised by ``read_records``' ``apply``: record ``index`` of the run it got cannot be applied
+    (its payload is damaged); ``read_records`` turns it into AofCorrupt with the record's offset."""
+
+    def __init__(self, index: int, reason: str) -> None:
+        super().__init__(reason)
+        self.index = index
+        self.reason = reason
+
+
 @dataclass
 class ReadResult:
     records: int = 0
@@ -270,6 +282,17 @@ class ReadResult:
 
 
 _SPECIAL = (b"SELECT", b"MULTI", b"EXEC")
+
+
+def _spellings(word: bytes) -> set[bytes]:
+    out = {b""}
+    for c in word:
+        out = {s + bytes([x]) for s in out for x in {c, c | 0x20}}
+    return out
+
+
+# every case spelling: one set lookup per record instead of upper() (loading is bound by this loop)
+_SPECIAL_ANY_CASE = frozenset(s for w in _SPECIAL for s in _spellings(w))
 
 
 def read_records(
@@ -291,9 +314,28 @@ def read_records(
     group: list[list[bytes]] | None = None
     group_start = 0
     fed = 0
+
+    def size(records: list[list[bytes]]) -> int:
+        return sum(len(encode_command(a)) for a in records)
+
+    def run(records: list[list[bytes]], first: int, exec_at: int = -1) -> None:
+        """``apply`` cmds[first:...] of this batch, or (``exec_at`` >= 0) the group whose
+        EXEC is cmds[exec_at]; a BadRecord gets its offset (records are canonical, so
+        their lengths give offsets; computed only then)."""
+        try:
+            apply(db, records)
+        except BadRecord as exc:
+            if exec_at < 0:
+                offset = batch_at + size(cmds[: first + exc.index])
+            else:
+                start = group_start if group_start != -1 else batch_at + size(cmds[:exec_at]) - size(records) - len(_MULTI)
+                offset = start + len(_MULTI) + size(records[: exc.index])
+            raise AofCorrupt(path, offset, exc.reason) from None
+
     with open(path, "rb") as f:
         while True:
             chunk = f.read(CHUNK)
+            batch_at = fed - parser.unfinished()  # where the records drained next start
             if chunk:
                 parser.feed(chunk)
                 fed += len(chunk)
@@ -305,18 +347,18 @@ def read_records(
             run_start = 0  # cmds[run_start:i] are plain records not yet applied
             for i, argv in enumerate(cmds):
                 name = argv[0]
-                # only 4- to 6-letter names can be special: SET, HSET ... skip upper()
-                if not 4 <= len(name) <= 6 or (name := name.upper()) not in _SPECIAL:
+                if name not in _SPECIAL_ANY_CASE:
                     if group is not None:
                         group.append(argv)
                         run_start = i + 1
                     continue
+                name = name.upper()
                 if group is None and run_start < i:
-                    apply(db, cmds[run_start:i])
+                    run(cmds[run_start:i], run_start)
                 run_start = i + 1
                 if group is not None:
                     if name == b"EXEC":
-                        apply(db, group)
+                        run(group, 0, i)
                         group = None
                     elif name == b"MULTI":
                         raise AofCorrupt(path, group_start, "nested MULTI")
@@ -333,7 +375,7 @@ def read_records(
                 else:
                     raise AofCorrupt(path, fed - parser.unfinished(), "EXEC without MULTI")
             if group is None and run_start < len(cmds):
-                apply(db, cmds[run_start:])
+                run(cmds[run_start:], run_start)
             if group is not None and group_start == -1:
                 # An open group at a batch end: every record since its MULTI was parsed in
                 # this batch, and records are canonical, so their lengths give its offset.

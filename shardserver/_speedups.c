@@ -15,6 +15,7 @@
 #include <string.h>
 #include <ctype.h>
 #include <limits.h>
+#include <time.h>
 
 #define INLINE_MAX (64 * 1024)
 
@@ -710,6 +711,416 @@ static PyObject *key_slot(PyObject *self, PyObject *arg) {
     return PyLong_FromLong(crc16(key, len) & 16383);
 }
 
+/* Listpack entry sizes (shardserver/shard/types/listpack.py is the Python
+ * twin): a string that is a canonical 64-bit integer (Valkey's string2ll) is
+ * stored as an integer. */
+static int lp_string2ll(const unsigned char *s, Py_ssize_t n, long long *out) {
+    unsigned long long v = 0, limit;
+    Py_ssize_t i = 0;
+    int neg = 0;
+    if (n == 0 || n > 20) return 0;
+    if (s[0] == '-') {
+        if (n == 1 || s[1] == '0') return 0;
+        neg = 1;
+        i = 1;
+    } else if (s[0] == '0') {
+        if (n > 1) return 0;
+        *out = 0;
+        return 1;
+    }
+    limit = neg ? 9223372036854775808ULL : 9223372036854775807ULL;
+    for (; i < n; i++) {
+        unsigned d;
+        if (s[i] < '0' || s[i] > '9') return 0;
+        d = (unsigned)(s[i] - '0');
+        if (v > (limit - d) / 10) return 0;
+        v = v * 10 + d;
+    }
+    *out = neg ? (long long)(0 - v) : (long long)v;
+    return 1;
+}
+
+static Py_ssize_t lp_entry_size(PyObject *item) {
+    const unsigned char *s = (const unsigned char *)PyBytes_AS_STRING(item);
+    Py_ssize_t n = PyBytes_GET_SIZE(item), enc;
+    long long v;
+    if (n > 0 && n <= 20 && ((s[0] >= '0' && s[0] <= '9') || s[0] == '-') && lp_string2ll(s, n, &v)) {
+        if (v >= 0 && v <= 127) return 2;
+        if (v >= -4096 && v <= 4095) return 3;
+        if (v >= -32768 && v <= 32767) return 4;
+        if (v >= -8388608 && v <= 8388607) return 5;
+        if (v >= -2147483648LL && v <= 2147483647LL) return 6;
+        return 10;
+    }
+    enc = n <= 63 ? 1 + n : n <= 4095 ? 2 + n : 5 + n;
+    return enc + (enc <= 127 ? 1 : enc < 16383 ? 2 : enc < 2097151 ? 3 : enc < 268435455 ? 4 : 5);
+}
+
+static PyObject *entry_size(PyObject *self, PyObject *arg) {
+    if (!PyBytes_Check(arg)) { PyErr_SetString(PyExc_TypeError, "entry_size() expects bytes"); return NULL; }
+    return PyLong_FromSsize_t(lp_entry_size(arg));
+}
+
+static PyObject *entries_size(PyObject *self, PyObject *arg) {
+    PyObject *seq = PySequence_Fast(arg, "entries_size() expects a sequence of bytes"), **items;
+    Py_ssize_t i, n, total = 0;
+    if (!seq) return NULL;
+    n = PySequence_Fast_GET_SIZE(seq);
+    items = PySequence_Fast_ITEMS(seq);
+    for (i = 0; i < n; i++) {
+        if (!PyBytes_Check(items[i])) { Py_DECREF(seq); PyErr_SetString(PyExc_TypeError, "entries_size() expects bytes"); return NULL; }
+        total += lp_entry_size(items[i]);
+    }
+    Py_DECREF(seq);
+    return PyLong_FromSsize_t(total);
+}
+
+/* The shard's slot index (slot -> set of keys, for SCAN and slot moves):
+ * one key in or out, or many keys in (loading a base file).  Keys must be bytes. */
+/* The 16384 slot numbers as ints, made once: the index is keyed by them and
+ * allocating one per key was a measurable part of loading. */
+static PyObject *slot_ints[16384];
+
+static PyObject *slot_int(long slot) {
+    PyObject *o = slot_ints[slot];
+    if (!o) {
+        o = PyLong_FromLong(slot);
+        if (!o) return NULL;
+        slot_ints[slot] = o;  /* kept for the life of the process */
+    }
+    Py_INCREF(o);
+    return o;
+}
+
+static int index_one(PyObject *by_slot, PyObject *key) {
+    PyObject *slot, *keys;
+    int rc;
+    if (!PyBytes_Check(key)) { PyErr_SetString(PyExc_TypeError, "keys must be bytes"); return -1; }
+    slot = slot_int(slot_of(key));
+    if (!slot) return -1;
+    keys = PyDict_GetItemWithError(by_slot, slot);
+    if (keys) {
+        rc = PySet_Add(keys, key);
+    } else if (PyErr_Occurred()) {
+        rc = -1;
+    } else {
+        keys = PySet_New(NULL);
+        rc = keys ? PySet_Add(keys, key) : -1;
+        if (rc == 0) rc = PyDict_SetItem(by_slot, slot, keys);
+        Py_XDECREF(keys);
+    }
+    Py_DECREF(slot);
+    return rc;
+}
+
+static PyObject *index_key(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 2 || !PyDict_CheckExact(args[0])) { PyErr_SetString(PyExc_TypeError, "index_key(by_slot: dict, key: bytes)"); return NULL; }
+    if (index_one(args[0], args[1]) < 0) return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *index_keys(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    PyObject *seq, **items;
+    Py_ssize_t i, n;
+    if (nargs != 2 || !PyDict_CheckExact(args[0])) { PyErr_SetString(PyExc_TypeError, "index_keys(by_slot: dict, keys: list)"); return NULL; }
+    seq = PySequence_Fast(args[1], "index_keys() expects a sequence of keys");
+    if (!seq) return NULL;
+    n = PySequence_Fast_GET_SIZE(seq);
+    items = PySequence_Fast_ITEMS(seq);
+    for (i = 0; i < n; i++) {
+        if (index_one(args[0], items[i]) < 0) { Py_DECREF(seq); return NULL; }
+    }
+    Py_DECREF(seq);
+    Py_RETURN_NONE;
+}
+
+/* AOF replay's fast path: apply records[start:] while each is a plain
+ * "SET key value" (any case) for a key not in data: store it and index it.
+ * Returns the index of the first record it did not apply; the caller runs that
+ * one through the command's handler (TTLs, options, an existing key) and calls
+ * again.  Access times are not recorded (a loaded key's is the load time). */
+static PyObject *load_plain_sets(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    PyObject *data, *by_slot, *records;
+    Py_ssize_t i, n;
+    if (nargs != 4 || !PyDict_CheckExact(args[0]) || !PyDict_CheckExact(args[1]) || !PyList_CheckExact(args[2])) {
+        PyErr_SetString(PyExc_TypeError, "load_plain_sets(data: dict, by_slot: dict, records: list, start: int)");
+        return NULL;
+    }
+    data = args[0];
+    by_slot = args[1];
+    records = args[2];
+    i = PyLong_AsSsize_t(args[3]);
+    if (i == -1 && PyErr_Occurred()) return NULL;
+    n = PyList_GET_SIZE(records);
+    for (; i < n; i++) {
+        PyObject *argv = PyList_GET_ITEM(records, i), *name, *key, *value;
+        const char *c;
+        int has;
+        if (!PyList_CheckExact(argv) || PyList_GET_SIZE(argv) != 3) break;
+        name = PyList_GET_ITEM(argv, 0);
+        key = PyList_GET_ITEM(argv, 1);
+        value = PyList_GET_ITEM(argv, 2);
+        if (!PyBytes_CheckExact(name) || PyBytes_GET_SIZE(name) != 3 || !PyBytes_CheckExact(key) || !PyBytes_CheckExact(value)) break;
+        c = PyBytes_AS_STRING(name);
+        if ((c[0] | 0x20) != 's' || (c[1] | 0x20) != 'e' || (c[2] | 0x20) != 't') break;
+        has = PyDict_Contains(data, key);
+        if (has < 0) return NULL;
+        if (has) break;
+        if (PyDict_SetItem(data, key, value) < 0 || index_one(by_slot, key) < 0) return NULL;
+    }
+    return PyLong_FromSsize_t(i);
+}
+
+/* A base file's plain strings: flat is [key, value, key, value, ...]; each
+ * pair is stored in data and its key indexed by slot (replacing any value). */
+static PyObject *store_flat(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    PyObject *data, *by_slot, *flat;
+    Py_ssize_t i, n;
+    if (nargs != 3 || !PyDict_CheckExact(args[0]) || !PyDict_CheckExact(args[1]) || !PyList_CheckExact(args[2])) {
+        PyErr_SetString(PyExc_TypeError, "store_flat(data: dict, by_slot: dict, flat: list)");
+        return NULL;
+    }
+    data = args[0];
+    by_slot = args[1];
+    flat = args[2];
+    n = PyList_GET_SIZE(flat);
+    if (n % 2) { PyErr_SetString(PyExc_ValueError, "store_flat(): an odd number of items"); return NULL; }
+    for (i = 0; i < n; i += 2) {
+        PyObject *key = PyList_GET_ITEM(flat, i), *value = PyList_GET_ITEM(flat, i + 1);
+        if (!PyBytes_CheckExact(key) || !PyBytes_CheckExact(value)) { PyErr_SetString(PyExc_TypeError, "store_flat(): keys and values must be bytes"); return NULL; }
+        if (PyDict_SetItem(data, key, value) < 0 || index_one(by_slot, key) < 0) return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/*
+ * The shard's fast path for the hottest commands: run_strings executes the
+ * leading "GET key" and "SET key value" commands of a run of RESP forwarded by
+ * the front (validated there), exactly as their Python handlers would, and
+ * stops at the first command it does not take (any other command, another
+ * spelling than GET/get/SET/set, an inline command, an expired or non-string
+ * key for GET, SET when set_ok is false).  Python runs the rest.
+ *
+ * run_strings(raw, data, expires, atime, by_slot, ms, sec, touch, resp3,
+ *             names, parts, log, logged, slow_ns, slow, set_ok) -> (pos, count)
+ *
+ * Like the Python loop it replaces: replies are appended to ``parts``; a SET
+ * appends its record (its own bytes: the reader below takes only canonical
+ * RESP) to ``log`` (the AOF buffer, None when the AOF is off) and its reply's
+ * index to ``logged``; each command's duration goes to its statistics entry
+ * ``names[spelling]`` ([calls, nanos, failed, rejected, histogram]; calls are
+ * the histogram's sum) and, when >= slow_ns, (nanos, argv) to ``slow``.
+ * ``pos`` is where Python takes over, ``count`` the commands executed.
+ */
+static char *put_header(char *p, char c, Py_ssize_t n);
+static PyObject *name_get_lower, *name_get_upper, *name_set_lower, *name_set_upper, *reply_ok;
+
+/* a canonical non-negative decimal then CRLF at raw[*pos], below end; -1 if not that */
+static long long fast_number(const char *raw, Py_ssize_t *pos, Py_ssize_t end) {
+    long long v = 0;
+    Py_ssize_t p = *pos, start = p;
+    while (p < end && raw[p] >= '0' && raw[p] <= '9') {
+        if (v > (LLONG_MAX - 9) / 10) return -1;
+        v = v * 10 + (raw[p] - '0');
+        p++;
+    }
+    if (p == start || (raw[start] == '0' && p - start > 1)) return -1;
+    if (p + 1 >= end || raw[p] != '\r' || raw[p + 1] != '\n') return -1;
+    *pos = p + 2;
+    return v;
+}
+
+/* one bulk string: its start and length in raw; 0 if not well formed */
+static int fast_bulk(const char *raw, Py_ssize_t *pos, Py_ssize_t end, Py_ssize_t *at, Py_ssize_t *len) {
+    Py_ssize_t p = *pos;
+    long long n;
+    if (p >= end || raw[p] != '$') return 0;
+    p++;
+    n = fast_number(raw, &p, end);
+    if (n < 0 || n > end - p - 2) return 0;
+    if (raw[p + n] != '\r' || raw[p + n + 1] != '\n') return 0;
+    *at = p;
+    *len = (Py_ssize_t)n;
+    *pos = p + n + 2;
+    return 1;
+}
+
+static long long now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static int bit_length(long long v) {
+    int n = 0;
+    if (v < 0) v = -v;
+    while (v) { n++; v >>= 1; }
+    return n;
+}
+
+/* entry[i] += delta for a list of ints */
+static int list_add(PyObject *list, Py_ssize_t i, long long delta) {
+    PyObject *old, *sum;
+    if (!PyList_Check(list) || i >= PyList_GET_SIZE(list)) { PyErr_SetString(PyExc_TypeError, "bad statistics entry"); return -1; }
+    old = PyList_GET_ITEM(list, i);
+    if (PyLong_CheckExact(old)) {
+        long long v = PyLong_AsLongLong(old);
+        if (v == -1 && PyErr_Occurred()) return -1;
+        sum = PyLong_FromLongLong(v + delta);
+    } else {
+        PyObject *d = PyLong_FromLongLong(delta);
+        if (!d) return -1;
+        sum = PyNumber_Add(old, d);
+        Py_DECREF(d);
+    }
+    if (!sum) return -1;
+    return PyList_SetItem(list, i, sum);  /* steals sum */
+}
+
+static PyObject *run_strings(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    PyObject *rawobj, *data, *expires, *atime, *by_slot, *sec, *names, *parts, *log, *logged, *slow;
+    const char *raw;
+    Py_ssize_t pos = 0, end, count = 0;
+    long long ms, slow_ns, t0;
+    int touch, resp3, set_ok;
+    if (nargs != 16 || !PyBytes_Check(args[0]) || !PyDict_CheckExact(args[1]) || !PyDict_CheckExact(args[2]) || !PyDict_CheckExact(args[3]) ||
+        !PyDict_CheckExact(args[4]) || !PyDict_Check(args[9]) || !PyList_CheckExact(args[10]) || (args[11] != Py_None && !PyList_CheckExact(args[11])) ||
+        !PyList_CheckExact(args[12]) || !PyList_CheckExact(args[14])) {
+        PyErr_SetString(PyExc_TypeError, "run_strings(): bad arguments");
+        return NULL;
+    }
+    rawobj = args[0]; data = args[1]; expires = args[2]; atime = args[3]; by_slot = args[4];
+    ms = PyLong_AsLongLong(args[5]);
+    sec = args[6];
+    touch = PyObject_IsTrue(args[7]);
+    resp3 = PyObject_IsTrue(args[8]);
+    names = args[9]; parts = args[10]; log = args[11]; logged = args[12];
+    slow_ns = PyLong_AsLongLong(args[13]);
+    slow = args[14];
+    set_ok = PyObject_IsTrue(args[15]);
+    if (PyErr_Occurred()) return NULL;
+    raw = PyBytes_AS_STRING(rawobj);
+    end = PyBytes_GET_SIZE(rawobj);
+    t0 = now_ns();
+    while (pos < end) {
+        Py_ssize_t p = pos, name_at, name_len, key_at, key_len, val_at = 0, val_len = 0;
+        long long argc, took, t1;
+        int is_set;
+        PyObject *name, *entry, *key, *value = NULL, *reply;
+        if (raw[p] != '*') break;
+        p++;
+        argc = fast_number(raw, &p, end);
+        if (argc != 2 && argc != 3) break;
+        if (!fast_bulk(raw, &p, end, &name_at, &name_len) || name_len != 3) break;
+        if (memcmp(raw + name_at, "GET", 3) == 0) name = name_get_upper;
+        else if (memcmp(raw + name_at, "get", 3) == 0) name = name_get_lower;
+        else if (memcmp(raw + name_at, "SET", 3) == 0) name = name_set_upper;
+        else if (memcmp(raw + name_at, "set", 3) == 0) name = name_set_lower;
+        else break;
+        is_set = name == name_set_upper || name == name_set_lower;
+        if (is_set ? (argc != 3 || !set_ok) : argc != 2) break;
+        if (!fast_bulk(raw, &p, end, &key_at, &key_len)) break;
+        if (is_set && !fast_bulk(raw, &p, end, &val_at, &val_len)) break;
+        entry = PyDict_GetItemWithError(names, name);
+        if (!entry) { if (PyErr_Occurred()) return NULL; break; }  /* Python creates the entry */
+        key = PyBytes_FromStringAndSize(raw + key_at, key_len);
+        if (!key) return NULL;
+        if (!is_set) {
+            PyObject *found = PyDict_GetItemWithError(data, key);  /* borrowed */
+            if (!found && PyErr_Occurred()) { Py_DECREF(key); return NULL; }
+            if (found) {
+                if (PyDict_GET_SIZE(expires)) {
+                    PyObject *when = PyDict_GetItemWithError(expires, key);
+                    if (when) {
+                        long long w = PyLong_AsLongLong(when);
+                        if (w == -1 && PyErr_Occurred()) { Py_DECREF(key); return NULL; }
+                        if (w <= ms) { Py_DECREF(key); break; }  /* expired: Python deletes it */
+                    } else if (PyErr_Occurred()) { Py_DECREF(key); return NULL; }
+                }
+                if (!PyBytes_Check(found)) { Py_DECREF(key); break; }  /* WRONGTYPE: Python's */
+                if (touch && PyDict_SetItem(atime, key, sec) < 0) { Py_DECREF(key); return NULL; }
+                {
+                    Py_ssize_t n = PyBytes_GET_SIZE(found);
+                    char *q;
+                    reply = PyBytes_FromStringAndSize(NULL, n + 26);
+                    if (!reply) { Py_DECREF(key); return NULL; }
+                    q = put_header(PyBytes_AS_STRING(reply), '$', n);
+                    memcpy(q, PyBytes_AS_STRING(found), n);
+                    q += n;
+                    *q++ = '\r';
+                    *q++ = '\n';
+                    if (_PyBytes_Resize(&reply, q - PyBytes_AS_STRING(reply)) < 0) { Py_DECREF(key); return NULL; }
+                }
+            } else {
+                reply = PyBytes_FromString(resp3 ? "_\r\n" : "$-1\r\n");
+                if (!reply) { Py_DECREF(key); return NULL; }
+            }
+        } else {
+            int has = PyDict_Contains(data, key);
+            if (has < 0) { Py_DECREF(key); return NULL; }
+            value = PyBytes_FromStringAndSize(raw + val_at, val_len);
+            if (!value) { Py_DECREF(key); return NULL; }
+            if (has) {
+                if (PyDict_GET_SIZE(expires)) {
+                    PyObject *when = PyDict_GetItemWithError(expires, key);
+                    if ((when && PyDict_DelItem(expires, key) < 0) || (!when && PyErr_Occurred())) { Py_DECREF(key); Py_DECREF(value); return NULL; }
+                }
+            } else if (index_one(by_slot, key) < 0) { Py_DECREF(key); Py_DECREF(value); return NULL; }
+            if (PyDict_SetItem(data, key, value) < 0 || PyDict_SetItem(atime, key, sec) < 0) { Py_DECREF(key); Py_DECREF(value); return NULL; }
+            if (log != Py_None) {
+                PyObject *record = PyBytes_FromStringAndSize(raw + pos, p - pos), *at;
+                if (!record) { Py_DECREF(key); Py_DECREF(value); return NULL; }
+                if (PyList_Append(log, record) < 0) { Py_DECREF(record); Py_DECREF(key); Py_DECREF(value); return NULL; }
+                Py_DECREF(record);
+                at = PyLong_FromSsize_t(PyList_GET_SIZE(parts));
+                if (!at || PyList_Append(logged, at) < 0) { Py_XDECREF(at); Py_DECREF(key); Py_DECREF(value); return NULL; }
+                Py_DECREF(at);
+            }
+            reply = reply_ok;
+            Py_INCREF(reply);
+        }
+        t1 = now_ns();
+        took = t1 - t0;
+        t0 = t1;
+        if (list_add(entry, 1, took) < 0 || list_add(PyList_GET_ITEM(entry, 4), bit_length(took), 1) < 0) { Py_DECREF(reply); Py_DECREF(key); Py_XDECREF(value); return NULL; }
+        if (took >= slow_ns) {
+            PyObject *argv = is_set ? PyList_New(3) : PyList_New(2), *item;
+            if (!argv) { Py_DECREF(reply); Py_DECREF(key); Py_XDECREF(value); return NULL; }
+            Py_INCREF(name);
+            PyList_SET_ITEM(argv, 0, name);
+            Py_INCREF(key);
+            PyList_SET_ITEM(argv, 1, key);
+            if (is_set) { Py_INCREF(value); PyList_SET_ITEM(argv, 2, value); }
+            item = Py_BuildValue("(LN)", took, argv);
+            if (!item || PyList_Append(slow, item) < 0) { Py_XDECREF(item); Py_DECREF(reply); Py_DECREF(key); Py_XDECREF(value); return NULL; }
+            Py_DECREF(item);
+        }
+        Py_DECREF(key);
+        Py_XDECREF(value);
+        if (PyList_Append(parts, reply) < 0) { Py_DECREF(reply); return NULL; }
+        Py_DECREF(reply);
+        pos = p;
+        count++;
+    }
+    return Py_BuildValue("(nn)", pos, count);
+}
+
+static PyObject *unindex_key(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    PyObject *slot, *keys;
+    if (nargs != 2 || !PyDict_CheckExact(args[0]) || !PyBytes_Check(args[1])) { PyErr_SetString(PyExc_TypeError, "unindex_key(by_slot: dict, key: bytes)"); return NULL; }
+    slot = slot_int(slot_of(args[1]));
+    if (!slot) return NULL;
+    keys = PyDict_GetItemWithError(args[0], slot);
+    if (keys) {
+        if (PySet_Discard(keys, args[1]) < 0 || (PySet_GET_SIZE(keys) == 0 && PyDict_DelItem(args[0], slot) < 0)) { Py_DECREF(slot); return NULL; }
+    } else if (PyErr_Occurred()) {
+        Py_DECREF(slot);
+        return NULL;
+    }
+    Py_DECREF(slot);
+    Py_RETURN_NONE;
+}
+
 /* "*N\r\n" then one bulk string per item, for a list or tuple of exact bytes
  * objects (LRANGE, SMEMBERS, HGETALL ...); None when an item is anything else,
  * so the caller falls back to the general encoder. */
@@ -754,6 +1165,14 @@ static PyObject *bulk_array(PyObject *self, PyObject *seq) {
 
 static PyMethodDef module_methods[] = {
     {"bulk_array", bulk_array, METH_O, "RESP array of bulk strings for a list/tuple of bytes, or None."},
+    {"index_key", (PyCFunction)(void (*)(void))index_key, METH_FASTCALL, "Add a key to a slot index (slot -> set of keys)."},
+    {"entry_size", entry_size, METH_O, "Bytes a listpack entry for this string takes."},
+    {"entries_size", entries_size, METH_O, "Sum of entry_size over a sequence of strings."},
+    {"run_strings", (PyCFunction)(void (*)(void))run_strings, METH_FASTCALL, "The shard's fast path: run the leading GET/SET commands of a forwarded run."},
+    {"store_flat", (PyCFunction)(void (*)(void))store_flat, METH_FASTCALL, "Store [key, value, ...] pairs of bytes and index their keys by slot."},
+    {"load_plain_sets", (PyCFunction)(void (*)(void))load_plain_sets, METH_FASTCALL, "AOF replay: store a run of plain SET records for new keys; returns where the run ends."},
+    {"index_keys", (PyCFunction)(void (*)(void))index_keys, METH_FASTCALL, "Add every key of a sequence to a slot index."},
+    {"unindex_key", (PyCFunction)(void (*)(void))unindex_key, METH_FASTCALL, "Remove a key from a slot index (and its slot's set when empty)."},
     {"key_slot", key_slot, METH_O, "Hash slot of a key (CRC16 of its hash tag or whole key, mod 16384)."},
     {"interleave", interleave, METH_VARARGS, "Merge per-shard replies back into request order."},
     {NULL, NULL, 0, NULL}
@@ -764,6 +1183,12 @@ static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_speedups", "shardse
 PyMODINIT_FUNC PyInit__speedups(void) {
     PyObject *m;
     crc16_init();
+    name_get_lower = PyBytes_FromString("get");
+    name_get_upper = PyBytes_FromString("GET");
+    name_set_lower = PyBytes_FromString("set");
+    name_set_upper = PyBytes_FromString("SET");
+    reply_ok = PyBytes_FromString("+OK\r\n");
+    if (!name_get_lower || !name_get_upper || !name_set_lower || !name_set_upper || !reply_ok) return NULL;
     if (PyType_Ready(&ParserType) < 0) return NULL;
     m = PyModule_Create(&module);
     if (!m) return NULL;

@@ -67,6 +67,7 @@ EXPIRE_OPTIONS = "ERR NX and XX, GT or LT options at the same time are not compa
 EXPIRE_GT_LT = "ERR GT and LT options at the same time are not compatible"
 EXEC_NOT_SUPPORTED = "ERR command not supported in this position"
 AOF_BAD_FORMAT = "ERR Bad file format reading the append only file"
+AOF_BAD_BULK = "ERR Bad bulk record payload in the append only file"
 AOF_REWRITE_RUNNING = "ERR Background append only file rewriting already in progress"
 SAVE_FAILED = "ERR"  # Valkey's bare reply when SAVE cannot write; the log says why
 AOF_REWRITE_FAILED = "ERR Can't execute an AOF background rewriting. Please check the server logs for more information."

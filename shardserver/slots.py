@@ -25,10 +25,36 @@ def py_key_slot(key: bytes) -> int:
     return crc_hqx(key, 0) & 16383
 
 
+def py_index_key(by_slot: dict[int, set[bytes]], key: bytes) -> None:
+    """Add ``key`` to a slot index (slot -> set of keys)."""
+    slot = py_key_slot(key)
+    keys = by_slot.get(slot)
+    if keys is None:
+        by_slot[slot] = {key}
+    else:
+        keys.add(key)
+
+
+def py_index_keys(by_slot: dict[int, set[bytes]], keys: list[bytes]) -> None:
+    for key in keys:
+        py_index_key(by_slot, key)
+
+
+def py_unindex_key(by_slot: dict[int, set[bytes]], key: bytes) -> None:
+    """Remove ``key`` from a slot index, and its slot's set once empty."""
+    slot = py_key_slot(key)
+    keys = by_slot.get(slot)
+    if keys is not None:
+        keys.discard(key)
+        if not keys:
+            del by_slot[slot]
+
+
 try:
-    from shardserver._speedups import key_slot
-except ImportError:  # built without the C helper
+    from shardserver._speedups import index_key, index_keys, key_slot, unindex_key
+except ImportError:  # built without the C helpers
     key_slot = py_key_slot
+    index_key, index_keys, unindex_key = py_index_key, py_index_keys, py_unindex_key
 
 
 def even_ranges(shards: int) -> list[tuple[int, int]]:

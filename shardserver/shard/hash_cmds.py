@@ -82,6 +82,10 @@ def _hset_pairs(ctx: ShardContext, argv: list[bytes], name: str) -> int:
     h = get_hash(db, key)
     new = h is None
     if h is None:
+        small = Hash.small_from(argv[2:])
+        if small is not None:  # a new small hash (most HSETs that create a key): no per-field steps
+            db.set(key, small)
+            return len(small.d)
         h = Hash()
     h.prepare((len(argv) - 2) // 2, argv[2:])
     now = _now(ctx)

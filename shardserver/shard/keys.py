@@ -13,6 +13,8 @@ import random
 import resource
 from typing import Any
 
+import msgpack
+
 from shardserver import errors
 from shardserver.errors import CommandError
 from shardserver.glob import compile_glob
@@ -20,6 +22,7 @@ from shardserver.numbers import LLONG_MAX, parse_c_int, parse_int, parse_scan_cu
 from shardserver.resp import OK, Simple
 from shardserver.shard.keyspace import Database, EmbStr, RawStr, type_name
 from shardserver.shard.registry import CONFIG_HOOKS, ShardContext, command, internal
+from shardserver.shard.types import VALUE_TYPES, load_value
 from shardserver.slots import NSLOTS
 
 
@@ -435,7 +438,7 @@ def cmd_object_encoding(ctx: ShardContext, argv: list[bytes]) -> Any:
 def cmd_object_idletime(ctx: ShardContext, argv: list[bytes]) -> Any:
     if ctx.db.peek(argv[2]) is None:
         return None
-    last = ctx.db.atime.get(argv[2], ctx.keyspace.clock.sec)
+    last = ctx.db.last_access(argv[2])
     return max(ctx.keyspace.clock.sec - last, 0)
 
 
@@ -469,14 +472,34 @@ def dump_entry(db: Database, key: bytes) -> list[Any] | None:
     return [value.TYPE.encode(), value.dump(), -1 if when is None else when, 0]
 
 
+def build_value(kind: bytes, payload: bytes, raw: int) -> Any:
+    """A value from its dump: ``kind`` is b"string" (``raw``: 1 raw, 2 embstr) or a type's name."""
+    if kind == b"string":
+        return _load_string(payload, raw)
+    return load_value(kind, payload)
+
+
+def _load_string(payload: bytes, raw: int) -> Any:
+    return RawStr(payload) if raw == 1 else EmbStr(payload) if raw == 2 else payload
+
+
+class _Loaders(dict[bytes, Any]):
+    """kind -> ``from_state`` for ``Database.load_values``; an unknown kind is a bad payload."""
+
+    def __missing__(self, kind: bytes) -> Any:
+        cls = VALUE_TYPES.get(kind)
+        if cls is None:
+            raise CommandError(errors.AOF_BAD_BULK)
+        loader = self[kind] = cls.from_state
+        return loader
+
+
+_LOADERS = _Loaders()
+
+
 def load_entry(db: Database, key: bytes, entry: list[Any]) -> None:
     kind, payload, when, raw = entry
-    if kind == b"string":
-        value: Any = RawStr(payload) if raw == 1 else EmbStr(payload) if raw == 2 else payload
-    else:
-        from shardserver.shard.types import load_value
-
-        value = load_value(kind, payload)
+    value = build_value(kind, payload, raw)
     db.delete(key)
     db.set(key, value)
     if when != -1:
@@ -506,6 +529,36 @@ def cmd_restore(ctx: ShardContext, argv: list[bytes]) -> Any:
         return OK
     load_entry(ctx.db, argv[1], [argv[2], argv[3], when, int(argv[5])])
     return OK
+
+
+@internal("__strings", writes=True)
+def cmd_strings(ctx: ShardContext, argv: list[bytes]) -> Any:
+    """__strings payload: plain strings, payload a msgpack array [key, value, ...] (base files)."""
+    ctx.db.load_strings(_bulk(argv, 2))
+    return OK
+
+
+@internal("__values", writes=True)
+def cmd_values(ctx: ShardContext, argv: list[bytes]) -> Any:
+    """__values payload: msgpack array [key, type, state, pexpireat or -1, raw flag, ...] (base files);
+    a string's state is its bytes, another type's its ``state()``."""
+    try:
+        ctx.db.load_values(_bulk(argv, 5), _LOADERS, _load_string)
+    except (ValueError, TypeError, KeyError, IndexError, msgpack.UnpackException):
+        raise CommandError(errors.AOF_BAD_BULK) from None  # a dump that does not load
+    return OK
+
+
+def _bulk(argv: list[bytes], width: int) -> list[Any]:
+    if len(argv) != 2:
+        raise CommandError(errors.wrong_arity(argv[0].decode("latin-1").lower()))
+    try:
+        items = msgpack.unpackb(argv[1], raw=True, use_list=True)
+    except Exception:
+        raise CommandError(errors.AOF_BAD_BULK) from None
+    if type(items) is not list or len(items) % width:
+        raise CommandError(errors.AOF_BAD_BULK)
+    return items
 
 
 @internal("__count_existing")
@@ -742,9 +795,9 @@ def cmd_debugobject(ctx: ShardContext, argv: list[bytes]) -> Any:
     value = ctx.db.peek(argv[1])
     if value is None:
         raise CommandError(errors.NO_SUCH_KEY)
-    idle = max(ctx.keyspace.clock.sec - ctx.db.atime.get(argv[1], ctx.keyspace.clock.sec), 0)
+    idle = max(ctx.keyspace.clock.sec - ctx.db.last_access(argv[1]), 0)
     serialized = len(value) if isinstance(value, bytes) else value_size(argv[1], value)
     return (
         f"Value at:0x{id(value):x} refcount:1 encoding:{encoding_of(value, argv[1])} "
-        f"serializedlength:{serialized} lru:{ctx.db.atime.get(argv[1], 0) & 0xFFFFFF} lru_seconds_idle:{idle}"
+        f"serializedlength:{serialized} lru:{ctx.db.last_access(argv[1]) & 0xFFFFFF} lru_seconds_idle:{idle}"
     ).encode()

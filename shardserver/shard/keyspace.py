@@ -8,7 +8,9 @@ reads or writes it.  Each ``Database`` keeps
   types carry their own ``TYPE``),
 - ``expires``: key -> absolute expiry in Unix milliseconds (volatile keys only),
 - ``atime``: key -> last access in whole seconds (OBJECT IDLETIME); the int for
-  one second is shared by every key touched in it, so this costs a dict entry,
+  one second is shared by every key touched in it, so this costs a dict entry;
+  keys a base file loaded have none until touched (``last_access`` answers the
+  second they were loaded: ``loaded_sec``),
 - ``by_slot``: slot -> set of keys, so SCAN walks slots with a stable cursor
   and slots can later move between shards,
 - ``member_expiry``: a min-heap of ``(when, key)`` for values whose members
@@ -29,7 +31,39 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from shardserver.slots import key_slot
+from shardserver.slots import index_key, index_keys, unindex_key
+
+
+def py_load_plain_sets(data: dict[bytes, Any], by_slot: dict[int, set[bytes]], records: list[list[bytes]], start: int) -> int:
+    """AOF replay's fast path: store records[start:] while each is a plain ``SET key value``
+    for a new key; returns the index of the first record not applied (no access time:
+    ``Database.last_access`` answers the load time)."""
+    i, n = start, len(records)
+    while i < n:
+        argv = records[i]
+        if len(argv) != 3 or len(argv[0]) != 3 or argv[0].lower() != b"set" or argv[1] in data:
+            break
+        data[argv[1]] = argv[2]
+        index_key(by_slot, argv[1])
+        i += 1
+    return i
+
+
+def py_store_flat(data: dict[bytes, Any], by_slot: dict[int, set[bytes]], flat: list[bytes]) -> None:
+    """Store [key, value, ...] pairs of bytes and index their keys by slot."""
+    if len(flat) % 2:
+        raise ValueError("store_flat(): an odd number of items")
+    if not all(type(x) is bytes for x in flat):
+        raise TypeError("store_flat(): keys and values must be bytes")
+    it = iter(flat)
+    data.update(zip(it, it, strict=True))
+    index_keys(by_slot, flat[0::2])
+
+
+try:
+    from shardserver._speedups import load_plain_sets, store_flat
+except ImportError:  # built without the C helpers
+    load_plain_sets, store_flat = py_load_plain_sets, py_store_flat
 
 
 class RawStr(bytes):
@@ -73,7 +107,7 @@ class Clock:
 
 
 class Database:
-    __slots__ = ("id", "data", "expires", "atime", "by_slot", "clock", "_scan_keys", "_scan_pos", "on_expire", "member_expiry", "_member_compact_at", "watched", "on_ready", "ready_pending")
+    __slots__ = ("id", "data", "expires", "atime", "loaded_sec", "by_slot", "clock", "_scan_keys", "_scan_pos", "on_expire", "member_expiry", "_member_compact_at", "watched", "on_ready", "ready_pending")
 
     def __init__(self, db_id: int, clock: Clock) -> None:
         self.id = db_id
@@ -81,6 +115,7 @@ class Database:
         self.data: dict[bytes, Any] = {}
         self.expires: dict[bytes, int] = {}
         self.atime: dict[bytes, int] = {}
+        self.loaded_sec = 0
         self.by_slot: dict[int, set[bytes]] = {}
         self._scan_keys: list[bytes] = []
         self._scan_pos = 0
@@ -115,6 +150,13 @@ class Database:
                 return None
         return value
 
+    def last_access(self, key: bytes) -> int:
+        """The second ``key`` was last read or written (OBJECT IDLETIME)."""
+        when = self.atime.get(key)
+        if when is None:  # loaded from a base file and not touched since
+            return self.loaded_sec or self.clock.sec
+        return when
+
     def exists(self, key: bytes) -> bool:
         return self.get(key) is not None
 
@@ -123,12 +165,7 @@ class Database:
         """Store ``value``; drops any TTL unless ``keep_ttl``."""
         data = self.data
         if key not in data:
-            slot = key_slot(key)
-            keys = self.by_slot.get(slot)
-            if keys is None:
-                self.by_slot[slot] = {key}
-            else:
-                keys.add(key)
+            index_key(self.by_slot, key)
             if self.watched and key in self.watched and self.on_ready is not None:
                 self.on_ready(self, key)
         else:
@@ -144,6 +181,49 @@ class Database:
             on_store = getattr(value, "on_store", None)
             if on_store is not None:
                 on_store(self, key)
+
+    def load_strings(self, flat: list[bytes]) -> None:
+        """Store plain strings given as [key, value, key, value, ...] (a base file's bulk record).
+
+        Whole-list operations instead of ``set`` per key: loading is bound by this."""
+        if self.watched:  # blocked clients need the per-key path (never while loading)
+            for key, value in zip(flat[0::2], flat[1::2], strict=True):
+                self.set(key, value)
+            return
+        if self.expires or self.atime:  # keys stored before lose their TTL and access time
+            for key in flat[0::2]:
+                self.expires.pop(key, None)
+                self.atime.pop(key, None)
+        store_flat(self.data, self.by_slot, flat)
+        self.loaded_sec = self.clock.sec
+
+    def load_values(self, entries: list[Any], loaders: dict[bytes, Callable[[Any], Any]], string: Callable[[bytes, int], Any]) -> None:
+        """Store values given as [key, kind, state, pexpireat or -1, flags, ...]:
+        ``loaders[kind](state)`` makes a value, ``string(state, flags)`` a string
+        (kind b"string").  An entry already expired is skipped."""
+        data = self.data
+        expires = self.expires
+        by_slot = self.by_slot
+        watched = self.watched
+        now = self.clock.ms
+        self.loaded_sec = self.clock.sec
+        for key, kind, state, when, flags in zip(entries[0::5], entries[1::5], entries[2::5], entries[3::5], entries[4::5], strict=True):
+            if when != -1 and when <= now:
+                if key in data:
+                    self.delete(key)
+                continue
+            value = string(state, flags) if kind == b"string" else loaders[kind](state)
+            # setdefault: one lookup stores a new key (a base file's keys are all new)
+            if watched or data.setdefault(key, value) is not value:
+                self.delete(key)
+                self.set(key, value)
+            else:
+                index_key(by_slot, key)
+                on_store = getattr(value, "on_store", None)
+                if on_store is not None:
+                    on_store(self, key)
+            if when != -1:
+                expires[key] = when
 
     def signal_ready(self, key: bytes) -> None:
         """A write made a watched key servable without creating it (XADD): wake its blocked clients."""
@@ -175,11 +255,7 @@ class Database:
         self.atime.pop(key, None)
         if self.expires:
             self.expires.pop(key, None)
-        slot = key_slot(key)
-        keys = self.by_slot[slot]
-        keys.discard(key)
-        if not keys:
-            del self.by_slot[slot]
+        unindex_key(self.by_slot, key)
         return True
 
     def delete_live(self, key: bytes) -> bool:
@@ -215,7 +291,7 @@ class Database:
         return n
 
     def swap(self, other: Database) -> None:
-        for attr in ("data", "expires", "atime", "by_slot", "_scan_keys", "_scan_pos", "member_expiry", "_member_compact_at"):
+        for attr in ("data", "expires", "atime", "loaded_sec", "by_slot", "_scan_keys", "_scan_pos", "member_expiry", "_member_compact_at"):
             mine, theirs = getattr(self, attr), getattr(other, attr)
             setattr(self, attr, theirs)
             setattr(other, attr, mine)

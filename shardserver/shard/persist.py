@@ -14,6 +14,18 @@ temporary name, fsyncs and renames it; only then the manifest replaces the
 old base and incremental files by the new base.  A kill at any point leaves a
 manifest whose files replay to the full state.  SAVE writes the base in the
 shard process itself (blocking the shard, as SAVE blocks Valkey).
+
+Base file format (records as in ``persistence.aof``): per database a ``SELECT``
+record, then bulk records of at most ``BULK_KEYS`` keys (or about
+``BULK_BYTES``) each, in any order, each key once:
+
+- ``__strings P``: P is a msgpack array ``[key, value, ...]`` of plain strings
+  without a TTL;
+- ``__values P``: P is a msgpack array ``[key, type, state, pexpireat, flags,
+  ...]`` (5 items per key, laid flat); ``type`` ``string``: ``state`` is the
+  bytes and ``flags`` 0 (int or embstr as the content says), 1 (raw) or 2
+  (embstr); otherwise ``state`` is the type's ``state()`` (see
+  ``shardserver.shard.types``) and ``flags`` 0; ``pexpireat`` is -1 for none.
 """
 
 from __future__ import annotations
@@ -26,12 +38,14 @@ import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
+import msgpack
+
 from persistence import manifest as mf
 from persistence.aof import AofCorrupt, AofWriter, read_records, truncate
 from shardserver import errors, log
 from shardserver.errors import CommandError
 from shardserver.resp import encode_command
-from shardserver.shard.keyspace import Keyspace, RawStr
+from shardserver.shard.keyspace import EmbStr, Keyspace, RawStr
 from shardserver.slots import key_slot
 
 if TYPE_CHECKING:
@@ -48,29 +62,58 @@ def _overlaps(a: Ranges, b: Ranges) -> bool:
     return any(lo1 <= hi2 and lo2 <= hi1 for lo1, hi1 in a for lo2, hi2 in b)
 
 
+# A base file's bulk records: at most this many keys or payload bytes each.
+BULK_KEYS = 1024
+BULK_BYTES = 1 << 20
+
+
 def snapshot_records(keyspace: Keyspace) -> Iterator[bytes]:
-    """A base file's records: every live key of every database, with its TTL."""
+    """A base file's records: every live key of every database, with its TTL.
+
+    Per database, ``SELECT`` then bulk records (loading a record per key was
+    bound by parsing and dispatching it): first ``__strings``, plain strings
+    without a TTL, then ``__values``, everything else (docs/persistence.md).
+    """
     now = keyspace.clock.ms
+    pack = msgpack.packb
     for db in keyspace.dbs:
         if not db.data:
             continue
         yield encode_command([b"SELECT", b"%d" % db.id])
         expires = db.expires
+        strings: list[bytes] = []
+        size = 0
+        for key, value in db.data.items():
+            if type(value) is bytes and (not expires or key not in expires):
+                strings.append(key)
+                strings.append(value)
+                size += len(key) + len(value)
+                if len(strings) >= 2 * BULK_KEYS or size >= BULK_BYTES:
+                    yield encode_command([b"__strings", pack(strings)])
+                    strings, size = [], 0
+        if strings:
+            yield encode_command([b"__strings", pack(strings)])
+        values: list[Any] = []
+        size = 0
         for key, value in db.data.items():
             when = expires.get(key) if expires else None
+            if type(value) is bytes and when is None:
+                continue  # written above
             if when is not None and when <= now:
                 continue
-            if type(value) is bytes:
-                if when is None:
-                    yield encode_command([b"SET", key, value])
-                else:
-                    yield encode_command([b"SET", key, value, b"PXAT", b"%d" % when])
-                continue
-            if isinstance(value, bytes):  # RawStr / EmbStr keep their encoding
-                kind, payload, raw = b"string", bytes(value), b"1" if type(value) is RawStr else b"2"
+            if isinstance(value, bytes):  # a string with a TTL, or RawStr / EmbStr keeping their encoding
+                state: Any = bytes(value)
+                kind, raw = b"string", 1 if type(value) is RawStr else 2 if type(value) is EmbStr else 0
+                size += len(key) + len(value)
             else:
-                kind, payload, raw = value.TYPE.encode(), value.dump(), b"0"
-            yield encode_command([b"__restore", key, kind, payload, b"-1" if when is None else b"%d" % when, raw])
+                kind, state, raw = value.TYPE.encode(), value.state(), 0
+                size += len(key) + 16 * len(value) + 16  # a bound for chunking, not a size
+            values += (key, kind, state, -1 if when is None else when, raw)
+            if len(values) >= 5 * BULK_KEYS or size >= BULK_BYTES:
+                yield encode_command([b"__values", pack(values)])
+                values, size = [], 0
+        if values:
+            yield encode_command([b"__values", pack(values)])
 
 
 def write_base(path: str, keyspace: Keyspace) -> int:
@@ -78,17 +121,9 @@ def write_base(path: str, keyspace: Keyspace) -> int:
     tmp = path + ".tmp"
     size = 0
     with open(tmp, "wb", buffering=1 << 20) as f:
-        batch: list[bytes] = []
         for record in snapshot_records(keyspace):
-            batch.append(record)
-            if len(batch) >= 4096:
-                data = b"".join(batch)
-                f.write(data)
-                size += len(data)
-                batch = []
-        data = b"".join(batch)
-        f.write(data)
-        size += len(data)
+            f.write(record)  # the file object buffers the small ones
+            size += len(record)
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)

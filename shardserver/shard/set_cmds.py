@@ -138,6 +138,10 @@ def cmd_sadd(ctx: ShardContext, argv: list[bytes]) -> Any:
     key = argv[1]
     s = write_set(db, key)
     if s is None:
+        small = SetValue.small_from(argv[2:])
+        if small is not None:  # a new small set: no per-member steps
+            db.set(key, small)
+            return len(small)
         s = SetValue.create(argv[2], len(argv) - 2)
         db.set(key, s)
     else:

@@ -8,6 +8,7 @@ in order and answers each batch with one reply message.
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import time
@@ -17,7 +18,8 @@ from typing import Any
 
 from ipc.channel import Channel
 from ipc.ring import Receiver, Sender
-from shardserver import log, wire
+from persistence.aof import BadRecord
+from shardserver import errors, log, wire
 from shardserver.cmdstats import CommandStats, SlowLog
 from shardserver.commands.table import all_commands
 from shardserver.errors import CommandError, misconf_aof
@@ -31,12 +33,17 @@ from shardserver.shard import set_cmds as _set_cmds  # noqa: F401
 from shardserver.shard import stream_cmds as _stream_cmds  # noqa: F401
 from shardserver.shard import strings as _strings  # noqa: F401
 from shardserver.shard import zset_cmds as _zset_cmds  # noqa: F401
-from shardserver.shard.keyspace import Keyspace
+from shardserver.shard.keyspace import Keyspace, load_plain_sets
 from shardserver.shard.persist import LoadError, ShardPersistence
 from shardserver.shard.registry import CONFIG_HOOKS, HANDLERS, INTERNAL_WRITES, ShardContext
 from shardserver.shard.types.list import FILL as list_fill
 
 _RAW_OK = b"+OK\r\n"
+
+try:
+    from shardserver._speedups import run_strings
+except ImportError:  # built without the C helpers: every command takes the Python path
+    run_strings = None
 
 
 def _write_names() -> frozenset[bytes]:
@@ -104,7 +111,17 @@ class ShardWorker:
         def apply(db: int, records: list[list[bytes]]) -> None:
             ctx.db = database = dbs[db]
             set_plain = database.set
-            for argv in records:
+            database.loaded_sec = clock.sec
+            i, n = 0, len(records)
+            while i < n:
+                if not database.watched:  # (nothing is watched while loading)
+                    # a run of plain SETs of new keys in C; data and by_slot are read
+                    # again each time: FLUSHDB or SWAPDB records replace them
+                    i = load_plain_sets(database.data, database.by_slot, records, i)
+                    if i >= n:
+                        break
+                argv = records[i]
+                i += 1
                 name = argv[0]
                 handler = handlers.get(name) or handlers.get(name.lower())
                 if handler is cmd_set and len(argv) == 3:
@@ -119,8 +136,10 @@ class ShardWorker:
                     raise LoadError(f"shard {self.index}: unknown command '{name.decode('latin-1')}' reading the append only file")
                 try:
                     handler(ctx, argv)
-                except CommandError:
-                    pass  # as Valkey: a record's error reply is dropped
+                except CommandError as exc:
+                    if exc.text == errors.AOF_BAD_BULK:  # a snapshot's data itself is damaged
+                        raise BadRecord(i - 1, exc.text[4:]) from None
+                    # as Valkey: a record's error reply is dropped
 
         def progress(done: int, total: int) -> None:
             now = time.monotonic()
@@ -133,10 +152,16 @@ class ShardWorker:
         # a time of 0 makes every TTL lie in the future.  Lazy and active expiry catch up after.
         clock.tick()
         clock.ms = 0
+        # The cyclic GC would walk the growing heap again and again (half the load
+        # time); the loaded values are long-lived and hold no cycles, so they go
+        # to the permanent generation afterwards, out of every later collection.
+        gc.disable()
         try:
             self.persist.load(apply, progress)
         finally:
             clock.tick()
+            gc.freeze()
+            gc.enable()
         ctx.db = dbs[0]
 
     # -- execution ---------------------------------------------------------
@@ -162,7 +187,10 @@ class ShardWorker:
         pending = [self.execute_message(m) for m in messages]
         err = self.persist.commit()
         for p in pending:
-            self.reply(self.finish(p, err))
+            self.reply(self.finish(p, err), ring=False)
+        # one doorbell for the whole batch: the front drains every reply it finds
+        if self.channel.replies.needs_wake():
+            self.channel.rep_bell.ring()
 
     def execute_message(self, message: bytes) -> tuple[list[Any], list[tuple[int, list[bytes], int, list[int]]]]:
         sent_ns, runs = wire.unpack(message)
@@ -195,12 +223,12 @@ class ShardWorker:
         journal_log = journal.log if journal is not None else None
         finals: list[tuple[int, list[bytes], int, list[int]]] = []  # runs whose replies are joined after the AOF write
         for run_id, db, flags, cmds, conn_id in runs:
-            if type(cmds) is bytes:  # raw RESP forwarded by the front's C router
-                cmds = self.parse_raw(cmds)
-            ctx.db = dbs[db]
-            clock.touch = not flags & wire.NO_TOUCH
-            ops += len(cmds)
+            ctx.db = database = dbs[db]
+            clock.touch = touch = not flags & wire.NO_TOUCH
             if flags & wire.INTERNAL:
+                if type(cmds) is bytes:
+                    cmds = self.parse_raw(cmds)
+                ops += len(cmds)
                 out.append(run_id)
                 if journal is None:
                     out.append([self.execute(argv) for argv in cmds])
@@ -212,6 +240,25 @@ class ShardWorker:
             null = b"_\r\n" if resp3 else b"$-1\r\n"
             parts: list[bytes] = []
             logged: list[int] = []
+            if type(cmds) is bytes:  # raw RESP forwarded by the front's C router
+                raw = cmds
+                pos = 0
+                if run_strings is not None:
+                    # the leading GETs and SETs in C (see _speedups.run_strings); SET only when
+                    # nothing but the plain store is needed: no MISCONF, no blocked clients
+                    # on this database, the AOF already on this database
+                    set_ok = reject is None and not database.watched and (journal is None or journal.db == db)
+                    slow: list[tuple[int, list[bytes]]] = []
+                    pos, done = run_strings(
+                        raw, database.data, database.expires, database.atime, database.by_slot, clock.ms, clock.sec, touch, resp3,
+                        names, parts, None if journal is None else journal.buf, logged, slow_ns, slow, set_ok,
+                    )  # fmt: skip
+                    ops += done
+                    for took, argv in slow:
+                        slowlog.maybe_add(took // 1000 + queued_us, argv, conn_id)
+                        stats.note_latency("command", took // 1_000_000, self.latency_threshold_ms)
+                cmds = self.parse_raw(raw[pos:] if pos else raw) if pos < len(raw) else []
+            ops += len(cmds)
             t0 = perf()
             for argv in cmds:
                 handler = handlers.get(argv[0])
@@ -330,17 +377,18 @@ class ShardWorker:
             raise RuntimeError("front forwarded an incomplete command")
         return cmds
 
-    def reply(self, payload: bytes) -> None:
-        """Send a reply message; a full reply ring is waited out, never dropped."""
+    def reply(self, payload: bytes, ring: bool = True) -> None:
+        """Send a reply message; a full reply ring is waited out, never dropped.
+
+        ``ring`` False: the caller rings the front's doorbell after its last reply."""
         done = self.sender.send(payload)
-        replies = self.channel.replies
-        if replies.needs_wake():
+        if ring and self.channel.replies.needs_wake():
             self.channel.rep_bell.ring()
         while not done:
-            # Reply ring full: the front drains it; it does not know we wait, so poll.
+            # Reply ring full: wake the front to drain it; it does not know we wait, so poll.
+            self.channel.rep_bell.ring()
             self.channel.req_bell.wait(0.001)
             done = self.sender.pump()
-            self.channel.rep_bell.ring()
 
     # -- loop ----------------------------------------------------------------
     def run(self) -> None:

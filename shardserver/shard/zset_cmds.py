@@ -260,6 +260,11 @@ def _zadd(ctx: ShardContext, argv: list[bytes], incr: bool) -> Any:
         pairs.append((score, member))
     db = ctx.db
     z = write_zset(db, key)
+    if z is None and not (xx or nx or incr or gt or lt or ch):
+        small = ZSetValue.small_from(pairs, maxlen)
+        if small is not None:  # a new small sorted set: no per-member steps
+            db.set(key, small)
+            return len(small)
     if z is None:
         if xx:
             return None if incr else 0

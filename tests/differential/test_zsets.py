@@ -391,3 +391,22 @@ def test_blocking_pops_immediate_replies(pair: Pair) -> None:
         ("sadd", L3, "m"), ("bzpopmax", L3, "0.01"), ("zadd", H3, "5", "e"), ("bzpopmin", H3, H3, "0"), ("bzpopmin", H3, H3, "0.01"),
     ]
     pair.exact_many(cmds)
+
+
+def test_new_keys_with_repeated_members_and_encoding_limits(pair: Pair) -> None:
+    """A new key built in one step (the small-collection fast paths) against Valkey's one by one."""
+    cmds: list[tuple[object, ...]] = []
+    long = "m" * 65
+    many = [x for i in range(129) for x in (str(i % 7), f"m{i}")]
+    for opts in ((), ("ch",), ("nx",), ("gt", "ch"), ("incr",)):
+        cmds += [("del", "z"), ("zadd", "z", *opts, "1", "a", "2", "a"), ("zrange", "z", "0", "-1", "withscores"), ("object", "encoding", "z")]
+    cmds += [("del", "z"), ("zadd", "z", "3", "c", "1", "b", "1", "a", "-inf", "d", "2", "b"), ("zrange", "z", "0", "-1", "withscores")]
+    cmds += [("del", "z"), ("zadd", "z", "1", long), ("object", "encoding", "z"), ("del", "z"), ("zadd", "z", *many), ("object", "encoding", "z"),
+             ("zcard", "z"), ("zrange", "z", "0", "5", "withscores")]
+    cmds += [("del", "h"), ("hset", "h", "f", "1", "g", "2", "f", "3"), ("hgetall", "h"), ("object", "encoding", "h"),
+             ("del", "h"), ("hset", "h", "f", long), ("object", "encoding", "h"), ("del", "h"), ("hmset", "h", "a", "1", "a", "2"), ("hget", "h", "a")]
+    cmds += [("del", "s"), ("sadd", "s", "a", "b", "a", "c"), ("scard", "s"), ("object", "encoding", "s"), ("del", "s"), ("sadd", "s", "1", "a"),
+             ("object", "encoding", "s"), ("del", "s"), ("sadd", "s", "a", "1", "2"), ("object", "encoding", "s"), ("del", "s"),
+             ("sadd", "s", "a", long), ("object", "encoding", "s"), ("del", "s"), ("sadd", "s", *[f"x{i}" for i in range(129)]), ("object", "encoding", "s"),
+             ("del", "s"), ("sadd", "s", "1", "2", "1"), ("scard", "s"), ("object", "encoding", "s")]
+    pair.exact_many(cmds)

@@ -175,3 +175,28 @@ def test_failed_write_keeps_the_records(tmp_path: Path) -> None:
     assert w.error is None and w.pending() == 0
     w.close()
     assert _replay(path)[0] == [(0, [b"SET", b"k", b"v"])]
+
+
+def test_a_record_apply_refuses_is_corruption_at_its_offset(tmp_path: Path) -> None:
+    from persistence.aof import BadRecord
+
+    path = tmp_path / "f.aof"
+    records = [[b"SET", b"a", b"1"], [b"SET", b"b", b"2"], [b"BAD", b"x"], [b"SET", b"c", b"3"]]
+    body = b"".join(encode_command(r) for r in records)
+    group = encode_command([b"MULTI"]) + encode_command([b"SET", b"d", b"4"]) + encode_command([b"BAD", b"y"]) + encode_command([b"EXEC"])
+    path.write_bytes(body + group)
+
+    def apply(db: int, run: list[list[bytes]]) -> None:
+        for j, argv in enumerate(run):
+            if argv[0] == b"BAD":
+                raise BadRecord(j, f"bad {argv[1].decode()}")
+
+    with pytest.raises(AofCorrupt) as exc:
+        read_records(str(path), apply)
+    bad = len(b"".join(encode_command(r) for r in records[:2]))
+    assert exc.value.offset == bad and exc.value.reason == "bad x"
+    path.write_bytes(encode_command([b"SET", b"z", b"0"]) + group)  # the bad record inside a MULTI group
+    with pytest.raises(AofCorrupt) as exc:
+        read_records(str(path), apply)
+    assert exc.value.offset == len(encode_command([b"SET", b"z", b"0"]) + encode_command([b"MULTI"]) + encode_command([b"SET", b"d", b"4"]))
+    assert exc.value.reason == "bad y"

@@ -176,3 +176,19 @@ def test_swapdb_reports_watched_keys_that_now_exist() -> None:
     ctx.keyspace.ready.clear()
     ctx.keyspace.dbs[0].swap(ctx.keyspace.dbs[1])
     assert [0, b"k"] in ctx.keyspace.ready
+
+
+def test_listpack_entry_sizes_in_c_match_the_python_model() -> None:
+    import random
+
+    from shardserver.shard.types.listpack import entries_size, py_entries_size, py_entry_size
+
+    cases = [b"", b"0", b"-0", b"00", b"-", b"+1", b" 1", b"1a", b"127", b"128", b"-4096", b"4095", b"4096", b"-32768", b"32767",
+             b"8388607", b"8388608", b"2147483647", b"2147483648", b"-2147483648", b"9223372036854775807", b"9223372036854775808",
+             b"-9223372036854775808", b"-9223372036854775809", b"12345678901234567890", b"x" * 63, b"x" * 64, b"x" * 4095,
+             b"x" * 4096, b"x" * 70000]  # fmt: skip
+    rnd = random.Random(1)
+    cases += [bytes(rnd.choice(b"-0123456789a") for _ in range(rnd.randrange(0, 22))) for _ in range(5000)]
+    assert [entry_size(c) for c in cases] == [py_entry_size(c) for c in cases]
+    assert entries_size(cases) == py_entries_size(cases) == sum(map(py_entry_size, cases))
+    assert entry_size(b"127") == 2 and entry_size(b"128") == 3 and entry_size(b"abc") == 5

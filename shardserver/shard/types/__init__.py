@@ -9,9 +9,12 @@ A value class provides:
 
 - ``TYPE``: the name TYPE and SCAN ... TYPE use (``hash``, ``list``, ...);
 - ``encoding() -> str``: OBJECT ENCODING, under Valkey's names;
-- ``dump() -> bytes`` and ``load(payload) -> value`` (a classmethod): a
-  self-contained serialisation (cross-shard RENAME/COPY/MOVE, AOF base files);
-  it must carry everything the value holds (hash field TTLs included);
+- ``state() -> list`` and ``from_state(state) -> value`` (a classmethod): the
+  value as builtin data msgpack can carry (bytes, ints, floats, str, lists,
+  None), self-contained: it must carry everything the value holds (hash field
+  TTLs included); AOF base files embed it in their bulk records;
+- ``dump() -> bytes`` and ``load(payload) -> value`` (a classmethod): the state
+  packed with msgpack (cross-shard RENAME/COPY/MOVE);
 - ``copy() -> value``: an independent deep copy (COPY);
 - ``memory_usage() -> int``: estimated bytes (MEMORY USAGE);
 - ``__len__``: the number of elements; a handler deletes a key whose

@@ -119,6 +119,16 @@ class Hash:
         self.heap: list[tuple[int, bytes]] = []
         self.indexed: int | None = None
 
+    @classmethod
+    def small_from(cls, args: list[bytes]) -> Hash | None:
+        """A new listpack hash of field/value ``args`` as HSET would build it (a repeated field:
+        the last value wins), or None when HSET would convert it (too many or too long)."""
+        if len(args) > 2 * LIMITS["entries"] or max(map(len, args)) > LIMITS["value"]:
+            return None
+        h = cls()
+        h.d = dict(zip(args[0::2], args[1::2], strict=True))
+        return h
+
     # -- encoding --------------------------------------------------------
     def encoding(self) -> str:
         return "listpack" if self.buckets is None else "hashtable"
@@ -352,6 +362,13 @@ class Hash:
 
     # -- contract: dump/load/copy/memory ---------------------------------
     def dump(self) -> bytes:
+        return msgpack.packb(self.state(), use_bin_type=True)  # type: ignore[no-any-return]
+
+    @classmethod
+    def load(cls, payload: bytes) -> Hash:
+        return cls.from_state(msgpack.unpackb(payload, raw=True, use_list=True))
+
+    def state(self) -> list[Any]:
         flat: list[bytes] = []
         for f, v in self.d.items():
             flat.append(f)
@@ -360,19 +377,25 @@ class Hash:
         for f, w in self.ttl.items():
             ttls.append(f)
             ttls.append(w)
-        return msgpack.packb([0 if self.buckets is None else 1, flat, ttls], use_bin_type=True)  # type: ignore[no-any-return]
+        return [0 if self.buckets is None else 1, flat, ttls]
 
     @classmethod
-    def load(cls, payload: bytes) -> Hash:
-        table, flat, ttls = msgpack.unpackb(payload, raw=True)
-        h = cls()
-        h.d = {flat[i]: flat[i + 1] for i in range(0, len(flat), 2)}
+    def from_state(cls, state: list[Any]) -> Hash:
+        table, flat, ttls = state
+        h = cls.__new__(cls)  # the fields are all set here: skip __init__'s empty ones
+        it = iter(flat)
+        h.d = dict(zip(it, it, strict=True))
+        h.buckets = None
+        h.ttl = {}
+        h.heap = []
+        h.indexed = None
         if table:
             h.convert()
-        for i in range(0, len(ttls), 2):
-            h.ttl[ttls[i]] = ttls[i + 1]
-        h.heap = [(w, f) for f, w in h.ttl.items()]
-        heapq.heapify(h.heap)
+        if ttls:
+            for i in range(0, len(ttls), 2):
+                h.ttl[ttls[i]] = ttls[i + 1]
+            h.heap = [(w, f) for f, w in h.ttl.items()]
+            heapq.heapify(h.heap)
         return h
 
     def copy(self) -> Hash:

@@ -37,7 +37,7 @@ from typing import Any
 import msgpack
 
 from shardserver.shard.types import value_type
-from shardserver.shard.types.listpack import entry_size
+from shardserver.shard.types.listpack import entries_size, entry_size
 
 FILL = [-2]  # list-max-listpack-size, as configured
 _LEVELS = (4096, 8192, 16384, 32768, 65536)
@@ -89,12 +89,19 @@ class ListValue:
         return "listpack" if self.nodes is None else "quicklist"
 
     def dump(self) -> bytes:
-        nodes = None if self.nodes is None else [list(n) for n in self.nodes]
-        return msgpack.packb([list(self.items), self.lp_bytes, nodes], use_bin_type=True)
+        return msgpack.packb(self.state(), use_bin_type=True)  # type: ignore[no-any-return]
 
     @classmethod
     def load(cls, payload: bytes) -> ListValue:
-        items, lp_bytes, nodes = msgpack.unpackb(payload, raw=True, use_list=True)
+        return cls.from_state(msgpack.unpackb(payload, raw=True, use_list=True))
+
+    def state(self) -> list[Any]:
+        nodes = None if self.nodes is None else [list(n) for n in self.nodes]
+        return [list(self.items), self.lp_bytes, nodes]
+
+    @classmethod
+    def from_state(cls, state: list[Any]) -> ListValue:
+        items, lp_bytes, nodes = state
         value = cls()
         value.items = deque(items)
         value.lp_bytes = lp_bytes
@@ -132,7 +139,7 @@ class ListValue:
         if self.nodes is not None:
             return
         fill = FILL[0]
-        add = sum(len(v) for v in values)
+        add = sum(map(len, values))
         if exceeds(fill, self.lp_bytes + add, len(self.items) + len(values)):
             self.nodes = deque()
             if self.items:
@@ -196,7 +203,7 @@ class ListValue:
         raise IndexError(index)
 
     def _node_bytes(self, start: int, count: int) -> int:
-        return _LP_EMPTY + sum(entry_size(v) for v in islice(self.items, start, start + count))
+        return _LP_EMPTY + entries_size(list(islice(self.items, start, start + count)))
 
     # -- operations ------------------------------------------------------------
     def push(self, values: list[bytes], tail: bool) -> None:
@@ -208,7 +215,7 @@ class ListValue:
                 items.extend(values)
             else:
                 items.extendleft(values)
-            self.lp_bytes += sum(entry_size(v) for v in values)
+            self.lp_bytes += entries_size(values)
             return
         for v in values:
             self._node_push(v, tail)

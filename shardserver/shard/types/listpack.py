@@ -7,6 +7,8 @@ nodes) all measure with it.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from shardserver.numbers import strict_int
 
 
@@ -38,7 +40,7 @@ def backlen(n: int) -> int:
     return 5
 
 
-def entry_size(v: bytes) -> int:
+def py_entry_size(v: bytes) -> int:
     """Bytes ``v`` takes as an entry: a string that is a canonical integer is stored as one."""
     n = len(v)
     if 0 < n <= 20 and (48 <= v[0] <= 57 or v[0] == 45):  # only these can be integers
@@ -47,3 +49,13 @@ def entry_size(v: bytes) -> int:
             return int_size(iv)
     enc = 1 + n if n <= 63 else 2 + n if n <= 4095 else 5 + n
     return enc + backlen(enc)
+
+
+def py_entries_size(values: Iterable[bytes]) -> int:
+    return sum(py_entry_size(v) for v in values)
+
+
+try:
+    from shardserver._speedups import entries_size, entry_size
+except ImportError:  # built without the C helpers
+    entry_size, entries_size = py_entry_size, py_entries_size

@@ -71,6 +71,17 @@ class SetValue:
         return cls(HASHTABLE)
 
     @classmethod
+    def small_from(cls, members: list[bytes]) -> SetValue | None:
+        """A new set of ``members`` as SADD builds it when that is a listpack, else None."""
+        if len(members) > LIMITS["set-max-listpack-entries"] or max(map(len, members)) > LIMITS["set-max-listpack-value"]:
+            return None
+        if len(members) <= LIMITS["set-max-intset-entries"] and strict_int(members[0]) is not None:
+            return None  # an intset
+        s = cls(LISTPACK)
+        s.small = dict.fromkeys(members)
+        return s
+
+    @classmethod
     def from_members(cls, members: Iterable[bytes]) -> SetValue:
         """A set built by adding ``members`` to an empty intset (SUNIONSTORE, SDIFFSTORE)."""
         s = cls(INTSET)
@@ -235,23 +246,33 @@ class SetValue:
         return self.enc
 
     def dump(self) -> bytes:
-        if self.enc == INTSET:
-            return msgpack.packb([self.enc, self.ints])  # type: ignore[no-any-return]
-        return msgpack.packb([self.enc, self.members()])  # type: ignore[no-any-return]
+        return msgpack.packb(self.state())  # type: ignore[no-any-return]
 
     @classmethod
     def load(cls, payload: bytes) -> SetValue:
-        enc, items = msgpack.unpackb(payload, raw=True, use_list=True)
-        enc = enc.decode()
-        s = cls(enc)
+        return cls.from_state(msgpack.unpackb(payload, raw=True, use_list=True))
+
+    def state(self) -> list[Any]:
+        return [self.enc, self.ints if self.enc == INTSET else self.members()]
+
+    @classmethod
+    def from_state(cls, state: list[Any]) -> SetValue:
+        enc, items = state
+        s = cls.__new__(cls)  # the fields are all set here: skip __init__'s empty ones
+        s.enc = enc = enc.decode()
+        s.ints = []
+        s.small = {}
+        s.big = None
         if enc == INTSET:
             s.ints = items
         elif enc == LISTPACK:
             s.small = dict.fromkeys(items)
-        else:
-            assert s.big is not None
+        elif enc == HASHTABLE:
+            s.big = big = ScanList()
             for m in items:
-                s.big.add(m)
+                big.add(m)
+        else:
+            raise ValueError(f"unknown set encoding {enc!r}")
         return s
 
     def copy(self) -> SetValue:

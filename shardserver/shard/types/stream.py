@@ -35,7 +35,7 @@ from typing import Any
 import msgpack
 
 from shardserver.shard.types import value_type
-from shardserver.shard.types.listpack import entry_size, int_size
+from shardserver.shard.types.listpack import entries_size, int_size
 
 U64 = (1 << 64) - 1
 MAX_ID = (1 << 128) - 1
@@ -75,7 +75,7 @@ class _Node:
         self.used = 0  # entries appended (live + deleted)
         self.master = master  # the master entry's field names
         # header fields that do not change size: num-fields, master fields, the zero
-        body = int_size(len(master)) + sum(entry_size(f) for f in master) + int_size(0)
+        body = int_size(len(master)) + entries_size(master) + int_size(0)
         self.body_bytes = body  # plus every entry appended
 
     def lp_bytes(self) -> int:
@@ -89,10 +89,10 @@ class _Node:
         seq_d = _signed64((id_ & U64) - (self.key & U64))
         size = int_size(2 if same else 0) + int_size(ms_d) + int_size(seq_d)
         if same:
-            size += sum(entry_size(fv[2 * i + 1]) for i in range(nfields))
+            size += entries_size(fv[1::2])
             lp_count = nfields + 3
         else:
-            size += int_size(nfields) + sum(entry_size(x) for x in fv)
+            size += int_size(nfields) + entries_size(fv)
             lp_count = nfields + 3 + nfields + 1
         size += int_size(lp_count)
         self.body_bytes += size
@@ -275,6 +275,13 @@ class Stream:
         return total
 
     def dump(self) -> bytes:
+        return msgpack.packb(self.state(), use_bin_type=True)  # type: ignore[no-any-return]
+
+    @classmethod
+    def load(cls, payload: bytes) -> Stream:
+        return cls.from_state(msgpack.unpackb(payload, raw=True, use_list=True))
+
+    def state(self) -> list[Any]:
         nodes = [[n.key, n.last, n.used, list(n.master), n.body_bytes, n.ids, [list(e) for e in n.entries]] for n in self.nodes]
         groups = []
         for name, g in (self.groups or {}).items():
@@ -284,11 +291,11 @@ class Stream:
         head = [self.length, self.last_id.to_bytes(16, "big"), self.first_id.to_bytes(16, "big"), self.max_deleted.to_bytes(16, "big"), self.entries_added, self.groups is not None]
         packed_nodes = [[n[0].to_bytes(16, "big"), n[1].to_bytes(16, "big"), n[2], n[3], n[4], [i.to_bytes(16, "big") for i in n[5]], n[6]] for n in nodes]
         packed_groups = [[g[0], g[1], g[2], g[3], [[p[0].to_bytes(16, "big"), p[1], p[2], p[3]] for p in g[4]]] for g in groups]
-        return msgpack.packb([head, packed_nodes, packed_groups], use_bin_type=True)
+        return [head, packed_nodes, packed_groups]
 
     @classmethod
-    def load(cls, payload: bytes) -> Stream:
-        head, nodes, groups = msgpack.unpackb(payload, raw=True, use_list=True)
+    def from_state(cls, state: list[Any]) -> Stream:
+        head, nodes, groups = state
         s = cls()
         s.length = head[0]
         s.last_id = int.from_bytes(head[1], "big")

@@ -63,6 +63,18 @@ class RankedList:
             self.maxes.append(block[-1])
         self.size = len(data)
 
+    @classmethod
+    def from_sorted(cls, data: list[Item]) -> RankedList:
+        """A list over ``data`` already in order (a dump's): no sort, no insert steps."""
+        r = cls.__new__(cls)
+        load = cls.LOAD
+        r.blocks = blocks = [data[i : i + load] for i in range(0, len(data), load)] if len(data) > load else [data] if data else []
+        r.maxes = [b[-1] for b in blocks]
+        r.tree = None
+        r.size = len(data)
+        r.steps = 0
+        return r
+
     def __len__(self) -> int:
         return self.size
 
@@ -273,6 +285,17 @@ class ZSetValue:
         self.scan_list: ScanList | None = ScanList() if enc == SKIPLIST else None
 
     @classmethod
+    def small_from(cls, pairs: list[Item], maxlen: int) -> ZSetValue | None:
+        """A new listpack zset of (score, member) ``pairs`` as a plain ZADD builds it (a repeated
+        member: the last score wins), or None when ZADD would make a skiplist."""
+        if len(pairs) > LIMITS["zset-max-listpack-entries"] or maxlen > LIMITS["zset-max-listpack-value"]:
+            return None
+        z = cls(LISTPACK)
+        z.scores = scores = {m: s for s, m in pairs}
+        z.index = RankedList.from_sorted(sorted(zip(scores.values(), scores, strict=True)))
+        return z
+
+    @classmethod
     def create(cls, size_hint: int, value_len_hint: int) -> ZSetValue:
         """zsetTypeCreate."""
         if size_hint <= LIMITS["zset-max-listpack-entries"] and value_len_hint <= LIMITS["zset-max-listpack-value"]:
@@ -354,24 +377,34 @@ class ZSetValue:
     def encoding(self) -> str:
         return self.enc
 
-    def dump(self) -> bytes:
+    def state(self) -> list[Any]:
         flat: list[Any] = []
         for score, member in self.index:
             flat.append(member)
             flat.append(score)
-        return msgpack.packb([self.enc, flat])  # type: ignore[no-any-return]
+        return [self.enc, flat]
+
+    def dump(self) -> bytes:
+        return msgpack.packb(self.state())  # type: ignore[no-any-return]
 
     @classmethod
     def load(cls, payload: bytes) -> ZSetValue:
-        enc, flat = msgpack.unpackb(payload, raw=True, use_list=True)
-        z = cls(enc.decode())
+        return cls.from_state(msgpack.unpackb(payload, raw=True, use_list=True))
+
+    @classmethod
+    def from_state(cls, state: list[Any]) -> ZSetValue:
+        enc, flat = state
+        z = cls.__new__(cls)  # the fields are all set here: skip __init__'s empty ones
+        z.enc = enc = enc.decode()
         members = flat[0::2]
-        scores = [float(s) for s in flat[1::2]]
+        scores = list(map(float, flat[1::2]))
         z.scores = dict(zip(members, scores, strict=True))
-        z.index = RankedList(zip(scores, members, strict=True))
-        if z.scan_list is not None:
+        z.index = RankedList.from_sorted(list(zip(scores, members, strict=True)))
+        z.scan_list = None
+        if enc == SKIPLIST:
+            z.scan_list = sl = ScanList()
             for m in members:
-                z.scan_list.add(m)
+                sl.add(m)
         return z
 
     def copy(self) -> ZSetValue:

@@ -1,0 +1,143 @@
+"""The shard's C fast path for GET and SET (``_speedups.run_strings``) against the Python path.
+
+The same forwarded runs go through a ShardWorker with the fast path and one
+without; replies, keyspace, statistics, slow log and AOF records must match.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ipc.channel import Channel
+from shardserver import wire
+from shardserver.resp import encode_command
+from shardserver.shard import worker as worker_mod
+from shardserver.shard.worker import ShardWorker
+
+pytestmark = pytest.mark.skipif(worker_mod.run_strings is None, reason="built without the C helpers")
+
+
+class Harness:
+    def __init__(self, tmp: Path, fast: bool, aof: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.channel = Channel.create(0, capacity=1 << 20)
+        settings: dict[str, Any] = {"dir": str(tmp), "appendonly": aof, "appendfsync": "no"}
+        self.worker = ShardWorker(0, 1, self.channel, [(0, 16383)], settings)
+        self.worker.load()
+        self.replies: list[Any] = []
+        self.worker.reply = lambda payload, ring=True: self.replies.append(wire.unpack(payload))  # type: ignore[method-assign]
+        self.fast = fast
+        self.monkeypatch = monkeypatch
+        self.records: list[bytes] = []
+
+    def run(self, db: int, flags: int, cmds: list[list[bytes]]) -> Any:
+        raw = b"".join(encode_command(c) for c in cmds)
+        message = wire.pack([2**62, [[1, db, flags, raw, 9]]])
+        with self.monkeypatch.context() as m:
+            if not self.fast:
+                m.setattr(worker_mod, "run_strings", None)
+            writer = self.worker.persist.writer
+            self.worker.handle([message])
+            if writer is not None:
+                self.records.append(b"".join(writer.buf))  # (appendfsync no: commit wrote them already)
+        return self.replies.pop()
+
+    def state(self) -> Any:
+        def plain(v: Any) -> Any:
+            return (type(v).__name__, v if isinstance(v, bytes) else v.state())
+
+        dbs = [({k: plain(v) for k, v in db.data.items()}, db.expires, db.atime, db.by_slot) for db in self.worker.keyspace.dbs[:2]]
+        stats = {name: (e[1] > 0, e[2], sum(e[4])) for name, e in self.worker.stats.commands.items()}
+        return dbs, stats, self.worker.keyspace.expired_keys
+
+    def close(self) -> None:
+        if self.worker.persist.writer is not None:
+            self.worker.persist.close()
+        self.channel.close()
+
+
+@pytest.fixture
+def pair(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Iterator[tuple[Harness, Harness]]:
+    aof = getattr(request, "param", False)
+    (tmp_path / "fast").mkdir()
+    (tmp_path / "slow").mkdir()
+    fast = Harness(tmp_path / "fast", True, aof, monkeypatch)
+    slow = Harness(tmp_path / "slow", False, aof, monkeypatch)
+    yield fast, slow
+    fast.close()
+    slow.close()
+
+
+def _runs(seed: int) -> Iterator[tuple[int, int, list[list[bytes]]]]:
+    rnd = random.Random(seed)
+    keys = [b"k%d" % i for i in range(12)] + [b"{tag}x", b""]
+    for _ in range(300):
+        cmds = []
+        for _ in range(rnd.randrange(1, 20)):
+            k = rnd.choice(keys)
+            x = rnd.random()
+            if x < 0.35:
+                cmds.append([rnd.choice([b"GET", b"get", b"Get"]), k])
+            elif x < 0.7:
+                cmds.append([rnd.choice([b"SET", b"set", b"sEt"]), k, rnd.choice([b"v", b"", b"12", b"x" * 300])])
+            elif x < 0.75:
+                cmds.append([b"SET", k, b"v", b"PX", b"%d" % rnd.choice([1, 100000])])  # expires soon or later
+            elif x < 0.8:
+                cmds.append([b"PEXPIRE", k, b"%d" % rnd.choice([0, 1, 50000])])
+            elif x < 0.85:
+                cmds.append([b"RPUSH", k, b"a"])  # another type: GET gets WRONGTYPE, SET replaces it
+            elif x < 0.9:
+                cmds.append([b"APPEND", k, b"z"])
+            elif x < 0.95:
+                cmds.append([b"DEL", k])
+            else:
+                cmds.append([b"INCR", k])
+        flags = rnd.choice([0, wire.RESP3, wire.LENGTHS, wire.NO_TOUCH])
+        yield rnd.randrange(2), flags, cmds
+
+
+@pytest.mark.parametrize("pair", [False, True], indirect=True, ids=["aof-off", "aof-on"])
+def test_fast_path_matches_the_python_path(pair: tuple[Harness, Harness], monkeypatch: pytest.MonkeyPatch) -> None:
+    from shardserver.shard import keyspace
+
+    fast, slow = pair
+    now = [1_700_000_000.0]
+    monkeypatch.setattr(keyspace.time, "time", lambda: now[0])  # both see the same clock: TTLs expire alike
+    for db, flags, cmds in _runs(11):
+        now[0] += 0.0007
+        got, want = fast.run(db, flags, cmds), slow.run(db, flags, cmds)
+        assert got == want, cmds
+    assert fast.state() == slow.state()
+    assert fast.records == slow.records
+    assert fast.worker.stats.commands["get"][4] != [0] * 64  # the fast path counted its calls
+
+
+def test_fast_path_runs_the_leading_gets_and_sets(pair: tuple[Harness, Harness], monkeypatch: pytest.MonkeyPatch) -> None:
+    fast, _ = pair
+    fast.run(0, 0, [[b"SET", b"a", b"1"], [b"GET", b"a"]])  # creates the statistics entries
+    taken: list[int] = []
+    real = worker_mod.run_strings
+
+    def spy(*args: Any) -> Any:
+        pos, done = real(*args)
+        taken.append(done)
+        return pos, done
+
+    monkeypatch.setattr(worker_mod, "run_strings", spy)
+    cmds = [[b"SET", b"a", b"2"], [b"GET", b"a"], [b"GET", b"missing"], [b"DEL", b"a"], [b"GET", b"a"]]
+    assert fast.run(0, wire.LENGTHS, cmds)[1][0] == b"+OK\r\n$1\r\n2\r\n$-1\r\n:1\r\n$-1\r\n"
+    assert taken == [3]  # DEL and what follows went the Python way
+
+
+def test_slow_log_and_histogram_see_fast_path_commands(pair: tuple[Harness, Harness]) -> None:
+    fast, _ = pair
+    fast.run(0, 0, [[b"GET", b"a"]])
+    fast.worker.slowlog.slower_than = 0  # log everything
+    fast.run(0, 0, [[b"GET", b"a"], [b"SET", b"b", b"v"], [b"SET", b"b", b"w"]])
+    entries = list(fast.worker.slowlog.entries)
+    assert [e[3] for e in entries] == [[b"GET", b"a"], [b"SET", b"b", b"v"], [b"SET", b"b", b"w"]]
+    assert sum(fast.worker.stats.commands["set"][4]) == 2 and sum(fast.worker.stats.commands["get"][4]) == 2
