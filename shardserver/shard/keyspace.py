@@ -9,8 +9,9 @@ reads or writes it.  Each ``Database`` keeps
 - ``expires``: key -> absolute expiry in Unix milliseconds (volatile keys only),
 - ``atime``: key -> last access in whole seconds (OBJECT IDLETIME); the int for
   one second is shared by every key touched in it, so this costs a dict entry;
-  keys a base file loaded have none until touched (``last_access`` answers the
-  second they were loaded: ``loaded_sec``),
+  keys loaded from the AOF (bulk records of a base file, plain ``SET`` records)
+  have none until touched (``last_access`` answers the second they were
+  loaded: ``loaded_sec``),
 - ``by_slot``: slot -> set of keys, so SCAN walks slots with a stable cursor
   and slots can later move between shards,
 - ``member_expiry``: a min-heap of ``(when, key)`` for values whose members
@@ -153,7 +154,7 @@ class Database:
     def last_access(self, key: bytes) -> int:
         """The second ``key`` was last read or written (OBJECT IDLETIME)."""
         when = self.atime.get(key)
-        if when is None:  # loaded from a base file and not touched since
+        if when is None:  # loaded from the AOF and not touched since
             return self.loaded_sec or self.clock.sec
         return when
 
