@@ -895,11 +895,12 @@ static PyObject *store_flat(PyObject *self, PyObject *const *args, Py_ssize_t na
 
 /*
  * The shard's fast path for the hottest commands: run_strings executes the
- * leading "GET key" and "SET key value" commands of a run of RESP forwarded by
- * the front (validated there), exactly as their Python handlers would, and
- * stops at the first command it does not take (any other command, another
- * spelling than GET/get/SET/set, an inline command, an expired or non-string
- * key for GET, SET when set_ok is false).  Python runs the rest.
+ * leading "GET key", "SET key value", "INCR/DECR key" and "INCRBY/DECRBY key n"
+ * commands of a run of RESP forwarded by the front (validated there), exactly
+ * as their Python handlers would, and stops at the first command it does not
+ * take (any other command or spelling than all upper or all lower case, an
+ * inline command, an expired or non-string key, anything that would be an
+ * error reply, a write when set_ok is false).  Python runs the rest.
  *
  * run_strings(raw, data, expires, atime, by_slot, ms, sec, touch, resp3,
  *             names, parts, log, logged, slow_ns, slow, set_ok) -> (pos, count)
@@ -913,7 +914,25 @@ static PyObject *store_flat(PyObject *self, PyObject *const *args, Py_ssize_t na
  * ``pos`` is where Python takes over, ``count`` the commands executed.
  */
 static char *put_header(char *p, char c, Py_ssize_t n);
-static PyObject *name_get_lower, *name_get_upper, *name_set_lower, *name_set_upper, *reply_ok;
+static int lp_string2ll(const unsigned char *s, Py_ssize_t n, long long *out);
+static PyObject *reply_ok;
+
+/* The commands run_strings takes, under the two spellings clients use. */
+enum { FAST_GET, FAST_SET, FAST_INCR, FAST_INCRBY };
+static struct fast_name {
+    const char *text;
+    int kind, argc;
+    long long sign;  /* INCR/INCRBY +1, DECR/DECRBY -1 */
+    PyObject *obj;   /* the spelling as bytes: the statistics entries are keyed by it */
+} fast_names[] = {
+    {"GET", FAST_GET, 2, 0, NULL}, {"get", FAST_GET, 2, 0, NULL},
+    {"SET", FAST_SET, 3, 0, NULL}, {"set", FAST_SET, 3, 0, NULL},
+    {"INCR", FAST_INCR, 2, 1, NULL}, {"incr", FAST_INCR, 2, 1, NULL},
+    {"DECR", FAST_INCR, 2, -1, NULL}, {"decr", FAST_INCR, 2, -1, NULL},
+    {"INCRBY", FAST_INCRBY, 3, 1, NULL}, {"incrby", FAST_INCRBY, 3, 1, NULL},
+    {"DECRBY", FAST_INCRBY, 3, -1, NULL}, {"decrby", FAST_INCRBY, 3, -1, NULL},
+};
+#define N_FAST_NAMES ((int)(sizeof fast_names / sizeof fast_names[0]))
 
 /* a canonical non-negative decimal then CRLF at raw[*pos], below end; -1 if not that */
 static long long fast_number(const char *raw, Py_ssize_t *pos, Py_ssize_t end) {
@@ -1005,27 +1024,77 @@ static PyObject *run_strings(PyObject *self, PyObject *const *args, Py_ssize_t n
     while (pos < end) {
         Py_ssize_t p = pos, name_at, name_len, key_at, key_len, val_at = 0, val_len = 0;
         long long argc, took, t1;
-        int is_set;
+        int is_set, i, kind = -1;
+        struct fast_name *fn = NULL;
         PyObject *name, *entry, *key, *value = NULL, *reply;
         if (raw[p] != '*') break;
         p++;
         argc = fast_number(raw, &p, end);
         if (argc != 2 && argc != 3) break;
-        if (!fast_bulk(raw, &p, end, &name_at, &name_len) || name_len != 3) break;
-        if (memcmp(raw + name_at, "GET", 3) == 0) name = name_get_upper;
-        else if (memcmp(raw + name_at, "get", 3) == 0) name = name_get_lower;
-        else if (memcmp(raw + name_at, "SET", 3) == 0) name = name_set_upper;
-        else if (memcmp(raw + name_at, "set", 3) == 0) name = name_set_lower;
-        else break;
-        is_set = name == name_set_upper || name == name_set_lower;
-        if (is_set ? (argc != 3 || !set_ok) : argc != 2) break;
+        if (!fast_bulk(raw, &p, end, &name_at, &name_len)) break;
+        for (i = 0; i < N_FAST_NAMES; i++) {
+            if ((Py_ssize_t)strlen(fast_names[i].text) == name_len && memcmp(raw + name_at, fast_names[i].text, name_len) == 0) {
+                fn = &fast_names[i];
+                break;
+            }
+        }
+        if (!fn || fn->argc != argc) break;
+        kind = fn->kind;
+        name = fn->obj;
+        is_set = kind == FAST_SET;
+        if (kind != FAST_GET && !set_ok) break;
         if (!fast_bulk(raw, &p, end, &key_at, &key_len)) break;
-        if (is_set && !fast_bulk(raw, &p, end, &val_at, &val_len)) break;
+        if (argc == 3 && !fast_bulk(raw, &p, end, &val_at, &val_len)) break;
         entry = PyDict_GetItemWithError(names, name);
         if (!entry) { if (PyErr_Occurred()) return NULL; break; }  /* Python creates the entry */
         key = PyBytes_FromStringAndSize(raw + key_at, key_len);
         if (!key) return NULL;
-        if (!is_set) {
+        if (kind == FAST_INCR || kind == FAST_INCRBY) {
+            /* as strings._incr: a canonical 64-bit integer (or no key) plus delta, TTL kept */
+            long long delta = fn->sign, current = 0, next;
+            PyObject *found;
+            char digits[32];
+            int nd;
+            if (kind == FAST_INCRBY) {
+                long long by;
+                if (!lp_string2ll((const unsigned char *)raw + val_at, val_len, &by) || (fn->sign < 0 && by == LLONG_MIN)) { Py_DECREF(key); break; }
+                delta = fn->sign * by;
+            }
+            found = PyDict_GetItemWithError(data, key);  /* borrowed */
+            if (!found && PyErr_Occurred()) { Py_DECREF(key); return NULL; }
+            if (found) {
+                if (PyDict_GET_SIZE(expires)) {
+                    PyObject *when = PyDict_GetItemWithError(expires, key);
+                    if (when) {
+                        long long w = PyLong_AsLongLong(when);
+                        if (w == -1 && PyErr_Occurred()) { Py_DECREF(key); return NULL; }
+                        if (w <= ms) { Py_DECREF(key); break; }  /* expired: Python deletes it */
+                    } else if (PyErr_Occurred()) { Py_DECREF(key); return NULL; }
+                }
+                if (!PyBytes_Check(found) || !lp_string2ll((const unsigned char *)PyBytes_AS_STRING(found), PyBytes_GET_SIZE(found), &current)) {
+                    Py_DECREF(key);
+                    break;  /* WRONGTYPE or not an integer: Python's error */
+                }
+            }
+            if ((delta > 0 && current > LLONG_MAX - delta) || (delta < 0 && current < LLONG_MIN - delta)) { Py_DECREF(key); break; }
+            next = current + delta;
+            nd = snprintf(digits, sizeof digits, "%lld", next);
+            value = PyBytes_FromStringAndSize(digits, nd);
+            if (!value) { Py_DECREF(key); return NULL; }
+            if (!found && index_one(by_slot, key) < 0) { Py_DECREF(key); Py_DECREF(value); return NULL; }
+            if (PyDict_SetItem(data, key, value) < 0 || PyDict_SetItem(atime, key, sec) < 0) { Py_DECREF(key); Py_DECREF(value); return NULL; }
+            if (log != Py_None) {
+                PyObject *record = PyBytes_FromStringAndSize(raw + pos, p - pos), *at;
+                if (!record) { Py_DECREF(key); Py_DECREF(value); return NULL; }
+                if (PyList_Append(log, record) < 0) { Py_DECREF(record); Py_DECREF(key); Py_DECREF(value); return NULL; }
+                Py_DECREF(record);
+                at = PyLong_FromSsize_t(PyList_GET_SIZE(parts));
+                if (!at || PyList_Append(logged, at) < 0) { Py_XDECREF(at); Py_DECREF(key); Py_DECREF(value); return NULL; }
+                Py_DECREF(at);
+            }
+            reply = PyBytes_FromFormat(":%s\r\n", digits);
+            if (!reply) { Py_DECREF(key); Py_DECREF(value); return NULL; }
+        } else if (!is_set) {
             PyObject *found = PyDict_GetItemWithError(data, key);  /* borrowed */
             if (!found && PyErr_Occurred()) { Py_DECREF(key); return NULL; }
             if (found) {
@@ -1084,13 +1153,17 @@ static PyObject *run_strings(PyObject *self, PyObject *const *args, Py_ssize_t n
         t0 = t1;
         if (list_add(entry, 1, took) < 0 || list_add(PyList_GET_ITEM(entry, 4), bit_length(took), 1) < 0) { Py_DECREF(reply); Py_DECREF(key); Py_XDECREF(value); return NULL; }
         if (took >= slow_ns) {
-            PyObject *argv = is_set ? PyList_New(3) : PyList_New(2), *item;
+            PyObject *argv = PyList_New((Py_ssize_t)argc), *item;
             if (!argv) { Py_DECREF(reply); Py_DECREF(key); Py_XDECREF(value); return NULL; }
             Py_INCREF(name);
             PyList_SET_ITEM(argv, 0, name);
             Py_INCREF(key);
             PyList_SET_ITEM(argv, 1, key);
-            if (is_set) { Py_INCREF(value); PyList_SET_ITEM(argv, 2, value); }
+            if (argc == 3) {
+                PyObject *third = is_set ? (Py_INCREF(value), value) : PyBytes_FromStringAndSize(raw + val_at, val_len);
+                if (!third) { Py_DECREF(argv); Py_DECREF(reply); Py_DECREF(key); Py_XDECREF(value); return NULL; }
+                PyList_SET_ITEM(argv, 2, third);
+            }
             item = Py_BuildValue("(LN)", took, argv);
             if (!item || PyList_Append(slow, item) < 0) { Py_XDECREF(item); Py_DECREF(reply); Py_DECREF(key); Py_XDECREF(value); return NULL; }
             Py_DECREF(item);
@@ -1183,12 +1256,15 @@ static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_speedups", "shardse
 PyMODINIT_FUNC PyInit__speedups(void) {
     PyObject *m;
     crc16_init();
-    name_get_lower = PyBytes_FromString("get");
-    name_get_upper = PyBytes_FromString("GET");
-    name_set_lower = PyBytes_FromString("set");
-    name_set_upper = PyBytes_FromString("SET");
+    {
+        int i;
+        for (i = 0; i < N_FAST_NAMES; i++) {
+            fast_names[i].obj = PyBytes_FromString(fast_names[i].text);
+            if (!fast_names[i].obj) return NULL;
+        }
+    }
     reply_ok = PyBytes_FromString("+OK\r\n");
-    if (!name_get_lower || !name_get_upper || !name_set_lower || !name_set_upper || !reply_ok) return NULL;
+    if (!reply_ok) return NULL;
     if (PyType_Ready(&ParserType) < 0) return NULL;
     m = PyModule_Create(&module);
     if (!m) return NULL;

@@ -1,4 +1,4 @@
-"""The shard's C fast path for GET and SET (``_speedups.run_strings``) against the Python path.
+"""The shard's C fast path for GET, SET and INCR & co (``_speedups.run_strings``) against the Python path.
 
 The same forwarded runs go through a ShardWorker with the fast path and one
 without; replies, keyspace, statistics, slow log and AOF records must match.
@@ -83,7 +83,8 @@ def _runs(seed: int) -> Iterator[tuple[int, int, list[list[bytes]]]]:
             if x < 0.35:
                 cmds.append([rnd.choice([b"GET", b"get", b"Get"]), k])
             elif x < 0.7:
-                cmds.append([rnd.choice([b"SET", b"set", b"sEt"]), k, rnd.choice([b"v", b"", b"12", b"x" * 300])])
+                value = rnd.choice([b"v", b"", b"12", b"x" * 300, b"-3", b"9223372036854775806", b"-9223372036854775807", b"007", b"-0", b" 1"])
+                cmds.append([rnd.choice([b"SET", b"set", b"sEt"]), k, value])
             elif x < 0.75:
                 cmds.append([b"SET", k, b"v", b"PX", b"%d" % rnd.choice([1, 100000])])  # expires soon or later
             elif x < 0.8:
@@ -92,10 +93,15 @@ def _runs(seed: int) -> Iterator[tuple[int, int, list[list[bytes]]]]:
                 cmds.append([b"RPUSH", k, b"a"])  # another type: GET gets WRONGTYPE, SET replaces it
             elif x < 0.9:
                 cmds.append([b"APPEND", k, b"z"])
-            elif x < 0.95:
+            elif x < 0.9:
                 cmds.append([b"DEL", k])
+            elif x < 0.95:
+                name = rnd.choice([b"INCR", b"incr", b"DECR", b"decr", b"Incr"])
+                cmds.append([name, k])
             else:
-                cmds.append([b"INCR", k])
+                name = rnd.choice([b"INCRBY", b"incrby", b"DECRBY", b"decrby"])
+                by = rnd.choice([b"1", b"-5", b"0", b"9223372036854775807", b"-9223372036854775808", b"x", b"01", b"+1", b"-0"])
+                cmds.append([name, k, by])
         flags = rnd.choice([0, wire.RESP3, wire.LENGTHS, wire.NO_TOUCH])
         yield rnd.randrange(2), flags, cmds
 
@@ -113,7 +119,8 @@ def test_fast_path_matches_the_python_path(pair: tuple[Harness, Harness], monkey
         assert got == want, cmds
     assert fast.state() == slow.state()
     assert fast.records == slow.records
-    assert fast.worker.stats.commands["get"][4] != [0] * 64  # the fast path counted its calls
+    for name in ("get", "set", "incr", "decrby"):  # the fast path counted its calls
+        assert sum(fast.worker.stats.commands[name][4]) == sum(slow.worker.stats.commands[name][4]) > 0
 
 
 def test_fast_path_runs_the_leading_gets_and_sets(pair: tuple[Harness, Harness], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -131,6 +138,11 @@ def test_fast_path_runs_the_leading_gets_and_sets(pair: tuple[Harness, Harness],
     cmds = [[b"SET", b"a", b"2"], [b"GET", b"a"], [b"GET", b"missing"], [b"DEL", b"a"], [b"GET", b"a"]]
     assert fast.run(0, wire.LENGTHS, cmds)[1][0] == b"+OK\r\n$1\r\n2\r\n$-1\r\n:1\r\n$-1\r\n"
     assert taken == [3]  # DEL and what follows went the Python way
+    fast.run(0, 0, [[b"INCR", b"n"], [b"DECR", b"n"], [b"INCRBY", b"n", b"1"], [b"DECRBY", b"n", b"1"]])  # statistics entries
+    taken.clear()
+    cmds = [[b"INCR", b"n"], [b"INCRBY", b"n", b"5"], [b"DECR", b"n"], [b"DECRBY", b"n", b"2"], [b"GET", b"n"], [b"INCRBY", b"n", b"x"], [b"INCR", b"n"]]
+    assert fast.run(0, wire.LENGTHS, cmds)[1][0] == b":1\r\n:6\r\n:5\r\n:3\r\n$1\r\n3\r\n-ERR value is not an integer or out of range\r\n:4\r\n"
+    assert taken == [5]  # the bad INCRBY (an error reply) and what follows went the Python way
 
 
 def test_slow_log_and_histogram_see_fast_path_commands(pair: tuple[Harness, Harness]) -> None:
