@@ -1047,6 +1047,10 @@ static PyObject *run_strings(PyObject *self, PyObject *const *args, Py_ssize_t n
         if (argc == 3 && !fast_bulk(raw, &p, end, &val_at, &val_len)) break;
         entry = PyDict_GetItemWithError(names, name);
         if (!entry) { if (PyErr_Occurred()) return NULL; break; }  /* Python creates the entry */
+        if (!PyList_Check(entry) || PyList_GET_SIZE(entry) < 5 || !PyList_Check(PyList_GET_ITEM(entry, 4)) || PyList_GET_SIZE(PyList_GET_ITEM(entry, 4)) < 64) {
+            PyErr_SetString(PyExc_TypeError, "run_strings(): bad statistics entry");
+            return NULL;
+        }
         key = PyBytes_FromStringAndSize(raw + key_at, key_len);
         if (!key) return NULL;
         if (kind == FAST_INCR || kind == FAST_INCRBY) {
