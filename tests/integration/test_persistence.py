@@ -371,15 +371,36 @@ def test_changing_the_shard_count_moves_keys_to_their_new_shard(tmp_path: Path) 
         r.mset({f"key{i}": str(i) for i in range(500)})
         for i in range(0, 500, 7):
             r.expire(f"key{i}", 5000)
+        # every type, on both old shards, in two databases: the new base files are bulk records
+        for tag in ("a", "b", "c", "d"):
+            r.hset(f"h{{{tag}}}", mapping={"f": "1", "g": "2"})
+            r.execute_command("HPEXPIRE", f"h{{{tag}}}", 500000, "FIELDS", 1, "f")
+            r.rpush(f"l{{{tag}}}", "a", "b")
+            r.sadd(f"s{{{tag}}}", "x", "1")
+            r.sadd(f"i{{{tag}}}", "1", "2")
+            r.zadd(f"z{{{tag}}}", {"m": 1.5, "n": -2})
+            r.xadd(f"x{{{tag}}}", {"f": "v"}, id="1-1")
+            r.append(f"raw{{{tag}}}", "x")
+            r.incrbyfloat(f"emb{{{tag}}}", 1.5)
+            r.set(f"ttl{{{tag}}}", "v", px=600000)
+        r.select(1)
+        r.set("in1", "v")
+        r.zadd("z1", {"m": 3})
+        r.select(0)
         before = state(r)
+        field_ttl = r.execute_command("HPEXPIRETIME", "h{a}", "FIELDS", 2, "f", "g")
+        encodings = {k: r.object("encoding", k) for k in ("raw{a}", "emb{b}", "i{c}", "s{d}", "z{a}", "h{b}")}
     with server(tmp_path, shards=1) as s:
-        assert state(client(s)) == before
+        r = client(s)
+        assert state(r) == before
+        assert r.execute_command("HPEXPIRETIME", "h{a}", "FIELDS", 2, "f", "g") == field_ttl
+        assert {k: r.object("encoding", k) for k in encodings} == encodings
     assert manifest(tmp_path).shards == 1
     with server(tmp_path, shards=2) as s:
         r = client(s)
         assert state(r) == before
         counts = [int(v["keys"]) for k, v in r.info("shards").items() if k.startswith("shard") and k != "shards"]
-        assert sum(counts) == 500 and min(counts) > 150
+        assert sum(counts) == len(before) and min(counts) > 150
     m = manifest(tmp_path)
     assert m.shards == 2 and not m.pending
     names = {p.name for p in (tmp_path / "appendonlydir").glob("*.aof")}
