@@ -98,20 +98,24 @@ class RankedList:
             return
         i = block + 1
         n = len(tree)
+        steps = 0  # a local count, added once: the attribute in the loop cost as much as the loop
         while i < n:
             tree[i] += delta
             i += i & -i
-            self.steps += 1
+            steps += 1
+        self.steps += steps
 
     def _before(self, block: int) -> int:
         """Items in the blocks before ``block``."""
         tree = self._tree()
         total = 0
         i = block
+        steps = 0
         while i > 0:
             total += tree[i]
             i -= i & -i
-            self.steps += 1
+            steps += 1
+        self.steps += steps
         return total
 
     def _locate(self, index: int) -> tuple[int, int]:
@@ -120,13 +124,13 @@ class RankedList:
         n = len(tree) - 1
         pos = 0
         bit = 1 << n.bit_length()
+        self.steps += n.bit_length() + 1  # one step per bit below
         while bit:
             nxt = pos + bit
             if nxt <= n and tree[nxt] <= index:
                 index -= tree[nxt]
                 pos = nxt
             bit >>= 1
-            self.steps += 1
         return pos, index
 
     # -- updates -------------------------------------------------------------
