@@ -895,8 +895,8 @@ static PyObject *store_flat(PyObject *self, PyObject *const *args, Py_ssize_t na
 
 /*
  * The shard's fast path for the hottest commands: run_strings executes the
- * leading "GET key", "SET key value", "INCR/DECR key" and "INCRBY/DECRBY key n"
- * commands of a run of RESP forwarded by the front (validated there), exactly
+ * leading "GET key", "SET key value", "MSET key value ...", "INCR/DECR key" and
+ * "INCRBY/DECRBY key n" commands of a run of RESP forwarded by the front (validated there), exactly
  * as their Python handlers would, and stops at the first command it does not
  * take (any other command or spelling than all upper or all lower case, an
  * inline command, an expired or non-string key, anything that would be an
@@ -918,7 +918,7 @@ static int lp_string2ll(const unsigned char *s, Py_ssize_t n, long long *out);
 static PyObject *reply_ok;
 
 /* The commands run_strings takes, under the two spellings clients use. */
-enum { FAST_GET, FAST_SET, FAST_INCR, FAST_INCRBY };
+enum { FAST_GET, FAST_SET, FAST_INCR, FAST_INCRBY, FAST_MSET };
 static struct fast_name {
     const char *text;
     int kind, argc;
@@ -931,6 +931,7 @@ static struct fast_name {
     {"DECR", FAST_INCR, 2, -1, NULL}, {"decr", FAST_INCR, 2, -1, NULL},
     {"INCRBY", FAST_INCRBY, 3, 1, NULL}, {"incrby", FAST_INCRBY, 3, 1, NULL},
     {"DECRBY", FAST_INCRBY, 3, -1, NULL}, {"decrby", FAST_INCRBY, 3, -1, NULL},
+    {"MSET", FAST_MSET, -3, 0, NULL}, {"mset", FAST_MSET, -3, 0, NULL},  /* argc: odd, at least 3 */
 };
 #define N_FAST_NAMES ((int)(sizeof fast_names / sizeof fast_names[0]))
 
@@ -996,6 +997,54 @@ static int list_add(PyObject *list, Py_ssize_t i, long long delta) {
     return PyList_SetItem(list, i, sum);  /* steals sum */
 }
 
+/* SET's store (Database.set for a string): a new key is indexed by slot, an
+ * existing one loses its TTL; the access time is the current second. */
+static int fast_store(PyObject *data, PyObject *expires, PyObject *atime, PyObject *by_slot, PyObject *sec, PyObject *key, PyObject *value) {
+    int has = PyDict_Contains(data, key);
+    if (has < 0) return -1;
+    if (has) {
+        if (PyDict_GET_SIZE(expires)) {
+            PyObject *when = PyDict_GetItemWithError(expires, key);
+            if ((when && PyDict_DelItem(expires, key) < 0) || (!when && PyErr_Occurred())) return -1;
+        }
+    } else if (index_one(by_slot, key) < 0) {
+        return -1;
+    }
+    if (PyDict_SetItem(data, key, value) < 0 || PyDict_SetItem(atime, key, sec) < 0) return -1;
+    return 0;
+}
+
+/* a write's AOF record (its own bytes) and its reply's index in parts */
+static int fast_log(PyObject *log, PyObject *logged, PyObject *parts, const char *record_at, Py_ssize_t record_len) {
+    PyObject *record, *at;
+    if (log == Py_None) return 0;
+    record = PyBytes_FromStringAndSize(record_at, record_len);
+    if (!record) return -1;
+    if (PyList_Append(log, record) < 0) { Py_DECREF(record); return -1; }
+    Py_DECREF(record);
+    at = PyLong_FromSsize_t(PyList_GET_SIZE(parts));
+    if (!at) return -1;
+    if (PyList_Append(logged, at) < 0) { Py_DECREF(at); return -1; }
+    Py_DECREF(at);
+    return 0;
+}
+
+/* every argument of the command at raw[pos:end] (already validated), for the slow log */
+static PyObject *fast_argv(const char *raw, Py_ssize_t pos, Py_ssize_t end, PyObject *name) {
+    Py_ssize_t p = pos + 1, at, len, i;
+    long long argc = fast_number(raw, &p, end);
+    PyObject *argv = PyList_New((Py_ssize_t)argc);
+    if (!argv) return NULL;
+    for (i = 0; i < argc; i++) {
+        PyObject *item;
+        if (!fast_bulk(raw, &p, end, &at, &len)) { Py_DECREF(argv); PyErr_SetString(PyExc_ValueError, "fast_argv(): bad command"); return NULL; }
+        if (i == 0) { Py_INCREF(name); item = name; }
+        else if (!(item = PyBytes_FromStringAndSize(raw + at, len))) { Py_DECREF(argv); return NULL; }
+        PyList_SET_ITEM(argv, i, item);
+    }
+    return argv;
+}
+
 static PyObject *run_strings(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     PyObject *rawobj, *data, *expires, *atime, *by_slot, *sec, *names, *parts, *log, *logged, *slow;
     const char *raw;
@@ -1030,7 +1079,7 @@ static PyObject *run_strings(PyObject *self, PyObject *const *args, Py_ssize_t n
         if (raw[p] != '*') break;
         p++;
         argc = fast_number(raw, &p, end);
-        if (argc != 2 && argc != 3) break;
+        if (argc < 2) break;
         if (!fast_bulk(raw, &p, end, &name_at, &name_len)) break;
         for (i = 0; i < N_FAST_NAMES; i++) {
             if ((Py_ssize_t)strlen(fast_names[i].text) == name_len && memcmp(raw + name_at, fast_names[i].text, name_len) == 0) {
@@ -1038,11 +1087,52 @@ static PyObject *run_strings(PyObject *self, PyObject *const *args, Py_ssize_t n
                 break;
             }
         }
-        if (!fn || fn->argc != argc) break;
+        if (!fn || (fn->argc > 0 ? fn->argc != argc : argc < -fn->argc || argc % 2 == 0)) break;
         kind = fn->kind;
         name = fn->obj;
         is_set = kind == FAST_SET;
         if (kind != FAST_GET && !set_ok) break;
+        if (kind == FAST_MSET) {
+            /* as strings.cmd_mset: each pair stored in order (a repeated key: the last value) */
+            Py_ssize_t first = p, q, kat, klen, vat, vlen;
+            long long j, pairs = (argc - 1) / 2;
+            int ok = 1;
+            for (j = 0; j < pairs && ok; j++) ok = fast_bulk(raw, &p, end, &kat, &klen) && fast_bulk(raw, &p, end, &vat, &vlen);
+            if (!ok) break;
+            entry = PyDict_GetItemWithError(names, name);
+            if (!entry) { if (PyErr_Occurred()) return NULL; break; }
+            if (!PyList_Check(entry) || PyList_GET_SIZE(entry) < 5 || !PyList_Check(PyList_GET_ITEM(entry, 4)) || PyList_GET_SIZE(PyList_GET_ITEM(entry, 4)) < 64) {
+                PyErr_SetString(PyExc_TypeError, "run_strings(): bad statistics entry");
+                return NULL;
+            }
+            q = first;
+            for (j = 0; j < pairs; j++) {
+                PyObject *k, *v;
+                fast_bulk(raw, &q, end, &kat, &klen);
+                fast_bulk(raw, &q, end, &vat, &vlen);
+                k = PyBytes_FromStringAndSize(raw + kat, klen);
+                v = k ? PyBytes_FromStringAndSize(raw + vat, vlen) : NULL;
+                if (!v || fast_store(data, expires, atime, by_slot, sec, k, v) < 0) { Py_XDECREF(k); Py_XDECREF(v); return NULL; }
+                Py_DECREF(k);
+                Py_DECREF(v);
+            }
+            if (fast_log(log, logged, parts, raw + pos, p - pos) < 0) return NULL;
+            t1 = now_ns();
+            took = t1 - t0;
+            t0 = t1;
+            if (list_add(entry, 1, took) < 0 || list_add(PyList_GET_ITEM(entry, 4), bit_length(took), 1) < 0) return NULL;
+            if (took >= slow_ns) {
+                PyObject *argv = fast_argv(raw, pos, end, name), *item;
+                if (!argv) return NULL;
+                item = Py_BuildValue("(LN)", took, argv);
+                if (!item || PyList_Append(slow, item) < 0) { Py_XDECREF(item); return NULL; }
+                Py_DECREF(item);
+            }
+            if (PyList_Append(parts, reply_ok) < 0) return NULL;
+            pos = p;
+            count++;
+            continue;
+        }
         if (!fast_bulk(raw, &p, end, &key_at, &key_len)) break;
         if (argc == 3 && !fast_bulk(raw, &p, end, &val_at, &val_len)) break;
         entry = PyDict_GetItemWithError(names, name);
@@ -1087,15 +1177,7 @@ static PyObject *run_strings(PyObject *self, PyObject *const *args, Py_ssize_t n
             if (!value) { Py_DECREF(key); return NULL; }
             if (!found && index_one(by_slot, key) < 0) { Py_DECREF(key); Py_DECREF(value); return NULL; }
             if (PyDict_SetItem(data, key, value) < 0 || PyDict_SetItem(atime, key, sec) < 0) { Py_DECREF(key); Py_DECREF(value); return NULL; }
-            if (log != Py_None) {
-                PyObject *record = PyBytes_FromStringAndSize(raw + pos, p - pos), *at;
-                if (!record) { Py_DECREF(key); Py_DECREF(value); return NULL; }
-                if (PyList_Append(log, record) < 0) { Py_DECREF(record); Py_DECREF(key); Py_DECREF(value); return NULL; }
-                Py_DECREF(record);
-                at = PyLong_FromSsize_t(PyList_GET_SIZE(parts));
-                if (!at || PyList_Append(logged, at) < 0) { Py_XDECREF(at); Py_DECREF(key); Py_DECREF(value); return NULL; }
-                Py_DECREF(at);
-            }
+            if (fast_log(log, logged, parts, raw + pos, p - pos) < 0) { Py_DECREF(key); Py_DECREF(value); return NULL; }
             reply = PyBytes_FromFormat(":%s\r\n", digits);
             if (!reply) { Py_DECREF(key); Py_DECREF(value); return NULL; }
         } else if (!is_set) {
@@ -1129,25 +1211,12 @@ static PyObject *run_strings(PyObject *self, PyObject *const *args, Py_ssize_t n
                 if (!reply) { Py_DECREF(key); return NULL; }
             }
         } else {
-            int has = PyDict_Contains(data, key);
-            if (has < 0) { Py_DECREF(key); return NULL; }
             value = PyBytes_FromStringAndSize(raw + val_at, val_len);
             if (!value) { Py_DECREF(key); return NULL; }
-            if (has) {
-                if (PyDict_GET_SIZE(expires)) {
-                    PyObject *when = PyDict_GetItemWithError(expires, key);
-                    if ((when && PyDict_DelItem(expires, key) < 0) || (!when && PyErr_Occurred())) { Py_DECREF(key); Py_DECREF(value); return NULL; }
-                }
-            } else if (index_one(by_slot, key) < 0) { Py_DECREF(key); Py_DECREF(value); return NULL; }
-            if (PyDict_SetItem(data, key, value) < 0 || PyDict_SetItem(atime, key, sec) < 0) { Py_DECREF(key); Py_DECREF(value); return NULL; }
-            if (log != Py_None) {
-                PyObject *record = PyBytes_FromStringAndSize(raw + pos, p - pos), *at;
-                if (!record) { Py_DECREF(key); Py_DECREF(value); return NULL; }
-                if (PyList_Append(log, record) < 0) { Py_DECREF(record); Py_DECREF(key); Py_DECREF(value); return NULL; }
-                Py_DECREF(record);
-                at = PyLong_FromSsize_t(PyList_GET_SIZE(parts));
-                if (!at || PyList_Append(logged, at) < 0) { Py_XDECREF(at); Py_DECREF(key); Py_DECREF(value); return NULL; }
-                Py_DECREF(at);
+            if (fast_store(data, expires, atime, by_slot, sec, key, value) < 0 || fast_log(log, logged, parts, raw + pos, p - pos) < 0) {
+                Py_DECREF(key);
+                Py_DECREF(value);
+                return NULL;
             }
             reply = reply_ok;
             Py_INCREF(reply);
@@ -1157,17 +1226,8 @@ static PyObject *run_strings(PyObject *self, PyObject *const *args, Py_ssize_t n
         t0 = t1;
         if (list_add(entry, 1, took) < 0 || list_add(PyList_GET_ITEM(entry, 4), bit_length(took), 1) < 0) { Py_DECREF(reply); Py_DECREF(key); Py_XDECREF(value); return NULL; }
         if (took >= slow_ns) {
-            PyObject *argv = PyList_New((Py_ssize_t)argc), *item;
+            PyObject *argv = fast_argv(raw, pos, end, name), *item;
             if (!argv) { Py_DECREF(reply); Py_DECREF(key); Py_XDECREF(value); return NULL; }
-            Py_INCREF(name);
-            PyList_SET_ITEM(argv, 0, name);
-            Py_INCREF(key);
-            PyList_SET_ITEM(argv, 1, key);
-            if (argc == 3) {
-                PyObject *third = is_set ? (Py_INCREF(value), value) : PyBytes_FromStringAndSize(raw + val_at, val_len);
-                if (!third) { Py_DECREF(argv); Py_DECREF(reply); Py_DECREF(key); Py_XDECREF(value); return NULL; }
-                PyList_SET_ITEM(argv, 2, third);
-            }
             item = Py_BuildValue("(LN)", took, argv);
             if (!item || PyList_Append(slow, item) < 0) { Py_XDECREF(item); Py_DECREF(reply); Py_DECREF(key); Py_XDECREF(value); return NULL; }
             Py_DECREF(item);

@@ -1,4 +1,4 @@
-"""The shard's C fast path for GET, SET and INCR & co (``_speedups.run_strings``) against the Python path.
+"""The shard's C fast path for GET, SET, MSET and INCR & co (``_speedups.run_strings``) against the Python path.
 
 The same forwarded runs go through a ShardWorker with the fast path and one
 without; replies, keyspace, statistics, slow log and AOF records must match.
@@ -89,6 +89,9 @@ def _runs(seed: int) -> Iterator[tuple[int, int, list[list[bytes]]]]:
                 cmds.append([b"SET", k, b"v", b"PX", b"%d" % rnd.choice([1, 100000])])  # expires soon or later
             elif x < 0.8:
                 cmds.append([b"PEXPIRE", k, b"%d" % rnd.choice([0, 1, 50000])])
+            elif x < 0.82:
+                pairs = [x for _ in range(rnd.randrange(1, 4)) for x in (rnd.choice(keys), rnd.choice([b"m", b"7", b""]))]
+                cmds.append([rnd.choice([b"MSET", b"mset"]), *pairs, *([k] if rnd.random() < 0.1 else [])])  # (an odd count: an error)
             elif x < 0.85:
                 cmds.append([b"RPUSH", k, b"a"])  # another type: GET gets WRONGTYPE, SET replaces it
             elif x < 0.9:
@@ -119,7 +122,7 @@ def test_fast_path_matches_the_python_path(pair: tuple[Harness, Harness], monkey
         assert got == want, cmds
     assert fast.state() == slow.state()
     assert fast.records == slow.records
-    for name in ("get", "set", "incr", "decrby"):  # the fast path counted its calls
+    for name in ("get", "set", "mset", "incr", "decrby"):  # the fast path counted its calls
         assert sum(fast.worker.stats.commands[name][4]) == sum(slow.worker.stats.commands[name][4]) > 0
 
 
@@ -143,13 +146,19 @@ def test_fast_path_runs_the_leading_gets_and_sets(pair: tuple[Harness, Harness],
     cmds = [[b"INCR", b"n"], [b"INCRBY", b"n", b"5"], [b"DECR", b"n"], [b"DECRBY", b"n", b"2"], [b"GET", b"n"], [b"INCRBY", b"n", b"x"], [b"INCR", b"n"]]
     assert fast.run(0, wire.LENGTHS, cmds)[1][0] == b":1\r\n:6\r\n:5\r\n:3\r\n$1\r\n3\r\n-ERR value is not an integer or out of range\r\n:4\r\n"
     assert taken == [5]  # the bad INCRBY (an error reply) and what follows went the Python way
+    fast.run(0, 0, [[b"MSET", b"p", b"0"]])
+    taken.clear()
+    cmds = [[b"MSET", b"p", b"1", b"q", b"2", b"p", b"3"], [b"GET", b"p"], [b"MSET", b"p"], [b"GET", b"q"]]
+    assert fast.run(0, wire.LENGTHS, cmds)[1][0] == b"+OK\r\n$1\r\n3\r\n-ERR wrong number of arguments for 'mset' command\r\n$1\r\n2\r\n"
+    assert taken == [2]
 
 
 def test_slow_log_and_histogram_see_fast_path_commands(pair: tuple[Harness, Harness]) -> None:
     fast, _ = pair
     fast.run(0, 0, [[b"GET", b"a"]])
+    fast.run(0, 0, [[b"MSET", b"c", b"1"]])
     fast.worker.slowlog.slower_than = 0  # log everything
-    fast.run(0, 0, [[b"GET", b"a"], [b"SET", b"b", b"v"], [b"SET", b"b", b"w"]])
+    fast.run(0, 0, [[b"GET", b"a"], [b"SET", b"b", b"v"], [b"SET", b"b", b"w"], [b"MSET", b"c", b"2", b"d", b"3"]])
     entries = list(fast.worker.slowlog.entries)
-    assert [e[3] for e in entries] == [[b"GET", b"a"], [b"SET", b"b", b"v"], [b"SET", b"b", b"w"]]
+    assert [e[3] for e in entries] == [[b"GET", b"a"], [b"SET", b"b", b"v"], [b"SET", b"b", b"w"], [b"MSET", b"c", b"2", b"d", b"3"]]
     assert sum(fast.worker.stats.commands["set"][4]) == 2 and sum(fast.worker.stats.commands["get"][4]) == 2
