@@ -895,8 +895,8 @@ static PyObject *store_flat(PyObject *self, PyObject *const *args, Py_ssize_t na
 
 /*
  * The shard's fast path for the hottest commands: run_strings executes the
- * leading "GET key", "SET key value", "MSET key value ...", "INCR/DECR key" and
- * "INCRBY/DECRBY key n" commands of a run of RESP forwarded by the front (validated there), exactly
+ * leading "GET key", "MGET key ...", "SET key value", "MSET key value ...",
+ * "INCR/DECR key" and "INCRBY/DECRBY key n" commands of a run of RESP forwarded by the front (validated there), exactly
  * as their Python handlers would, and stops at the first command it does not
  * take (any other command or spelling than all upper or all lower case, an
  * inline command, an expired or non-string key, anything that would be an
@@ -918,7 +918,7 @@ static int lp_string2ll(const unsigned char *s, Py_ssize_t n, long long *out);
 static PyObject *reply_ok;
 
 /* The commands run_strings takes, under the two spellings clients use. */
-enum { FAST_GET, FAST_SET, FAST_INCR, FAST_INCRBY, FAST_MSET };
+enum { FAST_GET, FAST_SET, FAST_INCR, FAST_INCRBY, FAST_MSET, FAST_MGET };
 static struct fast_name {
     const char *text;
     int kind, argc;
@@ -932,6 +932,7 @@ static struct fast_name {
     {"INCRBY", FAST_INCRBY, 3, 1, NULL}, {"incrby", FAST_INCRBY, 3, 1, NULL},
     {"DECRBY", FAST_INCRBY, 3, -1, NULL}, {"decrby", FAST_INCRBY, 3, -1, NULL},
     {"MSET", FAST_MSET, -3, 0, NULL}, {"mset", FAST_MSET, -3, 0, NULL},  /* argc: odd, at least 3 */
+    {"MGET", FAST_MGET, 0, 0, NULL}, {"mget", FAST_MGET, 0, 0, NULL},     /* argc: at least 2 */
 };
 #define N_FAST_NAMES ((int)(sizeof fast_names / sizeof fast_names[0]))
 
@@ -1087,11 +1088,90 @@ static PyObject *run_strings(PyObject *self, PyObject *const *args, Py_ssize_t n
                 break;
             }
         }
-        if (!fn || (fn->argc > 0 ? fn->argc != argc : argc < -fn->argc || argc % 2 == 0)) break;
+        if (!fn || (fn->argc > 0 ? fn->argc != argc : fn->argc < 0 && (argc < -fn->argc || argc % 2 == 0))) break;
         kind = fn->kind;
         name = fn->obj;
         is_set = kind == FAST_SET;
         if (kind != FAST_GET && !set_ok) break;
+        if (kind == FAST_MGET) {
+            /* as strings.cmd_mget: a string's value or nil; an expired key sends the whole
+             * command the Python way (it deletes the key and logs that) */
+            Py_ssize_t nkeys = (Py_ssize_t)(argc - 1), j, kat, klen, size = 32;
+            PyObject **keys = PyMem_Calloc((size_t)nkeys, sizeof(PyObject *)), **found = PyMem_Calloc((size_t)nkeys, sizeof(PyObject *));
+            int stop = 0, failed = 0;
+            if (!keys || !found) { PyMem_Free(keys); PyMem_Free(found); PyErr_NoMemory(); return NULL; }
+            for (j = 0; j < nkeys && !stop && !failed; j++) {
+                if (!fast_bulk(raw, &p, end, &kat, &klen)) { stop = 1; break; }
+                keys[j] = PyBytes_FromStringAndSize(raw + kat, klen);
+                if (!keys[j]) { failed = 1; break; }
+                found[j] = PyDict_GetItemWithError(data, keys[j]);  /* borrowed: data does not change below */
+                if (!found[j] && PyErr_Occurred()) { failed = 1; break; }
+                if (found[j] && PyDict_GET_SIZE(expires)) {
+                    PyObject *when = PyDict_GetItemWithError(expires, keys[j]);
+                    if (when) {
+                        long long w = PyLong_AsLongLong(when);
+                        if (w == -1 && PyErr_Occurred()) failed = 1;
+                        else if (w <= ms) stop = 1;
+                    } else if (PyErr_Occurred()) failed = 1;
+                }
+                if (found[j] && PyBytes_Check(found[j])) size += PyBytes_GET_SIZE(found[j]) + 26;
+                else size += 5;
+            }
+            entry = (failed || stop) ? NULL : PyDict_GetItemWithError(names, name);
+            if (!failed && !stop && !entry && PyErr_Occurred()) failed = 1;
+            if (!failed && !stop && entry && (!PyList_Check(entry) || PyList_GET_SIZE(entry) < 5 || !PyList_Check(PyList_GET_ITEM(entry, 4)) || PyList_GET_SIZE(PyList_GET_ITEM(entry, 4)) < 64)) {
+                PyErr_SetString(PyExc_TypeError, "run_strings(): bad statistics entry");
+                failed = 1;
+            }
+            reply = NULL;
+            if (!failed && !stop && entry) {
+                char *q;
+                reply = PyBytes_FromStringAndSize(NULL, size);
+                if (!reply) failed = 1;
+                else {
+                    q = put_header(PyBytes_AS_STRING(reply), '*', nkeys);
+                    for (j = 0; j < nkeys; j++) {
+                        if (found[j] && touch && PyDict_SetItem(atime, keys[j], sec) < 0) { failed = 1; break; }
+                        if (found[j] && PyBytes_Check(found[j])) {
+                            Py_ssize_t n = PyBytes_GET_SIZE(found[j]);
+                            q = put_header(q, '$', n);
+                            memcpy(q, PyBytes_AS_STRING(found[j]), n);
+                            q += n;
+                            *q++ = '\r';
+                            *q++ = '\n';
+                        } else if (resp3) {
+                            memcpy(q, "_\r\n", 3);
+                            q += 3;
+                        } else {
+                            memcpy(q, "$-1\r\n", 5);
+                            q += 5;
+                        }
+                    }
+                    if (!failed && _PyBytes_Resize(&reply, q - PyBytes_AS_STRING(reply)) < 0) { reply = NULL; failed = 1; }
+                }
+            }
+            for (j = 0; j < nkeys; j++) Py_XDECREF(keys[j]);
+            PyMem_Free(keys);
+            PyMem_Free(found);
+            if (failed) { Py_XDECREF(reply); return NULL; }
+            if (stop || !entry) break;  /* Python runs it (and creates the statistics entry) */
+            t1 = now_ns();
+            took = t1 - t0;
+            t0 = t1;
+            if (list_add(entry, 1, took) < 0 || list_add(PyList_GET_ITEM(entry, 4), bit_length(took), 1) < 0) { Py_DECREF(reply); return NULL; }
+            if (took >= slow_ns) {
+                PyObject *argv = fast_argv(raw, pos, end, name), *item;
+                if (!argv) { Py_DECREF(reply); return NULL; }
+                item = Py_BuildValue("(LN)", took, argv);
+                if (!item || PyList_Append(slow, item) < 0) { Py_XDECREF(item); Py_DECREF(reply); return NULL; }
+                Py_DECREF(item);
+            }
+            if (PyList_Append(parts, reply) < 0) { Py_DECREF(reply); return NULL; }
+            Py_DECREF(reply);
+            pos = p;
+            count++;
+            continue;
+        }
         if (kind == FAST_MSET) {
             /* as strings.cmd_mset: each pair stored in order (a repeated key: the last value) */
             Py_ssize_t first = p, q, kat, klen, vat, vlen;

@@ -1,4 +1,4 @@
-"""The shard's C fast path for GET, SET, MSET and INCR & co (``_speedups.run_strings``) against the Python path.
+"""The shard's C fast path for GET, MGET, SET, MSET and INCR & co (``_speedups.run_strings``) against the Python path.
 
 The same forwarded runs go through a ShardWorker with the fast path and one
 without; replies, keyspace, statistics, slow log and AOF records must match.
@@ -80,8 +80,10 @@ def _runs(seed: int) -> Iterator[tuple[int, int, list[list[bytes]]]]:
         for _ in range(rnd.randrange(1, 20)):
             k = rnd.choice(keys)
             x = rnd.random()
-            if x < 0.35:
+            if x < 0.3:
                 cmds.append([rnd.choice([b"GET", b"get", b"Get"]), k])
+            elif x < 0.35:
+                cmds.append([rnd.choice([b"MGET", b"mget"]), *rnd.sample(keys, rnd.randrange(1, 5))])
             elif x < 0.7:
                 value = rnd.choice([b"v", b"", b"12", b"x" * 300, b"-3", b"9223372036854775806", b"-9223372036854775807", b"007", b"-0", b" 1"])
                 cmds.append([rnd.choice([b"SET", b"set", b"sEt"]), k, value])
@@ -122,7 +124,7 @@ def test_fast_path_matches_the_python_path(pair: tuple[Harness, Harness], monkey
         assert got == want, cmds
     assert fast.state() == slow.state()
     assert fast.records == slow.records
-    for name in ("get", "set", "mset", "incr", "decrby"):  # the fast path counted its calls
+    for name in ("get", "mget", "set", "mset", "incr", "decrby"):  # the fast path counted its calls
         assert sum(fast.worker.stats.commands[name][4]) == sum(slow.worker.stats.commands[name][4]) > 0
 
 
@@ -151,6 +153,13 @@ def test_fast_path_runs_the_leading_gets_and_sets(pair: tuple[Harness, Harness],
     cmds = [[b"MSET", b"p", b"1", b"q", b"2", b"p", b"3"], [b"GET", b"p"], [b"MSET", b"p"], [b"GET", b"q"]]
     assert fast.run(0, wire.LENGTHS, cmds)[1][0] == b"+OK\r\n$1\r\n3\r\n-ERR wrong number of arguments for 'mset' command\r\n$1\r\n2\r\n"
     assert taken == [2]
+    fast.run(0, 0, [[b"MGET", b"p"]])
+    fast.run(0, 0, [[b"RPUSH", b"list", b"x"]])
+    taken.clear()
+    cmds = [[b"MGET", b"p", b"nope", b"list", b"q"], [b"PEXPIRE", b"q", b"1"]]
+    assert fast.run(0, wire.LENGTHS, cmds)[1][0] == b"*4\r\n$1\r\n3\r\n$-1\r\n$-1\r\n$1\r\n2\r\n:1\r\n"
+    assert fast.run(0, wire.LENGTHS | wire.RESP3, [[b"MGET", b"nope", b"p"]])[1][0] == b"*2\r\n_\r\n$1\r\n3\r\n"
+    assert taken == [1, 1]
 
 
 def test_slow_log_and_histogram_see_fast_path_commands(pair: tuple[Harness, Harness]) -> None:
