@@ -1046,42 +1046,186 @@ static PyObject *fast_argv(const char *raw, Py_ssize_t pos, Py_ssize_t end, PyOb
     return argv;
 }
 
-static PyObject *run_strings(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    PyObject *rawobj, *data, *expires, *atime, *by_slot, *sec, *names, *parts, *log, *logged, *slow;
+/* What the fast commands need; one per run_strings call. */
+typedef struct {
+    PyObject *data, *expires, *atime, *by_slot, *sec, *parts, *log, *logged;
+    long long ms;
+    int touch, resp3;
     const char *raw;
-    Py_ssize_t pos = 0, end, count = 0;
-    long long ms, slow_ns, t0;
-    int touch, resp3, set_ok;
+    Py_ssize_t end;
+} Fast;
+
+/* 1: key has a TTL that has passed (Python must expire it), 0: not, -1: error */
+static int fast_expired(Fast *f, PyObject *key) {
+    PyObject *when;
+    long long w;
+    if (!PyDict_GET_SIZE(f->expires)) return 0;
+    when = PyDict_GetItemWithError(f->expires, key);
+    if (!when) return PyErr_Occurred() ? -1 : 0;
+    w = PyLong_AsLongLong(when);
+    if (w == -1 && PyErr_Occurred()) return -1;
+    return w <= f->ms;
+}
+
+/* The statistics entry of a spelling (borrowed); NULL without an error when
+ * there is none yet (Python creates it). */
+static PyObject *fast_entry(PyObject *names, PyObject *name) {
+    PyObject *entry = PyDict_GetItemWithError(names, name);
+    if (!entry) return NULL;
+    if (!PyList_Check(entry) || PyList_GET_SIZE(entry) < 5 || !PyList_Check(PyList_GET_ITEM(entry, 4)) || PyList_GET_SIZE(PyList_GET_ITEM(entry, 4)) < 64) {
+        PyErr_SetString(PyExc_TypeError, "run_strings(): bad statistics entry");
+        return NULL;
+    }
+    return entry;
+}
+
+/* "$<n>\r\n<bytes>\r\n" at q; returns the new end */
+static char *fast_put_bulk(char *q, PyObject *value) {
+    Py_ssize_t n = PyBytes_GET_SIZE(value);
+    q = put_header(q, '$', n);
+    memcpy(q, PyBytes_AS_STRING(value), n);
+    q += n;
+    *q++ = '\r';
+    *q++ = '\n';
+    return q;
+}
+
+/* Each command: 1 done (*reply set), 0 Python runs it (nothing changed), -1 error. */
+
+static int fast_get(Fast *f, PyObject *key, PyObject **reply) {
+    PyObject *found = PyDict_GetItemWithError(f->data, key);  /* borrowed */
+    int expired;
+    if (!found) {
+        if (PyErr_Occurred()) return -1;
+        *reply = PyBytes_FromString(f->resp3 ? "_\r\n" : "$-1\r\n");
+        return *reply ? 1 : -1;
+    }
+    expired = fast_expired(f, key);
+    if (expired) return expired < 0 ? -1 : 0;  /* expired: Python deletes it */
+    if (!PyBytes_Check(found)) return 0;          /* WRONGTYPE: Python's */
+    if (f->touch && PyDict_SetItem(f->atime, key, f->sec) < 0) return -1;
+    *reply = PyBytes_FromStringAndSize(NULL, PyBytes_GET_SIZE(found) + 26);
+    if (!*reply) return -1;
+    return _PyBytes_Resize(reply, fast_put_bulk(PyBytes_AS_STRING(*reply), found) - PyBytes_AS_STRING(*reply)) < 0 ? -1 : 1;
+}
+
+/* as strings._incr: a canonical 64-bit integer (or no key) plus delta, TTL kept */
+static int fast_incr(Fast *f, PyObject *key, long long delta, PyObject **reply) {
+    PyObject *found = PyDict_GetItemWithError(f->data, key), *value;  /* borrowed */
+    long long current = 0;
+    char digits[32];
+    int nd, ok;
+    if (!found && PyErr_Occurred()) return -1;
+    if (found) {
+        int expired = fast_expired(f, key);
+        if (expired) return expired < 0 ? -1 : 0;
+        if (!PyBytes_Check(found) || !lp_string2ll((const unsigned char *)PyBytes_AS_STRING(found), PyBytes_GET_SIZE(found), &current)) return 0;
+    }
+    if ((delta > 0 && current > LLONG_MAX - delta) || (delta < 0 && current < LLONG_MIN - delta)) return 0;  /* overflow: Python's error */
+    nd = snprintf(digits, sizeof digits, "%lld", current + delta);
+    value = PyBytes_FromStringAndSize(digits, nd);
+    if (!value) return -1;
+    ok = (found || index_one(f->by_slot, key) == 0) && PyDict_SetItem(f->data, key, value) == 0 && PyDict_SetItem(f->atime, key, f->sec) == 0;
+    Py_DECREF(value);
+    if (!ok) return -1;
+    *reply = PyBytes_FromFormat(":%s\r\n", digits);
+    return *reply ? 1 : -1;
+}
+
+/* as strings.cmd_mget: a string's value or nil; an expired key sends the whole
+ * command the Python way (it deletes the key and logs that); *p: after the keys */
+static int fast_mget(Fast *f, Py_ssize_t *p, Py_ssize_t nkeys, PyObject **reply) {
+    PyObject **keys = PyMem_Calloc((size_t)nkeys, sizeof(PyObject *)), **found = PyMem_Calloc((size_t)nkeys, sizeof(PyObject *));
+    Py_ssize_t j, at, len, size = 32;
+    int rc = 1;
+    char *q;
+    if (!keys || !found) { PyMem_Free(keys); PyMem_Free(found); PyErr_NoMemory(); return -1; }
+    for (j = 0; j < nkeys && rc == 1; j++) {
+        if (!fast_bulk(f->raw, p, f->end, &at, &len)) { rc = 0; break; }
+        keys[j] = PyBytes_FromStringAndSize(f->raw + at, len);
+        if (!keys[j]) { rc = -1; break; }
+        found[j] = PyDict_GetItemWithError(f->data, keys[j]);  /* borrowed: data does not change below */
+        if (!found[j] && PyErr_Occurred()) { rc = -1; break; }
+        if (found[j]) {
+            int expired = fast_expired(f, keys[j]);
+            if (expired) { rc = expired < 0 ? -1 : 0; break; }
+        }
+        size += found[j] && PyBytes_Check(found[j]) ? PyBytes_GET_SIZE(found[j]) + 26 : 5;
+    }
+    if (rc == 1 && !(*reply = PyBytes_FromStringAndSize(NULL, size))) rc = -1;
+    if (rc == 1) {
+        q = put_header(PyBytes_AS_STRING(*reply), '*', nkeys);
+        for (j = 0; j < nkeys && rc == 1; j++) {
+            if (found[j] && f->touch && PyDict_SetItem(f->atime, keys[j], f->sec) < 0) rc = -1;
+            else if (found[j] && PyBytes_Check(found[j])) q = fast_put_bulk(q, found[j]);
+            else if (f->resp3) { memcpy(q, "_\r\n", 3); q += 3; }
+            else { memcpy(q, "$-1\r\n", 5); q += 5; }
+        }
+        if (rc == 1 && _PyBytes_Resize(reply, q - PyBytes_AS_STRING(*reply)) < 0) rc = -1;
+        if (rc != 1) Py_CLEAR(*reply);
+    }
+    for (j = 0; j < nkeys; j++) Py_XDECREF(keys[j]);
+    PyMem_Free(keys);
+    PyMem_Free(found);
+    return rc;
+}
+
+/* as strings.cmd_mset: the pairs from raw[first:] stored in order (a repeated key: the last value) */
+static int fast_mset(Fast *f, Py_ssize_t first, long long pairs) {
+    Py_ssize_t q = first, kat, klen, vat, vlen;
+    long long j;
+    for (j = 0; j < pairs; j++) {
+        PyObject *k, *v;
+        int ok;
+        fast_bulk(f->raw, &q, f->end, &kat, &klen);  /* validated by the caller */
+        fast_bulk(f->raw, &q, f->end, &vat, &vlen);
+        k = PyBytes_FromStringAndSize(f->raw + kat, klen);
+        v = k ? PyBytes_FromStringAndSize(f->raw + vat, vlen) : NULL;
+        ok = v && fast_store(f->data, f->expires, f->atime, f->by_slot, f->sec, k, v) == 0;
+        Py_XDECREF(k);
+        Py_XDECREF(v);
+        if (!ok) return -1;
+    }
+    return 1;
+}
+
+static PyObject *run_strings(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    PyObject *names, *slow;
+    Fast f;
+    Py_ssize_t pos = 0, count = 0;
+    long long slow_ns, t0;
+    int set_ok;
     if (nargs != 16 || !PyBytes_Check(args[0]) || !PyDict_CheckExact(args[1]) || !PyDict_CheckExact(args[2]) || !PyDict_CheckExact(args[3]) ||
         !PyDict_CheckExact(args[4]) || !PyDict_Check(args[9]) || !PyList_CheckExact(args[10]) || (args[11] != Py_None && !PyList_CheckExact(args[11])) ||
         !PyList_CheckExact(args[12]) || !PyList_CheckExact(args[14])) {
         PyErr_SetString(PyExc_TypeError, "run_strings(): bad arguments");
         return NULL;
     }
-    rawobj = args[0]; data = args[1]; expires = args[2]; atime = args[3]; by_slot = args[4];
-    ms = PyLong_AsLongLong(args[5]);
-    sec = args[6];
-    touch = PyObject_IsTrue(args[7]);
-    resp3 = PyObject_IsTrue(args[8]);
-    names = args[9]; parts = args[10]; log = args[11]; logged = args[12];
+    f.raw = PyBytes_AS_STRING(args[0]);
+    f.end = PyBytes_GET_SIZE(args[0]);
+    f.data = args[1]; f.expires = args[2]; f.atime = args[3]; f.by_slot = args[4];
+    f.ms = PyLong_AsLongLong(args[5]);
+    f.sec = args[6];
+    f.touch = PyObject_IsTrue(args[7]);
+    f.resp3 = PyObject_IsTrue(args[8]);
+    names = args[9]; f.parts = args[10]; f.log = args[11]; f.logged = args[12];
     slow_ns = PyLong_AsLongLong(args[13]);
     slow = args[14];
     set_ok = PyObject_IsTrue(args[15]);
     if (PyErr_Occurred()) return NULL;
-    raw = PyBytes_AS_STRING(rawobj);
-    end = PyBytes_GET_SIZE(rawobj);
     t0 = now_ns();
-    while (pos < end) {
-        Py_ssize_t p = pos, name_at, name_len, key_at, key_len, val_at = 0, val_len = 0;
+    while (pos < f.end) {
+        const char *raw = f.raw;
+        Py_ssize_t p = pos, name_at, name_len, key_at = 0, key_len = 0, val_at = 0, val_len = 0;
         long long argc, took, t1;
-        int is_set, i, kind = -1;
+        int i, rc;
         struct fast_name *fn = NULL;
-        PyObject *name, *entry, *key, *value = NULL, *reply;
+        PyObject *entry, *key, *reply = NULL;
         if (raw[p] != '*') break;
         p++;
-        argc = fast_number(raw, &p, end);
+        argc = fast_number(raw, &p, f.end);
         if (argc < 2) break;
-        if (!fast_bulk(raw, &p, end, &name_at, &name_len)) break;
+        if (!fast_bulk(raw, &p, f.end, &name_at, &name_len)) break;
         for (i = 0; i < N_FAST_NAMES; i++) {
             if ((Py_ssize_t)strlen(fast_names[i].text) == name_len && memcmp(raw + name_at, fast_names[i].text, name_len) == 0) {
                 fn = &fast_names[i];
@@ -1089,232 +1233,57 @@ static PyObject *run_strings(PyObject *self, PyObject *const *args, Py_ssize_t n
             }
         }
         if (!fn || (fn->argc > 0 ? fn->argc != argc : fn->argc < 0 && (argc < -fn->argc || argc % 2 == 0))) break;
-        kind = fn->kind;
-        name = fn->obj;
-        is_set = kind == FAST_SET;
-        if (kind != FAST_GET && !set_ok) break;
-        if (kind == FAST_MGET) {
-            /* as strings.cmd_mget: a string's value or nil; an expired key sends the whole
-             * command the Python way (it deletes the key and logs that) */
-            Py_ssize_t nkeys = (Py_ssize_t)(argc - 1), j, kat, klen, size = 32;
-            PyObject **keys = PyMem_Calloc((size_t)nkeys, sizeof(PyObject *)), **found = PyMem_Calloc((size_t)nkeys, sizeof(PyObject *));
-            int stop = 0, failed = 0;
-            if (!keys || !found) { PyMem_Free(keys); PyMem_Free(found); PyErr_NoMemory(); return NULL; }
-            for (j = 0; j < nkeys && !stop && !failed; j++) {
-                if (!fast_bulk(raw, &p, end, &kat, &klen)) { stop = 1; break; }
-                keys[j] = PyBytes_FromStringAndSize(raw + kat, klen);
-                if (!keys[j]) { failed = 1; break; }
-                found[j] = PyDict_GetItemWithError(data, keys[j]);  /* borrowed: data does not change below */
-                if (!found[j] && PyErr_Occurred()) { failed = 1; break; }
-                if (found[j] && PyDict_GET_SIZE(expires)) {
-                    PyObject *when = PyDict_GetItemWithError(expires, keys[j]);
-                    if (when) {
-                        long long w = PyLong_AsLongLong(when);
-                        if (w == -1 && PyErr_Occurred()) failed = 1;
-                        else if (w <= ms) stop = 1;
-                    } else if (PyErr_Occurred()) failed = 1;
-                }
-                if (found[j] && PyBytes_Check(found[j])) size += PyBytes_GET_SIZE(found[j]) + 26;
-                else size += 5;
-            }
-            entry = (failed || stop) ? NULL : PyDict_GetItemWithError(names, name);
-            if (!failed && !stop && !entry && PyErr_Occurred()) failed = 1;
-            if (!failed && !stop && entry && (!PyList_Check(entry) || PyList_GET_SIZE(entry) < 5 || !PyList_Check(PyList_GET_ITEM(entry, 4)) || PyList_GET_SIZE(PyList_GET_ITEM(entry, 4)) < 64)) {
-                PyErr_SetString(PyExc_TypeError, "run_strings(): bad statistics entry");
-                failed = 1;
-            }
-            reply = NULL;
-            if (!failed && !stop && entry) {
-                char *q;
-                reply = PyBytes_FromStringAndSize(NULL, size);
-                if (!reply) failed = 1;
-                else {
-                    q = put_header(PyBytes_AS_STRING(reply), '*', nkeys);
-                    for (j = 0; j < nkeys; j++) {
-                        if (found[j] && touch && PyDict_SetItem(atime, keys[j], sec) < 0) { failed = 1; break; }
-                        if (found[j] && PyBytes_Check(found[j])) {
-                            Py_ssize_t n = PyBytes_GET_SIZE(found[j]);
-                            q = put_header(q, '$', n);
-                            memcpy(q, PyBytes_AS_STRING(found[j]), n);
-                            q += n;
-                            *q++ = '\r';
-                            *q++ = '\n';
-                        } else if (resp3) {
-                            memcpy(q, "_\r\n", 3);
-                            q += 3;
-                        } else {
-                            memcpy(q, "$-1\r\n", 5);
-                            q += 5;
-                        }
-                    }
-                    if (!failed && _PyBytes_Resize(&reply, q - PyBytes_AS_STRING(reply)) < 0) { reply = NULL; failed = 1; }
-                }
-            }
-            for (j = 0; j < nkeys; j++) Py_XDECREF(keys[j]);
-            PyMem_Free(keys);
-            PyMem_Free(found);
-            if (failed) { Py_XDECREF(reply); return NULL; }
-            if (stop || !entry) break;  /* Python runs it (and creates the statistics entry) */
-            t1 = now_ns();
-            took = t1 - t0;
-            t0 = t1;
-            if (list_add(entry, 1, took) < 0 || list_add(PyList_GET_ITEM(entry, 4), bit_length(took), 1) < 0) { Py_DECREF(reply); return NULL; }
-            if (took >= slow_ns) {
-                PyObject *argv = fast_argv(raw, pos, end, name), *item;
-                if (!argv) { Py_DECREF(reply); return NULL; }
-                item = Py_BuildValue("(LN)", took, argv);
-                if (!item || PyList_Append(slow, item) < 0) { Py_XDECREF(item); Py_DECREF(reply); return NULL; }
-                Py_DECREF(item);
-            }
-            if (PyList_Append(parts, reply) < 0) { Py_DECREF(reply); return NULL; }
-            Py_DECREF(reply);
-            pos = p;
-            count++;
-            continue;
-        }
-        if (kind == FAST_MSET) {
-            /* as strings.cmd_mset: each pair stored in order (a repeated key: the last value) */
-            Py_ssize_t first = p, q, kat, klen, vat, vlen;
-            long long j, pairs = (argc - 1) / 2;
-            int ok = 1;
-            for (j = 0; j < pairs && ok; j++) ok = fast_bulk(raw, &p, end, &kat, &klen) && fast_bulk(raw, &p, end, &vat, &vlen);
-            if (!ok) break;
-            entry = PyDict_GetItemWithError(names, name);
-            if (!entry) { if (PyErr_Occurred()) return NULL; break; }
-            if (!PyList_Check(entry) || PyList_GET_SIZE(entry) < 5 || !PyList_Check(PyList_GET_ITEM(entry, 4)) || PyList_GET_SIZE(PyList_GET_ITEM(entry, 4)) < 64) {
-                PyErr_SetString(PyExc_TypeError, "run_strings(): bad statistics entry");
-                return NULL;
-            }
-            q = first;
-            for (j = 0; j < pairs; j++) {
-                PyObject *k, *v;
-                fast_bulk(raw, &q, end, &kat, &klen);
-                fast_bulk(raw, &q, end, &vat, &vlen);
-                k = PyBytes_FromStringAndSize(raw + kat, klen);
-                v = k ? PyBytes_FromStringAndSize(raw + vat, vlen) : NULL;
-                if (!v || fast_store(data, expires, atime, by_slot, sec, k, v) < 0) { Py_XDECREF(k); Py_XDECREF(v); return NULL; }
-                Py_DECREF(k);
-                Py_DECREF(v);
-            }
-            if (fast_log(log, logged, parts, raw + pos, p - pos) < 0) return NULL;
-            t1 = now_ns();
-            took = t1 - t0;
-            t0 = t1;
-            if (list_add(entry, 1, took) < 0 || list_add(PyList_GET_ITEM(entry, 4), bit_length(took), 1) < 0) return NULL;
-            if (took >= slow_ns) {
-                PyObject *argv = fast_argv(raw, pos, end, name), *item;
-                if (!argv) return NULL;
-                item = Py_BuildValue("(LN)", took, argv);
-                if (!item || PyList_Append(slow, item) < 0) { Py_XDECREF(item); return NULL; }
-                Py_DECREF(item);
-            }
-            if (PyList_Append(parts, reply_ok) < 0) return NULL;
-            pos = p;
-            count++;
-            continue;
-        }
-        if (!fast_bulk(raw, &p, end, &key_at, &key_len)) break;
-        if (argc == 3 && !fast_bulk(raw, &p, end, &val_at, &val_len)) break;
-        entry = PyDict_GetItemWithError(names, name);
+        if (fn->kind != FAST_GET && fn->kind != FAST_MGET && !set_ok) break;
+        entry = fast_entry(names, fn->obj);
         if (!entry) { if (PyErr_Occurred()) return NULL; break; }  /* Python creates the entry */
-        if (!PyList_Check(entry) || PyList_GET_SIZE(entry) < 5 || !PyList_Check(PyList_GET_ITEM(entry, 4)) || PyList_GET_SIZE(PyList_GET_ITEM(entry, 4)) < 64) {
-            PyErr_SetString(PyExc_TypeError, "run_strings(): bad statistics entry");
-            return NULL;
-        }
-        key = PyBytes_FromStringAndSize(raw + key_at, key_len);
-        if (!key) return NULL;
-        if (kind == FAST_INCR || kind == FAST_INCRBY) {
-            /* as strings._incr: a canonical 64-bit integer (or no key) plus delta, TTL kept */
-            long long delta = fn->sign, current = 0, next;
-            PyObject *found;
-            char digits[32];
-            int nd;
-            if (kind == FAST_INCRBY) {
-                long long by;
-                if (!lp_string2ll((const unsigned char *)raw + val_at, val_len, &by) || (fn->sign < 0 && by == LLONG_MIN)) { Py_DECREF(key); break; }
-                delta = fn->sign * by;
+        if (fn->kind == FAST_MGET) {
+            rc = fast_mget(&f, &p, (Py_ssize_t)(argc - 1), &reply);
+        } else if (fn->kind == FAST_MSET) {
+            Py_ssize_t first = p, kat, klen;
+            long long j, pairs = (argc - 1) / 2;
+            for (j = 0; j < 2 * pairs; j++) {
+                if (!fast_bulk(raw, &p, f.end, &kat, &klen)) break;
             }
-            found = PyDict_GetItemWithError(data, key);  /* borrowed */
-            if (!found && PyErr_Occurred()) { Py_DECREF(key); return NULL; }
-            if (found) {
-                if (PyDict_GET_SIZE(expires)) {
-                    PyObject *when = PyDict_GetItemWithError(expires, key);
-                    if (when) {
-                        long long w = PyLong_AsLongLong(when);
-                        if (w == -1 && PyErr_Occurred()) { Py_DECREF(key); return NULL; }
-                        if (w <= ms) { Py_DECREF(key); break; }  /* expired: Python deletes it */
-                    } else if (PyErr_Occurred()) { Py_DECREF(key); return NULL; }
-                }
-                if (!PyBytes_Check(found) || !lp_string2ll((const unsigned char *)PyBytes_AS_STRING(found), PyBytes_GET_SIZE(found), &current)) {
-                    Py_DECREF(key);
-                    break;  /* WRONGTYPE or not an integer: Python's error */
-                }
-            }
-            if ((delta > 0 && current > LLONG_MAX - delta) || (delta < 0 && current < LLONG_MIN - delta)) { Py_DECREF(key); break; }
-            next = current + delta;
-            nd = snprintf(digits, sizeof digits, "%lld", next);
-            value = PyBytes_FromStringAndSize(digits, nd);
-            if (!value) { Py_DECREF(key); return NULL; }
-            if (!found && index_one(by_slot, key) < 0) { Py_DECREF(key); Py_DECREF(value); return NULL; }
-            if (PyDict_SetItem(data, key, value) < 0 || PyDict_SetItem(atime, key, sec) < 0) { Py_DECREF(key); Py_DECREF(value); return NULL; }
-            if (fast_log(log, logged, parts, raw + pos, p - pos) < 0) { Py_DECREF(key); Py_DECREF(value); return NULL; }
-            reply = PyBytes_FromFormat(":%s\r\n", digits);
-            if (!reply) { Py_DECREF(key); Py_DECREF(value); return NULL; }
-        } else if (!is_set) {
-            PyObject *found = PyDict_GetItemWithError(data, key);  /* borrowed */
-            if (!found && PyErr_Occurred()) { Py_DECREF(key); return NULL; }
-            if (found) {
-                if (PyDict_GET_SIZE(expires)) {
-                    PyObject *when = PyDict_GetItemWithError(expires, key);
-                    if (when) {
-                        long long w = PyLong_AsLongLong(when);
-                        if (w == -1 && PyErr_Occurred()) { Py_DECREF(key); return NULL; }
-                        if (w <= ms) { Py_DECREF(key); break; }  /* expired: Python deletes it */
-                    } else if (PyErr_Occurred()) { Py_DECREF(key); return NULL; }
-                }
-                if (!PyBytes_Check(found)) { Py_DECREF(key); break; }  /* WRONGTYPE: Python's */
-                if (touch && PyDict_SetItem(atime, key, sec) < 0) { Py_DECREF(key); return NULL; }
-                {
-                    Py_ssize_t n = PyBytes_GET_SIZE(found);
-                    char *q;
-                    reply = PyBytes_FromStringAndSize(NULL, n + 26);
-                    if (!reply) { Py_DECREF(key); return NULL; }
-                    q = put_header(PyBytes_AS_STRING(reply), '$', n);
-                    memcpy(q, PyBytes_AS_STRING(found), n);
-                    q += n;
-                    *q++ = '\r';
-                    *q++ = '\n';
-                    if (_PyBytes_Resize(&reply, q - PyBytes_AS_STRING(reply)) < 0) { Py_DECREF(key); return NULL; }
-                }
-            } else {
-                reply = PyBytes_FromString(resp3 ? "_\r\n" : "$-1\r\n");
-                if (!reply) { Py_DECREF(key); return NULL; }
-            }
+            if (j < 2 * pairs) break;
+            rc = fast_mset(&f, first, pairs);
+            if (rc == 1) { reply = reply_ok; Py_INCREF(reply); }
         } else {
-            value = PyBytes_FromStringAndSize(raw + val_at, val_len);
-            if (!value) { Py_DECREF(key); return NULL; }
-            if (fast_store(data, expires, atime, by_slot, sec, key, value) < 0 || fast_log(log, logged, parts, raw + pos, p - pos) < 0) {
-                Py_DECREF(key);
-                Py_DECREF(value);
-                return NULL;
+            if (!fast_bulk(raw, &p, f.end, &key_at, &key_len)) break;
+            if (argc == 3 && !fast_bulk(raw, &p, f.end, &val_at, &val_len)) break;
+            key = PyBytes_FromStringAndSize(raw + key_at, key_len);
+            if (!key) return NULL;
+            if (fn->kind == FAST_GET) {
+                rc = fast_get(&f, key, &reply);
+            } else if (fn->kind == FAST_SET) {
+                PyObject *value = PyBytes_FromStringAndSize(raw + val_at, val_len);
+                rc = value && fast_store(f.data, f.expires, f.atime, f.by_slot, f.sec, key, value) == 0 ? 1 : -1;
+                Py_XDECREF(value);
+                if (rc == 1) { reply = reply_ok; Py_INCREF(reply); }
+            } else {  /* INCR, DECR, INCRBY, DECRBY */
+                long long by = 1;
+                if (fn->kind == FAST_INCRBY && (!lp_string2ll((const unsigned char *)raw + val_at, val_len, &by) || (fn->sign < 0 && by == LLONG_MIN))) {
+                    rc = 0;  /* not an integer, or a decrement that overflows: Python's error */
+                } else {
+                    rc = fast_incr(&f, key, fn->sign * by, &reply);
+                }
             }
-            reply = reply_ok;
-            Py_INCREF(reply);
+            Py_DECREF(key);
         }
+        if (rc < 0) return NULL;
+        if (rc == 0) break;
+        if (fn->kind != FAST_GET && fn->kind != FAST_MGET && fast_log(f.log, f.logged, f.parts, raw + pos, p - pos) < 0) { Py_DECREF(reply); return NULL; }
         t1 = now_ns();
         took = t1 - t0;
         t0 = t1;
-        if (list_add(entry, 1, took) < 0 || list_add(PyList_GET_ITEM(entry, 4), bit_length(took), 1) < 0) { Py_DECREF(reply); Py_DECREF(key); Py_XDECREF(value); return NULL; }
+        if (list_add(entry, 1, took) < 0 || list_add(PyList_GET_ITEM(entry, 4), bit_length(took), 1) < 0) { Py_DECREF(reply); return NULL; }
         if (took >= slow_ns) {
-            PyObject *argv = fast_argv(raw, pos, end, name), *item;
-            if (!argv) { Py_DECREF(reply); Py_DECREF(key); Py_XDECREF(value); return NULL; }
+            PyObject *argv = fast_argv(raw, pos, f.end, fn->obj), *item;
+            if (!argv) { Py_DECREF(reply); return NULL; }
             item = Py_BuildValue("(LN)", took, argv);
-            if (!item || PyList_Append(slow, item) < 0) { Py_XDECREF(item); Py_DECREF(reply); Py_DECREF(key); Py_XDECREF(value); return NULL; }
+            if (!item || PyList_Append(slow, item) < 0) { Py_XDECREF(item); Py_DECREF(reply); return NULL; }
             Py_DECREF(item);
         }
-        Py_DECREF(key);
-        Py_XDECREF(value);
-        if (PyList_Append(parts, reply) < 0) { Py_DECREF(reply); return NULL; }
+        if (PyList_Append(f.parts, reply) < 0) { Py_DECREF(reply); return NULL; }
         Py_DECREF(reply);
         pos = p;
         count++;

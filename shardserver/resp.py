@@ -542,18 +542,6 @@ class FastRequestParser:
         self._error = ProtocolError(err.decode("utf-8", "surrogateescape"))
         return items, str(self._error)
 
-    def feed_routed(self, data: bytes, fast: dict[bytes, tuple[int, int]], owner: Any, nshards: int) -> tuple[list[Any], str | None, int]:
-        """``feed`` then ``drain_routed`` in one call (the front's per-read path), and ``buffered()``."""
-        p = self._p
-        p.feed(data)
-        if self._error is not None or self._queue:
-            raise RuntimeError("drain_routed after drain: pick one API per parser")
-        items, err = p.drain_routed(fast, owner, nshards)
-        if err is None:
-            return items, None, p.buffered()
-        self._error = ProtocolError(err.decode("utf-8", "surrogateescape"))
-        return items, str(self._error), p.buffered()
-
     def buffered(self) -> int:
         return int(self._p.buffered())
 

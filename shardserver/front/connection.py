@@ -98,22 +98,7 @@ class ClientConnection(asyncio.Protocol):
             return
         self.net_in += len(data)
         self.last_active = time.monotonic()
-        parser = self.parser
-        front = self.front
-        if parser.routable and self.authenticated and not self.blocked and front.pause_mode is None and not front.monitors:
-            # process_input's common case in one step (this runs for every read)
-            items, error, buffered = parser.feed_routed(data, front._fast, front.slotmap.raw_owner, front.nshards)
-            if items:
-                front.dispatch_routed(self, items)
-            if error is not None:
-                self.protocol_error(error)
-            elif buffered > front.query_buffer_limit:
-                log.warning(f"Closing client that reached max query buffer length: id={self.id} addr={self.addr}")
-                self.close_now()
-            elif self.pending and self.pending[0][0] is not None:
-                self.write_ready()
-            return
-        parser.feed(data)
+        self.parser.feed(data)
         self.process_input()
 
     def process_input(self) -> None:

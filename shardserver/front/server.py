@@ -423,12 +423,6 @@ class Front:
         item = [run_id, conn.db, flags, run, conn.id]
         if link.holder is not None or link.lockq:
             link.lockq.append((item, target))
-        elif link.up:  # _send, inlined: this runs for every client run
-            link.inflight[run_id] = target
-            link.out.append(item)
-            self._dirty_links.add(link)
-            if not self._flush_scheduled:
-                self._schedule_flush()
         else:
             self._send(link, item, target)
 
