@@ -20,9 +20,15 @@ from shardserver.errors import CommandError
 from shardserver.glob import compile_glob
 from shardserver.numbers import LLONG_MAX, parse_c_int, parse_int, parse_scan_cursor, strict_int
 from shardserver.resp import OK, Simple
-from shardserver.shard.keyspace import Database, EmbStr, RawStr, type_name
+from shardserver.shard.keyspace import (
+    Database,
+    RawStr,
+    string_flags,
+    string_from,
+    type_name,
+)
 from shardserver.shard.registry import CONFIG_HOOKS, ShardContext, command, internal
-from shardserver.shard.types import VALUE_TYPES, load_value
+from shardserver.shard.types import VALUE_TYPES, dump_value, load_value
 from shardserver.slots import NSLOTS
 
 
@@ -467,20 +473,15 @@ def dump_entry(db: Database, key: bytes) -> list[Any] | None:
         return None
     when = db.ttl_ms(key)
     if isinstance(value, bytes):
-        kind = 1 if type(value) is RawStr else 2 if type(value) is EmbStr else 0
-        return [b"string", bytes(value), -1 if when is None else when, kind]
-    return [value.TYPE.encode(), value.dump(), -1 if when is None else when, 0]
+        return [b"string", bytes(value), -1 if when is None else when, string_flags(value)]
+    return [value.TYPE.encode(), dump_value(value), -1 if when is None else when, 0]
 
 
 def build_value(kind: bytes, payload: bytes, raw: int) -> Any:
     """A value from its dump: ``kind`` is b"string" (``raw``: 1 raw, 2 embstr) or a type's name."""
     if kind == b"string":
-        return _load_string(payload, raw)
+        return string_from(payload, raw)
     return load_value(kind, payload)
-
-
-def _load_string(payload: bytes, raw: int) -> Any:
-    return RawStr(payload) if raw == 1 else EmbStr(payload) if raw == 2 else payload
 
 
 class _Loaders(dict[bytes, Any]):
@@ -543,7 +544,7 @@ def cmd_values(ctx: ShardContext, argv: list[bytes]) -> Any:
     """__values payload: msgpack array [key, type, state, pexpireat or -1, raw flag, ...] (base files);
     a string's state is its bytes, another type's its ``state()``."""
     try:
-        ctx.db.load_values(_bulk(argv, 5), _LOADERS, _load_string)
+        ctx.db.load_values(_bulk(argv, 5), _LOADERS)
     except (ValueError, TypeError, KeyError, IndexError, msgpack.UnpackException):
         raise CommandError(errors.AOF_BAD_BULK) from None  # a dump that does not load
     return OK

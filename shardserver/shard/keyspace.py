@@ -82,6 +82,16 @@ class EmbStr(bytes):
 STRING_TYPES = (bytes, RawStr, EmbStr)
 
 
+def string_flags(value: bytes) -> int:
+    """How a dump records a string's encoding: 0 as its content says, 1 raw, 2 embstr."""
+    return 1 if type(value) is RawStr else 2 if type(value) is EmbStr else 0
+
+
+def string_from(payload: bytes, flags: int) -> bytes:
+    """The string ``string_flags`` described."""
+    return RawStr(payload) if flags == 1 else EmbStr(payload) if flags == 2 else payload
+
+
 def type_name(value: Any) -> str:
     if isinstance(value, bytes):
         return "string"
@@ -198,10 +208,10 @@ class Database:
         store_flat(self.data, self.by_slot, flat)
         self.loaded_sec = self.clock.sec
 
-    def load_values(self, entries: list[Any], loaders: dict[bytes, Callable[[Any], Any]], string: Callable[[bytes, int], Any]) -> None:
+    def load_values(self, entries: list[Any], loaders: dict[bytes, Callable[[Any], Any]]) -> None:
         """Store values given as [key, kind, state, pexpireat or -1, flags, ...]:
-        ``loaders[kind](state)`` makes a value, ``string(state, flags)`` a string
-        (kind b"string").  An entry already expired is skipped."""
+        ``loaders[kind](state)`` makes a value, ``string_from(state, flags)`` a
+        string (kind b"string").  An entry already expired is skipped."""
         data = self.data
         expires = self.expires
         by_slot = self.by_slot
@@ -213,7 +223,7 @@ class Database:
                 if key in data:
                     self.delete(key)
                 continue
-            value = string(state, flags) if kind == b"string" else loaders[kind](state)
+            value = string_from(state, flags) if kind == b"string" else loaders[kind](state)
             # setdefault: one lookup stores a new key (a base file's keys are all new)
             if watched or data.setdefault(key, value) is not value:
                 self.delete(key)

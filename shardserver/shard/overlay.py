@@ -44,7 +44,7 @@ def cmd_overlay(ctx: ShardContext, argv: list[bytes]) -> Any:
     logged as the restore (or deletion) of it, since the command itself
     names keys this shard does not have.
     """
-    from shardserver.shard.types import VALUE_TYPES, load_value
+    from shardserver.shard.types import VALUE_TYPES, dump_value, load_value
 
     dst = argv[1]
     ctx.resp3 = argv[2] == b"3"
@@ -78,5 +78,5 @@ def cmd_overlay(ctx: ShardContext, argv: list[bytes]) -> Any:
         if value is None:
             ctx.rewrite = [[b"del", dst]]
         else:
-            ctx.rewrite = [[b"__restore", dst, value.TYPE.encode(), value.dump(), b"-1", b"0"]]
+            ctx.rewrite = [[b"__restore", dst, value.TYPE.encode(), dump_value(value), b"-1", b"0"]]
     return reply

@@ -45,7 +45,7 @@ from persistence.aof import AofCorrupt, AofWriter, read_records, truncate
 from shardserver import errors, log
 from shardserver.errors import CommandError
 from shardserver.resp import encode_command
-from shardserver.shard.keyspace import EmbStr, Keyspace, RawStr
+from shardserver.shard.keyspace import Keyspace, string_flags
 from shardserver.slots import key_slot
 
 if TYPE_CHECKING:
@@ -103,7 +103,7 @@ def snapshot_records(keyspace: Keyspace) -> Iterator[bytes]:
                 continue
             if isinstance(value, bytes):  # a string with a TTL, or RawStr / EmbStr keeping their encoding
                 state: Any = bytes(value)
-                kind, raw = b"string", 1 if type(value) is RawStr else 2 if type(value) is EmbStr else 0
+                kind, raw = b"string", string_flags(value)
                 size += len(key) + len(value)
             else:
                 kind, state, raw = value.TYPE.encode(), value.state(), 0

@@ -9,8 +9,8 @@ import pytest
 import shardserver.shard.worker  # noqa: F401  (registers every shard handler)
 from shardserver.shard.keyspace import Keyspace
 from shardserver.shard.registry import HANDLERS, ShardContext
+from shardserver.shard.types import dump_value, load_value
 from shardserver.shard.types import list as lt
-from shardserver.shard.types import load_value
 from shardserver.shard.types.list import ListValue, entry_size
 
 
@@ -108,7 +108,7 @@ def test_remove_matching_trim_range_index() -> None:
 
 def test_dump_load_and_copy_keep_the_encoding() -> None:
     v = ListValue.from_items([b"x" * 3000 for _ in range(4)])
-    w = load_value(b"list", v.dump())
+    w = load_value(b"list", dump_value(v))
     assert list(w) == list(v) and w.encoding() == v.encoding() == "quicklist"
     c = v.copy()
     c.pop(tail=True)

@@ -14,7 +14,7 @@ from shardserver.shard import stream_cmds
 from shardserver.shard import strings as _strings  # noqa: F401
 from shardserver.shard.keyspace import Keyspace
 from shardserver.shard.registry import HANDLERS, ShardContext
-from shardserver.shard.types import load_value
+from shardserver.shard.types import dump_value, load_value
 from shardserver.shard.types.stream import (
     LIMITS,
     MAX_ID,
@@ -288,7 +288,7 @@ def test_dump_and_load_round_trip_everything(ctx: ShardContext, limits: dict[str
     run(ctx, "xclaim", "s", "g", "d", "0", "2-1", "TIME", "12345", "RETRYCOUNT", "7")
     run(ctx, "xgroup", "createconsumer", "s", "h", "idle")
     s: Stream = ctx.db.get(b"s")
-    copy = load_value(b"stream", s.dump())
+    copy = load_value(b"stream", dump_value(s))
     assert isinstance(copy, Stream)
     ctx.db.set(b"t", copy)
     for cmd in (("xinfo", "stream", "{}", "full"), ("xinfo", "groups", "{}"), ("xpending", "{}", "g"), ("xrange", "{}", "-", "+")):

@@ -13,8 +13,8 @@ A value class provides:
   value as builtin data msgpack can carry (bytes, ints, floats, str, lists,
   None), self-contained: it must carry everything the value holds (hash field
   TTLs included); AOF base files embed it in their bulk records;
-- ``dump() -> bytes`` and ``load(payload) -> value`` (a classmethod): the state
-  packed with msgpack (cross-shard RENAME/COPY/MOVE);
+- ``dump_value`` / ``load_value`` below pack and unpack that state with
+  msgpack (cross-shard RENAME/COPY/MOVE, ``copy`` of some types);
 - ``copy() -> value``: an independent deep copy (COPY);
 - ``memory_usage() -> int``: estimated bytes (MEMORY USAGE);
 - ``__len__``: the number of elements; a handler deletes a key whose
@@ -27,6 +27,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgpack
+
 VALUE_TYPES: dict[bytes, Any] = {}
 
 
@@ -38,8 +40,13 @@ def value_type(cls: Any) -> Any:
     return cls
 
 
+def dump_value(value: Any) -> bytes:
+    """A value's state packed: self-contained bytes ``load_value`` turns back into the value."""
+    return msgpack.packb(value.state(), use_bin_type=True)  # type: ignore[no-any-return]
+
+
 def load_value(kind: bytes, payload: bytes) -> Any:
     cls = VALUE_TYPES.get(kind)
     if cls is None:
         raise ValueError(f"unknown value type {kind!r}")
-    return cls.load(payload)
+    return cls.from_state(msgpack.unpackb(payload, raw=True, use_list=True))

@@ -24,8 +24,6 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import msgpack
-
 from shardserver.shard.types import value_type
 
 # hash-max-listpack-entries / hash-max-listpack-value (CONFIG SET reaches the shards)
@@ -361,13 +359,6 @@ class Hash:
         return len(fields)
 
     # -- contract: dump/load/copy/memory ---------------------------------
-    def dump(self) -> bytes:
-        return msgpack.packb(self.state(), use_bin_type=True)  # type: ignore[no-any-return]
-
-    @classmethod
-    def load(cls, payload: bytes) -> Hash:
-        return cls.from_state(msgpack.unpackb(payload, raw=True, use_list=True))
-
     def state(self) -> list[Any]:
         flat: list[bytes] = []
         for f, v in self.d.items():

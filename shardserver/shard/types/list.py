@@ -34,8 +34,6 @@ from collections.abc import Iterable, Iterator
 from itertools import islice
 from typing import Any
 
-import msgpack
-
 from shardserver.shard.types import value_type
 from shardserver.shard.types.listpack import entries_size, entry_size
 
@@ -87,13 +85,6 @@ class ListValue:
 
     def encoding(self) -> str:
         return "listpack" if self.nodes is None else "quicklist"
-
-    def dump(self) -> bytes:
-        return msgpack.packb(self.state(), use_bin_type=True)  # type: ignore[no-any-return]
-
-    @classmethod
-    def load(cls, payload: bytes) -> ListValue:
-        return cls.from_state(msgpack.unpackb(payload, raw=True, use_list=True))
 
     def state(self) -> list[Any]:
         nodes = None if self.nodes is None else [list(n) for n in self.nodes]

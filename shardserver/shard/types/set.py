@@ -22,8 +22,6 @@ from bisect import bisect_left
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-import msgpack
-
 from shardserver.numbers import strict_int
 from shardserver.shard.types import value_type
 from shardserver.shard.types.scanlist import ScanList
@@ -244,13 +242,6 @@ class SetValue:
     # -- value contract ------------------------------------------------------
     def encoding(self) -> str:
         return self.enc
-
-    def dump(self) -> bytes:
-        return msgpack.packb(self.state())  # type: ignore[no-any-return]
-
-    @classmethod
-    def load(cls, payload: bytes) -> SetValue:
-        return cls.from_state(msgpack.unpackb(payload, raw=True, use_list=True))
 
     def state(self) -> list[Any]:
         return [self.enc, self.ints if self.enc == INTSET else self.members()]

@@ -32,9 +32,7 @@ from collections.abc import Iterator
 from itertools import islice
 from typing import Any
 
-import msgpack
-
-from shardserver.shard.types import value_type
+from shardserver.shard.types import dump_value, load_value, value_type
 from shardserver.shard.types.listpack import entries_size, int_size
 
 U64 = (1 << 64) - 1
@@ -264,7 +262,7 @@ class Stream:
         return self.length
 
     def copy(self) -> Stream:
-        return Stream.load(self.dump())
+        return load_value(b"stream", dump_value(self))
 
     def memory_usage(self) -> int:
         total = 200 + 80 * len(self.nodes)
@@ -273,13 +271,6 @@ class Stream:
         for g in (self.groups or {}).values():
             total += 100 + 80 * len(g.pel) + sum(60 + len(c.name) for c in g.consumers.values())
         return total
-
-    def dump(self) -> bytes:
-        return msgpack.packb(self.state(), use_bin_type=True)  # type: ignore[no-any-return]
-
-    @classmethod
-    def load(cls, payload: bytes) -> Stream:
-        return cls.from_state(msgpack.unpackb(payload, raw=True, use_list=True))
 
     def state(self) -> list[Any]:
         nodes = [[n.key, n.last, n.used, list(n.master), n.body_bytes, n.ids, [list(e) for e in n.entries]] for n in self.nodes]

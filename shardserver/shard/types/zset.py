@@ -21,9 +21,7 @@ from collections.abc import Callable, Iterable, Iterator
 from itertools import accumulate
 from typing import Any
 
-import msgpack
-
-from shardserver.shard.types import value_type
+from shardserver.shard.types import dump_value, load_value, value_type
 from shardserver.shard.types.scanlist import ScanList
 
 LISTPACK = "listpack"
@@ -388,13 +386,6 @@ class ZSetValue:
             flat.append(score)
         return [self.enc, flat]
 
-    def dump(self) -> bytes:
-        return msgpack.packb(self.state())  # type: ignore[no-any-return]
-
-    @classmethod
-    def load(cls, payload: bytes) -> ZSetValue:
-        return cls.from_state(msgpack.unpackb(payload, raw=True, use_list=True))
-
     @classmethod
     def from_state(cls, state: list[Any]) -> ZSetValue:
         enc, flat = state
@@ -412,7 +403,7 @@ class ZSetValue:
         return z
 
     def copy(self) -> ZSetValue:
-        return ZSetValue.load(self.dump())
+        return load_value(b"zset", dump_value(self))
 
     def memory_usage(self) -> int:
         n = len(self.scores)
