@@ -777,61 +777,206 @@ static PyObject *entries_size(PyObject *self, PyObject *arg) {
 
 /* The shard's slot index (slot -> set of keys, for SCAN and slot moves):
  * one key in or out, or many keys in (loading a base file).  Keys must be bytes. */
-/* The 16384 slot numbers as ints, made once: the index is keyed by them and
- * allocating one per key was a measurable part of loading. */
-static PyObject *slot_ints[16384];
+/*
+ * SlotIndex: which keys of a database live in each slot (SCAN's stable cursor,
+ * RANDOMKEY, per-slot counts, moving slots between shards).  shardserver/
+ * slots.py's PySlotIndex is the twin.
+ *
+ * Per slot a count of live keys and a list that holds every live key, and
+ * possibly keys deleted since (and a key deleted then added again twice):
+ * adding is an append and deleting a decrement, no hashing into a per-slot set
+ * (that set was a cache miss per key, a quarter of loading a snapshot).  A
+ * list is compacted (dead keys dropped, repeats merged) whenever it grows past
+ * twice its live count plus 8, so it never holds more than that, and dropped
+ * when its slot empties.  A key is live while it is in ``data``.  The caller
+ * adds a key only when it enters ``data`` and discards it only when it
+ * leaves, so the counts are exact.
+ */
+#define NSLOT 16384
 
-static PyObject *slot_int(long slot) {
-    PyObject *o = slot_ints[slot];
-    if (!o) {
-        o = PyLong_FromLong(slot);
-        if (!o) return NULL;
-        slot_ints[slot] = o;  /* kept for the life of the process */
+typedef struct {
+    PyObject_HEAD
+    PyObject *data;      /* the database's key -> value dict */
+    PyObject **lists;    /* NSLOT lists or NULL; allocated on the first add */
+    unsigned int *counts;
+    Py_ssize_t nonempty; /* slots with a live key */
+} SlotIndex;
+
+static PyTypeObject SlotIndexType;
+
+static int slot_compact(SlotIndex *self, long slot) {
+    PyObject *old = self->lists[slot], *fresh, *seen;
+    Py_ssize_t i, n = PyList_GET_SIZE(old);
+    fresh = PyList_New(0);
+    seen = PySet_New(NULL);
+    if (!fresh || !seen) { Py_XDECREF(fresh); Py_XDECREF(seen); return -1; }
+    for (i = 0; i < n; i++) {
+        PyObject *key = PyList_GET_ITEM(old, i);
+        int live = PyDict_Contains(self->data, key), dup;
+        if (live < 0) goto fail;
+        if (!live) continue;
+        dup = PySet_Contains(seen, key);
+        if (dup < 0 || (!dup && (PySet_Add(seen, key) < 0 || PyList_Append(fresh, key) < 0))) goto fail;
     }
-    Py_INCREF(o);
-    return o;
+    Py_DECREF(seen);
+    self->lists[slot] = fresh;
+    Py_DECREF(old);
+    return 0;
+fail:
+    Py_DECREF(fresh);
+    Py_DECREF(seen);
+    return -1;
 }
 
-static int index_one(PyObject *by_slot, PyObject *key) {
-    PyObject *slot, *keys;
-    int rc;
+static int slot_index_add(SlotIndex *self, PyObject *key) {
+    long slot;
+    PyObject *list;
     if (!PyBytes_Check(key)) { PyErr_SetString(PyExc_TypeError, "keys must be bytes"); return -1; }
-    slot = slot_int(slot_of(key));
-    if (!slot) return -1;
-    keys = PyDict_GetItemWithError(by_slot, slot);
-    if (keys) {
-        rc = PySet_Add(keys, key);
-    } else if (PyErr_Occurred()) {
-        rc = -1;
-    } else {
-        keys = PySet_New(NULL);
-        rc = keys ? PySet_Add(keys, key) : -1;
-        if (rc == 0) rc = PyDict_SetItem(by_slot, slot, keys);
-        Py_XDECREF(keys);
+    if (!self->lists) {
+        self->lists = PyMem_Calloc(NSLOT, sizeof(PyObject *));
+        self->counts = PyMem_Calloc(NSLOT, sizeof(unsigned int));
+        if (!self->lists || !self->counts) { PyErr_NoMemory(); return -1; }
     }
-    Py_DECREF(slot);
-    return rc;
+    slot = slot_of(key);
+    list = self->lists[slot];
+    if (!list) {
+        list = self->lists[slot] = PyList_New(0);
+        if (!list) return -1;
+    } else if (PyList_GET_SIZE(list) > 2 * (Py_ssize_t)self->counts[slot] + 8) {
+        if (slot_compact(self, slot) < 0) return -1;  /* before the append: the new key is not in data yet */
+        list = self->lists[slot];
+    }
+    if (PyList_Append(list, key) < 0) return -1;
+    if (self->counts[slot]++ == 0) self->nonempty++;
+    return 0;
 }
 
-static PyObject *index_key(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 2 || !PyDict_CheckExact(args[0])) { PyErr_SetString(PyExc_TypeError, "index_key(by_slot: dict, key: bytes)"); return NULL; }
-    if (index_one(args[0], args[1]) < 0) return NULL;
+static int slot_index_discard(SlotIndex *self, PyObject *key) {
+    long slot;
+    if (!PyBytes_Check(key)) { PyErr_SetString(PyExc_TypeError, "keys must be bytes"); return -1; }
+    if (!self->lists) return 0;
+    slot = slot_of(key);
+    if (!self->counts[slot]) return 0;
+    if (--self->counts[slot] == 0) {
+        Py_CLEAR(self->lists[slot]);
+        self->nonempty--;
+    } else if (PyList_GET_SIZE(self->lists[slot]) > 2 * (Py_ssize_t)self->counts[slot] + 8) {
+        return slot_compact(self, slot);
+    }
+    return 0;
+}
+
+static PyObject *SlotIndex_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
+    SlotIndex *self;
+    PyObject *data;
+    if (!PyArg_ParseTuple(args, "O!:SlotIndex", &PyDict_Type, &data)) return NULL;
+    self = (SlotIndex *)type->tp_alloc(type, 0);
+    if (!self) return NULL;
+    Py_INCREF(data);
+    self->data = data;
+    return (PyObject *)self;
+}
+
+static void SlotIndex_dealloc(SlotIndex *self) {
+    if (self->lists) {
+        long i;
+        for (i = 0; i < NSLOT; i++) Py_XDECREF(self->lists[i]);
+        PyMem_Free(self->lists);
+    }
+    PyMem_Free(self->counts);
+    Py_XDECREF(self->data);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static long slot_arg(PyObject *arg) {
+    long slot = PyLong_AsLong(arg);
+    if (slot == -1 && PyErr_Occurred()) return -1;
+    if (slot < 0 || slot >= NSLOT) { PyErr_SetString(PyExc_ValueError, "slot out of range"); return -1; }
+    return slot;
+}
+
+static PyObject *SlotIndex_add(SlotIndex *self, PyObject *key) {
+    if (slot_index_add(self, key) < 0) return NULL;
     Py_RETURN_NONE;
 }
 
-static PyObject *index_keys(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    PyObject *seq, **items;
+static PyObject *SlotIndex_add_all(SlotIndex *self, PyObject *keys) {
+    PyObject *seq = PySequence_Fast(keys, "add_all() expects a sequence of keys");
     Py_ssize_t i, n;
-    if (nargs != 2 || !PyDict_CheckExact(args[0])) { PyErr_SetString(PyExc_TypeError, "index_keys(by_slot: dict, keys: list)"); return NULL; }
-    seq = PySequence_Fast(args[1], "index_keys() expects a sequence of keys");
     if (!seq) return NULL;
     n = PySequence_Fast_GET_SIZE(seq);
-    items = PySequence_Fast_ITEMS(seq);
     for (i = 0; i < n; i++) {
-        if (index_one(args[0], items[i]) < 0) { Py_DECREF(seq); return NULL; }
+        if (slot_index_add(self, PySequence_Fast_GET_ITEM(seq, i)) < 0) { Py_DECREF(seq); return NULL; }
     }
     Py_DECREF(seq);
     Py_RETURN_NONE;
+}
+
+static PyObject *SlotIndex_discard(SlotIndex *self, PyObject *key) {
+    if (slot_index_discard(self, key) < 0) return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *SlotIndex_count(SlotIndex *self, PyObject *arg) {
+    long slot = slot_arg(arg);
+    if (slot < 0) return NULL;
+    return PyLong_FromUnsignedLong(self->lists ? self->counts[slot] : 0);
+}
+
+static PyObject *SlotIndex_keys(SlotIndex *self, PyObject *arg) {
+    long slot = slot_arg(arg);
+    if (slot < 0) return NULL;
+    if (!self->lists || !self->lists[slot]) return PyList_New(0);
+    if (PyList_GET_SIZE(self->lists[slot]) != (Py_ssize_t)self->counts[slot] && slot_compact(self, slot) < 0) return NULL;
+    return PyList_GetSlice(self->lists[slot], 0, PY_SSIZE_T_MAX);
+}
+
+static PyObject *SlotIndex_slots(SlotIndex *self, PyObject *unused) {
+    PyObject *out = PyList_New(0);
+    long i;
+    if (!out || !self->lists) return out;
+    for (i = 0; i < NSLOT; i++) {
+        if (self->counts[i]) {
+            PyObject *n = PyLong_FromLong(i);
+            if (!n || PyList_Append(out, n) < 0) { Py_XDECREF(n); Py_DECREF(out); return NULL; }
+            Py_DECREF(n);
+        }
+    }
+    return out;
+}
+
+static PyObject *SlotIndex_get_nonempty(SlotIndex *self, void *c) { return PyLong_FromSsize_t(self->nonempty); }
+
+static PyMethodDef SlotIndex_methods[] = {
+    {"add", (PyCFunction)SlotIndex_add, METH_O, "Index a key that just entered the database."},
+    {"add_all", (PyCFunction)SlotIndex_add_all, METH_O, "add() for each key of a sequence."},
+    {"discard", (PyCFunction)SlotIndex_discard, METH_O, "Forget a key that just left the database."},
+    {"count", (PyCFunction)SlotIndex_count, METH_O, "The number of keys in a slot."},
+    {"keys", (PyCFunction)SlotIndex_keys, METH_O, "The keys in a slot (a new list)."},
+    {"slots", (PyCFunction)SlotIndex_slots, METH_NOARGS, "The slots that hold keys, ascending."},
+    {NULL, NULL, 0, NULL}
+};
+
+static PyGetSetDef SlotIndex_getset[] = {
+    {"nonempty", (getter)SlotIndex_get_nonempty, NULL, "The number of slots that hold keys.", NULL},
+    {NULL, NULL, NULL, NULL, NULL}
+};
+
+static PyTypeObject SlotIndexType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "shardserver._speedups.SlotIndex",
+    .tp_basicsize = sizeof(SlotIndex),
+    .tp_dealloc = (destructor)SlotIndex_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "SlotIndex(data): the keys of a database's dict by slot.",
+    .tp_methods = SlotIndex_methods,
+    .tp_getset = SlotIndex_getset,
+    .tp_new = SlotIndex_new,
+};
+
+static SlotIndex *as_index(PyObject *o) {
+    if (!PyObject_TypeCheck(o, &SlotIndexType)) { PyErr_SetString(PyExc_TypeError, "expected a SlotIndex"); return NULL; }
+    return (SlotIndex *)o;
 }
 
 /* AOF replay's fast path: apply records[start:] while each is a plain
@@ -840,14 +985,15 @@ static PyObject *index_keys(PyObject *self, PyObject *const *args, Py_ssize_t na
  * one through the command's handler (TTLs, options, an existing key) and calls
  * again.  Access times are not recorded (a loaded key's is the load time). */
 static PyObject *load_plain_sets(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    PyObject *data, *by_slot, *records;
+    PyObject *data, *records;
+    SlotIndex *by_slot;
     Py_ssize_t i, n;
-    if (nargs != 4 || !PyDict_CheckExact(args[0]) || !PyDict_CheckExact(args[1]) || !PyList_CheckExact(args[2])) {
-        PyErr_SetString(PyExc_TypeError, "load_plain_sets(data: dict, by_slot: dict, records: list, start: int)");
+    if (nargs != 4 || !PyDict_CheckExact(args[0]) || !PyList_CheckExact(args[2])) {
+        PyErr_SetString(PyExc_TypeError, "load_plain_sets(data: dict, by_slot: SlotIndex, records: list, start: int)");
         return NULL;
     }
     data = args[0];
-    by_slot = args[1];
+    if (!(by_slot = as_index(args[1]))) return NULL;
     records = args[2];
     i = PyLong_AsSsize_t(args[3]);
     if (i == -1 && PyErr_Occurred()) return NULL;
@@ -866,7 +1012,7 @@ static PyObject *load_plain_sets(PyObject *self, PyObject *const *args, Py_ssize
         has = PyDict_Contains(data, key);
         if (has < 0) return NULL;
         if (has) break;
-        if (PyDict_SetItem(data, key, value) < 0 || index_one(by_slot, key) < 0) return NULL;
+        if (PyDict_SetItem(data, key, value) < 0 || slot_index_add(by_slot, key) < 0) return NULL;
     }
     return PyLong_FromSsize_t(i);
 }
@@ -874,21 +1020,118 @@ static PyObject *load_plain_sets(PyObject *self, PyObject *const *args, Py_ssize
 /* A base file's plain strings: flat is [key, value, key, value, ...]; each
  * pair is stored in data and its key indexed by slot (replacing any value). */
 static PyObject *store_flat(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    PyObject *data, *by_slot, *flat;
+    PyObject *data, *flat;
+    SlotIndex *by_slot;
     Py_ssize_t i, n;
-    if (nargs != 3 || !PyDict_CheckExact(args[0]) || !PyDict_CheckExact(args[1]) || !PyList_CheckExact(args[2])) {
-        PyErr_SetString(PyExc_TypeError, "store_flat(data: dict, by_slot: dict, flat: list)");
+    if (nargs != 3 || !PyDict_CheckExact(args[0]) || !PyList_CheckExact(args[2])) {
+        PyErr_SetString(PyExc_TypeError, "store_flat(data: dict, by_slot: SlotIndex, flat: list)");
         return NULL;
     }
     data = args[0];
-    by_slot = args[1];
+    if (!(by_slot = as_index(args[1]))) return NULL;
     flat = args[2];
     n = PyList_GET_SIZE(flat);
     if (n % 2) { PyErr_SetString(PyExc_ValueError, "store_flat(): an odd number of items"); return NULL; }
     for (i = 0; i < n; i += 2) {
         PyObject *key = PyList_GET_ITEM(flat, i), *value = PyList_GET_ITEM(flat, i + 1);
+        PyObject *stored;
+        Py_ssize_t before;
         if (!PyBytes_CheckExact(key) || !PyBytes_CheckExact(value)) { PyErr_SetString(PyExc_TypeError, "store_flat(): keys and values must be bytes"); return NULL; }
-        if (PyDict_SetItem(data, key, value) < 0 || index_one(by_slot, key) < 0) return NULL;
+        before = PyDict_GET_SIZE(data);
+        /* one lookup for a new key; the size says whether it was (identity cannot: b"x" is shared) */
+        stored = PyDict_SetDefault(data, key, value);
+        if (!stored) return NULL;
+        if (PyDict_GET_SIZE(data) == before ? PyDict_SetItem(data, key, value) < 0 : slot_index_add(by_slot, key) < 0) return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* A base file's __values entries [key, kind, state, pexpireat or -1, flags, ...]
+ * into a database nobody watches (shard/keyspace.py's py_load_values is the
+ * twin): a new key is stored, indexed and filed by its value's on_store; an
+ * existing key goes through replace(key, value), an entry expired by now
+ * through replace(key, None).  A string's value is its state (string_from(
+ * state, flags) when flags say raw or embstr); another kind's is
+ * loaders[kind](state). */
+static PyObject *str_on_store;
+
+static PyObject *make_loaded(PyObject *kind, PyObject *state, PyObject *flags, PyObject *loaders, PyObject *string_from) {
+    PyObject *loader, *value;
+    if (PyBytes_CheckExact(kind) && PyBytes_GET_SIZE(kind) == 6 && memcmp(PyBytes_AS_STRING(kind), "string", 6) == 0) {
+        long f;
+        if (!PyBytes_CheckExact(state) || !PyLong_CheckExact(flags)) {
+            PyErr_SetString(PyExc_TypeError, "a string entry's state must be bytes and its flags an int");
+            return NULL;
+        }
+        f = PyLong_AsLong(flags);
+        if (f == -1 && PyErr_Occurred()) return NULL;
+        if (f == 0) { Py_INCREF(state); return state; }
+        return PyObject_CallFunctionObjArgs(string_from, state, flags, NULL);
+    }
+    loader = PyObject_GetItem(loaders, kind);
+    if (!loader) return NULL;
+    value = PyObject_CallOneArg(loader, state);
+    Py_DECREF(loader);
+    return value;
+}
+
+static PyObject *load_values(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    PyObject *db, *data, *expires, *entries, *loaders, *string_from, *replace;
+    SlotIndex *by_slot;
+    long long now;
+    Py_ssize_t i, n;
+    if (nargs != 9 || !PyDict_CheckExact(args[1]) || !PyDict_CheckExact(args[2]) || !PyList_CheckExact(args[4])) {
+        PyErr_SetString(PyExc_TypeError, "load_values(db, data: dict, expires: dict, by_slot: SlotIndex, entries: list, loaders, string_from, now: int, replace)");
+        return NULL;
+    }
+    if (!(by_slot = as_index(args[3]))) return NULL;
+    db = args[0]; data = args[1]; expires = args[2]; entries = args[4]; loaders = args[5]; string_from = args[6]; replace = args[8];
+    now = PyLong_AsLongLong(args[7]);
+    if (now == -1 && PyErr_Occurred()) return NULL;
+    n = PyList_GET_SIZE(entries);
+    if (n % 5) { PyErr_SetString(PyExc_ValueError, "load_values(): entries come in fives"); return NULL; }
+    for (i = 0; i < n; i += 5) {
+        PyObject *key = PyList_GET_ITEM(entries, i), *when = PyList_GET_ITEM(entries, i + 3);
+        PyObject *value, *stored, *r;
+        Py_ssize_t before;
+        long long w;
+        if (!PyBytes_CheckExact(key) || !PyLong_CheckExact(when)) {
+            PyErr_SetString(PyExc_TypeError, "load_values(): a key must be bytes and its expiry an int");
+            return NULL;
+        }
+        w = PyLong_AsLongLong(when);
+        if (w == -1 && PyErr_Occurred()) return NULL;
+        if (w != -1 && w <= now) {
+            int has = PyDict_Contains(data, key);
+            if (has < 0) return NULL;
+            if (has) {
+                r = PyObject_CallFunctionObjArgs(replace, key, Py_None, NULL);
+                if (!r) return NULL;
+                Py_DECREF(r);
+            }
+            continue;
+        }
+        value = make_loaded(PyList_GET_ITEM(entries, i + 1), PyList_GET_ITEM(entries, i + 2), PyList_GET_ITEM(entries, i + 4), loaders, string_from);
+        if (!value) return NULL;
+        before = PyDict_GET_SIZE(data);
+        stored = PyDict_SetDefault(data, key, value);  /* borrowed; stored only if new */
+        if (!stored) { Py_DECREF(value); return NULL; }
+        if (PyDict_GET_SIZE(data) == before) {  /* not new (identity cannot tell: b"x" is shared) */
+            r = PyObject_CallFunctionObjArgs(replace, key, value, NULL);
+            if (!r) { Py_DECREF(value); return NULL; }
+            Py_DECREF(r);
+        } else {
+            PyObject *hook;
+            if (slot_index_add(by_slot, key) < 0) { Py_DECREF(value); return NULL; }
+            hook = _PyType_Lookup(Py_TYPE(value), str_on_store);  /* borrowed; no exception when absent */
+            if (hook) {
+                r = PyObject_CallMethodObjArgs(value, str_on_store, db, key, NULL);
+                if (!r) { Py_DECREF(value); return NULL; }
+                Py_DECREF(r);
+            }
+        }
+        Py_DECREF(value);
+        if (w != -1 && PyDict_SetItem(expires, key, when) < 0) return NULL;
     }
     Py_RETURN_NONE;
 }
@@ -1000,7 +1243,7 @@ static int list_add(PyObject *list, Py_ssize_t i, long long delta) {
 
 /* SET's store (Database.set for a string): a new key is indexed by slot, an
  * existing one loses its TTL; the access time is the current second. */
-static int fast_store(PyObject *data, PyObject *expires, PyObject *atime, PyObject *by_slot, PyObject *sec, PyObject *key, PyObject *value) {
+static int fast_store(PyObject *data, PyObject *expires, PyObject *atime, SlotIndex *by_slot, PyObject *sec, PyObject *key, PyObject *value) {
     int has = PyDict_Contains(data, key);
     if (has < 0) return -1;
     if (has) {
@@ -1008,7 +1251,7 @@ static int fast_store(PyObject *data, PyObject *expires, PyObject *atime, PyObje
             PyObject *when = PyDict_GetItemWithError(expires, key);
             if ((when && PyDict_DelItem(expires, key) < 0) || (!when && PyErr_Occurred())) return -1;
         }
-    } else if (index_one(by_slot, key) < 0) {
+    } else if (slot_index_add(by_slot, key) < 0) {
         return -1;
     }
     if (PyDict_SetItem(data, key, value) < 0 || PyDict_SetItem(atime, key, sec) < 0) return -1;
@@ -1048,7 +1291,8 @@ static PyObject *fast_argv(const char *raw, Py_ssize_t pos, Py_ssize_t end, PyOb
 
 /* What the fast commands need; one per run_strings call. */
 typedef struct {
-    PyObject *data, *expires, *atime, *by_slot, *sec, *parts, *log, *logged;
+    PyObject *data, *expires, *atime, *sec, *parts, *log, *logged;
+    SlotIndex *by_slot;
     long long ms;
     int touch, resp3;
     const char *raw;
@@ -1125,7 +1369,7 @@ static int fast_incr(Fast *f, PyObject *key, long long delta, PyObject **reply) 
     nd = snprintf(digits, sizeof digits, "%lld", current + delta);
     value = PyBytes_FromStringAndSize(digits, nd);
     if (!value) return -1;
-    ok = (found || index_one(f->by_slot, key) == 0) && PyDict_SetItem(f->data, key, value) == 0 && PyDict_SetItem(f->atime, key, f->sec) == 0;
+    ok = (found || slot_index_add(f->by_slot, key) == 0) && PyDict_SetItem(f->data, key, value) == 0 && PyDict_SetItem(f->atime, key, f->sec) == 0;
     Py_DECREF(value);
     if (!ok) return -1;
     *reply = PyBytes_FromFormat(":%s\r\n", digits);
@@ -1196,14 +1440,14 @@ static PyObject *run_strings(PyObject *self, PyObject *const *args, Py_ssize_t n
     long long slow_ns, t0;
     int set_ok;
     if (nargs != 16 || !PyBytes_Check(args[0]) || !PyDict_CheckExact(args[1]) || !PyDict_CheckExact(args[2]) || !PyDict_CheckExact(args[3]) ||
-        !PyDict_CheckExact(args[4]) || !PyDict_Check(args[9]) || !PyList_CheckExact(args[10]) || (args[11] != Py_None && !PyList_CheckExact(args[11])) ||
+        !PyObject_TypeCheck(args[4], &SlotIndexType) || !PyDict_Check(args[9]) || !PyList_CheckExact(args[10]) || (args[11] != Py_None && !PyList_CheckExact(args[11])) ||
         !PyList_CheckExact(args[12]) || !PyList_CheckExact(args[14])) {
         PyErr_SetString(PyExc_TypeError, "run_strings(): bad arguments");
         return NULL;
     }
     f.raw = PyBytes_AS_STRING(args[0]);
     f.end = PyBytes_GET_SIZE(args[0]);
-    f.data = args[1]; f.expires = args[2]; f.atime = args[3]; f.by_slot = args[4];
+    f.data = args[1]; f.expires = args[2]; f.atime = args[3]; f.by_slot = (SlotIndex *)args[4];
     f.ms = PyLong_AsLongLong(args[5]);
     f.sec = args[6];
     f.touch = PyObject_IsTrue(args[7]);
@@ -1291,22 +1535,6 @@ static PyObject *run_strings(PyObject *self, PyObject *const *args, Py_ssize_t n
     return Py_BuildValue("(nn)", pos, count);
 }
 
-static PyObject *unindex_key(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    PyObject *slot, *keys;
-    if (nargs != 2 || !PyDict_CheckExact(args[0]) || !PyBytes_Check(args[1])) { PyErr_SetString(PyExc_TypeError, "unindex_key(by_slot: dict, key: bytes)"); return NULL; }
-    slot = slot_int(slot_of(args[1]));
-    if (!slot) return NULL;
-    keys = PyDict_GetItemWithError(args[0], slot);
-    if (keys) {
-        if (PySet_Discard(keys, args[1]) < 0 || (PySet_GET_SIZE(keys) == 0 && PyDict_DelItem(args[0], slot) < 0)) { Py_DECREF(slot); return NULL; }
-    } else if (PyErr_Occurred()) {
-        Py_DECREF(slot);
-        return NULL;
-    }
-    Py_DECREF(slot);
-    Py_RETURN_NONE;
-}
-
 /* "*N\r\n" then one bulk string per item, for a list or tuple of exact bytes
  * objects (LRANGE, SMEMBERS, HGETALL ...); None when an item is anything else,
  * so the caller falls back to the general encoder. */
@@ -1351,14 +1579,12 @@ static PyObject *bulk_array(PyObject *self, PyObject *seq) {
 
 static PyMethodDef module_methods[] = {
     {"bulk_array", bulk_array, METH_O, "RESP array of bulk strings for a list/tuple of bytes, or None."},
-    {"index_key", (PyCFunction)(void (*)(void))index_key, METH_FASTCALL, "Add a key to a slot index (slot -> set of keys)."},
     {"entry_size", entry_size, METH_O, "Bytes a listpack entry for this string takes."},
     {"entries_size", entries_size, METH_O, "Sum of entry_size over a sequence of strings."},
     {"run_strings", (PyCFunction)(void (*)(void))run_strings, METH_FASTCALL, "The shard's fast path: run the leading GET/SET commands of a forwarded run."},
     {"store_flat", (PyCFunction)(void (*)(void))store_flat, METH_FASTCALL, "Store [key, value, ...] pairs of bytes and index their keys by slot."},
+    {"load_values", (PyCFunction)(void (*)(void))load_values, METH_FASTCALL, "A base file's __values entries into a database: store, index, file each new key."},
     {"load_plain_sets", (PyCFunction)(void (*)(void))load_plain_sets, METH_FASTCALL, "AOF replay: store a run of plain SET records for new keys; returns where the run ends."},
-    {"index_keys", (PyCFunction)(void (*)(void))index_keys, METH_FASTCALL, "Add every key of a sequence to a slot index."},
-    {"unindex_key", (PyCFunction)(void (*)(void))unindex_key, METH_FASTCALL, "Remove a key from a slot index (and its slot's set when empty)."},
     {"key_slot", key_slot, METH_O, "Hash slot of a key (CRC16 of its hash tag or whole key, mod 16384)."},
     {"interleave", interleave, METH_VARARGS, "Merge per-shard replies back into request order."},
     {NULL, NULL, 0, NULL}
@@ -1378,10 +1604,14 @@ PyMODINIT_FUNC PyInit__speedups(void) {
     }
     reply_ok = PyBytes_FromString("+OK\r\n");
     if (!reply_ok) return NULL;
-    if (PyType_Ready(&ParserType) < 0) return NULL;
+    str_on_store = PyUnicode_InternFromString("on_store");
+    if (!str_on_store) return NULL;
+    if (PyType_Ready(&ParserType) < 0 || PyType_Ready(&SlotIndexType) < 0) return NULL;
     m = PyModule_Create(&module);
     if (!m) return NULL;
     Py_INCREF(&ParserType);
     if (PyModule_AddObject(m, "Parser", (PyObject *)&ParserType) < 0) { Py_DECREF(&ParserType); Py_DECREF(m); return NULL; }
+    Py_INCREF(&SlotIndexType);
+    if (PyModule_AddObject(m, "SlotIndex", (PyObject *)&SlotIndexType) < 0) { Py_DECREF(&SlotIndexType); Py_DECREF(m); return NULL; }
     return m;
 }

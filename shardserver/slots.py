@@ -10,6 +10,8 @@ Slot map layout (native byte order): u64 version, then 16384 u16 shard ids.
 from __future__ import annotations
 
 from binascii import crc_hqx
+from collections.abc import Iterable
+from typing import Any
 
 NSLOTS = 16384
 MAP_BYTES = 8 + 2 * NSLOTS
@@ -25,36 +27,92 @@ def py_key_slot(key: bytes) -> int:
     return crc_hqx(key, 0) & 16383
 
 
-def py_index_key(by_slot: dict[int, set[bytes]], key: bytes) -> None:
-    """Add ``key`` to a slot index (slot -> set of keys)."""
-    slot = py_key_slot(key)
-    keys = by_slot.get(slot)
-    if keys is None:
-        by_slot[slot] = {key}
-    else:
-        keys.add(key)
+class PySlotIndex:
+    """Which keys of a database live in each slot (SCAN's stable cursor, RANDOMKEY,
+    per-slot counts); the twin of ``_speedups.SlotIndex``.
+
+    Per slot a count of live keys and a list holding every live key and maybe
+    keys deleted since (or a key twice): adding appends, deleting decrements.  A
+    list is compacted (dead keys dropped, repeats merged) once it grows past
+    twice its live count plus 8, and dropped when its slot empties.  A key is
+    live while it is in ``data``; the caller adds a key only when it enters
+    ``data`` and discards it only when it leaves, so the counts are exact.
+    """
+
+    __slots__ = ("data", "lists", "counts")
+
+    def __init__(self, data: dict[bytes, Any]) -> None:
+        self.data = data
+        self.lists: dict[int, list[bytes]] = {}
+        self.counts: dict[int, int] = {}
+
+    def _compact(self, slot: int) -> list[bytes]:
+        data = self.data
+        keys = self.lists[slot] = [k for k in dict.fromkeys(self.lists[slot]) if k in data]
+        return keys
+
+    def add(self, key: bytes) -> None:
+        if not isinstance(key, bytes):
+            raise TypeError("keys must be bytes")
+        slot = py_key_slot(key)
+        keys = self.lists.get(slot)
+        if keys is None:
+            keys = self.lists[slot] = []
+        elif len(keys) > 2 * self.counts[slot] + 8:
+            keys = self._compact(slot)  # before the append: the new key may not be in data yet
+        keys.append(key)
+        self.counts[slot] = self.counts.get(slot, 0) + 1
+
+    def add_all(self, keys: Iterable[bytes]) -> None:
+        for key in keys:
+            self.add(key)
+
+    def discard(self, key: bytes) -> None:
+        if not isinstance(key, bytes):
+            raise TypeError("keys must be bytes")
+        slot = py_key_slot(key)
+        n = self.counts.get(slot, 0)
+        if not n:
+            return
+        if n == 1:
+            del self.counts[slot]
+            del self.lists[slot]
+            return
+        self.counts[slot] = n - 1
+        if len(self.lists[slot]) > 2 * (n - 1) + 8:
+            self._compact(slot)
+
+    def count(self, slot: int) -> int:
+        _check_slot(slot)
+        return self.counts.get(slot, 0)
+
+    def keys(self, slot: int) -> list[bytes]:
+        _check_slot(slot)
+        keys = self.lists.get(slot)
+        if keys is None:
+            return []
+        if len(keys) != self.counts[slot]:
+            keys = self._compact(slot)
+        return list(keys)
+
+    def slots(self) -> list[int]:
+        return sorted(self.counts)
+
+    @property
+    def nonempty(self) -> int:
+        return len(self.counts)
 
 
-def py_index_keys(by_slot: dict[int, set[bytes]], keys: list[bytes]) -> None:
-    for key in keys:
-        py_index_key(by_slot, key)
-
-
-def py_unindex_key(by_slot: dict[int, set[bytes]], key: bytes) -> None:
-    """Remove ``key`` from a slot index, and its slot's set once empty."""
-    slot = py_key_slot(key)
-    keys = by_slot.get(slot)
-    if keys is not None:
-        keys.discard(key)
-        if not keys:
-            del by_slot[slot]
+def _check_slot(slot: int) -> None:
+    if not 0 <= slot < NSLOTS:
+        raise ValueError("slot out of range")
 
 
 try:
-    from shardserver._speedups import index_key, index_keys, key_slot, unindex_key
+    from shardserver._speedups import SlotIndex, key_slot
 except ImportError:  # built without the C helpers
     key_slot = py_key_slot
-    index_key, index_keys, unindex_key = py_index_key, py_index_keys, py_unindex_key
+    SlotIndex = PySlotIndex  # type: ignore[assignment,misc]
 
 
 def even_ranges(shards: int) -> list[tuple[int, int]]:

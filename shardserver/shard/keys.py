@@ -333,12 +333,12 @@ def cmd_randomkey(ctx: ShardContext, argv: list[bytes]) -> Any:
         if not db.data:
             return [None, 0]
         # Random slot first, then a random key in it: O(1)-ish without a key list.
-        slots = list(db.by_slot) if len(db.by_slot) < 64 else None
-        if slots is not None:
-            keys = db.by_slot[random.choice(slots)]
+        index = db.by_slot
+        if index.nonempty < 64:
+            keys = index.keys(random.choice(index.slots()))
         else:
-            keys = db.by_slot.get(random.randrange(NSLOTS)) or db.by_slot[next(iter(db.by_slot))]
-        key = random.choice(tuple(keys))
+            keys = index.keys(random.randrange(NSLOTS)) or index.keys(index.slots()[0])
+        key = random.choice(keys)
         if db.peek(key) is not None:
             return [key, len(db.data)]
     return [None, len(db.data)]
@@ -391,11 +391,11 @@ def cmd_scan(ctx: ShardContext, argv: list[bytes]) -> Any:
     visited = 0
     budget = count * 10  # like Valkey: bound the empty buckets visited per call
     while slot < NSLOTS and ctx.owns_slot(slot):
-        keys = db.by_slot.get(slot)
+        keys = db.by_slot.keys(slot)
         slot += 1
         visited += 1
         if keys:
-            for key in list(keys):
+            for key in keys:
                 value = db.peek(key)
                 if value is None:
                     continue
@@ -648,11 +648,11 @@ def cmd_slotcounts(ctx: ShardContext, argv: list[bytes]) -> Any:
     """
     out = []
     for db in ctx.keyspace.dbs:
-        if db.by_slot:
+        if db.by_slot.nonempty:
             flat: list[int] = []
-            for slot in sorted(db.by_slot):
+            for slot in db.by_slot.slots():
                 flat.append(slot)
-                flat.append(len(db.by_slot[slot]))
+                flat.append(db.by_slot.count(slot))
             out.append([db.id, flat])
     return out
 

@@ -12,8 +12,8 @@ reads or writes it.  Each ``Database`` keeps
   keys loaded from the AOF (bulk records of a base file, plain ``SET`` records)
   have none until touched (``last_access`` answers the second they were
   loaded: ``loaded_sec``),
-- ``by_slot``: slot -> set of keys, so SCAN walks slots with a stable cursor
-  and slots can later move between shards,
+- ``by_slot``: a ``SlotIndex`` of ``data``'s keys by slot, so SCAN walks slots
+  with a stable cursor and slots can later move between shards,
 - ``member_expiry``: a min-heap of ``(when, key)`` for values whose members
   expire on their own (hash fields with a TTL); the value checks an entry
   when it comes due (``expire_members``) and files itself again, so stale
@@ -32,10 +32,10 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from shardserver.slots import index_key, index_keys, unindex_key
+from shardserver.slots import SlotIndex
 
 
-def py_load_plain_sets(data: dict[bytes, Any], by_slot: dict[int, set[bytes]], records: list[list[bytes]], start: int) -> int:
+def py_load_plain_sets(data: dict[bytes, Any], by_slot: SlotIndex, records: list[list[bytes]], start: int) -> int:
     """AOF replay's fast path: store records[start:] while each is a plain ``SET key value``
     for a new key; returns the index of the first record not applied (no access time:
     ``Database.last_access`` answers the load time)."""
@@ -45,26 +45,24 @@ def py_load_plain_sets(data: dict[bytes, Any], by_slot: dict[int, set[bytes]], r
         if len(argv) != 3 or len(argv[0]) != 3 or argv[0].lower() != b"set" or argv[1] in data:
             break
         data[argv[1]] = argv[2]
-        index_key(by_slot, argv[1])
+        by_slot.add(argv[1])
         i += 1
     return i
 
 
-def py_store_flat(data: dict[bytes, Any], by_slot: dict[int, set[bytes]], flat: list[bytes]) -> None:
-    """Store [key, value, ...] pairs of bytes and index their keys by slot."""
+def py_store_flat(data: dict[bytes, Any], by_slot: SlotIndex, flat: list[bytes]) -> None:
+    """Store [key, value, ...] pairs of bytes, indexing the new keys by slot (replacing any value)."""
     if len(flat) % 2:
         raise ValueError("store_flat(): an odd number of items")
     if not all(type(x) is bytes for x in flat):
         raise TypeError("store_flat(): keys and values must be bytes")
-    it = iter(flat)
-    data.update(zip(it, it, strict=True))
-    index_keys(by_slot, flat[0::2])
+    for i in range(0, len(flat), 2):
+        key = flat[i]
+        if key not in data:
+            by_slot.add(key)
+        data[key] = flat[i + 1]
 
 
-try:
-    from shardserver._speedups import load_plain_sets, store_flat
-except ImportError:  # built without the C helpers
-    load_plain_sets, store_flat = py_load_plain_sets, py_store_flat
 
 
 class RawStr(bytes):
@@ -90,6 +88,63 @@ def string_flags(value: bytes) -> int:
 def string_from(payload: bytes, flags: int) -> bytes:
     """The string ``string_flags`` described."""
     return RawStr(payload) if flags == 1 else EmbStr(payload) if flags == 2 else payload
+
+
+def _make_value(kind: bytes, state: Any, flags: int, loaders: dict[bytes, Callable[[Any], Any]], string_from: Callable[[bytes, int], bytes]) -> Any:
+    if kind == b"string":
+        if type(state) is not bytes or type(flags) is not int:
+            raise TypeError("a string entry's state must be bytes and its flags an int")
+        return state if flags == 0 else string_from(state, flags)
+    return loaders[kind](state)
+
+
+def py_load_values(
+    db: Any,
+    data: dict[bytes, Any],
+    expires: dict[bytes, int],
+    by_slot: SlotIndex,
+    entries: list[Any],
+    loaders: dict[bytes, Callable[[Any], Any]],
+    string_from: Callable[[bytes, int], bytes],
+    now: int,
+    replace: Callable[[bytes, Any], None],
+) -> None:
+    """A base file's ``__values`` entries [key, kind, state, pexpireat or -1, flags, ...]
+    into a database nobody watches: a new key is stored and indexed (and filed
+    by its value's ``on_store``); an existing one goes through ``replace(key,
+    value)``, an entry expired by ``now`` through ``replace(key, None)``.  A
+    string's value is its state (``string_from(state, flags)`` when the flags
+    say raw or embstr), another kind's ``loaders[kind](state)``."""
+    if len(entries) % 5:
+        raise ValueError("load_values(): entries come in fives")
+    for i in range(0, len(entries), 5):
+        key, kind, state, when, flags = entries[i : i + 5]
+        if type(key) is not bytes or type(when) is not int:
+            raise TypeError("load_values(): a key must be bytes and its expiry an int")
+        if when != -1 and when <= now:
+            if key in data:
+                replace(key, None)
+            continue
+        value = _make_value(kind, state, flags, loaders, string_from)
+        # setdefault: one lookup stores a new key (a base file's keys are all new); the
+        # size says whether it was new (identity cannot: b"x" is a shared object)
+        before = len(data)
+        data.setdefault(key, value)
+        if len(data) == before:
+            replace(key, value)
+        else:
+            by_slot.add(key)
+            on_store = getattr(type(value), "on_store", None)
+            if on_store is not None:
+                on_store(value, db, key)
+        if when != -1:
+            expires[key] = when
+
+
+try:
+    from shardserver._speedups import load_plain_sets, load_values, store_flat
+except ImportError:  # built without the C helpers
+    load_plain_sets, load_values, store_flat = py_load_plain_sets, py_load_values, py_store_flat
 
 
 def type_name(value: Any) -> str:
@@ -127,7 +182,7 @@ class Database:
         self.expires: dict[bytes, int] = {}
         self.atime: dict[bytes, int] = {}
         self.loaded_sec = 0
-        self.by_slot: dict[int, set[bytes]] = {}
+        self.by_slot = SlotIndex(self.data)
         self._scan_keys: list[bytes] = []
         self._scan_pos = 0
         self.on_expire: Callable[[Database, bytes], None] | None = None
@@ -176,7 +231,7 @@ class Database:
         """Store ``value``; drops any TTL unless ``keep_ttl``."""
         data = self.data
         if key not in data:
-            index_key(self.by_slot, key)
+            self.by_slot.add(key)
             if self.watched and key in self.watched and self.on_ready is not None:
                 self.on_ready(self, key)
         else:
@@ -212,29 +267,21 @@ class Database:
         """Store values given as [key, kind, state, pexpireat or -1, flags, ...]:
         ``loaders[kind](state)`` makes a value, ``string_from(state, flags)`` a
         string (kind b"string").  An entry already expired is skipped."""
-        data = self.data
-        expires = self.expires
-        by_slot = self.by_slot
-        watched = self.watched
-        now = self.clock.ms
         self.loaded_sec = self.clock.sec
-        for key, kind, state, when, flags in zip(entries[0::5], entries[1::5], entries[2::5], entries[3::5], entries[4::5], strict=True):
-            if when != -1 and when <= now:
-                if key in data:
-                    self.delete(key)
-                continue
-            value = string_from(state, flags) if kind == b"string" else loaders[kind](state)
-            # setdefault: one lookup stores a new key (a base file's keys are all new)
-            if watched or data.setdefault(key, value) is not value:
-                self.delete(key)
-                self.set(key, value)
-            else:
-                index_key(by_slot, key)
-                on_store = getattr(value, "on_store", None)
-                if on_store is not None:
-                    on_store(self, key)
-            if when != -1:
-                expires[key] = when
+        if self.watched:  # blocked clients need the per-key path (never while loading)
+            now = self.clock.ms
+            for key, kind, state, when, flags in zip(entries[0::5], entries[1::5], entries[2::5], entries[3::5], entries[4::5], strict=True):
+                self._replace_loaded(key, None if when != -1 and when <= now else _make_value(kind, state, flags, loaders, string_from))
+                if when != -1 and when > now:
+                    self.expires[key] = when
+            return
+        load_values(self, self.data, self.expires, self.by_slot, entries, loaders, string_from, self.clock.ms, self._replace_loaded)
+
+    def _replace_loaded(self, key: bytes, value: Any) -> None:
+        """A loaded entry for a key already stored (or watched): drop the old value, store ``value`` unless None."""
+        self.delete(key)
+        if value is not None:
+            self.set(key, value)
 
     def signal_ready(self, key: bytes) -> None:
         """A write made a watched key servable without creating it (XADD): wake its blocked clients."""
@@ -266,7 +313,7 @@ class Database:
         self.atime.pop(key, None)
         if self.expires:
             self.expires.pop(key, None)
-        unindex_key(self.by_slot, key)
+        self.by_slot.discard(key)
         return True
 
     def delete_live(self, key: bytes) -> bool:
@@ -294,7 +341,7 @@ class Database:
         self.data = {}
         self.expires = {}
         self.atime = {}
-        self.by_slot = {}
+        self.by_slot = SlotIndex(self.data)
         self._scan_keys = []
         self._scan_pos = 0
         self.member_expiry = []
@@ -359,8 +406,8 @@ class Database:
         return total
 
     # -- iteration -------------------------------------------------------
-    def keys_in_slot(self, slot: int) -> set[bytes]:
-        return self.by_slot.get(slot, set())
+    def keys_in_slot(self, slot: int) -> list[bytes]:
+        return self.by_slot.keys(slot)
 
     def live_keys(self) -> Iterator[bytes]:
         now = self.clock.ms

@@ -50,7 +50,10 @@ class Harness:
         def plain(v: Any) -> Any:
             return (type(v).__name__, v if isinstance(v, bytes) else v.state())
 
-        dbs = [({k: plain(v) for k, v in db.data.items()}, db.expires, db.atime, db.by_slot) for db in self.worker.keyspace.dbs[:2]]
+        def slots(index: Any) -> dict[int, list[bytes]]:
+            return {slot: sorted(index.keys(slot)) for slot in index.slots()}
+
+        dbs = [({k: plain(v) for k, v in db.data.items()}, db.expires, db.atime, slots(db.by_slot)) for db in self.worker.keyspace.dbs[:2]]
         stats = {name: (e[1] > 0, e[2], sum(e[4])) for name, e in self.worker.stats.commands.items()}
         return dbs, stats, self.worker.keyspace.expired_keys
 
