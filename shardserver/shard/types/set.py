@@ -29,6 +29,7 @@ from shardserver.shard.types.scanlist import ScanList
 INTSET = "intset"
 LISTPACK = "listpack"
 HASHTABLE = "hashtable"
+_ENCODINGS = {name.encode(): name for name in (INTSET, LISTPACK, HASHTABLE)}
 
 # Encoding thresholds (CONFIG SET reaches them through the shard's config hooks).
 LIMITS: dict[str, int] = {
@@ -250,20 +251,22 @@ class SetValue:
     def from_state(cls, state: list[Any]) -> SetValue:
         enc, items = state
         s = cls.__new__(cls)  # the fields are all set here: skip __init__'s empty ones
-        s.enc = enc = enc.decode()
-        s.ints = []
-        s.small = {}
+        s.enc = enc = _ENCODINGS.get(enc)  # the shared name, not a new str per set
         s.big = None
-        if enc == INTSET:
-            s.ints = items
-        elif enc == LISTPACK:
+        if enc is LISTPACK:
+            s.ints = []
             s.small = dict.fromkeys(items)
-        elif enc == HASHTABLE:
+        elif enc is INTSET:
+            s.ints = items
+            s.small = {}
+        elif enc is HASHTABLE:
+            s.ints = []
+            s.small = {}
             s.big = big = ScanList()
             for m in items:
                 big.add(m)
         else:
-            raise ValueError(f"unknown set encoding {enc!r}")
+            raise ValueError(f"unknown set encoding {state[0]!r}")
         return s
 
     def copy(self) -> SetValue:

@@ -26,6 +26,7 @@ from shardserver.shard.types.scanlist import ScanList
 
 LISTPACK = "listpack"
 SKIPLIST = "skiplist"
+_ENCODINGS = {name.encode(): name for name in (LISTPACK, SKIPLIST)}
 
 LIMITS: dict[str, int] = {
     "zset-max-listpack-entries": 128,
@@ -66,8 +67,12 @@ class RankedList:
         """A list over ``data`` already in order (a dump's): no sort, no insert steps."""
         r = cls.__new__(cls)
         load = cls.LOAD
-        r.blocks = blocks = [data[i : i + load] for i in range(0, len(data), load)] if len(data) > load else [data] if data else []
-        r.maxes = [b[-1] for b in blocks]
+        if len(data) > load:
+            r.blocks = blocks = [data[i : i + load] for i in range(0, len(data), load)]
+            r.maxes = [b[-1] for b in blocks]
+        else:  # a small set's one block, without the comprehensions
+            r.blocks = [data] if data else []
+            r.maxes = [data[-1]] if data else []
         r.tree = None
         r.size = len(data)
         r.steps = 0
@@ -292,7 +297,9 @@ class ZSetValue:
         member: the last score wins), or None when ZADD would make a skiplist."""
         if len(pairs) > LIMITS["zset-max-listpack-entries"] or maxlen > LIMITS["zset-max-listpack-value"]:
             return None
-        z = cls(LISTPACK)
+        z = cls.__new__(cls)  # the fields are all set here: skip __init__'s empty ones
+        z.enc = LISTPACK
+        z.scan_list = None
         z.scores = scores = {m: s for s, m in pairs}
         z.index = RankedList.from_sorted(sorted(zip(scores.values(), scores, strict=True)))
         return z
@@ -390,13 +397,15 @@ class ZSetValue:
     def from_state(cls, state: list[Any]) -> ZSetValue:
         enc, flat = state
         z = cls.__new__(cls)  # the fields are all set here: skip __init__'s empty ones
-        z.enc = enc = enc.decode()
+        z.enc = enc = _ENCODINGS.get(enc)  # the shared name, not a new str per sorted set
+        if enc is None:
+            raise ValueError(f"unknown sorted set encoding {state[0]!r}")
         members = flat[0::2]
         scores = list(map(float, flat[1::2]))
         z.scores = dict(zip(members, scores, strict=True))
         z.index = RankedList.from_sorted(list(zip(scores, members, strict=True)))
         z.scan_list = None
-        if enc == SKIPLIST:
+        if enc is SKIPLIST:
             z.scan_list = sl = ScanList()
             for m in members:
                 sl.add(m)
