@@ -131,6 +131,43 @@ def test_fast_path_matches_the_python_path(pair: tuple[Harness, Harness], monkey
         assert sum(fast.worker.stats.commands[name][4]) == sum(slow.worker.stats.commands[name][4]) > 0
 
 
+def test_fast_path_over_large_keyspaces(pair: tuple[Harness, Harness], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fast path prefetches through the dicts' internals (one, two and four byte index
+    slots as a dict grows, a TTL dict once keys have one): the replies and state stay the Python path's."""
+    from shardserver.shard import keyspace
+
+    fast, slow = pair
+    monkeypatch.setattr(keyspace.time, "time", lambda: 1_700_000_000.0)
+    rnd = random.Random(4)
+    filled = 0
+    for size in (100, 6000, 50000):
+        while filled < size:  # MSET runs of 16 new keys: the dicts grow through their index widths
+            pairs = [x for i in range(filled, min(filled + 16, size)) for x in (b"key:%d" % i, b"%d" % i)]
+            for h in (fast, slow):
+                h.run(0, 0, [[b"MSET", *pairs]])
+            filled = min(filled + 16, size)
+        ttls = [[b"PEXPIRE", b"key:%d" % rnd.randrange(size), b"100000"] for _ in range(5)]
+        for h in (fast, slow):
+            h.run(0, 0, ttls)
+        for _ in range(40):
+            cmds: list[list[bytes]] = []
+            for _ in range(rnd.randrange(1, 40)):
+                k = b"key:%d" % rnd.randrange(size + size // 4)  # a fifth of them missing
+                x = rnd.random()
+                if x < 0.4:
+                    cmds.append([b"GET", k])
+                elif x < 0.7:
+                    cmds.append([b"SET", k, b"v%d" % rnd.randrange(9)])
+                elif x < 0.8:
+                    cmds.append([b"INCR", k])
+                elif x < 0.9:
+                    cmds.append([b"MGET", k, b"key:%d" % rnd.randrange(size), b"nope"])
+                else:
+                    cmds.append([b"MSET", k, b"1", b"key:%d" % rnd.randrange(size), b"2"])
+            assert fast.run(0, wire.LENGTHS, cmds) == slow.run(0, wire.LENGTHS, cmds), cmds
+    assert fast.state() == slow.state()
+
+
 def test_fast_path_runs_the_leading_gets_and_sets(pair: tuple[Harness, Harness], monkeypatch: pytest.MonkeyPatch) -> None:
     fast, _ = pair
     fast.run(0, 0, [[b"SET", b"a", b"1"], [b"GET", b"a"]])  # creates the statistics entries
