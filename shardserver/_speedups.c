@@ -390,11 +390,189 @@ static int group_flush(Group *g, PyObject *out) {
     return 0;
 }
 
+/* RESP bulk string header and body into b */
+static int buf_bulk(Buf *b, const char *data, Py_ssize_t n) {
+    char head[32];
+    int h = snprintf(head, sizeof head, "$%zd\r\n", n);
+    return buf_add(b, head, h) < 0 || buf_add(b, data, n) < 0 || buf_add(b, "\r\n", 2) < 0 ? -1 : 0;
+}
+
+/*
+ * A SPLIT command (MGET, MSET, DEL, EXISTS, UNLINK, TOUCH) whose keys span
+ * shards, as one item (merge, order, raws, name): ``raws[s]`` the RESP of
+ * shard s's sub-command (the same name, its keys with their values, in
+ * order) or None, ``order`` one byte per key naming its shard (merge_split
+ * puts MGET's values back in place with it), ``merge`` the table's
+ * SPLIT_MERGES number.
+ */
+static int split_command(PyObject *cmd, long first, long step, long merge, const unsigned short *owners, int nshards, PyObject *out) {
+    Py_ssize_t n = PyList_GET_SIZE(cmd), pos;
+    PyObject *name = PyList_GET_ITEM(cmd, 0), *raws = NULL, *order = NULL, *item;
+    Buf *body = PyMem_Calloc(nshards, sizeof(Buf)), ord = {0};
+    Py_ssize_t *units = PyMem_Calloc(nshards, sizeof(Py_ssize_t));
+    int s, rc = -1;
+    if (!body || !units) { PyErr_NoMemory(); goto done; }
+    for (pos = first; pos < n; pos += step) {
+        unsigned char shard = (unsigned char)owners[slot_of(PyList_GET_ITEM(cmd, pos))];
+        long k;
+        if (shard >= nshards) shard = 0;
+        if (buf_add(&ord, (const char *)&shard, 1) < 0) goto done;
+        for (k = 0; k < step; k++) {
+            PyObject *arg = PyList_GET_ITEM(cmd, pos + k);
+            if (buf_bulk(&body[shard], PyBytes_AS_STRING(arg), PyBytes_GET_SIZE(arg)) < 0) goto done;
+        }
+        units[shard]++;
+    }
+    raws = PyList_New(nshards);
+    if (!raws) goto done;
+    for (s = 0; s < nshards; s++) {
+        PyObject *r;
+        if (!units[s]) {
+            Py_INCREF(Py_None);
+            PyList_SET_ITEM(raws, s, Py_None);
+            continue;
+        }
+        {
+            Buf head = {0};
+            char star[32];
+            int h = snprintf(star, sizeof star, "*%zd\r\n", 1 + units[s] * step);
+            if (buf_add(&head, star, h) < 0 || buf_bulk(&head, PyBytes_AS_STRING(name), PyBytes_GET_SIZE(name)) < 0) { PyMem_Free(head.p); goto done; }
+            r = PyBytes_FromStringAndSize(NULL, head.len + body[s].len);
+            if (!r) { PyMem_Free(head.p); goto done; }
+            memcpy(PyBytes_AS_STRING(r), head.p, head.len);
+            memcpy(PyBytes_AS_STRING(r) + head.len, body[s].p, body[s].len);
+            PyMem_Free(head.p);
+        }
+        PyList_SET_ITEM(raws, s, r);
+    }
+    order = PyBytes_FromStringAndSize(ord.p, ord.len);
+    if (!order) goto done;
+    item = Py_BuildValue("(lOOO)", merge, order, raws, name);
+    if (!item) goto done;
+    rc = PyList_Append(out, item);
+    Py_DECREF(item);
+done:
+    Py_XDECREF(raws);
+    Py_XDECREF(order);
+    if (body) for (s = 0; s < nshards; s++) PyMem_Free(body[s].p);
+    PyMem_Free(body);
+    PyMem_Free(units);
+    PyMem_Free(ord.p);
+    return rc;
+}
+
+/* the end of the RESP reply element at p (below end), or NULL if it is not a
+ * complete bulk string, null or integer (what MGET's array holds) */
+static const char *element_end(const char *p, const char *end) {
+    const char *crlf;
+    if (p >= end) return NULL;
+    crlf = memchr(p, '\r', end - p);
+    if (!crlf || crlf + 1 >= end || crlf[1] != '\n') return NULL;
+    if (*p == '$') {
+        long long len = strtoll(p + 1, NULL, 10);
+        if (len < 0) return crlf + 2;  /* $-1 */
+        if (len > end - (crlf + 2) - 2) return NULL;
+        return crlf + 2 + len + 2;
+    }
+    if (*p == '_' || *p == ':' || *p == '+') return crlf + 2;
+    return NULL;
+}
+
+/*
+ * merge_split(merge, order, parts) -> bytes
+ *
+ * The client's reply to a command split_command divided: ``parts[s]`` is
+ * shard s's reply (RESP bytes) or None.  The first error, taking shards in
+ * the order of their first key, is the reply; otherwise merge 1 gives +OK,
+ * 2 the sum of the integer replies, 3 one array with each element where its
+ * key was (``order``).  ValueError when a part is not what its merge expects.
+ */
+static PyObject *merge_split(PyObject *self, PyObject *args) {
+    long merge;
+    Py_buffer order;
+    PyObject *parts, *result = NULL;
+    Py_ssize_t nparts, i;
+    const char **at = NULL, **stop = NULL;
+    unsigned char seen[256] = {0};
+    if (!PyArg_ParseTuple(args, "ly*O!", &merge, &order, &PyList_Type, &parts)) return NULL;
+    nparts = PyList_GET_SIZE(parts);
+    if (nparts > 256) { PyErr_SetString(PyExc_ValueError, "too many parts"); goto done; }
+    for (i = 0; i < order.len; i++) {  /* errors first, shards by their first key */
+        unsigned char s = ((const unsigned char *)order.buf)[i];
+        PyObject *part;
+        if (s >= nparts) { PyErr_SetString(PyExc_ValueError, "a shard's part is missing"); goto done; }
+        if (seen[s]) continue;
+        seen[s] = 1;
+        part = PyList_GET_ITEM(parts, s);
+        if (!PyBytes_Check(part)) { PyErr_SetString(PyExc_ValueError, "a shard's part is missing"); goto done; }
+        if (PyBytes_GET_SIZE(part) && (PyBytes_AS_STRING(part)[0] == '-' || PyBytes_AS_STRING(part)[0] == '!')) {
+            Py_INCREF(part);
+            result = part;
+            goto done;
+        }
+    }
+    if (merge == 1) {
+        result = PyBytes_FromString("+OK\r\n");
+    } else if (merge == 2) {
+        long long sum = 0;
+        char buf[32];
+        for (i = 0; i < nparts; i++) {
+            PyObject *part = PyList_GET_ITEM(parts, i);
+            char *endp;
+            if (part == Py_None) continue;
+            if (!PyBytes_Check(part) || PyBytes_GET_SIZE(part) < 4 || PyBytes_AS_STRING(part)[0] != ':') { PyErr_SetString(PyExc_ValueError, "a part is not an integer"); goto done; }
+            sum += strtoll(PyBytes_AS_STRING(part) + 1, &endp, 10);
+            if (*endp != '\r') { PyErr_SetString(PyExc_ValueError, "a part is not an integer"); goto done; }
+        }
+        snprintf(buf, sizeof buf, ":%lld\r\n", sum);
+        result = PyBytes_FromString(buf);
+    } else if (merge == 3) {
+        Buf b = {0};
+        char star[32];
+        int h;
+        at = PyMem_Calloc(nparts ? nparts : 1, sizeof(char *));
+        stop = PyMem_Calloc(nparts ? nparts : 1, sizeof(char *));
+        if (!at || !stop) { PyErr_NoMemory(); goto done; }
+        for (i = 0; i < nparts; i++) {
+            PyObject *part = PyList_GET_ITEM(parts, i);
+            const char *crlf;
+            if (part == Py_None) continue;
+            if (!PyBytes_Check(part) || PyBytes_GET_SIZE(part) < 4 || PyBytes_AS_STRING(part)[0] != '*') { PyErr_SetString(PyExc_ValueError, "a part is not an array"); goto done; }
+            at[i] = PyBytes_AS_STRING(part);
+            stop[i] = at[i] + PyBytes_GET_SIZE(part);
+            crlf = memchr(at[i], '\n', stop[i] - at[i]);
+            if (!crlf) { PyErr_SetString(PyExc_ValueError, "a part is not an array"); goto done; }
+            at[i] = crlf + 1;
+        }
+        h = snprintf(star, sizeof star, "*%zd\r\n", order.len);
+        if (buf_add(&b, star, h) < 0) { PyMem_Free(b.p); goto done; }
+        for (i = 0; i < order.len; i++) {
+            unsigned char s = ((const unsigned char *)order.buf)[i];
+            const char *e;
+            if (s >= nparts || !at[s] || !(e = element_end(at[s], stop[s]))) { PyMem_Free(b.p); PyErr_SetString(PyExc_ValueError, "a part has too few values"); goto done; }
+            if (buf_add(&b, at[s], e - at[s]) < 0) { PyMem_Free(b.p); goto done; }
+            at[s] = e;
+        }
+        for (i = 0; i < nparts; i++) {
+            if (at[i] && at[i] != stop[i]) { PyMem_Free(b.p); PyErr_SetString(PyExc_ValueError, "a part has too many values"); goto done; }
+        }
+        result = PyBytes_FromStringAndSize(b.p, b.len);
+        PyMem_Free(b.p);
+    } else {
+        PyErr_SetString(PyExc_ValueError, "unknown merge");
+    }
+done:
+    PyMem_Free((void *)at);
+    PyMem_Free((void *)stop);
+    PyBuffer_Release(&order);
+    return result;
+}
+
 /*
  * drain_routed(fast, owner, nshards) -> (items, error)
  *
  * The front's hot path in one call.  ``fast`` maps a command name (bytes, as
- * sent or lower-cased) to (first_key, last_key, step, arity) for key commands
+ * sent or lower-cased) to (first_key, last_key, step, arity, merge) for key commands
  * that run on one shard when all their keys do (last_key < 0 counts from the end);
  * ``owner`` is the slot map (16384 native u16).  Such commands between two
  * slow ones form a group ``(order, raws, last_name)``: ``order`` has one byte
@@ -403,6 +581,8 @@ static int group_flush(Group *g, PyObject *out) {
  * returned as its argv list, for the Python slow path, in its place.  A name
  * mapped to bytes (PING) is answered by the front with those bytes when sent
  * without arguments: consecutive ones become one item (None, replies, count).
+ * A command whose table entry has a merge (its 5th item: MGET, MSET, DEL...)
+ * and whose keys span shards becomes a split item (see split_command).
  */
 static PyObject *Parser_drain_routed(Parser *self, PyObject *args) {
     PyObject *fast, *owner_obj, *out = NULL, *result = NULL;
@@ -475,11 +655,12 @@ static PyObject *Parser_drain_routed(Parser *self, PyObject *args) {
             Py_DECREF(cmd);
             continue;
         }
-        if (info && PyTuple_Check(info) && PyTuple_GET_SIZE(info) == 4) {
+        if (info && PyTuple_Check(info) && PyTuple_GET_SIZE(info) == 5) {
             long first = PyLong_AsLong(PyTuple_GET_ITEM(info, 0));
             long last = PyLong_AsLong(PyTuple_GET_ITEM(info, 1));
             long step = PyLong_AsLong(PyTuple_GET_ITEM(info, 2));
             long ar = PyLong_AsLong(PyTuple_GET_ITEM(info, 3));
+            long merge = PyLong_AsLong(PyTuple_GET_ITEM(info, 4));
             int same = 1;
             unsigned char shard = 0;
             if (last < 0) last += (long)n;
@@ -501,6 +682,16 @@ static PyObject *Parser_drain_routed(Parser *self, PyObject *args) {
                     Py_DECREF(cmd);
                     goto fail;
                 }
+                Py_INCREF(name);
+                Py_DECREF(g.last_name);
+                g.last_name = name;
+                Py_DECREF(cmd);
+                continue;
+            }
+            if (merge > 0 && nshards > 1 && last == n - 1 && first < n && (n - first) % step == 0 &&
+                ((ar >= 0 && n == ar) || (ar < 0 && n >= -ar))) {
+                /* keys on several shards: one sub-command per shard, merged by the front */
+                if (group_flush(&g, out) < 0 || split_command(cmd, first, step, merge, owners, nshards, out) < 0) { Py_DECREF(cmd); goto fail; }
                 Py_INCREF(name);
                 Py_DECREF(g.last_name);
                 g.last_name = name;
@@ -1240,7 +1431,8 @@ static PyObject *load_values(PyObject *self, PyObject *const *args, Py_ssize_t n
  * RESP) to ``log`` (the AOF buffer, None when the AOF is off) and its reply's
  * index to ``logged``; each command's duration goes to its statistics entry
  * ``names[spelling]`` ([calls, nanos, failed, rejected, histogram]; calls are
- * the histogram's sum) and, when >= slow_ns, (nanos, argv) to ``slow``.
+ * the histogram's sum) and, when >= slow_ns, (nanos, argv) to ``slow``; with
+ * ``names`` None (a split command's part: the front counts it) neither.
  * ``pos`` is where Python takes over, ``count`` the commands executed.
  */
 static char *put_header(char *p, char c, Py_ssize_t n);
@@ -1565,7 +1757,7 @@ static PyObject *run_strings(PyObject *self, PyObject *const *args, Py_ssize_t n
     long long slow_ns, t0;
     int set_ok;
     if (nargs != 16 || !PyBytes_Check(args[0]) || !PyDict_CheckExact(args[1]) || !PyDict_CheckExact(args[2]) || !PyDict_CheckExact(args[3]) ||
-        !PyObject_TypeCheck(args[4], &SlotIndexType) || !PyDict_Check(args[9]) || !PyList_CheckExact(args[10]) || (args[11] != Py_None && !PyList_CheckExact(args[11])) ||
+        !PyObject_TypeCheck(args[4], &SlotIndexType) || (args[9] != Py_None && !PyDict_Check(args[9])) || !PyList_CheckExact(args[10]) || (args[11] != Py_None && !PyList_CheckExact(args[11])) ||
         !PyList_CheckExact(args[12]) || !PyList_CheckExact(args[14])) {
         PyErr_SetString(PyExc_TypeError, "run_strings(): bad arguments");
         return NULL;
@@ -1604,8 +1796,11 @@ static PyObject *run_strings(PyObject *self, PyObject *const *args, Py_ssize_t n
         }
         if (!fn || (fn->argc > 0 ? fn->argc != argc : fn->argc < 0 && (argc < -fn->argc || argc % 2 == 0))) break;
         if (fn->kind != FAST_GET && fn->kind != FAST_MGET && !set_ok) break;
-        entry = fast_entry(names, fn->obj);
-        if (!entry) { if (PyErr_Occurred()) return NULL; break; }  /* Python creates the entry */
+        entry = NULL;
+        if (names != Py_None) {  /* None: a split command's part, which the front counts */
+            entry = fast_entry(names, fn->obj);
+            if (!entry) { if (PyErr_Occurred()) return NULL; break; }  /* Python creates the entry */
+        }
         if (fn->kind == FAST_MGET) {
             rc = fast_mget(&f, &p, (Py_ssize_t)(argc - 1), &reply);
         } else if (fn->kind == FAST_MSET) {
@@ -1645,8 +1840,8 @@ static PyObject *run_strings(PyObject *self, PyObject *const *args, Py_ssize_t n
         t1 = now_ns();
         took = t1 - t0;
         t0 = t1;
-        if (list_add(entry, 1, took) < 0 || list_add(PyList_GET_ITEM(entry, 4), bit_length(took), 1) < 0) { Py_DECREF(reply); return NULL; }
-        if (took >= slow_ns) {
+        if (entry && (list_add(entry, 1, took) < 0 || list_add(PyList_GET_ITEM(entry, 4), bit_length(took), 1) < 0)) { Py_DECREF(reply); return NULL; }
+        if (entry && took >= slow_ns) {
             PyObject *argv = fast_argv(raw, pos, f.end, fn->obj), *item;
             if (!argv) { Py_DECREF(reply); return NULL; }
             item = Py_BuildValue("(LN)", took, argv);
@@ -1713,6 +1908,7 @@ static PyMethodDef module_methods[] = {
     {"load_plain_sets", (PyCFunction)(void (*)(void))load_plain_sets, METH_FASTCALL, "AOF replay: store a run of plain SET records for new keys; returns where the run ends."},
     {"key_slot", key_slot, METH_O, "Hash slot of a key (CRC16 of its hash tag or whole key, mod 16384)."},
     {"interleave", interleave, METH_VARARGS, "Merge per-shard replies back into request order."},
+    {"merge_split", merge_split, METH_VARARGS, "The reply to a command split over shards, from the shards' replies."},
     {NULL, NULL, 0, NULL}
 };
 

@@ -11,7 +11,8 @@ client sent them (already validated by the front).  ``flags``: bit 0 = RESP3
 client, bit 1 = internal run (the reply is values, not RESP bytes), bit 2 =
 the reply also carries each reply's length (the front interleaves replies of
 several shards), bit 3 = the client set CLIENT NO-TOUCH (reads do not update
-access times).
+access times), bit 4 = the run is one shard's part of a command the front split
+over shards (the front counts the command in its statistics; the shard does not).
 
 Reply message (shard -> front): msgpack array ``[run_id, payload, ...]``
 flattened.  For a client run ``payload`` is the RESP bytes of every reply of
@@ -36,6 +37,7 @@ RESP3 = 1
 INTERNAL = 2
 LENGTHS = 4
 NO_TOUCH = 8
+SPLIT_PART = 16
 HELLO_RUN = 0  # a shard is serving: [pid]
 LOAD_RUN = -1  # a shard is loading its AOF: [bytes done, bytes total]
 READY_RUN = -2  # keys a write created that clients are blocked on (last in its message)

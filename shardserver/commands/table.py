@@ -14,7 +14,7 @@ Routing policies:
 - ``SCAN``: routed by the cursor (a slot number) to the shard owning it.
 
 Cross-shard policies (``cross``) for multi-key commands: ``SPLIT`` (the keys
-are split per shard and the replies merged) and ``COORD`` (the front holds
+are split per shard and the replies merged, by the C router when it can) and ``COORD`` (the front holds
 the shards involved and runs the steps in order, so the write is atomic).
 """
 
@@ -29,6 +29,12 @@ SCAN = "scan"
 
 SPLIT = "split"
 COORD = "coord"
+
+# How a SPLIT command's per-shard replies become the client's reply, by its
+# response_policy tip (the numbers are the C router's, shardserver/_speedups.c):
+# all_succeeded: OK unless a part failed; agg_sum: the sum of the parts'
+# integers; by_position: each key's value where its key was (MGET).
+SPLIT_MERGES = {"all_succeeded": 1, "agg_sum": 2, "by_position": 3}
 
 
 @dataclass(frozen=True)
@@ -128,8 +134,18 @@ class Command:
         # commands whose keys follow a key count ("movablekeys") are routed by all their specs
         self.movable = any(s.keynum is not None for s in self.specs)
         routable = self.route == SINGLE and not self.subcommands and ks is not None and not ks.keyword and not self.movable
-        self.route_keys = (ks.first, ks.last, ks.step, self.arity) if routable and ks is not None else None
+        # the 5th item: how the C router splits the command when its keys span shards
+        # (SPLIT_MERGES; 0: it does not, the Python cross-shard handler runs it)
+        merge = SPLIT_MERGES.get(self._response_policy(), 0) if self.cross == SPLIT else 0
+        self.route_keys = (ks.first, ks.last, ks.step, self.arity, merge) if routable and ks is not None else None
         self.no_auth = "no_auth" in self.flags
+
+    def _response_policy(self) -> str:
+        for tip in self.tips:
+            if tip.startswith("response_policy:"):
+                return tip.split(":", 1)[1]
+        # Valkey's default for a multi_shard request: each key's reply where its key was (MGET)
+        return "by_position" if "request_policy:multi_shard" in self.tips else ""
 
     @property
     def acl_categories(self) -> list[str]:

@@ -40,10 +40,12 @@ from shardserver.front.targets import (
     GroupPart,
     GroupTarget,
     Hold,
+    RawSplit,
+    RawSplitPart,
     SplitJob,
     SplitPart,
 )
-from shardserver.resp import ErrorReply, encode
+from shardserver.resp import ErrorReply, RequestParser, encode
 from shardserver.slots import SlotMap, key_slot
 
 FrontHandler = Callable[["Front", ClientConnection, list[bytes]], Any]
@@ -212,6 +214,11 @@ class Front:
         ncmds = 0
         for pos, item in enumerate(items):
             if type(item) is tuple:
+                if len(item) == 4:  # a command whose keys span shards, split by the router
+                    merge, order, raws, last = item
+                    self._close_split(conn, merge, order, raws, last)
+                    ncmds += 1
+                    continue
                 order, raws, last = item
                 if order is None:  # constant replies (PING) answered here, in place
                     conn.reply(raws)
@@ -430,12 +437,13 @@ class Front:
         cell: list[Any] = [None]
         conn.pending.append(cell)
         group = GroupTarget(self, conn, cell, order)
+        # every part counted before any is sent: a shard that is down fails its part at once
+        group.remaining = len(raws) - raws.count(None)
         db = conn.db
         flags = (wire.RESP3 if conn.resp3 else 0) | wire.LENGTHS | (wire.NO_TOUCH if conn.no_touch else 0)
         for shard, raw in enumerate(raws):
             if raw is None:
                 continue
-            group.remaining += 1
             run_id = self._next_run
             self._next_run = run_id + 1
             item = [run_id, db, flags, raw, conn.id]
@@ -445,6 +453,41 @@ class Front:
                 link.lockq.append((item, target))
             else:
                 self._send(link, item, target)
+
+    def _close_split(self, conn: ClientConnection, merge: int, order: bytes, raws: list[bytes | None], name: bytes) -> None:
+        """Queue a command the router split over shards: one raw sub-command per shard,
+        replies merged by ``merge_split``; counted here, as the front's cross-shard commands are."""
+        t0 = time.perf_counter_ns()
+        spec = self._names.get(name) or self._names[name.lower()]
+        conn.last_cmd = spec
+        cell: list[Any] = [None]
+        conn.pending.append(cell)
+        down = next((shard for shard in order if not self.links[shard].up), None)
+        if down is not None:  # refused whole: no shard applies its part while another is down
+            cell[0] = encode(ErrorReply(errors.loading_shard(down)))
+            self._dirty_conns.add(conn)
+            if not self._flush_scheduled:
+                self._schedule_flush()
+            self.cmdstats.record(spec.fullname, time.perf_counter_ns() - t0, failed=True)
+            return
+        job = RawSplit(self, conn, cell, merge, order, len(raws), len(raws) - raws.count(None))
+        flags = (wire.RESP3 if conn.resp3 else 0) | wire.SPLIT_PART | (wire.NO_TOUCH if conn.no_touch else 0)
+        for shard, raw in enumerate(raws):
+            if raw is None:
+                continue
+            run_id = self._next_run
+            self._next_run = run_id + 1
+            item = [run_id, conn.db, flags, raw, conn.id]
+            target = RawSplitPart(job, shard)
+            link = self.links[shard]
+            if link.holder is not None or link.lockq:
+                link.lockq.append((item, target))
+            else:
+                self._send(link, item, target)
+        took = time.perf_counter_ns() - t0
+        self.cmdstats.record(spec.fullname, took, failed=False)
+        if took >= self._slow_ns:
+            self.slowlog.maybe_add(took // 1000, _unsplit(name, order, raws), conn.id)
 
     def _send(self, link: ShardLink, item: list[Any], target: Any) -> None:
         if not link.up:
@@ -909,6 +952,20 @@ class _NoReply:
 
 
 NO_REPLY = _NoReply()
+
+
+def _unsplit(name: bytes, order: bytes, raws: list[bytes | None]) -> list[bytes]:
+    """A split command's arguments as the client sent them (for the slow log): each
+    shard's sub-command holds its keys' units in order, ``order`` says whose is next."""
+    parser = RequestParser()
+    units: dict[int, list[list[bytes]]] = {}
+    for shard, raw in enumerate(raws):
+        if raw is not None:
+            parser.feed(raw)
+            args = parser.drain()[0][1:]
+            step = len(args) // order.count(shard)
+            units[shard] = [args[i : i + step] for i in range(0, len(args), step)][::-1]
+    return [name, *(arg for shard in order for arg in units[shard].pop())]
 
 
 def front_main(config: Config, channels: list[Channel], slotmap: SlotMap, control: socket.socket) -> int:

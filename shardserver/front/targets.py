@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from shardserver.errors import CommandError
-from shardserver.resp import ErrorReply, encode, interleave
+from shardserver.resp import ErrorReply, encode, interleave, merge_split
 
 if TYPE_CHECKING:
     from shardserver.front.connection import ClientConnection
@@ -77,6 +77,49 @@ class GroupTarget:
         if self.remaining == 0:
             self.cell[0] = interleave(self.order, self.parts)
             self.front._dirty_conns.add(self.conn)
+
+
+class RawSplit:
+    """A command the C router split over shards (MGET, MSET, DEL...): the shards' raw
+    replies become the client's reply through ``merge_split`` once all are in."""
+
+    __slots__ = ("front", "conn", "cell", "merge", "order", "parts", "remaining")
+
+    def __init__(self, front: Front, conn: ClientConnection, cell: list[Any], merge: int, order: bytes, nshards: int, remaining: int) -> None:
+        self.front = front
+        self.conn = conn
+        self.cell = cell
+        self.merge = merge
+        self.order = order
+        self.parts: list[bytes | None] = [None] * nshards
+        self.remaining = remaining
+
+    def part_done(self, shard: int, reply: bytes) -> None:
+        self.parts[shard] = reply
+        self.remaining -= 1
+        if self.remaining:
+            return
+        try:
+            self.cell[0] = merge_split(self.merge, self.order, self.parts)
+        except ValueError as exc:  # a shard's reply of an unexpected shape: a bug, not a crash
+            self.cell[0] = encode(ErrorReply(f"ERR internal error: {exc}"))
+        self.front._dirty_conns.add(self.conn)
+        if not self.front._flush_scheduled:
+            self.front._schedule_flush()
+
+
+class RawSplitPart:
+    __slots__ = ("job", "shard")
+
+    def __init__(self, job: RawSplit, shard: int) -> None:
+        self.job = job
+        self.shard = shard
+
+    def deliver(self, payload: bytes) -> None:
+        self.job.part_done(self.shard, payload)
+
+    def fail(self, text: str) -> None:
+        self.job.part_done(self.shard, encode(ErrorReply(text)))
 
 
 class SplitJob:

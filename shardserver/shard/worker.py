@@ -237,6 +237,7 @@ class ShardWorker:
                 continue
             resp3 = bool(flags & wire.RESP3)
             ctx.resp3 = resp3
+            counted = not flags & wire.SPLIT_PART  # a split command's part: the front counts the command
             null = b"_\r\n" if resp3 else b"$-1\r\n"
             parts: list[bytes] = []
             logged: list[int] = []
@@ -251,7 +252,7 @@ class ShardWorker:
                     slow: list[tuple[int, list[bytes]]] = []
                     pos, done = run_strings(
                         raw, database.data, database.expires, database.atime, database.by_slot, clock.ms, clock.sec, touch, resp3,
-                        names, parts, None if journal is None else journal.buf, logged, slow_ns, slow, set_ok,
+                        names if counted else None, parts, None if journal is None else journal.buf, logged, slow_ns, slow, set_ok,
                     )  # fmt: skip
                     ops += done
                     for took, argv in slow:
@@ -292,17 +293,18 @@ class ShardWorker:
                 now = perf()
                 took = now - t0
                 t0 = now
-                entry = names.get(argv[0])
-                if entry is None:
-                    entry = self._stats_entry(argv[0])
-                entry[1] += took
-                entry[4][took.bit_length()] += 1  # calls are the histogram's sum
-                if failed:
-                    entry[2] += 1
-                    stats.error(value.text)
-                if took >= slow_ns:
-                    slowlog.maybe_add(took // 1000 + queued_us, argv, conn_id)
-                    stats.note_latency("command", took // 1_000_000, self.latency_threshold_ms)
+                if counted:
+                    entry = names.get(argv[0])
+                    if entry is None:
+                        entry = self._stats_entry(argv[0])
+                    entry[1] += took
+                    entry[4][took.bit_length()] += 1  # calls are the histogram's sum
+                    if failed:
+                        entry[2] += 1
+                        stats.error(value.text)
+                    if took >= slow_ns:
+                        slowlog.maybe_add(took // 1000 + queued_us, argv, conn_id)
+                        stats.note_latency("command", took // 1_000_000, self.latency_threshold_ms)
                 t = type(value)
                 if t is bytes:
                     parts.append(b"$%d\r\n%s\r\n" % (len(value), value))

@@ -83,6 +83,26 @@ def test_commandstats_errorstats_latencystats(r: redis.Redis) -> None:
     assert "cmdstat_set" not in r.info("commandstats")
 
 
+def test_commands_split_over_shards_count_once_and_log_as_sent(r: redis.Redis) -> None:
+    """MSET/MGET/DEL/EXISTS over keys of both shards: one call each in the statistics
+    (the front counts a split command; its shards' parts are not counted again), and
+    the slow log shows the command as the client sent it."""
+    keys = [f"key:{i}" for i in range(8)]  # spread over both shards
+    r.config_set("slowlog-log-slower-than", 0)
+    r.slowlog_reset()
+    r.mset({k: str(i) for i, k in enumerate(keys)})
+    assert r.mget(keys) == [str(i).encode() for i in range(8)]
+    assert r.exists(*keys) == 8
+    assert r.delete(*keys[:5]) == 5
+    r.config_set("slowlog-log-slower-than", 10000)
+    stats = r.info("commandstats")
+    for name in ("mset", "mget", "exists", "del"):
+        assert stats[f"cmdstat_{name}"]["calls"] == 1, (name, stats[f"cmdstat_{name}"])
+    logged = [e["command"] for e in r.slowlog_get(-1)]
+    assert b"MSET " + b" ".join(b"%s %d" % (k.encode(), i) for i, k in enumerate(keys)) in logged
+    assert b"MGET " + b" ".join(k.encode() for k in keys) in logged
+
+
 def test_latency_monitor(r: redis.Redis) -> None:
     assert r.execute_command("LATENCY", "LATEST") == []
     r.config_set("latency-monitor-threshold", 5)

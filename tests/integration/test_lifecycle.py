@@ -370,3 +370,48 @@ def test_second_server_on_a_taken_port_fails(tmp_path: Path) -> None:
         assert "Could not listen" in out and "Ready to accept" not in out
         # the running server is unaffected
         assert redis.Redis(port=s.port, socket_timeout=5).ping()
+
+
+def test_commands_spanning_a_dead_shard_get_loading_never_hang() -> None:
+    """Commands whose keys span shards (split MGET/EXISTS/MSET/DEL, pipelined reads grouped
+    over shards) while one shard dies or is dead: each gets the dead shard's LOADING error,
+    in order, the live shard's commands are answered, and a split write sent while a shard
+    is known dead is refused whole (no shard applies its part)."""
+    n = 2
+    with shardserver("--appendonly", "yes", "--appendfsync", "no", shards=n) as s:
+        r = redis.Redis(port=s.port, socket_timeout=10)
+        k0, k1 = key_on(0, n), key_on(1, n)
+        for i in range(100):  # 100k keys on shard 0: its replacement takes a while to load them
+            r.mset({f"{{{k0}}}:{i * 1000 + j}": "v" for j in range(1000)})
+        r.set(k1, "kept")
+        pid0 = shard_pids(r.info("shards"), n)[0]
+        loading = "LOADING shard 0 is restarting and loading its data, retry shortly"
+        mark = s.log_size()
+        os.kill(pid0, signal.SIGSTOP)  # in flight: sent while the shard still looks alive
+        sock = connect(s.port)
+        sock.sendall(resp("MGET", k1, k0) + resp("EXISTS", k0, k1) + resp("GET", k1) + resp("GET", k0) + resp("GET", k1))
+        os.kill(pid0, signal.SIGKILL)
+        replies = [str(x) for x in read_replies(sock, 5, timeout=5)]
+        assert replies == [loading, loading, "b'kept'", loading, "b'kept'"]
+        # the replacement is held before it has loaded (and said hello): shard 0 stays down
+        new_pid = int(s.wait_log(rb"Restarted shard 0 as pid (\d+)", 10, start=mark).group(1))
+        os.kill(new_pid, signal.SIGSTOP)
+        try:
+            sock.sendall(resp("MSET", k1, "b", k0, "a") + resp("DEL", k1, k0) + resp("MGET", k1, k0) + resp("GET", k1) + resp("GET", k0))
+            replies = [str(x) for x in read_replies(sock, 5, timeout=5)]
+            assert replies == [loading, loading, loading, "b'kept'", loading]
+            assert r.get(k1) == b"kept"  # neither the MSET nor the DEL touched the live shard's key
+        finally:
+            os.kill(new_pid, signal.SIGCONT)
+        s.wait_log(rb"%d:H0 .*Shard 0 ready" % new_pid, 30, start=mark)
+        deadline = time.monotonic() + 10
+        while True:  # its hello may trail its log line
+            sock.sendall(resp("MSET", k1, "b", k0, "a") + resp("MGET", k0, k1))
+            replies = [str(x) for x in read_replies(sock, 2, timeout=5)]
+            if replies[0] != loading:
+                break
+            assert time.monotonic() < deadline
+            time.sleep(0.01)  # poll: the hello has no client-visible event
+        assert replies == ["b'OK'", "[b'a', b'b']"]
+        sock.close()
+        assert "Traceback" not in s.text()
