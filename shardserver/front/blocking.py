@@ -198,19 +198,13 @@ class Blocking:
         run_id = fr._next_run
         fr._next_run = run_id + 1
         item = [run_id, db, wire.INTERNAL, [argv], 0]
-        link = fr.links[shard]
-        if link.holder is not None or link.lockq:
-            link.lockq.append((item, _Target(fn)))
-        else:
-            fr._send(link, item, _Target(fn))
+        fr._queue(fr.links[shard], item, _Target(fn))
 
     def fill(self, conn: ClientConnection, cell: list[Any], value: Any) -> None:
         """The blocking command's reply: written in order, then the client's next commands run."""
         cell[0] = encode(value, conn.resp3)
         fr = self.front
-        fr._dirty_conns.add(conn)
-        if not fr._flush_scheduled:
-            fr._schedule_flush()
+        fr.reply_ready(conn)
         conn.blocked = False
         if not conn.closing:
             fr.loop.call_soon(self._resume, conn)

@@ -427,11 +427,24 @@ class Front:
         self._next_run = run_id + 1
         target = (conn, cell, n or len(run))
         flags = (wire.RESP3 if conn.resp3 else 0) | (wire.NO_TOUCH if conn.no_touch else 0)
-        item = [run_id, conn.db, flags, run, conn.id]
+        self._queue(link, [run_id, conn.db, flags, run, conn.id], target)
+
+    def _queue(self, link: ShardLink, item: list[Any], target: Any) -> None:
+        """Send a run, or queue it behind a hold on its shard."""
         if link.holder is not None or link.lockq:
             link.lockq.append((item, target))
         else:
             self._send(link, item, target)
+
+    def _send_parts(self, conn: ClientConnection, flags: int, raws: list[bytes | None], part: Callable[[Any, int], Any], job: Any) -> None:
+        """One run per shard that has a part (``raws[s]``), its target ``part(job, s)``."""
+        db = conn.db
+        for shard, raw in enumerate(raws):
+            if raw is None:
+                continue
+            run_id = self._next_run
+            self._next_run = run_id + 1
+            self._queue(self.links[shard], [run_id, db, flags, raw, conn.id], part(job, shard))
 
     def _close_group(self, conn: ClientConnection, order: bytes, raws: list[bytes | None]) -> None:
         cell: list[Any] = [None]
@@ -439,20 +452,8 @@ class Front:
         group = GroupTarget(self, conn, cell, order)
         # every part counted before any is sent: a shard that is down fails its part at once
         group.remaining = len(raws) - raws.count(None)
-        db = conn.db
         flags = (wire.RESP3 if conn.resp3 else 0) | wire.LENGTHS | (wire.NO_TOUCH if conn.no_touch else 0)
-        for shard, raw in enumerate(raws):
-            if raw is None:
-                continue
-            run_id = self._next_run
-            self._next_run = run_id + 1
-            item = [run_id, db, flags, raw, conn.id]
-            target = GroupPart(group, shard)
-            link = self.links[shard]
-            if link.holder is not None or link.lockq:
-                link.lockq.append((item, target))
-            else:
-                self._send(link, item, target)
+        self._send_parts(conn, flags, raws, GroupPart, group)
 
     def _close_split(self, conn: ClientConnection, merge: int, order: bytes, raws: list[bytes | None], name: bytes) -> None:
         """Queue a command the router split over shards: one raw sub-command per shard,
@@ -465,25 +466,12 @@ class Front:
         down = next((shard for shard in order if not self.links[shard].up), None)
         if down is not None:  # refused whole: no shard applies its part while another is down
             cell[0] = encode(ErrorReply(errors.loading_shard(down)))
-            self._dirty_conns.add(conn)
-            if not self._flush_scheduled:
-                self._schedule_flush()
+            self.reply_ready(conn)
             self.cmdstats.record(spec.fullname, time.perf_counter_ns() - t0, failed=True)
             return
         job = RawSplit(self, conn, cell, merge, order, len(raws), len(raws) - raws.count(None))
         flags = (wire.RESP3 if conn.resp3 else 0) | wire.SPLIT_PART | (wire.NO_TOUCH if conn.no_touch else 0)
-        for shard, raw in enumerate(raws):
-            if raw is None:
-                continue
-            run_id = self._next_run
-            self._next_run = run_id + 1
-            item = [run_id, conn.db, flags, raw, conn.id]
-            target = RawSplitPart(job, shard)
-            link = self.links[shard]
-            if link.holder is not None or link.lockq:
-                link.lockq.append((item, target))
-            else:
-                self._send(link, item, target)
+        self._send_parts(conn, flags, raws, RawSplitPart, job)
         took = time.perf_counter_ns() - t0
         self.cmdstats.record(spec.fullname, took, failed=False)
         if took >= self._slow_ns:
@@ -510,13 +498,17 @@ class Front:
             link.channel.replies.end_sleep()
         self.loop.call_soon(self._flush_links)
 
+    def reply_ready(self, conn: ClientConnection) -> None:
+        """A reply cell of ``conn`` was filled outside a shard's reply message: write it this tick."""
+        self._dirty_conns.add(conn)
+        if not self._flush_scheduled:
+            self._schedule_flush()
+
     def _fail_target(self, target: Any, text: str) -> None:
         if type(target) is tuple:
             conn, cell, n = target
             cell[0] = encode(ErrorReply(text)) * n
-            self._dirty_conns.add(conn)
-            if not self._flush_scheduled:
-                self._schedule_flush()
+            self.reply_ready(conn)
         else:
             target.fail(text)
 
@@ -675,8 +667,10 @@ class Front:
     def split(self, conn: ClientConnection, calls: list[tuple[int, list[bytes]]], merge: Callable[[list[Any]], Any]) -> _NoReply:
         """Run one internal command per shard and reply with ``merge`` of their replies.
 
-        Callback-based (no task per command): this is the path of MGET, MSET,
-        DEL, EXISTS... whose keys span shards.  The first error reply wins.
+        Callback-based (no task per command): the path of the cross-shard commands
+        the C router does not split itself (PFCOUNT, and every multi-key command
+        when the router is not in use: MONITOR, CLIENT PAUSE, builds without C).
+        The first error reply wins.
         """
         cell: list[Any] = [None]
         conn.pending.append(cell)
@@ -685,13 +679,7 @@ class Front:
         for index, (shard, argv) in enumerate(calls):
             run_id = self._next_run
             self._next_run = run_id + 1
-            item = [run_id, db, wire.INTERNAL, [argv], conn.id]
-            target = SplitPart(job, index)
-            link = self.links[shard]
-            if link.holder is not None or link.lockq:
-                link.lockq.append((item, target))
-            else:
-                self._send(link, item, target)
+            self._queue(self.links[shard], [run_id, db, wire.INTERNAL, [argv], conn.id], SplitPart(job, index))
         return NO_REPLY
 
     def hold(self, shards: list[int]) -> Hold:

@@ -103,9 +103,7 @@ class RawSplit:
             self.cell[0] = merge_split(self.merge, self.order, self.parts)
         except ValueError as exc:  # a shard's reply of an unexpected shape: a bug, not a crash
             self.cell[0] = encode(ErrorReply(f"ERR internal error: {exc}"))
-        self.front._dirty_conns.add(self.conn)
-        if not self.front._flush_scheduled:
-            self.front._schedule_flush()
+        self.front.reply_ready(self.conn)
 
 
 class RawSplitPart:
@@ -147,9 +145,7 @@ class SplitJob:
             except CommandError as exc:
                 result = ErrorReply(exc.text)
         self.cell[0] = encode(result, self.conn.resp3)
-        self.front._dirty_conns.add(self.conn)
-        if not self.front._flush_scheduled:
-            self.front._schedule_flush()
+        self.front.reply_ready(self.conn)
 
 
 class SplitPart:
