@@ -474,8 +474,9 @@ class Front:
         self._send_parts(conn, flags, raws, RawSplitPart, job)
         took = time.perf_counter_ns() - t0
         self.cmdstats.record(spec.fullname, took, failed=False)
-        if took >= self._slow_ns:
+        if took >= self._slow_ns:  # as _timed does for the front's other commands
             self.slowlog.maybe_add(took // 1000, _unsplit(name, order, raws), conn.id)
+            self.cmdstats.note_latency("command", took // 1_000_000, int(self.config.get("latency-monitor-threshold")))
 
     def _send(self, link: ShardLink, item: list[Any], target: Any) -> None:
         if not link.up:
