@@ -398,20 +398,31 @@ static int buf_bulk(Buf *b, const char *data, Py_ssize_t n) {
 }
 
 /*
- * A SPLIT command (MGET, MSET, DEL, EXISTS, UNLINK, TOUCH) whose keys span
- * shards, as one item (merge, order, raws, name): ``raws[s]`` the RESP of
- * shard s's sub-command (the same name, its keys with their values, in
- * order) or None, ``order`` one byte per key naming its shard (merge_split
- * puts MGET's values back in place with it), ``merge`` the table's
- * SPLIT_MERGES number.
+ * SPLIT commands (MGET, MSET, DEL, EXISTS, UNLINK, TOUCH) whose keys span
+ * shards, consecutive ones of a read gathered into one item
+ * (merges, orders, raws, names): per command its merge (a byte of
+ * ``merges``: the table's SPLIT_MERGES number), ``orders[i]`` one byte per
+ * key naming its shard, ``names[i]``; ``raws[s]`` the RESP of shard s's
+ * sub-commands (each the command's name and the keys, with their values,
+ * that live on s, in order), or None.  A chunk of pipelined MSETs thus
+ * travels as one run per shard, not one per command and shard.
  */
-static int split_command(PyObject *cmd, long first, long step, long merge, const unsigned short *owners, int nshards, PyObject *out) {
+typedef struct {
+    Buf *raw;          /* nshards buffers */
+    Buf merges;
+    PyObject *orders;  /* list, or NULL while empty */
+    PyObject *names;
+} Splits;
+
+static int split_add(Splits *sp, PyObject *cmd, long first, long step, long merge, const unsigned short *owners, int nshards) {
     Py_ssize_t n = PyList_GET_SIZE(cmd), pos;
-    PyObject *name = PyList_GET_ITEM(cmd, 0), *raws = NULL, *order = NULL, *item;
+    PyObject *name = PyList_GET_ITEM(cmd, 0), *order = NULL;
     Buf *body = PyMem_Calloc(nshards, sizeof(Buf)), ord = {0};
     Py_ssize_t *units = PyMem_Calloc(nshards, sizeof(Py_ssize_t));
+    unsigned char m = (unsigned char)merge;
     int s, rc = -1;
     if (!body || !units) { PyErr_NoMemory(); goto done; }
+    if (!sp->orders && (!(sp->orders = PyList_New(0)) || !(sp->names = PyList_New(0)))) goto done;
     for (pos = first; pos < n; pos += step) {
         unsigned char shard = (unsigned char)owners[slot_of(PyList_GET_ITEM(cmd, pos))];
         long k;
@@ -423,42 +434,56 @@ static int split_command(PyObject *cmd, long first, long step, long merge, const
         }
         units[shard]++;
     }
-    raws = PyList_New(nshards);
-    if (!raws) goto done;
     for (s = 0; s < nshards; s++) {
-        PyObject *r;
-        if (!units[s]) {
-            Py_INCREF(Py_None);
-            PyList_SET_ITEM(raws, s, Py_None);
-            continue;
-        }
-        {
-            Buf head = {0};
-            char star[32];
-            int h = snprintf(star, sizeof star, "*%zd\r\n", 1 + units[s] * step);
-            if (buf_add(&head, star, h) < 0 || buf_bulk(&head, PyBytes_AS_STRING(name), PyBytes_GET_SIZE(name)) < 0) { PyMem_Free(head.p); goto done; }
-            r = PyBytes_FromStringAndSize(NULL, head.len + body[s].len);
-            if (!r) { PyMem_Free(head.p); goto done; }
-            memcpy(PyBytes_AS_STRING(r), head.p, head.len);
-            memcpy(PyBytes_AS_STRING(r) + head.len, body[s].p, body[s].len);
-            PyMem_Free(head.p);
-        }
-        PyList_SET_ITEM(raws, s, r);
+        char star[32];
+        int h;
+        if (!units[s]) continue;
+        h = snprintf(star, sizeof star, "*%zd\r\n", 1 + units[s] * step);
+        if (buf_add(&sp->raw[s], star, h) < 0 || buf_bulk(&sp->raw[s], PyBytes_AS_STRING(name), PyBytes_GET_SIZE(name)) < 0 ||
+            buf_add(&sp->raw[s], body[s].p, body[s].len) < 0) goto done;
     }
     order = PyBytes_FromStringAndSize(ord.p, ord.len);
-    if (!order) goto done;
-    item = Py_BuildValue("(lOOO)", merge, order, raws, name);
-    if (!item) goto done;
-    rc = PyList_Append(out, item);
-    Py_DECREF(item);
+    if (!order || PyList_Append(sp->orders, order) < 0 || PyList_Append(sp->names, name) < 0 || buf_add(&sp->merges, (const char *)&m, 1) < 0) goto done;
+    rc = 0;
 done:
-    Py_XDECREF(raws);
     Py_XDECREF(order);
     if (body) for (s = 0; s < nshards; s++) PyMem_Free(body[s].p);
     PyMem_Free(body);
     PyMem_Free(units);
     PyMem_Free(ord.p);
     return rc;
+}
+
+/* Emit the gathered split commands as one item and reset. */
+static int split_flush(Splits *sp, int nshards, PyObject *out) {
+    PyObject *raws, *merges, *item;
+    int s;
+    if (!sp->orders) return 0;
+    raws = PyList_New(nshards);
+    if (!raws) return -1;
+    for (s = 0; s < nshards; s++) {
+        PyObject *r = Py_None;
+        if (sp->raw[s].len) {
+            r = PyBytes_FromStringAndSize(sp->raw[s].p, sp->raw[s].len);
+            if (!r) { Py_DECREF(raws); return -1; }
+            sp->raw[s].len = 0;
+        } else {
+            Py_INCREF(r);
+        }
+        PyList_SET_ITEM(raws, s, r);
+    }
+    merges = PyBytes_FromStringAndSize(sp->merges.p, sp->merges.len);
+    if (!merges) { Py_DECREF(raws); return -1; }
+    sp->merges.len = 0;
+    item = PyTuple_Pack(4, merges, sp->orders, raws, sp->names);
+    Py_DECREF(merges);
+    Py_DECREF(raws);
+    Py_CLEAR(sp->orders);
+    Py_CLEAR(sp->names);
+    if (!item) return -1;
+    if (PyList_Append(out, item) < 0) { Py_DECREF(item); return -1; }
+    Py_DECREF(item);
+    return 0;
 }
 
 /* the end of the RESP reply element at p (below end), or NULL if it is not a
@@ -479,92 +504,144 @@ static const char *element_end(const char *p, const char *end) {
 }
 
 /*
- * merge_split(merge, order, parts) -> bytes
- *
- * The client's reply to a command split_command divided: ``parts[s]`` is
- * shard s's reply (RESP bytes) or None.  The first error, taking shards in
- * the order of their first key, is the reply; otherwise merge 1 gives +OK,
- * 2 the sum of the integer replies, 3 one array with each element where its
- * key was (``order``).  ValueError when a part is not what its merge expects.
+ * One split command's reply into out, from its shards' replies (part[s],
+ * plen[s]; part[s] NULL for a shard without keys of it): the first error,
+ * taking shards in the order of their first key, else for merge 1 +OK, 2 the
+ * sum of the integers, 3 one array with each value where its key was
+ * (``order``).  -1 with ValueError when a part is not what the merge expects.
  */
+static int merge_one(int merge, const unsigned char *order, Py_ssize_t norder, const char **part, const Py_ssize_t *plen, int nparts, Buf *out) {
+    unsigned char seen[256] = {0};
+    const char *at[256], *stop[256];
+    Py_ssize_t i;
+    char num[40];
+    int h;
+    for (i = 0; i < norder; i++) {  /* errors first, shards by their first key */
+        unsigned char s = order[i];
+        if (s >= nparts || !part[s]) { PyErr_SetString(PyExc_ValueError, "a shard's part is missing"); return -1; }
+        if (seen[s]) continue;
+        seen[s] = 1;
+        if (plen[s] && (part[s][0] == '-' || part[s][0] == '!')) return buf_add(out, part[s], plen[s]);
+    }
+    if (merge == 1) return buf_add(out, "+OK\r\n", 5);
+    if (merge == 2) {
+        long long sum = 0;
+        for (i = 0; i < nparts; i++) {
+            char *endp;
+            if (!seen[i]) continue;
+            if (plen[i] < 4 || part[i][0] != ':') { PyErr_SetString(PyExc_ValueError, "a part is not an integer"); return -1; }
+            sum += strtoll(part[i] + 1, &endp, 10);
+            if (*endp != '\r') { PyErr_SetString(PyExc_ValueError, "a part is not an integer"); return -1; }
+        }
+        h = snprintf(num, sizeof num, ":%lld\r\n", sum);
+        return buf_add(out, num, h);
+    }
+    if (merge != 3) { PyErr_SetString(PyExc_ValueError, "unknown merge"); return -1; }
+    for (i = 0; i < nparts; i++) {
+        const char *nl;
+        at[i] = NULL;
+        if (!seen[i]) continue;
+        if (plen[i] < 4 || part[i][0] != '*' || !(nl = memchr(part[i], '\n', plen[i]))) { PyErr_SetString(PyExc_ValueError, "a part is not an array"); return -1; }
+        at[i] = nl + 1;
+        stop[i] = part[i] + plen[i];
+    }
+    h = snprintf(num, sizeof num, "*%zd\r\n", norder);
+    if (buf_add(out, num, h) < 0) return -1;
+    for (i = 0; i < norder; i++) {
+        unsigned char s = order[i];
+        const char *e = element_end(at[s], stop[s]);
+        if (!e) { PyErr_SetString(PyExc_ValueError, "a part has too few values"); return -1; }
+        if (buf_add(out, at[s], e - at[s]) < 0) return -1;
+        at[s] = e;
+    }
+    for (i = 0; i < nparts; i++) {
+        if (at[i] && at[i] != stop[i]) { PyErr_SetString(PyExc_ValueError, "a part has too many values"); return -1; }
+    }
+    return 0;
+}
+
+/* merge_split(merge, order, parts) -> bytes: one command, ``parts[s]`` shard s's reply or None */
 static PyObject *merge_split(PyObject *self, PyObject *args) {
     long merge;
     Py_buffer order;
     PyObject *parts, *result = NULL;
-    Py_ssize_t nparts, i;
-    const char **at = NULL, **stop = NULL;
-    unsigned char seen[256] = {0};
+    const char *part[256];
+    Py_ssize_t plen[256], i, nparts;
+    Buf out = {0};
     if (!PyArg_ParseTuple(args, "ly*O!", &merge, &order, &PyList_Type, &parts)) return NULL;
     nparts = PyList_GET_SIZE(parts);
     if (nparts > 256) { PyErr_SetString(PyExc_ValueError, "too many parts"); goto done; }
-    for (i = 0; i < order.len; i++) {  /* errors first, shards by their first key */
-        unsigned char s = ((const unsigned char *)order.buf)[i];
-        PyObject *part;
-        if (s >= nparts) { PyErr_SetString(PyExc_ValueError, "a shard's part is missing"); goto done; }
-        if (seen[s]) continue;
-        seen[s] = 1;
-        part = PyList_GET_ITEM(parts, s);
-        if (!PyBytes_Check(part)) { PyErr_SetString(PyExc_ValueError, "a shard's part is missing"); goto done; }
-        if (PyBytes_GET_SIZE(part) && (PyBytes_AS_STRING(part)[0] == '-' || PyBytes_AS_STRING(part)[0] == '!')) {
-            Py_INCREF(part);
-            result = part;
+    for (i = 0; i < nparts; i++) {
+        PyObject *p = PyList_GET_ITEM(parts, i);
+        if (p != Py_None && !PyBytes_Check(p)) { PyErr_SetString(PyExc_TypeError, "parts must be bytes or None"); goto done; }
+        part[i] = p == Py_None ? NULL : PyBytes_AS_STRING(p);
+        plen[i] = p == Py_None ? 0 : PyBytes_GET_SIZE(p);
+    }
+    if (merge_one((int)merge, order.buf, order.len, part, plen, (int)nparts, &out) == 0) result = PyBytes_FromStringAndSize(out.p ? out.p : "", out.len);
+done:
+    PyMem_Free(out.p);
+    PyBuffer_Release(&order);
+    return result;
+}
+
+/*
+ * merge_splits(merges, orders, parts) -> bytes
+ *
+ * The replies of the split commands one item of drain_routed gathered, in
+ * order: ``parts[s]`` is (joined replies, u32 lengths) of shard s's
+ * sub-commands, or None; each command takes the next reply of each shard it
+ * has keys on.  ValueError when the parts do not match the commands.
+ */
+static PyObject *merge_splits(PyObject *self, PyObject *args) {
+    Py_buffer merges;
+    PyObject *orders, *parts, *result = NULL;
+    const char *data[256], *part[256];
+    const unsigned int *lens[256];
+    Py_ssize_t dlen[256], nlen[256], pos[256], idx[256], plen[256], nparts, i, c;
+    Buf out = {0};
+    if (!PyArg_ParseTuple(args, "y*O!O!", &merges, &PyList_Type, &orders, &PyList_Type, &parts)) return NULL;
+    nparts = PyList_GET_SIZE(parts);
+    if (nparts > 256 || PyList_GET_SIZE(orders) != merges.len) { PyErr_SetString(PyExc_ValueError, "parts do not match the commands"); goto done; }
+    for (i = 0; i < nparts; i++) {
+        PyObject *p = PyList_GET_ITEM(parts, i);
+        data[i] = NULL;
+        pos[i] = idx[i] = nlen[i] = dlen[i] = 0;
+        if (p == Py_None) continue;
+        if (!PyTuple_Check(p) || PyTuple_GET_SIZE(p) != 2 || !PyBytes_Check(PyTuple_GET_ITEM(p, 0)) || !PyBytes_Check(PyTuple_GET_ITEM(p, 1))) {
+            PyErr_SetString(PyExc_TypeError, "parts[s] must be (bytes, bytes) or None");
             goto done;
         }
+        data[i] = PyBytes_AS_STRING(PyTuple_GET_ITEM(p, 0));
+        dlen[i] = PyBytes_GET_SIZE(PyTuple_GET_ITEM(p, 0));
+        lens[i] = (const unsigned int *)PyBytes_AS_STRING(PyTuple_GET_ITEM(p, 1));
+        nlen[i] = PyBytes_GET_SIZE(PyTuple_GET_ITEM(p, 1)) / 4;
     }
-    if (merge == 1) {
-        result = PyBytes_FromString("+OK\r\n");
-    } else if (merge == 2) {
-        long long sum = 0;
-        char buf[32];
-        for (i = 0; i < nparts; i++) {
-            PyObject *part = PyList_GET_ITEM(parts, i);
-            char *endp;
-            if (part == Py_None) continue;
-            if (!PyBytes_Check(part) || PyBytes_GET_SIZE(part) < 4 || PyBytes_AS_STRING(part)[0] != ':') { PyErr_SetString(PyExc_ValueError, "a part is not an integer"); goto done; }
-            sum += strtoll(PyBytes_AS_STRING(part) + 1, &endp, 10);
-            if (*endp != '\r') { PyErr_SetString(PyExc_ValueError, "a part is not an integer"); goto done; }
+    for (c = 0; c < merges.len; c++) {
+        PyObject *order = PyList_GET_ITEM(orders, c);
+        const unsigned char *o;
+        Py_ssize_t k, no;
+        if (!PyBytes_Check(order)) { PyErr_SetString(PyExc_TypeError, "orders must be bytes"); goto done; }
+        o = (const unsigned char *)PyBytes_AS_STRING(order);
+        no = PyBytes_GET_SIZE(order);
+        for (i = 0; i < nparts; i++) part[i] = NULL;
+        for (k = 0; k < no; k++) {  /* this command's reply from each of its shards: the next one */
+            unsigned char s = o[k];
+            if (s >= nparts || !data[s] || (part[s] == NULL && idx[s] >= nlen[s])) { PyErr_SetString(PyExc_ValueError, "parts do not match the commands"); goto done; }
+            if (part[s]) continue;
+            plen[s] = lens[s][idx[s]++];
+            if (pos[s] + plen[s] > dlen[s]) { PyErr_SetString(PyExc_ValueError, "reply lengths exceed data"); goto done; }
+            part[s] = data[s] + pos[s];
+            pos[s] += plen[s];
         }
-        snprintf(buf, sizeof buf, ":%lld\r\n", sum);
-        result = PyBytes_FromString(buf);
-    } else if (merge == 3) {
-        Buf b = {0};
-        char star[32];
-        int h;
-        at = PyMem_Calloc(nparts ? nparts : 1, sizeof(char *));
-        stop = PyMem_Calloc(nparts ? nparts : 1, sizeof(char *));
-        if (!at || !stop) { PyErr_NoMemory(); goto done; }
-        for (i = 0; i < nparts; i++) {
-            PyObject *part = PyList_GET_ITEM(parts, i);
-            const char *crlf;
-            if (part == Py_None) continue;
-            if (!PyBytes_Check(part) || PyBytes_GET_SIZE(part) < 4 || PyBytes_AS_STRING(part)[0] != '*') { PyErr_SetString(PyExc_ValueError, "a part is not an array"); goto done; }
-            at[i] = PyBytes_AS_STRING(part);
-            stop[i] = at[i] + PyBytes_GET_SIZE(part);
-            crlf = memchr(at[i], '\n', stop[i] - at[i]);
-            if (!crlf) { PyErr_SetString(PyExc_ValueError, "a part is not an array"); goto done; }
-            at[i] = crlf + 1;
-        }
-        h = snprintf(star, sizeof star, "*%zd\r\n", order.len);
-        if (buf_add(&b, star, h) < 0) { PyMem_Free(b.p); goto done; }
-        for (i = 0; i < order.len; i++) {
-            unsigned char s = ((const unsigned char *)order.buf)[i];
-            const char *e;
-            if (s >= nparts || !at[s] || !(e = element_end(at[s], stop[s]))) { PyMem_Free(b.p); PyErr_SetString(PyExc_ValueError, "a part has too few values"); goto done; }
-            if (buf_add(&b, at[s], e - at[s]) < 0) { PyMem_Free(b.p); goto done; }
-            at[s] = e;
-        }
-        for (i = 0; i < nparts; i++) {
-            if (at[i] && at[i] != stop[i]) { PyMem_Free(b.p); PyErr_SetString(PyExc_ValueError, "a part has too many values"); goto done; }
-        }
-        result = PyBytes_FromStringAndSize(b.p, b.len);
-        PyMem_Free(b.p);
-    } else {
-        PyErr_SetString(PyExc_ValueError, "unknown merge");
+        if (merge_one(((const unsigned char *)merges.buf)[c], o, no, part, plen, (int)nparts, &out) < 0) goto done;
     }
+    for (i = 0; i < nparts; i++) {
+        if (data[i] && (idx[i] != nlen[i] || pos[i] != dlen[i])) { PyErr_SetString(PyExc_ValueError, "parts not fully used"); goto done; }
+    }
+    result = PyBytes_FromStringAndSize(out.p ? out.p : "", out.len);
 done:
-    PyMem_Free((void *)at);
-    PyMem_Free((void *)stop);
-    PyBuffer_Release(&order);
+    PyMem_Free(out.p);
+    PyBuffer_Release(&merges);
     return result;
 }
 
@@ -581,8 +658,9 @@ done:
  * returned as its argv list, for the Python slow path, in its place.  A name
  * mapped to bytes (PING) is answered by the front with those bytes when sent
  * without arguments: consecutive ones become one item (None, replies, count).
- * A command whose table entry has a merge (its 5th item: MGET, MSET, DEL...)
- * and whose keys span shards becomes a split item (see split_command).
+ * Commands whose table entry has a merge (its 5th item: MGET, MSET, DEL...)
+ * and whose keys span shards become split items (see Splits), consecutive
+ * ones one item.
  */
 static PyObject *Parser_drain_routed(Parser *self, PyObject *args) {
     PyObject *fast, *owner_obj, *out = NULL, *result = NULL;
@@ -590,6 +668,7 @@ static PyObject *Parser_drain_routed(Parser *self, PyObject *args) {
     Py_buffer owner;
     const unsigned short *owners;
     Group g;
+    Splits sp;
     if (!PyArg_ParseTuple(args, "O!Oi", &PyDict_Type, &fast, &owner_obj, &nshards)) return NULL;
     if (nshards < 1 || nshards > 255) {
         PyErr_SetString(PyExc_ValueError, "nshards must be 1..255");
@@ -603,12 +682,14 @@ static PyObject *Parser_drain_routed(Parser *self, PyObject *args) {
     }
     owners = (const unsigned short *)owner.buf;
     memset(&g, 0, sizeof g);
+    memset(&sp, 0, sizeof sp);
     g.nshards = nshards;
     g.raw = PyMem_Calloc(nshards, sizeof(Buf));
+    sp.raw = PyMem_Calloc(nshards, sizeof(Buf));
     g.last_name = Py_None;
     Py_INCREF(g.last_name);
     out = PyList_New(0);
-    if (!g.raw || !out) { PyErr_NoMemory(); goto done; }
+    if (!g.raw || !sp.raw || !out) { PyErr_NoMemory(); goto done; }
     while (!self->error) {
         PyObject *cmd, *name, *info;
         Py_ssize_t n;
@@ -634,8 +715,8 @@ static PyObject *Parser_drain_routed(Parser *self, PyObject *args) {
         if (info && PyBytes_Check(info) && n == 1) {
             /* a constant reply the front answers itself (PING): batch consecutive ones */
             Py_ssize_t last = PyList_GET_SIZE(out) - 1;
-            PyObject *prev = (g.order.len == 0 && last >= 0) ? PyList_GET_ITEM(out, last) : NULL;
-            if (group_flush(&g, out) < 0) { Py_DECREF(cmd); goto fail; }
+            PyObject *prev = (g.order.len == 0 && !sp.orders && last >= 0) ? PyList_GET_ITEM(out, last) : NULL;
+            if (group_flush(&g, out) < 0 || split_flush(&sp, nshards, out) < 0) { Py_DECREF(cmd); goto fail; }
             if (prev && PyTuple_Check(prev) && PyTuple_GET_SIZE(prev) == 3 && PyTuple_GET_ITEM(prev, 0) == Py_None) {
                 PyObject *joined = PyBytes_FromStringAndSize(NULL, PyBytes_GET_SIZE(PyTuple_GET_ITEM(prev, 1)) + PyBytes_GET_SIZE(info));
                 PyObject *item;
@@ -677,7 +758,7 @@ static PyObject *Parser_drain_routed(Parser *self, PyObject *args) {
             }
             if (same) {
                 if (shard >= nshards) shard = 0;
-                if (buf_add(&g.order, (const char *)&shard, 1) < 0 ||
+                if (split_flush(&sp, nshards, out) < 0 || buf_add(&g.order, (const char *)&shard, 1) < 0 ||
                     buf_add(&g.raw[shard], self->buf + self->cmd_start, self->pos - self->cmd_start) < 0) {
                     Py_DECREF(cmd);
                     goto fail;
@@ -691,7 +772,7 @@ static PyObject *Parser_drain_routed(Parser *self, PyObject *args) {
             if (merge > 0 && nshards > 1 && last == n - 1 && first < n && (n - first) % step == 0 &&
                 ((ar >= 0 && n == ar) || (ar < 0 && n >= -ar))) {
                 /* keys on several shards: one sub-command per shard, merged by the front */
-                if (group_flush(&g, out) < 0 || split_command(cmd, first, step, merge, owners, nshards, out) < 0) { Py_DECREF(cmd); goto fail; }
+                if (group_flush(&g, out) < 0 || split_add(&sp, cmd, first, step, merge, owners, nshards) < 0) { Py_DECREF(cmd); goto fail; }
                 Py_INCREF(name);
                 Py_DECREF(g.last_name);
                 g.last_name = name;
@@ -699,10 +780,10 @@ static PyObject *Parser_drain_routed(Parser *self, PyObject *args) {
                 continue;
             }
         }
-        if (group_flush(&g, out) < 0 || PyList_Append(out, cmd) < 0) { Py_DECREF(cmd); goto fail; }
+        if (group_flush(&g, out) < 0 || split_flush(&sp, nshards, out) < 0 || PyList_Append(out, cmd) < 0) { Py_DECREF(cmd); goto fail; }
         Py_DECREF(cmd);
     }
-    if (group_flush(&g, out) < 0) goto fail;
+    if (group_flush(&g, out) < 0 || split_flush(&sp, nshards, out) < 0) goto fail;
     if (self->pos == self->len && self->remaining == 0 && self->cap > (1 << 20)) {
         PyMem_Free(self->buf);
         self->buf = NULL;
@@ -721,6 +802,13 @@ done:
         PyMem_Free(g.raw);
     }
     PyMem_Free(g.order.p);
+    if (sp.raw) {
+        for (i = 0; i < nshards; i++) PyMem_Free(sp.raw[i].p);
+        PyMem_Free(sp.raw);
+    }
+    PyMem_Free(sp.merges.p);
+    Py_XDECREF(sp.orders);
+    Py_XDECREF(sp.names);
     return result;
 }
 
@@ -1909,6 +1997,7 @@ static PyMethodDef module_methods[] = {
     {"key_slot", key_slot, METH_O, "Hash slot of a key (CRC16 of its hash tag or whole key, mod 16384)."},
     {"interleave", interleave, METH_VARARGS, "Merge per-shard replies back into request order."},
     {"merge_split", merge_split, METH_VARARGS, "The reply to a command split over shards, from the shards' replies."},
+    {"merge_splits", merge_splits, METH_VARARGS, "The replies to a run of split commands, from the shards' joined replies and lengths."},
     {NULL, NULL, 0, NULL}
 };
 

@@ -214,10 +214,11 @@ class Front:
         ncmds = 0
         for pos, item in enumerate(items):
             if type(item) is tuple:
-                if len(item) == 4:  # a command whose keys span shards, split by the router
-                    merge, order, raws, last = item
-                    self._close_split(conn, merge, order, raws, last)
-                    ncmds += 1
+                if len(item) == 4:  # commands whose keys span shards, split by the router
+                    merges, orders, raws, names = item
+                    self._close_split(conn, merges, orders, raws, names)
+                    ncmds += len(names)
+                    last = names[-1]
                     continue
                 order, raws, last = item
                 if order is None:  # constant replies (PING) answered here, in place
@@ -455,27 +456,34 @@ class Front:
         flags = (wire.RESP3 if conn.resp3 else 0) | wire.LENGTHS | (wire.NO_TOUCH if conn.no_touch else 0)
         self._send_parts(conn, flags, raws, GroupPart, group)
 
-    def _close_split(self, conn: ClientConnection, merge: int, order: bytes, raws: list[bytes | None], name: bytes) -> None:
-        """Queue a command the router split over shards: one raw sub-command per shard,
-        replies merged by ``merge_split``; counted here, as the front's cross-shard commands are."""
+    def _close_split(self, conn: ClientConnection, merges: bytes, orders: list[bytes], raws: list[bytes | None], names: list[bytes]) -> None:
+        """Queue commands the router split over shards: one run per shard holding their
+        sub-commands, replies merged by ``merge_splits``; counted here, once each, as
+        the front's other cross-shard commands are."""
         t0 = time.perf_counter_ns()
-        spec = self._names.get(name) or self._names[name.lower()]
-        conn.last_cmd = spec
+        specs = [self._names.get(name) or self._names[name.lower()] for name in names]
+        conn.last_cmd = specs[-1]
         cell: list[Any] = [None]
         conn.pending.append(cell)
-        down = next((shard for shard in order if not self.links[shard].up), None)
-        if down is not None:  # refused whole: no shard applies its part while another is down
-            cell[0] = encode(ErrorReply(errors.loading_shard(down)))
+        down = next((s for order in orders for s in order if not self.links[s].up), None)
+        if down is not None:
+            # refused whole, so no shard applies its part while another is down; the run's
+            # other split commands share its runs and are refused with it
+            cell[0] = b"".join(encode(ErrorReply(errors.loading_shard(next((s for s in order if not self.links[s].up), down)))) for order in orders)
             self.reply_ready(conn)
-            self.cmdstats.record(spec.fullname, time.perf_counter_ns() - t0, failed=True)
+            took = (time.perf_counter_ns() - t0) // len(names)
+            for spec in specs:
+                self.cmdstats.record(spec.fullname, took, failed=True)
             return
-        job = RawSplit(self, conn, cell, merge, order, len(raws), len(raws) - raws.count(None))
-        flags = (wire.RESP3 if conn.resp3 else 0) | wire.SPLIT_PART | (wire.NO_TOUCH if conn.no_touch else 0)
+        job = RawSplit(self, conn, cell, merges, orders, len(raws), len(raws) - raws.count(None))
+        flags = (wire.RESP3 if conn.resp3 else 0) | wire.SPLIT_PART | wire.LENGTHS | (wire.NO_TOUCH if conn.no_touch else 0)
         self._send_parts(conn, flags, raws, RawSplitPart, job)
-        took = time.perf_counter_ns() - t0
-        self.cmdstats.record(spec.fullname, took, failed=False)
+        took = (time.perf_counter_ns() - t0) // len(names)
+        for spec in specs:
+            self.cmdstats.record(spec.fullname, took, failed=False)
         if took >= self._slow_ns:  # as _timed does for the front's other commands
-            self.slowlog.maybe_add(took // 1000, _unsplit(name, order, raws), conn.id)
+            for argv in _unsplit(names, orders, raws):
+                self.slowlog.maybe_add(took // 1000, argv, conn.id)
             self.cmdstats.note_latency("command", took // 1_000_000, int(self.config.get("latency-monitor-threshold")))
 
     def _send(self, link: ShardLink, item: list[Any], target: Any) -> None:
@@ -943,18 +951,24 @@ class _NoReply:
 NO_REPLY = _NoReply()
 
 
-def _unsplit(name: bytes, order: bytes, raws: list[bytes | None]) -> list[bytes]:
-    """A split command's arguments as the client sent them (for the slow log): each
-    shard's sub-command holds its keys' units in order, ``order`` says whose is next."""
+def _unsplit(names: list[bytes], orders: list[bytes], raws: list[bytes | None]) -> list[list[bytes]]:
+    """Split commands' arguments as the client sent them (for the slow log): each shard's
+    run holds, per command with keys there, a sub-command with those keys' units in order."""
     parser = RequestParser()
-    units: dict[int, list[list[bytes]]] = {}
+    subs: dict[int, list[list[bytes]]] = {}
     for shard, raw in enumerate(raws):
         if raw is not None:
             parser.feed(raw)
-            args = parser.drain()[0][1:]
+            subs[shard] = parser.drain()[::-1]
+    out = []
+    for name, order in zip(names, orders, strict=True):
+        units: dict[int, list[list[bytes]]] = {}
+        for shard in dict.fromkeys(order):
+            args = subs[shard].pop()[1:]
             step = len(args) // order.count(shard)
             units[shard] = [args[i : i + step] for i in range(0, len(args), step)][::-1]
-    return [name, *(arg for shard in order for arg in units[shard].pop())]
+        out.append([name, *(arg for shard in order for arg in units[shard].pop())])
+    return out
 
 
 def front_main(config: Config, channels: list[Channel], slotmap: SlotMap, control: socket.socket) -> int:

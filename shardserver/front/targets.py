@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from shardserver.errors import CommandError
-from shardserver.resp import ErrorReply, encode, interleave, merge_split
+from shardserver.resp import ErrorReply, encode, interleave, merge_splits
 
 if TYPE_CHECKING:
     from shardserver.front.connection import ClientConnection
@@ -80,29 +80,30 @@ class GroupTarget:
 
 
 class RawSplit:
-    """A command the C router split over shards (MGET, MSET, DEL...): the shards' raw
-    replies become the client's reply through ``merge_split`` once all are in."""
+    """Commands the C router split over shards (MGET, MSET, DEL...): each shard's run
+    holds their sub-commands; the shards' replies become the clients' replies through
+    ``merge_splits`` once all are in."""
 
-    __slots__ = ("front", "conn", "cell", "merge", "order", "parts", "remaining")
+    __slots__ = ("front", "conn", "cell", "merges", "orders", "parts", "remaining")
 
-    def __init__(self, front: Front, conn: ClientConnection, cell: list[Any], merge: int, order: bytes, nshards: int, remaining: int) -> None:
+    def __init__(self, front: Front, conn: ClientConnection, cell: list[Any], merges: bytes, orders: list[bytes], nshards: int, remaining: int) -> None:
         self.front = front
         self.conn = conn
         self.cell = cell
-        self.merge = merge
-        self.order = order
-        self.parts: list[bytes | None] = [None] * nshards
+        self.merges = merges
+        self.orders = orders
+        self.parts: list[tuple[bytes, bytes] | None] = [None] * nshards
         self.remaining = remaining
 
-    def part_done(self, shard: int, reply: bytes) -> None:
-        self.parts[shard] = reply
+    def part_done(self, shard: int, part: tuple[bytes, bytes]) -> None:
+        self.parts[shard] = part
         self.remaining -= 1
         if self.remaining:
             return
         try:
-            self.cell[0] = merge_split(self.merge, self.order, self.parts)
+            self.cell[0] = merge_splits(self.merges, self.orders, self.parts)
         except ValueError as exc:  # a shard's reply of an unexpected shape: a bug, not a crash
-            self.cell[0] = encode(ErrorReply(f"ERR internal error: {exc}"))
+            self.cell[0] = encode(ErrorReply(f"ERR internal error: {exc}")) * len(self.orders)
         self.front.reply_ready(self.conn)
 
 
@@ -113,11 +114,13 @@ class RawSplitPart:
         self.job = job
         self.shard = shard
 
-    def deliver(self, payload: bytes) -> None:
-        self.job.part_done(self.shard, payload)
+    def deliver(self, payload: list[bytes]) -> None:
+        self.job.part_done(self.shard, (payload[0], payload[1]))
 
     def fail(self, text: str) -> None:
-        self.job.part_done(self.shard, encode(ErrorReply(text)))
+        err = encode(ErrorReply(text))
+        n = sum(1 for order in self.job.orders if self.shard in order)  # its sub-commands in the run
+        self.job.part_done(self.shard, (err * n, array("I", [len(err)] * n).tobytes()))
 
 
 class SplitJob:

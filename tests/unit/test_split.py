@@ -8,7 +8,13 @@ import random
 import pytest
 
 from shardserver.commands.table import SPLIT_MERGES, TABLE
-from shardserver.resp import FastRequestParser, RequestParser, encode_command, merge_split
+from shardserver.resp import (
+    FastRequestParser,
+    RequestParser,
+    encode_command,
+    merge_split,
+    merge_splits,
+)
 from shardserver.slots import key_slot
 
 pytest.importorskip("shardserver._speedups")
@@ -52,30 +58,58 @@ def test_the_table_marks_what_the_router_splits() -> None:
     assert TABLE["pfcount"].route_keys[4] == 0  # SPLIT, but merged in Python (no response policy)
 
 
+def parse_all(raw: bytes) -> list[list[bytes]]:
+    parser = RequestParser()
+    parser.feed(raw)
+    return parser.drain()
+
+
+def units(name: bytes, keys: list[bytes], shard: int) -> list[bytes]:
+    """The sub-command shard ``shard`` gets: the keys (MSET: with values v<i>) that live there."""
+    step = 2 if name.lower() == b"mset" else 1
+    return [name, *(x for i, k in enumerate(keys) if shard_of(k) == shard for x in ((k, b"v%d" % i) if step == 2 else (k,)))]
+
+
+def args_of(name: bytes, keys: list[bytes]) -> list[bytes]:
+    step = 2 if name.lower() == b"mset" else 1
+    return [name, *(x for i, k in enumerate(keys) for x in ((k, b"v%d" % i) if step == 2 else (k,)))]
+
+
 @pytest.mark.parametrize("name", [b"MSET", b"mget", b"DEL", b"exists"])
 def test_keys_on_several_shards_become_one_sub_command_per_shard(name: bytes) -> None:
     keys = keys_spanning(7)
-    step = 2 if name.lower() == b"mset" else 1
-    args = [x for i, k in enumerate(keys) for x in ((k, b"v%d" % i) if step == 2 else (k,))]
-    items = route([b"GET", keys[0]], [name, *args], [b"GET", keys[1]])
+    items = route([b"GET", keys[0]], args_of(name, keys), [b"GET", keys[1]])
     assert len(items) == 3 and len(items[0]) == 3 and len(items[2]) == 3  # groups around the split
-    merge, order, raws, last = items[1]
-    assert last == name and merge == TABLE[name.decode().lower()].route_keys[4]
-    assert list(order) == [shard_of(k) for k in keys]
+    merges, orders, raws, names = items[1]
+    assert names == [name] and list(merges) == [TABLE[name.decode().lower()].route_keys[4]]
+    assert orders == [bytes(shard_of(k) for k in keys)]
     for shard, raw in enumerate(raws):
-        mine = [k for k in keys if shard_of(k) == shard]
-        if not mine:
+        if not any(shard_of(k) == shard for k in keys):
             assert raw is None
-            continue
-        parser = RequestParser()
-        parser.feed(raw)
-        (argv,) = parser.drain()
-        want = [name, *(x for i, k in enumerate(keys) if shard_of(k) == shard for x in ((k, b"v%d" % i) if step == 2 else (k,)))]
-        assert argv == want
+        else:
+            assert parse_all(raw) == [units(name, keys, shard)]
+
+
+def test_consecutive_split_commands_share_one_run_per_shard() -> None:
+    """A pipelined chunk of MSET, MGET, DEL over several shards: one item, each shard's run
+    holding its sub-commands of each command in order (MGET's keys all on two shards)."""
+    keys = keys_spanning(12)
+    two = [next(k for k in keys if shard_of(k) == s) for s in (1, 2)]  # on two of the three shards
+    cmds = [args_of(b"MSET", keys), args_of(b"MGET", two), args_of(b"del", keys[:5])]
+    (item,) = route(*cmds)
+    merges, orders, raws, names = item
+    assert names == [b"MSET", b"MGET", b"del"] and list(merges) == [1, 3, 2]
+    assert orders == [bytes(shard_of(k) for k in ks) for ks in (keys, two, keys[:5])]
+    for shard, raw in enumerate(raws):
+        want = [units(n, ks, shard) for n, ks in ((b"MSET", keys), (b"MGET", two), (b"del", keys[:5])) if any(shard_of(k) == shard for k in ks)]
+        assert (parse_all(raw) if raw is not None else []) == want
+    # a one-shard command in between ends the item: order is kept
+    items = route(cmds[0], [b"GET", keys[0]], cmds[2])
+    assert [len(x[3]) if len(x) == 4 else None for x in items] == [1, None, 1]
 
 
 def test_keys_on_one_shard_or_bad_arity_are_not_split() -> None:
-    same = [k for k in (b"{t}a", b"{t}b", b"{t}c")]
+    same = [b"{t}a", b"{t}b", b"{t}c"]
     (item,) = route([b"MGET", *same])
     assert len(item) == 3 and item[0] == bytes([shard_of(b"t")])  # an ordinary one-shard group
     keys = keys_spanning(8)
@@ -99,6 +133,23 @@ def test_merge_by_position_puts_values_back_in_key_order() -> None:
                 parts[shard] = b"*%d\r\n" % len(mine) + b"".join(null if v is None else b"$%d\r\n%s\r\n" % (len(v), v) for v in mine)
         want = b"*%d\r\n" % n + b"".join(null if v is None else b"$%d\r\n%s\r\n" % (len(v), v) for v in values)
         assert merge_split(3, order, parts) == want
+
+
+def test_merge_splits_takes_each_commands_replies_in_turn() -> None:
+    """Three commands over two shards (the second only on shard 1): each gets the next
+    reply of each of its shards; an error of one command leaves the others' replies."""
+    parts = [
+        (b"+OK\r\n" + b":1\r\n", array.array("I", [5, 4]).tobytes()),
+        (b"+OK\r\n" + b"*1\r\n$1\r\nz\r\n" + b"-ERR no\r\n", array.array("I", [5, 11, 9]).tobytes()),
+    ]
+    got = merge_splits(bytes([1, 3, 2]), [bytes([0, 1]), bytes([1]), bytes([1, 0, 1])], parts)
+    assert got == b"+OK\r\n" + b"*1\r\n$1\r\nz\r\n" + b"-ERR no\r\n"
+    with pytest.raises(ValueError):  # a reply left over
+        merge_splits(bytes([1]), [bytes([0, 1])], parts)
+    with pytest.raises(ValueError):  # fewer replies than commands need
+        merge_splits(bytes([1, 1, 1, 1]), [bytes([0, 1])] * 4, parts)
+    with pytest.raises(ValueError):  # lengths beyond the data
+        merge_splits(bytes([1]), [bytes([0])], [(b"+OK\r\n", array.array("I", [50]).tobytes())])
 
 
 def test_merge_sums_counts_says_ok_and_returns_the_first_error_by_key_order() -> None:
