@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import random
 import time
+from typing import Any
 
 from redis.crc import key_slot
 
@@ -1224,3 +1225,34 @@ def test_empty_key_and_expiretime_rounding(pair: Pair) -> None:
             ("set", "w", "1", "pxat", "4102444800600"), ("expiretime", "w"), ("pexpiretime", "w"),
         ]
     )
+
+
+def test_pipelined_multi_key_commands_across_shards(pair: Pair) -> None:
+    """Random pipelines mixing MSET/MGET/DEL/EXISTS/TOUCH/UNLINK (split over shards by the
+    router, consecutive ones sharing runs) with one-key commands and other types, byte for byte."""
+    rnd = random.Random(8)
+    keys = [*LOW_KEYS, *HIGH_KEYS, b"{t}1", b"{t}2", b"n0", b"n1", b"n2"]
+    for _ in range(12):
+        cmds: list[tuple[Any, ...]] = []
+        for _ in range(rnd.randrange(5, 40)):
+            ks = rnd.sample(keys, rnd.randrange(1, 6))
+            x = rnd.random()
+            if x < 0.25:
+                cmds.append(("MSET", *(y for k in ks for y in (k, b"v%d" % rnd.randrange(9)))))
+            elif x < 0.45:
+                cmds.append((rnd.choice(["MGET", "mget"]), *ks))
+            elif x < 0.55:
+                cmds.append((rnd.choice(["DEL", "UNLINK"]), *ks))
+            elif x < 0.65:
+                cmds.append((rnd.choice(["EXISTS", "TOUCH"]), *ks))
+            elif x < 0.75:
+                cmds.append(("GET", ks[0]))
+            elif x < 0.8:
+                cmds.append(("RPUSH", ks[0], "e"))  # another type: MGET gives nil for it, MSET replaces it
+            elif x < 0.85:
+                cmds.append(("MSET", *ks))  # odd or even: an arity error when the count is wrong
+            elif x < 0.9:
+                cmds.append(("INCR", ks[0]))
+            else:
+                cmds.append(("PING",))
+        pair.exact_many(cmds)
