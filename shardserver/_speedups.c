@@ -321,15 +321,18 @@ static PyObject *Parser_drain(Parser *self, PyObject *unused) {
 
 static unsigned short crc16(const unsigned char *buf, Py_ssize_t len);
 
-static long slot_of(PyObject *key) {
-    const unsigned char *k = (const unsigned char *)PyBytes_AS_STRING(key);
-    Py_ssize_t len = PyBytes_GET_SIZE(key), s, e;
+static long slot_of_buf(const unsigned char *k, Py_ssize_t len) {
+    Py_ssize_t s, e;
     for (s = 0; s < len; s++) if (k[s] == '{') break;
     if (s < len) {
         for (e = s + 1; e < len; e++) if (k[e] == '}') break;
         if (e < len && e != s + 1) return crc16(k + s + 1, e - s - 1) & 16383;
     }
     return crc16(k, len) & 16383;
+}
+
+static long slot_of(PyObject *key) {
+    return slot_of_buf((const unsigned char *)PyBytes_AS_STRING(key), PyBytes_GET_SIZE(key));
 }
 
 /* A growable byte buffer. */
@@ -646,6 +649,53 @@ done:
 }
 
 /*
+ * The router's look at a whole multibulk command without building its argv:
+ * at most SCAN_ARGS arguments, every bulk length within max_bulk and every
+ * CRLF in place.  Returns the number of arguments (their offsets and lengths
+ * in at/len) and sets *end, or 0 for anything else (incomplete, inline,
+ * malformed, too many arguments): parse_one then takes the command as before,
+ * errors included.
+ */
+#define SCAN_ARGS 16
+static int scan_command(const Parser *self, Py_ssize_t *at, Py_ssize_t *len, Py_ssize_t *end) {
+    const char *buf = self->buf, *nl;
+    Py_ssize_t p = self->pos, n = self->len;
+    long long argc, i;
+    if (p >= n || buf[p] != '*') return 0;
+    nl = memchr(buf + p, '\r', n - p);
+    if (!nl || nl + 1 >= buf + n || nl[1] != '\n' || !string2ll(buf + p + 1, nl - (buf + p + 1), &argc) || argc < 1 || argc > SCAN_ARGS) return 0;
+    p = nl - buf + 2;
+    for (i = 0; i < argc; i++) {
+        long long bl;
+        if (p >= n || buf[p] != '$') return 0;
+        nl = memchr(buf + p, '\r', n - p);
+        if (!nl || nl + 1 >= buf + n || nl[1] != '\n' || !string2ll(buf + p + 1, nl - (buf + p + 1), &bl) || bl < 0 || bl > self->max_bulk) return 0;
+        p = nl - buf + 2;
+        if (bl > n - p - 2 || buf[p + bl] != '\r' || buf[p + bl + 1] != '\n') return 0;
+        at[i] = p;
+        len[i] = (Py_ssize_t)bl;
+        p += bl + 2;
+    }
+    *end = p;
+    return (int)argc;
+}
+
+/* fast[name], else fast[name lower-cased]; borrowed, NULL when neither (an error set on failure) */
+static PyObject *route_info(PyObject *fast, PyObject *name) {
+    PyObject *info = PyDict_GetItemWithError(fast, name), *lname;
+    char low[64];
+    Py_ssize_t k, ln = PyBytes_GET_SIZE(name);
+    const char *src = PyBytes_AS_STRING(name);
+    if (info || PyErr_Occurred() || ln >= 64) return info;
+    for (k = 0; k < ln; k++) low[k] = (char)tolower((unsigned char)src[k]);
+    lname = PyBytes_FromStringAndSize(low, ln);
+    if (!lname) return NULL;
+    info = PyDict_GetItemWithError(fast, lname);
+    Py_DECREF(lname);
+    return info;
+}
+
+/*
  * drain_routed(fast, owner, nshards) -> (items, error)
  *
  * The front's hot path in one call.  ``fast`` maps a command name (bytes, as
@@ -669,6 +719,9 @@ static PyObject *Parser_drain_routed(Parser *self, PyObject *args) {
     const unsigned short *owners;
     Group g;
     Splits sp;
+    PyObject *cname = NULL;  /* the last name the byte scan looked up, and its route */
+    long cfirst = 0, clast = 0, cstep = 0, car = 0;
+    int cvalid = 0;
     if (!PyArg_ParseTuple(args, "O!Oi", &PyDict_Type, &fast, &owner_obj, &nshards)) return NULL;
     if (nshards < 1 || nshards > 255) {
         PyErr_SetString(PyExc_ValueError, "nshards must be 1..255");
@@ -693,24 +746,59 @@ static PyObject *Parser_drain_routed(Parser *self, PyObject *args) {
     while (!self->error) {
         PyObject *cmd, *name, *info;
         Py_ssize_t n;
-        int rc = parse_one(self, &cmd);
+        int rc;
+        if (self->remaining == 0) {
+            /* a one-shard key command routed from its bytes, without building its argv */
+            Py_ssize_t at[SCAN_ARGS], ln[SCAN_ARGS], end;
+            int argc = scan_command(self, at, ln, &end);
+            if (argc >= 2) {
+                if (!cname || ln[0] != PyBytes_GET_SIZE(cname) || memcmp(PyBytes_AS_STRING(cname), self->buf + at[0], ln[0]) != 0) {
+                    PyObject *hit;
+                    Py_XDECREF(cname);
+                    cname = PyBytes_FromStringAndSize(self->buf + at[0], ln[0]);
+                    if (!cname) goto fail;
+                    hit = route_info(fast, cname);
+                    if (!hit && PyErr_Occurred()) goto fail;
+                    cvalid = hit && PyTuple_Check(hit) && PyTuple_GET_SIZE(hit) == 5;
+                    if (cvalid) {
+                        cfirst = PyLong_AsLong(PyTuple_GET_ITEM(hit, 0));
+                        clast = PyLong_AsLong(PyTuple_GET_ITEM(hit, 1));
+                        cstep = PyLong_AsLong(PyTuple_GET_ITEM(hit, 2));
+                        car = PyLong_AsLong(PyTuple_GET_ITEM(hit, 3));
+                        if (PyErr_Occurred()) goto fail;
+                    }
+                }
+                if (cvalid && ((car >= 0 && argc == car) || (car < 0 && argc >= -car)) && cfirst > 0 && cfirst < argc && cstep > 0) {
+                    long last = clast < 0 ? clast + argc : clast, pos;
+                    unsigned char shard = 0;
+                    int same = 1;
+                    if (nshards > 1) {
+                        shard = (unsigned char)owners[slot_of_buf((const unsigned char *)self->buf + at[cfirst], ln[cfirst])];
+                        for (pos = cfirst + cstep; pos <= last && pos < argc; pos += cstep) {
+                            if ((unsigned char)owners[slot_of_buf((const unsigned char *)self->buf + at[pos], ln[pos])] != shard) { same = 0; break; }
+                        }
+                    }
+                    if (same) {
+                        if (shard >= nshards) shard = 0;
+                        if (split_flush(&sp, nshards, out) < 0 || buf_add(&g.order, (const char *)&shard, 1) < 0 ||
+                            buf_add(&g.raw[shard], self->buf + self->pos, end - self->pos) < 0) goto fail;
+                        Py_INCREF(cname);
+                        Py_DECREF(g.last_name);
+                        g.last_name = cname;
+                        self->cmd_start = self->pos;
+                        self->pos = end;
+                        continue;
+                    }
+                }
+            }
+        }
+        rc = parse_one(self, &cmd);
         if (rc == -2) goto fail;
         if (rc <= 0) break;
         if (!cmd) continue;  /* empty command: nothing to forward */
         n = PyList_GET_SIZE(cmd);
         name = PyList_GET_ITEM(cmd, 0);
-        info = PyDict_GetItemWithError(fast, name);
-        if (!info && !PyErr_Occurred() && PyBytes_GET_SIZE(name) < 64) {
-            char low[64];
-            Py_ssize_t k, ln = PyBytes_GET_SIZE(name);
-            const char *src = PyBytes_AS_STRING(name);
-            PyObject *lname;
-            for (k = 0; k < ln; k++) low[k] = (char)tolower((unsigned char)src[k]);
-            lname = PyBytes_FromStringAndSize(low, ln);
-            if (!lname) { Py_DECREF(cmd); goto fail; }
-            info = PyDict_GetItemWithError(fast, lname);
-            Py_DECREF(lname);
-        }
+        info = route_info(fast, name);
         if (PyErr_Occurred()) { Py_DECREF(cmd); goto fail; }
         if (info && PyBytes_Check(info) && n == 1) {
             /* a constant reply the front answers itself (PING): batch consecutive ones */
@@ -809,6 +897,7 @@ done:
     PyMem_Free(sp.merges.p);
     Py_XDECREF(sp.orders);
     Py_XDECREF(sp.names);
+    Py_XDECREF(cname);
     return result;
 }
 

@@ -175,3 +175,74 @@ def test_merge_sums_counts_says_ok_and_returns_the_first_error_by_key_order() ->
 def test_merge_refuses_parts_of_the_wrong_shape(merge: int, order: bytes, parts: list[bytes | None]) -> None:
     with pytest.raises(ValueError):
         merge_split(merge, order, parts)
+
+
+def _flatten(items: list[object]) -> list[tuple[object, ...]]:
+    """drain_routed's items as one entry per command: ("run", shard, argv), ("split", argv...), ("slow", argv), ("ping",)."""
+    out: list[tuple[object, ...]] = []
+    for item in items:
+        if isinstance(item, list):
+            out.append(("slow", *item))
+        elif len(item) == 4:
+            merges, orders, raws, names = item
+            subs = {s: parse_all(raw) for s, raw in enumerate(raws) if raw is not None}
+            for name, order in zip(names, orders, strict=True):
+                out.append(("split", name, bytes(order), *(tuple(subs[s].pop(0)) for s in dict.fromkeys(order))))
+        elif item[0] is None:
+            out.extend([("ping",)] * item[2])
+        else:
+            order, raws, _ = item
+            cmds = {s: parse_all(raw) for s, raw in enumerate(raws) if raw is not None}
+            out.extend(("run", s, *cmds[s].pop(0)) for s in order)
+            assert not any(cmds.values())
+    return out
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_routing_is_the_same_whatever_the_chunks(seed: int) -> None:
+    """Random commands (one-shard key commands routed from their bytes, split ones, wrong
+    arities, unknown names, PING, mixed case) fed whole and in random chunks: the same
+    routing, each one-shard command on its key's shard, nothing lost or repeated."""
+    rnd = random.Random(seed)
+    keys = [b"k%d" % i for i in range(20)] + [b"{t}a", b"{t}b"]
+    cmds: list[list[bytes]] = []
+    for _ in range(300):
+        k = rnd.choice(keys)
+        cmds.append(rnd.choice([
+            [rnd.choice([b"GET", b"get", b"gEt"]), k],
+            [b"SET", k, b"v" * rnd.randrange(0, 40)],
+            [b"SET", k],  # wrong arity: the slow path answers it
+            [b"INCRBY", k, b"3"],
+            [b"MGET", b"{t}a", b"{t}b"],
+            [b"MGET", *rnd.sample(keys, 3)],
+            [b"MSET", k, b"1", rnd.choice(keys), b"2"],
+            [b"PING"],
+            [b"NOSUCH", k],
+            [b"HSET", k, b"f", b"v"],
+        ]))
+    data = b"".join(encode_command(c) for c in cmds)
+    whole = route_bytes([data])
+    cuts = sorted(rnd.sample(range(1, len(data)), 60))
+    chunked = route_bytes([data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)], strict=True)])
+    assert whole == chunked
+    assert len(whole) == len(cmds)
+    for cmd, entry in zip(cmds, whole, strict=True):
+        if entry[0] == "run":
+            assert list(entry[2:]) == cmd and entry[1] == shard_of(cmd[1 if cmd[0].lower() != b"mget" else 1])
+        elif entry[0] == "split":
+            assert entry[1] == cmd[0]
+        elif entry[0] == "ping":
+            assert cmd == [b"PING"]
+        else:
+            assert list(entry[1:]) == cmd
+
+
+def route_bytes(chunks: list[bytes]) -> list[tuple[object, ...]]:
+    parser = FastRequestParser()
+    out: list[tuple[object, ...]] = []
+    for chunk in chunks:
+        parser.feed(chunk)
+        items, err = parser.drain_routed(fast_table(), owners(), NSHARDS)
+        assert err is None
+        out.extend(_flatten(items))
+    return out
