@@ -417,9 +417,11 @@ typedef struct {
     PyObject *names;
 } Splits;
 
-static int split_add(Splits *sp, PyObject *cmd, long first, long step, long merge, const unsigned short *owners, int nshards) {
-    Py_ssize_t n = PyList_GET_SIZE(cmd), pos;
-    PyObject *name = PyList_GET_ITEM(cmd, 0), *order = NULL;
+/* One split command, its arguments as n (pointer, length) pairs (arg[0] the
+ * name, ``name`` the same as bytes), into the gathered ones. */
+static int split_add(Splits *sp, const char *const *arg, const Py_ssize_t *alen, Py_ssize_t n, PyObject *name, long first, long step, long merge, const unsigned short *owners, int nshards) {
+    Py_ssize_t pos;
+    PyObject *order = NULL;
     Buf *body = PyMem_Calloc(nshards, sizeof(Buf)), ord = {0};
     Py_ssize_t *units = PyMem_Calloc(nshards, sizeof(Py_ssize_t));
     unsigned char m = (unsigned char)merge;
@@ -427,13 +429,12 @@ static int split_add(Splits *sp, PyObject *cmd, long first, long step, long merg
     if (!body || !units) { PyErr_NoMemory(); goto done; }
     if (!sp->orders && (!(sp->orders = PyList_New(0)) || !(sp->names = PyList_New(0)))) goto done;
     for (pos = first; pos < n; pos += step) {
-        unsigned char shard = (unsigned char)owners[slot_of(PyList_GET_ITEM(cmd, pos))];
+        unsigned char shard = (unsigned char)owners[slot_of_buf((const unsigned char *)arg[pos], alen[pos])];
         long k;
         if (shard >= nshards) shard = 0;
         if (buf_add(&ord, (const char *)&shard, 1) < 0) goto done;
         for (k = 0; k < step; k++) {
-            PyObject *arg = PyList_GET_ITEM(cmd, pos + k);
-            if (buf_bulk(&body[shard], PyBytes_AS_STRING(arg), PyBytes_GET_SIZE(arg)) < 0) goto done;
+            if (buf_bulk(&body[shard], arg[pos + k], alen[pos + k]) < 0) goto done;
         }
         units[shard]++;
     }
@@ -656,7 +657,7 @@ done:
  * malformed, too many arguments): parse_one then takes the command as before,
  * errors included.
  */
-#define SCAN_ARGS 16
+#define SCAN_ARGS 64
 static int scan_command(const Parser *self, Py_ssize_t *at, Py_ssize_t *len, Py_ssize_t *end) {
     const char *buf = self->buf, *nl;
     Py_ssize_t p = self->pos, n = self->len;
@@ -720,7 +721,7 @@ static PyObject *Parser_drain_routed(Parser *self, PyObject *args) {
     Group g;
     Splits sp;
     PyObject *cname = NULL;  /* the last name the byte scan looked up, and its route */
-    long cfirst = 0, clast = 0, cstep = 0, car = 0;
+    long cfirst = 0, clast = 0, cstep = 0, car = 0, cmerge = 0;
     int cvalid = 0;
     if (!PyArg_ParseTuple(args, "O!Oi", &PyDict_Type, &fast, &owner_obj, &nshards)) return NULL;
     if (nshards < 1 || nshards > 255) {
@@ -765,6 +766,7 @@ static PyObject *Parser_drain_routed(Parser *self, PyObject *args) {
                         clast = PyLong_AsLong(PyTuple_GET_ITEM(hit, 1));
                         cstep = PyLong_AsLong(PyTuple_GET_ITEM(hit, 2));
                         car = PyLong_AsLong(PyTuple_GET_ITEM(hit, 3));
+                        cmerge = PyLong_AsLong(PyTuple_GET_ITEM(hit, 4));
                         if (PyErr_Occurred()) goto fail;
                     }
                 }
@@ -782,6 +784,19 @@ static PyObject *Parser_drain_routed(Parser *self, PyObject *args) {
                         if (shard >= nshards) shard = 0;
                         if (split_flush(&sp, nshards, out) < 0 || buf_add(&g.order, (const char *)&shard, 1) < 0 ||
                             buf_add(&g.raw[shard], self->buf + self->pos, end - self->pos) < 0) goto fail;
+                        Py_INCREF(cname);
+                        Py_DECREF(g.last_name);
+                        g.last_name = cname;
+                        self->cmd_start = self->pos;
+                        self->pos = end;
+                        continue;
+                    }
+                    if (cmerge > 0 && last == argc - 1 && (argc - cfirst) % cstep == 0) {
+                        /* keys on several shards: split from the bytes too */
+                        const char *arg[SCAN_ARGS];
+                        int k;
+                        for (k = 0; k < argc; k++) arg[k] = self->buf + at[k];
+                        if (group_flush(&g, out) < 0 || split_add(&sp, arg, ln, argc, cname, cfirst, cstep, cmerge, owners, nshards) < 0) goto fail;
                         Py_INCREF(cname);
                         Py_DECREF(g.last_name);
                         g.last_name = cname;
@@ -860,7 +875,18 @@ static PyObject *Parser_drain_routed(Parser *self, PyObject *args) {
             if (merge > 0 && nshards > 1 && last == n - 1 && first < n && (n - first) % step == 0 &&
                 ((ar >= 0 && n == ar) || (ar < 0 && n >= -ar))) {
                 /* keys on several shards: one sub-command per shard, merged by the front */
-                if (group_flush(&g, out) < 0 || split_add(&sp, cmd, first, step, merge, owners, nshards) < 0) { Py_DECREF(cmd); goto fail; }
+                const char **arg = PyMem_Malloc(n * sizeof(char *));
+                Py_ssize_t *alen = PyMem_Malloc(n * sizeof(Py_ssize_t)), k;
+                int bad = !arg || !alen;
+                if (bad) PyErr_NoMemory();
+                for (k = 0; !bad && k < n; k++) {
+                    arg[k] = PyBytes_AS_STRING(PyList_GET_ITEM(cmd, k));
+                    alen[k] = PyBytes_GET_SIZE(PyList_GET_ITEM(cmd, k));
+                }
+                bad = bad || group_flush(&g, out) < 0 || split_add(&sp, arg, alen, n, name, first, step, merge, owners, nshards) < 0;
+                PyMem_Free((void *)arg);
+                PyMem_Free(alen);
+                if (bad) { Py_DECREF(cmd); goto fail; }
                 Py_INCREF(name);
                 Py_DECREF(g.last_name);
                 g.last_name = name;
