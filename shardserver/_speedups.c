@@ -564,30 +564,6 @@ static int merge_one(int merge, const unsigned char *order, Py_ssize_t norder, c
     return 0;
 }
 
-/* merge_split(merge, order, parts) -> bytes: one command, ``parts[s]`` shard s's reply or None */
-static PyObject *merge_split(PyObject *self, PyObject *args) {
-    long merge;
-    Py_buffer order;
-    PyObject *parts, *result = NULL;
-    const char *part[256];
-    Py_ssize_t plen[256], i, nparts;
-    Buf out = {0};
-    if (!PyArg_ParseTuple(args, "ly*O!", &merge, &order, &PyList_Type, &parts)) return NULL;
-    nparts = PyList_GET_SIZE(parts);
-    if (nparts > 256) { PyErr_SetString(PyExc_ValueError, "too many parts"); goto done; }
-    for (i = 0; i < nparts; i++) {
-        PyObject *p = PyList_GET_ITEM(parts, i);
-        if (p != Py_None && !PyBytes_Check(p)) { PyErr_SetString(PyExc_TypeError, "parts must be bytes or None"); goto done; }
-        part[i] = p == Py_None ? NULL : PyBytes_AS_STRING(p);
-        plen[i] = p == Py_None ? 0 : PyBytes_GET_SIZE(p);
-    }
-    if (merge_one((int)merge, order.buf, order.len, part, plen, (int)nparts, &out) == 0) result = PyBytes_FromStringAndSize(out.p ? out.p : "", out.len);
-done:
-    PyMem_Free(out.p);
-    PyBuffer_Release(&order);
-    return result;
-}
-
 /*
  * merge_splits(merges, orders, parts) -> bytes
  *
@@ -1375,18 +1351,6 @@ static PyObject *SlotIndex_add(SlotIndex *self, PyObject *key) {
     Py_RETURN_NONE;
 }
 
-static PyObject *SlotIndex_add_all(SlotIndex *self, PyObject *keys) {
-    PyObject *seq = PySequence_Fast(keys, "add_all() expects a sequence of keys");
-    Py_ssize_t i, n;
-    if (!seq) return NULL;
-    n = PySequence_Fast_GET_SIZE(seq);
-    for (i = 0; i < n; i++) {
-        if (slot_index_add(self, PySequence_Fast_GET_ITEM(seq, i)) < 0) { Py_DECREF(seq); return NULL; }
-    }
-    Py_DECREF(seq);
-    Py_RETURN_NONE;
-}
-
 static PyObject *SlotIndex_discard(SlotIndex *self, PyObject *key) {
     if (slot_index_discard(self, key) < 0) return NULL;
     Py_RETURN_NONE;
@@ -1424,7 +1388,6 @@ static PyObject *SlotIndex_get_nonempty(SlotIndex *self, void *c) { return PyLon
 
 static PyMethodDef SlotIndex_methods[] = {
     {"add", (PyCFunction)SlotIndex_add, METH_O, "Index a key that just entered the database."},
-    {"add_all", (PyCFunction)SlotIndex_add_all, METH_O, "add() for each key of a sequence."},
     {"discard", (PyCFunction)SlotIndex_discard, METH_O, "Forget a key that just left the database."},
     {"count", (PyCFunction)SlotIndex_count, METH_O, "The number of keys in a slot."},
     {"keys", (PyCFunction)SlotIndex_keys, METH_O, "The keys in a slot (a new list)."},
@@ -2111,7 +2074,6 @@ static PyMethodDef module_methods[] = {
     {"load_plain_sets", (PyCFunction)(void (*)(void))load_plain_sets, METH_FASTCALL, "AOF replay: store a run of plain SET records for new keys; returns where the run ends."},
     {"key_slot", key_slot, METH_O, "Hash slot of a key (CRC16 of its hash tag or whole key, mod 16384)."},
     {"interleave", interleave, METH_VARARGS, "Merge per-shard replies back into request order."},
-    {"merge_split", merge_split, METH_VARARGS, "The reply to a command split over shards, from the shards' replies."},
     {"merge_splits", merge_splits, METH_VARARGS, "The replies to a run of split commands, from the shards' joined replies and lengths."},
     {NULL, NULL, 0, NULL}
 };

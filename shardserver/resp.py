@@ -477,13 +477,10 @@ def py_bulk_array(seq: Any) -> bytes | None:
 
 try:
     from shardserver._speedups import Parser as _CParser
-    from shardserver._speedups import bulk_array, interleave, merge_split, merge_splits
+    from shardserver._speedups import bulk_array, interleave, merge_splits
 except ImportError:  # no compiler at install time: the pure-Python parser serves
     _CParser = None
     bulk_array = py_bulk_array
-
-    def merge_split(merge: int, order: bytes, parts: list[Any]) -> bytes:
-        raise RuntimeError("split commands come from the C router only")
 
     def merge_splits(merges: bytes, orders: list[bytes], parts: list[Any]) -> bytes:
         raise RuntimeError("split commands come from the C router only")

@@ -10,7 +10,6 @@ Slot map layout (native byte order): u64 version, then 16384 u16 shard ids.
 from __future__ import annotations
 
 from binascii import crc_hqx
-from collections.abc import Iterable
 from typing import Any
 
 NSLOTS = 16384
@@ -62,10 +61,6 @@ class PySlotIndex:
             keys = self._compact(slot)  # before the append: the new key may not be in data yet
         keys.append(key)
         self.counts[slot] = self.counts.get(slot, 0) + 1
-
-    def add_all(self, keys: Iterable[bytes]) -> None:
-        for key in keys:
-            self.add(key)
 
     def discard(self, key: bytes) -> None:
         if not isinstance(key, bytes):

@@ -12,7 +12,6 @@ from shardserver.resp import (
     FastRequestParser,
     RequestParser,
     encode_command,
-    merge_split,
     merge_splits,
 )
 from shardserver.slots import key_slot
@@ -118,6 +117,12 @@ def test_keys_on_one_shard_or_bad_arity_are_not_split() -> None:
     assert item == [b"MSET", keys[0], b"1", other]
 
 
+def merge_split(merge: int, order: bytes, parts: list[bytes | None]) -> bytes:
+    """merge_splits for one command: each shard's part its one reply."""
+    joined = [None if p is None else (p, array.array("I", [len(p)]).tobytes()) for p in parts]
+    return merge_splits(bytes([merge]), [order], joined)
+
+
 def test_merge_by_position_puts_values_back_in_key_order() -> None:
     rnd = random.Random(2)
     for _ in range(200):
@@ -157,7 +162,7 @@ def test_merge_sums_counts_says_ok_and_returns_the_first_error_by_key_order() ->
     assert merge_split(1, bytes([0, 2]), [b"+OK\r\n", None, b"+OK\r\n"]) == b"+OK\r\n"
     parts = [b"-ERR from 0\r\n", b"*1\r\n$1\r\na\r\n", b"-LOADING from 2\r\n"]
     assert merge_split(3, bytes([2, 1, 0]), parts) == b"-LOADING from 2\r\n"
-    assert merge_split(2, bytes([0, 2]), parts) == b"-ERR from 0\r\n"
+    assert merge_split(2, bytes([0, 2]), [parts[0], None, parts[2]]) == b"-ERR from 0\r\n"
 
 
 @pytest.mark.parametrize(
