@@ -657,6 +657,20 @@ static int scan_command(const Parser *self, Py_ssize_t *at, Py_ssize_t *len, Py_
     return (int)argc;
 }
 
+/* the group's last command name (the front's CLIENT LIST cmd=) */
+static void set_last(Group *g, PyObject *name) {
+    Py_INCREF(name);
+    Py_DECREF(g->last_name);
+    g->last_name = name;
+}
+
+/* a command scan_command read and the router took: consumed up to end */
+static void scanned(Parser *self, Group *g, PyObject *name, Py_ssize_t end) {
+    set_last(g, name);
+    self->cmd_start = self->pos;
+    self->pos = end;
+}
+
 /* fast[name], else fast[name lower-cased]; borrowed, NULL when neither (an error set on failure) */
 static PyObject *route_info(PyObject *fast, PyObject *name) {
     PyObject *info = PyDict_GetItemWithError(fast, name), *lname;
@@ -760,11 +774,7 @@ static PyObject *Parser_drain_routed(Parser *self, PyObject *args) {
                         if (shard >= nshards) shard = 0;
                         if (split_flush(&sp, nshards, out) < 0 || buf_add(&g.order, (const char *)&shard, 1) < 0 ||
                             buf_add(&g.raw[shard], self->buf + self->pos, end - self->pos) < 0) goto fail;
-                        Py_INCREF(cname);
-                        Py_DECREF(g.last_name);
-                        g.last_name = cname;
-                        self->cmd_start = self->pos;
-                        self->pos = end;
+                        scanned(self, &g, cname, end);
                         continue;
                     }
                     if (cmerge > 0 && last == argc - 1 && (argc - cfirst) % cstep == 0) {
@@ -773,11 +783,7 @@ static PyObject *Parser_drain_routed(Parser *self, PyObject *args) {
                         int k;
                         for (k = 0; k < argc; k++) arg[k] = self->buf + at[k];
                         if (group_flush(&g, out) < 0 || split_add(&sp, arg, ln, argc, cname, cfirst, cstep, cmerge, owners, nshards) < 0) goto fail;
-                        Py_INCREF(cname);
-                        Py_DECREF(g.last_name);
-                        g.last_name = cname;
-                        self->cmd_start = self->pos;
-                        self->pos = end;
+                        scanned(self, &g, cname, end);
                         continue;
                     }
                 }
@@ -809,9 +815,7 @@ static PyObject *Parser_drain_routed(Parser *self, PyObject *args) {
                 if (!item || PyList_Append(out, item) < 0) { Py_XDECREF(item); Py_DECREF(cmd); goto fail; }
                 Py_DECREF(item);
             }
-            Py_INCREF(name);
-            Py_DECREF(g.last_name);
-            g.last_name = name;
+            set_last(&g, name);
             Py_DECREF(cmd);
             continue;
         }
@@ -842,9 +846,7 @@ static PyObject *Parser_drain_routed(Parser *self, PyObject *args) {
                     Py_DECREF(cmd);
                     goto fail;
                 }
-                Py_INCREF(name);
-                Py_DECREF(g.last_name);
-                g.last_name = name;
+                set_last(&g, name);
                 Py_DECREF(cmd);
                 continue;
             }
@@ -863,9 +865,7 @@ static PyObject *Parser_drain_routed(Parser *self, PyObject *args) {
                 PyMem_Free((void *)arg);
                 PyMem_Free(alen);
                 if (bad) { Py_DECREF(cmd); goto fail; }
-                Py_INCREF(name);
-                Py_DECREF(g.last_name);
-                g.last_name = name;
+                set_last(&g, name);
                 Py_DECREF(cmd);
                 continue;
             }
