@@ -167,6 +167,7 @@ static int parse_one(Parser *self, PyObject **cmd) {
                 return 0;
             }
             if (nl - start > avail - 2) return 0;
+            if (nl[1] != '\n') { fail(self, "ERR Protocol error: invalid CRLF in request"); return -1; }
             if (!string2ll(start + 1, nl - (start + 1), &ll) || ll > INT_MAX) {
                 fail(self, "ERR Protocol error: invalid multibulk length");
                 return -1;
@@ -237,6 +238,7 @@ static int parse_one(Parser *self, PyObject **cmd) {
                 self->error = PyBytes_FromStringAndSize(text, sizeof head + 1);
                 return -1;
             }
+            if (nl[1] != '\n') { fail(self, "ERR Protocol error: invalid CRLF in request"); return -1; }
             if (!string2ll(start + 1, nl - (start + 1), &ll) || ll < 0 || ll > self->max_bulk) {
                 fail(self, "ERR Protocol error: invalid bulk length");
                 return -1;

@@ -392,6 +392,8 @@ class RequestParser:
                         return None
                     if nl - self._pos > avail - 2:
                         return None
+                    if buf[nl + 1] != 0x0A:  # as Valkey: the CR of a count line must be followed by LF
+                        raise self._fail(errors.PROTO_BAD_CRLF)
                     ll = _strict_int(bytes(buf[self._pos + 1 : nl]))
                     if ll is None or ll > _INT_MAX:
                         raise self._fail(errors.PROTO_BAD_MBULK)
@@ -438,6 +440,8 @@ class RequestParser:
                         return None
                     if buf[self._pos] != 0x24:  # '$'
                         raise self._fail(errors.proto_expected_dollar(bytes(buf[self._pos : self._pos + 1]).decode("utf-8", "surrogateescape")))
+                    if buf[nl + 1] != 0x0A:
+                        raise self._fail(errors.PROTO_BAD_CRLF)
                     ll = _strict_int(bytes(buf[self._pos + 1 : nl]))
                     if ll is None or ll < 0 or ll > self.max_bulk_len:
                         raise self._fail(errors.PROTO_BAD_BULK)

@@ -169,6 +169,9 @@ def test_inline_closing_quote_followed_by_text_like_valkey(server: ServerProc, v
         pytest.param(b"*1\r\n$4\r\nPINGxx", id="junk-instead-of-crlf"),
         pytest.param(b"*2\r\n$4\r\nECHO\r\n$1\r\nab\r\n", id="bulk-longer-than-declared"),
         pytest.param(b"*1\r\n$4\r\nPING\n\n", id="lf-lf"),
+        pytest.param(b"*\r*1\r\n$6\r\nappend\r\n", id="count-cr-without-lf"),
+        pytest.param(b"*1\r\n$3\rfoo\r\n", id="length-cr-without-lf"),
+        pytest.param(b"*1\r\nx3\rfoo\r\n", id="not-dollar-before-cr-check"),
     ],
 )
 def test_bulk_payload_must_end_with_crlf_like_valkey(server: ServerProc, valkey_port: int, data: bytes) -> None:

@@ -72,6 +72,13 @@ def test_empty_multibulk_and_blank_lines_skipped(cls: type) -> None:
         (b"x" * 70000, errors.PROTO_BIG_INLINE),
         (b"*1\r\n$4\r\nPINGxx", errors.PROTO_BAD_CRLF),
         (b"*1\r\n\xff\r\n", "ERR Protocol error: expected '$', got '\udcff'"),
+        # a CR not followed by LF ends a count or length line (texts seen from valkey-server 9.1)
+        (b"*\r*1\r\n$6\r\nappend\r\n", errors.PROTO_BAD_CRLF),
+        (b"*x\rfoo\r\n", errors.PROTO_BAD_CRLF),
+        (b"*1\rx\r\n", errors.PROTO_BAD_CRLF),
+        (b"*1\r\n$3\rfoo\r\n", errors.PROTO_BAD_CRLF),
+        (b"*1\r\n$x\rfoo\r\n", errors.PROTO_BAD_CRLF),
+        (b"*1\r\nx3\rfoo\r\n", "ERR Protocol error: expected '$', got 'x'"),
     ],
 )
 @pytest.mark.parametrize("cls", PARSERS)
