@@ -628,17 +628,17 @@ done:
 }
 
 /*
- * The router's look at a whole multibulk command without building its argv:
- * at most SCAN_ARGS arguments, every bulk length within max_bulk and every
- * CRLF in place.  Returns the number of arguments (their offsets and lengths
- * in at/len) and sets *end, or 0 for anything else (incomplete, inline,
- * malformed, too many arguments): parse_one then takes the command as before,
- * errors included.
+ * A look at the whole multibulk command at buf[p:n] without building its
+ * argv: at most SCAN_ARGS arguments, every bulk length within max_bulk and
+ * every CRLF in place.  Returns the number of arguments (their offsets and
+ * lengths in at/len) and sets *end, or 0 for anything else (incomplete,
+ * inline, malformed, too many arguments).  The router routes from it (and
+ * parse_one takes what it refuses, errors included); the shard's prefetching
+ * reads keys with it.
  */
 #define SCAN_ARGS 64
-static int scan_command(const Parser *self, Py_ssize_t *at, Py_ssize_t *len, Py_ssize_t *end) {
-    const char *buf = self->buf, *nl;
-    Py_ssize_t p = self->pos, n = self->len;
+static int scan_command(const char *buf, Py_ssize_t p, Py_ssize_t n, long long max_bulk, Py_ssize_t *at, Py_ssize_t *len, Py_ssize_t *end) {
+    const char *nl;
     long long argc, i;
     if (p >= n || buf[p] != '*') return 0;
     nl = memchr(buf + p, '\r', n - p);
@@ -648,7 +648,7 @@ static int scan_command(const Parser *self, Py_ssize_t *at, Py_ssize_t *len, Py_
         long long bl;
         if (p >= n || buf[p] != '$') return 0;
         nl = memchr(buf + p, '\r', n - p);
-        if (!nl || nl + 1 >= buf + n || nl[1] != '\n' || !string2ll(buf + p + 1, nl - (buf + p + 1), &bl) || bl < 0 || bl > self->max_bulk) return 0;
+        if (!nl || nl + 1 >= buf + n || nl[1] != '\n' || !string2ll(buf + p + 1, nl - (buf + p + 1), &bl) || bl < 0 || bl > max_bulk) return 0;
         p = nl - buf + 2;
         if (bl > n - p - 2 || buf[p + bl] != '\r' || buf[p + bl + 1] != '\n') return 0;
         at[i] = p;
@@ -743,7 +743,7 @@ static PyObject *Parser_drain_routed(Parser *self, PyObject *args) {
         if (self->remaining == 0) {
             /* a one-shard key command routed from its bytes, without building its argv */
             Py_ssize_t at[SCAN_ARGS], ln[SCAN_ARGS], end;
-            int argc = scan_command(self, at, ln, &end);
+            int argc = scan_command(self->buf, self->pos, self->len, self->max_bulk, at, ln, &end);
             if (argc >= 2) {
                 if (!cname || ln[0] != PyBytes_GET_SIZE(cname) || memcmp(PyBytes_AS_STRING(cname), self->buf + at[0], ln[0]) != 0) {
                     PyObject *hit;
@@ -1441,7 +1441,7 @@ static PyObject *load_plain_sets(PyObject *self, PyObject *const *args, Py_ssize
     for (; i < n; i++) {
         PyObject *argv = PyList_GET_ITEM(records, i), *name, *key, *value;
         const char *c;
-        int has;
+        Py_ssize_t before;
         if (!PyList_CheckExact(argv) || PyList_GET_SIZE(argv) != 3) break;
         name = PyList_GET_ITEM(argv, 0);
         key = PyList_GET_ITEM(argv, 1);
@@ -1453,10 +1453,10 @@ static PyObject *load_plain_sets(PyObject *self, PyObject *const *args, Py_ssize
         }
         c = PyBytes_AS_STRING(name);
         if ((c[0] | 0x20) != 's' || (c[1] | 0x20) != 'e' || (c[2] | 0x20) != 't') break;
-        has = PyDict_Contains(data, key);
-        if (has < 0) return NULL;
-        if (has) break;
-        if (PyDict_SetItem(data, key, value) < 0 || slot_index_add(by_slot, key) < 0) return NULL;
+        before = PyDict_GET_SIZE(data);
+        if (!PyDict_SetDefault(data, key, value)) return NULL;  /* one lookup: stores only a new key */
+        if (PyDict_GET_SIZE(data) == before) break;  /* an existing key: SET's handler replaces it */
+        if (slot_index_add(by_slot, key) < 0) return NULL;
     }
     return PyLong_FromSsize_t(i);
 }
@@ -1889,21 +1889,16 @@ static Py_ssize_t prefetch_window(Fast *f, Py_ssize_t pos) {
     int n = 0, nd = 0, stage, d;
     const char *raw = f->raw;
     while (pos < f->end && n < PREFETCH_WINDOW) {
-        Py_ssize_t p = pos, at, len;
-        long long argc, j;
+        Py_ssize_t at[SCAN_ARGS], len[SCAN_ARGS], next;
+        int argc = scan_command(raw, pos, f->end, LLONG_MAX, at, len, &next), j;
         int every = 0;  /* 1: MGET, every argument a key; 2: MSET, every other one */
-        if (raw[p] != '*') break;
-        p++;
-        argc = fast_number(raw, &p, f->end);
-        if (argc < 2 || !fast_bulk(raw, &p, f->end, &at, &len)) break;
-        if (len == 4 && (raw[at] | 0x20) == 'm' && (raw[at + 2] | 0x20) == 'e' && (raw[at + 3] | 0x20) == 't')
-            every = (raw[at + 1] | 0x20) == 'g' ? 1 : (raw[at + 1] | 0x20) == 's' ? 2 : 0;
-        for (j = 1; j < argc; j++) {
-            if (!fast_bulk(raw, &p, f->end, &at, &len)) return pos;
-            if ((j == 1 || every == 1 || (every == 2 && j % 2 == 1)) && n < PREFETCH_WINDOW)
-                hs[n++] = _Py_HashBytes(raw + at, len);
+        if (argc < 2) break;
+        if (len[0] == 4 && (raw[at[0]] | 0x20) == 'm' && (raw[at[0] + 2] | 0x20) == 'e' && (raw[at[0] + 3] | 0x20) == 't')
+            every = (raw[at[0] + 1] | 0x20) == 'g' ? 1 : (raw[at[0] + 1] | 0x20) == 's' ? 2 : 0;
+        for (j = 1; j < argc && n < PREFETCH_WINDOW; j++) {
+            if (j == 1 || every == 1 || (every == 2 && j % 2 == 1)) hs[n++] = _Py_HashBytes(raw + at[j], len[j]);
         }
-        pos = p;
+        pos = next;
     }
     if (!n) return pos;
     if ((dicts[nd] = prefetchable(f->data))) nd++;
