@@ -37,11 +37,11 @@ from shardserver.errors import CommandError
 from shardserver.front.connection import ClientConnection
 from shardserver.front.targets import (
     FutureTarget,
-    GroupPart,
     GroupTarget,
     Hold,
     RawSplit,
-    RawSplitPart,
+    ShardPart,
+    ShardRuns,
     SplitJob,
     SplitPart,
 )
@@ -437,24 +437,22 @@ class Front:
         else:
             self._send(link, item, target)
 
-    def _send_parts(self, conn: ClientConnection, flags: int, raws: list[bytes | None], part: Callable[[Any, int], Any], job: Any) -> None:
-        """One run per shard that has a part (``raws[s]``), its target ``part(job, s)``."""
+    def _send_parts(self, conn: ClientConnection, flags: int, raws: list[bytes | None], job: ShardRuns) -> None:
+        """One run per shard that has a part (``raws[s]``), its target that shard's ``ShardPart`` of ``job``."""
         db = conn.db
         for shard, raw in enumerate(raws):
             if raw is None:
                 continue
             run_id = self._next_run
             self._next_run = run_id + 1
-            self._queue(self.links[shard], [run_id, db, flags, raw, conn.id], part(job, shard))
+            self._queue(self.links[shard], [run_id, db, flags, raw, conn.id], ShardPart(job, shard))
 
     def _close_group(self, conn: ClientConnection, order: bytes, raws: list[bytes | None]) -> None:
         cell: list[Any] = [None]
         conn.pending.append(cell)
-        group = GroupTarget(self, conn, cell, order)
-        # every part counted before any is sent: a shard that is down fails its part at once
-        group.remaining = len(raws) - raws.count(None)
+        group = GroupTarget(self, conn, cell, order, raws)
         flags = (wire.RESP3 if conn.resp3 else 0) | wire.LENGTHS | (wire.NO_TOUCH if conn.no_touch else 0)
-        self._send_parts(conn, flags, raws, GroupPart, group)
+        self._send_parts(conn, flags, raws, group)
 
     def _close_split(self, conn: ClientConnection, merges: bytes, orders: list[bytes], raws: list[bytes | None], names: list[bytes]) -> None:
         """Queue commands the router split over shards: one run per shard holding their
@@ -462,10 +460,9 @@ class Front:
         the front's other cross-shard commands are."""
         t0 = time.perf_counter_ns()
         specs = [self._names.get(name) or self._names[name.lower()] for name in names]
-        conn.last_cmd = specs[-1]
         cell: list[Any] = [None]
         conn.pending.append(cell)
-        down = next((s for order in orders for s in order if not self.links[s].up), None)
+        down = next((s for s, raw in enumerate(raws) if raw is not None and not self.links[s].up), None)
         if down is not None:
             # refused whole, so no shard applies its part while another is down; the run's
             # other split commands share its runs and are refused with it
@@ -475,9 +472,9 @@ class Front:
             for spec in specs:
                 self.cmdstats.record(spec.fullname, took, failed=True)
             return
-        job = RawSplit(self, conn, cell, merges, orders, len(raws), len(raws) - raws.count(None))
+        job = RawSplit(self, conn, cell, merges, orders, raws)
         flags = (wire.RESP3 if conn.resp3 else 0) | wire.SPLIT_PART | wire.LENGTHS | (wire.NO_TOUCH if conn.no_touch else 0)
-        self._send_parts(conn, flags, raws, RawSplitPart, job)
+        self._send_parts(conn, flags, raws, job)
         took = (time.perf_counter_ns() - t0) // len(names)
         for spec in specs:
             self.cmdstats.record(spec.fullname, took, failed=False)

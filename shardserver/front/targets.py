@@ -58,59 +58,80 @@ class FutureTarget:
         self.deliver([ErrorReply(text)] * self.n)
 
 
-class GroupTarget:
-    """A connection's commands spread over shards: replies merge in request order."""
+class ShardRuns:
+    """One reply cell filled from several shards' runs, each answering with its joined
+    replies and their lengths (``LENGTHS``): ``done`` fills the cell once all are in."""
 
-    __slots__ = ("front", "conn", "cell", "order", "parts", "remaining")
+    __slots__ = ("front", "conn", "cell", "parts", "remaining")
 
-    def __init__(self, front: Front, conn: ClientConnection, cell: list[Any], order: bytes) -> None:
+    def __init__(self, front: Front, conn: ClientConnection, cell: list[Any], raws: list[bytes | None]) -> None:
         self.front = front
         self.conn = conn
         self.cell = cell
-        self.order = order
-        self.parts: list[Any] = [None] * front.nshards
-        self.remaining = 0
+        self.parts: list[tuple[bytes, bytes] | None] = [None] * len(raws)
+        # every part counted before any is sent: a shard that is down fails its part at once
+        self.remaining = len(raws) - raws.count(None)
 
     def part_done(self, shard: int, part: tuple[bytes, bytes]) -> None:
         self.parts[shard] = part
         self.remaining -= 1
         if self.remaining == 0:
-            self.cell[0] = interleave(self.order, self.parts)
-            self.front._dirty_conns.add(self.conn)
+            self.done()
+
+    def done(self) -> None:
+        raise NotImplementedError
+
+    def replies_of(self, shard: int) -> int:
+        """How many replies ``shard``'s run holds (a failed run gets that many errors)."""
+        raise NotImplementedError
 
 
-class RawSplit:
+class GroupTarget(ShardRuns):
+    """A connection's commands spread over shards: replies merge in request order."""
+
+    __slots__ = ("order",)
+
+    def __init__(self, front: Front, conn: ClientConnection, cell: list[Any], order: bytes, raws: list[bytes | None]) -> None:
+        super().__init__(front, conn, cell, raws)
+        self.order = order
+
+    def done(self) -> None:
+        self.cell[0] = interleave(self.order, self.parts)
+        self.front._dirty_conns.add(self.conn)
+
+    def replies_of(self, shard: int) -> int:
+        return self.order.count(shard)
+
+
+class RawSplit(ShardRuns):
     """Commands the C router split over shards (MGET, MSET, DEL...): each shard's run
     holds their sub-commands; the shards' replies become the clients' replies through
     ``merge_splits`` once all are in."""
 
-    __slots__ = ("front", "conn", "cell", "merges", "orders", "parts", "remaining")
+    __slots__ = ("merges", "orders")
 
-    def __init__(self, front: Front, conn: ClientConnection, cell: list[Any], merges: bytes, orders: list[bytes], nshards: int, remaining: int) -> None:
-        self.front = front
-        self.conn = conn
-        self.cell = cell
+    def __init__(self, front: Front, conn: ClientConnection, cell: list[Any], merges: bytes, orders: list[bytes], raws: list[bytes | None]) -> None:
+        super().__init__(front, conn, cell, raws)
         self.merges = merges
         self.orders = orders
-        self.parts: list[tuple[bytes, bytes] | None] = [None] * nshards
-        self.remaining = remaining
 
-    def part_done(self, shard: int, part: tuple[bytes, bytes]) -> None:
-        self.parts[shard] = part
-        self.remaining -= 1
-        if self.remaining:
-            return
+    def done(self) -> None:
         try:
             self.cell[0] = merge_splits(self.merges, self.orders, self.parts)
         except ValueError as exc:  # a shard's reply of an unexpected shape: a bug, not a crash
             self.cell[0] = encode(ErrorReply(f"ERR internal error: {exc}")) * len(self.orders)
         self.front.reply_ready(self.conn)
 
+    def replies_of(self, shard: int) -> int:
+        return sum(1 for order in self.orders if shard in order)  # its sub-commands in the run
 
-class RawSplitPart:
+
+class ShardPart:
+    """The target of one shard's run of a ``ShardRuns``."""
+
     __slots__ = ("job", "shard")
 
-    def __init__(self, job: RawSplit, shard: int) -> None:
+    def __init__(self, job: ShardRuns, shard: int) -> None:
         self.job = job
         self.shard = shard
 
@@ -119,7 +140,7 @@ class RawSplitPart:
 
     def fail(self, text: str) -> None:
         err = encode(ErrorReply(text))
-        n = sum(1 for order in self.job.orders if self.shard in order)  # its sub-commands in the run
+        n = self.job.replies_of(self.shard)
         self.job.part_done(self.shard, (err * n, array("I", [len(err)] * n).tobytes()))
 
 
@@ -165,17 +186,3 @@ class SplitPart:
         self.job.part_done(self.index, ErrorReply(text))
 
 
-class GroupPart:
-    __slots__ = ("group", "shard")
-
-    def __init__(self, group: GroupTarget, shard: int) -> None:
-        self.group = group
-        self.shard = shard
-
-    def deliver(self, payload: list[bytes]) -> None:
-        self.group.part_done(self.shard, (payload[0], payload[1]))
-
-    def fail(self, text: str) -> None:
-        err = encode(ErrorReply(text))
-        n = self.group.order.count(self.shard)
-        self.group.part_done(self.shard, (err * n, array("I", [len(err)] * n).tobytes()))
