@@ -63,8 +63,6 @@ def py_store_flat(data: dict[bytes, Any], by_slot: SlotIndex, flat: list[bytes])
         data[key] = flat[i + 1]
 
 
-
-
 class RawStr(bytes):
     """A string value modified in place (APPEND, SETRANGE): OBJECT ENCODING says raw."""
 

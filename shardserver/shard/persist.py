@@ -71,8 +71,9 @@ def snapshot_records(keyspace: Keyspace) -> Iterator[bytes]:
     """A base file's records: every live key of every database, with its TTL.
 
     Per database, ``SELECT`` then bulk records (loading a record per key was
-    bound by parsing and dispatching it): first ``__strings``, plain strings
-    without a TTL, then ``__values``, everything else (docs/persistence.md).
+    bound by parsing and dispatching it): ``__strings`` for plain strings
+    without a TTL, ``__values`` for everything else, each written when full
+    (docs/persistence.md).
     """
     now = keyspace.clock.ms
     pack = msgpack.packb
@@ -82,36 +83,33 @@ def snapshot_records(keyspace: Keyspace) -> Iterator[bytes]:
         yield encode_command([b"SELECT", b"%d" % db.id])
         expires = db.expires
         strings: list[bytes] = []
-        size = 0
-        for key, value in db.data.items():
-            if type(value) is bytes and (not expires or key not in expires):
-                strings.append(key)
-                strings.append(value)
-                size += len(key) + len(value)
-                if len(strings) >= 2 * BULK_KEYS or size >= BULK_BYTES:
-                    yield encode_command([b"__strings", pack(strings)])
-                    strings, size = [], 0
-        if strings:
-            yield encode_command([b"__strings", pack(strings)])
         values: list[Any] = []
-        size = 0
+        strings_size = values_size = 0
         for key, value in db.data.items():
             when = expires.get(key) if expires else None
             if type(value) is bytes and when is None:
-                continue  # written above
+                strings.append(key)
+                strings.append(value)
+                strings_size += len(key) + len(value)
+                if len(strings) >= 2 * BULK_KEYS or strings_size >= BULK_BYTES:
+                    yield encode_command([b"__strings", pack(strings)])
+                    strings, strings_size = [], 0
+                continue
             if when is not None and when <= now:
                 continue
             if isinstance(value, bytes):  # a string with a TTL, or RawStr / EmbStr keeping their encoding
                 state: Any = bytes(value)
                 kind, raw = b"string", string_flags(value)
-                size += len(key) + len(value)
+                values_size += len(key) + len(value)
             else:
                 kind, state, raw = value.TYPE.encode(), value.state(), 0
-                size += len(key) + 16 * len(value) + 16  # a bound for chunking, not a size
+                values_size += len(key) + 16 * len(value) + 16  # a bound for chunking, not a size
             values += (key, kind, state, -1 if when is None else when, raw)
-            if len(values) >= 5 * BULK_KEYS or size >= BULK_BYTES:
+            if len(values) >= 5 * BULK_KEYS or values_size >= BULK_BYTES:
                 yield encode_command([b"__values", pack(values)])
-                values, size = [], 0
+                values, values_size = [], 0
+        if strings:
+            yield encode_command([b"__strings", pack(strings)])
         if values:
             yield encode_command([b"__values", pack(values)])
 
