@@ -1744,6 +1744,7 @@ typedef struct {
     int touch, resp3;
     const char *raw;
     Py_ssize_t end;
+    Py_ssize_t prefetched;  /* raw[:prefetched] is prefetched already (run_raw_runs does it across runs) */
 } Fast;
 
 /* 1: key has a TTL that has passed (Python must expire it), 0: not, -1: error */
@@ -1882,30 +1883,44 @@ static int fast_mset(Fast *f, Py_ssize_t first, long long pairs) {
 
 /* Prefetch the keys of the commands from raw[pos] on, up to PREFETCH_WINDOW
  * keys; returns where the scan stopped (the next window starts there). */
-static Py_ssize_t prefetch_window(Fast *f, Py_ssize_t pos) {
 #ifdef HAVE_DICT_PREFETCH
-    Py_hash_t hs[PREFETCH_WINDOW];
-    DictKeys311 *dicts[3];
-    int n = 0, nd = 0, stage, d;
-    const char *raw = f->raw;
-    while (pos < f->end && n < PREFETCH_WINDOW) {
+/* hashes of the keys of the commands from raw[pos] on, at most PREFETCH_WINDOW - *n
+ * more into hs; returns where it stopped (end: every command's keys taken) */
+static Py_ssize_t hash_window(const char *raw, Py_ssize_t pos, Py_ssize_t end, Py_hash_t *hs, int *n) {
+    while (pos < end && *n < PREFETCH_WINDOW) {
         Py_ssize_t at[SCAN_ARGS], len[SCAN_ARGS], next;
-        int argc = scan_command(raw, pos, f->end, LLONG_MAX, at, len, &next), j;
+        int argc = scan_command(raw, pos, end, LLONG_MAX, at, len, &next), j;
         int every = 0;  /* 1: MGET, every argument a key; 2: MSET, every other one */
         if (argc < 2) break;
         if (len[0] == 4 && (raw[at[0]] | 0x20) == 'm' && (raw[at[0] + 2] | 0x20) == 'e' && (raw[at[0] + 3] | 0x20) == 't')
             every = (raw[at[0] + 1] | 0x20) == 'g' ? 1 : (raw[at[0] + 1] | 0x20) == 's' ? 2 : 0;
-        for (j = 1; j < argc && n < PREFETCH_WINDOW; j++) {
-            if (j == 1 || every == 1 || (every == 2 && j % 2 == 1)) hs[n++] = _Py_HashBytes(raw + at[j], len[j]);
+        for (j = 1; j < argc && *n < PREFETCH_WINDOW; j++) {
+            if (j == 1 || every == 1 || (every == 2 && j % 2 == 1)) hs[(*n)++] = _Py_HashBytes(raw + at[j], len[j]);
         }
+        if (j < argc) break;  /* this command's keys did not all fit */
         pos = next;
     }
-    if (!n) return pos;
+    return pos;
+}
+
+static void prefetch_hashes(Fast *f, const Py_hash_t *hs, int n) {
+    DictKeys311 *dicts[3];
+    int nd = 0, stage, d;
+    if (!n) return;
     if ((dicts[nd] = prefetchable(f->data))) nd++;
     if ((dicts[nd] = prefetchable(f->atime))) nd++;  /* GET (unless NO_TOUCH) and every write set it */
     if ((dicts[nd] = prefetchable(f->expires))) nd++;
     for (stage = 0; stage < 3; stage++)
         for (d = 0; d < nd; d++) dict_prefetch(dicts[d], hs, n, stage);
+}
+#endif
+
+static Py_ssize_t prefetch_window(Fast *f, Py_ssize_t pos) {
+#ifdef HAVE_DICT_PREFETCH
+    Py_hash_t hs[PREFETCH_WINDOW];
+    int n = 0;
+    pos = hash_window(f->raw, pos, f->end, hs, &n);
+    prefetch_hashes(f, hs, n);
     return pos;
 #else
     (void)f;
@@ -1913,34 +1928,15 @@ static Py_ssize_t prefetch_window(Fast *f, Py_ssize_t pos) {
 #endif
 }
 
-static PyObject *run_strings(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    PyObject *names, *slow;
-    Fast f;
-    Py_ssize_t pos = 0, count = 0, prefetched = 0;
-    long long slow_ns, t0;
-    int set_ok;
-    if (nargs != 16 || !PyBytes_Check(args[0]) || !PyDict_CheckExact(args[1]) || !PyDict_CheckExact(args[2]) || !PyDict_CheckExact(args[3]) ||
-        !PyObject_TypeCheck(args[4], &SlotIndexType) || (args[9] != Py_None && !PyDict_Check(args[9])) || !PyList_CheckExact(args[10]) || (args[11] != Py_None && !PyList_CheckExact(args[11])) ||
-        !PyList_CheckExact(args[12]) || !PyList_CheckExact(args[14])) {
-        PyErr_SetString(PyExc_TypeError, "run_strings(): bad arguments");
-        return NULL;
-    }
-    f.raw = PyBytes_AS_STRING(args[0]);
-    f.end = PyBytes_GET_SIZE(args[0]);
-    f.data = args[1]; f.expires = args[2]; f.atime = args[3]; f.by_slot = (SlotIndex *)args[4];
-    f.ms = PyLong_AsLongLong(args[5]);
-    f.sec = args[6];
-    f.touch = PyObject_IsTrue(args[7]);
-    f.resp3 = PyObject_IsTrue(args[8]);
-    names = args[9]; f.parts = args[10]; f.log = args[11]; f.logged = args[12];
-    slow_ns = PyLong_AsLongLong(args[13]);
-    slow = args[14];
-    set_ok = PyObject_IsTrue(args[15]);
-    if (PyErr_Occurred()) return NULL;
+/* run_strings' loop over f->raw from *pos: see run_strings; with ``conn_id``,
+ * slow entries are (nanos, argv, conn_id).  0, or -1 with an exception. */
+static int strings_loop(Fast *f, PyObject *names, long long slow_ns, PyObject *slow, int set_ok, PyObject *conn_id, Py_ssize_t *pos_io, Py_ssize_t *count_io) {
+    Py_ssize_t pos = *pos_io, count = 0, prefetched = f->prefetched;
+    long long t0;
     t0 = now_ns();
-    while (pos < f.end) {
-        const char *raw = f.raw;
-        if (pos >= prefetched) prefetched = prefetch_window(&f, pos);
+    while (pos < f->end) {
+        const char *raw = f->raw;
+        if (pos >= prefetched) prefetched = prefetch_window(f, pos);
         Py_ssize_t p = pos, name_at, name_len, key_at = 0, key_len = 0, val_at = 0, val_len = 0;
         long long argc, took, t1;
         int i, rc;
@@ -1948,9 +1944,9 @@ static PyObject *run_strings(PyObject *self, PyObject *const *args, Py_ssize_t n
         PyObject *entry, *key, *reply = NULL;
         if (raw[p] != '*') break;
         p++;
-        argc = fast_number(raw, &p, f.end);
+        argc = fast_number(raw, &p, f->end);
         if (argc < 2) break;
-        if (!fast_bulk(raw, &p, f.end, &name_at, &name_len)) break;
+        if (!fast_bulk(raw, &p, f->end, &name_at, &name_len)) break;
         for (i = 0; i < N_FAST_NAMES; i++) {
             if ((Py_ssize_t)strlen(fast_names[i].text) == name_len && memcmp(raw + name_at, fast_names[i].text, name_len) == 0) {
                 fn = &fast_names[i];
@@ -1962,29 +1958,29 @@ static PyObject *run_strings(PyObject *self, PyObject *const *args, Py_ssize_t n
         entry = NULL;
         if (names != Py_None) {  /* None: a split command's part, which the front counts */
             entry = fast_entry(names, fn->obj);
-            if (!entry) { if (PyErr_Occurred()) return NULL; break; }  /* Python creates the entry */
+            if (!entry) { if (PyErr_Occurred()) return -1; break; }  /* Python creates the entry */
         }
         if (fn->kind == FAST_MGET) {
-            rc = fast_mget(&f, &p, (Py_ssize_t)(argc - 1), &reply);
+            rc = fast_mget(f, &p, (Py_ssize_t)(argc - 1), &reply);
         } else if (fn->kind == FAST_MSET) {
             Py_ssize_t first = p, kat, klen;
             long long j, pairs = (argc - 1) / 2;
             for (j = 0; j < 2 * pairs; j++) {
-                if (!fast_bulk(raw, &p, f.end, &kat, &klen)) break;
+                if (!fast_bulk(raw, &p, f->end, &kat, &klen)) break;
             }
             if (j < 2 * pairs) break;
-            rc = fast_mset(&f, first, pairs);
+            rc = fast_mset(f, first, pairs);
             if (rc == 1) { reply = reply_ok; Py_INCREF(reply); }
         } else {
-            if (!fast_bulk(raw, &p, f.end, &key_at, &key_len)) break;
-            if (argc == 3 && !fast_bulk(raw, &p, f.end, &val_at, &val_len)) break;
+            if (!fast_bulk(raw, &p, f->end, &key_at, &key_len)) break;
+            if (argc == 3 && !fast_bulk(raw, &p, f->end, &val_at, &val_len)) break;
             key = PyBytes_FromStringAndSize(raw + key_at, key_len);
-            if (!key) return NULL;
+            if (!key) return -1;
             if (fn->kind == FAST_GET) {
-                rc = fast_get(&f, key, &reply);
+                rc = fast_get(f, key, &reply);
             } else if (fn->kind == FAST_SET) {
                 PyObject *value = PyBytes_FromStringAndSize(raw + val_at, val_len);
-                rc = value && fast_store(f.data, f.expires, f.atime, f.by_slot, f.sec, key, value) == 0 ? 1 : -1;
+                rc = value && fast_store(f->data, f->expires, f->atime, f->by_slot, f->sec, key, value) == 0 ? 1 : -1;
                 Py_XDECREF(value);
                 if (rc == 1) { reply = reply_ok; Py_INCREF(reply); }
             } else {  /* INCR, DECR, INCRBY, DECRBY */
@@ -1992,31 +1988,265 @@ static PyObject *run_strings(PyObject *self, PyObject *const *args, Py_ssize_t n
                 if (fn->kind == FAST_INCRBY && (!lp_string2ll((const unsigned char *)raw + val_at, val_len, &by) || (fn->sign < 0 && by == LLONG_MIN))) {
                     rc = 0;  /* not an integer, or a decrement that overflows: Python's error */
                 } else {
-                    rc = fast_incr(&f, key, fn->sign * by, &reply);
+                    rc = fast_incr(f, key, fn->sign * by, &reply);
                 }
             }
             Py_DECREF(key);
         }
-        if (rc < 0) return NULL;
+        if (rc < 0) return -1;
         if (rc == 0) break;
-        if (fn->kind != FAST_GET && fn->kind != FAST_MGET && fast_log(f.log, f.logged, f.parts, raw + pos, p - pos) < 0) { Py_DECREF(reply); return NULL; }
+        if (fn->kind != FAST_GET && fn->kind != FAST_MGET && fast_log(f->log, f->logged, f->parts, raw + pos, p - pos) < 0) { Py_DECREF(reply); return -1; }
         t1 = now_ns();
         took = t1 - t0;
         t0 = t1;
-        if (entry && (list_add(entry, 1, took) < 0 || list_add(PyList_GET_ITEM(entry, 4), bit_length(took), 1) < 0)) { Py_DECREF(reply); return NULL; }
+        if (entry && (list_add(entry, 1, took) < 0 || list_add(PyList_GET_ITEM(entry, 4), bit_length(took), 1) < 0)) { Py_DECREF(reply); return -1; }
         if (entry && took >= slow_ns) {
-            PyObject *argv = fast_argv(raw, pos, f.end, fn->obj), *item;
-            if (!argv) { Py_DECREF(reply); return NULL; }
-            item = Py_BuildValue("(LN)", took, argv);
-            if (!item || PyList_Append(slow, item) < 0) { Py_XDECREF(item); Py_DECREF(reply); return NULL; }
+            PyObject *argv = fast_argv(raw, pos, f->end, fn->obj), *item;
+            if (!argv) { Py_DECREF(reply); return -1; }
+            item = conn_id ? Py_BuildValue("(LNO)", took, argv, conn_id) : Py_BuildValue("(LN)", took, argv);
+            if (!item || PyList_Append(slow, item) < 0) { Py_XDECREF(item); Py_DECREF(reply); return -1; }
             Py_DECREF(item);
         }
-        if (PyList_Append(f.parts, reply) < 0) { Py_DECREF(reply); return NULL; }
+        if (PyList_Append(f->parts, reply) < 0) { Py_DECREF(reply); return -1; }
         Py_DECREF(reply);
         pos = p;
         count++;
     }
+    *pos_io = pos;
+    *count_io = count;
+    return 0;
+}
+
+static PyObject *run_strings(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    PyObject *names, *slow;
+    Fast f;
+    Py_ssize_t pos = 0, count = 0;
+    long long slow_ns;
+    int set_ok;
+    if (nargs != 16 || !PyBytes_Check(args[0]) || !PyDict_CheckExact(args[1]) || !PyDict_CheckExact(args[2]) || !PyDict_CheckExact(args[3]) ||
+        !PyObject_TypeCheck(args[4], &SlotIndexType) || (args[9] != Py_None && !PyDict_Check(args[9])) || !PyList_CheckExact(args[10]) || (args[11] != Py_None && !PyList_CheckExact(args[11])) ||
+        !PyList_CheckExact(args[12]) || !PyList_CheckExact(args[14])) {
+        PyErr_SetString(PyExc_TypeError, "run_strings(): bad arguments");
+        return NULL;
+    }
+    f.raw = PyBytes_AS_STRING(args[0]);
+    f.end = PyBytes_GET_SIZE(args[0]);
+    f.prefetched = 0;
+    f.data = args[1]; f.expires = args[2]; f.atime = args[3]; f.by_slot = (SlotIndex *)args[4];
+    f.ms = PyLong_AsLongLong(args[5]);
+    f.sec = args[6];
+    f.touch = PyObject_IsTrue(args[7]);
+    f.resp3 = PyObject_IsTrue(args[8]);
+    names = args[9]; f.parts = args[10]; f.log = args[11]; f.logged = args[12];
+    slow_ns = PyLong_AsLongLong(args[13]);
+    slow = args[14];
+    set_ok = PyObject_IsTrue(args[15]);
+    if (PyErr_Occurred()) return NULL;
+    if (strings_loop(&f, names, slow_ns, slow, set_ok, NULL, &pos, &count) < 0) return NULL;
     return Py_BuildValue("(nn)", pos, count);
+}
+
+/*
+ * run_raw_runs(runs, start, dbs, log, log_db, writable, ms, sec, names, slow_ns, out, finals, slow)
+ *     -> (next, resume, ops)
+ *
+ * The shard's loop over a message's runs (ShardWorker.execute_message) for
+ * raw client runs, from runs[start]: each goes through run_strings' loop with
+ * its own database, flags and client, and when it ran whole, (run_id, None)
+ * goes to ``out`` and (index of that None, parts, flags, logged) to
+ * ``finals``.  Stops at the first run it cannot finish: an internal or parsed
+ * run (resume None), or one whose commands from ``pos`` need Python (resume
+ * (pos, parts, logged)).  ``log``/``log_db``: the AOF buffer and the database
+ * it is on (None / -1 without AOF); ``writable``: writes are accepted (no
+ * MISCONF); slow entries are (nanos, argv, client id).
+ */
+static PyObject *s_data, *s_expires, *s_atime, *s_by_slot, *s_watched;
+
+/* Prefetch the keys of runs[i:] while they are raw client runs on database
+ * ``db`` (f's dicts), whole runs, up to a window: at one command per run (no
+ * pipelining) run_strings' own window would only see the key it is about to
+ * look up.  Returns the first run not covered (i when run i fills a window). */
+static Py_ssize_t prefetch_runs(Fast *f, PyObject *runs, Py_ssize_t i, long db) {
+#ifdef HAVE_DICT_PREFETCH
+    Py_hash_t hs[PREFETCH_WINDOW];
+    int n = 0;
+    Py_ssize_t j, nruns = PyList_GET_SIZE(runs);
+    for (j = i; j < nruns; j++) {
+        PyObject *run = PyList_GET_ITEM(runs, j), *raw;
+        if (!PyList_Check(run) || PyList_GET_SIZE(run) != 5 || !PyLong_CheckExact(PyList_GET_ITEM(run, 1)) || !PyLong_CheckExact(PyList_GET_ITEM(run, 2))) break;
+        raw = PyList_GET_ITEM(run, 3);
+        if (!PyBytes_CheckExact(raw) || PyLong_AsLong(PyList_GET_ITEM(run, 1)) != db || (PyLong_AsLong(PyList_GET_ITEM(run, 2)) & 2)) break;
+        if (hash_window(PyBytes_AS_STRING(raw), 0, PyBytes_GET_SIZE(raw), hs, &n) < PyBytes_GET_SIZE(raw)) break;
+    }
+    if (PyErr_Occurred()) PyErr_Clear();  /* an out-of-range int: not prefetched, and the run loop reports it */
+    prefetch_hashes(f, hs, n);
+    return j;
+#else
+    (void)f; (void)runs; (void)db;
+    return i;
+#endif
+}
+
+static PyObject *run_raw_runs(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    PyObject *runs, *dbs, *log, *names, *out, *finals, *slow, *sec;
+    Py_ssize_t i, nruns, ops = 0, covered;
+    long long log_db, ms, slow_ns;
+    int writable;
+    if (nargs != 13 || !PyList_Check(args[0]) || !PyList_Check(args[2]) || (args[3] != Py_None && !PyList_CheckExact(args[3])) || !PyDict_Check(args[8]) ||
+        !PyList_CheckExact(args[10]) || !PyList_CheckExact(args[11]) || !PyList_CheckExact(args[12])) {
+        PyErr_SetString(PyExc_TypeError, "run_raw_runs(): bad arguments");
+        return NULL;
+    }
+    runs = args[0];
+    i = PyLong_AsSsize_t(args[1]);
+    dbs = args[2];
+    log = args[3];
+    log_db = PyLong_AsLongLong(args[4]);
+    writable = PyObject_IsTrue(args[5]);
+    ms = PyLong_AsLongLong(args[6]);
+    sec = args[7];
+    names = args[8];
+    slow_ns = PyLong_AsLongLong(args[9]);
+    out = args[10];
+    finals = args[11];
+    slow = args[12];
+    if (PyErr_Occurred()) return NULL;
+    nruns = PyList_GET_SIZE(runs);
+    covered = 0;
+    for (; i < nruns; i++) {
+        PyObject *run = PyList_GET_ITEM(runs, i), *raw, *database, *watched, *parts = NULL, *logged = NULL, *final;
+        Py_ssize_t pos = 0, count = 0;
+        long db, flags;
+        int bad, watching;
+        Fast f;
+        if (!PyList_Check(run) || PyList_GET_SIZE(run) != 5) break;
+        raw = PyList_GET_ITEM(run, 3);
+        db = PyLong_AsLong(PyList_GET_ITEM(run, 1));
+        flags = PyLong_AsLong(PyList_GET_ITEM(run, 2));
+        if (PyErr_Occurred()) return NULL;
+        if ((flags & 2) || !PyBytes_CheckExact(raw) || db < 0 || db >= PyList_GET_SIZE(dbs)) break;  /* 2: INTERNAL */
+        database = PyList_GET_ITEM(dbs, db);
+        f.data = PyObject_GetAttr(database, s_data);
+        f.expires = PyObject_GetAttr(database, s_expires);
+        f.atime = PyObject_GetAttr(database, s_atime);
+        f.by_slot = (SlotIndex *)PyObject_GetAttr(database, s_by_slot);
+        watched = PyObject_GetAttr(database, s_watched);
+        watching = watched ? PyObject_IsTrue(watched) : -1;
+        Py_XDECREF(watched);
+        bad = !f.data || !f.expires || !f.atime || !f.by_slot || watching < 0;
+        if (!bad && (!PyDict_CheckExact(f.data) || !PyDict_CheckExact(f.expires) || !PyDict_CheckExact(f.atime) || !PyObject_TypeCheck((PyObject *)f.by_slot, &SlotIndexType))) {
+            PyErr_SetString(PyExc_TypeError, "run_raw_runs(): a database's dicts and SlotIndex");
+            bad = 1;
+        }
+        if (!bad) {
+            parts = PyList_New(0);
+            logged = PyList_New(0);
+            bad = !parts || !logged;
+        }
+        if (!bad) {
+            f.raw = PyBytes_AS_STRING(raw);
+            f.end = PyBytes_GET_SIZE(raw);
+            f.ms = ms;
+            f.sec = sec;
+            f.touch = !(flags & 8);   /* NO_TOUCH */
+            f.resp3 = (flags & 1) != 0;
+            f.parts = parts;
+            f.log = log;
+            f.logged = logged;
+            if (i >= covered) covered = prefetch_runs(&f, runs, i, db);
+            f.prefetched = i < covered ? f.end : 0;
+            bad = strings_loop(&f, (flags & 16) ? Py_None : names, slow_ns, slow, writable && !watching && (log_db < 0 || log_db == db),
+                               PyList_GET_ITEM(run, 4), &pos, &count) < 0;  /* 16: SPLIT_PART, counted by the front */
+        }
+        Py_XDECREF(f.data);
+        Py_XDECREF(f.expires);
+        Py_XDECREF(f.atime);
+        Py_XDECREF((PyObject *)f.by_slot);
+        if (bad) {
+            Py_XDECREF(parts);
+            Py_XDECREF(logged);
+            return NULL;
+        }
+        ops += count;
+        if (pos < f.end) return Py_BuildValue("(n(nNN)n)", i, pos, parts, logged, ops);
+        if (PyList_Append(out, PyList_GET_ITEM(run, 0)) < 0 || PyList_Append(out, Py_None) < 0) {
+            Py_DECREF(parts);
+            Py_DECREF(logged);
+            return NULL;
+        }
+        final = Py_BuildValue("(nNlN)", PyList_GET_SIZE(out) - 1, parts, flags, logged);
+        if (!final || PyList_Append(finals, final) < 0) {
+            Py_XDECREF(final);
+            return NULL;
+        }
+        Py_DECREF(final);
+    }
+    return Py_BuildValue("(nOn)", i, Py_None, ops);
+}
+
+/*
+ * join_finals(out, finals)
+ *
+ * ShardWorker.finish's last step: each final run's replies joined in place in
+ * ``out`` (with flag LENGTHS, [joined, native u32 lengths]).
+ */
+static PyObject *join_finals(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    PyObject *out, *finals;
+    Py_ssize_t i;
+    if (nargs != 2 || !PyList_CheckExact(args[0]) || !PyList_CheckExact(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "join_finals(out, finals)");
+        return NULL;
+    }
+    out = args[0];
+    finals = args[1];
+    for (i = 0; i < PyList_GET_SIZE(finals); i++) {
+        PyObject *fin = PyList_GET_ITEM(finals, i), *parts, *joined, *value;
+        Py_ssize_t at, j, n, total = 0;
+        long flags;
+        char *w;
+        if (!PyTuple_Check(fin) || PyTuple_GET_SIZE(fin) != 4 || !PyList_Check(parts = PyTuple_GET_ITEM(fin, 1))) {
+            PyErr_SetString(PyExc_TypeError, "join_finals(): a final is (at, parts, flags, logged)");
+            return NULL;
+        }
+        at = PyLong_AsSsize_t(PyTuple_GET_ITEM(fin, 0));
+        flags = PyLong_AsLong(PyTuple_GET_ITEM(fin, 2));
+        if (PyErr_Occurred()) return NULL;
+        if (at < 0 || at >= PyList_GET_SIZE(out)) {
+            PyErr_SetString(PyExc_IndexError, "join_finals(): index out of range");
+            return NULL;
+        }
+        n = PyList_GET_SIZE(parts);
+        for (j = 0; j < n; j++) {
+            if (!PyBytes_Check(PyList_GET_ITEM(parts, j))) {
+                PyErr_SetString(PyExc_TypeError, "join_finals(): a reply is bytes");
+                return NULL;
+            }
+            total += PyBytes_GET_SIZE(PyList_GET_ITEM(parts, j));
+        }
+        if (!(joined = PyBytes_FromStringAndSize(NULL, total))) return NULL;
+        w = PyBytes_AS_STRING(joined);
+        for (j = 0; j < n; j++) {
+            PyObject *b = PyList_GET_ITEM(parts, j);
+            memcpy(w, PyBytes_AS_STRING(b), PyBytes_GET_SIZE(b));
+            w += PyBytes_GET_SIZE(b);
+        }
+        if (flags & 4) {  /* LENGTHS */
+            PyObject *lengths = PyBytes_FromStringAndSize(NULL, n * (Py_ssize_t)sizeof(uint32_t));
+            if (!lengths) { Py_DECREF(joined); return NULL; }
+            for (j = 0; j < n; j++) {
+                uint32_t len = (uint32_t)PyBytes_GET_SIZE(PyList_GET_ITEM(parts, j));
+                memcpy(PyBytes_AS_STRING(lengths) + j * sizeof(uint32_t), &len, sizeof len);
+            }
+            value = PyList_New(2);
+            if (!value) { Py_DECREF(joined); Py_DECREF(lengths); return NULL; }
+            PyList_SET_ITEM(value, 0, joined);
+            PyList_SET_ITEM(value, 1, lengths);
+        } else {
+            value = joined;
+        }
+        if (PyList_SetItem(out, at, value) < 0) return NULL;
+    }
+    Py_RETURN_NONE;
 }
 
 /* "*N\r\n" then one bulk string per item, for a list or tuple of exact bytes
@@ -2066,6 +2296,8 @@ static PyMethodDef module_methods[] = {
     {"entry_size", entry_size, METH_O, "Bytes a listpack entry for this string takes."},
     {"entries_size", entries_size, METH_O, "Sum of entry_size over a sequence of strings."},
     {"run_strings", (PyCFunction)(void (*)(void))run_strings, METH_FASTCALL, "The shard's fast path: run the leading GET/SET commands of a forwarded run."},
+    {"run_raw_runs", (PyCFunction)(void (*)(void))run_raw_runs, METH_FASTCALL, "The shard's loop over a message's raw client runs, each through run_strings."},
+    {"join_finals", (PyCFunction)(void (*)(void))join_finals, METH_FASTCALL, "Join each final run's replies in place in a reply message."},
     {"store_flat", (PyCFunction)(void (*)(void))store_flat, METH_FASTCALL, "Store [key, value, ...] pairs of bytes and index their keys by slot."},
     {"load_values", (PyCFunction)(void (*)(void))load_values, METH_FASTCALL, "A base file's __values entries into a database: store, index, file each new key."},
     {"load_plain_sets", (PyCFunction)(void (*)(void))load_plain_sets, METH_FASTCALL, "AOF replay: store a run of plain SET records for new keys; returns where the run ends."},
@@ -2089,6 +2321,10 @@ PyMODINIT_FUNC PyInit__speedups(void) {
     }
     reply_ok = PyBytes_FromString("+OK\r\n");
     if (!reply_ok) return NULL;
+    if (!(s_data = PyUnicode_InternFromString("data")) || !(s_expires = PyUnicode_InternFromString("expires")) ||
+        !(s_atime = PyUnicode_InternFromString("atime")) || !(s_by_slot = PyUnicode_InternFromString("by_slot")) ||
+        !(s_watched = PyUnicode_InternFromString("watched")))
+        return NULL;
     str_on_store = PyUnicode_InternFromString("on_store");
     if (!str_on_store) return NULL;
     if (PyType_Ready(&ParserType) < 0 || PyType_Ready(&SlotIndexType) < 0) return NULL;

@@ -544,10 +544,12 @@ class FastRequestParser:
         if self._error is not None or self._queue:
             raise RuntimeError("drain_routed after drain: pick one API per parser")
         items, err = self._p.drain_routed(fast, owner, nshards)
-        if err is None:
-            return items, None
+        return items, None if err is None else self.fail(err)
+
+    def fail(self, err: bytes) -> str:
+        """Keep the C parser's protocol error (it stops this parser); its text."""
         self._error = ProtocolError(err.decode("utf-8", "surrogateescape"))
-        return items, str(self._error)
+        return str(self._error)
 
     def buffered(self) -> int:
         return int(self._p.buffered())

@@ -10,12 +10,29 @@ the reply is known; the queue is written out up to the first empty cell.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from shardserver import errors, log
 from shardserver.resp import FastRequestParser, ProtocolError, encode_error
+
+
+def _load_fastpath() -> Any:
+    """The front's C path (front/_fastpath.c), or None: not built, or turned off with
+    SHARDSERVER_FRONT_FASTPATH=0 (the Python twins then serve every read and reply)."""
+    if os.environ.get("SHARDSERVER_FRONT_FASTPATH", "1") == "0":
+        return None
+    try:
+        from shardserver.front import _fastpath
+    except ImportError:
+        return None
+    return _fastpath
+
+
+fastpath = _load_fastpath()
+_receive = fastpath.receive if fastpath is not None else None
 
 if TYPE_CHECKING:
     from shardserver.front.server import Front
@@ -94,6 +111,8 @@ class ClientConnection(asyncio.Protocol):
             self.resume_reading()
 
     def data_received(self, data: bytes) -> None:
+        if _receive is not None and _receive(self.front, self, data):
+            return  # the C twin of process_input took it (see front/_fastpath.c)
         if self.closing:
             return
         self.net_in += len(data)
@@ -113,22 +132,31 @@ class ClientConnection(asyncio.Protocol):
         # authenticated and builds without the C parser go command by command.
         if self.authenticated and parser.routable and not front.monitors and front.pause_mode is None:
             items, error = parser.drain_routed(front._fast, front.slotmap.raw_owner, front.nshards)
-            if items:
-                front.dispatch_routed(self, items)
-            if error is not None:
-                self.protocol_error(error)
-                return
-        else:
-            try:
-                cmds = parser.drain()
-            except ProtocolError as exc:
-                self.protocol_error(str(exc))
-                return
-            front.dispatch_each(self, cmds)
-            if parser.failed() is not None:
-                self.protocol_error(str(parser.failed()))
-                return
-        if parser.buffered() > self.front.query_buffer_limit:
+            self.routed(items, 0, error)
+            return
+        try:
+            cmds = parser.drain()
+        except ProtocolError as exc:
+            self.protocol_error(str(exc))
+            return
+        front.dispatch_each(self, cmds)
+        if parser.failed() is not None:
+            self.protocol_error(str(parser.failed()))
+            return
+        self._input_done()
+
+    def routed(self, items: list[Any], start: int, error: str | None) -> None:
+        """Dispatch the router's ``items`` from ``start`` (the C path queued those before), then
+        fail on the parser's protocol ``error`` or write what is ready."""
+        if start < len(items):
+            self.front.dispatch_routed(self, items[start:] if start else items)
+        if error is not None:
+            self.protocol_error(error)
+            return
+        self._input_done()
+
+    def _input_done(self) -> None:
+        if self.parser.buffered() > self.front.query_buffer_limit:
             log.warning(f"Closing client that reached max query buffer length: id={self.id} addr={self.addr}")
             self.close_now()
             return

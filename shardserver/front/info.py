@@ -253,7 +253,9 @@ def _shard_fields(fr: Front, shards: list[dict[bytes, Any] | None], rss: dict[in
     The shard reports its own numbers (``__info``); the front adds what only it
     sees: RSS (psutil), ring depth, in-flight runs and backpressure.
     """
-    fields: list[tuple[str, Any]] = [("shards", fr.nshards)]
+    from shardserver.front.connection import fastpath
+
+    fields: list[tuple[str, Any]] = [("shards", fr.nshards), ("front_fastpath", int(fastpath is not None))]
     for i, link in enumerate(fr.links):
         s = shards[i]
         ring = (

@@ -18,6 +18,7 @@ wait behind the hold in arrival order.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import signal
@@ -34,7 +35,7 @@ from shardserver.cmdstats import CommandStats, SlowLog
 from shardserver.commands.table import ALL, FRONT, SCAN, SINGLE, TABLE, Command
 from shardserver.config import DIRECTIVES, Config, ConfigError, canonical_name
 from shardserver.errors import CommandError
-from shardserver.front.connection import ClientConnection
+from shardserver.front.connection import ClientConnection, fastpath
 from shardserver.front.targets import (
     FutureTarget,
     GroupTarget,
@@ -48,14 +49,18 @@ from shardserver.front.targets import (
 from shardserver.resp import ErrorReply, RequestParser, encode
 from shardserver.slots import SlotMap, key_slot
 
+_deliver = fastpath.deliver if fastpath is not None else None
+_write_all = fastpath.write_all if fastpath is not None else None
+
 FrontHandler = Callable[["Front", ClientConnection, list[bytes]], Any]
 
 
 class ShardLink:
     """The front's end of one shard's channel."""
 
-    def __init__(self, index: int, channel: Channel) -> None:
+    def __init__(self, index: int, channel: Channel, special: Callable[[ShardLink, int, Any], None]) -> None:
         self.index = index
+        self.special = functools.partial(special, self)  # a reply run with a reserved id
         self.channel = channel
         self.sender = Sender(channel.requests)
         self.receiver = Receiver(channel.replies)
@@ -75,7 +80,7 @@ class Front:
     def __init__(self, config: Config, channels: list[Channel], slotmap: SlotMap, control: socket.socket) -> None:
         self.config = config
         self.loop = asyncio.get_event_loop()
-        self.links = [ShardLink(i, ch) for i, ch in enumerate(channels)]
+        self.links = [ShardLink(i, ch, self._special_run) for i, ch in enumerate(channels)]
         self.nshards = len(channels)
         self.slotmap = slotmap
         self.slot_owner = slotmap.snapshot()
@@ -555,6 +560,9 @@ class Front:
     def _write_dirty(self) -> None:
         if self._dirty_conns:
             conns, self._dirty_conns = self._dirty_conns, set()
+            if _write_all is not None:
+                _write_all(conns)
+                return
             for conn in conns:
                 conn.write_ready()
 
@@ -581,19 +589,15 @@ class Front:
         dirty = self._dirty_conns
         for message in link.receiver.poll():
             items = wire.unpack(message)
+            if _deliver is not None:
+                _deliver(items, link.inflight, dirty, link.special)
+                continue
             inflight = link.inflight
             for i in range(0, len(items), 2):
                 run_id = items[i]
                 payload = items[i + 1]
                 if run_id <= 0:
-                    if run_id == wire.HELLO_RUN:
-                        self._shard_hello(link, payload)
-                    elif run_id == wire.READY_RUN:  # last in its message
-                        self.blocking.keys_ready(payload)
-                    else:  # LOAD_RUN
-                        if not link.load_started:
-                            link.load_started = time.time()
-                        link.loading = (int(payload[0]), int(payload[1]))
+                    link.special(run_id, payload)
                     continue
                 target = inflight.pop(run_id, None)
                 if target is None:
@@ -612,6 +616,17 @@ class Front:
                 link.backlogged = False
                 if not any(x.backlogged for x in self.links):
                     self._set_reading_paused(False)
+
+    def _special_run(self, link: ShardLink, run_id: int, payload: list[Any]) -> None:
+        """A reply run with a reserved id (<= 0): hello, loading progress, keys ready."""
+        if run_id == wire.HELLO_RUN:
+            self._shard_hello(link, payload)
+        elif run_id == wire.READY_RUN:  # last in its message
+            self.blocking.keys_ready(payload)
+        else:  # LOAD_RUN
+            if not link.load_started:
+                link.load_started = time.time()
+            link.loading = (int(payload[0]), int(payload[1]))
 
     def _shard_hello(self, link: ShardLink, payload: list[Any]) -> None:
         link.pid = int(payload[0])

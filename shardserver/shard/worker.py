@@ -41,9 +41,9 @@ from shardserver.shard.types.list import FILL as list_fill
 _RAW_OK = b"+OK\r\n"
 
 try:
-    from shardserver._speedups import run_strings
+    from shardserver._speedups import join_finals, run_raw_runs, run_strings
 except ImportError:  # built without the C helpers: every command takes the Python path
-    run_strings = None
+    join_finals = run_raw_runs = run_strings = None
 
 
 def _write_names() -> frozenset[bytes]:
@@ -222,7 +222,25 @@ class ShardWorker:
         read_names = self.read_names
         journal_log = journal.log if journal is not None else None
         finals: list[tuple[int, list[bytes], int, list[int]]] = []  # runs whose replies are joined after the AOF write
-        for run_id, db, flags, cmds, conn_id in runs:
+        nruns = len(runs)
+        i = 0
+        while i < nruns:
+            resume = None
+            if run_raw_runs is not None:
+                # raw client runs in C, each through run_strings, until one needs Python
+                slow3: list[tuple[int, list[bytes], int]] = []
+                i, resume, done = run_raw_runs(
+                    runs, i, dbs, None if journal is None else journal.buf, -1 if journal is None else journal.db, reject is None,
+                    clock.ms, clock.sec, names, slow_ns, out, finals, slow3,
+                )  # fmt: skip
+                ops += done
+                for took, argv, cid in slow3:
+                    slowlog.maybe_add(took // 1000 + queued_us, argv, cid)
+                    stats.note_latency("command", took // 1_000_000, self.latency_threshold_ms)
+                if i == nruns:
+                    break
+            run_id, db, flags, cmds, conn_id = runs[i]
+            i += 1
             ctx.db = database = dbs[db]
             clock.touch = touch = not flags & wire.NO_TOUCH
             if flags & wire.INTERNAL:
@@ -244,7 +262,9 @@ class ShardWorker:
             if type(cmds) is bytes:  # raw RESP forwarded by the front's C router
                 raw = cmds
                 pos = 0
-                if run_strings is not None:
+                if resume is not None:  # run_raw_runs ran its leading commands
+                    pos, parts, logged = resume
+                elif run_strings is not None:
                     # the leading GETs and SETs in C (see _speedups.run_strings); SET only when
                     # nothing but the plain store is needed: no MISCONF, no blocked clients
                     # on this database, the AOF already on this database
@@ -344,6 +364,9 @@ class ShardWorker:
             for _, parts, _, logged in finals:
                 for i in logged:
                     parts[i] = misconf
+        if join_finals is not None:
+            join_finals(out, finals)
+            return wire.pack(out)
         for at, parts, flags, _ in finals:
             if flags & wire.LENGTHS:
                 out[at] = [b"".join(parts), array("I", map(len, parts)).tobytes()]

@@ -1,7 +1,7 @@
 """Differential tests: the same commands to shardserver and to a real Valkey 9.
 
 One Valkey and two shardservers (2 shards and 1 shard) run for the whole
-session.  The ``pair`` fixture connects to Valkey and to one shardserver in one
+session; the one-shard server runs the front's Python twins of its C path.  The ``pair`` fixture connects to Valkey and to one shardserver in one
 protocol (RESP2 or RESP3), FLUSHALLs both, and offers:
 
 - ``both(*cmd)``: the command through redis-py (raw: no response callbacks,
@@ -134,12 +134,16 @@ def valkey_port() -> Iterator[int]:
 @pytest.fixture(scope="session")
 def shard2() -> Iterator[ServerProc]:
     with shardserver(shards=2) as server:
+        assert redis.Redis(port=server.port).info("shards")["front_fastpath"] == 1
         yield server
 
 
 @pytest.fixture(scope="session")
 def shard1() -> Iterator[ServerProc]:
-    with shardserver(shards=1) as server:
+    # the one-shard server runs the front's Python twins (front/_fastpath.c off), so
+    # every differential test checks both the C path (2 shards) and them against Valkey
+    with shardserver(shards=1, env={"SHARDSERVER_FRONT_FASTPATH": "0"}) as server:
+        assert redis.Redis(port=server.port).info("shards")["front_fastpath"] == 0
         yield server
 
 

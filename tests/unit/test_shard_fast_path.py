@@ -2,6 +2,9 @@
 
 The same forwarded runs go through a ShardWorker with the fast path and one
 without; replies, keyspace, statistics, slow log and AOF records must match.
+The fast path comes in two builds of the same loop: ``batch`` (a message's raw
+runs in one C call, ``run_raw_runs``, and its replies joined by ``join_finals``)
+and ``strings`` (Python's loop over the runs calls ``run_strings`` for each).
 """
 
 from __future__ import annotations
@@ -22,24 +25,34 @@ from shardserver.shard.worker import ShardWorker
 pytestmark = pytest.mark.skipif(worker_mod.run_strings is None, reason="built without the C helpers")
 
 
+MODES = {  # what each harness turns off
+    "batch": (),
+    "strings": ("run_raw_runs", "join_finals"),
+    "python": ("run_raw_runs", "join_finals", "run_strings"),
+}
+
+
 class Harness:
-    def __init__(self, tmp: Path, fast: bool, aof: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    def __init__(self, tmp: Path, mode: str, aof: bool, monkeypatch: pytest.MonkeyPatch) -> None:
         self.channel = Channel.create(0, capacity=1 << 20)
         settings: dict[str, Any] = {"dir": str(tmp), "appendonly": aof, "appendfsync": "no"}
         self.worker = ShardWorker(0, 1, self.channel, [(0, 16383)], settings)
         self.worker.load()
         self.replies: list[Any] = []
         self.worker.reply = lambda payload, ring=True: self.replies.append(wire.unpack(payload))  # type: ignore[method-assign]
-        self.fast = fast
+        self.mode = mode
         self.monkeypatch = monkeypatch
         self.records: list[bytes] = []
 
     def run(self, db: int, flags: int, cmds: list[list[bytes]]) -> Any:
-        raw = b"".join(encode_command(c) for c in cmds)
-        message = wire.pack([2**62, [[1, db, flags, raw, 9]]])
+        return self.run_many([(db, flags, cmds, 9)])
+
+    def run_many(self, runs: list[tuple[int, int, list[list[bytes]], int]]) -> Any:
+        """One message of several runs (db, flags, commands, client id); its reply."""
+        message = wire.pack([2**62, [[i + 1, db, flags, b"".join(encode_command(c) for c in cmds), cid] for i, (db, flags, cmds, cid) in enumerate(runs)]])
         with self.monkeypatch.context() as m:
-            if not self.fast:
-                m.setattr(worker_mod, "run_strings", None)
+            for name in MODES[self.mode]:
+                m.setattr(worker_mod, name, None)
             writer = self.worker.persist.writer
             self.worker.handle([message])
             if writer is not None:
@@ -68,8 +81,8 @@ def pair(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.Fixtur
     aof = getattr(request, "param", False)
     (tmp_path / "fast").mkdir()
     (tmp_path / "slow").mkdir()
-    fast = Harness(tmp_path / "fast", True, aof, monkeypatch)
-    slow = Harness(tmp_path / "slow", False, aof, monkeypatch)
+    fast = Harness(tmp_path / "fast", "batch", aof, monkeypatch)
+    slow = Harness(tmp_path / "slow", "python", aof, monkeypatch)
     yield fast, slow
     fast.close()
     slow.close()
@@ -115,20 +128,49 @@ def _runs(seed: int) -> Iterator[tuple[int, int, list[list[bytes]]]]:
 
 
 @pytest.mark.parametrize("pair", [False, True], indirect=True, ids=["aof-off", "aof-on"])
-def test_fast_path_matches_the_python_path(pair: tuple[Harness, Harness], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_fast_path_matches_the_python_path(pair: tuple[Harness, Harness], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     from shardserver.shard import keyspace
 
     fast, slow = pair
+    (tmp_path / "strings").mkdir()
+    strings = Harness(tmp_path / "strings", "strings", fast.worker.persist.writer is not None, monkeypatch)
     now = [1_700_000_000.0]
-    monkeypatch.setattr(keyspace.time, "time", lambda: now[0])  # both see the same clock: TTLs expire alike
-    for db, flags, cmds in _runs(11):
-        now[0] += 0.0007
-        got, want = fast.run(db, flags, cmds), slow.run(db, flags, cmds)
-        assert got == want, cmds
+    monkeypatch.setattr(keyspace.time, "time", lambda: now[0])  # all see the same clock: TTLs expire alike
+    try:
+        for db, flags, cmds in _runs(11):
+            now[0] += 0.0007
+            want = slow.run(db, flags, cmds)
+            assert fast.run(db, flags, cmds) == want, cmds
+            assert strings.run(db, flags, cmds) == want, cmds
+        assert fast.state() == slow.state() == strings.state()
+        assert fast.records == slow.records == strings.records
+        for name in ("get", "mget", "set", "mset", "incr", "decrby"):  # the fast path counted its calls
+            assert sum(fast.worker.stats.commands[name][4]) == sum(slow.worker.stats.commands[name][4]) == sum(strings.worker.stats.commands[name][4]) > 0
+    finally:
+        strings.close()
+
+
+@pytest.mark.parametrize("pair", [False, True], indirect=True, ids=["aof-off", "aof-on"])
+def test_messages_of_many_runs_match_the_python_path(pair: tuple[Harness, Harness], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Several runs per message, as the front sends them: databases, flags and clients
+    change from run to run, and a run the C loop cannot finish hands over mid-run."""
+    from shardserver.shard import keyspace
+
+    fast, slow = pair
+    monkeypatch.setattr(keyspace.time, "time", lambda: 1_700_000_000.0)
+    rnd = random.Random(5)
+    for h in (fast, slow):  # statistics entries for every spelling, so the fast path takes them
+        h.run(0, 0, [[n, b"k0", b"1"] if n.lower() in (b"set", b"incrby", b"decrby") else [n, b"k0"] for n in (b"GET", b"get", b"Get", b"SET", b"set", b"sEt")])
+    fast.worker.slowlog.slower_than = slow.worker.slowlog.slower_than = 0  # every command logged, with its client
+    runs = list(_runs(12))
+    for start in range(0, len(runs), 7):
+        batch = [(db, flags, cmds, 100 + rnd.randrange(5)) for db, flags, cmds in runs[start : start + rnd.randrange(1, 8)]]
+        assert fast.run_many(batch) == slow.run_many(batch), batch
     assert fast.state() == slow.state()
     assert fast.records == slow.records
-    for name in ("get", "mget", "set", "mset", "incr", "decrby"):  # the fast path counted its calls
-        assert sum(fast.worker.stats.commands[name][4]) == sum(slow.worker.stats.commands[name][4]) > 0
+    got = [(e[3], e[4]) for e in fast.worker.slowlog.entries]
+    want = [(e[3], e[4]) for e in slow.worker.slowlog.entries]
+    assert got == want and len(got) > 100  # the same commands, with the same client ids, in the same order
 
 
 def test_fast_path_over_large_keyspaces(pair: tuple[Harness, Harness], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -172,14 +214,14 @@ def test_fast_path_runs_the_leading_gets_and_sets(pair: tuple[Harness, Harness],
     fast, _ = pair
     fast.run(0, 0, [[b"SET", b"a", b"1"], [b"GET", b"a"]])  # creates the statistics entries
     taken: list[int] = []
-    real = worker_mod.run_strings
+    real = worker_mod.run_raw_runs
 
     def spy(*args: Any) -> Any:
-        pos, done = real(*args)
+        i, resume, done = real(*args)
         taken.append(done)
-        return pos, done
+        return i, resume, done
 
-    monkeypatch.setattr(worker_mod, "run_strings", spy)
+    monkeypatch.setattr(worker_mod, "run_raw_runs", spy)
     cmds = [[b"SET", b"a", b"2"], [b"GET", b"a"], [b"GET", b"missing"], [b"DEL", b"a"], [b"GET", b"a"]]
     assert fast.run(0, wire.LENGTHS, cmds)[1][0] == b"+OK\r\n$1\r\n2\r\n$-1\r\n:1\r\n$-1\r\n"
     assert taken == [3]  # DEL and what follows went the Python way

@@ -1,0 +1,608 @@
+/*
+ * The front's per-read and per-reply hot path in C (optional).
+ *
+ * Ownership: this module owns no state.  It works on the front's own Python
+ * objects (connections, shard links, reply cells, targets) exactly as their
+ * Python twins do -- ClientConnection.process_input/routed/write_ready and
+ * Front.dispatch_routed/_close_run/_drain_replies -- and hands every case it
+ * does not cover back to them.  Without a compiler those twins serve alone.
+ *
+ *   receive(front, conn, data) -> bool
+ *       A client's bytes: False (nothing touched) unless the connection may
+ *       take the router's path now (authenticated, not blocked, no MONITOR or
+ *       CLIENT PAUSE).  Otherwise feeds the parser, routes, queues the leading
+ *       one-shard runs and PING replies itself and calls conn.routed(items,
+ *       start, error) for whatever is left (slow commands, groups spanning
+ *       shards, split commands, a shard on hold or down, a protocol error,
+ *       an overfull query buffer); else writes the ready replies.
+ *   write_ready(conn)        ClientConnection.write_ready.
+ *   write_all(conns)         write_ready for each connection of an iterable.
+ *   deliver(items, inflight, dirty, special)
+ *       One reply message's [run_id, payload, ...]: fills client runs' cells
+ *       (their connection added to ``dirty``), calls other targets'
+ *       deliver(payload), and special(run_id, payload) for run ids <= 0.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <time.h>
+
+/* wire.py's flags */
+#define F_RESP3 1
+#define F_NO_TOUCH 8
+
+static PyObject *s_closing, *s_blocked, *s_authenticated, *s_pause_mode, *s_monitors, *s_parser, *s__p, *s_feed,
+    *s_drain_routed, *s__fast, *s_slotmap, *s_raw_owner, *s_nshards, *s_buffered, *s_query_buffer_limit, *s_net_in,
+    *s_last_active, *s_pending, *s_links, *s_holder, *s_lockq, *s_up, *s_inflight, *s_out, *s__dirty_links,
+    *s__flush_scheduled, *s__schedule_flush, *s__next_run, *s_db, *s_resp3, *s_no_touch, *s_id, *s_tot_cmds,
+    *s_stats, *s_total_commands_processed, *s_last_cmd, *s__names, *s_transport, *s_is_closing, *s_write, *s_close,
+    *s_close_after_flush, *s_net_out, *s_deliver, *s_popleft, *s_lower, *s_routed, *s_fail, *s_ping, *s_routable, *s_append;
+
+/* obj.name += delta for an int attribute */
+static int add_attr(PyObject *obj, PyObject *name, Py_ssize_t delta) {
+    PyObject *v = PyObject_GetAttr(obj, name), *d, *s;
+    if (!v) return -1;
+    d = PyLong_FromSsize_t(delta);
+    s = d ? PyNumber_Add(v, d) : NULL;
+    Py_DECREF(v);
+    Py_XDECREF(d);
+    if (!s) return -1;
+    int rc = PyObject_SetAttr(obj, name, s);
+    Py_DECREF(s);
+    return rc;
+}
+
+static int add_item(PyObject *dict, PyObject *key, Py_ssize_t delta) {
+    PyObject *v = PyDict_GetItemWithError(dict, key), *d, *s;
+    if (!v) return PyErr_Occurred() ? -1 : 0;
+    d = PyLong_FromSsize_t(delta);
+    s = d ? PyNumber_Add(v, d) : NULL;
+    Py_XDECREF(d);
+    if (!s) return -1;
+    int rc = PyDict_SetItem(dict, key, s);
+    Py_DECREF(s);
+    return rc;
+}
+
+/* truth of obj.name, or -1 */
+static int attr_true(PyObject *obj, PyObject *name) {
+    PyObject *v = PyObject_GetAttr(obj, name);
+    if (!v) return -1;
+    int t = PyObject_IsTrue(v);
+    Py_DECREF(v);
+    return t;
+}
+
+static int attr_is_none(PyObject *obj, PyObject *name) {
+    PyObject *v = PyObject_GetAttr(obj, name);
+    if (!v) return -1;
+    int t = v == Py_None;
+    Py_DECREF(v);
+    return t;
+}
+
+/* ClientConnection.write_ready: write the replies known so far, in request order */
+static int write_ready(PyObject *conn) {
+    PyObject *pending = PyObject_GetAttr(conn, s_pending), *chunks = NULL, *transport = NULL, *data = NULL, *r;
+    int rc = -1, closing;
+    Py_ssize_t n;
+    if (!pending) return -1;
+    n = PyObject_Length(pending);
+    if (n <= 0) {
+        Py_DECREF(pending);
+        return n < 0 ? -1 : 0;
+    }
+    chunks = PyList_New(0);
+    if (!chunks) goto done;
+    while (n > 0) {
+        PyObject *cell = PySequence_GetItem(pending, 0), *v;
+        if (!cell) goto done;
+        if (!PyList_Check(cell) || PyList_GET_SIZE(cell) < 1) {
+            Py_DECREF(cell);
+            PyErr_SetString(PyExc_TypeError, "a reply cell is a one-element list");
+            goto done;
+        }
+        v = PyList_GET_ITEM(cell, 0);
+        if (v == Py_None) {
+            Py_DECREF(cell);
+            break;
+        }
+        if (PyList_Append(chunks, v) < 0) {
+            Py_DECREF(cell);
+            goto done;
+        }
+        Py_DECREF(cell);
+        r = PyObject_CallMethodNoArgs(pending, s_popleft);
+        if (!r) goto done;
+        Py_DECREF(r);
+        n--;
+    }
+    transport = PyObject_GetAttr(conn, s_transport);
+    if (!transport) goto done;
+    if (transport == Py_None) {
+        rc = 0;  /* the client went away: its replies have nowhere to go */
+        goto done;
+    }
+    r = PyObject_CallMethodNoArgs(transport, s_is_closing);
+    if (!r) goto done;
+    closing = PyObject_IsTrue(r);
+    Py_DECREF(r);
+    if (closing) {
+        rc = closing < 0 ? -1 : 0;
+        goto done;
+    }
+    if (PyList_GET_SIZE(chunks) > 0) {
+        if (PyList_GET_SIZE(chunks) == 1) {
+            data = PyList_GET_ITEM(chunks, 0);
+            Py_INCREF(data);
+        } else {
+            Py_ssize_t i, total = 0;
+            char *w;
+            for (i = 0; i < PyList_GET_SIZE(chunks); i++) {
+                PyObject *b = PyList_GET_ITEM(chunks, i);
+                if (!PyBytes_Check(b)) {
+                    PyErr_SetString(PyExc_TypeError, "a reply is bytes");
+                    goto done;
+                }
+                total += PyBytes_GET_SIZE(b);
+            }
+            if (!(data = PyBytes_FromStringAndSize(NULL, total))) goto done;
+            w = PyBytes_AS_STRING(data);
+            for (i = 0; i < PyList_GET_SIZE(chunks); i++) {
+                PyObject *b = PyList_GET_ITEM(chunks, i);
+                memcpy(w, PyBytes_AS_STRING(b), PyBytes_GET_SIZE(b));
+                w += PyBytes_GET_SIZE(b);
+            }
+        }
+        if (add_attr(conn, s_net_out, PyBytes_GET_SIZE(data)) < 0) goto done;
+        r = PyObject_CallMethodOneArg(transport, s_write, data);
+        if (!r) goto done;
+        Py_DECREF(r);
+    }
+    {
+        int after = attr_true(conn, s_close_after_flush);
+        if (after < 0) goto done;
+        if (after) {
+            Py_ssize_t left = PyObject_Length(pending);
+            if (left < 0) goto done;
+            if (left == 0) {
+                r = PyObject_CallMethodNoArgs(transport, s_close);
+                if (!r) goto done;
+                Py_DECREF(r);
+            }
+        }
+    }
+    rc = 0;
+done:
+    Py_XDECREF(pending);
+    Py_XDECREF(chunks);
+    Py_XDECREF(transport);
+    Py_XDECREF(data);
+    return rc;
+}
+
+static PyObject *py_write_ready(PyObject *self, PyObject *conn) {
+    if (write_ready(conn) < 0) return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *write_all(PyObject *self, PyObject *conns) {
+    PyObject *it = PyObject_GetIter(conns), *conn;
+    if (!it) return NULL;
+    while ((conn = PyIter_Next(it)) != NULL) {
+        int rc = write_ready(conn);
+        Py_DECREF(conn);
+        if (rc < 0) {
+            Py_DECREF(it);
+            return NULL;
+        }
+    }
+    Py_DECREF(it);
+    if (PyErr_Occurred()) return NULL;
+    Py_RETURN_NONE;
+}
+
+/* Per-read state read once from the front and the connection. */
+typedef struct {
+    PyObject *front, *conn, *pending, *links, *dirty_links, *db, *client_id;
+    long flags;
+    long long next_run;
+    int flush_scheduled;
+} Ctx;
+
+/* Front._close_run for a run of n raw commands of one shard: 1 queued, 0 the
+ * shard cannot take it now (on hold, or down: the Python twin decides), -1 error */
+static int close_run(Ctx *c, Py_ssize_t shard, PyObject *raw, Py_ssize_t n) {
+    PyObject *link, *v, *cell = NULL, *target = NULL, *item = NULL, *rid = NULL, *inflight = NULL, *out = NULL;
+    int t, rc = -1;
+    if (shard < 0 || shard >= PyList_GET_SIZE(c->links)) {
+        PyErr_SetString(PyExc_IndexError, "run for an unknown shard");
+        return -1;
+    }
+    link = PyList_GET_ITEM(c->links, shard);
+    if ((t = attr_is_none(link, s_holder)) <= 0) return t;
+    v = PyObject_GetAttr(link, s_lockq);
+    if (!v) return -1;
+    t = PyObject_IsTrue(v);
+    Py_DECREF(v);
+    if (t != 0) return t < 0 ? -1 : 0;
+    if ((t = attr_true(link, s_up)) <= 0) return t;
+    if (!(cell = PyList_New(1))) return -1;
+    Py_INCREF(Py_None);
+    PyList_SET_ITEM(cell, 0, Py_None);
+    if (!(rid = PyLong_FromLongLong(c->next_run))) goto done;
+    if (!(target = Py_BuildValue("(OOn)", c->conn, cell, n))) goto done;
+    if (!(item = PyList_New(5))) goto done;
+    Py_INCREF(rid);
+    PyList_SET_ITEM(item, 0, rid);
+    Py_INCREF(c->db);
+    PyList_SET_ITEM(item, 1, c->db);
+    if (!(v = PyLong_FromLong(c->flags))) goto done;
+    PyList_SET_ITEM(item, 2, v);
+    Py_INCREF(raw);
+    PyList_SET_ITEM(item, 3, raw);
+    Py_INCREF(c->client_id);
+    PyList_SET_ITEM(item, 4, c->client_id);
+    if (!(inflight = PyObject_GetAttr(link, s_inflight)) || !(out = PyObject_GetAttr(link, s_out))) goto done;
+    v = PyObject_CallMethodOneArg(c->pending, s_append, cell);
+    if (!v) goto done;
+    Py_DECREF(v);
+    if (PyObject_SetItem(inflight, rid, target) < 0 || PyList_Append(out, item) < 0 || PySet_Add(c->dirty_links, link) < 0) goto done;
+    c->next_run++;
+    if (!c->flush_scheduled) {
+        v = PyObject_CallMethodNoArgs(c->front, s__schedule_flush);
+        if (!v) goto done;
+        Py_DECREF(v);
+        c->flush_scheduled = 1;
+    }
+    rc = 1;
+done:
+    Py_XDECREF(cell);
+    Py_XDECREF(rid);
+    Py_XDECREF(target);
+    Py_XDECREF(item);
+    Py_XDECREF(inflight);
+    Py_XDECREF(out);
+    return rc;
+}
+
+/* is every byte of ``order`` the same shard? */
+static int one_shard(PyObject *order) {
+    const char *p = PyBytes_AS_STRING(order);
+    Py_ssize_t n = PyBytes_GET_SIZE(order), i;
+    for (i = 1; i < n; i++)
+        if (p[i] != p[0]) return 0;
+    return n > 0;
+}
+
+/* Queue the leading items the C path covers; returns how many, or -1. */
+static Py_ssize_t dispatch_prefix(Ctx *c, PyObject *items, Py_ssize_t *ncmds, PyObject **last) {
+    Py_ssize_t i, n = PyList_GET_SIZE(items);
+    for (i = 0; i < n; i++) {
+        PyObject *item = PyList_GET_ITEM(items, i), *order, *raws;
+        if (!PyTuple_CheckExact(item) || PyTuple_GET_SIZE(item) != 3) break;
+        order = PyTuple_GET_ITEM(item, 0);
+        raws = PyTuple_GET_ITEM(item, 1);
+        if (order == Py_None) {  /* PING replies, answered in place */
+            PyObject *cell = PyList_New(1), *r;
+            Py_ssize_t count = PyLong_AsSsize_t(PyTuple_GET_ITEM(item, 2));
+            if (!cell || (count < 0 && PyErr_Occurred())) {
+                Py_XDECREF(cell);
+                return -1;
+            }
+            Py_INCREF(raws);
+            PyList_SET_ITEM(cell, 0, raws);
+            r = PyObject_CallMethodOneArg(c->pending, s_append, cell);
+            Py_DECREF(cell);
+            if (!r) return -1;
+            Py_DECREF(r);
+            *ncmds += count;
+            Py_XSETREF(*last, Py_NewRef(s_ping));
+            continue;
+        }
+        if (!PyBytes_CheckExact(order) || !PyList_CheckExact(raws) || !one_shard(order)) break;
+        {
+            Py_ssize_t shard = (unsigned char)PyBytes_AS_STRING(order)[0];
+            int t;
+            if (shard >= PyList_GET_SIZE(raws)) break;
+            t = close_run(c, shard, PyList_GET_ITEM(raws, shard), PyBytes_GET_SIZE(order));
+            if (t < 0) return -1;
+            if (t == 0) break;
+        }
+        *ncmds += PyBytes_GET_SIZE(order);
+        Py_XSETREF(*last, Py_NewRef(PyTuple_GET_ITEM(item, 2)));
+    }
+    return i;
+}
+
+/* conn.last_cmd = the table entry of ``name`` (as sent, or lower-cased), if any */
+static int set_last_cmd(Ctx *c, PyObject *name) {
+    PyObject *names = PyObject_GetAttr(c->front, s__names), *spec, *low = NULL;
+    int rc = -1;
+    if (!names) return -1;
+    spec = PyDict_GetItemWithError(names, name);
+    if (!spec && !PyErr_Occurred()) {
+        if (!(low = PyObject_CallMethodNoArgs(name, s_lower))) goto done;
+        spec = PyDict_GetItemWithError(names, low);
+    }
+    if (!spec) {
+        rc = PyErr_Occurred() ? -1 : 0;
+        goto done;
+    }
+    rc = PyObject_SetAttr(c->conn, s_last_cmd, spec);
+done:
+    Py_DECREF(names);
+    Py_XDECREF(low);
+    return rc;
+}
+
+/* may this connection's input take the router's path now? 1 yes, 0 no, -1 error */
+static int eligible(PyObject *front, PyObject *conn, PyObject *parser) {
+    int t;
+    PyObject *v;
+    if ((t = attr_true(conn, s_blocked)) != 0) return t < 0 ? -1 : 0;
+    if ((t = attr_true(conn, s_authenticated)) <= 0) return t;
+    if ((t = attr_is_none(front, s_pause_mode)) <= 0) return t;
+    if (!(v = PyObject_GetAttr(front, s_monitors))) return -1;
+    t = PyObject_IsTrue(v);
+    Py_DECREF(v);
+    if (t != 0) return t < 0 ? -1 : 0;
+    return attr_true(parser, s_routable);
+}
+
+static double monotonic(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static PyObject *receive(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    PyObject *front, *conn, *data, *parser = NULL, *p = NULL, *r = NULL, *fast = NULL, *slotmap = NULL, *owner = NULL,
+                                   *nshards = NULL, *items = NULL, *err = NULL, *last = NULL, *result = NULL, *v;
+    Ctx c = {0};
+    Py_ssize_t start, ncmds = 0;
+    int t;
+    if (nargs != 3 || !PyBytes_Check(args[2])) {
+        PyErr_SetString(PyExc_TypeError, "receive(front, conn, data: bytes)");
+        return NULL;
+    }
+    front = args[0];
+    conn = args[1];
+    data = args[2];
+    if ((t = attr_true(conn, s_closing)) != 0) {
+        if (t < 0) return NULL;
+        Py_RETURN_TRUE;  /* dropped, as the Python twin does */
+    }
+    if (!(parser = PyObject_GetAttr(conn, s_parser))) return NULL;
+    if ((t = eligible(front, conn, parser)) <= 0) {
+        Py_DECREF(parser);
+        if (t < 0) return NULL;
+        Py_RETURN_FALSE;
+    }
+    if (add_attr(conn, s_net_in, PyBytes_GET_SIZE(data)) < 0) goto done;
+    if (!(v = PyFloat_FromDouble(monotonic()))) goto done;
+    t = PyObject_SetAttr(conn, s_last_active, v);
+    Py_DECREF(v);
+    if (t < 0) goto done;
+    if (!(p = PyObject_GetAttr(parser, s__p))) goto done;
+    if (!(r = PyObject_CallMethodOneArg(p, s_feed, data))) goto done;
+    Py_CLEAR(r);
+    if (!(fast = PyObject_GetAttr(front, s__fast)) || !(slotmap = PyObject_GetAttr(front, s_slotmap)) ||
+        !(owner = PyObject_GetAttr(slotmap, s_raw_owner)) || !(nshards = PyObject_GetAttr(front, s_nshards)))
+        goto done;
+    if (!(r = PyObject_CallMethodObjArgs(p, s_drain_routed, fast, owner, nshards, NULL))) goto done;
+    if (!PyTuple_Check(r) || PyTuple_GET_SIZE(r) != 2 || !PyList_Check(PyTuple_GET_ITEM(r, 0))) {
+        PyErr_SetString(PyExc_TypeError, "drain_routed returns (items, error)");
+        goto done;
+    }
+    items = Py_NewRef(PyTuple_GET_ITEM(r, 0));
+    if (PyTuple_GET_ITEM(r, 1) != Py_None) {  /* the parser's wrapper keeps it and gives it as str */
+        if (!(err = PyObject_CallMethodOneArg(parser, s_fail, PyTuple_GET_ITEM(r, 1)))) goto done;
+    }
+    c.front = front;
+    c.conn = conn;
+    if (!(c.pending = PyObject_GetAttr(conn, s_pending)) || !(c.links = PyObject_GetAttr(front, s_links)) ||
+        !(c.dirty_links = PyObject_GetAttr(front, s__dirty_links)) || !(c.db = PyObject_GetAttr(conn, s_db)) ||
+        !(c.client_id = PyObject_GetAttr(conn, s_id)))
+        goto done;
+    if (!PyList_Check(c.links) || !PySet_Check(c.dirty_links)) {
+        PyErr_SetString(PyExc_TypeError, "front.links is a list, front._dirty_links a set");
+        goto done;
+    }
+    if ((t = attr_true(conn, s_resp3)) < 0) goto done;
+    c.flags = t ? F_RESP3 : 0;
+    if ((t = attr_true(conn, s_no_touch)) < 0) goto done;
+    c.flags |= t ? F_NO_TOUCH : 0;
+    if ((t = attr_true(front, s__flush_scheduled)) < 0) goto done;
+    c.flush_scheduled = t;
+    if (!(v = PyObject_GetAttr(front, s__next_run))) goto done;
+    c.next_run = PyLong_AsLongLong(v);
+    Py_DECREF(v);
+    if (c.next_run == -1 && PyErr_Occurred()) goto done;
+    {
+        long long first_run = c.next_run;
+        start = dispatch_prefix(&c, items, &ncmds, &last);
+        if (c.next_run != first_run) {
+            if (!(v = PyLong_FromLongLong(c.next_run))) goto done;
+            t = PyObject_SetAttr(front, s__next_run, v);
+            Py_DECREF(v);
+            if (t < 0) goto done;
+        }
+        if (start < 0) goto done;
+    }
+    if (ncmds) {
+        PyObject *stats;
+        if (add_attr(conn, s_tot_cmds, ncmds) < 0 || !(stats = PyObject_GetAttr(front, s_stats))) goto done;
+        t = add_item(stats, s_total_commands_processed, ncmds);
+        Py_DECREF(stats);
+        if (t < 0) goto done;
+    }
+    if (last && set_last_cmd(&c, last) < 0) goto done;
+    if (start == PyList_GET_SIZE(items) && !err) {
+        Py_ssize_t buffered, limit;
+        PyObject *b = PyObject_CallMethodNoArgs(p, s_buffered), *l;
+        if (!b) goto done;
+        buffered = PyLong_AsSsize_t(b);
+        Py_DECREF(b);
+        if (!(l = PyObject_GetAttr(front, s_query_buffer_limit))) goto done;
+        limit = PyLong_AsSsize_t(l);
+        Py_DECREF(l);
+        if (PyErr_Occurred()) goto done;
+        if (buffered <= limit) {
+            if (write_ready(conn) < 0) goto done;
+            result = Py_NewRef(Py_True);
+            goto done;
+        }
+    }
+    {
+        PyObject *pos = PyLong_FromSsize_t(start);
+        if (!pos) goto done;
+        v = PyObject_CallMethodObjArgs(conn, s_routed, items, pos, err ? err : Py_None, NULL);
+        Py_DECREF(pos);
+        if (!v) goto done;
+        Py_DECREF(v);
+    }
+    result = Py_NewRef(Py_True);
+done:
+    Py_XDECREF(parser);
+    Py_XDECREF(p);
+    Py_XDECREF(r);
+    Py_XDECREF(fast);
+    Py_XDECREF(slotmap);
+    Py_XDECREF(owner);
+    Py_XDECREF(nshards);
+    Py_XDECREF(items);
+    Py_XDECREF(err);
+    Py_XDECREF(last);
+    Py_XDECREF(c.pending);
+    Py_XDECREF(c.links);
+    Py_XDECREF(c.dirty_links);
+    Py_XDECREF(c.db);
+    Py_XDECREF(c.client_id);
+    return result;
+}
+
+static PyObject *deliver(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    PyObject *items, *inflight, *dirty, *special;
+    Py_ssize_t i, n;
+    if (nargs != 4 || !PyList_Check(args[0]) || !PyDict_Check(args[1]) || !PySet_Check(args[2])) {
+        PyErr_SetString(PyExc_TypeError, "deliver(items: list, inflight: dict, dirty: set, special)");
+        return NULL;
+    }
+    items = args[0];
+    inflight = args[1];
+    dirty = args[2];
+    special = args[3];
+    n = PyList_GET_SIZE(items);
+    for (i = 0; i + 1 < n; i += 2) {
+        PyObject *rid = PyList_GET_ITEM(items, i), *payload = PyList_GET_ITEM(items, i + 1), *target, *r;
+        long long run_id = PyLong_AsLongLong(rid);
+        if (run_id == -1 && PyErr_Occurred()) return NULL;
+        if (run_id <= 0) {
+            r = PyObject_CallFunctionObjArgs(special, rid, payload, NULL);
+            if (!r) return NULL;
+            Py_DECREF(r);
+            continue;
+        }
+        target = PyDict_GetItemWithError(inflight, rid);
+        if (!target) {
+            if (PyErr_Occurred()) return NULL;
+            continue;
+        }
+        Py_INCREF(target);
+        if (PyDict_DelItem(inflight, rid) < 0) {
+            Py_DECREF(target);
+            return NULL;
+        }
+        if (PyTuple_CheckExact(target)) {
+            PyObject *cell;
+            if (PyTuple_GET_SIZE(target) != 3 || !PyList_Check(cell = PyTuple_GET_ITEM(target, 1)) || PyList_GET_SIZE(cell) < 1) {
+                Py_DECREF(target);
+                PyErr_SetString(PyExc_TypeError, "a client run's target is (conn, cell, n)");
+                return NULL;
+            }
+            Py_INCREF(payload);
+            PyList_SetItem(cell, 0, payload);
+            if (PySet_Add(dirty, PyTuple_GET_ITEM(target, 0)) < 0) {
+                Py_DECREF(target);
+                return NULL;
+            }
+        } else {
+            r = PyObject_CallMethodOneArg(target, s_deliver, payload);
+            if (!r) {
+                Py_DECREF(target);
+                return NULL;
+            }
+            Py_DECREF(r);
+        }
+        Py_DECREF(target);
+    }
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef methods[] = {
+    {"receive", (PyCFunction)(void (*)(void))receive, METH_FASTCALL, "Route a client's bytes on the C path, or return False."},
+    {"write_ready", py_write_ready, METH_O, "Write a connection's ready replies, in order."},
+    {"write_all", write_all, METH_O, "write_ready for every connection of an iterable."},
+    {"deliver", (PyCFunction)(void (*)(void))deliver, METH_FASTCALL, "Hand one reply message's runs to their targets."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_fastpath", NULL, -1, methods};
+
+#define INTERN(var, text) \
+    if (!(var = PyUnicode_InternFromString(text))) return NULL
+
+PyMODINIT_FUNC PyInit__fastpath(void) {
+    INTERN(s_closing, "closing");
+    INTERN(s_blocked, "blocked");
+    INTERN(s_authenticated, "authenticated");
+    INTERN(s_pause_mode, "pause_mode");
+    INTERN(s_monitors, "monitors");
+    INTERN(s_parser, "parser");
+    INTERN(s__p, "_p");
+    INTERN(s_feed, "feed");
+    INTERN(s_drain_routed, "drain_routed");
+    INTERN(s__fast, "_fast");
+    INTERN(s_slotmap, "slotmap");
+    INTERN(s_raw_owner, "raw_owner");
+    INTERN(s_nshards, "nshards");
+    INTERN(s_buffered, "buffered");
+    INTERN(s_query_buffer_limit, "query_buffer_limit");
+    INTERN(s_net_in, "net_in");
+    INTERN(s_last_active, "last_active");
+    INTERN(s_pending, "pending");
+    INTERN(s_links, "links");
+    INTERN(s_holder, "holder");
+    INTERN(s_lockq, "lockq");
+    INTERN(s_up, "up");
+    INTERN(s_inflight, "inflight");
+    INTERN(s_out, "out");
+    INTERN(s__dirty_links, "_dirty_links");
+    INTERN(s__flush_scheduled, "_flush_scheduled");
+    INTERN(s__schedule_flush, "_schedule_flush");
+    INTERN(s__next_run, "_next_run");
+    INTERN(s_db, "db");
+    INTERN(s_resp3, "resp3");
+    INTERN(s_no_touch, "no_touch");
+    INTERN(s_id, "id");
+    INTERN(s_tot_cmds, "tot_cmds");
+    INTERN(s_stats, "stats");
+    INTERN(s_total_commands_processed, "total_commands_processed");
+    INTERN(s_last_cmd, "last_cmd");
+    INTERN(s__names, "_names");
+    INTERN(s_transport, "transport");
+    INTERN(s_is_closing, "is_closing");
+    INTERN(s_write, "write");
+    INTERN(s_close, "close");
+    INTERN(s_close_after_flush, "close_after_flush");
+    INTERN(s_net_out, "net_out");
+    INTERN(s_deliver, "deliver");
+    INTERN(s_popleft, "popleft");
+    INTERN(s_lower, "lower");
+    INTERN(s_routed, "routed");
+    INTERN(s_fail, "fail");
+    INTERN(s_routable, "routable");
+    INTERN(s_append, "append");
+    if (!(s_ping = PyBytes_FromString("ping"))) return NULL;
+    return PyModule_Create(&module);
+}
