@@ -120,7 +120,7 @@ class Command:
         return (self.keys,) if self.keys is not None else ()
     fullname: str = field(init=False)
     bname: bytes = field(init=False)
-    route_keys: tuple[int, int, int, int] | None = field(init=False)
+    route_keys: tuple[int, int, int, int, int] | None = field(init=False)
     movable: bool = field(init=False)
     no_auth: bool = field(init=False)
 
@@ -129,7 +129,7 @@ class Command:
         self.fullname = f"{self.container}|{self.name}" if self.container else self.name
         self.bname = self.fullname.encode()
         ks = self.keys
-        # (first, last, step, arity) when the command can run on one shard as
+        # (first, last, step, arity, merge) when the command can run on one shard as
         # sent, whenever all its keys live there (the C router's table)
         # commands whose keys follow a key count ("movablekeys") are routed by all their specs
         self.movable = any(s.keynum is not None for s in self.specs)

@@ -29,13 +29,19 @@
 /* wire.py's flags */
 #define F_RESP3 1
 #define F_NO_TOUCH 8
+#define F_LENGTHS 4
 
 static PyObject *s_closing, *s_blocked, *s_authenticated, *s_pause_mode, *s_monitors, *s_parser, *s__p, *s_feed,
     *s_drain_routed, *s__fast, *s_slotmap, *s_raw_owner, *s_nshards, *s_buffered, *s_query_buffer_limit, *s_net_in,
     *s_last_active, *s_pending, *s_links, *s_holder, *s_lockq, *s_up, *s_inflight, *s_out, *s__dirty_links,
     *s__flush_scheduled, *s__schedule_flush, *s__next_run, *s_db, *s_resp3, *s_no_touch, *s_id, *s_tot_cmds,
     *s_stats, *s_total_commands_processed, *s_last_cmd, *s__names, *s_transport, *s_is_closing, *s_write, *s_close,
-    *s_close_after_flush, *s_net_out, *s_deliver, *s_popleft, *s_lower, *s_routed, *s_fail, *s_ping, *s_routable, *s_append;
+    *s_close_after_flush, *s_net_out, *s_deliver, *s_popleft, *s_lower, *s_routed, *s_fail, *s_ping, *s_routable, *s_append, *s_front, *s_conn, *s_cell, *s_parts,
+    *s_remaining, *s_order, *s_job, *s_shard;
+
+/* set by configure(): the front's target classes and the C interleave */
+static PyTypeObject *group_type, *part_type;
+static PyObject *interleave_fn, *empty_tuple;
 
 /* obj.name += delta for an int attribute */
 static int add_attr(PyObject *obj, PyObject *name, Py_ssize_t delta) {
@@ -116,6 +122,10 @@ static int write_ready(PyObject *conn) {
         Py_DECREF(r);
         n--;
     }
+    if (PyList_GET_SIZE(chunks) == 0) {  /* the next reply is not known yet */
+        rc = 0;
+        goto done;
+    }
     transport = PyObject_GetAttr(conn, s_transport);
     if (!transport) goto done;
     if (transport == Py_None) {
@@ -130,7 +140,7 @@ static int write_ready(PyObject *conn) {
         rc = closing < 0 ? -1 : 0;
         goto done;
     }
-    if (PyList_GET_SIZE(chunks) > 0) {
+    {
         if (PyList_GET_SIZE(chunks) == 1) {
             data = PyList_GET_ITEM(chunks, 0);
             Py_INCREF(data);
@@ -209,6 +219,32 @@ typedef struct {
     int flush_scheduled;
 } Ctx;
 
+/* may ``link`` take a run now (no hold, up)? 1 yes, 0 no (Python decides), -1 error */
+static int link_free(PyObject *link) {
+    PyObject *v;
+    int t;
+    if ((t = attr_is_none(link, s_holder)) <= 0) return t;
+    if (!(v = PyObject_GetAttr(link, s_lockq))) return -1;
+    t = PyObject_IsTrue(v);
+    Py_DECREF(v);
+    if (t != 0) return t < 0 ? -1 : 0;
+    return attr_true(link, s_up);
+}
+
+/* an instance of a __slots__ class without running its __init__: (name, value) pairs */
+static PyObject *make_slots(PyTypeObject *type, int n, PyObject *const *kv) {
+    PyObject *obj = type->tp_new(type, empty_tuple, NULL);
+    int i;
+    if (!obj) return NULL;
+    for (i = 0; i < n; i++) {
+        if (PyObject_SetAttr(obj, kv[2 * i], kv[2 * i + 1]) < 0) {
+            Py_DECREF(obj);
+            return NULL;
+        }
+    }
+    return obj;
+}
+
 /* Front._close_run for a run of n raw commands of one shard: 1 queued, 0 the
  * shard cannot take it now (on hold, or down: the Python twin decides), -1 error */
 static int close_run(Ctx *c, Py_ssize_t shard, PyObject *raw, Py_ssize_t n) {
@@ -219,18 +255,15 @@ static int close_run(Ctx *c, Py_ssize_t shard, PyObject *raw, Py_ssize_t n) {
         return -1;
     }
     link = PyList_GET_ITEM(c->links, shard);
-    if ((t = attr_is_none(link, s_holder)) <= 0) return t;
-    v = PyObject_GetAttr(link, s_lockq);
-    if (!v) return -1;
-    t = PyObject_IsTrue(v);
-    Py_DECREF(v);
-    if (t != 0) return t < 0 ? -1 : 0;
-    if ((t = attr_true(link, s_up)) <= 0) return t;
+    if ((t = link_free(link)) <= 0) return t;
     if (!(cell = PyList_New(1))) return -1;
     Py_INCREF(Py_None);
     PyList_SET_ITEM(cell, 0, Py_None);
     if (!(rid = PyLong_FromLongLong(c->next_run))) goto done;
-    if (!(target = Py_BuildValue("(OOn)", c->conn, cell, n))) goto done;
+    if (!(v = PyLong_FromSsize_t(n))) goto done;
+    target = PyTuple_Pack(3, c->conn, cell, v);
+    Py_DECREF(v);
+    if (!target) goto done;
     if (!(item = PyList_New(5))) goto done;
     Py_INCREF(rid);
     PyList_SET_ITEM(item, 0, rid);
@@ -262,6 +295,82 @@ done:
     Py_XDECREF(item);
     Py_XDECREF(inflight);
     Py_XDECREF(out);
+    return rc;
+}
+
+/* Front._close_group: one connection's commands spread over shards, as a
+ * GroupTarget with a ShardPart per shard: 1 queued, 0 Python decides, -1 error */
+static int close_group(Ctx *c, PyObject *order, PyObject *raws) {
+    Py_ssize_t nraws = PyList_GET_SIZE(raws), s, nparts = 0;
+    PyObject *cell = NULL, *parts = NULL, *group = NULL, *remaining = NULL, *v;
+    int t, rc = -1;
+    if (!group_type || nraws > PyList_GET_SIZE(c->links)) return 0;
+    for (s = 0; s < nraws; s++) {
+        if (PyList_GET_ITEM(raws, s) == Py_None) continue;
+        if ((t = link_free(PyList_GET_ITEM(c->links, s))) <= 0) return t;
+        nparts++;
+    }
+    if (!(cell = PyList_New(1))) return -1;
+    Py_INCREF(Py_None);
+    PyList_SET_ITEM(cell, 0, Py_None);
+    if (!(parts = PyList_New(nraws))) goto done;
+    for (s = 0; s < nraws; s++) {
+        Py_INCREF(Py_None);
+        PyList_SET_ITEM(parts, s, Py_None);
+    }
+    if (!(remaining = PyLong_FromSsize_t(nparts))) goto done;
+    {
+        PyObject *kv[] = {s_front, c->front, s_conn, c->conn, s_cell, cell, s_parts, parts, s_remaining, remaining, s_order, order};
+        if (!(group = make_slots(group_type, 6, kv))) goto done;
+    }
+    if (!(v = PyObject_CallMethodOneArg(c->pending, s_append, cell))) goto done;
+    Py_DECREF(v);
+    for (s = 0; s < nraws; s++) {
+        PyObject *link, *part, *shard, *rid, *item, *inflight, *out;
+        if (PyList_GET_ITEM(raws, s) == Py_None) continue;
+        link = PyList_GET_ITEM(c->links, s);
+        if (!(shard = PyLong_FromSsize_t(s))) goto done;
+        {
+            PyObject *kv[] = {s_job, group, s_shard, shard};
+            part = make_slots(part_type, 2, kv);
+        }
+        rid = PyLong_FromLongLong(c->next_run);
+        item = PyList_New(5);
+        inflight = PyObject_GetAttr(link, s_inflight);
+        out = PyObject_GetAttr(link, s_out);
+        t = part && rid && item && inflight && out && (v = PyLong_FromLong(c->flags | F_LENGTHS));
+        if (t) {
+            Py_INCREF(rid);
+            PyList_SET_ITEM(item, 0, rid);
+            Py_INCREF(c->db);
+            PyList_SET_ITEM(item, 1, c->db);
+            PyList_SET_ITEM(item, 2, v);
+            Py_INCREF(PyList_GET_ITEM(raws, s));
+            PyList_SET_ITEM(item, 3, PyList_GET_ITEM(raws, s));
+            Py_INCREF(c->client_id);
+            PyList_SET_ITEM(item, 4, c->client_id);
+            t = PyObject_SetItem(inflight, rid, part) == 0 && PyList_Append(out, item) == 0 && PySet_Add(c->dirty_links, link) == 0;
+        }
+        Py_XDECREF(shard);
+        Py_XDECREF(part);
+        Py_XDECREF(rid);
+        Py_XDECREF(item);
+        Py_XDECREF(inflight);
+        Py_XDECREF(out);
+        if (!t) goto done;
+        c->next_run++;
+    }
+    if (!c->flush_scheduled) {
+        if (!(v = PyObject_CallMethodNoArgs(c->front, s__schedule_flush))) goto done;
+        Py_DECREF(v);
+        c->flush_scheduled = 1;
+    }
+    rc = 1;
+done:
+    Py_XDECREF(cell);
+    Py_XDECREF(parts);
+    Py_XDECREF(group);
+    Py_XDECREF(remaining);
     return rc;
 }
 
@@ -299,7 +408,15 @@ static Py_ssize_t dispatch_prefix(Ctx *c, PyObject *items, Py_ssize_t *ncmds, Py
             Py_XSETREF(*last, Py_NewRef(s_ping));
             continue;
         }
-        if (!PyBytes_CheckExact(order) || !PyList_CheckExact(raws) || !one_shard(order)) break;
+        if (!PyBytes_CheckExact(order) || !PyList_CheckExact(raws) || PyBytes_GET_SIZE(order) == 0) break;
+        if (!one_shard(order)) {
+            int t = close_group(c, order, raws);
+            if (t < 0) return -1;
+            if (t == 0) break;
+            *ncmds += PyBytes_GET_SIZE(order);
+            Py_XSETREF(*last, Py_NewRef(PyTuple_GET_ITEM(item, 2)));
+            continue;
+        }
         {
             Py_ssize_t shard = (unsigned char)PyBytes_AS_STRING(order)[0];
             int t;
@@ -481,6 +598,56 @@ done:
     return result;
 }
 
+/* ShardPart.deliver for a GroupTarget's part: ShardRuns.part_done, then
+ * GroupTarget.done once every part is in; other jobs go to Python */
+static int part_done(PyObject *part, PyObject *payload, PyObject *dirty) {
+    PyObject *job = PyObject_GetAttr(part, s_job), *shard = NULL, *parts = NULL, *pair = NULL, *rem = NULL, *left = NULL;
+    Py_ssize_t n;
+    int rc = -1;
+    if (!job) return -1;
+    if (Py_TYPE(job) != group_type) {
+        PyObject *r = PyObject_CallMethodOneArg(part, s_deliver, payload);
+        Py_DECREF(job);
+        if (!r) return -1;
+        Py_DECREF(r);
+        return 0;
+    }
+    if (!(shard = PyObject_GetAttr(part, s_shard)) || !(parts = PyObject_GetAttr(job, s_parts))) goto done;
+    if (!(pair = PyTuple_Pack(2, PyList_GET_ITEM(payload, 0), PyList_GET_ITEM(payload, 1)))) goto done;
+    if (PyObject_SetItem(parts, shard, pair) < 0 || !(rem = PyObject_GetAttr(job, s_remaining))) goto done;
+    n = PyLong_AsSsize_t(rem) - 1;
+    if (PyErr_Occurred() || !(left = PyLong_FromSsize_t(n)) || PyObject_SetAttr(job, s_remaining, left) < 0) goto done;
+    if (n == 0) {
+        PyObject *order = PyObject_GetAttr(job, s_order), *cell = order ? PyObject_GetAttr(job, s_cell) : NULL, *conn = NULL, *joined = NULL;
+        int ok = 0;
+        if (cell && (conn = PyObject_GetAttr(job, s_conn)) && (joined = PyObject_CallFunctionObjArgs(interleave_fn, order, parts, NULL)))
+            ok = PyList_Check(cell) && PyList_GET_SIZE(cell) == 1 && PyList_SetItem(cell, 0, Py_NewRef(joined)) == 0 && PySet_Add(dirty, conn) == 0;
+        Py_XDECREF(order);
+        Py_XDECREF(cell);
+        Py_XDECREF(conn);
+        Py_XDECREF(joined);
+        if (!ok) goto done;
+    }
+    rc = 0;
+done:
+    Py_DECREF(job);
+    Py_XDECREF(shard);
+    Py_XDECREF(parts);
+    Py_XDECREF(pair);
+    Py_XDECREF(rem);
+    Py_XDECREF(left);
+    return rc;
+}
+
+static PyObject *configure(PyObject *self, PyObject *args) {
+    PyObject *group, *part, *fn;
+    if (!PyArg_ParseTuple(args, "O!O!O", &PyType_Type, &group, &PyType_Type, &part, &fn)) return NULL;
+    Py_XSETREF(group_type, (PyTypeObject *)Py_NewRef(group));
+    Py_XSETREF(part_type, (PyTypeObject *)Py_NewRef(part));
+    Py_XSETREF(interleave_fn, Py_NewRef(fn));
+    Py_RETURN_NONE;
+}
+
 static PyObject *deliver(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     PyObject *items, *inflight, *dirty, *special;
     Py_ssize_t i, n;
@@ -526,6 +693,11 @@ static PyObject *deliver(PyObject *self, PyObject *const *args, Py_ssize_t nargs
                 Py_DECREF(target);
                 return NULL;
             }
+        } else if (Py_TYPE(target) == part_type && PyList_Check(payload) && PyList_GET_SIZE(payload) == 2) {
+            if (part_done(target, payload, dirty) < 0) {
+                Py_DECREF(target);
+                return NULL;
+            }
         } else {
             r = PyObject_CallMethodOneArg(target, s_deliver, payload);
             if (!r) {
@@ -544,6 +716,7 @@ static PyMethodDef methods[] = {
     {"write_ready", py_write_ready, METH_O, "Write a connection's ready replies, in order."},
     {"write_all", write_all, METH_O, "write_ready for every connection of an iterable."},
     {"deliver", (PyCFunction)(void (*)(void))deliver, METH_FASTCALL, "Hand one reply message's runs to their targets."},
+    {"configure", configure, METH_VARARGS, "configure(GroupTarget, ShardPart, interleave): groups spread over shards on the C path."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -603,6 +776,15 @@ PyMODINIT_FUNC PyInit__fastpath(void) {
     INTERN(s_fail, "fail");
     INTERN(s_routable, "routable");
     INTERN(s_append, "append");
+    INTERN(s_front, "front");
+    INTERN(s_conn, "conn");
+    INTERN(s_cell, "cell");
+    INTERN(s_parts, "parts");
+    INTERN(s_remaining, "remaining");
+    INTERN(s_order, "order");
+    INTERN(s_job, "job");
+    INTERN(s_shard, "shard");
+    if (!(empty_tuple = PyTuple_New(0))) return NULL;
     if (!(s_ping = PyBytes_FromString("ping"))) return NULL;
     return PyModule_Create(&module);
 }

@@ -46,11 +46,13 @@ from shardserver.front.targets import (
     SplitJob,
     SplitPart,
 )
-from shardserver.resp import ErrorReply, RequestParser, encode
+from shardserver.resp import ErrorReply, RequestParser, encode, interleave
 from shardserver.slots import SlotMap, key_slot
 
 _deliver = fastpath.deliver if fastpath is not None else None
 _write_all = fastpath.write_all if fastpath is not None else None
+if fastpath is not None:  # groups spread over shards are built and merged on the C path too
+    fastpath.configure(GroupTarget, ShardPart, interleave)
 
 FrontHandler = Callable[["Front", ClientConnection, list[bytes]], Any]
 
@@ -129,16 +131,7 @@ class Front:
         # commands the front takes from their shard when an option asks them to block
         self.block_option: dict[str, Callable[..., bool]] = {"xread": take_blocking, "xreadgroup": take_blocking}
         self.aggregators: dict[str, Callable[..., Any]] = handlers.AGGREGATE
-        self._names: dict[bytes, Command] = {}
-        # name -> (first key, last key, step, arity) of key commands, for the C router
-        self._fast: dict[bytes, tuple[int, int]] = {}
-        for name, cmd in TABLE.items():
-            self._names[name.encode()] = cmd
-            self._names[name.upper().encode()] = cmd
-            if cmd.route_keys:
-                self._fast[name.encode()] = self._fast[name.upper().encode()] = cmd.route_keys
-        # PING without arguments: the C router answers it in place
-        self._fast[b"ping"] = self._fast[b"PING"] = b"+PONG\r\n"
+        self._names, self._fast = route_tables()
 
     @property
     def _slow_ns(self) -> int:
@@ -961,6 +954,20 @@ class _NoReply:
 
 
 NO_REPLY = _NoReply()
+
+
+def route_tables() -> tuple[dict[bytes, Command], dict[bytes, Any]]:
+    """The command table by name as clients spell it (lower and upper case), and the
+    C router's view of it: name -> route (first key, last key, step, arity, merge) of
+    key commands, or the reply bytes of a command answered in place (PING)."""
+    names: dict[bytes, Command] = {}
+    fast: dict[bytes, Any] = {}
+    for name, cmd in TABLE.items():
+        names[name.encode()] = names[name.upper().encode()] = cmd
+        if cmd.route_keys:
+            fast[name.encode()] = fast[name.upper().encode()] = cmd.route_keys
+    fast[b"ping"] = fast[b"PING"] = b"+PONG\r\n"  # without arguments
+    return names, fast
 
 
 def _unsplit(names: list[bytes], orders: list[bytes], raws: list[bytes | None]) -> list[list[bytes]]:
