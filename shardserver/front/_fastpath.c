@@ -245,64 +245,74 @@ static PyObject *make_slots(PyTypeObject *type, int n, PyObject *const *kv) {
     return obj;
 }
 
-/* Front._close_run for a run of n raw commands of one shard: 1 queued, 0 the
- * shard cannot take it now (on hold, or down: the Python twin decides), -1 error */
-static int close_run(Ctx *c, Py_ssize_t shard, PyObject *raw, Py_ssize_t n) {
-    PyObject *link, *v, *cell = NULL, *target = NULL, *item = NULL, *rid = NULL, *inflight = NULL, *out = NULL;
-    int t, rc = -1;
-    if (shard < 0 || shard >= PyList_GET_SIZE(c->links)) {
-        PyErr_SetString(PyExc_IndexError, "run for an unknown shard");
-        return -1;
+/* Front._send for a free link: [run_id, db, flags, raw, client] on the link's
+ * next message, ``target`` in its in-flight runs, the flush scheduled; 0 or -1 */
+static int send_run(Ctx *c, PyObject *link, PyObject *raw, long flags, PyObject *target) {
+    PyObject *rid = PyLong_FromLongLong(c->next_run), *fl = PyLong_FromLong(flags), *item = NULL, *inflight = NULL, *out = NULL, *v;
+    int rc = -1;
+    if (!rid || !fl || !(item = PyList_New(5))) goto done;
+    {
+        PyObject *fields[5] = {rid, c->db, fl, raw, c->client_id};
+        for (int i = 0; i < 5; i++) PyList_SET_ITEM(item, i, Py_NewRef(fields[i]));
     }
-    link = PyList_GET_ITEM(c->links, shard);
-    if ((t = link_free(link)) <= 0) return t;
-    if (!(cell = PyList_New(1))) return -1;
-    Py_INCREF(Py_None);
-    PyList_SET_ITEM(cell, 0, Py_None);
-    if (!(rid = PyLong_FromLongLong(c->next_run))) goto done;
-    if (!(v = PyLong_FromSsize_t(n))) goto done;
-    target = PyTuple_Pack(3, c->conn, cell, v);
-    Py_DECREF(v);
-    if (!target) goto done;
-    if (!(item = PyList_New(5))) goto done;
-    Py_INCREF(rid);
-    PyList_SET_ITEM(item, 0, rid);
-    Py_INCREF(c->db);
-    PyList_SET_ITEM(item, 1, c->db);
-    if (!(v = PyLong_FromLong(c->flags))) goto done;
-    PyList_SET_ITEM(item, 2, v);
-    Py_INCREF(raw);
-    PyList_SET_ITEM(item, 3, raw);
-    Py_INCREF(c->client_id);
-    PyList_SET_ITEM(item, 4, c->client_id);
     if (!(inflight = PyObject_GetAttr(link, s_inflight)) || !(out = PyObject_GetAttr(link, s_out))) goto done;
-    v = PyObject_CallMethodOneArg(c->pending, s_append, cell);
-    if (!v) goto done;
-    Py_DECREF(v);
     if (PyObject_SetItem(inflight, rid, target) < 0 || PyList_Append(out, item) < 0 || PySet_Add(c->dirty_links, link) < 0) goto done;
     c->next_run++;
     if (!c->flush_scheduled) {
-        v = PyObject_CallMethodNoArgs(c->front, s__schedule_flush);
-        if (!v) goto done;
+        if (!(v = PyObject_CallMethodNoArgs(c->front, s__schedule_flush))) goto done;
         Py_DECREF(v);
         c->flush_scheduled = 1;
     }
-    rc = 1;
+    rc = 0;
 done:
-    Py_XDECREF(cell);
     Py_XDECREF(rid);
-    Py_XDECREF(target);
+    Py_XDECREF(fl);
     Py_XDECREF(item);
     Py_XDECREF(inflight);
     Py_XDECREF(out);
     return rc;
 }
 
+/* a new empty reply cell ([None]) queued on the connection */
+static PyObject *new_cell(Ctx *c) {
+    PyObject *cell = PyList_New(1), *r;
+    if (!cell) return NULL;
+    Py_INCREF(Py_None);
+    PyList_SET_ITEM(cell, 0, Py_None);
+    if (!(r = PyObject_CallMethodOneArg(c->pending, s_append, cell))) {
+        Py_DECREF(cell);
+        return NULL;
+    }
+    Py_DECREF(r);
+    return cell;
+}
+
+/* Front._close_run for a run of n raw commands of one shard: 1 queued, 0 the
+ * shard cannot take it now (on hold, or down: the Python twin decides), -1 error */
+static int close_run(Ctx *c, Py_ssize_t shard, PyObject *raw, Py_ssize_t n) {
+    PyObject *link, *cell, *count, *target;
+    int t;
+    if (shard < 0 || shard >= PyList_GET_SIZE(c->links)) {
+        PyErr_SetString(PyExc_IndexError, "run for an unknown shard");
+        return -1;
+    }
+    link = PyList_GET_ITEM(c->links, shard);
+    if ((t = link_free(link)) <= 0) return t;
+    if (!(cell = new_cell(c))) return -1;
+    count = PyLong_FromSsize_t(n);
+    target = count ? PyTuple_Pack(3, c->conn, cell, count) : NULL;
+    t = target && send_run(c, link, raw, c->flags, target) == 0 ? 1 : -1;
+    Py_DECREF(cell);
+    Py_XDECREF(count);
+    Py_XDECREF(target);
+    return t;
+}
+
 /* Front._close_group: one connection's commands spread over shards, as a
  * GroupTarget with a ShardPart per shard: 1 queued, 0 Python decides, -1 error */
 static int close_group(Ctx *c, PyObject *order, PyObject *raws) {
     Py_ssize_t nraws = PyList_GET_SIZE(raws), s, nparts = 0;
-    PyObject *cell = NULL, *parts = NULL, *group = NULL, *remaining = NULL, *v;
+    PyObject *cell = NULL, *parts = NULL, *group = NULL, *remaining = NULL;
     int t, rc = -1;
     if (!group_type || nraws > PyList_GET_SIZE(c->links)) return 0;
     for (s = 0; s < nraws; s++) {
@@ -310,60 +320,27 @@ static int close_group(Ctx *c, PyObject *order, PyObject *raws) {
         if ((t = link_free(PyList_GET_ITEM(c->links, s))) <= 0) return t;
         nparts++;
     }
-    if (!(cell = PyList_New(1))) return -1;
-    Py_INCREF(Py_None);
-    PyList_SET_ITEM(cell, 0, Py_None);
-    if (!(parts = PyList_New(nraws))) goto done;
+    if (!(parts = PyList_New(nraws))) return -1;
     for (s = 0; s < nraws; s++) {
         Py_INCREF(Py_None);
         PyList_SET_ITEM(parts, s, Py_None);
     }
-    if (!(remaining = PyLong_FromSsize_t(nparts))) goto done;
+    if (!(remaining = PyLong_FromSsize_t(nparts)) || !(cell = new_cell(c))) goto done;
     {
         PyObject *kv[] = {s_front, c->front, s_conn, c->conn, s_cell, cell, s_parts, parts, s_remaining, remaining, s_order, order};
         if (!(group = make_slots(group_type, 6, kv))) goto done;
     }
-    if (!(v = PyObject_CallMethodOneArg(c->pending, s_append, cell))) goto done;
-    Py_DECREF(v);
     for (s = 0; s < nraws; s++) {
-        PyObject *link, *part, *shard, *rid, *item, *inflight, *out;
+        PyObject *shard, *part = NULL;
         if (PyList_GET_ITEM(raws, s) == Py_None) continue;
-        link = PyList_GET_ITEM(c->links, s);
-        if (!(shard = PyLong_FromSsize_t(s))) goto done;
-        {
+        if ((shard = PyLong_FromSsize_t(s))) {
             PyObject *kv[] = {s_job, group, s_shard, shard};
             part = make_slots(part_type, 2, kv);
         }
-        rid = PyLong_FromLongLong(c->next_run);
-        item = PyList_New(5);
-        inflight = PyObject_GetAttr(link, s_inflight);
-        out = PyObject_GetAttr(link, s_out);
-        t = part && rid && item && inflight && out && (v = PyLong_FromLong(c->flags | F_LENGTHS));
-        if (t) {
-            Py_INCREF(rid);
-            PyList_SET_ITEM(item, 0, rid);
-            Py_INCREF(c->db);
-            PyList_SET_ITEM(item, 1, c->db);
-            PyList_SET_ITEM(item, 2, v);
-            Py_INCREF(PyList_GET_ITEM(raws, s));
-            PyList_SET_ITEM(item, 3, PyList_GET_ITEM(raws, s));
-            Py_INCREF(c->client_id);
-            PyList_SET_ITEM(item, 4, c->client_id);
-            t = PyObject_SetItem(inflight, rid, part) == 0 && PyList_Append(out, item) == 0 && PySet_Add(c->dirty_links, link) == 0;
-        }
+        t = part && send_run(c, PyList_GET_ITEM(c->links, s), PyList_GET_ITEM(raws, s), c->flags | F_LENGTHS, part) == 0;
         Py_XDECREF(shard);
         Py_XDECREF(part);
-        Py_XDECREF(rid);
-        Py_XDECREF(item);
-        Py_XDECREF(inflight);
-        Py_XDECREF(out);
         if (!t) goto done;
-        c->next_run++;
-    }
-    if (!c->flush_scheduled) {
-        if (!(v = PyObject_CallMethodNoArgs(c->front, s__schedule_flush))) goto done;
-        Py_DECREF(v);
-        c->flush_scheduled = 1;
     }
     rc = 1;
 done:
