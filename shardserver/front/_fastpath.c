@@ -597,8 +597,12 @@ static int part_done(PyObject *part, PyObject *payload, PyObject *dirty) {
     if (n == 0) {
         PyObject *order = PyObject_GetAttr(job, s_order), *cell = order ? PyObject_GetAttr(job, s_cell) : NULL, *conn = NULL, *joined = NULL;
         int ok = 0;
-        if (cell && (conn = PyObject_GetAttr(job, s_conn)) && (joined = PyObject_CallFunctionObjArgs(interleave_fn, order, parts, NULL)))
-            ok = PyList_Check(cell) && PyList_GET_SIZE(cell) == 1 && PyList_SetItem(cell, 0, Py_NewRef(joined)) == 0 && PySet_Add(dirty, conn) == 0;
+        if (cell && (conn = PyObject_GetAttr(job, s_conn)) && (joined = PyObject_CallFunctionObjArgs(interleave_fn, order, parts, NULL))) {
+            if (!PyList_Check(cell) || PyList_GET_SIZE(cell) != 1)
+                PyErr_SetString(PyExc_TypeError, "a reply cell is a one-element list");
+            else
+                ok = PyList_SetItem(cell, 0, Py_NewRef(joined)) == 0 && PySet_Add(dirty, conn) == 0;
+        }
         Py_XDECREF(order);
         Py_XDECREF(cell);
         Py_XDECREF(conn);
