@@ -1153,7 +1153,7 @@ static PyObject *entries_size(PyObject *self, PyObject *arg) {
  * Prefetching the keyspace dicts.  A random key's lookup is a chain of cache
  * misses (the dict's index slot, its entry, the key and value objects): at
  * -P 16 over half of the shard's time went to the first lookup of each key.
- * Before running a window of commands, run_strings hashes their keys and
+ * Before running a window of commands, strings_loop hashes their keys and
  * walks that chain for all of them a stage at a time, so the misses of the
  * window overlap instead of following each other (offline: 275 -> 98 ns per
  * lookup in a 100k-key dict, 650 -> 262 ns at 1M keys, 16 keys a window).
@@ -1614,7 +1614,7 @@ static PyObject *load_values(PyObject *self, PyObject *const *args, Py_ssize_t n
 }
 
 /*
- * The shard's fast path for the hottest commands: run_strings executes the
+ * The shard's fast path for the hottest commands: strings_loop executes the
  * leading "GET key", "MGET key ...", "SET key value", "MSET key value ...",
  * "INCR/DECR key" and "INCRBY/DECRBY key n" commands of a run of RESP forwarded by the front (validated there), exactly
  * as their Python handlers would, and stops at the first command it does not
@@ -1622,23 +1622,21 @@ static PyObject *load_values(PyObject *self, PyObject *const *args, Py_ssize_t n
  * inline command, an expired or non-string key, anything that would be an
  * error reply, a write when set_ok is false).  Python runs the rest.
  *
- * run_strings(raw, data, expires, atime, by_slot, ms, sec, touch, resp3,
- *             names, parts, log, logged, slow_ns, slow, set_ok) -> (pos, count)
- *
- * Like the Python loop it replaces: replies are appended to ``parts``; a SET
+ * Like the Python loop it replaces: replies are appended to f->parts; a SET
  * appends its record (its own bytes: the reader below takes only canonical
- * RESP) to ``log`` (the AOF buffer, None when the AOF is off) and its reply's
- * index to ``logged``; each command's duration goes to its statistics entry
+ * RESP) to f->log (the AOF buffer, None when the AOF is off) and its reply's
+ * index to f->logged; each command's duration goes to its statistics entry
  * ``names[spelling]`` ([calls, nanos, failed, rejected, histogram]; calls are
- * the histogram's sum) and, when >= slow_ns, (nanos, argv) to ``slow``; with
- * ``names`` None (a split command's part: the front counts it) neither.
- * ``pos`` is where Python takes over, ``count`` the commands executed.
+ * the histogram's sum) and, when >= slow_ns, (nanos, argv, client id) to
+ * ``slow``; with ``names`` None (a split command's part: the front counts it)
+ * neither.  *pos_io is where Python takes over, *count_io the commands run.
+ * run_raw_runs (below) is its Python entry.
  */
 static char *put_header(char *p, char c, Py_ssize_t n);
 static int lp_string2ll(const unsigned char *s, Py_ssize_t n, long long *out);
 static PyObject *reply_ok;
 
-/* The commands run_strings takes, under the two spellings clients use. */
+/* The commands strings_loop takes, under the two spellings clients use. */
 enum { FAST_GET, FAST_SET, FAST_INCR, FAST_INCRBY, FAST_MSET, FAST_MGET };
 static struct fast_name {
     const char *text;
@@ -1767,7 +1765,7 @@ static PyObject *fast_argv(const char *raw, Py_ssize_t pos, Py_ssize_t end, PyOb
     return argv;
 }
 
-/* What the fast commands need; one per run_strings call. */
+/* What the fast commands need; one per run. */
 typedef struct {
     PyObject *data, *expires, *atime, *sec, *parts, *log, *logged;
     SlotIndex *by_slot;
@@ -1796,7 +1794,7 @@ static PyObject *fast_entry(PyObject *names, PyObject *name) {
     PyObject *entry = PyDict_GetItemWithError(names, name);
     if (!entry) return NULL;
     if (!PyList_Check(entry) || PyList_GET_SIZE(entry) < 5 || !PyList_Check(PyList_GET_ITEM(entry, 4)) || PyList_GET_SIZE(PyList_GET_ITEM(entry, 4)) < 64) {
-        PyErr_SetString(PyExc_TypeError, "run_strings(): bad statistics entry");
+        PyErr_SetString(PyExc_TypeError, "strings_loop(): bad statistics entry");
         return NULL;
     }
     return entry;
@@ -1959,8 +1957,8 @@ static Py_ssize_t prefetch_window(Fast *f, Py_ssize_t pos) {
 #endif
 }
 
-/* run_strings' loop over f->raw from *pos: see run_strings; with ``conn_id``,
- * slow entries are (nanos, argv, conn_id).  0, or -1 with an exception. */
+/* The fast path's loop over f->raw from *pos_io (see above), for the client
+ * ``conn_id``.  0, or -1 with an exception. */
 static int strings_loop(Fast *f, PyObject *names, long long slow_ns, PyObject *slow, int set_ok, PyObject *conn_id, Py_ssize_t *pos_io, Py_ssize_t *count_io) {
     Py_ssize_t pos = *pos_io, count = 0, prefetched = f->prefetched;
     long long t0;
@@ -2034,7 +2032,7 @@ static int strings_loop(Fast *f, PyObject *names, long long slow_ns, PyObject *s
         if (entry && took >= slow_ns) {
             PyObject *argv = fast_argv(raw, pos, f->end, fn->obj), *item;
             if (!argv) { Py_DECREF(reply); return -1; }
-            item = conn_id ? Py_BuildValue("(LNO)", took, argv, conn_id) : Py_BuildValue("(LN)", took, argv);
+            item = Py_BuildValue("(LNO)", took, argv, conn_id);
             if (!item || PyList_Append(slow, item) < 0) { Py_XDECREF(item); Py_DECREF(reply); return -1; }
             Py_DECREF(item);
         }
@@ -2048,41 +2046,12 @@ static int strings_loop(Fast *f, PyObject *names, long long slow_ns, PyObject *s
     return 0;
 }
 
-static PyObject *run_strings(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    PyObject *names, *slow;
-    Fast f;
-    Py_ssize_t pos = 0, count = 0;
-    long long slow_ns;
-    int set_ok;
-    if (nargs != 16 || !PyBytes_Check(args[0]) || !PyDict_CheckExact(args[1]) || !PyDict_CheckExact(args[2]) || !PyDict_CheckExact(args[3]) ||
-        !PyObject_TypeCheck(args[4], &SlotIndexType) || (args[9] != Py_None && !PyDict_Check(args[9])) || !PyList_CheckExact(args[10]) || (args[11] != Py_None && !PyList_CheckExact(args[11])) ||
-        !PyList_CheckExact(args[12]) || !PyList_CheckExact(args[14])) {
-        PyErr_SetString(PyExc_TypeError, "run_strings(): bad arguments");
-        return NULL;
-    }
-    f.raw = PyBytes_AS_STRING(args[0]);
-    f.end = PyBytes_GET_SIZE(args[0]);
-    f.prefetched = 0;
-    f.data = args[1]; f.expires = args[2]; f.atime = args[3]; f.by_slot = (SlotIndex *)args[4];
-    f.ms = PyLong_AsLongLong(args[5]);
-    f.sec = args[6];
-    f.touch = PyObject_IsTrue(args[7]);
-    f.resp3 = PyObject_IsTrue(args[8]);
-    names = args[9]; f.parts = args[10]; f.log = args[11]; f.logged = args[12];
-    slow_ns = PyLong_AsLongLong(args[13]);
-    slow = args[14];
-    set_ok = PyObject_IsTrue(args[15]);
-    if (PyErr_Occurred()) return NULL;
-    if (strings_loop(&f, names, slow_ns, slow, set_ok, NULL, &pos, &count) < 0) return NULL;
-    return Py_BuildValue("(nn)", pos, count);
-}
-
 /*
  * run_raw_runs(runs, start, dbs, log, log_db, writable, ms, sec, names, slow_ns, out, finals, slow)
  *     -> (next, resume, ops)
  *
  * The shard's loop over a message's runs (ShardWorker.execute_message) for
- * raw client runs, from runs[start]: each goes through run_strings' loop with
+ * raw client runs, from runs[start]: each goes through strings_loop with
  * its own database, flags and client, and when it ran whole, (run_id, None)
  * goes to ``out`` and (index of that None, parts, flags, logged) to
  * ``finals``.  Stops at the first run it cannot finish: an internal or parsed
@@ -2095,7 +2064,7 @@ static PyObject *s_data, *s_expires, *s_atime, *s_by_slot, *s_watched;
 
 /* Prefetch the keys of runs[i:] while they are raw client runs on database
  * ``db`` (f's dicts), whole runs, up to a window: at one command per run (no
- * pipelining) run_strings' own window would only see the key it is about to
+ * pipelining) strings_loop's own window would only see the key it is about to
  * look up.  Returns the first run not covered (i when run i fills a window). */
 static Py_ssize_t prefetch_runs(Fast *f, PyObject *runs, Py_ssize_t i, long db) {
 #ifdef HAVE_DICT_PREFETCH
@@ -2326,8 +2295,7 @@ static PyMethodDef module_methods[] = {
     {"bulk_array", bulk_array, METH_O, "RESP array of bulk strings for a list/tuple of bytes, or None."},
     {"entry_size", entry_size, METH_O, "Bytes a listpack entry for this string takes."},
     {"entries_size", entries_size, METH_O, "Sum of entry_size over a sequence of strings."},
-    {"run_strings", (PyCFunction)(void (*)(void))run_strings, METH_FASTCALL, "The shard's fast path: run the leading GET/SET commands of a forwarded run."},
-    {"run_raw_runs", (PyCFunction)(void (*)(void))run_raw_runs, METH_FASTCALL, "The shard's loop over a message's raw client runs, each through run_strings."},
+    {"run_raw_runs", (PyCFunction)(void (*)(void))run_raw_runs, METH_FASTCALL, "The shard's fast path: a message's raw client runs, their leading GET/SET/INCR/MGET/MSET commands."},
     {"join_finals", (PyCFunction)(void (*)(void))join_finals, METH_FASTCALL, "Join each final run's replies in place in a reply message."},
     {"store_flat", (PyCFunction)(void (*)(void))store_flat, METH_FASTCALL, "Store [key, value, ...] pairs of bytes and index their keys by slot."},
     {"load_values", (PyCFunction)(void (*)(void))load_values, METH_FASTCALL, "A base file's __values entries into a database: store, index, file each new key."},

@@ -41,9 +41,9 @@ from shardserver.shard.types.list import FILL as list_fill
 _RAW_OK = b"+OK\r\n"
 
 try:
-    from shardserver._speedups import join_finals, run_raw_runs, run_strings
+    from shardserver._speedups import join_finals, run_raw_runs
 except ImportError:  # built without the C helpers: every command takes the Python path
-    join_finals = run_raw_runs = run_strings = None
+    join_finals = run_raw_runs = None
 
 
 def _write_names() -> frozenset[bytes]:
@@ -227,7 +227,9 @@ class ShardWorker:
         while i < nruns:
             resume = None
             if run_raw_runs is not None:
-                # raw client runs in C, each through run_strings, until one needs Python
+                # raw client runs in C (GET, SET, INCR & co, MGET, MSET) until one needs
+                # Python; writes only when nothing but the plain store is needed: no
+                # MISCONF, no blocked clients on the database, the AOF already on it
                 slow3: list[tuple[int, list[bytes], int]] = []
                 i, resume, done = run_raw_runs(
                     runs, i, dbs, None if journal is None else journal.buf, -1 if journal is None else journal.db, reject is None,
@@ -241,8 +243,8 @@ class ShardWorker:
                     break
             run_id, db, flags, cmds, conn_id = runs[i]
             i += 1
-            ctx.db = database = dbs[db]
-            clock.touch = touch = not flags & wire.NO_TOUCH
+            ctx.db = dbs[db]
+            clock.touch = not flags & wire.NO_TOUCH
             if flags & wire.INTERNAL:
                 if type(cmds) is bytes:
                     cmds = self.parse_raw(cmds)
@@ -264,20 +266,6 @@ class ShardWorker:
                 pos = 0
                 if resume is not None:  # run_raw_runs ran its leading commands
                     pos, parts, logged = resume
-                elif run_strings is not None:
-                    # the leading GETs and SETs in C (see _speedups.run_strings); SET only when
-                    # nothing but the plain store is needed: no MISCONF, no blocked clients
-                    # on this database, the AOF already on this database
-                    set_ok = reject is None and not database.watched and (journal is None or journal.db == db)
-                    slow: list[tuple[int, list[bytes]]] = []
-                    pos, done = run_strings(
-                        raw, database.data, database.expires, database.atime, database.by_slot, clock.ms, clock.sec, touch, resp3,
-                        names if counted else None, parts, None if journal is None else journal.buf, logged, slow_ns, slow, set_ok,
-                    )  # fmt: skip
-                    ops += done
-                    for took, argv in slow:
-                        slowlog.maybe_add(took // 1000 + queued_us, argv, conn_id)
-                        stats.note_latency("command", took // 1_000_000, self.latency_threshold_ms)
                 cmds = self.parse_raw(raw[pos:] if pos else raw) if pos < len(raw) else []
             ops += len(cmds)
             t0 = perf()

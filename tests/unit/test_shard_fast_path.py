@@ -1,10 +1,8 @@
-"""The shard's C fast path for GET, MGET, SET, MSET and INCR & co (``_speedups.run_strings``) against the Python path.
+"""The shard's C fast path for GET, MGET, SET, MSET and INCR & co (``_speedups.run_raw_runs``,
+replies joined by ``join_finals``) against the Python path.
 
 The same forwarded runs go through a ShardWorker with the fast path and one
 without; replies, keyspace, statistics, slow log and AOF records must match.
-The fast path comes in two builds of the same loop: ``batch`` (a message's raw
-runs in one C call, ``run_raw_runs``, and its replies joined by ``join_finals``)
-and ``strings`` (Python's loop over the runs calls ``run_strings`` for each).
 """
 
 from __future__ import annotations
@@ -22,13 +20,12 @@ from shardserver.resp import encode_command
 from shardserver.shard import worker as worker_mod
 from shardserver.shard.worker import ShardWorker
 
-pytestmark = pytest.mark.skipif(worker_mod.run_strings is None, reason="built without the C helpers")
+pytestmark = pytest.mark.skipif(worker_mod.run_raw_runs is None, reason="built without the C helpers")
 
 
 MODES = {  # what each harness turns off
     "batch": (),
-    "strings": ("run_raw_runs", "join_finals"),
-    "python": ("run_raw_runs", "join_finals", "run_strings"),
+    "python": ("run_raw_runs", "join_finals"),
 }
 
 
@@ -128,26 +125,20 @@ def _runs(seed: int) -> Iterator[tuple[int, int, list[list[bytes]]]]:
 
 
 @pytest.mark.parametrize("pair", [False, True], indirect=True, ids=["aof-off", "aof-on"])
-def test_fast_path_matches_the_python_path(pair: tuple[Harness, Harness], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_fast_path_matches_the_python_path(pair: tuple[Harness, Harness], monkeypatch: pytest.MonkeyPatch) -> None:
     from shardserver.shard import keyspace
 
     fast, slow = pair
-    (tmp_path / "strings").mkdir()
-    strings = Harness(tmp_path / "strings", "strings", fast.worker.persist.writer is not None, monkeypatch)
     now = [1_700_000_000.0]
-    monkeypatch.setattr(keyspace.time, "time", lambda: now[0])  # all see the same clock: TTLs expire alike
-    try:
-        for db, flags, cmds in _runs(11):
-            now[0] += 0.0007
-            want = slow.run(db, flags, cmds)
-            assert fast.run(db, flags, cmds) == want, cmds
-            assert strings.run(db, flags, cmds) == want, cmds
-        assert fast.state() == slow.state() == strings.state()
-        assert fast.records == slow.records == strings.records
-        for name in ("get", "mget", "set", "mset", "incr", "decrby"):  # the fast path counted its calls
-            assert sum(fast.worker.stats.commands[name][4]) == sum(slow.worker.stats.commands[name][4]) == sum(strings.worker.stats.commands[name][4]) > 0
-    finally:
-        strings.close()
+    monkeypatch.setattr(keyspace.time, "time", lambda: now[0])  # both see the same clock: TTLs expire alike
+    for db, flags, cmds in _runs(11):
+        now[0] += 0.0007
+        got, want = fast.run(db, flags, cmds), slow.run(db, flags, cmds)
+        assert got == want, cmds
+    assert fast.state() == slow.state()
+    assert fast.records == slow.records
+    for name in ("get", "mget", "set", "mset", "incr", "decrby"):  # the fast path counted its calls
+        assert sum(fast.worker.stats.commands[name][4]) == sum(slow.worker.stats.commands[name][4]) > 0
 
 
 @pytest.mark.parametrize("pair", [False, True], indirect=True, ids=["aof-off", "aof-on"])
