@@ -2087,11 +2087,49 @@ static Py_ssize_t prefetch_runs(Fast *f, PyObject *runs, Py_ssize_t i, long db) 
 #endif
 }
 
+/* A database's dicts and slot index as strings_loop needs them, fetched once per
+ * database a message's runs use (no Python runs inside run_raw_runs, so they
+ * cannot be replaced meanwhile). */
+typedef struct {
+    long db;  /* -1: none fetched */
+    PyObject *data, *expires, *atime;
+    SlotIndex *by_slot;
+    int watching;
+} DbFields;
+
+static void db_fields_clear(DbFields *d) {
+    Py_CLEAR(d->data);
+    Py_CLEAR(d->expires);
+    Py_CLEAR(d->atime);
+    Py_CLEAR(d->by_slot);
+    d->db = -1;
+}
+
+static int db_fields_fetch(DbFields *d, PyObject *database, long db) {
+    PyObject *watched;
+    db_fields_clear(d);
+    d->data = PyObject_GetAttr(database, s_data);
+    d->expires = PyObject_GetAttr(database, s_expires);
+    d->atime = PyObject_GetAttr(database, s_atime);
+    d->by_slot = (SlotIndex *)PyObject_GetAttr(database, s_by_slot);
+    watched = PyObject_GetAttr(database, s_watched);
+    d->watching = watched ? PyObject_IsTrue(watched) : -1;
+    Py_XDECREF(watched);
+    if (!d->data || !d->expires || !d->atime || !d->by_slot || d->watching < 0) return -1;
+    if (!PyDict_CheckExact(d->data) || !PyDict_CheckExact(d->expires) || !PyDict_CheckExact(d->atime) || !PyObject_TypeCheck((PyObject *)d->by_slot, &SlotIndexType)) {
+        PyErr_SetString(PyExc_TypeError, "run_raw_runs(): a database's dicts and SlotIndex");
+        return -1;
+    }
+    d->db = db;
+    return 0;
+}
+
 static PyObject *run_raw_runs(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    PyObject *runs, *dbs, *log, *names, *out, *finals, *slow, *sec;
+    PyObject *runs, *dbs, *log, *names, *out, *finals, *slow, *sec, *result = NULL;
     Py_ssize_t i, nruns, ops = 0, covered;
     long long log_db, ms, slow_ns;
     int writable;
+    DbFields d = {-1, NULL, NULL, NULL, NULL, 0};
     if (nargs != 13 || !PyList_Check(args[0]) || !PyList_Check(args[2]) || (args[3] != Py_None && !PyList_CheckExact(args[3])) || !PyDict_Check(args[8]) ||
         !PyList_CheckExact(args[10]) || !PyList_CheckExact(args[11]) || !PyList_CheckExact(args[12])) {
         PyErr_SetString(PyExc_TypeError, "run_raw_runs(): bad arguments");
@@ -2114,74 +2152,66 @@ static PyObject *run_raw_runs(PyObject *self, PyObject *const *args, Py_ssize_t 
     nruns = PyList_GET_SIZE(runs);
     covered = 0;
     for (; i < nruns; i++) {
-        PyObject *run = PyList_GET_ITEM(runs, i), *raw, *database, *watched, *parts = NULL, *logged = NULL, *final;
+        PyObject *run = PyList_GET_ITEM(runs, i), *raw, *parts, *logged, *final;
         Py_ssize_t pos = 0, count = 0;
         long db, flags;
-        int bad, watching;
         Fast f;
         if (!PyList_Check(run) || PyList_GET_SIZE(run) != 5) break;
         raw = PyList_GET_ITEM(run, 3);
         db = PyLong_AsLong(PyList_GET_ITEM(run, 1));
         flags = PyLong_AsLong(PyList_GET_ITEM(run, 2));
-        if (PyErr_Occurred()) return NULL;
+        if (PyErr_Occurred()) goto done;
         if ((flags & 2) || !PyBytes_CheckExact(raw) || db < 0 || db >= PyList_GET_SIZE(dbs)) break;  /* 2: INTERNAL */
-        database = PyList_GET_ITEM(dbs, db);
-        f.data = PyObject_GetAttr(database, s_data);
-        f.expires = PyObject_GetAttr(database, s_expires);
-        f.atime = PyObject_GetAttr(database, s_atime);
-        f.by_slot = (SlotIndex *)PyObject_GetAttr(database, s_by_slot);
-        watched = PyObject_GetAttr(database, s_watched);
-        watching = watched ? PyObject_IsTrue(watched) : -1;
-        Py_XDECREF(watched);
-        bad = !f.data || !f.expires || !f.atime || !f.by_slot || watching < 0;
-        if (!bad && (!PyDict_CheckExact(f.data) || !PyDict_CheckExact(f.expires) || !PyDict_CheckExact(f.atime) || !PyObject_TypeCheck((PyObject *)f.by_slot, &SlotIndexType))) {
-            PyErr_SetString(PyExc_TypeError, "run_raw_runs(): a database's dicts and SlotIndex");
-            bad = 1;
-        }
-        if (!bad) {
-            parts = PyList_New(0);
-            logged = PyList_New(0);
-            bad = !parts || !logged;
-        }
-        if (!bad) {
-            f.raw = PyBytes_AS_STRING(raw);
-            f.end = PyBytes_GET_SIZE(raw);
-            f.ms = ms;
-            f.sec = sec;
-            f.touch = !(flags & 8);   /* NO_TOUCH */
-            f.resp3 = (flags & 1) != 0;
-            f.parts = parts;
-            f.log = log;
-            f.logged = logged;
-            if (i >= covered) covered = prefetch_runs(&f, runs, i, db);
-            f.prefetched = i < covered ? f.end : 0;
-            bad = strings_loop(&f, (flags & 16) ? Py_None : names, slow_ns, slow, writable && !watching && (log_db < 0 || log_db == db),
-                               PyList_GET_ITEM(run, 4), &pos, &count) < 0;  /* 16: SPLIT_PART, counted by the front */
-        }
-        Py_XDECREF(f.data);
-        Py_XDECREF(f.expires);
-        Py_XDECREF(f.atime);
-        Py_XDECREF((PyObject *)f.by_slot);
-        if (bad) {
+        if (db != d.db && db_fields_fetch(&d, PyList_GET_ITEM(dbs, db), db) < 0) goto done;
+        parts = PyList_New(0);
+        logged = PyList_New(0);
+        if (!parts || !logged) {
             Py_XDECREF(parts);
             Py_XDECREF(logged);
-            return NULL;
+            goto done;
+        }
+        f.data = d.data;
+        f.expires = d.expires;
+        f.atime = d.atime;
+        f.by_slot = d.by_slot;
+        f.raw = PyBytes_AS_STRING(raw);
+        f.end = PyBytes_GET_SIZE(raw);
+        f.ms = ms;
+        f.sec = sec;
+        f.touch = !(flags & 8);   /* NO_TOUCH */
+        f.resp3 = (flags & 1) != 0;
+        f.parts = parts;
+        f.log = log;
+        f.logged = logged;
+        if (i >= covered) covered = prefetch_runs(&f, runs, i, db);
+        f.prefetched = i < covered ? f.end : 0;
+        if (strings_loop(&f, (flags & 16) ? Py_None : names, slow_ns, slow, writable && !d.watching && (log_db < 0 || log_db == db),
+                         PyList_GET_ITEM(run, 4), &pos, &count) < 0) {  /* 16: SPLIT_PART, counted by the front */
+            Py_DECREF(parts);
+            Py_DECREF(logged);
+            goto done;
         }
         ops += count;
-        if (pos < f.end) return Py_BuildValue("(n(nNN)n)", i, pos, parts, logged, ops);
+        if (pos < f.end) {
+            result = Py_BuildValue("(n(nNN)n)", i, pos, parts, logged, ops);
+            goto done;
+        }
         if (PyList_Append(out, PyList_GET_ITEM(run, 0)) < 0 || PyList_Append(out, Py_None) < 0) {
             Py_DECREF(parts);
             Py_DECREF(logged);
-            return NULL;
+            goto done;
         }
         final = Py_BuildValue("(nNlN)", PyList_GET_SIZE(out) - 1, parts, flags, logged);
         if (!final || PyList_Append(finals, final) < 0) {
             Py_XDECREF(final);
-            return NULL;
+            goto done;
         }
         Py_DECREF(final);
     }
-    return Py_BuildValue("(nOn)", i, Py_None, ops);
+    result = Py_BuildValue("(nOn)", i, Py_None, ops);
+done:
+    db_fields_clear(&d);
+    return result;
 }
 
 /*
