@@ -492,45 +492,48 @@ static PyObject *receive(PyObject *self, PyObject *const *args, Py_ssize_t nargs
     if (PyTuple_GET_ITEM(r, 1) != Py_None) {  /* the parser's wrapper keeps it and gives it as str */
         if (!(err = PyObject_CallMethodOneArg(parser, s_fail, PyTuple_GET_ITEM(r, 1)))) goto done;
     }
-    c.front = front;
-    c.conn = conn;
-    if (!(c.pending = PyObject_GetAttr(conn, s_pending)) || !(c.links = PyObject_GetAttr(front, s_links)) ||
-        !(c.dirty_links = PyObject_GetAttr(front, s__dirty_links)) || !(c.db = PyObject_GetAttr(conn, s_db)) ||
-        !(c.client_id = PyObject_GetAttr(conn, s_id)))
-        goto done;
-    if (!PyList_Check(c.links) || !PySet_Check(c.dirty_links)) {
-        PyErr_SetString(PyExc_TypeError, "front.links is a list, front._dirty_links a set");
-        goto done;
-    }
-    if ((t = attr_true(conn, s_resp3)) < 0) goto done;
-    c.flags = t ? F_RESP3 : 0;
-    if ((t = attr_true(conn, s_no_touch)) < 0) goto done;
-    c.flags |= t ? F_NO_TOUCH : 0;
-    if ((t = attr_true(front, s__flush_scheduled)) < 0) goto done;
-    c.flush_scheduled = t;
-    if (!(v = PyObject_GetAttr(front, s__next_run))) goto done;
-    c.next_run = PyLong_AsLongLong(v);
-    Py_DECREF(v);
-    if (c.next_run == -1 && PyErr_Occurred()) goto done;
-    {
-        long long first_run = c.next_run;
-        start = dispatch_prefix(&c, items, &ncmds, &last);
-        if (c.next_run != first_run) {
-            if (!(v = PyLong_FromLongLong(c.next_run))) goto done;
-            t = PyObject_SetAttr(front, s__next_run, v);
-            Py_DECREF(v);
+    start = 0;
+    if (PyList_GET_SIZE(items) > 0) {  /* else a partial command: nothing to queue */
+        c.front = front;
+        c.conn = conn;
+        if (!(c.pending = PyObject_GetAttr(conn, s_pending)) || !(c.links = PyObject_GetAttr(front, s_links)) ||
+            !(c.dirty_links = PyObject_GetAttr(front, s__dirty_links)) || !(c.db = PyObject_GetAttr(conn, s_db)) ||
+            !(c.client_id = PyObject_GetAttr(conn, s_id)))
+            goto done;
+        if (!PyList_Check(c.links) || !PySet_Check(c.dirty_links)) {
+            PyErr_SetString(PyExc_TypeError, "front.links is a list, front._dirty_links a set");
+            goto done;
+        }
+        if ((t = attr_true(conn, s_resp3)) < 0) goto done;
+        c.flags = t ? F_RESP3 : 0;
+        if ((t = attr_true(conn, s_no_touch)) < 0) goto done;
+        c.flags |= t ? F_NO_TOUCH : 0;
+        if ((t = attr_true(front, s__flush_scheduled)) < 0) goto done;
+        c.flush_scheduled = t;
+        if (!(v = PyObject_GetAttr(front, s__next_run))) goto done;
+        c.next_run = PyLong_AsLongLong(v);
+        Py_DECREF(v);
+        if (c.next_run == -1 && PyErr_Occurred()) goto done;
+        {
+            long long first_run = c.next_run;
+            start = dispatch_prefix(&c, items, &ncmds, &last);
+            if (c.next_run != first_run) {
+                if (!(v = PyLong_FromLongLong(c.next_run))) goto done;
+                t = PyObject_SetAttr(front, s__next_run, v);
+                Py_DECREF(v);
+                if (t < 0) goto done;
+            }
+            if (start < 0) goto done;
+        }
+        if (ncmds) {
+            PyObject *stats;
+            if (add_attr(conn, s_tot_cmds, ncmds) < 0 || !(stats = PyObject_GetAttr(front, s_stats))) goto done;
+            t = add_item(stats, s_total_commands_processed, ncmds);
+            Py_DECREF(stats);
             if (t < 0) goto done;
         }
-        if (start < 0) goto done;
+        if (last && set_last_cmd(&c, last) < 0) goto done;
     }
-    if (ncmds) {
-        PyObject *stats;
-        if (add_attr(conn, s_tot_cmds, ncmds) < 0 || !(stats = PyObject_GetAttr(front, s_stats))) goto done;
-        t = add_item(stats, s_total_commands_processed, ncmds);
-        Py_DECREF(stats);
-        if (t < 0) goto done;
-    }
-    if (last && set_last_cmd(&c, last) < 0) goto done;
     if (start == PyList_GET_SIZE(items) && !err) {
         Py_ssize_t buffered, limit;
         PyObject *b = PyObject_CallMethodNoArgs(p, s_buffered), *l;
