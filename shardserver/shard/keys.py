@@ -29,6 +29,7 @@ from shardserver.shard.keyspace import (
 )
 from shardserver.shard.registry import CONFIG_HOOKS, ShardContext, command, internal
 from shardserver.shard.types import VALUE_TYPES, dump_value, load_value
+from shardserver.shard.types.build import c_loaders
 from shardserver.slots import NSLOTS
 
 
@@ -485,14 +486,18 @@ def build_value(kind: bytes, payload: bytes, raw: int) -> Any:
 
 
 class _Loaders(dict[bytes, Any]):
-    """kind -> ``from_state`` for ``Database.load_values``; an unknown kind is a bad payload."""
+    """kind -> ``from_state`` (its C twin where built) for ``Database.load_values``;
+    an unknown kind is a bad payload."""
 
     def __missing__(self, kind: bytes) -> Any:
         cls = VALUE_TYPES.get(kind)
         if cls is None:
             raise CommandError(errors.AOF_BAD_BULK)
-        loader = self[kind] = cls.from_state
+        loader = self[kind] = _C_LOADERS.get(kind, cls.from_state)
         return loader
+
+
+_C_LOADERS = c_loaders()
 
 
 _LOADERS = _Loaders()
