@@ -1435,34 +1435,40 @@ static SlotIndex *as_index(PyObject *o) {
     return (SlotIndex *)o;
 }
 
-/* AOF replay's fast path: apply records[start:] while each is a plain
- * "SET key value" (any case) for a key not in data: store it and index it.
+/* AOF replay's fast path: apply records[start:] while each creates a new key:
+ * a plain "SET key value" (any case) for a key not in data is stored and
+ * indexed; with ``makers`` (a dict: command name as spelled -> maker(argv)),
+ * a record whose name has a maker, for a key not in data, stores the value
+ * the maker builds (types/_build.c: the value the handler would create, with
+ * no on_store to run) or, when the maker answers None, ends the run.
  * Returns the index of the first record it did not apply; the caller runs that
  * one through the command's handler (TTLs, options, an existing key) and calls
  * again.  Access times are not recorded (a loaded key's is the load time). */
 static PyObject *load_plain_sets(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    PyObject *data, *records;
+    PyObject *data, *records, *makers = NULL;
     SlotIndex *by_slot;
     Py_ssize_t i, n;
-    if (nargs != 4 || !PyDict_CheckExact(args[0]) || !PyList_CheckExact(args[2])) {
-        PyErr_SetString(PyExc_TypeError, "load_plain_sets(data: dict, by_slot: SlotIndex, records: list, start: int)");
+    if ((nargs != 4 && nargs != 5) || !PyDict_CheckExact(args[0]) || !PyList_CheckExact(args[2]) ||
+        (nargs == 5 && args[4] != Py_None && !PyDict_CheckExact(args[4]))) {
+        PyErr_SetString(PyExc_TypeError, "load_plain_sets(data: dict, by_slot: SlotIndex, records: list, start: int, makers: dict | None = None)");
         return NULL;
     }
     data = args[0];
     if (!(by_slot = as_index(args[1]))) return NULL;
     records = args[2];
+    if (nargs == 5 && args[4] != Py_None && PyDict_GET_SIZE(args[4])) makers = args[4];
     i = PyLong_AsSsize_t(args[3]);
     if (i == -1 && PyErr_Occurred()) return NULL;
     n = PyList_GET_SIZE(records);
     for (; i < n; i++) {
-        PyObject *argv = PyList_GET_ITEM(records, i), *name, *key, *value;
+        PyObject *argv = PyList_GET_ITEM(records, i), *name, *key, *value, *maker;
         const char *c;
-        Py_ssize_t before;
-        if (!PyList_CheckExact(argv) || PyList_GET_SIZE(argv) != 3) break;
+        Py_ssize_t before, size;
+        int has;
+        if (!PyList_CheckExact(argv) || (size = PyList_GET_SIZE(argv)) < 2) break;
         name = PyList_GET_ITEM(argv, 0);
         key = PyList_GET_ITEM(argv, 1);
-        value = PyList_GET_ITEM(argv, 2);
-        if (!PyBytes_CheckExact(name) || PyBytes_GET_SIZE(name) != 3 || !PyBytes_CheckExact(key) || !PyBytes_CheckExact(value)) break;
+        if (!PyBytes_CheckExact(name) || !PyBytes_CheckExact(key)) break;
         if (i + PREFETCH_AHEAD < n) {
             PyObject *ahead = PyList_GET_ITEM(records, i + PREFETCH_AHEAD);
             if (PyList_CheckExact(ahead) && PyList_GET_SIZE(ahead) >= 2) {
@@ -1475,10 +1481,26 @@ static PyObject *load_plain_sets(PyObject *self, PyObject *const *args, Py_ssize
             if (PyList_CheckExact(ahead) && PyList_GET_SIZE(ahead) >= 2) slot_prefetch(by_slot, PyList_GET_ITEM(ahead, 1), 0);
         }
         c = PyBytes_AS_STRING(name);
-        if ((c[0] | 0x20) != 's' || (c[1] | 0x20) != 'e' || (c[2] | 0x20) != 't') break;
-        before = PyDict_GET_SIZE(data);
-        if (!PyDict_SetDefault(data, key, value)) return NULL;  /* one lookup: stores only a new key */
-        if (PyDict_GET_SIZE(data) == before) break;  /* an existing key: SET's handler replaces it */
+        if (size == 3 && PyBytes_GET_SIZE(name) == 3 && (c[0] | 0x20) == 's' && (c[1] | 0x20) == 'e' && (c[2] | 0x20) == 't') {
+            value = PyList_GET_ITEM(argv, 2);
+            if (!PyBytes_CheckExact(value)) break;
+            before = PyDict_GET_SIZE(data);
+            if (!PyDict_SetDefault(data, key, value)) return NULL;  /* one lookup: stores only a new key */
+            if (PyDict_GET_SIZE(data) == before) break;  /* an existing key: SET's handler replaces it */
+            if (slot_index_add(by_slot, key) < 0) return NULL;
+            continue;
+        }
+        if (!makers) break;
+        if (!(maker = PyDict_GetItemWithError(makers, name))) {
+            if (PyErr_Occurred()) return NULL;
+            break;
+        }
+        if ((has = PyDict_Contains(data, key)) < 0) return NULL;
+        if (has) break;  /* an existing key: the handler adds to it (or refuses its type) */
+        if (!(value = PyObject_CallOneArg(maker, argv))) return NULL;
+        if (value == Py_None) { Py_DECREF(value); break; }
+        if (PyDict_SetItem(data, key, value) < 0) { Py_DECREF(value); return NULL; }
+        Py_DECREF(value);
         if (slot_index_add(by_slot, key) < 0) return NULL;
     }
     return PyLong_FromSsize_t(i);
@@ -2329,7 +2351,7 @@ static PyMethodDef module_methods[] = {
     {"join_finals", (PyCFunction)(void (*)(void))join_finals, METH_FASTCALL, "Join each final run's replies in place in a reply message."},
     {"store_flat", (PyCFunction)(void (*)(void))store_flat, METH_FASTCALL, "Store [key, value, ...] pairs of bytes and index their keys by slot."},
     {"load_values", (PyCFunction)(void (*)(void))load_values, METH_FASTCALL, "A base file's __values entries into a database: store, index, file each new key."},
-    {"load_plain_sets", (PyCFunction)(void (*)(void))load_plain_sets, METH_FASTCALL, "AOF replay: store a run of plain SET records for new keys; returns where the run ends."},
+    {"load_plain_sets", (PyCFunction)(void (*)(void))load_plain_sets, METH_FASTCALL, "AOF replay: store a run of records creating new keys (plain SETs, makers' values); returns where the run ends."},
     {"key_slot", key_slot, METH_O, "Hash slot of a key (CRC16 of its hash tag or whole key, mod 16384)."},
     {"interleave", interleave, METH_VARARGS, "Merge per-shard replies back into request order."},
     {"merge_splits", merge_splits, METH_VARARGS, "The replies to a run of split commands, from the shards' joined replies and lengths."},

@@ -35,16 +35,28 @@ from typing import Any
 from shardserver.slots import SlotIndex
 
 
-def py_load_plain_sets(data: dict[bytes, Any], by_slot: SlotIndex, records: list[list[bytes]], start: int) -> int:
-    """AOF replay's fast path: store records[start:] while each is a plain ``SET key value``
-    for a new key; returns the index of the first record not applied (no access time:
-    ``Database.last_access`` answers the load time)."""
+def py_load_plain_sets(
+    data: dict[bytes, Any], by_slot: SlotIndex, records: list[list[bytes]], start: int, makers: dict[bytes, Callable[[list[bytes]], Any]] | None = None
+) -> int:
+    """AOF replay's fast path: store records[start:] while each creates a new key: a plain
+    ``SET key value``, or a record whose name (as spelled) has a maker in ``makers`` that
+    builds the value (None from it ends the run).  Returns the index of the first record
+    not applied (no access time: ``Database.last_access`` answers the load time)."""
     i, n = start, len(records)
     while i < n:
         argv = records[i]
-        if len(argv) != 3 or len(argv[0]) != 3 or argv[0].lower() != b"set" or argv[1] in data:
+        if len(argv) < 2 or argv[1] in data:
             break
-        data[argv[1]] = argv[2]
+        if len(argv) == 3 and len(argv[0]) == 3 and argv[0].lower() == b"set":
+            value = argv[2]
+        else:
+            maker = makers.get(argv[0]) if makers else None
+            if maker is None:
+                break
+            value = maker(argv)
+            if value is None:
+                break
+        data[argv[1]] = value
         by_slot.add(argv[1])
         i += 1
     return i

@@ -36,6 +36,7 @@ from shardserver.shard import zset_cmds as _zset_cmds  # noqa: F401
 from shardserver.shard.keyspace import Keyspace, load_plain_sets
 from shardserver.shard.persist import LoadError, ShardPersistence
 from shardserver.shard.registry import CONFIG_HOOKS, HANDLERS, INTERNAL_WRITES, ShardContext
+from shardserver.shard.types.build import c_makers
 from shardserver.shard.types.list import FILL as list_fill
 
 _RAW_OK = b"+OK\r\n"
@@ -108,6 +109,8 @@ class ShardWorker:
 
         from shardserver.shard.strings import cmd_set
 
+        makers = c_makers()  # records creating a hash, set, sorted set or list: built in C
+
         def apply(db: int, records: list[list[bytes]]) -> None:
             ctx.db = database = dbs[db]
             set_plain = database.set
@@ -115,9 +118,9 @@ class ShardWorker:
             i, n = 0, len(records)
             while i < n:
                 if not database.watched:  # (nothing is watched while loading)
-                    # a run of plain SETs of new keys in C; data and by_slot are read
+                    # a run of records creating new keys in C; data and by_slot are read
                     # again each time: FLUSHDB or SWAPDB records replace them
-                    i = load_plain_sets(database.data, database.by_slot, records, i)
+                    i = load_plain_sets(database.data, database.by_slot, records, i, makers)
                     if i >= n:
                         break
                 argv = records[i]

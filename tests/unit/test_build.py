@@ -16,13 +16,16 @@ import msgpack
 import pytest
 
 from shardserver.shard import keys
+from shardserver.shard.keyspace import Keyspace, load_plain_sets, py_load_plain_sets
+from shardserver.shard.registry import HANDLERS, ShardContext
 from shardserver.shard.types import dump_value
-from shardserver.shard.types.build import c_loaders
+from shardserver.shard.types.build import c_loaders, c_makers
 from shardserver.shard.types.hash import Hash, _Buckets
 from shardserver.shard.types.list import ListValue
 from shardserver.shard.types.scanlist import ScanList
 from shardserver.shard.types.set import SetValue
 from shardserver.shard.types.zset import RankedList, ZSetValue
+from tests.unit.test_snapshot import index_map
 
 C = c_loaders()
 pytestmark = pytest.mark.skipif(not C, reason="built without the C loaders")
@@ -156,3 +159,117 @@ def test_bad_states_raise_what_loading_turns_into_a_bad_file(kind: bytes, state:
 def test_base_files_load_with_the_c_loaders() -> None:
     for kind in (b"zset", b"set", b"hash", b"list"):
         assert keys._LOADERS[kind] is C[kind]
+
+
+# ---- replay makers: the value a record creates for a new key, against its handler ----
+
+MAKERS = c_makers()
+LONG = b"x" * 65  # one byte over the listpack value limits
+TAKEN = [  # the plain small records the makers must build
+    [b"HSET", b"k", b"f", b"v"],
+    [b"hset", b"k", b"f1", b"v1", b"f2", b"v2", b"f1", b"v3"],
+    [b"HMSET", b"k", b"f", b"1"],
+    [b"SADD", b"k", b"a", b"b", b"c"],
+    [b"sadd", b"k", b"a", b"a", b"1", b"2"],
+    [b"SADD", b"k", b""],
+    [b"ZADD", b"k", b"1", b"a", b"2", b"b"],
+    [b"zadd", b"k", b"2", b"b", b"1", b"a", b"1.5", b"c", b"-3", b"d", b"1", b"0"],
+    [b"ZADD", b"k", b"1", b"a", b"2", b"a"],
+    [b"ZADD", b"k", b"0", b"a", b"-0", b"b", b"0.000000000000000000001", b"c", b"123456789012345678901", b"d"],
+    [b"RPUSH", b"k", b"a", b"b", b"c"],
+    [b"lpush", b"k", b"a", b"b", b"c"],
+    [b"RPUSH", b"k", b"1", b"22", b"-5", b"12345678901", b"x" * 300],
+    [b"LPUSH", b"k", b"x" * 8000],
+]
+LEFT = [  # anything else: the handler runs the record
+    [b"HSET", b"k", b"f", LONG],
+    [b"HSET", b"k", *[b"f%d" % (i // 2) for i in range(1026)]],
+    [b"HSET", b"k", b"f"],
+    [b"SADD", b"k", b"1", b"2"],
+    [b"SADD", b"k", b"-x", b"a"],
+    [b"SADD", b"k", LONG],
+    [b"SADD", b"k", *[b"m%d" % i for i in range(129)]],
+    [b"ZADD", b"k", b"NX", b"1", b"a"],
+    [b"ZADD", b"k", b"1e3", b"a"],
+    [b"ZADD", b"k", b"inf", b"a"],
+    [b"ZADD", b"k", b"+1", b"a"],
+    [b"ZADD", b"k", b"1.", b"a"],
+    [b"ZADD", b"k", b".5", b"a"],
+    [b"ZADD", b"k", b"abc", b"a"],
+    [b"ZADD", b"k", b"1", b"a", b"2"],
+    [b"ZADD", b"k", b"1", LONG],
+    [b"ZADD", b"k", *[x for i in range(129) for x in (b"1", b"m%d" % i)]],
+    [b"RPUSH", b"k", b"x" * 8190],
+    [b"LPUSH", b"k", b"a" * 5000, b"b" * 5000],
+]
+
+
+def handled(argv: list[bytes]) -> Any:
+    """The value the command's handler stores at a new key."""
+    ctx = ShardContext(Keyspace(16), 0, 1, [(0, 16383)])
+    ctx.keyspace.clock.tick()
+    HANDLERS[argv[0].decode().lower()](ctx, argv)
+    return ctx.db.data[argv[1]]
+
+
+@pytest.mark.parametrize("argv", TAKEN, ids=lambda a: b" ".join(a)[:40].decode())
+def test_makers_build_what_the_handler_builds(argv: list[bytes]) -> None:
+    made = MAKERS[argv[0]](argv)
+    assert made is not None
+    want = handled(argv)
+    assert type(made) is type(want)
+    assert shape(made) == shape(want)
+    assert made.encoding() == want.encoding()
+
+
+@pytest.mark.parametrize("argv", LEFT, ids=lambda a: b" ".join(a)[:40].decode())
+def test_makers_leave_every_other_record_to_the_handler(argv: list[bytes]) -> None:
+    assert MAKERS[argv[0]](argv) is None
+
+
+def test_makers_follow_the_configured_limits(monkeypatch: pytest.MonkeyPatch) -> None:
+    from shardserver.shard.types import hash as hash_type
+    from shardserver.shard.types import list as list_type
+
+    argv = [b"HSET", b"k", b"f1", b"v", b"f2", b"v"]
+    assert MAKERS[b"HSET"](argv) is not None
+    monkeypatch.setitem(hash_type.LIMITS, "entries", 1)
+    assert MAKERS[b"HSET"](argv) is None
+    assert handled(argv).encoding() == "hashtable"
+    push = [b"RPUSH", b"k", b"a", b"b", b"c"]
+    fill = list_type.FILL[0]
+    list_type.FILL[0] = 2  # at most 2 entries per listpack
+    try:
+        assert MAKERS[b"RPUSH"](push) is None
+        assert handled(push).encoding() == "quicklist"
+    finally:
+        list_type.FILL[0] = fill
+
+
+@pytest.mark.parametrize("impl", [load_plain_sets, py_load_plain_sets])
+def test_replay_with_makers_equals_replay_by_handlers(impl: Any) -> None:
+    """A replay loop taking makers leaves the keyspace the handlers alone would."""
+    records = [
+        [b"SET", b"s", b"1"],
+        *[[a[0], b"k%d" % i, *a[2:]] for i, a in enumerate(TAKEN + LEFT) if a not in ([b"HSET", b"k", b"f"], [b"ZADD", b"k", b"abc", b"a"], [b"ZADD", b"k", b"1", b"a", b"2"])],
+        [b"HSET", b"k0", b"g", b"w"],  # an existing key
+        [b"SADD", b"new", b"z"],
+    ]
+    got = ShardContext(Keyspace(16), 0, 1, [(0, 16383)])
+    want = ShardContext(Keyspace(16), 0, 1, [(0, 16383)])
+    for ctx in (got, want):
+        ctx.keyspace.clock.tick()
+    i = taken = 0
+    db = got.db
+    while i < len(records):
+        j = impl(db.data, db.by_slot, records, i, MAKERS)
+        taken += j - i
+        if j < len(records):
+            HANDLERS[records[j][0].decode().lower()](got, records[j])
+        i = j + 1
+    for argv in records:
+        HANDLERS[argv[0].decode().lower()](want, argv)
+    assert taken == 1 + len(TAKEN) + 1  # every plain record went through the loop
+    assert list(got.db.data) == list(want.db.data)
+    assert {k: shape(v) for k, v in got.db.data.items()} == {k: shape(v) for k, v in want.db.data.items()}
+    assert index_map(got.db.by_slot) == index_map(want.db.by_slot)

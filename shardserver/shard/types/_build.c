@@ -5,10 +5,20 @@
  * a Python frame and a dozen attribute stores per key (3.6 us a small sorted
  * set, 1.1 us a hash; 0.8 s of a 2M-key snapshot's 2.3-2.9 s load).
  *
+ * Replaying a command file has the same cost per key: the records that create
+ * most keys (HSET, SADD, ZADD, RPUSH, LPUSH of a new key) went through the
+ * apply loop, the handler, Database.set and the type's constructor, 4-10 us
+ * each.  The makers below build the value such a record creates, for the
+ * _speedups replay loop (load_plain_sets) to store.
+ *
  * Ownership: none of its own.  It builds the objects of the classes given to
- * configure() exactly as their from_state does (the twins, which the tests
- * compare with these), writing their __slots__ directly, and hands anything
- * unusual (a hash with field TTLs or a hashtable encoding) to from_state.
+ * configure() exactly as their from_state does, or as the command's handler
+ * does for a new key (the twins, which the tests compare with these), writing
+ * their __slots__ directly.  Anything unusual goes to the twin: from_state
+ * takes a hash with field TTLs or a hashtable encoding; a maker answers None
+ * (the handler runs the record) for anything but the plain small case: an
+ * option, a score or member that might be an integer or need strtod's corner
+ * cases, a value that would not be a listpack.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -22,8 +32,10 @@ typedef struct {
 
 static Layout zset_l, ranked_l, scan_l, set_l, hash_l, list_l;
 static PyObject *zset_enc, *set_enc;             /* b"name" -> the module's shared str */
-static PyObject *skiplist, *s_listpack, *s_intset, *s_hashtable;
+static PyObject *skiplist, *z_listpack, *s_listpack, *s_intset, *s_hashtable;
 static PyObject *hash_fallback, *deque_type;
+static PyObject *hash_limits, *set_limits, *zset_limits, *list_fill, *entries_size;
+static PyObject *k_h_entries, *k_h_value, *k_s_entries, *k_s_value, *k_s_ints, *k_z_entries, *k_z_value;
 static Py_ssize_t ranked_load;
 static int configured;
 
@@ -75,9 +87,20 @@ static PyObject *configure(PyObject *self, PyObject *args) {
     static const char *const tn[] = {"enc", "ints", "small", "big", NULL};
     static const char *const hn[] = {"d", "buckets", "ttl", "heap", "indexed", NULL};
     static const char *const ln[] = {"items", "lp_bytes", "nodes", NULL};
-    PyObject *z, *r, *s, *t, *h, *l, *dq, *ze, *te, *load, *fb, *v[4];
+    PyObject *z, *r, *s, *t, *h, *l, *dq, *ze, *te, *hl, *tl, *zl, *fill, *esize, *load, *fb, *v[5] = {NULL, NULL, NULL, NULL, NULL};
     long n;
-    if (!PyArg_ParseTuple(args, "OOOOOOOO!O!:configure", &z, &r, &s, &t, &h, &l, &dq, &PyDict_Type, &ze, &PyDict_Type, &te)) return NULL;
+    if (!PyArg_ParseTuple(args, "OOOOOOOO!O!O!O!O!O!O:configure", &z, &r, &s, &t, &h, &l, &dq, &PyDict_Type, &ze, &PyDict_Type, &te,
+                          &PyDict_Type, &hl, &PyDict_Type, &tl, &PyDict_Type, &zl, &PyList_Type, &fill, &esize))
+        return NULL;
+    if (!k_h_entries) {
+        if (!(k_h_entries = PyUnicode_InternFromString("entries")) || !(k_h_value = PyUnicode_InternFromString("value")) ||
+            !(k_s_entries = PyUnicode_InternFromString("set-max-listpack-entries")) ||
+            !(k_s_value = PyUnicode_InternFromString("set-max-listpack-value")) ||
+            !(k_s_ints = PyUnicode_InternFromString("set-max-intset-entries")) ||
+            !(k_z_entries = PyUnicode_InternFromString("zset-max-listpack-entries")) ||
+            !(k_z_value = PyUnicode_InternFromString("zset-max-listpack-value")))
+            return NULL;
+    }
     if (layout(&zset_l, z, zn) < 0 || layout(&ranked_l, r, rn) < 0 || layout(&scan_l, s, sn) < 0 ||
         layout(&set_l, t, tn) < 0 || layout(&hash_l, h, hn) < 0 || layout(&list_l, l, ln) < 0)
         return NULL;
@@ -93,19 +116,26 @@ static PyObject *configure(PyObject *self, PyObject *args) {
         if (!bad) {
             v[0] = PyDict_GetItemWithError(ze, k[0]);
             for (i = 1; i < 4; i++) v[i] = PyDict_GetItemWithError(te, k[i]);
+            if (!PyErr_Occurred()) v[4] = PyDict_GetItemWithError(ze, k[1]);
         }
         for (i = 0; i < 4; i++) Py_XDECREF(k[i]);
         if (bad || PyErr_Occurred()) { Py_DECREF(fb); return NULL; }
-        for (i = 0; i < 4; i++) {
+        for (i = 0; i < 5; i++) {
             if (!v[i] || !PyUnicode_CheckExact(v[i])) { Py_DECREF(fb); PyErr_SetString(PyExc_ValueError, "configure(): an encoding is missing"); return NULL; }
         }
     }
     ranked_load = n;
+    Py_XSETREF(hash_limits, ref(hl));
+    Py_XSETREF(set_limits, ref(tl));
+    Py_XSETREF(zset_limits, ref(zl));
+    Py_XSETREF(list_fill, ref(fill));
+    Py_XSETREF(entries_size, ref(esize));
     Py_XSETREF(hash_fallback, fb);
     Py_XSETREF(deque_type, ref(dq));
     Py_XSETREF(zset_enc, ref(ze));
     Py_XSETREF(set_enc, ref(te));
     Py_XSETREF(skiplist, ref(v[0]));
+    Py_XSETREF(z_listpack, ref(v[4]));
     Py_XSETREF(s_listpack, ref(v[1]));
     Py_XSETREF(s_intset, ref(v[2]));
     Py_XSETREF(s_hashtable, ref(v[3]));
@@ -317,9 +347,197 @@ static PyObject *list_from_state(PyObject *self, PyObject *state) {
     return l;
 }
 
+
+/* ---- the values records create: the makers ------------------------------ */
+
+/* A LIMITS entry (CONFIG SET may change it between calls); -1 with an exception on a bad one. */
+static Py_ssize_t limit(PyObject *limits, PyObject *name) {
+    PyObject *v = PyDict_GetItemWithError(limits, name);
+    if (!v) {
+        if (!PyErr_Occurred()) PyErr_Format(PyExc_KeyError, "no limit %R", name);
+        return -1;
+    }
+    return PyLong_AsSsize_t(v);
+}
+
+/* argv[2:] are bytes; their longest length. */
+static Py_ssize_t longest(PyObject *argv) {
+    Py_ssize_t i, n = PyList_GET_SIZE(argv), most = 0;
+    for (i = 2; i < n; i++) {
+        PyObject *a = PyList_GET_ITEM(argv, i);
+        if (!PyBytes_CheckExact(a)) return -1;
+        if (PyBytes_GET_SIZE(a) > most) most = PyBytes_GET_SIZE(a);
+    }
+    return most;
+}
+
+#define NOT_MINE() Py_RETURN_NONE
+
+/* HSET/HMSET key field value ...: the listpack hash Hash.small_from builds, else None. */
+static PyObject *hset_new(PyObject *self, PyObject *argv) {
+    Py_ssize_t n, most, entries, value, i;
+    PyObject *h, *d;
+    if (!configured || !PyList_CheckExact(argv)) NOT_MINE();
+    n = PyList_GET_SIZE(argv);
+    if (n < 4 || n % 2 || (most = longest(argv)) < 0) NOT_MINE();
+    if ((entries = limit(hash_limits, k_h_entries)) < 0 || (value = limit(hash_limits, k_h_value)) < 0) return NULL;
+    if (n - 2 > 2 * entries || most > value) NOT_MINE();
+    if (!(h = alloc(&hash_l))) return NULL;
+    d = PyDict_New();
+    put(h, &hash_l, H_D, d);
+    put(h, &hash_l, H_BUCKETS, ref(Py_None));
+    put(h, &hash_l, H_TTL, PyDict_New());
+    put(h, &hash_l, H_HEAP, PyList_New(0));
+    put(h, &hash_l, H_INDEXED, ref(Py_None));
+    if (!d || !*(PyObject **)((char *)h + hash_l.off[H_TTL]) || !*(PyObject **)((char *)h + hash_l.off[H_HEAP])) { Py_DECREF(h); return NULL; }
+    for (i = 2; i < n; i += 2) {
+        if (PyDict_SetItem(d, PyList_GET_ITEM(argv, i), PyList_GET_ITEM(argv, i + 1)) < 0) { Py_DECREF(h); return NULL; }
+    }
+    return h;
+}
+
+/* SADD key member ...: the listpack set SetValue.small_from builds, else None.  A first
+ * member that might be an integer (an intset) is left to the handler. */
+static PyObject *sadd_new(PyObject *self, PyObject *argv) {
+    Py_ssize_t n, most, entries, value, ints, i;
+    PyObject *s, *small;
+    char c;
+    if (!configured || !PyList_CheckExact(argv)) NOT_MINE();
+    n = PyList_GET_SIZE(argv);
+    if (n < 3 || (most = longest(argv)) < 0) NOT_MINE();
+    if ((entries = limit(set_limits, k_s_entries)) < 0 || (value = limit(set_limits, k_s_value)) < 0 ||
+        (ints = limit(set_limits, k_s_ints)) < 0)
+        return NULL;
+    if (n - 2 > entries || most > value) NOT_MINE();
+    c = PyBytes_GET_SIZE(PyList_GET_ITEM(argv, 2)) ? PyBytes_AS_STRING(PyList_GET_ITEM(argv, 2))[0] : 'x';
+    if (n - 2 <= ints && (c == '-' || (c >= '0' && c <= '9'))) NOT_MINE();
+    if (!(s = alloc(&set_l))) return NULL;
+    small = PyDict_New();
+    put(s, &set_l, T_ENC, ref(s_listpack));
+    put(s, &set_l, T_INTS, PyList_New(0));
+    put(s, &set_l, T_SMALL, small);
+    put(s, &set_l, T_BIG, ref(Py_None));
+    if (!small || !*(PyObject **)((char *)s + set_l.off[T_INTS])) { Py_DECREF(s); return NULL; }
+    for (i = 2; i < n; i++) {
+        if (PyDict_SetItem(small, PyList_GET_ITEM(argv, i), Py_None) < 0) { Py_DECREF(s); return NULL; }
+    }
+    return s;
+}
+
+/* A score in the plain form -?digits[.digits] (what float() and Valkey's strtod read
+ * alike, with no overflow, underflow or NaN to check); 0 for anything else. */
+static int plain_score(PyObject *b, double *out) {
+    const char *p = PyBytes_AS_STRING(b), *end;
+    Py_ssize_t len = PyBytes_GET_SIZE(b), i = 0, digits = 0;
+    char *stop;
+    if (len == 0 || len > 24) return 0;
+    if (p[0] == '-') i = 1;
+    for (; i < len && p[i] >= '0' && p[i] <= '9'; i++) digits++;
+    if (!digits) return 0;
+    if (i < len) {
+        if (p[i] != '.' || i + 1 == len) return 0;
+        for (i++; i < len; i++) if (p[i] < '0' || p[i] > '9') return 0;
+    }
+    end = p + len;
+    *out = PyOS_string_to_double(p, &stop, NULL);
+    if (*out == -1.0 && PyErr_Occurred()) { PyErr_Clear(); return 0; }
+    return stop == end;
+}
+
+/* ZADD key score member ... (no option): the listpack sorted set ZSetValue.small_from builds, else None. */
+static PyObject *zadd_new(PyObject *self, PyObject *argv) {
+    Py_ssize_t n, most = 0, entries, value, i;
+    PyObject *z, *scores, *data, *index, *key, *score;
+    if (!configured || !PyList_CheckExact(argv)) NOT_MINE();
+    n = PyList_GET_SIZE(argv);
+    if (n < 4 || n % 2) NOT_MINE();
+    for (i = 2; i < n; i += 2) {
+        PyObject *sc = PyList_GET_ITEM(argv, i), *m = PyList_GET_ITEM(argv, i + 1);
+        double d;
+        if (!PyBytes_CheckExact(sc) || !PyBytes_CheckExact(m) || !plain_score(sc, &d)) NOT_MINE();
+        if (PyBytes_GET_SIZE(m) > most) most = PyBytes_GET_SIZE(m);
+    }
+    if ((entries = limit(zset_limits, k_z_entries)) < 0 || (value = limit(zset_limits, k_z_value)) < 0) return NULL;
+    if ((n - 2) / 2 > entries || most > value) NOT_MINE();
+    if (!(z = alloc(&zset_l))) return NULL;
+    scores = PyDict_New();
+    put(z, &zset_l, Z_ENC, ref(z_listpack));
+    if (!scores) goto fail;
+    for (i = 2; i < n; i += 2) {
+        double d;
+        plain_score(PyList_GET_ITEM(argv, i), &d);
+        if (!(score = PyFloat_FromDouble(d))) goto fail;
+        if (PyDict_SetItem(scores, PyList_GET_ITEM(argv, i + 1), score) < 0) { Py_DECREF(score); goto fail; }
+        Py_DECREF(score);
+    }
+    if (!(data = PyList_New(PyDict_GET_SIZE(scores)))) goto fail;
+    {
+        Py_ssize_t pos = 0, j = 0;
+        while (PyDict_Next(scores, &pos, &key, &score)) {
+            PyObject *pair = PyTuple_Pack(2, score, key);
+            if (!pair) { Py_DECREF(data); goto fail; }
+            PyList_SET_ITEM(data, j++, pair);
+        }
+    }
+    if (PyList_Sort(data) < 0) { Py_DECREF(data); goto fail; }
+    put(z, &zset_l, Z_SCORES, scores);
+    scores = NULL;
+    if (!(index = ranked(data))) goto fail;  /* takes data */
+    put(z, &zset_l, Z_INDEX, index);
+    put(z, &zset_l, Z_SCAN, ref(Py_None));
+    return z;
+fail:
+    Py_XDECREF(scores);
+    Py_DECREF(z);
+    return NULL;
+}
+
+/* RPUSH/LPUSH key element ... onto a new key: the listpack ListValue.push builds, else None. */
+static PyObject *push_new(PyObject *argv, int tail) {
+    Py_ssize_t n, i, add = 0, size, count, fill_v;
+    PyObject *fill, *values, *items, *lp, *l, *sz;
+    static const Py_ssize_t levels[] = {4096, 8192, 16384, 32768, 65536};
+    int too_big;
+    if (!configured || !PyList_CheckExact(argv)) NOT_MINE();
+    n = PyList_GET_SIZE(argv);
+    if (n < 3 || longest(argv) < 0 || PyList_GET_SIZE(list_fill) < 1) NOT_MINE();
+    for (i = 2; i < n; i++) add += PyBytes_GET_SIZE(PyList_GET_ITEM(argv, i));
+    fill = PyList_GET_ITEM(list_fill, 0);
+    fill_v = PyLong_AsSsize_t(fill);
+    if (fill_v == -1 && PyErr_Occurred()) return NULL;
+    size = 7 + add;  /* an empty listpack's header and end byte, then the raw elements */
+    count = n - 2;
+    if (fill_v < 0) too_big = size > levels[-fill_v - 1 < 4 ? -fill_v - 1 : 4];
+    else too_big = size > 8192 || count > (fill_v ? fill_v : 1);
+    if (too_big) NOT_MINE();  /* a quicklist: the handler tracks its nodes */
+    if (!(values = PyList_GetSlice(argv, 2, n))) return NULL;
+    if (!tail && PyList_Reverse(values) < 0) { Py_DECREF(values); return NULL; }
+    items = PyObject_CallOneArg(deque_type, values);
+    sz = PyObject_CallOneArg(entries_size, values);
+    Py_DECREF(values);
+    if (!items || !sz) { Py_XDECREF(items); Py_XDECREF(sz); return NULL; }
+    size = PyLong_AsSsize_t(sz);
+    Py_DECREF(sz);
+    if ((size == -1 && PyErr_Occurred()) || !(lp = PyLong_FromSsize_t(7 + size))) { Py_DECREF(items); return NULL; }
+    if (!(l = alloc(&list_l))) { Py_DECREF(items); Py_DECREF(lp); return NULL; }
+    put(l, &list_l, L_ITEMS, items);
+    put(l, &list_l, L_LP_BYTES, lp);
+    put(l, &list_l, L_NODES, ref(Py_None));
+    return l;
+}
+
+static PyObject *rpush_new(PyObject *self, PyObject *argv) { return push_new(argv, 1); }
+static PyObject *lpush_new(PyObject *self, PyObject *argv) { return push_new(argv, 0); }
+
 static PyMethodDef methods[] = {
     {"configure", configure, METH_VARARGS,
-     "configure(ZSetValue, RankedList, ScanList, SetValue, Hash, ListValue, deque, zset_encodings, set_encodings)"},
+     "configure(ZSetValue, RankedList, ScanList, SetValue, Hash, ListValue, deque, zset_encodings, set_encodings, "
+     "hash_limits, set_limits, zset_limits, list_fill, entries_size)"},
+    {"hset_new", hset_new, METH_O, "The value HSET/HMSET of a new key creates, or None: the handler must run."},
+    {"sadd_new", sadd_new, METH_O, "The value SADD of a new key creates, or None: the handler must run."},
+    {"zadd_new", zadd_new, METH_O, "The value ZADD of a new key creates, or None: the handler must run."},
+    {"rpush_new", rpush_new, METH_O, "The value RPUSH of a new key creates, or None: the handler must run."},
+    {"lpush_new", lpush_new, METH_O, "The value LPUSH of a new key creates, or None: the handler must run."},
     {"zset_from_state", zset_from_state, METH_O, "ZSetValue.from_state in C."},
     {"set_from_state", set_from_state, METH_O, "SetValue.from_state in C."},
     {"hash_from_state", hash_from_state, METH_O, "Hash.from_state in C (a hashtable or field TTLs: Hash.from_state)."},

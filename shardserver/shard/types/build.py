@@ -1,9 +1,10 @@
-"""The value types' loaders: their ``from_state``, or its C twin where built.
+"""The value types' loaders in C, where built: ``from_state`` twins and replay makers.
 
-Ownership: none of its own; it only picks, for each type name, the function
-that turns a state back into a value.  ``_build.c`` builds the same objects as
-the classes' ``from_state`` (the twins, compared in tests/unit/test_build.py)
-without a Python frame per value: loading a snapshot makes one per key.
+Ownership: none of its own; it only hands out, for each type or command name,
+the C function that builds a value.  ``_build.c`` builds the same objects as
+the classes' ``from_state`` and as the handlers of HSET, SADD, ZADD, RPUSH and
+LPUSH for a new key (the twins, compared in tests/unit/test_build.py) without a
+Python frame per value: loading makes one per key.
 """
 
 from __future__ import annotations
@@ -12,22 +13,20 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from shardserver.shard.types import hash as hash_type
+from shardserver.shard.types import list as list_type
 from shardserver.shard.types import set as set_type
 from shardserver.shard.types import zset as zset_type
 from shardserver.shard.types.hash import Hash
 from shardserver.shard.types.list import ListValue
+from shardserver.shard.types.listpack import entries_size
 from shardserver.shard.types.scanlist import ScanList
 
 Loader = Callable[[list[Any]], Any]
 
 
-def c_loaders() -> dict[bytes, Loader]:
-    """Type name -> the C loader; empty when the module is not built."""
-    try:
-        from shardserver.shard.types import _build
-    except ImportError:
-        return {}
-    _build.configure(
+def _configure(build: Any) -> None:
+    build.configure(
         zset_type.ZSetValue,
         zset_type.RankedList,
         ScanList,
@@ -37,7 +36,21 @@ def c_loaders() -> dict[bytes, Loader]:
         deque,
         zset_type._ENCODINGS,
         set_type._ENCODINGS,
+        hash_type.LIMITS,
+        set_type.LIMITS,
+        zset_type.LIMITS,
+        list_type.FILL,
+        entries_size,
     )
+
+
+def c_loaders() -> dict[bytes, Loader]:
+    """Type name -> the C loader; empty when the module is not built."""
+    try:
+        from shardserver.shard.types import _build
+    except ImportError:
+        return {}
+    _configure(_build)
     return {
         b"zset": _build.zset_from_state,
         b"set": _build.set_from_state,
@@ -45,3 +58,23 @@ def c_loaders() -> dict[bytes, Loader]:
         b"list": _build.list_from_state,
     }
 
+
+
+def c_makers() -> dict[bytes, Loader]:
+    """Command name, as AOF records spell it -> the C maker of the value that record
+    creates for a new key (None: the handler must run it); empty when not built.
+    For ``load_plain_sets``: the twins are the handlers themselves."""
+    try:
+        from shardserver.shard.types import _build
+    except ImportError:
+        return {}
+    _configure(_build)
+    makers = {
+        b"hset": _build.hset_new,
+        b"hmset": _build.hset_new,
+        b"sadd": _build.sadd_new,
+        b"zadd": _build.zadd_new,
+        b"rpush": _build.rpush_new,
+        b"lpush": _build.lpush_new,
+    }
+    return {**makers, **{name.upper(): maker for name, maker in makers.items()}}
