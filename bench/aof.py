@@ -119,30 +119,53 @@ def throughput(targets: list[Target], rounds: int, requests: int, clients: int) 
                     print(f"round {rnd + 1} SET -P {pipeline:<2d} {mode:8s} {t.name:22s} {rps:>12,.0f} rps", flush=True)
 
 
-def dataset(path: str, keys: int, seed: int = 7) -> int:
-    """A RESP file of writes creating ``keys`` keys: 70% strings, 10% hashes, 10% sets, 5% sorted sets, 5% lists."""
+# The data set's five kinds of key: the write creating one, and what a loaded server must
+# answer for it (TYPE, OBJECT ENCODING, the value read back).
+KINDS: list[tuple[list[bytes], bytes, bytes, Any]] = [
+    ([b"SET", b"v" * 20], b"string", b"embstr", b"v" * 20),
+    ([b"HSET", b"f1", b"1", b"f2", b"22", b"f3", b"333", b"f4", b"4444"], b"hash", b"listpack", {b"f1": b"1", b"f2": b"22", b"f3": b"333", b"f4": b"4444"}),
+    ([b"SADD", b"a", b"b", b"c", b"d", b"e"], b"set", b"listpack", {b"a", b"b", b"c", b"d", b"e"}),
+    ([b"ZADD", b"1", b"a", b"2", b"b", b"3.5", b"c"], b"zset", b"listpack", [(b"a", 1.0), (b"b", 2.0), (b"c", 3.5)]),
+    ([b"RPUSH", b"x", b"y", b"z"], b"list", b"listpack", [b"x", b"y", b"z"]),
+]
+
+
+def dataset(path: str, keys: int, seed: int = 7) -> bytearray:
+    """A RESP file of writes creating ``keys`` keys: 70% strings, 10% hashes, 10% sets, 5% sorted
+    sets, 5% lists; returns each key's kind (an index into KINDS)."""
     rnd = random.Random(seed)
+    kinds = bytearray(keys)
     with open(path, "wb") as f:
         batch: list[bytes] = []
         for i in range(keys):
-            k = b"key:%d" % i
             x = rnd.random()
-            if x < 0.70:
-                cmd = [b"SET", k, b"v" * 20]
-            elif x < 0.80:
-                cmd = [b"HSET", k, b"f1", b"1", b"f2", b"22", b"f3", b"333", b"f4", b"4444"]
-            elif x < 0.90:
-                cmd = [b"SADD", k, b"a", b"b", b"c", b"d", b"e"]
-            elif x < 0.95:
-                cmd = [b"ZADD", k, b"1", b"a", b"2", b"b", b"3.5", b"c"]
-            else:
-                cmd = [b"RPUSH", k, b"x", b"y", b"z"]
-            batch.append(encode_command(cmd))
+            kind = 0 if x < 0.70 else 1 if x < 0.80 else 2 if x < 0.90 else 3 if x < 0.95 else 4
+            kinds[i] = kind
+            write = KINDS[kind][0]
+            batch.append(encode_command([write[0], b"key:%d" % i, *write[1:]]))
             if len(batch) >= 10000:
                 f.write(b"".join(batch))
                 batch = []
         f.write(b"".join(batch))
-    return keys
+    return kinds
+
+
+def check_loaded(r: redis.Redis, kinds: bytearray, name: str) -> None:
+    """Every key's count, and a sample of about 500 keys read back: type, encoding and value."""
+    assert r.dbsize() == len(kinds), f"{name} loaded {r.dbsize()} keys, not {len(kinds)}"
+    pipe = r.pipeline(transaction=False)
+    sample = range(0, len(kinds), max(len(kinds) // 500, 1))
+    readers = [pipe.get, pipe.hgetall, pipe.smembers, lambda k: pipe.zrange(k, 0, -1, withscores=True), lambda k: pipe.lrange(k, 0, -1)]
+    for i in sample:
+        key = b"key:%d" % i
+        pipe.type(key)
+        pipe.object("encoding", key)
+        readers[kinds[i]](key)
+    got = pipe.execute()
+    for n, i in enumerate(sample):
+        _, kind, encoding, value = KINDS[kinds[i]]
+        seen = got[3 * n : 3 * n + 3]
+        assert seen == [kind, encoding, value], f"{name}: key:{i} loaded as {seen}, not {[kind, encoding, value]}"
 
 
 def _pipe(port: int, path: str) -> None:
@@ -152,14 +175,14 @@ def _pipe(port: int, path: str) -> None:
         raise RuntimeError(f"redis-cli --pipe: {out.stdout} {out.stderr}")
 
 
-def _load_seconds(t: Target, workdir: str, keys: int) -> tuple[float, float]:
+def _load_seconds(t: Target, workdir: str, kinds: bytearray) -> tuple[float, float]:
     """Start on ``workdir`` and time until serving; (wall seconds, the slowest shard's own load time)."""
     start = time.monotonic()
     port, handle = t.start(workdir, "everysec", NO_AUTO_REWRITE)
     wall = time.monotonic() - start
     r = redis.Redis(port=port)
     try:
-        assert r.dbsize() == keys, f"{t.name} loaded {r.dbsize()} keys, not {keys}"
+        check_loaded(r, kinds, t.name)
         own = wall
         if t.kind == "shardserver":
             info = r.info("persistence")
@@ -172,9 +195,9 @@ def _load_seconds(t: Target, workdir: str, keys: int) -> tuple[float, float]:
 PHASES = {"incr": "incremental", "base": "after rewrite"}
 
 
-def _time_loads(t: Target, workdir: str, keys: int, rounds: int, phase: str, out: dict[tuple[str, str], list[tuple[float, float]]]) -> None:
+def _time_loads(t: Target, workdir: str, kinds: bytearray, rounds: int, phase: str, out: dict[tuple[str, str], list[tuple[float, float]]]) -> None:
     for rnd in range(rounds):
-        res = _load_seconds(t, workdir, keys)
+        res = _load_seconds(t, workdir, kinds)
         out.setdefault((t.name, phase), []).append(res)
         print(f"round {rnd + 1} load {PHASES[phase]} {t.name:22s} {res[0]:.2f} s wall, {res[1]:.2f} s loading", flush=True)
 
@@ -182,7 +205,7 @@ def _time_loads(t: Target, workdir: str, keys: int, rounds: int, phase: str, out
 def load_times(targets: list[Target], keys: int, rounds: int) -> dict[tuple[str, str], list[tuple[float, float]]]:
     out: dict[tuple[str, str], list[tuple[float, float]]] = {}
     path = os.path.join(tempfile.mkdtemp(prefix="bench-aof-data-"), "data.resp")
-    dataset(path, keys)
+    kinds = dataset(path, keys)
     print(f"data set: {keys} keys, {os.path.getsize(path) / 2**20:.0f} MiB of commands", flush=True)
     for t in targets:
         workdir = tempfile.mkdtemp(prefix=f"bench-load-{t.kind}-")
@@ -196,7 +219,7 @@ def load_times(targets: list[Target], keys: int, rounds: int) -> dict[tuple[str,
                 pass
             finally:
                 t.stop(handle)
-            _time_loads(t, workdir, keys, rounds, "incr", out)
+            _time_loads(t, workdir, kinds, rounds, "incr", out)
             port, handle = t.start(workdir, "everysec", NO_AUTO_REWRITE)
             try:
                 r = redis.Redis(port=port)
@@ -208,7 +231,7 @@ def load_times(targets: list[Target], keys: int, rounds: int) -> dict[tuple[str,
                     time.sleep(0.05)  # a rewrite of this size takes seconds; INFO is the only signal
             finally:
                 t.stop(handle)
-            _time_loads(t, workdir, keys, rounds, "base", out)
+            _time_loads(t, workdir, kinds, rounds, "base", out)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
     shutil.rmtree(os.path.dirname(path), ignore_errors=True)
