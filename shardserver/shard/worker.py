@@ -110,6 +110,7 @@ class ShardWorker:
         from shardserver.shard.strings import cmd_set
 
         makers = c_makers()  # records creating a hash, set, sorted set or list: built in C
+        arities = {c.fullname.encode(): c.arity for c in all_commands()}
 
         def apply(db: int, records: list[list[bytes]]) -> None:
             ctx.db = database = dbs[db]
@@ -137,12 +138,19 @@ class ShardWorker:
                         argv = [full, *argv[1:]]
                 if handler is None:
                     raise LoadError(f"shard {self.index}: unknown command '{name.decode('latin-1')}' reading the append only file")
+                arity = arities.get(argv[0].lower())
+                if arity is not None and (len(argv) < -arity if arity < 0 else len(argv) != arity):
+                    # a file we did not write: its handler may not expect the front's arity check to be skipped
+                    raise BadRecord(i - 1, f"wrong number of arguments for a '{argv[0].decode('latin-1').lower()}' record")
                 try:
                     handler(ctx, argv)
                 except CommandError as exc:
                     if exc.text == errors.AOF_BAD_BULK:  # a snapshot's data itself is damaged
                         raise BadRecord(i - 1, exc.text[4:]) from None
                     # as Valkey: a record's error reply is dropped
+                except Exception as exc:  # a record no client could have sent: name it, not a traceback
+                    log.warning(f"shard {self.index}: replaying {argv[:2]!r} failed:\n{traceback.format_exc()}")
+                    raise BadRecord(i - 1, f"the '{argv[0].decode('latin-1').lower()}' record cannot be applied ({exc!r})") from None
 
         def progress(done: int, total: int) -> None:
             now = time.monotonic()

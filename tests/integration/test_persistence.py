@@ -22,6 +22,7 @@ import redis
 from persistence import manifest as mf
 from persistence.aof import read_records
 from shardserver.commands.table import all_commands
+from shardserver.resp import encode_command
 from tests.integration.helpers import connect, key_on, keys_on, read_replies, resp, shard_pids
 from tests.servers import ServerProc, start_shardserver
 
@@ -317,6 +318,33 @@ def test_corruption_stops_startup_naming_shard_file_and_offset(tmp_path: Path) -
     out = proc.stdout.decode() + proc.stderr.decode()
     assert proc.returncode != 0
     assert "shard 1" in out and incr.name in out and f"bad record at byte {second}" in out
+
+
+@pytest.mark.parametrize(
+    ("record", "name"),
+    [([b"HSET", b"k"], "hset"), ([b"INCR"], "incr"), ([b"XGROUP", b"SETID", b"k"], "xgroup|setid"), ([b"SET", b"k", b"v", b"EX"], None)],
+)
+def test_a_record_of_the_wrong_arity_stops_startup_naming_it(tmp_path: Path, record: list[bytes], name: str | None) -> None:
+    """A hand-made file can hold what no client could send (the front checks arity): a
+    clear error with the file and offset, never a traceback; a record whose arity is right
+    but whose options are wrong is dropped, as Valkey drops a record's error reply."""
+    with server(tmp_path, shards=1) as s:
+        client(s).set("a", "1")
+    incr = tmp_path / "appendonlydir" / manifest(tmp_path).shard_files(0)[-1].name
+    data = incr.read_bytes()
+    incr.write_bytes(data + encode_command(record) + encode_command([b"SET", b"b", b"2"]))
+    if name is None:
+        with server(tmp_path, shards=1) as s:
+            assert client(s).mget("a", "b", "k") == [b"1", b"2", None]
+        return
+    proc = subprocess.run(
+        [sys.executable, "-m", "shardserver.supervisor", "--port", "0", "--shards", "1", "--dir", str(tmp_path), "--appendonly", "yes"],
+        capture_output=True, timeout=60,
+    )
+    out = proc.stdout.decode() + proc.stderr.decode()
+    assert proc.returncode != 0
+    assert f"shard 0: {incr}: bad record at byte {len(data)}: wrong number of arguments for a '{name}' record" in out, out
+    assert "Traceback" not in out
 
 
 def test_a_damaged_bulk_record_in_a_base_file_stops_startup(tmp_path: Path) -> None:
