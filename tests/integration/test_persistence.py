@@ -301,6 +301,16 @@ def test_truncated_tail_is_cut_with_a_warning(tmp_path: Path) -> None:
     assert incr.stat().st_size == data.rindex(b"*3")
 
 
+def start_fails(data: Path, shards: int) -> str:
+    """Start on ``data``'s files, which must stop start-up; the log."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "shardserver.supervisor", "--port", "0", "--shards", str(shards), "--dir", str(data), "--appendonly", "yes"],
+        capture_output=True, timeout=60,
+    )
+    assert proc.returncode != 0
+    return proc.stdout.decode() + proc.stderr.decode()
+
+
 def test_corruption_stops_startup_naming_shard_file_and_offset(tmp_path: Path) -> None:
     with server(tmp_path, "--appendfsync", "always") as s:
         r = client(s)
@@ -311,12 +321,7 @@ def test_corruption_stops_startup_naming_shard_file_and_offset(tmp_path: Path) -
     second = data.index(b"*3", 1)
     data[second + 4] = ord("!")  # '$3' -> '!3' inside the second record
     incr.write_bytes(bytes(data))
-    proc = subprocess.run(
-        [sys.executable, "-m", "shardserver.supervisor", "--port", "0", "--shards", "2", "--dir", str(tmp_path), "--appendonly", "yes"],
-        capture_output=True, timeout=60,
-    )
-    out = proc.stdout.decode() + proc.stderr.decode()
-    assert proc.returncode != 0
+    out = start_fails(tmp_path, shards=2)
     assert "shard 1" in out and incr.name in out and f"bad record at byte {second}" in out
 
 
@@ -337,12 +342,7 @@ def test_a_record_of_the_wrong_arity_stops_startup_naming_it(tmp_path: Path, rec
         with server(tmp_path, shards=1) as s:
             assert client(s).mget("a", "b", "k") == [b"1", b"2", None]
         return
-    proc = subprocess.run(
-        [sys.executable, "-m", "shardserver.supervisor", "--port", "0", "--shards", "1", "--dir", str(tmp_path), "--appendonly", "yes"],
-        capture_output=True, timeout=60,
-    )
-    out = proc.stdout.decode() + proc.stderr.decode()
-    assert proc.returncode != 0
+    out = start_fails(tmp_path, shards=1)
     assert f"shard 0: {incr}: bad record at byte {len(data)}: wrong number of arguments for a '{name}' record" in out, out
     assert "Traceback" not in out
 
@@ -362,12 +362,7 @@ def test_a_damaged_bulk_record_in_a_base_file_stops_startup(tmp_path: Path) -> N
     data = base.read_bytes()
     payload = msgpack.packb([b"k1", b"v", b"odd-one-out"])  # a well-framed record whose payload is wrong
     base.write_bytes(data + b"*2\r\n$9\r\n__strings\r\n$%d\r\n%s\r\n" % (len(payload), payload))
-    proc = subprocess.run(
-        [sys.executable, "-m", "shardserver.supervisor", "--port", "0", "--shards", "1", "--dir", str(tmp_path), "--appendonly", "yes"],
-        capture_output=True, timeout=60,
-    )
-    out = proc.stdout.decode() + proc.stderr.decode()
-    assert proc.returncode != 0
+    out = start_fails(tmp_path, shards=1)
     assert f"shard 0: {base}: bad record at byte {len(data)}: Bad bulk record payload in the append only file" in out, out
 
 

@@ -301,10 +301,29 @@ static PyObject *set_from_state(PyObject *self, PyObject *state) {
     return s;
 }
 
+/* A listpack Hash of the field, value pairs in items[start:] (an even count; a repeated
+ * field: the last value wins), no field TTLs. */
+static PyObject *new_hash(PyObject *items, Py_ssize_t start) {
+    Py_ssize_t i, n = PyList_GET_SIZE(items);
+    PyObject *h, *d;
+    if (!(h = alloc(&hash_l))) return NULL;
+    d = PyDict_New();
+    put(h, &hash_l, H_D, d);
+    put(h, &hash_l, H_BUCKETS, ref(Py_None));
+    put(h, &hash_l, H_TTL, PyDict_New());
+    put(h, &hash_l, H_HEAP, PyList_New(0));
+    put(h, &hash_l, H_INDEXED, ref(Py_None));
+    if (!d || !*(PyObject **)((char *)h + hash_l.off[H_TTL]) || !*(PyObject **)((char *)h + hash_l.off[H_HEAP])) { Py_DECREF(h); return NULL; }
+    for (i = start; i < n; i += 2) {
+        if (PyDict_SetItem(d, PyList_GET_ITEM(items, i), PyList_GET_ITEM(items, i + 1)) < 0) { Py_DECREF(h); return NULL; }
+    }
+    return h;
+}
+
 /* Hash.from_state([table, [field, value, ...], ttls]); a hashtable or field TTLs: from_state itself. */
 static PyObject *hash_from_state(PyObject *self, PyObject *state) {
-    PyObject *flat, *ttls, *h, *d;
-    Py_ssize_t i, n;
+    PyObject *flat, *ttls;
+    Py_ssize_t n;
     int table;
     if (check(state, 3, "hash") < 0) return NULL;
     flat = PyList_GET_ITEM(state, 1);
@@ -314,18 +333,7 @@ static PyObject *hash_from_state(PyObject *self, PyObject *state) {
         return PyObject_CallOneArg(hash_fallback, state);
     n = PyList_GET_SIZE(flat);
     if (n % 2) { PyErr_SetString(PyExc_ValueError, "a hash's state holds field, value pairs"); return NULL; }
-    if (!(h = alloc(&hash_l))) return NULL;
-    d = PyDict_New();
-    put(h, &hash_l, H_D, d);
-    put(h, &hash_l, H_BUCKETS, ref(Py_None));
-    put(h, &hash_l, H_TTL, PyDict_New());
-    put(h, &hash_l, H_HEAP, PyList_New(0));
-    put(h, &hash_l, H_INDEXED, ref(Py_None));
-    if (!d || !*(PyObject **)((char *)h + hash_l.off[H_TTL]) || !*(PyObject **)((char *)h + hash_l.off[H_HEAP])) { Py_DECREF(h); return NULL; }
-    for (i = 0; i < n; i += 2) {
-        if (PyDict_SetItem(d, PyList_GET_ITEM(flat, i), PyList_GET_ITEM(flat, i + 1)) < 0) { Py_DECREF(h); return NULL; }
-    }
-    return h;
+    return new_hash(flat, 0);
 }
 
 /* ListValue.from_state([items, lp_bytes, nodes or None]) */
@@ -375,25 +383,13 @@ static Py_ssize_t longest(PyObject *argv) {
 
 /* HSET/HMSET key field value ...: the listpack hash Hash.small_from builds, else None. */
 static PyObject *hset_new(PyObject *self, PyObject *argv) {
-    Py_ssize_t n, most, entries, value, i;
-    PyObject *h, *d;
+    Py_ssize_t n, most, entries, value;
     if (!configured || !PyList_CheckExact(argv)) NOT_MINE();
     n = PyList_GET_SIZE(argv);
     if (n < 4 || n % 2 || (most = longest(argv)) < 0) NOT_MINE();
     if ((entries = limit(hash_limits, k_h_entries)) < 0 || (value = limit(hash_limits, k_h_value)) < 0) return NULL;
     if (n - 2 > 2 * entries || most > value) NOT_MINE();
-    if (!(h = alloc(&hash_l))) return NULL;
-    d = PyDict_New();
-    put(h, &hash_l, H_D, d);
-    put(h, &hash_l, H_BUCKETS, ref(Py_None));
-    put(h, &hash_l, H_TTL, PyDict_New());
-    put(h, &hash_l, H_HEAP, PyList_New(0));
-    put(h, &hash_l, H_INDEXED, ref(Py_None));
-    if (!d || !*(PyObject **)((char *)h + hash_l.off[H_TTL]) || !*(PyObject **)((char *)h + hash_l.off[H_HEAP])) { Py_DECREF(h); return NULL; }
-    for (i = 2; i < n; i += 2) {
-        if (PyDict_SetItem(d, PyList_GET_ITEM(argv, i), PyList_GET_ITEM(argv, i + 1)) < 0) { Py_DECREF(h); return NULL; }
-    }
-    return h;
+    return new_hash(argv, 2);
 }
 
 /* SADD key member ...: the listpack set SetValue.small_from builds, else None.  A first
