@@ -1787,6 +1787,45 @@ static PyObject *fast_argv(const char *raw, Py_ssize_t pos, Py_ssize_t end, PyOb
     return argv;
 }
 
+static PyObject *s_data, *s_expires, *s_atime, *s_by_slot, *s_watched;
+
+/* A database's dicts and slot index as strings_loop needs them, fetched once per
+ * database a message's runs use, and again after each command a Python handler
+ * ran (FLUSHDB may replace them). */
+typedef struct {
+    long db;  /* -1: none fetched */
+    PyObject *data, *expires, *atime;
+    SlotIndex *by_slot;
+    int watching;
+} DbFields;
+
+static void db_fields_clear(DbFields *d) {
+    Py_CLEAR(d->data);
+    Py_CLEAR(d->expires);
+    Py_CLEAR(d->atime);
+    Py_CLEAR(d->by_slot);
+    d->db = -1;
+}
+
+static int db_fields_fetch(DbFields *d, PyObject *database, long db) {
+    PyObject *watched;
+    db_fields_clear(d);
+    d->data = PyObject_GetAttr(database, s_data);
+    d->expires = PyObject_GetAttr(database, s_expires);
+    d->atime = PyObject_GetAttr(database, s_atime);
+    d->by_slot = (SlotIndex *)PyObject_GetAttr(database, s_by_slot);
+    watched = PyObject_GetAttr(database, s_watched);
+    d->watching = watched ? PyObject_IsTrue(watched) : -1;
+    Py_XDECREF(watched);
+    if (!d->data || !d->expires || !d->atime || !d->by_slot || d->watching < 0) return -1;
+    if (!PyDict_CheckExact(d->data) || !PyDict_CheckExact(d->expires) || !PyDict_CheckExact(d->atime) || !PyObject_TypeCheck((PyObject *)d->by_slot, &SlotIndexType)) {
+        PyErr_SetString(PyExc_TypeError, "run_raw_runs(): a database's dicts and SlotIndex");
+        return -1;
+    }
+    d->db = db;
+    return 0;
+}
+
 /* What the fast commands need; one per run. */
 typedef struct {
     PyObject *data, *expires, *atime, *sec, *parts, *log, *logged;
@@ -1796,6 +1835,13 @@ typedef struct {
     const char *raw;
     Py_ssize_t end;
     Py_ssize_t prefetched;  /* raw[:prefetched] is prefetched already (run_raw_runs does it across runs) */
+    /* the handlers' path (py_command); py NULL: every other command stops the loop */
+    PyObject *py, *database, *db_obj;
+    DbFields *d;
+    long db;
+    long long *log_db;   /* the database the AOF buffer is on (-1: no AOF); Python writes move it */
+    int writable;        /* no MISCONF: writes are accepted */
+    int ctx_ready;       /* ctx.db, clock.touch and ctx.resp3 are this run's */
 } Fast;
 
 /* 1: key has a TTL that has passed (Python must expire it), 0: not, -1: error */
@@ -1979,9 +2025,198 @@ static Py_ssize_t prefetch_window(Fast *f, Py_ssize_t pos) {
 #endif
 }
 
+/*
+ * The handlers' path inside strings_loop: a command the fast path does not
+ * take runs through its Python handler from here, as ShardWorker.execute_message's
+ * loop (its twin) would run it: the handler by name as spelled or in lower
+ * case, CommandError as an error reply (counted as failed, in errorstats), any
+ * other exception as an internal error (logged), a write logged to the AOF when
+ * it succeeded, the time since the previous command to its statistics entry
+ * and the slow log, the reply encoded.  f->py is the tuple
+ * (ctx, clock, handlers, write_names, read_names, journal or None, CommandError,
+ * ErrorReply, OK, encode_reply(value, resp3), internal_error(argv, exc),
+ * stats_error(text)).  It leaves to Python (returns 0, nothing changed) a
+ * command it cannot parse, without a handler or a statistics entry yet, and a
+ * write under MISCONF.  1: done (*next after it), -1: error.
+ */
+enum { PY_CTX, PY_CLOCK, PY_HANDLERS, PY_WRITES, PY_READS, PY_JOURNAL, PY_CMDERR, PY_ERRREPLY, PY_OK, PY_ENCODE, PY_INTERNAL, PY_STATERR, PY_N };
+static PyObject *s_db, *s_touch, *s_resp3, *s_rewrite, *s_text, *s_log;
+
+static PyObject *lower_bytes(PyObject *b) {
+    Py_ssize_t i, n = PyBytes_GET_SIZE(b);
+    PyObject *out = PyBytes_FromStringAndSize(PyBytes_AS_STRING(b), n);
+    if (!out) return NULL;
+    for (i = 0; i < n; i++) PyBytes_AS_STRING(out)[i] = (char)tolower((unsigned char)PyBytes_AS_STRING(out)[i]);
+    return out;
+}
+
+/* the handler of argv[0] (borrowed), *lower set to its lower-case spelling when that was needed; NULL: none */
+static PyObject *py_handler(PyObject *handlers, PyObject *name, PyObject **lower) {
+    PyObject *h = PyDict_GetItemWithError(handlers, name);
+    if (h || PyErr_Occurred()) return h;
+    if (!(*lower = lower_bytes(name))) return NULL;
+    return PyDict_GetItemWithError(handlers, *lower);
+}
+
+/* 1: argv[0] is a write the AOF logs, 0: not, -1: error */
+static int py_is_write(PyObject *py, PyObject *name, PyObject **lower) {
+    int r = PySet_Contains(PyTuple_GET_ITEM(py, PY_WRITES), name);
+    if (r) return r;
+    if ((r = PySet_Contains(PyTuple_GET_ITEM(py, PY_READS), name))) return r < 0 ? -1 : 0;
+    if (!*lower && !(*lower = lower_bytes(name))) return -1;
+    return PySet_Contains(PyTuple_GET_ITEM(py, PY_WRITES), *lower);
+}
+
+static int py_ctx(Fast *f) {
+    PyObject *py = f->py;
+    if (f->ctx_ready) return 0;
+    if (PyObject_SetAttr(PyTuple_GET_ITEM(py, PY_CTX), s_db, f->database) < 0 ||
+        PyObject_SetAttr(PyTuple_GET_ITEM(py, PY_CLOCK), s_touch, f->touch ? Py_True : Py_False) < 0 ||
+        PyObject_SetAttr(PyTuple_GET_ITEM(py, PY_CTX), s_resp3, f->resp3 ? Py_True : Py_False) < 0)
+        return -1;
+    f->ctx_ready = 1;
+    return 0;
+}
+
+/* The reply's bytes: the common types here, the rest by encode_reply. */
+static PyObject *py_encode(Fast *f, PyObject *value) {
+    if (PyBytes_CheckExact(value)) {
+        PyObject *reply = PyBytes_FromStringAndSize(NULL, PyBytes_GET_SIZE(value) + 26);
+        if (!reply) return NULL;
+        if (_PyBytes_Resize(&reply, fast_put_bulk(PyBytes_AS_STRING(reply), value) - PyBytes_AS_STRING(reply)) < 0) return NULL;
+        return reply;
+    }
+    if (value == PyTuple_GET_ITEM(f->py, PY_OK)) { Py_INCREF(reply_ok); return reply_ok; }
+    if (PyLong_CheckExact(value)) {
+        int overflow;
+        long long v = PyLong_AsLongLongAndOverflow(value, &overflow);
+        if (!overflow && !(v == -1 && PyErr_Occurred())) {
+            char digits[32];
+            return PyBytes_FromStringAndSize(digits, snprintf(digits, sizeof digits, ":%lld\r\n", v));
+        }
+        PyErr_Clear();
+    }
+    if (value == Py_None) return PyBytes_FromString(f->resp3 ? "_\r\n" : "$-1\r\n");
+    return PyObject_CallFunctionObjArgs(PyTuple_GET_ITEM(f->py, PY_ENCODE), value, f->resp3 ? Py_True : Py_False, NULL);
+}
+
+/* db fields again after Python ran (FLUSHDB, SWAPDB may replace the dicts) */
+static int py_refresh(Fast *f) {
+    PyObject *journal = PyTuple_GET_ITEM(f->py, PY_JOURNAL);
+    if (db_fields_fetch(f->d, f->database, f->db) < 0) return -1;
+    f->data = f->d->data;
+    f->expires = f->d->expires;
+    f->atime = f->d->atime;
+    f->by_slot = f->d->by_slot;
+    if (journal != Py_None) {  /* a logged write or a lazy expiry may have moved the AOF to another database */
+        PyObject *db = PyObject_GetAttr(journal, s_db);
+        if (!db) return -1;
+        *f->log_db = PyLong_AsLongLong(db);
+        Py_DECREF(db);
+        if (*f->log_db == -1 && PyErr_Occurred()) return -1;
+    }
+    return 0;
+}
+
+static int py_command(Fast *f, PyObject *names, long long slow_ns, PyObject *slow, PyObject *conn_id, Py_ssize_t pos, Py_ssize_t *next, long long *t0) {
+    PyObject *py = f->py, *argv = NULL, *lower = NULL, *handler, *entry = NULL, *value = NULL, *reply = NULL, *journal;
+    const char *raw = f->raw;
+    Py_ssize_t p = pos, at, len, i;
+    long long argc, t1, took;
+    int write = 0, failed = 0, rc = -1;
+    if (raw[p] != '*') return 0;
+    p++;
+    argc = fast_number(raw, &p, f->end);
+    if (argc < 1 || argc > (f->end - pos) / 4) return 0;
+    if (!(argv = PyList_New((Py_ssize_t)argc))) return -1;
+    for (i = 0; i < argc; i++) {
+        PyObject *item;
+        if (!fast_bulk(raw, &p, f->end, &at, &len)) { Py_DECREF(argv); return 0; }
+        if (!(item = PyBytes_FromStringAndSize(raw + at, len))) { Py_DECREF(argv); return -1; }
+        PyList_SET_ITEM(argv, i, item);
+    }
+    handler = py_handler(PyTuple_GET_ITEM(py, PY_HANDLERS), PyList_GET_ITEM(argv, 0), &lower);
+    if (!handler) { rc = PyErr_Occurred() ? -1 : 0; goto out; }
+    if (names != Py_None && !(entry = fast_entry(names, PyList_GET_ITEM(argv, 0)))) { rc = PyErr_Occurred() ? -1 : 0; goto out; }
+    journal = PyTuple_GET_ITEM(py, PY_JOURNAL);
+    if (journal != Py_None) {
+        if ((write = py_is_write(py, PyList_GET_ITEM(argv, 0), &lower)) < 0) goto out;
+        if (write && !f->writable) { rc = 0; goto out; }  /* MISCONF: Python's reply */
+        if (write && PyObject_SetAttr(PyTuple_GET_ITEM(py, PY_CTX), s_rewrite, Py_None) < 0) goto out;
+    }
+    if (py_ctx(f) < 0) goto out;
+    {
+        PyObject *call[2] = {PyTuple_GET_ITEM(py, PY_CTX), argv};
+        value = PyObject_Vectorcall(handler, call, 2, NULL);
+    }
+    if (!value) {
+        PyObject *type, *exc, *tb;
+        if (!PyErr_ExceptionMatches(PyExc_Exception)) goto out;  /* SystemExit & co go up */
+        failed = 1;
+        PyErr_Fetch(&type, &exc, &tb);
+        PyErr_NormalizeException(&type, &exc, &tb);
+        if (exc && PyErr_GivenExceptionMatches(exc, PyTuple_GET_ITEM(py, PY_CMDERR))) {
+            PyObject *text = PyObject_GetAttr(exc, s_text);
+            value = text ? PyObject_CallOneArg(PyTuple_GET_ITEM(py, PY_ERRREPLY), text) : NULL;
+            Py_XDECREF(text);
+        } else {
+            if (tb && exc) PyException_SetTraceback(exc, tb);
+            value = PyObject_CallFunctionObjArgs(PyTuple_GET_ITEM(py, PY_INTERNAL), argv, exc ? exc : Py_None, NULL);
+        }
+        Py_XDECREF(type);
+        Py_XDECREF(exc);
+        Py_XDECREF(tb);
+        if (!value) goto out;
+    } else if (write && Py_TYPE(value) != (PyTypeObject *)PyTuple_GET_ITEM(py, PY_ERRREPLY)) {
+        PyObject *records = PyObject_GetAttr(PyTuple_GET_ITEM(py, PY_CTX), s_rewrite), *logged;
+        if (!records) goto out;
+        logged = PyObject_CallMethodObjArgs(journal, s_log, f->db_obj, argv, records, NULL);
+        Py_DECREF(records);
+        if (!logged) goto out;
+        i = PyObject_IsTrue(logged);
+        Py_DECREF(logged);
+        if (i < 0) goto out;
+        if (i) {
+            PyObject *idx = PyLong_FromSsize_t(PyList_GET_SIZE(f->parts));
+            if (!idx || PyList_Append(f->logged, idx) < 0) { Py_XDECREF(idx); goto out; }
+            Py_DECREF(idx);
+        }
+    }
+    t1 = now_ns();
+    took = t1 - *t0;
+    *t0 = t1;
+    if (entry) {
+        if (list_add(entry, 1, took) < 0 || list_add(PyList_GET_ITEM(entry, 4), bit_length(took), 1) < 0) goto out;
+        if (failed) {
+            PyObject *text = PyObject_GetAttr(value, s_text), *r;
+            if (!text || list_add(entry, 2, 1) < 0) { Py_XDECREF(text); goto out; }
+            r = PyObject_CallOneArg(PyTuple_GET_ITEM(py, PY_STATERR), text);
+            Py_DECREF(text);
+            if (!r) goto out;
+            Py_DECREF(r);
+        }
+        if (took >= slow_ns) {
+            PyObject *item = Py_BuildValue("(LOO)", took, argv, conn_id);
+            if (!item || PyList_Append(slow, item) < 0) { Py_XDECREF(item); goto out; }
+            Py_DECREF(item);
+        }
+    }
+    if (!(reply = py_encode(f, value)) || PyList_Append(f->parts, reply) < 0) goto out;
+    *next = p;
+    rc = 1;
+out:
+    Py_XDECREF(reply);
+    Py_XDECREF(value);
+    Py_XDECREF(lower);
+    Py_XDECREF(argv);
+    /* Python ran (or may have): refetch what it may have replaced */
+    if (rc == 1 && py_refresh(f) < 0) rc = -1;
+    return rc;
+}
+
 /* The fast path's loop over f->raw from *pos_io (see above), for the client
  * ``conn_id``.  0, or -1 with an exception. */
-static int strings_loop(Fast *f, PyObject *names, long long slow_ns, PyObject *slow, int set_ok, PyObject *conn_id, Py_ssize_t *pos_io, Py_ssize_t *count_io) {
+static int strings_loop(Fast *f, PyObject *names, long long slow_ns, PyObject *slow, PyObject *conn_id, Py_ssize_t *pos_io, Py_ssize_t *count_io) {
     Py_ssize_t pos = *pos_io, count = 0, prefetched = f->prefetched;
     long long t0;
     t0 = now_ns();
@@ -1991,21 +2226,24 @@ static int strings_loop(Fast *f, PyObject *names, long long slow_ns, PyObject *s
         Py_ssize_t p = pos, name_at, name_len, key_at = 0, key_len = 0, val_at = 0, val_len = 0;
         long long argc, took, t1;
         int i, rc;
+        /* writes in C only when nothing but the plain store is needed: no MISCONF, no
+         * blocked clients on the database, the AOF buffer already on it */
+        int set_ok = f->writable && !f->d->watching && (*f->log_db < 0 || *f->log_db == f->db);
         struct fast_name *fn = NULL;
         PyObject *entry, *key, *reply = NULL;
-        if (raw[p] != '*') break;
+        if (raw[p] != '*') goto handler;
         p++;
         argc = fast_number(raw, &p, f->end);
-        if (argc < 2) break;
-        if (!fast_bulk(raw, &p, f->end, &name_at, &name_len)) break;
+        if (argc < 2) goto handler;
+        if (!fast_bulk(raw, &p, f->end, &name_at, &name_len)) goto handler;
         for (i = 0; i < N_FAST_NAMES; i++) {
             if ((Py_ssize_t)strlen(fast_names[i].text) == name_len && memcmp(raw + name_at, fast_names[i].text, name_len) == 0) {
                 fn = &fast_names[i];
                 break;
             }
         }
-        if (!fn || (fn->argc > 0 ? fn->argc != argc : fn->argc < 0 && (argc < -fn->argc || argc % 2 == 0))) break;
-        if (fn->kind != FAST_GET && fn->kind != FAST_MGET && !set_ok) break;
+        if (!fn || (fn->argc > 0 ? fn->argc != argc : fn->argc < 0 && (argc < -fn->argc || argc % 2 == 0))) goto handler;
+        if (fn->kind != FAST_GET && fn->kind != FAST_MGET && !set_ok) goto handler;
         entry = NULL;
         if (names != Py_None) {  /* None: a split command's part, which the front counts */
             entry = fast_entry(names, fn->obj);
@@ -2045,7 +2283,7 @@ static int strings_loop(Fast *f, PyObject *names, long long slow_ns, PyObject *s
             Py_DECREF(key);
         }
         if (rc < 0) return -1;
-        if (rc == 0) break;
+        if (rc == 0) goto handler;
         if (fn->kind != FAST_GET && fn->kind != FAST_MGET && fast_log(f->log, f->logged, f->parts, raw + pos, p - pos) < 0) { Py_DECREF(reply); return -1; }
         t1 = now_ns();
         took = t1 - t0;
@@ -2062,6 +2300,14 @@ static int strings_loop(Fast *f, PyObject *names, long long slow_ns, PyObject *s
         Py_DECREF(reply);
         pos = p;
         count++;
+        continue;
+    handler:  /* not one the fast path takes (nothing changed): its Python handler, from here */
+        if (!f->py) break;
+        rc = py_command(f, names, slow_ns, slow, conn_id, pos, &p, &t0);
+        if (rc < 0) return -1;
+        if (rc == 0) break;
+        pos = p;
+        count++;
     }
     *pos_io = pos;
     *count_io = count;
@@ -2069,7 +2315,7 @@ static int strings_loop(Fast *f, PyObject *names, long long slow_ns, PyObject *s
 }
 
 /*
- * run_raw_runs(runs, start, dbs, log, log_db, writable, ms, sec, names, slow_ns, out, finals, slow)
+ * run_raw_runs(runs, start, dbs, log, log_db, writable, ms, sec, names, slow_ns, out, finals, slow, py)
  *     -> (next, resume, ops)
  *
  * The shard's loop over a message's runs (ShardWorker.execute_message) for
@@ -2080,9 +2326,9 @@ static int strings_loop(Fast *f, PyObject *names, long long slow_ns, PyObject *s
  * run (resume None), or one whose commands from ``pos`` need Python (resume
  * (pos, parts, logged)).  ``log``/``log_db``: the AOF buffer and the database
  * it is on (None / -1 without AOF); ``writable``: writes are accepted (no
- * MISCONF); slow entries are (nanos, argv, client id).
+ * MISCONF); slow entries are (nanos, argv, client id); ``py``: the handlers'
+ * path (py_command), or None to stop at any command the fast path does not take.
  */
-static PyObject *s_data, *s_expires, *s_atime, *s_by_slot, *s_watched;
 
 /* Prefetch the keys of runs[i:] while they are raw client runs on database
  * ``db`` (f's dicts), whole runs, up to a window: at one command per run (no
@@ -2109,51 +2355,17 @@ static Py_ssize_t prefetch_runs(Fast *f, PyObject *runs, Py_ssize_t i, long db) 
 #endif
 }
 
-/* A database's dicts and slot index as strings_loop needs them, fetched once per
- * database a message's runs use (no Python runs inside run_raw_runs, so they
- * cannot be replaced meanwhile). */
-typedef struct {
-    long db;  /* -1: none fetched */
-    PyObject *data, *expires, *atime;
-    SlotIndex *by_slot;
-    int watching;
-} DbFields;
-
-static void db_fields_clear(DbFields *d) {
-    Py_CLEAR(d->data);
-    Py_CLEAR(d->expires);
-    Py_CLEAR(d->atime);
-    Py_CLEAR(d->by_slot);
-    d->db = -1;
-}
-
-static int db_fields_fetch(DbFields *d, PyObject *database, long db) {
-    PyObject *watched;
-    db_fields_clear(d);
-    d->data = PyObject_GetAttr(database, s_data);
-    d->expires = PyObject_GetAttr(database, s_expires);
-    d->atime = PyObject_GetAttr(database, s_atime);
-    d->by_slot = (SlotIndex *)PyObject_GetAttr(database, s_by_slot);
-    watched = PyObject_GetAttr(database, s_watched);
-    d->watching = watched ? PyObject_IsTrue(watched) : -1;
-    Py_XDECREF(watched);
-    if (!d->data || !d->expires || !d->atime || !d->by_slot || d->watching < 0) return -1;
-    if (!PyDict_CheckExact(d->data) || !PyDict_CheckExact(d->expires) || !PyDict_CheckExact(d->atime) || !PyObject_TypeCheck((PyObject *)d->by_slot, &SlotIndexType)) {
-        PyErr_SetString(PyExc_TypeError, "run_raw_runs(): a database's dicts and SlotIndex");
-        return -1;
-    }
-    d->db = db;
-    return 0;
-}
-
 static PyObject *run_raw_runs(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     PyObject *runs, *dbs, *log, *names, *out, *finals, *slow, *sec, *result = NULL;
     Py_ssize_t i, nruns, ops = 0, covered;
     long long log_db, ms, slow_ns;
     int writable;
     DbFields d = {-1, NULL, NULL, NULL, NULL, 0};
-    if (nargs != 13 || !PyList_Check(args[0]) || !PyList_Check(args[2]) || (args[3] != Py_None && !PyList_CheckExact(args[3])) || !PyDict_Check(args[8]) ||
-        !PyList_CheckExact(args[10]) || !PyList_CheckExact(args[11]) || !PyList_CheckExact(args[12])) {
+    if (nargs != 14 || !PyList_Check(args[0]) || !PyList_Check(args[2]) || (args[3] != Py_None && !PyList_CheckExact(args[3])) || !PyDict_Check(args[8]) ||
+        !PyList_CheckExact(args[10]) || !PyList_CheckExact(args[11]) || !PyList_CheckExact(args[12]) ||
+        (args[13] != Py_None && (!PyTuple_CheckExact(args[13]) || PyTuple_GET_SIZE(args[13]) != PY_N || !PyDict_Check(PyTuple_GET_ITEM(args[13], PY_HANDLERS)) ||
+                                 !PyAnySet_Check(PyTuple_GET_ITEM(args[13], PY_WRITES)) || !PyAnySet_Check(PyTuple_GET_ITEM(args[13], PY_READS)) ||
+                                 !PyType_Check(PyTuple_GET_ITEM(args[13], PY_ERRREPLY))))) {
         PyErr_SetString(PyExc_TypeError, "run_raw_runs(): bad arguments");
         return NULL;
     }
@@ -2207,8 +2419,15 @@ static PyObject *run_raw_runs(PyObject *self, PyObject *const *args, Py_ssize_t 
         f.logged = logged;
         if (i >= covered) covered = prefetch_runs(&f, runs, i, db);
         f.prefetched = i < covered ? f.end : 0;
-        if (strings_loop(&f, (flags & 16) ? Py_None : names, slow_ns, slow, writable && !d.watching && (log_db < 0 || log_db == db),
-                         PyList_GET_ITEM(run, 4), &pos, &count) < 0) {  /* 16: SPLIT_PART, counted by the front */
+        f.py = args[13] == Py_None ? NULL : args[13];
+        f.database = PyList_GET_ITEM(dbs, db);
+        f.db_obj = PyList_GET_ITEM(run, 1);
+        f.d = &d;
+        f.db = db;
+        f.log_db = &log_db;
+        f.writable = writable;
+        f.ctx_ready = 0;
+        if (strings_loop(&f, (flags & 16) ? Py_None : names, slow_ns, slow, PyList_GET_ITEM(run, 4), &pos, &count) < 0) {  /* 16: SPLIT_PART, counted by the front */
             Py_DECREF(parts);
             Py_DECREF(logged);
             goto done;
@@ -2375,6 +2594,10 @@ PyMODINIT_FUNC PyInit__speedups(void) {
     if (!(s_data = PyUnicode_InternFromString("data")) || !(s_expires = PyUnicode_InternFromString("expires")) ||
         !(s_atime = PyUnicode_InternFromString("atime")) || !(s_by_slot = PyUnicode_InternFromString("by_slot")) ||
         !(s_watched = PyUnicode_InternFromString("watched")))
+        return NULL;
+    if (!(s_db = PyUnicode_InternFromString("db")) || !(s_touch = PyUnicode_InternFromString("touch")) ||
+        !(s_resp3 = PyUnicode_InternFromString("resp3")) || !(s_rewrite = PyUnicode_InternFromString("rewrite")) ||
+        !(s_text = PyUnicode_InternFromString("text")) || !(s_log = PyUnicode_InternFromString("log")))
         return NULL;
     str_on_store = PyUnicode_InternFromString("on_store");
     if (!str_on_store) return NULL;

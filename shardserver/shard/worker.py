@@ -233,18 +233,21 @@ class ShardWorker:
         read_names = self.read_names
         journal_log = journal.log if journal is not None else None
         finals: list[tuple[int, list[bytes], int, list[int]]] = []  # runs whose replies are joined after the AOF write
+        # the handlers' path of run_raw_runs: what the loop below needs to run a command
+        py = (ctx, clock, handlers, write_names, read_names, journal, CommandError, ErrorReply, OK, self._encode_reply, self._internal_error, stats.error)
         nruns = len(runs)
         i = 0
         while i < nruns:
             resume = None
             if run_raw_runs is not None:
-                # raw client runs in C (GET, SET, INCR & co, MGET, MSET) until one needs
-                # Python; writes only when nothing but the plain store is needed: no
-                # MISCONF, no blocked clients on the database, the AOF already on it
+                # raw client runs in C: GET, SET, INCR & co, MGET, MSET themselves (writes
+                # only when nothing but the plain store is needed: no MISCONF, no blocked
+                # clients on the database, the AOF already on it), every other command
+                # through its handler as the loop below would, until one needs this loop
                 slow3: list[tuple[int, list[bytes], int]] = []
                 i, resume, done = run_raw_runs(
                     runs, i, dbs, None if journal is None else journal.buf, -1 if journal is None else journal.db, reject is None,
-                    clock.ms, clock.sec, names, slow_ns, out, finals, slow3,
+                    clock.ms, clock.sec, names, slow_ns, out, finals, slow3, py,
                 )  # fmt: skip
                 ops += done
                 for took, argv, cid in slow3:
@@ -372,6 +375,20 @@ class ShardWorker:
             else:
                 out[at] = b"".join(parts)
         return wire.pack(out)
+
+    def _encode_reply(self, value: Any, resp3: bool) -> bytes:
+        """A handler's reply that run_raw_runs does not encode itself (the loop's twin)."""
+        try:
+            return encode(value, resp3)
+        except Exception as exc:  # a reply that cannot be encoded is a bug, not a crash
+            log.warning(f"a reply cannot be encoded: {exc!r}")
+            return encode(ErrorReply(f"ERR internal error in shard {self.index}: {exc}"))
+
+    def _internal_error(self, argv: list[bytes], exc: BaseException) -> ErrorReply:
+        """A handler raised something else than CommandError in run_raw_runs (the loop's twin)."""
+        trace = "".join(traceback.format_exception(exc))
+        log.warning(f"command {argv[0]!r} failed: {exc!r}\n{trace}")
+        return ErrorReply(f"ERR internal error in shard {self.index}: {exc}")
 
     def _execute_logged(self, argv: list[bytes], journal: Any, reject: str | None) -> Any:
         if not self.is_write(argv[0]):

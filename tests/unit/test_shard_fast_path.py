@@ -51,9 +51,12 @@ class Harness:
             for name in MODES[self.mode]:
                 m.setattr(worker_mod, name, None)
             writer = self.worker.persist.writer
+            before = writer.size if writer is not None else 0
             self.worker.handle([message])
-            if writer is not None:
-                self.records.append(b"".join(writer.buf))  # (appendfsync no: commit wrote them already)
+            if writer is not None:  # what this message wrote to the file (and what a failed write left buffered)
+                with open(writer.path, "rb") as f:
+                    f.seek(before)
+                    self.records.append(f.read() + b"".join(writer.buf))
         return self.replies.pop()
 
     def state(self) -> Any:
@@ -65,7 +68,7 @@ class Harness:
 
         dbs = [({k: plain(v) for k, v in db.data.items()}, db.expires, db.atime, slots(db.by_slot)) for db in self.worker.keyspace.dbs[:2]]
         stats = {name: (e[1] > 0, e[2], sum(e[4])) for name, e in self.worker.stats.commands.items()}
-        return dbs, stats, self.worker.keyspace.expired_keys
+        return dbs, stats, self.worker.stats.errors, self.worker.keyspace.expired_keys
 
     def close(self) -> None:
         if self.worker.persist.writer is not None:
@@ -83,6 +86,30 @@ def pair(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.Fixtur
     yield fast, slow
     fast.close()
     slow.close()
+
+
+def _other(rnd: random.Random, k: bytes) -> list[bytes]:
+    """A command of another type or family: run_raw_runs takes it through its handler."""
+    return rnd.choice(
+        [
+            [b"DEL", k],
+            [b"hset", k, b"f", b"v"],
+            [b"HGET", k, b"f"],
+            [b"SADD", k, b"m", b"7"],
+            [b"ZADD", k, b"1.5", b"m"],
+            [b"ZADD", k, b"nan", b"m"],  # an error reply
+            [b"zrange", k, b"0", b"-1", b"WITHSCORES"],  # a list reply (RESP3: doubles)
+            [b"LPOP", k],
+            [b"TYPE", k],
+            [b"TTL", k],
+            [b"EXPIRE", k, b"100"],
+            [b"HGETALL", k],  # a map in RESP3
+            [b"OBJECT", b"ENCODING", k],
+            [b"GETDEL", k],
+            [b"NOSUCHCOMMAND", k],  # no handler: the Python loop's error
+            [b"Hset", k, b"g", b"w"],  # an odd spelling: its statistics entry comes first from Python
+        ]
+    )
 
 
 def _runs(seed: int) -> Iterator[tuple[int, int, list[list[bytes]]]]:
@@ -109,10 +136,10 @@ def _runs(seed: int) -> Iterator[tuple[int, int, list[list[bytes]]]]:
                 cmds.append([rnd.choice([b"MSET", b"mset"]), *pairs, *([k] if rnd.random() < 0.1 else [])])  # (an odd count: an error)
             elif x < 0.85:
                 cmds.append([b"RPUSH", k, b"a"])  # another type: GET gets WRONGTYPE, SET replaces it
-            elif x < 0.9:
+            elif x < 0.87:
                 cmds.append([b"APPEND", k, b"z"])
             elif x < 0.9:
-                cmds.append([b"DEL", k])
+                cmds.append(_other(rnd, k))
             elif x < 0.95:
                 name = rnd.choice([b"INCR", b"incr", b"DECR", b"decr", b"Incr"])
                 cmds.append([name, k])
@@ -137,6 +164,7 @@ def test_fast_path_matches_the_python_path(pair: tuple[Harness, Harness], monkey
         assert got == want, cmds
     assert fast.state() == slow.state()
     assert fast.records == slow.records
+    assert (b"".join(fast.records) != b"") == (fast.worker.persist.writer is not None)
     for name in ("get", "mget", "set", "mset", "incr", "decrby"):  # the fast path counted its calls
         assert sum(fast.worker.stats.commands[name][4]) == sum(slow.worker.stats.commands[name][4]) > 0
 
@@ -159,6 +187,7 @@ def test_messages_of_many_runs_match_the_python_path(pair: tuple[Harness, Harnes
         assert fast.run_many(batch) == slow.run_many(batch), batch
     assert fast.state() == slow.state()
     assert fast.records == slow.records
+    assert (b"".join(fast.records) != b"") == (fast.worker.persist.writer is not None)
     got = [(e[3], e[4]) for e in fast.worker.slowlog.entries]
     want = [(e[3], e[4]) for e in slow.worker.slowlog.entries]
     assert got == want and len(got) > 100  # the same commands, with the same client ids, in the same order
@@ -208,7 +237,7 @@ def test_fast_path_runs_the_leading_gets_and_sets(pair: tuple[Harness, Harness],
     real = worker_mod.run_raw_runs
 
     def spy(*args: Any) -> Any:
-        i, resume, done = real(*args)
+        i, resume, done = real(*args[:-1], None)  # without the handlers' path: the fast commands alone
         taken.append(done)
         return i, resume, done
 
@@ -244,3 +273,85 @@ def test_slow_log_and_histogram_see_fast_path_commands(pair: tuple[Harness, Harn
     entries = list(fast.worker.slowlog.entries)
     assert [e[3] for e in entries] == [[b"GET", b"a"], [b"SET", b"b", b"v"], [b"SET", b"b", b"w"], [b"MSET", b"c", b"2", b"d", b"3"]]
     assert sum(fast.worker.stats.commands["set"][4]) == 2 and sum(fast.worker.stats.commands["get"][4]) == 2
+
+
+def test_handlers_run_inside_the_c_loop(pair: tuple[Harness, Harness], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Other commands go through their handlers from run_raw_runs, which stops only where
+    the Python loop must decide (a spelling without statistics entry yet, no handler)."""
+    fast, slow = pair
+    taken: list[int] = []
+    real = worker_mod.run_raw_runs
+
+    def spy(*args: Any) -> Any:
+        i, resume, done = real(*args)
+        taken.append(done)
+        return i, resume, done
+
+    for h in (fast, slow):
+        h.run(0, 0, [[b"LPUSH", b"l", b"a"], [b"HSET", b"h", b"f", b"v"], [b"ZADD", b"z", b"1", b"m"], [b"GET", b"l"]])
+    monkeypatch.setattr(worker_mod, "run_raw_runs", spy)
+    cmds = [[b"LPUSH", b"l", b"b"], [b"HSET", b"h", b"f", b"w"], [b"ZADD", b"z", b"x", b"m"], [b"GET", b"l"], [b"ZADD", b"z", b"2", b"n"], [b"LPUSH", b"l", b"c"]]
+    want = b":2\r\n:0\r\n-ERR value is not a valid float\r\n-WRONGTYPE Operation against a key holding the wrong kind of value\r\n:1\r\n:3\r\n"
+    assert fast.run(0, wire.LENGTHS, cmds)[1][0] == want
+    assert taken == [6]
+    assert slow.run(0, wire.LENGTHS, cmds)[1][0] == want
+    taken.clear()
+    fast.run(0, 0, [[b"LPUSH", b"l", b"d"], [b"lpusH", b"l", b"e"], [b"LPUSH", b"l", b"f"]])
+    assert taken == [1]  # the new spelling and the rest of its run went the Python way (it creates its entry)
+    fast.run(0, 0, [[b"lpusH", b"l", b"g"]])
+    assert taken == [1, 1]  # now it has one
+    assert fast.worker.stats.errors == slow.worker.stats.errors == {"ERR": 1, "WRONGTYPE": 2}  # (one GET in the set-up)
+    assert fast.worker.stats.commands["zadd"][2] == 1 and fast.worker.stats.commands["get"][2] == 2
+
+
+def test_a_handler_that_fails_is_an_internal_error_as_in_python(pair: tuple[Harness, Harness], monkeypatch: pytest.MonkeyPatch) -> None:
+    from shardserver.shard import list_cmds
+
+    fast, slow = pair
+    logged: list[str] = []
+    monkeypatch.setattr(worker_mod.log, "warning", logged.append)
+
+    def broken(ctx: Any, argv: list[bytes]) -> Any:
+        raise ZeroDivisionError("boom")
+
+    for h in (fast, slow):
+        h.run(0, 0, [[b"LLEN", b"l"]])
+        monkeypatch.setitem(h.worker.handlers, b"LLEN", broken)
+    cmds = [[b"LLEN", b"l"], [b"LPUSH", b"l", b"a"]]
+    want = b"-ERR internal error in shard 0: boom\r\n:1\r\n"
+    assert fast.run(0, wire.LENGTHS, cmds)[1][0] == slow.run(0, wire.LENGTHS, cmds)[1][0] == want
+    assert len(logged) == 2 and all("ZeroDivisionError" in text and "boom" in text for text in logged)
+    assert "Traceback" in logged[0] and "broken" in logged[0]  # the C path's log has the handler's frame too
+    assert fast.worker.stats.commands["llen"][2] == slow.worker.stats.commands["llen"][2] == 1
+    assert list_cmds  # (the real handler is back after the test)
+
+
+@pytest.mark.parametrize("pair", [True], indirect=True, ids=["aof-on"])
+def test_handlers_keep_the_c_loop_on_the_aof_database_and_current_dicts(pair: tuple[Harness, Harness]) -> None:
+    """A handler's write moves the AOF buffer to its database, and FLUSHDB replaces the
+    dicts: the fast commands after them in the same call must see both."""
+    fast, slow = pair
+    for h in (fast, slow):
+        h.run(0, 0, [[b"SET", b"w", b"0"], [b"HSET", b"h0", b"f", b"v"], [b"FLUSHDB"], [b"GET", b"w"]])  # statistics entries
+    runs = [(0, 0, [[b"SET", b"a", b"1"]], 1), (1, 0, [[b"HSET", b"h", b"f", b"v"]], 1), (0, 0, [[b"SET", b"b", b"2"]], 1)]
+    assert fast.run_many(runs) == slow.run_many(runs)
+    assert fast.records == slow.records
+    assert (b"".join(fast.records) != b"") == (fast.worker.persist.writer is not None)
+    assert fast.records[-1].endswith(b"*2\r\n$6\r\nSELECT\r\n$1\r\n0\r\n*3\r\n$3\r\nSET\r\n$1\r\nb\r\n$1\r\n2\r\n")
+    cmds = [[b"SET", b"x", b"1"], [b"FLUSHDB"], [b"SET", b"y", b"2"], [b"GET", b"y"], [b"GET", b"x"]]
+    assert fast.run(0, wire.LENGTHS, cmds) == slow.run(0, wire.LENGTHS, cmds)
+    assert fast.state() == slow.state()
+    assert fast.worker.keyspace.dbs[0].data == {b"y": b"2"}
+
+
+@pytest.mark.parametrize("pair", [True], indirect=True, ids=["aof-on"])
+def test_a_failed_aof_write_turns_handler_writes_into_misconf(pair: tuple[Harness, Harness], monkeypatch: pytest.MonkeyPatch) -> None:
+    fast, slow = pair
+    cmds = [[b"LPUSH", b"l", b"a"], [b"LLEN", b"l"], [b"SET", b"s", b"1"], [b"SADD", b"t", b"m"], [b"SADD", b"t", b"m"]]
+    for h in (fast, slow):
+        h.run(0, 0, cmds)  # statistics entries
+        monkeypatch.setattr(h.worker.persist, "commit", lambda: "No space left on device")
+    got, want = fast.run(0, wire.LENGTHS, cmds), slow.run(0, wire.LENGTHS, cmds)
+    assert got == want
+    misconf = b"-MISCONF Errors writing to the AOF file: No space left on device\r\n"
+    assert want[1][0] == misconf + b":2\r\n" + misconf * 3  # every write logged a record
