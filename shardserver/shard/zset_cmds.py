@@ -571,11 +571,7 @@ def cmd_zremrangebylex(ctx: ShardContext, argv: list[bytes]) -> Any:
 
 
 def _pop(ctx: ShardContext, key: bytes, z: ZSetValue, count: int, maximum: bool) -> list[tuple[bytes, float]]:
-    n = min(count, len(z))
-    if maximum:
-        items = list(z.index.iterate_back(len(z) - 1, len(z) - 1 - n))
-    else:
-        items = list(z.index.iterate(0, n))
+    items = z.index.ends(min(count, len(z)), maximum)
     for _, m in items:
         z.delete(m)
     if not len(z):

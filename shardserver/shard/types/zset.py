@@ -271,6 +271,24 @@ class RankedList:
         for block in self.blocks:
             yield from block
 
+    def ends(self, n: int, last: bool) -> list[Item]:
+        """The first (or, ``last``, the last, backwards) ``n`` items: the blocks at that end
+        directly, without the tree a rank needs (ZPOPMIN/ZPOPMAX)."""
+        out: list[Item] = []
+        blocks = reversed(self.blocks) if last else iter(self.blocks)
+        for block in blocks:
+            if len(out) >= n:
+                break
+            want = n - len(out)
+            if last:
+                chunk = block[-want:]
+                chunk.reverse()
+            else:
+                chunk = block[:want]
+            out += chunk
+        self.steps += 1 + len(out)
+        return out
+
     def check(self) -> None:
         """Invariants (tests)."""
         flat = [x for b in self.blocks for x in b]
