@@ -2100,14 +2100,19 @@ static PyObject *py_encode(Fast *f, PyObject *value) {
     return PyObject_CallFunctionObjArgs(PyTuple_GET_ITEM(f->py, PY_ENCODE), value, f->resp3 ? Py_True : Py_False, NULL);
 }
 
-/* db fields again after Python ran (FLUSHDB, SWAPDB may replace the dicts) */
+/* db fields again after Python ran: FLUSHDB and SWAPDB replace a database's dicts
+ * (data always among them: when it is the same object, so are the others) */
 static int py_refresh(Fast *f) {
-    PyObject *journal = PyTuple_GET_ITEM(f->py, PY_JOURNAL);
-    if (db_fields_fetch(f->d, f->database, f->db) < 0) return -1;
-    f->data = f->d->data;
-    f->expires = f->d->expires;
-    f->atime = f->d->atime;
-    f->by_slot = f->d->by_slot;
+    PyObject *journal = PyTuple_GET_ITEM(f->py, PY_JOURNAL), *data = PyObject_GetAttr(f->database, s_data);
+    if (!data) return -1;
+    Py_DECREF(data);  /* the database still holds it: only its identity is compared */
+    if (data != f->d->data) {
+        if (db_fields_fetch(f->d, f->database, f->db) < 0) return -1;
+        f->data = f->d->data;
+        f->expires = f->d->expires;
+        f->atime = f->d->atime;
+        f->by_slot = f->d->by_slot;
+    }
     if (journal != Py_None) {  /* a logged write or a lazy expiry may have moved the AOF to another database */
         PyObject *db = PyObject_GetAttr(journal, s_db);
         if (!db) return -1;

@@ -342,6 +342,12 @@ def test_handlers_keep_the_c_loop_on_the_aof_database_and_current_dicts(pair: tu
     assert fast.run(0, wire.LENGTHS, cmds) == slow.run(0, wire.LENGTHS, cmds)
     assert fast.state() == slow.state()
     assert fast.worker.keyspace.dbs[0].data == {b"y": b"2"}
+    for h in (fast, slow):
+        h.run(0, 0, [[b"SWAPDB", b"0", b"1"]])  # its statistics entry
+    cmds = [[b"SET", b"z", b"3"], [b"SWAPDB", b"0", b"1"], [b"SET", b"after", b"4"], [b"GET", b"z"], [b"GET", b"after"]]
+    assert fast.run(0, wire.LENGTHS, cmds) == slow.run(0, wire.LENGTHS, cmds)
+    assert fast.state() == slow.state()
+    assert b"after" in fast.worker.keyspace.dbs[0].data and b"z" in fast.worker.keyspace.dbs[1].data
 
 
 @pytest.mark.parametrize("pair", [True], indirect=True, ids=["aof-on"])
