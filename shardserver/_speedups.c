@@ -2154,6 +2154,24 @@ static int py_command(Fast *f, PyObject *names, long long slow_ns, PyObject *slo
         PyObject *call[2] = {PyTuple_GET_ITEM(py, PY_CTX), argv};
         value = PyObject_Vectorcall(handler, call, 2, NULL);
     }
+    if (value && write && Py_TYPE(value) != (PyTypeObject *)PyTuple_GET_ITEM(py, PY_ERRREPLY)) {
+        PyObject *records = PyObject_GetAttr(PyTuple_GET_ITEM(py, PY_CTX), s_rewrite), *logged = NULL;
+        i = -1;
+        if (records) {
+            logged = PyObject_CallMethodObjArgs(journal, s_log, f->db_obj, argv, records, NULL);
+            Py_DECREF(records);
+        }
+        if (logged) {
+            i = PyObject_IsTrue(logged);
+            Py_DECREF(logged);
+        }
+        if (i > 0) {
+            PyObject *idx = PyLong_FromSsize_t(PyList_GET_SIZE(f->parts));
+            if (!idx || PyList_Append(f->logged, idx) < 0) { Py_XDECREF(idx); goto out; }
+            Py_DECREF(idx);
+        }
+        if (i < 0) Py_CLEAR(value);  /* logging failed: the command's failure, as in the loop's try */
+    }
     if (!value) {
         PyObject *type, *exc, *tb;
         if (!PyErr_ExceptionMatches(PyExc_Exception)) goto out;  /* SystemExit & co go up */
@@ -2172,20 +2190,6 @@ static int py_command(Fast *f, PyObject *names, long long slow_ns, PyObject *slo
         Py_XDECREF(exc);
         Py_XDECREF(tb);
         if (!value) goto out;
-    } else if (write && Py_TYPE(value) != (PyTypeObject *)PyTuple_GET_ITEM(py, PY_ERRREPLY)) {
-        PyObject *records = PyObject_GetAttr(PyTuple_GET_ITEM(py, PY_CTX), s_rewrite), *logged;
-        if (!records) goto out;
-        logged = PyObject_CallMethodObjArgs(journal, s_log, f->db_obj, argv, records, NULL);
-        Py_DECREF(records);
-        if (!logged) goto out;
-        i = PyObject_IsTrue(logged);
-        Py_DECREF(logged);
-        if (i < 0) goto out;
-        if (i) {
-            PyObject *idx = PyLong_FromSsize_t(PyList_GET_SIZE(f->parts));
-            if (!idx || PyList_Append(f->logged, idx) < 0) { Py_XDECREF(idx); goto out; }
-            Py_DECREF(idx);
-        }
     }
     t1 = now_ns();
     took = t1 - *t0;

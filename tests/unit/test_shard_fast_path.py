@@ -361,3 +361,26 @@ def test_a_failed_aof_write_turns_handler_writes_into_misconf(pair: tuple[Harnes
     assert got == want
     misconf = b"-MISCONF Errors writing to the AOF file: No space left on device\r\n"
     assert want[1][0] == misconf + b":2\r\n" + misconf * 3  # every write logged a record
+
+
+@pytest.mark.parametrize("pair", [True], indirect=True, ids=["aof-on"])
+def test_a_write_the_aof_cannot_log_is_an_internal_error_as_in_python(pair: tuple[Harness, Harness], monkeypatch: pytest.MonkeyPatch) -> None:
+    fast, slow = pair
+    monkeypatch.setattr(worker_mod.log, "warning", lambda text: None)
+    cmds = [[b"LPUSH", b"l", b"a"], [b"SADD", b"s", b"m"], [b"SET", b"k", b"v"]]
+    for h in (fast, slow):
+        h.run(0, 0, cmds)  # statistics entries
+        writer = h.worker.persist.writer
+        real = writer.log
+
+        def log(db: int, argv: list[bytes], records: Any, real: Any = real) -> bool:
+            if argv[0] == b"SADD":
+                raise TypeError("cannot log this")
+            return bool(real(db, argv, records))
+
+        monkeypatch.setattr(writer, "log", log)
+    got, want = fast.run(0, wire.LENGTHS, cmds), slow.run(0, wire.LENGTHS, cmds)
+    assert got == want
+    assert want[1][0] == b":2\r\n-ERR internal error in shard 0: cannot log this\r\n+OK\r\n"
+    assert fast.records == slow.records
+    assert fast.worker.stats.commands["sadd"][2] == slow.worker.stats.commands["sadd"][2] == 1
