@@ -9,6 +9,7 @@ Python frame per value: loading makes one per key.
 
 from __future__ import annotations
 
+import functools
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -25,8 +26,14 @@ from shardserver.shard.types.scanlist import ScanList
 Loader = Callable[[list[Any]], Any]
 
 
-def _configure(build: Any) -> None:
-    build.configure(
+@functools.cache
+def _built() -> Any:
+    """The C module, configured with this process's classes and limits; None when not built."""
+    try:
+        from shardserver.shard.types import _build
+    except ImportError:
+        return None
+    _build.configure(
         zset_type.ZSetValue,
         zset_type.RankedList,
         ScanList,
@@ -42,39 +49,35 @@ def _configure(build: Any) -> None:
         list_type.FILL,
         entries_size,
     )
+    return _build
 
 
 def c_loaders() -> dict[bytes, Loader]:
     """Type name -> the C loader; empty when the module is not built."""
-    try:
-        from shardserver.shard.types import _build
-    except ImportError:
+    build = _built()
+    if build is None:
         return {}
-    _configure(_build)
     return {
-        b"zset": _build.zset_from_state,
-        b"set": _build.set_from_state,
-        b"hash": _build.hash_from_state,
-        b"list": _build.list_from_state,
+        b"zset": build.zset_from_state,
+        b"set": build.set_from_state,
+        b"hash": build.hash_from_state,
+        b"list": build.list_from_state,
     }
-
 
 
 def c_makers() -> dict[bytes, Loader]:
     """Command name, as AOF records spell it -> the C maker of the value that record
     creates for a new key (None: the handler must run it); empty when not built.
     For ``load_plain_sets``: the twins are the handlers themselves."""
-    try:
-        from shardserver.shard.types import _build
-    except ImportError:
+    build = _built()
+    if build is None:
         return {}
-    _configure(_build)
     makers = {
-        b"hset": _build.hset_new,
-        b"hmset": _build.hset_new,
-        b"sadd": _build.sadd_new,
-        b"zadd": _build.zadd_new,
-        b"rpush": _build.rpush_new,
-        b"lpush": _build.lpush_new,
+        b"hset": build.hset_new,
+        b"hmset": build.hset_new,
+        b"sadd": build.sadd_new,
+        b"zadd": build.zadd_new,
+        b"rpush": build.rpush_new,
+        b"lpush": build.lpush_new,
     }
     return {**makers, **{name.upper(): maker for name, maker in makers.items()}}
