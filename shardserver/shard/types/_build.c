@@ -449,8 +449,7 @@ static PyObject *zadd_new(PyObject *self, PyObject *argv) {
     if (n < 4 || n % 2) NOT_MINE();
     for (i = 2; i < n; i += 2) {
         PyObject *sc = PyList_GET_ITEM(argv, i), *m = PyList_GET_ITEM(argv, i + 1);
-        double d;
-        if (!PyBytes_CheckExact(sc) || !PyBytes_CheckExact(m) || !plain_score(sc, &d)) NOT_MINE();
+        if (!PyBytes_CheckExact(sc) || !PyBytes_CheckExact(m)) NOT_MINE();
         if (PyBytes_GET_SIZE(m) > most) most = PyBytes_GET_SIZE(m);
     }
     if ((entries = limit(zset_limits, k_z_entries)) < 0 || (value = limit(zset_limits, k_z_value)) < 0) return NULL;
@@ -461,7 +460,11 @@ static PyObject *zadd_new(PyObject *self, PyObject *argv) {
     if (!scores) goto fail;
     for (i = 2; i < n; i += 2) {
         double d;
-        plain_score(PyList_GET_ITEM(argv, i), &d);
+        if (!plain_score(PyList_GET_ITEM(argv, i), &d)) {  /* not the plain form: the handler's */
+            Py_DECREF(scores);
+            Py_DECREF(z);
+            NOT_MINE();
+        }
         if (!(score = PyFloat_FromDouble(d))) goto fail;
         if (PyDict_SetItem(scores, PyList_GET_ITEM(argv, i + 1), score) < 0) { Py_DECREF(score); goto fail; }
         Py_DECREF(score);
