@@ -148,7 +148,7 @@ def getkeys(args: list[bytes], with_flags: bool) -> Any:
     if not cmd.key_specs:
         raise CommandError("ERR The command has no key arguments")
     n = len(args)
-    if (cmd.arity > 0 and n != cmd.arity) or n < -cmd.arity:
+    if not cmd.accepts(n):
         raise CommandError("ERR Invalid number of arguments specified for command")
     found: list[tuple[int, tuple[str, ...]]] = []
     for ks in cmd.key_specs:

@@ -140,6 +140,10 @@ class Command:
         self.route_keys = (ks.first, ks.last, ks.step, self.arity, merge) if routable and ks is not None else None
         self.no_auth = "no_auth" in self.flags
 
+    def accepts(self, argc: int) -> bool:
+        """Whether ``argc`` arguments (the name included) fit the arity: exactly N, or at least -N."""
+        return argc == self.arity if self.arity > 0 else argc >= -self.arity
+
     def _response_policy(self) -> str:
         for tip in self.tips:
             if tip.startswith("response_policy:"):

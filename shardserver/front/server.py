@@ -335,7 +335,7 @@ class Front:
                 self._reject(conn, None, errors.unknown_command(argv[0], argv[1:]))
                 return -1, None
         n = len(argv)
-        if (spec.arity > 0 and n != spec.arity) or n < -spec.arity:
+        if not spec.accepts(n):
             self._reject(conn, spec.fullname, errors.wrong_arity(spec.fullname))
             return -1, spec
         if spec.subcommands and n > 1:
@@ -344,7 +344,7 @@ class Front:
                 self._reject(conn, spec.fullname, errors.unknown_subcommand(argv[1], spec.name))
                 return -1, spec
             spec = sub
-            if (spec.arity > 0 and n != spec.arity) or n < -spec.arity:
+            if not spec.accepts(n):
                 self._reject(conn, spec.fullname, errors.wrong_arity(spec.fullname))
                 return -1, spec
         conn.last_cmd = spec

@@ -170,3 +170,14 @@ def test_movable_key_positions_follow_the_key_count() -> None:
     assert BY_NAME["zunion"].key_positions([b"zunion", b"x", b"a"]) == []  # a bad count: the shard answers the error
     assert BY_NAME["zmpop"].key_positions([b"zmpop", b"2", b"a", b"b", b"min"]) == [2, 3]
     assert BY_NAME["sintercard"].key_positions([b"sintercard", b"1", b"a", b"limit", b"1"]) == [2]
+
+
+def test_arity_is_exact_when_positive_and_a_minimum_when_negative() -> None:
+    from shardserver.commands.table import all_commands
+
+    specs = {c.fullname: c for c in all_commands()}
+    get, mset, setid = specs["get"], specs["mset"], specs["xgroup|setid"]
+    assert (get.arity, mset.arity) == (2, -3)
+    assert get.accepts(2) and not get.accepts(1) and not get.accepts(3)
+    assert mset.accepts(3) and mset.accepts(5) and not mset.accepts(2)
+    assert setid.accepts(-setid.arity) and not setid.accepts(-setid.arity - 1)
