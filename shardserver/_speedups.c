@@ -2034,7 +2034,7 @@ static Py_ssize_t prefetch_window(Fast *f, Py_ssize_t pos) {
  * it succeeded, the time since the previous command to its statistics entry
  * and the slow log, the reply encoded.  f->py is the tuple
  * (ctx, clock, handlers, write_names, read_names, journal or None, CommandError,
- * ErrorReply, OK, encode_reply(value, resp3), internal_error(argv, exc),
+ * ErrorReply, OK, encode_reply(value, resp3, argv), internal_error(argv, exc),
  * stats_error(text)).  It leaves to Python (returns 0, nothing changed) a
  * command it cannot parse, without a handler or a statistics entry yet, and a
  * write under MISCONF.  1: done (*next after it), -1: error.
@@ -2050,21 +2050,16 @@ static PyObject *lower_bytes(PyObject *b) {
     return out;
 }
 
-/* the handler of argv[0] (borrowed), *lower set to its lower-case spelling when that was needed; NULL: none */
-static PyObject *py_handler(PyObject *handlers, PyObject *name, PyObject **lower) {
-    PyObject *h = PyDict_GetItemWithError(handlers, name);
-    if (h || PyErr_Occurred()) return h;
-    if (!(*lower = lower_bytes(name))) return NULL;
-    return PyDict_GetItemWithError(handlers, *lower);
-}
-
-/* 1: argv[0] is a write the AOF logs, 0: not, -1: error */
-static int py_is_write(PyObject *py, PyObject *name, PyObject **lower) {
+/* 1: argv[0] is a write the AOF logs (ShardWorker.is_write), 0: not, -1: error */
+static int py_is_write(PyObject *py, PyObject *name) {
+    PyObject *lower;
     int r = PySet_Contains(PyTuple_GET_ITEM(py, PY_WRITES), name);
     if (r) return r;
     if ((r = PySet_Contains(PyTuple_GET_ITEM(py, PY_READS), name))) return r < 0 ? -1 : 0;
-    if (!*lower && !(*lower = lower_bytes(name))) return -1;
-    return PySet_Contains(PyTuple_GET_ITEM(py, PY_WRITES), *lower);
+    if (!(lower = lower_bytes(name))) return -1;
+    r = PySet_Contains(PyTuple_GET_ITEM(py, PY_WRITES), lower);
+    Py_DECREF(lower);
+    return r;
 }
 
 static int py_ctx(Fast *f) {
@@ -2079,7 +2074,7 @@ static int py_ctx(Fast *f) {
 }
 
 /* The reply's bytes: the common types here, the rest by encode_reply. */
-static PyObject *py_encode(Fast *f, PyObject *value) {
+static PyObject *py_encode(Fast *f, PyObject *value, PyObject *argv) {
     if (PyBytes_CheckExact(value)) {
         PyObject *reply = PyBytes_FromStringAndSize(NULL, PyBytes_GET_SIZE(value) + 26);
         if (!reply) return NULL;
@@ -2097,7 +2092,7 @@ static PyObject *py_encode(Fast *f, PyObject *value) {
         PyErr_Clear();
     }
     if (value == Py_None) return PyBytes_FromString(f->resp3 ? "_\r\n" : "$-1\r\n");
-    return PyObject_CallFunctionObjArgs(PyTuple_GET_ITEM(f->py, PY_ENCODE), value, f->resp3 ? Py_True : Py_False, NULL);
+    return PyObject_CallFunctionObjArgs(PyTuple_GET_ITEM(f->py, PY_ENCODE), value, f->resp3 ? Py_True : Py_False, argv, NULL);
 }
 
 /* db fields again after Python ran: FLUSHDB and SWAPDB replace a database's dicts
@@ -2124,7 +2119,7 @@ static int py_refresh(Fast *f) {
 }
 
 static int py_command(Fast *f, PyObject *names, long long slow_ns, PyObject *slow, PyObject *conn_id, Py_ssize_t pos, Py_ssize_t *next, long long *t0) {
-    PyObject *py = f->py, *argv = NULL, *lower = NULL, *handler, *entry = NULL, *value = NULL, *reply = NULL, *journal;
+    PyObject *py = f->py, *argv = NULL, *handler, *entry = NULL, *value = NULL, *reply = NULL, *journal;
     const char *raw = f->raw;
     Py_ssize_t p = pos, at, len, i;
     long long argc, t1, took;
@@ -2140,12 +2135,12 @@ static int py_command(Fast *f, PyObject *names, long long slow_ns, PyObject *slo
         if (!(item = PyBytes_FromStringAndSize(raw + at, len))) { Py_DECREF(argv); return -1; }
         PyList_SET_ITEM(argv, i, item);
     }
-    handler = py_handler(PyTuple_GET_ITEM(py, PY_HANDLERS), PyList_GET_ITEM(argv, 0), &lower);
+    handler = route_info(PyTuple_GET_ITEM(py, PY_HANDLERS), PyList_GET_ITEM(argv, 0));  /* as spelled, or lower-cased */
     if (!handler) { rc = PyErr_Occurred() ? -1 : 0; goto out; }
     if (names != Py_None && !(entry = fast_entry(names, PyList_GET_ITEM(argv, 0)))) { rc = PyErr_Occurred() ? -1 : 0; goto out; }
     journal = PyTuple_GET_ITEM(py, PY_JOURNAL);
     if (journal != Py_None) {
-        if ((write = py_is_write(py, PyList_GET_ITEM(argv, 0), &lower)) < 0) goto out;
+        if ((write = py_is_write(py, PyList_GET_ITEM(argv, 0))) < 0) goto out;
         if (write && !f->writable) { rc = 0; goto out; }  /* MISCONF: Python's reply */
         if (write && PyObject_SetAttr(PyTuple_GET_ITEM(py, PY_CTX), s_rewrite, Py_None) < 0) goto out;
     }
@@ -2210,13 +2205,12 @@ static int py_command(Fast *f, PyObject *names, long long slow_ns, PyObject *slo
             Py_DECREF(item);
         }
     }
-    if (!(reply = py_encode(f, value)) || PyList_Append(f->parts, reply) < 0) goto out;
+    if (!(reply = py_encode(f, value, argv)) || PyList_Append(f->parts, reply) < 0) goto out;
     *next = p;
     rc = 1;
 out:
     Py_XDECREF(reply);
     Py_XDECREF(value);
-    Py_XDECREF(lower);
     Py_XDECREF(argv);
     /* Python ran (or may have): refetch what it may have replaced */
     if (rc == 1 && py_refresh(f) < 0) rc = -1;

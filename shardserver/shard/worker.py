@@ -110,7 +110,7 @@ class ShardWorker:
         from shardserver.shard.strings import cmd_set
 
         makers = c_makers()  # records creating a hash, set, sorted set or list: built in C
-        arities = {c.fullname.encode(): c.arity for c in all_commands()}
+        specs = {c.fullname.encode(): c for c in all_commands()}
 
         def apply(db: int, records: list[list[bytes]]) -> None:
             ctx.db = database = dbs[db]
@@ -138,8 +138,8 @@ class ShardWorker:
                         argv = [full, *argv[1:]]
                 if handler is None:
                     raise LoadError(f"shard {self.index}: unknown command '{name.decode('latin-1')}' reading the append only file")
-                arity = arities.get(argv[0].lower())
-                if arity is not None and (len(argv) < -arity if arity < 0 else len(argv) != arity):
+                spec = specs.get(argv[0].lower())
+                if spec is not None and not spec.accepts(len(argv)):
                     # a file we did not write: its handler may not expect the front's arity check to be skipped
                     raise BadRecord(i - 1, f"wrong number of arguments for a '{argv[0].decode('latin-1').lower()}' record")
                 try:
@@ -185,8 +185,7 @@ class ShardWorker:
         except CommandError as exc:
             return ErrorReply(exc.text)
         except Exception as exc:  # a bug must not take the shard down
-            log.warning(f"command {argv[0]!r} failed: {exc!r}\n{traceback.format_exc()}")
-            return ErrorReply(f"ERR internal error in shard {self.index}: {exc}")
+            return self._internal_error(argv, exc)
 
     def handle(self, messages: list[bytes]) -> None:
         """Run every message the ring held, then one AOF write (and fsync) for all of them, then reply.
@@ -307,8 +306,7 @@ class ShardWorker:
                     value = ErrorReply(exc.text)
                     failed = True
                 except Exception as exc:
-                    log.warning(f"command {argv[0]!r} failed: {exc!r}\n{traceback.format_exc()}")
-                    value = ErrorReply(f"ERR internal error in shard {self.index}: {exc}")
+                    value = self._internal_error(argv, exc)
                     failed = True
                 # One clock read per command: a command's time runs from the end of
                 # the previous one, so it includes encoding the previous reply.
@@ -337,11 +335,7 @@ class ShardWorker:
                 elif value is None:
                     parts.append(null)
                 else:
-                    try:
-                        parts.append(encode(value, resp3))
-                    except Exception as exc:  # a reply that cannot be encoded is a bug, not a crash
-                        log.warning(f"reply of {argv[0]!r} cannot be encoded: {exc!r}")
-                        parts.append(encode(ErrorReply(f"ERR internal error in shard {self.index}: {exc}")))
+                    parts.append(self._encode_reply(value, resp3, argv))
             out.append(run_id)
             out.append(None)
             finals.append((len(out) - 1, parts, flags, logged))
@@ -376,16 +370,16 @@ class ShardWorker:
                 out[at] = b"".join(parts)
         return wire.pack(out)
 
-    def _encode_reply(self, value: Any, resp3: bool) -> bytes:
-        """A handler's reply that run_raw_runs does not encode itself (the loop's twin)."""
+    def _encode_reply(self, value: Any, resp3: bool, argv: list[bytes]) -> bytes:
+        """A reply beyond bytes, OK, int and None (the loop above and run_raw_runs alike)."""
         try:
             return encode(value, resp3)
         except Exception as exc:  # a reply that cannot be encoded is a bug, not a crash
-            log.warning(f"a reply cannot be encoded: {exc!r}")
+            log.warning(f"reply of {argv[0]!r} cannot be encoded: {exc!r}")
             return encode(ErrorReply(f"ERR internal error in shard {self.index}: {exc}"))
 
     def _internal_error(self, argv: list[bytes], exc: BaseException) -> ErrorReply:
-        """A handler raised something else than CommandError in run_raw_runs (the loop's twin)."""
+        """A handler raised something else than CommandError (the loop above and run_raw_runs alike)."""
         trace = "".join(traceback.format_exception(exc))
         log.warning(f"command {argv[0]!r} failed: {exc!r}\n{trace}")
         return ErrorReply(f"ERR internal error in shard {self.index}: {exc}")
