@@ -11,15 +11,17 @@
  *       A client's bytes: False (nothing touched) unless the connection may
  *       take the router's path now (authenticated, not blocked, no MONITOR or
  *       CLIENT PAUSE).  Otherwise feeds the parser, routes, queues the leading
- *       one-shard runs and PING replies itself and calls conn.routed(items,
- *       start, error) for whatever is left (slow commands, groups spanning
- *       shards, split commands, a shard on hold or down, a protocol error,
- *       an overfull query buffer); else writes the ready replies.
+ *       runs (one shard's, groups spanning shards, commands split over
+ *       shards) and PING replies itself and calls conn.routed(items, start,
+ *       error) for whatever is left (slow commands, a shard on hold or down,
+ *       a protocol error, an overfull query buffer); else writes the ready
+ *       replies.  A split's statistics go to front._split_sent.
  *   write_ready(conn)        ClientConnection.write_ready.
  *   write_all(conns)         write_ready for each connection of an iterable.
  *   deliver(items, inflight, dirty, special)
  *       One reply message's [run_id, payload, ...]: fills client runs' cells
- *       (their connection added to ``dirty``), calls other targets'
+ *       and, once all parts are in, groups' and splits' cells (their
+ *       connection added to ``dirty``), calls other targets'
  *       deliver(payload), and special(run_id, payload) for run ids <= 0.
  */
 #define PY_SSIZE_T_CLEAN
@@ -30,6 +32,7 @@
 #define F_RESP3 1
 #define F_NO_TOUCH 8
 #define F_LENGTHS 4
+#define F_SPLIT_PART 16
 
 static PyObject *s_closing, *s_blocked, *s_authenticated, *s_pause_mode, *s_monitors, *s_parser, *s__p, *s_feed,
     *s_drain_routed, *s__fast, *s_slotmap, *s_raw_owner, *s_nshards, *s_buffered, *s_query_buffer_limit, *s_net_in,
@@ -37,11 +40,11 @@ static PyObject *s_closing, *s_blocked, *s_authenticated, *s_pause_mode, *s_moni
     *s__flush_scheduled, *s__schedule_flush, *s__next_run, *s_db, *s_resp3, *s_no_touch, *s_id, *s_tot_cmds,
     *s_stats, *s_total_commands_processed, *s_last_cmd, *s__names, *s_transport, *s_is_closing, *s_write, *s_close,
     *s_close_after_flush, *s_net_out, *s_deliver, *s_popleft, *s_lower, *s_routed, *s_fail, *s_ping, *s_routable, *s_append, *s_front, *s_conn, *s_cell, *s_parts,
-    *s_remaining, *s_order, *s_job, *s_shard;
+    *s_remaining, *s_order, *s_job, *s_shard, *s_merges, *s_orders, *s__split_sent, *s_done;
 
-/* set by configure(): the front's target classes and the C interleave */
-static PyTypeObject *group_type, *part_type;
-static PyObject *interleave_fn, *empty_tuple;
+/* set by configure(): the front's target classes and the C interleave and merge */
+static PyTypeObject *group_type, *part_type, *split_type;
+static PyObject *interleave_fn, *merge_fn, *empty_tuple;
 
 /* obj.name += delta for an int attribute */
 static int add_attr(PyObject *obj, PyObject *name, Py_ssize_t delta) {
@@ -351,6 +354,57 @@ done:
     return rc;
 }
 
+/* Front._close_split: commands the router split over shards (MSET, MGET, DEL...)
+ * as a RawSplit with a ShardPart per shard; their statistics go to the front's
+ * _split_sent.  1 queued, 0 Python decides (a shard on hold or down), -1 error */
+static int close_split(Ctx *c, PyObject *item) {
+    PyObject *merges = PyTuple_GET_ITEM(item, 0), *orders = PyTuple_GET_ITEM(item, 1), *raws = PyTuple_GET_ITEM(item, 2),
+             *names = PyTuple_GET_ITEM(item, 3), *cell = NULL, *parts = NULL, *job = NULL, *remaining = NULL, *took = NULL, *r;
+    Py_ssize_t nraws, s, nparts = 0, nnames;
+    struct timespec t0, t1;
+    int t, rc = -1;
+    if (!split_type || !PyList_CheckExact(raws) || !PyList_CheckExact(names) || (nnames = PyList_GET_SIZE(names)) == 0) return 0;
+    nraws = PyList_GET_SIZE(raws);
+    if (nraws > PyList_GET_SIZE(c->links)) return 0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (s = 0; s < nraws; s++) {
+        if (PyList_GET_ITEM(raws, s) == Py_None) continue;
+        if ((t = link_free(PyList_GET_ITEM(c->links, s))) <= 0) return t;
+        nparts++;
+    }
+    if (!(parts = PyList_New(nraws))) return -1;
+    for (s = 0; s < nraws; s++) PyList_SET_ITEM(parts, s, Py_NewRef(Py_None));
+    if (!(remaining = PyLong_FromSsize_t(nparts)) || !(cell = new_cell(c))) goto done;
+    {
+        PyObject *kv[] = {s_front, c->front, s_conn, c->conn, s_cell, cell, s_parts, parts, s_remaining, remaining, s_merges, merges, s_orders, orders};
+        if (!(job = make_slots(split_type, 7, kv))) goto done;
+    }
+    for (s = 0; s < nraws; s++) {
+        PyObject *shard, *part = NULL;
+        if (PyList_GET_ITEM(raws, s) == Py_None) continue;
+        if ((shard = PyLong_FromSsize_t(s))) {
+            PyObject *kv[] = {s_job, job, s_shard, shard};
+            part = make_slots(part_type, 2, kv);
+        }
+        t = part && send_run(c, PyList_GET_ITEM(c->links, s), PyList_GET_ITEM(raws, s), c->flags | F_LENGTHS | F_SPLIT_PART, part) == 0;
+        Py_XDECREF(shard);
+        Py_XDECREF(part);
+        if (!t) goto done;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    if (!(took = PyLong_FromLongLong(((long long)(t1.tv_sec - t0.tv_sec) * 1000000000LL + (t1.tv_nsec - t0.tv_nsec)) / nnames))) goto done;
+    if (!(r = PyObject_CallMethodObjArgs(c->front, s__split_sent, c->conn, names, orders, raws, took, NULL))) goto done;
+    Py_DECREF(r);
+    rc = 1;
+done:
+    Py_XDECREF(cell);
+    Py_XDECREF(parts);
+    Py_XDECREF(job);
+    Py_XDECREF(remaining);
+    Py_XDECREF(took);
+    return rc;
+}
+
 /* is every byte of ``order`` the same shard? */
 static int one_shard(PyObject *order) {
     const char *p = PyBytes_AS_STRING(order);
@@ -365,7 +419,17 @@ static Py_ssize_t dispatch_prefix(Ctx *c, PyObject *items, Py_ssize_t *ncmds, Py
     Py_ssize_t i, n = PyList_GET_SIZE(items);
     for (i = 0; i < n; i++) {
         PyObject *item = PyList_GET_ITEM(items, i), *order, *raws;
-        if (!PyTuple_CheckExact(item) || PyTuple_GET_SIZE(item) != 3) break;
+        if (!PyTuple_CheckExact(item)) break;
+        if (PyTuple_GET_SIZE(item) == 4) {  /* (merges, orders, raws, names): split over shards */
+            PyObject *names = PyTuple_GET_ITEM(item, 3);
+            int t = close_split(c, item);
+            if (t < 0) return -1;
+            if (t == 0) break;
+            *ncmds += PyList_GET_SIZE(names);
+            Py_XSETREF(*last, Py_NewRef(PyList_GET_ITEM(names, PyList_GET_SIZE(names) - 1)));
+            continue;
+        }
+        if (PyTuple_GET_SIZE(item) != 3) break;
         order = PyTuple_GET_ITEM(item, 0);
         raws = PyTuple_GET_ITEM(item, 1);
         if (order == Py_None) {  /* PING replies, answered in place */
@@ -578,14 +642,15 @@ done:
     return result;
 }
 
-/* ShardPart.deliver for a GroupTarget's part: ShardRuns.part_done, then
- * GroupTarget.done once every part is in; other jobs go to Python */
+/* ShardPart.deliver for a part of a GroupTarget or a RawSplit: ShardRuns.part_done,
+ * then the job's done() once every part is in; other jobs go to Python */
 static int part_done(PyObject *part, PyObject *payload, PyObject *dirty) {
     PyObject *job = PyObject_GetAttr(part, s_job), *shard = NULL, *parts = NULL, *pair = NULL, *rem = NULL, *left = NULL;
     Py_ssize_t n;
-    int rc = -1;
+    int rc = -1, split;
     if (!job) return -1;
-    if (Py_TYPE(job) != group_type) {
+    split = split_type && Py_TYPE(job) == split_type;
+    if (Py_TYPE(job) != group_type && !split) {
         PyObject *r = PyObject_CallMethodOneArg(part, s_deliver, payload);
         Py_DECREF(job);
         if (!r) return -1;
@@ -598,15 +663,26 @@ static int part_done(PyObject *part, PyObject *payload, PyObject *dirty) {
     n = PyLong_AsSsize_t(rem) - 1;
     if (PyErr_Occurred() || !(left = PyLong_FromSsize_t(n)) || PyObject_SetAttr(job, s_remaining, left) < 0) goto done;
     if (n == 0) {
-        PyObject *order = PyObject_GetAttr(job, s_order), *cell = order ? PyObject_GetAttr(job, s_cell) : NULL, *conn = NULL, *joined = NULL;
+        PyObject *a = PyObject_GetAttr(job, split ? s_merges : s_order), *b = NULL, *cell = NULL, *conn = NULL, *joined = NULL;
         int ok = 0;
-        if (cell && (conn = PyObject_GetAttr(job, s_conn)) && (joined = PyObject_CallFunctionObjArgs(interleave_fn, order, parts, NULL))) {
-            if (!PyList_Check(cell) || PyList_GET_SIZE(cell) != 1)
-                PyErr_SetString(PyExc_TypeError, "a reply cell is a one-element list");
-            else
-                ok = PyList_SetItem(cell, 0, Py_NewRef(joined)) == 0 && PySet_Add(dirty, conn) == 0;
+        if (a && (!split || (b = PyObject_GetAttr(job, s_orders))) && (cell = PyObject_GetAttr(job, s_cell)) &&
+            (conn = PyObject_GetAttr(job, s_conn))) {
+            joined = split ? PyObject_CallFunctionObjArgs(merge_fn, a, b, parts, NULL) : PyObject_CallFunctionObjArgs(interleave_fn, a, parts, NULL);
+            if (!joined && split && PyErr_ExceptionMatches(PyExc_ValueError)) {
+                /* a shard's reply of an unexpected shape: RawSplit.done makes it an error reply */
+                PyErr_Clear();
+                PyObject *r = PyObject_CallMethodNoArgs(job, s_done);
+                ok = r != NULL;
+                Py_XDECREF(r);
+            } else if (joined) {
+                if (!PyList_Check(cell) || PyList_GET_SIZE(cell) != 1)
+                    PyErr_SetString(PyExc_TypeError, "a reply cell is a one-element list");
+                else
+                    ok = PyList_SetItem(cell, 0, Py_NewRef(joined)) == 0 && PySet_Add(dirty, conn) == 0;
+            }
         }
-        Py_XDECREF(order);
+        Py_XDECREF(a);
+        Py_XDECREF(b);
         Py_XDECREF(cell);
         Py_XDECREF(conn);
         Py_XDECREF(joined);
@@ -624,11 +700,13 @@ done:
 }
 
 static PyObject *configure(PyObject *self, PyObject *args) {
-    PyObject *group, *part, *fn;
-    if (!PyArg_ParseTuple(args, "O!O!O", &PyType_Type, &group, &PyType_Type, &part, &fn)) return NULL;
+    PyObject *group, *part, *fn, *split, *merge;
+    if (!PyArg_ParseTuple(args, "O!O!OO!O", &PyType_Type, &group, &PyType_Type, &part, &fn, &PyType_Type, &split, &merge)) return NULL;
     Py_XSETREF(group_type, (PyTypeObject *)Py_NewRef(group));
     Py_XSETREF(part_type, (PyTypeObject *)Py_NewRef(part));
     Py_XSETREF(interleave_fn, Py_NewRef(fn));
+    Py_XSETREF(split_type, (PyTypeObject *)Py_NewRef(split));
+    Py_XSETREF(merge_fn, Py_NewRef(merge));
     Py_RETURN_NONE;
 }
 
@@ -700,7 +778,7 @@ static PyMethodDef methods[] = {
     {"write_ready", py_write_ready, METH_O, "Write a connection's ready replies, in order."},
     {"write_all", write_all, METH_O, "write_ready for every connection of an iterable."},
     {"deliver", (PyCFunction)(void (*)(void))deliver, METH_FASTCALL, "Hand one reply message's runs to their targets."},
-    {"configure", configure, METH_VARARGS, "configure(GroupTarget, ShardPart, interleave): groups spread over shards on the C path."},
+    {"configure", configure, METH_VARARGS, "configure(GroupTarget, ShardPart, interleave, RawSplit, merge_splits): groups and split commands on the C path."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -768,6 +846,10 @@ PyMODINIT_FUNC PyInit__fastpath(void) {
     INTERN(s_order, "order");
     INTERN(s_job, "job");
     INTERN(s_shard, "shard");
+    INTERN(s_merges, "merges");
+    INTERN(s_orders, "orders");
+    INTERN(s__split_sent, "_split_sent");
+    INTERN(s_done, "done");
     if (!(empty_tuple = PyTuple_New(0))) return NULL;
     if (!(s_ping = PyBytes_FromString("ping"))) return NULL;
     return PyModule_Create(&module);

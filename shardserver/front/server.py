@@ -46,13 +46,13 @@ from shardserver.front.targets import (
     SplitJob,
     SplitPart,
 )
-from shardserver.resp import ErrorReply, RequestParser, encode, interleave
+from shardserver.resp import ErrorReply, RequestParser, encode, interleave, merge_splits
 from shardserver.slots import SlotMap, key_slot
 
 _deliver = fastpath.deliver if fastpath is not None else None
 _write_all = fastpath.write_all if fastpath is not None else None
 if fastpath is not None:  # groups spread over shards are built and merged on the C path too
-    fastpath.configure(GroupTarget, ShardPart, interleave)
+    fastpath.configure(GroupTarget, ShardPart, interleave, RawSplit, merge_splits)
 
 FrontHandler = Callable[["Front", ClientConnection, list[bytes]], Any]
 
@@ -457,7 +457,6 @@ class Front:
         sub-commands, replies merged by ``merge_splits``; counted here, once each, as
         the front's other cross-shard commands are."""
         t0 = time.perf_counter_ns()
-        specs = [self._names.get(name) or self._names[name.lower()] for name in names]
         cell: list[Any] = [None]
         conn.pending.append(cell)
         down = next((s for s, raw in enumerate(raws) if raw is not None and not self.links[s].up), None)
@@ -466,17 +465,20 @@ class Front:
             # other split commands share its runs and are refused with it
             cell[0] = b"".join(encode(ErrorReply(errors.loading_shard(next((s for s in order if not self.links[s].up), down)))) for order in orders)
             self.reply_ready(conn)
-            took = (time.perf_counter_ns() - t0) // len(names)
-            for spec in specs:
-                self.cmdstats.record(spec.fullname, took, failed=True)
+            self._split_sent(conn, names, orders, raws, (time.perf_counter_ns() - t0) // len(names), failed=True)
             return
         job = RawSplit(self, conn, cell, merges, orders, raws)
         flags = (wire.RESP3 if conn.resp3 else 0) | wire.SPLIT_PART | wire.LENGTHS | (wire.NO_TOUCH if conn.no_touch else 0)
         self._send_parts(conn, flags, raws, job)
-        took = (time.perf_counter_ns() - t0) // len(names)
-        for spec in specs:
-            self.cmdstats.record(spec.fullname, took, failed=False)
-        if took >= self._slow_ns:  # as _timed does for the front's other commands
+        self._split_sent(conn, names, orders, raws, (time.perf_counter_ns() - t0) // len(names))
+
+    def _split_sent(self, conn: ClientConnection, names: list[bytes], orders: list[bytes], raws: list[bytes | None], took: int, failed: bool = False) -> None:
+        """Count split commands queued (by ``_close_split`` or the C path), each ``took`` ns."""
+        names_table = self._names
+        for name in names:
+            spec = names_table.get(name) or names_table[name.lower()]
+            self.cmdstats.record(spec.fullname, took, failed=failed)
+        if not failed and took >= self._slow_ns:  # as _timed does for the front's other commands
             for argv in _unsplit(names, orders, raws):
                 self.slowlog.maybe_add(took // 1000, argv, conn.id)
             self.cmdstats.note_latency("command", took // 1_000_000, int(self.config.get("latency-monitor-threshold")))

@@ -19,8 +19,8 @@ import pytest
 from shardserver import wire
 from shardserver.front import connection
 from shardserver.front.server import route_tables
-from shardserver.front.targets import GroupTarget, ShardPart
-from shardserver.resp import FastRequestParser, encode_command, interleave
+from shardserver.front.targets import GroupTarget, RawSplit, ShardPart
+from shardserver.resp import FastRequestParser, encode_command, interleave, merge_splits
 from shardserver.slots import MAP_BYTES, SlotMap, key_slot
 
 fastpath = connection.fastpath
@@ -73,10 +73,17 @@ class Front:
         self._next_run = 1
         self.stats = {"total_commands_processed": 0}
         self.query_buffer_limit = 1 << 20
+        self.splits: list[tuple[Any, ...]] = []
 
     def _schedule_flush(self) -> None:
         self._flush_scheduled = True
         self.flushes += 1
+
+    def _split_sent(self, conn: Any, names: list[bytes], orders: list[bytes], raws: list[bytes | None], took: int) -> None:
+        self.splits.append((conn, names, orders, raws, took))
+
+    def reply_ready(self, conn: Any) -> None:  # RawSplit.done's
+        self._dirty_conns.add(conn)
 
 
 class Conn:
@@ -163,6 +170,62 @@ def test_a_group_over_shards_is_merged_in_request_order() -> None:
     assert dirty == {conn}
     want = b"$-1\r\n$1\r\nb\r\n+OK\r\n"
     assert conn.pending[0] == [want] == [interleave(b"\x00\x01\x00", [(b"$-1\r\n+OK\r\n", lengths), (b"$1\r\nb\r\n", array("I", [7]).tobytes())])]
+
+
+def test_a_command_split_over_shards_is_queued_and_merged_on_the_c_path() -> None:
+    front = Front(2)
+    conn = Conn(front)
+    conn.resp3 = True
+    assert fastpath.receive(front, conn, raw([b"MSET", K0, b"a", K1, b"b"], [b"mget", K1, K0, K1]))
+    assert conn.handed == [] and conn.tot_cmds == 2 and conn.last_cmd is NAMES[b"mget"]
+    (r0,) = front.links[0].out
+    (r1,) = front.links[1].out
+    assert r0[2] == r1[2] == wire.RESP3 | wire.LENGTHS | wire.SPLIT_PART
+    assert r0[3] == raw([b"MSET", K0, b"a"], [b"mget", K0]) and r1[3] == raw([b"MSET", K1, b"b"], [b"mget", K1, K1])
+    p0, p1 = front.links[0].inflight[r0[0]], front.links[1].inflight[r1[0]]
+    assert type(p0) is type(p1) is ShardPart and p0.job is p1.job and (p0.shard, p1.shard) == (0, 1)
+    job = p0.job
+    assert type(job) is RawSplit and job.conn is conn and job.remaining == 2 and job.parts == [None, None]
+    [(who, names, orders, raws, took)] = front.splits
+    assert who is conn and names == [b"MSET", b"mget"] and orders == job.orders and raws == [r0[3], r1[3]] and took >= 0
+    assert front.flushes == 1 and list(conn.pending) == [[None]]
+    dirty: set[Any] = set()
+    # each shard's part: its sub-MSET's +OK, then its sub-MGET's array
+    part0 = (b"+OK\r\n*1\r\n$1\r\na\r\n", array("I", [5, 11]).tobytes())
+    part1 = (b"+OK\r\n*2\r\n$1\r\nb\r\n$1\r\nb\r\n", array("I", [5, 18]).tobytes())
+    fastpath.deliver([r1[0], list(part1)], front.links[1].inflight, dirty, None)
+    assert dirty == set() and job.remaining == 1 and list(conn.pending) == [[None]]
+    fastpath.deliver([r0[0], list(part0)], front.links[0].inflight, dirty, None)
+    assert dirty == {conn} and front.links[0].inflight == front.links[1].inflight == {}
+    assert conn.pending[0] == [b"+OK\r\n*3\r\n$1\r\nb\r\n$1\r\na\r\n$1\r\nb\r\n"]
+    assert conn.pending[0][0] == merge_splits(job.merges, job.orders, [part0, part1])
+
+
+def test_a_split_reply_of_an_unexpected_shape_becomes_an_error_reply() -> None:
+    front = Front(2)
+    conn = Conn(front)
+    assert fastpath.receive(front, conn, raw([b"MGET", K0, K1]))
+    (r0,) = front.links[0].out
+    (r1,) = front.links[1].out
+    dirty: set[Any] = set()
+    fastpath.deliver([r0[0], [b"$1\r\na\r\n", array("I", [7]).tobytes()]], front.links[0].inflight, dirty, None)
+    fastpath.deliver([r1[0], [b"+OK\r\n", array("I", [99]).tobytes()]], front.links[1].inflight, dirty, None)  # a length past the end
+    assert conn.pending[0][0].startswith(b"-ERR internal error") and front._dirty_conns == {conn}
+
+
+@pytest.mark.parametrize("why", ["holder", "down"])
+def test_a_split_touching_a_shard_on_hold_or_down_goes_to_python(why: str) -> None:
+    front = Front(2)
+    conn = Conn(front)
+    if why == "holder":
+        front.links[1].holder = object()
+    else:
+        front.links[1].up = False
+    assert fastpath.receive(front, conn, raw([b"GET", K0], [b"DEL", K0, K1], [b"GET", K0]))
+    assert len(front.links[0].out) == 1 and front.links[1].out == [] and front.splits == []
+    [(rest, start, _)] = conn.handed
+    assert start == 1 and len(rest) == 2 and len(rest[0]) == 4 and rest[0][3] == [b"DEL"]
+    assert conn.tot_cmds == 1 and len(conn.pending) == 1
 
 
 def test_what_the_c_path_does_not_cover_goes_to_the_python_twin_in_place() -> None:
