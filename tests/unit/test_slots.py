@@ -53,7 +53,7 @@ def test_c_key_slot_matches_python() -> None:
 
     from shardserver.slots import py_key_slot
 
-    samples = [b"", b"{", b"}", b"{}", b"{a", b"a}", b"x{y}z", b"{{}}", b"foo{}{bar}", b"foo{{bar}}zap"]
+    samples = [b"", b"{", b"}", b"{}", b"{a", b"a}", b"a{", b"}{", b"}{x}", b"{}}", b"{x}}", b"x{y}z", b"{{}}", b"foo{}{bar}", b"foo{{bar}}zap"]
     samples += [os.urandom(n) for n in range(64) for _ in range(20)]
     for key in samples:
         assert key_slot(key) == py_key_slot(key), key
