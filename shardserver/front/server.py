@@ -133,8 +133,8 @@ class Front:
         self.aggregators: dict[str, Callable[..., Any]] = handlers.AGGREGATE
         self._names, self._fast = route_tables()
 
-    @property
-    def _slow_ns(self) -> int:
+    def _slow_threshold(self) -> int:
+        """The ns from which a front command goes to SLOWLOG or LATENCY (kept in ``_slow_ns``)."""
         slower = self.slowlog.slower_than
         threshold_ms = int(self.config.get("latency-monitor-threshold"))
         ns = slower * 1000 if slower >= 0 else 1 << 62
@@ -176,6 +176,7 @@ class Front:
         self.maxclients = int(cfg.get("maxclients"))
         self.timeout = int(cfg.get("timeout"))
         self.databases = int(cfg.get("databases"))
+        self._slow_ns = self._slow_threshold()  # read per timed command: not looked up each time
 
     # -- connections -----------------------------------------------------
     def next_client_id(self) -> int:
