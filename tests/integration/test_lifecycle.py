@@ -314,6 +314,52 @@ def test_config_file_with_command_line_override(tmp_path: Path) -> None:
     assert "at line 3" in proc.stderr.decode() and ">>> 'maxclients lots'" in proc.stderr.decode()
 
 
+def test_split_commands_in_flight_when_a_shard_dies_get_loading_never_a_hang() -> None:
+    """MSET/MGET over both shards (queued and merged on the front's C path) sent to a
+    stopped shard 0, which is then killed: the split commands in flight get -LOADING
+    (never a hang, never half a reply), the other shard's command in the same pipeline
+    its reply, and split commands work again once the shard is back."""
+    n = 2
+    with shardserver(shards=n) as s:
+        r = redis.Redis(port=s.port, socket_timeout=5)
+        keys = keys_on(0, n, "s0", 3) + keys_on(1, n, "s1", 3)
+        other = key_on(1, n, "o")
+        r.set(other, "kept")
+        assert r.mset(dict.fromkeys(keys, "a")) and r.mget(keys) == [b"a"] * len(keys)
+        victim_pid, _ = shard_pids(r.info("shards"), n)
+        sock = connect(s.port)
+        sock.sendall(resp("CLIENT", "SETNAME", "splitter"))
+        assert read_replies(sock, 1) == [b"OK"]
+        os.kill(victim_pid, signal.SIGSTOP)
+        try:
+            sock.sendall(resp("MSET", *[x for k in keys for x in (k, "b")]) + resp("MGET", *keys) + resp("GET", other))
+            # the front counts a command when it routes it: then the split runs are in flight
+            deadline = time.monotonic() + 10
+            while not any(c["name"] == "splitter" and c["tot-cmds"] == "4" for c in r.client_list()):
+                assert time.monotonic() < deadline, r.client_list()
+                time.sleep(0.005)  # CLIENT LIST is the only view of the routing; poll it
+            mark = s.log_size()
+            os.kill(victim_pid, signal.SIGKILL)
+        finally:
+            if not process_gone(victim_pid):
+                os.kill(victim_pid, signal.SIGCONT)
+        mset, mget, get = read_replies(sock, 3)
+        assert str(mset).startswith("LOADING shard 0 is restarting") and str(mget).startswith("LOADING shard 0 is restarting"), (mset, mget)
+        assert get == b"kept"
+        m = s.wait_log(rb"Restarted shard 0 as pid (\d+)", 10, start=mark)
+        s.wait_log(rb"%d:H0 .*Shard 0 ready" % int(m.group(1)), 10, start=mark)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                assert r.mset(dict.fromkeys(keys, "c"))
+                break
+            except redis.exceptions.BusyLoadingError:
+                assert time.monotonic() < deadline
+                time.sleep(0.01)  # no event exposes "hello received"; poll with a deadline
+        assert r.mget(keys) == [b"c"] * len(keys) and r.exists(*keys) == len(keys)
+        sock.close()
+
+
 def test_shutdown_command_exits_0() -> None:
     with shardserver(shards=2) as s:
         children = _children(s.proc.pid)
