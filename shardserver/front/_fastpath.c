@@ -311,62 +311,15 @@ static int close_run(Ctx *c, Py_ssize_t shard, PyObject *raw, Py_ssize_t n) {
     return t;
 }
 
-/* Front._close_group: one connection's commands spread over shards, as a
- * GroupTarget with a ShardPart per shard: 1 queued, 0 Python decides, -1 error */
-static int close_group(Ctx *c, PyObject *order, PyObject *raws) {
+/* A ShardRuns job of ``type`` over ``raws`` (a part per shard, or None): its
+ * ShardRuns slots plus ``nextra`` (name, value) pairs, a reply cell queued, and
+ * for each part a run with ``flags`` whose target is a ShardPart.  1 queued, 0
+ * a shard with a part is on hold or down (Python decides), -1 error */
+static int close_parts(Ctx *c, PyObject *raws, PyTypeObject *type, int nextra, PyObject *const *extra, long flags) {
     Py_ssize_t nraws = PyList_GET_SIZE(raws), s, nparts = 0;
-    PyObject *cell = NULL, *parts = NULL, *group = NULL, *remaining = NULL;
+    PyObject *cell = NULL, *parts = NULL, *job = NULL, *remaining = NULL;
     int t, rc = -1;
-    if (!group_type || nraws > PyList_GET_SIZE(c->links)) return 0;
-    for (s = 0; s < nraws; s++) {
-        if (PyList_GET_ITEM(raws, s) == Py_None) continue;
-        if ((t = link_free(PyList_GET_ITEM(c->links, s))) <= 0) return t;
-        nparts++;
-    }
-    if (!(parts = PyList_New(nraws))) return -1;
-    for (s = 0; s < nraws; s++) {
-        Py_INCREF(Py_None);
-        PyList_SET_ITEM(parts, s, Py_None);
-    }
-    if (!(remaining = PyLong_FromSsize_t(nparts)) || !(cell = new_cell(c))) goto done;
-    {
-        PyObject *kv[] = {s_front, c->front, s_conn, c->conn, s_cell, cell, s_parts, parts, s_remaining, remaining, s_order, order};
-        if (!(group = make_slots(group_type, 6, kv))) goto done;
-    }
-    for (s = 0; s < nraws; s++) {
-        PyObject *shard, *part = NULL;
-        if (PyList_GET_ITEM(raws, s) == Py_None) continue;
-        if ((shard = PyLong_FromSsize_t(s))) {
-            PyObject *kv[] = {s_job, group, s_shard, shard};
-            part = make_slots(part_type, 2, kv);
-        }
-        t = part && send_run(c, PyList_GET_ITEM(c->links, s), PyList_GET_ITEM(raws, s), c->flags | F_LENGTHS, part) == 0;
-        Py_XDECREF(shard);
-        Py_XDECREF(part);
-        if (!t) goto done;
-    }
-    rc = 1;
-done:
-    Py_XDECREF(cell);
-    Py_XDECREF(parts);
-    Py_XDECREF(group);
-    Py_XDECREF(remaining);
-    return rc;
-}
-
-/* Front._close_split: commands the router split over shards (MSET, MGET, DEL...)
- * as a RawSplit with a ShardPart per shard; their statistics go to the front's
- * _split_sent.  1 queued, 0 Python decides (a shard on hold or down), -1 error */
-static int close_split(Ctx *c, PyObject *item) {
-    PyObject *merges = PyTuple_GET_ITEM(item, 0), *orders = PyTuple_GET_ITEM(item, 1), *raws = PyTuple_GET_ITEM(item, 2),
-             *names = PyTuple_GET_ITEM(item, 3), *cell = NULL, *parts = NULL, *job = NULL, *remaining = NULL, *took = NULL, *r;
-    Py_ssize_t nraws, s, nparts = 0, nnames;
-    struct timespec t0, t1;
-    int t, rc = -1;
-    if (!split_type || !PyList_CheckExact(raws) || !PyList_CheckExact(names) || (nnames = PyList_GET_SIZE(names)) == 0) return 0;
-    nraws = PyList_GET_SIZE(raws);
-    if (nraws > PyList_GET_SIZE(c->links)) return 0;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    if (!type || nraws > PyList_GET_SIZE(c->links)) return 0;
     for (s = 0; s < nraws; s++) {
         if (PyList_GET_ITEM(raws, s) == Py_None) continue;
         if ((t = link_free(PyList_GET_ITEM(c->links, s))) <= 0) return t;
@@ -376,8 +329,10 @@ static int close_split(Ctx *c, PyObject *item) {
     for (s = 0; s < nraws; s++) PyList_SET_ITEM(parts, s, Py_NewRef(Py_None));
     if (!(remaining = PyLong_FromSsize_t(nparts)) || !(cell = new_cell(c))) goto done;
     {
-        PyObject *kv[] = {s_front, c->front, s_conn, c->conn, s_cell, cell, s_parts, parts, s_remaining, remaining, s_merges, merges, s_orders, orders};
-        if (!(job = make_slots(split_type, 7, kv))) goto done;
+        PyObject *kv[14] = {s_front, c->front, s_conn, c->conn, s_cell, cell, s_parts, parts, s_remaining, remaining};
+        int i, n = nextra < 2 ? nextra : 2;  /* a job's own slots: at most 2 */
+        for (i = 0; i < 2 * n; i++) kv[10 + i] = extra[i];
+        if (!(job = make_slots(type, 5 + n, kv))) goto done;
     }
     for (s = 0; s < nraws; s++) {
         PyObject *shard, *part = NULL;
@@ -386,23 +341,47 @@ static int close_split(Ctx *c, PyObject *item) {
             PyObject *kv[] = {s_job, job, s_shard, shard};
             part = make_slots(part_type, 2, kv);
         }
-        t = part && send_run(c, PyList_GET_ITEM(c->links, s), PyList_GET_ITEM(raws, s), c->flags | F_LENGTHS | F_SPLIT_PART, part) == 0;
+        t = part && send_run(c, PyList_GET_ITEM(c->links, s), PyList_GET_ITEM(raws, s), flags, part) == 0;
         Py_XDECREF(shard);
         Py_XDECREF(part);
         if (!t) goto done;
     }
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    if (!(took = PyLong_FromLongLong(((long long)(t1.tv_sec - t0.tv_sec) * 1000000000LL + (t1.tv_nsec - t0.tv_nsec)) / nnames))) goto done;
-    if (!(r = PyObject_CallMethodObjArgs(c->front, s__split_sent, c->conn, names, orders, raws, took, NULL))) goto done;
-    Py_DECREF(r);
     rc = 1;
 done:
     Py_XDECREF(cell);
     Py_XDECREF(parts);
     Py_XDECREF(job);
     Py_XDECREF(remaining);
-    Py_XDECREF(took);
     return rc;
+}
+
+/* Front._close_group: one connection's commands spread over shards, as a
+ * GroupTarget: 1 queued, 0 Python decides, -1 error */
+static int close_group(Ctx *c, PyObject *order, PyObject *raws) {
+    PyObject *extra[] = {s_order, order};
+    return close_parts(c, raws, group_type, 1, extra, c->flags | F_LENGTHS);
+}
+
+/* Front._close_split: commands the router split over shards (MSET, MGET, DEL...)
+ * as a RawSplit; their statistics go to the front's _split_sent.  1 queued, 0
+ * Python decides (a shard on hold or down), -1 error */
+static int close_split(Ctx *c, PyObject *item) {
+    PyObject *merges = PyTuple_GET_ITEM(item, 0), *orders = PyTuple_GET_ITEM(item, 1), *raws = PyTuple_GET_ITEM(item, 2),
+             *names = PyTuple_GET_ITEM(item, 3), *took, *r;
+    PyObject *extra[] = {s_merges, merges, s_orders, orders};
+    Py_ssize_t nnames;
+    struct timespec t0, t1;
+    int t;
+    if (!PyList_CheckExact(raws) || !PyList_CheckExact(names) || (nnames = PyList_GET_SIZE(names)) == 0) return 0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    if ((t = close_parts(c, raws, split_type, 2, extra, c->flags | F_LENGTHS | F_SPLIT_PART)) <= 0) return t;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    if (!(took = PyLong_FromLongLong(((long long)(t1.tv_sec - t0.tv_sec) * 1000000000LL + (t1.tv_nsec - t0.tv_nsec)) / nnames))) return -1;
+    r = PyObject_CallMethodObjArgs(c->front, s__split_sent, c->conn, names, orders, raws, took, NULL);
+    Py_DECREF(took);
+    if (!r) return -1;
+    Py_DECREF(r);
+    return 1;
 }
 
 /* is every byte of ``order`` the same shard? */
