@@ -26,6 +26,8 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <structmember.h>
+#include <stddef.h>
 #include <time.h>
 
 /* wire.py's flags */
@@ -34,31 +36,45 @@
 #define F_LENGTHS 4
 #define F_SPLIT_PART 16
 
-static PyObject *s_closing, *s_blocked, *s_authenticated, *s_pause_mode, *s_monitors, *s_parser, *s__p, *s_feed,
-    *s_drain_routed, *s__fast, *s_slotmap, *s_raw_owner, *s_nshards, *s_buffered, *s_query_buffer_limit, *s_net_in,
-    *s_last_active, *s_pending, *s_links, *s_holder, *s_lockq, *s_up, *s_inflight, *s_out, *s__dirty_links,
-    *s__flush_scheduled, *s__schedule_flush, *s__next_run, *s_db, *s_resp3, *s_no_touch, *s_id, *s_tot_cmds,
-    *s_stats, *s_total_commands_processed, *s_last_cmd, *s__names, *s_transport, *s_is_closing, *s_write, *s_close,
-    *s_close_after_flush, *s_net_out, *s_deliver, *s_popleft, *s_lower, *s_routed, *s_fail, *s_ping, *s_routable, *s_append, *s_front, *s_conn, *s_cell, *s_parts,
-    *s_remaining, *s_order, *s_job, *s_shard, *s_merges, *s_orders, *s__split_sent, *s_done;
+static PyObject *s_pause_mode, *s_monitors, *s__p, *s_feed,
+    *s_drain_routed, *s__fast, *s_slotmap, *s_raw_owner, *s_nshards, *s_buffered, *s_query_buffer_limit,
+    *s_links, *s_holder, *s_lockq, *s_up, *s_inflight, *s_out, *s__dirty_links,
+    *s__flush_scheduled, *s__schedule_flush, *s__next_run,
+    *s_stats, *s_total_commands_processed, *s__names, *s_is_closing, *s_write, *s_close,
+    *s_deliver, *s_popleft, *s_lower, *s_routed, *s_fail, *s_ping, *s_routable, *s_append, *s_front, *s_conn, *s_cell, *s_parts,
+    *s_remaining, *s_order, *s_job, *s_shard, *s_merges, *s_orders, *s__split_sent, *s_done, *s_process_data;
+
+/* ConnBase: the storage of a ClientConnection's fields that every read and
+ * reply touches, so this path reads them without attribute lookups; Python
+ * sees them as ordinary attributes.  Flags are objects (any truth value). */
+typedef struct {
+    PyObject_HEAD
+    PyObject *front, *parser, *pending, *transport, *last_cmd, *db, *id;
+    PyObject *closing, *blocked, *authenticated, *resp3, *no_touch, *close_after_flush;
+    Py_ssize_t net_in, net_out, tot_cmds;
+    double last_active;
+} Conn;
+
+static PyTypeObject ConnType;
+
+/* a flag's truth: 1, 0 (unset counts as false) or -1 */
+static int truth(PyObject *o) {
+    if (o == Py_True) return 1;
+    if (!o || o == Py_False || o == Py_None) return 0;
+    return PyObject_IsTrue(o);
+}
+
+static Conn *as_conn(PyObject *conn) {
+    if (!PyObject_TypeCheck(conn, &ConnType)) {
+        PyErr_SetString(PyExc_TypeError, "a connection is a ConnBase");
+        return NULL;
+    }
+    return (Conn *)conn;
+}
 
 /* set by configure(): the front's target classes and the C interleave and merge */
 static PyTypeObject *group_type, *part_type, *split_type;
 static PyObject *interleave_fn, *merge_fn, *empty_tuple;
-
-/* obj.name += delta for an int attribute */
-static int add_attr(PyObject *obj, PyObject *name, Py_ssize_t delta) {
-    PyObject *v = PyObject_GetAttr(obj, name), *d, *s;
-    if (!v) return -1;
-    d = PyLong_FromSsize_t(delta);
-    s = d ? PyNumber_Add(v, d) : NULL;
-    Py_DECREF(v);
-    Py_XDECREF(d);
-    if (!s) return -1;
-    int rc = PyObject_SetAttr(obj, name, s);
-    Py_DECREF(s);
-    return rc;
-}
 
 static int add_item(PyObject *dict, PyObject *key, Py_ssize_t delta) {
     PyObject *v = PyDict_GetItemWithError(dict, key), *d, *s;
@@ -90,11 +106,16 @@ static int attr_is_none(PyObject *obj, PyObject *name) {
 }
 
 /* ClientConnection.write_ready: write the replies known so far, in request order */
-static int write_ready(PyObject *conn) {
-    PyObject *pending = PyObject_GetAttr(conn, s_pending), *chunks = NULL, *transport = NULL, *data = NULL, *r;
+static int write_ready(PyObject *obj) {
+    Conn *conn = as_conn(obj);
+    PyObject *pending, *chunks = NULL, *transport = NULL, *data = NULL, *r;
     int rc = -1, closing;
     Py_ssize_t n;
-    if (!pending) return -1;
+    if (!conn) return -1;
+    if (!(pending = Py_XNewRef(conn->pending))) {
+        PyErr_SetString(PyExc_AttributeError, "pending");
+        return -1;
+    }
     n = PyObject_Length(pending);
     if (n <= 0) {
         Py_DECREF(pending);
@@ -129,9 +150,8 @@ static int write_ready(PyObject *conn) {
         rc = 0;
         goto done;
     }
-    transport = PyObject_GetAttr(conn, s_transport);
-    if (!transport) goto done;
-    if (transport == Py_None) {
+    transport = Py_XNewRef(conn->transport);
+    if (!transport || transport == Py_None) {
         rc = 0;  /* the client went away: its replies have nowhere to go */
         goto done;
     }
@@ -166,13 +186,13 @@ static int write_ready(PyObject *conn) {
                 w += PyBytes_GET_SIZE(b);
             }
         }
-        if (add_attr(conn, s_net_out, PyBytes_GET_SIZE(data)) < 0) goto done;
+        conn->net_out += PyBytes_GET_SIZE(data);
         r = PyObject_CallMethodOneArg(transport, s_write, data);
         if (!r) goto done;
         Py_DECREF(r);
     }
     {
-        int after = attr_true(conn, s_close_after_flush);
+        int after = truth(conn->close_after_flush);
         if (after < 0) goto done;
         if (after) {
             Py_ssize_t left = PyObject_Length(pending);
@@ -465,7 +485,8 @@ static int set_last_cmd(Ctx *c, PyObject *name) {
         rc = PyErr_Occurred() ? -1 : 0;
         goto done;
     }
-    rc = PyObject_SetAttr(c->conn, s_last_cmd, spec);
+    Py_XSETREF(((Conn *)c->conn)->last_cmd, Py_NewRef(spec));
+    rc = 0;
 done:
     Py_DECREF(names);
     Py_XDECREF(low);
@@ -473,11 +494,11 @@ done:
 }
 
 /* may this connection's input take the router's path now? 1 yes, 0 no, -1 error */
-static int eligible(PyObject *front, PyObject *conn, PyObject *parser) {
+static int eligible(PyObject *front, Conn *conn, PyObject *parser) {
     int t;
     PyObject *v;
-    if ((t = attr_true(conn, s_blocked)) != 0) return t < 0 ? -1 : 0;
-    if ((t = attr_true(conn, s_authenticated)) <= 0) return t;
+    if ((t = truth(conn->blocked)) != 0) return t < 0 ? -1 : 0;
+    if ((t = truth(conn->authenticated)) <= 0) return t;
     if ((t = attr_is_none(front, s_pause_mode)) <= 0) return t;
     if (!(v = PyObject_GetAttr(front, s_monitors))) return -1;
     t = PyObject_IsTrue(v);
@@ -496,6 +517,7 @@ static PyObject *receive(PyObject *self, PyObject *const *args, Py_ssize_t nargs
     PyObject *front, *conn, *data, *parser = NULL, *p = NULL, *r = NULL, *fast = NULL, *slotmap = NULL, *owner = NULL,
                                    *nshards = NULL, *items = NULL, *err = NULL, *last = NULL, *result = NULL, *v;
     Ctx c = {0};
+    Conn *cn;
     Py_ssize_t start, ncmds = 0;
     int t;
     if (nargs != 3 || !PyBytes_Check(args[2])) {
@@ -505,21 +527,22 @@ static PyObject *receive(PyObject *self, PyObject *const *args, Py_ssize_t nargs
     front = args[0];
     conn = args[1];
     data = args[2];
-    if ((t = attr_true(conn, s_closing)) != 0) {
+    if (!(cn = as_conn(conn))) return NULL;
+    if ((t = truth(cn->closing)) != 0) {
         if (t < 0) return NULL;
         Py_RETURN_TRUE;  /* dropped, as the Python twin does */
     }
-    if (!(parser = PyObject_GetAttr(conn, s_parser))) return NULL;
-    if ((t = eligible(front, conn, parser)) <= 0) {
+    if (!(parser = Py_XNewRef(cn->parser))) {
+        PyErr_SetString(PyExc_AttributeError, "parser");
+        return NULL;
+    }
+    if ((t = eligible(front, cn, parser)) <= 0) {
         Py_DECREF(parser);
         if (t < 0) return NULL;
         Py_RETURN_FALSE;
     }
-    if (add_attr(conn, s_net_in, PyBytes_GET_SIZE(data)) < 0) goto done;
-    if (!(v = PyFloat_FromDouble(monotonic()))) goto done;
-    t = PyObject_SetAttr(conn, s_last_active, v);
-    Py_DECREF(v);
-    if (t < 0) goto done;
+    cn->net_in += PyBytes_GET_SIZE(data);
+    cn->last_active = monotonic();
     if (!(p = PyObject_GetAttr(parser, s__p))) goto done;
     if (!(r = PyObject_CallMethodOneArg(p, s_feed, data))) goto done;
     Py_CLEAR(r);
@@ -539,17 +562,21 @@ static PyObject *receive(PyObject *self, PyObject *const *args, Py_ssize_t nargs
     if (PyList_GET_SIZE(items) > 0) {  /* else a partial command: nothing to queue */
         c.front = front;
         c.conn = conn;
-        if (!(c.pending = PyObject_GetAttr(conn, s_pending)) || !(c.links = PyObject_GetAttr(front, s_links)) ||
-            !(c.dirty_links = PyObject_GetAttr(front, s__dirty_links)) || !(c.db = PyObject_GetAttr(conn, s_db)) ||
-            !(c.client_id = PyObject_GetAttr(conn, s_id)))
+        c.pending = Py_XNewRef(cn->pending);
+        c.db = Py_XNewRef(cn->db);
+        c.client_id = Py_XNewRef(cn->id);
+        if (!c.pending || !c.db || !c.client_id) {
+            PyErr_SetString(PyExc_AttributeError, "a connection's pending, db or id is unset");
             goto done;
+        }
+        if (!(c.links = PyObject_GetAttr(front, s_links)) || !(c.dirty_links = PyObject_GetAttr(front, s__dirty_links))) goto done;
         if (!PyList_Check(c.links) || !PySet_Check(c.dirty_links)) {
             PyErr_SetString(PyExc_TypeError, "front.links is a list, front._dirty_links a set");
             goto done;
         }
-        if ((t = attr_true(conn, s_resp3)) < 0) goto done;
+        if ((t = truth(cn->resp3)) < 0) goto done;
         c.flags = t ? F_RESP3 : 0;
-        if ((t = attr_true(conn, s_no_touch)) < 0) goto done;
+        if ((t = truth(cn->no_touch)) < 0) goto done;
         c.flags |= t ? F_NO_TOUCH : 0;
         if ((t = attr_true(front, s__flush_scheduled)) < 0) goto done;
         c.flush_scheduled = t;
@@ -570,7 +597,8 @@ static PyObject *receive(PyObject *self, PyObject *const *args, Py_ssize_t nargs
         }
         if (ncmds) {
             PyObject *stats;
-            if (add_attr(conn, s_tot_cmds, ncmds) < 0 || !(stats = PyObject_GetAttr(front, s_stats))) goto done;
+            cn->tot_cmds += ncmds;
+            if (!(stats = PyObject_GetAttr(front, s_stats))) goto done;
             t = add_item(stats, s_total_commands_processed, ncmds);
             Py_DECREF(stats);
             if (t < 0) goto done;
@@ -752,6 +780,95 @@ static PyObject *deliver(PyObject *self, PyObject *const *args, Py_ssize_t nargs
     Py_RETURN_NONE;
 }
 
+/* -- ConnBase ------------------------------------------------------------ */
+
+static int Conn_traverse(Conn *self, visitproc visit, void *arg) {
+    Py_VISIT(self->front);
+    Py_VISIT(self->parser);
+    Py_VISIT(self->pending);
+    Py_VISIT(self->transport);
+    Py_VISIT(self->last_cmd);
+    Py_VISIT(self->db);
+    Py_VISIT(self->id);
+    Py_VISIT(self->closing);
+    Py_VISIT(self->blocked);
+    Py_VISIT(self->authenticated);
+    Py_VISIT(self->resp3);
+    Py_VISIT(self->no_touch);
+    Py_VISIT(self->close_after_flush);
+    return 0;
+}
+
+static int Conn_clear(Conn *self) {
+    Py_CLEAR(self->front);
+    Py_CLEAR(self->parser);
+    Py_CLEAR(self->pending);
+    Py_CLEAR(self->transport);
+    Py_CLEAR(self->last_cmd);
+    Py_CLEAR(self->db);
+    Py_CLEAR(self->id);
+    Py_CLEAR(self->closing);
+    Py_CLEAR(self->blocked);
+    Py_CLEAR(self->authenticated);
+    Py_CLEAR(self->resp3);
+    Py_CLEAR(self->no_touch);
+    Py_CLEAR(self->close_after_flush);
+    return 0;
+}
+
+static void Conn_dealloc(Conn *self) {
+    PyObject_GC_UnTrack(self);
+    Conn_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* asyncio.Protocol.data_received: the C path, else the Python twin (process_data) */
+static PyObject *Conn_data_received(PyObject *self, PyObject *data) {
+    PyObject *args[3] = {((Conn *)self)->front, self, data}, *r;
+    if (!args[0]) {
+        PyErr_SetString(PyExc_AttributeError, "front");
+        return NULL;
+    }
+    if (!PyBytes_Check(data)) return PyObject_CallMethodOneArg(self, s_process_data, data);
+    if (!(r = receive(NULL, args, 3))) return NULL;
+    if (r == Py_True) {
+        Py_DECREF(r);
+        Py_RETURN_NONE;
+    }
+    Py_DECREF(r);
+    return PyObject_CallMethodOneArg(self, s_process_data, data);
+}
+
+static PyMethodDef Conn_methods[] = {
+    {"data_received", Conn_data_received, METH_O, "A client's bytes: the C path, else process_data (the Python twin)."},
+    {NULL, NULL, 0, NULL},
+};
+
+#define CONN_OBJ(name) {#name, T_OBJECT_EX, offsetof(Conn, name), 0, NULL}
+static PyMemberDef Conn_members[] = {
+    CONN_OBJ(front), CONN_OBJ(parser), CONN_OBJ(pending), CONN_OBJ(transport), CONN_OBJ(last_cmd), CONN_OBJ(db), CONN_OBJ(id),
+    CONN_OBJ(closing), CONN_OBJ(blocked), CONN_OBJ(authenticated), CONN_OBJ(resp3), CONN_OBJ(no_touch), CONN_OBJ(close_after_flush),
+    {"net_in", T_PYSSIZET, offsetof(Conn, net_in), 0, NULL},
+    {"net_out", T_PYSSIZET, offsetof(Conn, net_out), 0, NULL},
+    {"tot_cmds", T_PYSSIZET, offsetof(Conn, tot_cmds), 0, NULL},
+    {"last_active", T_DOUBLE, offsetof(Conn, last_active), 0, NULL},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyTypeObject ConnType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "shardserver.front._fastpath.ConnBase",
+    .tp_doc = "The fields of a client connection that the front's C path reads on every read and reply.",
+    .tp_basicsize = sizeof(Conn),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .tp_new = PyType_GenericNew,
+    .tp_dealloc = (destructor)Conn_dealloc,
+    .tp_traverse = (traverseproc)Conn_traverse,
+    .tp_clear = (inquiry)Conn_clear,
+    .tp_members = Conn_members,
+    .tp_methods = Conn_methods,
+};
+
 static PyMethodDef methods[] = {
     {"receive", (PyCFunction)(void (*)(void))receive, METH_FASTCALL, "Route a client's bytes on the C path, or return False."},
     {"write_ready", py_write_ready, METH_O, "Write a connection's ready replies, in order."},
@@ -767,12 +884,8 @@ static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_fastpath", NULL, -1
     if (!(var = PyUnicode_InternFromString(text))) return NULL
 
 PyMODINIT_FUNC PyInit__fastpath(void) {
-    INTERN(s_closing, "closing");
-    INTERN(s_blocked, "blocked");
-    INTERN(s_authenticated, "authenticated");
     INTERN(s_pause_mode, "pause_mode");
     INTERN(s_monitors, "monitors");
-    INTERN(s_parser, "parser");
     INTERN(s__p, "_p");
     INTERN(s_feed, "feed");
     INTERN(s_drain_routed, "drain_routed");
@@ -782,9 +895,6 @@ PyMODINIT_FUNC PyInit__fastpath(void) {
     INTERN(s_nshards, "nshards");
     INTERN(s_buffered, "buffered");
     INTERN(s_query_buffer_limit, "query_buffer_limit");
-    INTERN(s_net_in, "net_in");
-    INTERN(s_last_active, "last_active");
-    INTERN(s_pending, "pending");
     INTERN(s_links, "links");
     INTERN(s_holder, "holder");
     INTERN(s_lockq, "lockq");
@@ -795,21 +905,12 @@ PyMODINIT_FUNC PyInit__fastpath(void) {
     INTERN(s__flush_scheduled, "_flush_scheduled");
     INTERN(s__schedule_flush, "_schedule_flush");
     INTERN(s__next_run, "_next_run");
-    INTERN(s_db, "db");
-    INTERN(s_resp3, "resp3");
-    INTERN(s_no_touch, "no_touch");
-    INTERN(s_id, "id");
-    INTERN(s_tot_cmds, "tot_cmds");
     INTERN(s_stats, "stats");
     INTERN(s_total_commands_processed, "total_commands_processed");
-    INTERN(s_last_cmd, "last_cmd");
     INTERN(s__names, "_names");
-    INTERN(s_transport, "transport");
     INTERN(s_is_closing, "is_closing");
     INTERN(s_write, "write");
     INTERN(s_close, "close");
-    INTERN(s_close_after_flush, "close_after_flush");
-    INTERN(s_net_out, "net_out");
     INTERN(s_deliver, "deliver");
     INTERN(s_popleft, "popleft");
     INTERN(s_lower, "lower");
@@ -829,7 +930,17 @@ PyMODINIT_FUNC PyInit__fastpath(void) {
     INTERN(s_orders, "orders");
     INTERN(s__split_sent, "_split_sent");
     INTERN(s_done, "done");
+    INTERN(s_process_data, "process_data");
     if (!(empty_tuple = PyTuple_New(0))) return NULL;
     if (!(s_ping = PyBytes_FromString("ping"))) return NULL;
-    return PyModule_Create(&module);
+    if (PyType_Ready(&ConnType) < 0) return NULL;
+    {
+        PyObject *m = PyModule_Create(&module);
+        if (!m) return NULL;
+        if (PyModule_AddObjectRef(m, "ConnBase", (PyObject *)&ConnType) < 0) {
+            Py_DECREF(m);
+            return NULL;
+        }
+        return m;
+    }
 }

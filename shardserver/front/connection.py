@@ -32,13 +32,24 @@ def _load_fastpath() -> Any:
 
 
 fastpath = _load_fastpath()
-_receive = fastpath.receive if fastpath is not None else None
+
+
+class _PyConnBase:
+    """The Python twin of ``_fastpath.ConnBase`` (whose fields are plain attributes here)."""
+
+    def data_received(self, data: bytes) -> None:
+        self.process_data(data)  # type: ignore[attr-defined]
+
+
+# The C base keeps the fields every read and reply touches in a C struct and
+# runs data_received on the C path; process_data is the twin either way.
+ConnBase: Any = fastpath.ConnBase if fastpath is not None else _PyConnBase
 
 if TYPE_CHECKING:
     from shardserver.front.server import Front
 
 
-class ClientConnection(asyncio.Protocol):
+class ClientConnection(ConnBase, asyncio.Protocol):
     def __init__(self, front: Front, unix: bool = False) -> None:
         self.front = front
         self.unix = unix
@@ -110,9 +121,8 @@ class ClientConnection(asyncio.Protocol):
         if not self.front.reading_paused:
             self.resume_reading()
 
-    def data_received(self, data: bytes) -> None:
-        if _receive is not None and _receive(self.front, self, data):
-            return  # the C twin of process_input took it (see front/_fastpath.c)
+    def process_data(self, data: bytes) -> None:
+        """A client's bytes, when the C path (ConnBase.data_received) does not take them."""
         if self.closing:
             return
         self.net_in += len(data)

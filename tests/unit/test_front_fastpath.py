@@ -86,7 +86,7 @@ class Front:
         self._dirty_conns.add(conn)
 
 
-class Conn:
+class Conn(connection.ConnBase):  # type: ignore[misc]
     def __init__(self, front: Front) -> None:
         self.front = front
         self.closing = False
@@ -333,3 +333,56 @@ def test_monotonic_clock_matches_python() -> None:
     before = time.monotonic()
     fastpath.receive(front, conn, raw([b"GET", b"a"]))
     assert before <= conn.last_active <= time.monotonic()
+
+
+def test_conn_base_fields_are_plain_attributes_to_python() -> None:
+    front = Front(1)
+    conn = Conn(front)
+    conn.net_in += 5
+    conn.tot_cmds = 7
+    conn.last_active = 2.5
+    conn.blocked = 1  # a flag takes any truth value, as a plain attribute would
+    conn.db = 9
+    assert (conn.net_in, conn.tot_cmds, conn.last_active, conn.blocked, conn.db) == (5, 7, 2.5, 1, 9)
+    conn.transport = None
+    assert conn.transport is None
+    del conn.last_cmd
+    with pytest.raises(AttributeError):
+        _ = conn.last_cmd
+    conn.extra = "x"  # other attributes live in the instance dict
+    assert conn.extra == "x"
+    with pytest.raises(TypeError):
+        fastpath.receive(front, object(), raw([b"GET", b"a"]))
+
+
+def test_data_received_takes_the_c_path_or_hands_the_bytes_to_process_data() -> None:
+    front = Front(1)
+
+    class Twin(Conn):
+        def __init__(self, front: Front) -> None:
+            super().__init__(front)
+            self.slow: list[bytes] = []
+
+        def process_data(self, data: bytes) -> None:
+            self.slow.append(data)
+
+    conn = Twin(front)
+    conn.data_received(raw([b"GET", b"a"]))
+    assert conn.slow == [] and len(front.links[0].out) == 1 and conn.net_in == len(raw([b"GET", b"a"]))
+    conn.blocked = True  # not eligible now: the Python twin gets the bytes
+    conn.data_received(b"*1\r\n$4\r\nPING\r\n")
+    assert conn.slow == [b"*1\r\n$4\r\nPING\r\n"] and len(front.links[0].out) == 1
+
+
+def test_a_cycle_through_conn_base_fields_is_collected() -> None:
+    import gc
+    import weakref
+
+    front = Front(1)
+    conn = Conn(front)
+    conn.transport.owner = conn  # type: ignore[attr-defined]  # conn -> transport -> conn, as uvloop's protocol and transport
+    conn.pending.append([conn])
+    ref = weakref.ref(conn)
+    del conn
+    gc.collect()
+    assert ref() is None
