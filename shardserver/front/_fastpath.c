@@ -36,11 +36,8 @@
 #define F_LENGTHS 4
 #define F_SPLIT_PART 16
 
-static PyObject *s_pause_mode, *s_monitors, *s__p, *s_feed,
-    *s_drain_routed, *s__fast, *s_slotmap, *s_raw_owner, *s_nshards, *s_buffered, *s_query_buffer_limit,
-    *s_links, *s_holder, *s_lockq, *s_up, *s_inflight, *s_out, *s__dirty_links,
-    *s__flush_scheduled, *s__schedule_flush, *s__next_run,
-    *s_stats, *s_total_commands_processed, *s__names, *s_is_closing, *s_write, *s_close,
+static PyObject *s__p, *s_feed, *s_drain_routed, *s_raw_owner, *s_buffered, *s__schedule_flush, *s_total_commands_processed,
+    *s_is_closing, *s_write, *s_close,
     *s_deliver, *s_popleft, *s_lower, *s_routed, *s_fail, *s_ping, *s_routable, *s_append, *s_front, *s_conn, *s_cell, *s_parts,
     *s_remaining, *s_order, *s_job, *s_shard, *s_merges, *s_orders, *s__split_sent, *s_done, *s_process_data;
 
@@ -56,6 +53,26 @@ typedef struct {
 } Conn;
 
 static PyTypeObject ConnType;
+
+/* FrontBase and LinkBase: the same for the front and its shard links. */
+typedef struct {
+    PyObject_HEAD
+    PyObject *links, *nshards, *slotmap, *stats, *names, *fast, *pause_mode, *monitors, *dirty_links, *flush_scheduled;
+    long long next_run;
+    Py_ssize_t query_buffer_limit;
+} FrontObj;
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *holder, *lockq, *up, *inflight, *out;
+} LinkObj;
+
+static PyTypeObject FrontType, LinkType;
+
+static int unset(const char *name) {
+    PyErr_Format(PyExc_AttributeError, "%s is unset", name);
+    return -1;
+}
 
 /* a flag's truth: 1, 0 (unset counts as false) or -1 */
 static int truth(PyObject *o) {
@@ -93,14 +110,6 @@ static int attr_true(PyObject *obj, PyObject *name) {
     PyObject *v = PyObject_GetAttr(obj, name);
     if (!v) return -1;
     int t = PyObject_IsTrue(v);
-    Py_DECREF(v);
-    return t;
-}
-
-static int attr_is_none(PyObject *obj, PyObject *name) {
-    PyObject *v = PyObject_GetAttr(obj, name);
-    if (!v) return -1;
-    int t = v == Py_None;
     Py_DECREF(v);
     return t;
 }
@@ -244,14 +253,15 @@ typedef struct {
 
 /* may ``link`` take a run now (no hold, up)? 1 yes, 0 no (Python decides), -1 error */
 static int link_free(PyObject *link) {
-    PyObject *v;
+    LinkObj *l = (LinkObj *)link;
     int t;
-    if ((t = attr_is_none(link, s_holder)) <= 0) return t;
-    if (!(v = PyObject_GetAttr(link, s_lockq))) return -1;
-    t = PyObject_IsTrue(v);
-    Py_DECREF(v);
-    if (t != 0) return t < 0 ? -1 : 0;
-    return attr_true(link, s_up);
+    if (!PyObject_TypeCheck(link, &LinkType)) {
+        PyErr_SetString(PyExc_TypeError, "a shard link is a LinkBase");
+        return -1;
+    }
+    if (l->holder != Py_None) return l->holder ? 0 : unset("holder");
+    if ((t = truth(l->lockq)) != 0) return t < 0 ? -1 : 0;
+    return truth(l->up);
 }
 
 /* an instance of a __slots__ class without running its __init__: (name, value) pairs */
@@ -278,7 +288,12 @@ static int send_run(Ctx *c, PyObject *link, PyObject *raw, long flags, PyObject 
         PyObject *fields[5] = {rid, c->db, fl, raw, c->client_id};
         for (int i = 0; i < 5; i++) PyList_SET_ITEM(item, i, Py_NewRef(fields[i]));
     }
-    if (!(inflight = PyObject_GetAttr(link, s_inflight)) || !(out = PyObject_GetAttr(link, s_out))) goto done;
+    inflight = Py_XNewRef(((LinkObj *)link)->inflight);
+    out = Py_XNewRef(((LinkObj *)link)->out);
+    if (!inflight || !out) {
+        unset("a link's inflight or out");
+        goto done;
+    }
     if (PyObject_SetItem(inflight, rid, target) < 0 || PyList_Append(out, item) < 0 || PySet_Add(c->dirty_links, link) < 0) goto done;
     c->next_run++;
     if (!c->flush_scheduled) {
@@ -473,9 +488,9 @@ static Py_ssize_t dispatch_prefix(Ctx *c, PyObject *items, Py_ssize_t *ncmds, Py
 
 /* conn.last_cmd = the table entry of ``name`` (as sent, or lower-cased), if any */
 static int set_last_cmd(Ctx *c, PyObject *name) {
-    PyObject *names = PyObject_GetAttr(c->front, s__names), *spec, *low = NULL;
+    PyObject *names = Py_XNewRef(((FrontObj *)c->front)->names), *spec, *low = NULL;
     int rc = -1;
-    if (!names) return -1;
+    if (!names) return unset("_names");
     spec = PyDict_GetItemWithError(names, name);
     if (!spec && !PyErr_Occurred()) {
         if (!(low = PyObject_CallMethodNoArgs(name, s_lower))) goto done;
@@ -494,16 +509,12 @@ done:
 }
 
 /* may this connection's input take the router's path now? 1 yes, 0 no, -1 error */
-static int eligible(PyObject *front, Conn *conn, PyObject *parser) {
+static int eligible(FrontObj *front, Conn *conn, PyObject *parser) {
     int t;
-    PyObject *v;
     if ((t = truth(conn->blocked)) != 0) return t < 0 ? -1 : 0;
     if ((t = truth(conn->authenticated)) <= 0) return t;
-    if ((t = attr_is_none(front, s_pause_mode)) <= 0) return t;
-    if (!(v = PyObject_GetAttr(front, s_monitors))) return -1;
-    t = PyObject_IsTrue(v);
-    Py_DECREF(v);
-    if (t != 0) return t < 0 ? -1 : 0;
+    if (front->pause_mode != Py_None) return front->pause_mode ? 0 : unset("pause_mode");
+    if ((t = truth(front->monitors)) != 0) return t < 0 ? -1 : 0;
     return attr_true(parser, s_routable);
 }
 
@@ -518,6 +529,7 @@ static PyObject *receive(PyObject *self, PyObject *const *args, Py_ssize_t nargs
                                    *nshards = NULL, *items = NULL, *err = NULL, *last = NULL, *result = NULL, *v;
     Ctx c = {0};
     Conn *cn;
+    FrontObj *fr;
     Py_ssize_t start, ncmds = 0;
     int t;
     if (nargs != 3 || !PyBytes_Check(args[2])) {
@@ -528,6 +540,11 @@ static PyObject *receive(PyObject *self, PyObject *const *args, Py_ssize_t nargs
     conn = args[1];
     data = args[2];
     if (!(cn = as_conn(conn))) return NULL;
+    if (!PyObject_TypeCheck(front, &FrontType)) {
+        PyErr_SetString(PyExc_TypeError, "the front is a FrontBase");
+        return NULL;
+    }
+    fr = (FrontObj *)front;
     if ((t = truth(cn->closing)) != 0) {
         if (t < 0) return NULL;
         Py_RETURN_TRUE;  /* dropped, as the Python twin does */
@@ -536,7 +553,7 @@ static PyObject *receive(PyObject *self, PyObject *const *args, Py_ssize_t nargs
         PyErr_SetString(PyExc_AttributeError, "parser");
         return NULL;
     }
-    if ((t = eligible(front, cn, parser)) <= 0) {
+    if ((t = eligible(fr, cn, parser)) <= 0) {
         Py_DECREF(parser);
         if (t < 0) return NULL;
         Py_RETURN_FALSE;
@@ -546,9 +563,14 @@ static PyObject *receive(PyObject *self, PyObject *const *args, Py_ssize_t nargs
     if (!(p = PyObject_GetAttr(parser, s__p))) goto done;
     if (!(r = PyObject_CallMethodOneArg(p, s_feed, data))) goto done;
     Py_CLEAR(r);
-    if (!(fast = PyObject_GetAttr(front, s__fast)) || !(slotmap = PyObject_GetAttr(front, s_slotmap)) ||
-        !(owner = PyObject_GetAttr(slotmap, s_raw_owner)) || !(nshards = PyObject_GetAttr(front, s_nshards)))
+    fast = Py_XNewRef(fr->fast);
+    slotmap = Py_XNewRef(fr->slotmap);
+    nshards = Py_XNewRef(fr->nshards);
+    if (!fast || !slotmap || !nshards) {
+        unset("the front's _fast, slotmap or nshards");
         goto done;
+    }
+    if (!(owner = PyObject_GetAttr(slotmap, s_raw_owner))) goto done;
     if (!(r = PyObject_CallMethodObjArgs(p, s_drain_routed, fast, owner, nshards, NULL))) goto done;
     if (!PyTuple_Check(r) || PyTuple_GET_SIZE(r) != 2 || !PyList_Check(PyTuple_GET_ITEM(r, 0))) {
         PyErr_SetString(PyExc_TypeError, "drain_routed returns (items, error)");
@@ -569,7 +591,12 @@ static PyObject *receive(PyObject *self, PyObject *const *args, Py_ssize_t nargs
             PyErr_SetString(PyExc_AttributeError, "a connection's pending, db or id is unset");
             goto done;
         }
-        if (!(c.links = PyObject_GetAttr(front, s_links)) || !(c.dirty_links = PyObject_GetAttr(front, s__dirty_links))) goto done;
+        c.links = Py_XNewRef(fr->links);
+        c.dirty_links = Py_XNewRef(fr->dirty_links);
+        if (!c.links || !c.dirty_links) {
+            unset("the front's links or _dirty_links");
+            goto done;
+        }
         if (!PyList_Check(c.links) || !PySet_Check(c.dirty_links)) {
             PyErr_SetString(PyExc_TypeError, "front.links is a list, front._dirty_links a set");
             goto done;
@@ -578,27 +605,22 @@ static PyObject *receive(PyObject *self, PyObject *const *args, Py_ssize_t nargs
         c.flags = t ? F_RESP3 : 0;
         if ((t = truth(cn->no_touch)) < 0) goto done;
         c.flags |= t ? F_NO_TOUCH : 0;
-        if ((t = attr_true(front, s__flush_scheduled)) < 0) goto done;
+        if ((t = truth(fr->flush_scheduled)) < 0) goto done;
         c.flush_scheduled = t;
-        if (!(v = PyObject_GetAttr(front, s__next_run))) goto done;
-        c.next_run = PyLong_AsLongLong(v);
-        Py_DECREF(v);
-        if (c.next_run == -1 && PyErr_Occurred()) goto done;
+        c.next_run = fr->next_run;
         {
             long long first_run = c.next_run;
             start = dispatch_prefix(&c, items, &ncmds, &last);
-            if (c.next_run != first_run) {
-                if (!(v = PyLong_FromLongLong(c.next_run))) goto done;
-                t = PyObject_SetAttr(front, s__next_run, v);
-                Py_DECREF(v);
-                if (t < 0) goto done;
-            }
+            if (c.next_run != first_run) fr->next_run = c.next_run;
             if (start < 0) goto done;
         }
         if (ncmds) {
             PyObject *stats;
             cn->tot_cmds += ncmds;
-            if (!(stats = PyObject_GetAttr(front, s_stats))) goto done;
+            if (!(stats = Py_XNewRef(fr->stats))) {
+                unset("stats");
+                goto done;
+            }
             t = add_item(stats, s_total_commands_processed, ncmds);
             Py_DECREF(stats);
             if (t < 0) goto done;
@@ -607,14 +629,12 @@ static PyObject *receive(PyObject *self, PyObject *const *args, Py_ssize_t nargs
     }
     if (start == PyList_GET_SIZE(items) && !err) {
         Py_ssize_t buffered, limit;
-        PyObject *b = PyObject_CallMethodNoArgs(p, s_buffered), *l;
+        PyObject *b = PyObject_CallMethodNoArgs(p, s_buffered);
         if (!b) goto done;
         buffered = PyLong_AsSsize_t(b);
         Py_DECREF(b);
-        if (!(l = PyObject_GetAttr(front, s_query_buffer_limit))) goto done;
-        limit = PyLong_AsSsize_t(l);
-        Py_DECREF(l);
-        if (PyErr_Occurred()) goto done;
+        limit = fr->query_buffer_limit;
+        if (buffered == -1 && PyErr_Occurred()) goto done;
         if (buffered <= limit) {
             if (write_ready(conn) < 0) goto done;
             result = Py_NewRef(Py_True);
@@ -869,6 +889,107 @@ static PyTypeObject ConnType = {
     .tp_methods = Conn_methods,
 };
 
+/* -- FrontBase and LinkBase ------------------------------------------------ */
+
+static int Front_traverse(FrontObj *self, visitproc visit, void *arg) {
+    Py_VISIT(self->links);
+    Py_VISIT(self->nshards);
+    Py_VISIT(self->slotmap);
+    Py_VISIT(self->stats);
+    Py_VISIT(self->names);
+    Py_VISIT(self->fast);
+    Py_VISIT(self->pause_mode);
+    Py_VISIT(self->monitors);
+    Py_VISIT(self->dirty_links);
+    Py_VISIT(self->flush_scheduled);
+    return 0;
+}
+
+static int Front_clear(FrontObj *self) {
+    Py_CLEAR(self->links);
+    Py_CLEAR(self->nshards);
+    Py_CLEAR(self->slotmap);
+    Py_CLEAR(self->stats);
+    Py_CLEAR(self->names);
+    Py_CLEAR(self->fast);
+    Py_CLEAR(self->pause_mode);
+    Py_CLEAR(self->monitors);
+    Py_CLEAR(self->dirty_links);
+    Py_CLEAR(self->flush_scheduled);
+    return 0;
+}
+
+static void Front_dealloc(FrontObj *self) {
+    PyObject_GC_UnTrack(self);
+    Front_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+#define FRONT_OBJ(pyname, field) {pyname, T_OBJECT_EX, offsetof(FrontObj, field), 0, NULL}
+static PyMemberDef Front_members[] = {
+    FRONT_OBJ("links", links), FRONT_OBJ("nshards", nshards), FRONT_OBJ("slotmap", slotmap), FRONT_OBJ("stats", stats),
+    FRONT_OBJ("_names", names), FRONT_OBJ("_fast", fast), FRONT_OBJ("pause_mode", pause_mode), FRONT_OBJ("monitors", monitors),
+    FRONT_OBJ("_dirty_links", dirty_links), FRONT_OBJ("_flush_scheduled", flush_scheduled),
+    {"_next_run", T_LONGLONG, offsetof(FrontObj, next_run), 0, NULL},
+    {"query_buffer_limit", T_PYSSIZET, offsetof(FrontObj, query_buffer_limit), 0, NULL},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyTypeObject FrontType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "shardserver.front._fastpath.FrontBase",
+    .tp_doc = "The fields of the front that the C path reads on every read.",
+    .tp_basicsize = sizeof(FrontObj),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .tp_new = PyType_GenericNew,
+    .tp_dealloc = (destructor)Front_dealloc,
+    .tp_traverse = (traverseproc)Front_traverse,
+    .tp_clear = (inquiry)Front_clear,
+    .tp_members = Front_members,
+};
+
+static int Link_traverse(LinkObj *self, visitproc visit, void *arg) {
+    Py_VISIT(self->holder);
+    Py_VISIT(self->lockq);
+    Py_VISIT(self->up);
+    Py_VISIT(self->inflight);
+    Py_VISIT(self->out);
+    return 0;
+}
+
+static int Link_clear(LinkObj *self) {
+    Py_CLEAR(self->holder);
+    Py_CLEAR(self->lockq);
+    Py_CLEAR(self->up);
+    Py_CLEAR(self->inflight);
+    Py_CLEAR(self->out);
+    return 0;
+}
+
+static void Link_dealloc(LinkObj *self) {
+    PyObject_GC_UnTrack(self);
+    Link_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+#define LINK_OBJ(name) {#name, T_OBJECT_EX, offsetof(LinkObj, name), 0, NULL}
+static PyMemberDef Link_members[] = {
+    LINK_OBJ(holder), LINK_OBJ(lockq), LINK_OBJ(up), LINK_OBJ(inflight), LINK_OBJ(out), {NULL, 0, 0, 0, NULL},
+};
+
+static PyTypeObject LinkType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "shardserver.front._fastpath.LinkBase",
+    .tp_doc = "The fields of a shard link that the C path reads for every run it sends.",
+    .tp_basicsize = sizeof(LinkObj),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .tp_new = PyType_GenericNew,
+    .tp_dealloc = (destructor)Link_dealloc,
+    .tp_traverse = (traverseproc)Link_traverse,
+    .tp_clear = (inquiry)Link_clear,
+    .tp_members = Link_members,
+};
+
 static PyMethodDef methods[] = {
     {"receive", (PyCFunction)(void (*)(void))receive, METH_FASTCALL, "Route a client's bytes on the C path, or return False."},
     {"write_ready", py_write_ready, METH_O, "Write a connection's ready replies, in order."},
@@ -884,30 +1005,13 @@ static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_fastpath", NULL, -1
     if (!(var = PyUnicode_InternFromString(text))) return NULL
 
 PyMODINIT_FUNC PyInit__fastpath(void) {
-    INTERN(s_pause_mode, "pause_mode");
-    INTERN(s_monitors, "monitors");
     INTERN(s__p, "_p");
     INTERN(s_feed, "feed");
     INTERN(s_drain_routed, "drain_routed");
-    INTERN(s__fast, "_fast");
-    INTERN(s_slotmap, "slotmap");
     INTERN(s_raw_owner, "raw_owner");
-    INTERN(s_nshards, "nshards");
     INTERN(s_buffered, "buffered");
-    INTERN(s_query_buffer_limit, "query_buffer_limit");
-    INTERN(s_links, "links");
-    INTERN(s_holder, "holder");
-    INTERN(s_lockq, "lockq");
-    INTERN(s_up, "up");
-    INTERN(s_inflight, "inflight");
-    INTERN(s_out, "out");
-    INTERN(s__dirty_links, "_dirty_links");
-    INTERN(s__flush_scheduled, "_flush_scheduled");
     INTERN(s__schedule_flush, "_schedule_flush");
-    INTERN(s__next_run, "_next_run");
-    INTERN(s_stats, "stats");
     INTERN(s_total_commands_processed, "total_commands_processed");
-    INTERN(s__names, "_names");
     INTERN(s_is_closing, "is_closing");
     INTERN(s_write, "write");
     INTERN(s_close, "close");
@@ -933,11 +1037,12 @@ PyMODINIT_FUNC PyInit__fastpath(void) {
     INTERN(s_process_data, "process_data");
     if (!(empty_tuple = PyTuple_New(0))) return NULL;
     if (!(s_ping = PyBytes_FromString("ping"))) return NULL;
-    if (PyType_Ready(&ConnType) < 0) return NULL;
+    if (PyType_Ready(&ConnType) < 0 || PyType_Ready(&FrontType) < 0 || PyType_Ready(&LinkType) < 0) return NULL;
     {
         PyObject *m = PyModule_Create(&module);
         if (!m) return NULL;
-        if (PyModule_AddObjectRef(m, "ConnBase", (PyObject *)&ConnType) < 0) {
+        if (PyModule_AddObjectRef(m, "ConnBase", (PyObject *)&ConnType) < 0 || PyModule_AddObjectRef(m, "FrontBase", (PyObject *)&FrontType) < 0 ||
+            PyModule_AddObjectRef(m, "LinkBase", (PyObject *)&LinkType) < 0) {
             Py_DECREF(m);
             return NULL;
         }

@@ -41,9 +41,16 @@ class _PyConnBase:
         self.process_data(data)  # type: ignore[attr-defined]
 
 
-# The C base keeps the fields every read and reply touches in a C struct and
-# runs data_received on the C path; process_data is the twin either way.
+class _PyBase:
+    """The Python twin of ``_fastpath.FrontBase`` and ``LinkBase``: plain attributes."""
+
+
+# The C bases keep the fields the C path touches on every read, run and reply
+# in C structs (Python sees ordinary attributes); ConnBase.data_received runs
+# the C path, and process_data is the twin either way.
 ConnBase: Any = fastpath.ConnBase if fastpath is not None else _PyConnBase
+FrontBase: Any = fastpath.FrontBase if fastpath is not None else _PyBase
+LinkBase: Any = fastpath.LinkBase if fastpath is not None else _PyBase
 
 if TYPE_CHECKING:
     from shardserver.front.server import Front

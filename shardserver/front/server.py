@@ -35,7 +35,7 @@ from shardserver.cmdstats import CommandStats, SlowLog
 from shardserver.commands.table import ALL, FRONT, SCAN, SINGLE, TABLE, Command
 from shardserver.config import DIRECTIVES, Config, ConfigError, canonical_name
 from shardserver.errors import CommandError
-from shardserver.front.connection import ClientConnection, fastpath
+from shardserver.front.connection import ClientConnection, FrontBase, LinkBase, fastpath
 from shardserver.front.targets import (
     FutureTarget,
     GroupTarget,
@@ -57,7 +57,7 @@ if fastpath is not None:  # groups spread over shards are built and merged on th
 FrontHandler = Callable[["Front", ClientConnection, list[bytes]], Any]
 
 
-class ShardLink:
+class ShardLink(LinkBase):
     """The front's end of one shard's channel."""
 
     def __init__(self, index: int, channel: Channel, special: Callable[[ShardLink, int, Any], None]) -> None:
@@ -78,7 +78,7 @@ class ShardLink:
         self.load_started = 0.0
 
 
-class Front:
+class Front(FrontBase):
     def __init__(self, config: Config, channels: list[Channel], slotmap: SlotMap, control: socket.socket) -> None:
         self.config = config
         self.loop = asyncio.get_event_loop()

@@ -47,7 +47,7 @@ class Transport:
         self.closed = True
 
 
-class Link:
+class Link(connection.LinkBase):  # type: ignore[misc]
     def __init__(self) -> None:
         self.holder: Any = None
         self.lockq: deque[Any] = deque()
@@ -56,7 +56,7 @@ class Link:
         self.out: list[list[Any]] = []
 
 
-class Front:
+class Front(connection.FrontBase):  # type: ignore[misc]
     def __init__(self, nshards: int) -> None:
         self.pause_mode: str | None = None
         self.monitors: set[Any] = set()
@@ -386,3 +386,34 @@ def test_a_cycle_through_conn_base_fields_is_collected() -> None:
     del conn
     gc.collect()
     assert ref() is None
+
+
+def test_front_and_link_bases_are_plain_attributes_and_required_by_the_c_path() -> None:
+    import gc
+    import weakref
+
+    front = Front(2)
+    front._next_run += 41
+    front.query_buffer_limit = 10
+    front.pause_mode = "write"
+    assert (front._next_run, front.query_buffer_limit, front.pause_mode) == (42, 10, "write")
+    front.pause_mode = None
+    conn = Conn(front)
+    assert fastpath.receive(front, conn, raw([b"GET", K0]))
+    assert front._next_run == 43 and front.links[0].out[0][0] == 42
+    link = front.links[1]
+    link.back = front  # type: ignore[attr-defined]  # front -> links -> link -> front, as ShardLink.special does
+    ref = weakref.ref(front)
+    del front, link, conn
+    gc.collect()
+    assert ref() is None
+
+    class Plain:
+        pass
+
+    other = Front(1)
+    with pytest.raises(TypeError):
+        fastpath.receive(Plain(), Conn(other), raw([b"GET", b"a"]))
+    other.links = [Plain()]
+    with pytest.raises(TypeError):
+        fastpath.receive(other, Conn(other), raw([b"GET", b"a"]))
