@@ -43,7 +43,8 @@ static PyObject *s__p, *s_feed, *s_drain_routed, *s_raw_owner, *s_buffered, *s__
 
 /* ConnBase: the storage of a ClientConnection's fields that every read and
  * reply touches, so this path reads them without attribute lookups; Python
- * sees them as ordinary attributes.  Flags are objects (any truth value). */
+ * sees them as ordinary attributes.  Flags are objects (any truth value).
+ * In each base the object fields come first, in a row (see base_traverse). */
 typedef struct {
     PyObject_HEAD
     PyObject *front, *parser, *pending, *transport, *last_cmd, *db, *id;
@@ -800,53 +801,53 @@ static PyObject *deliver(PyObject *self, PyObject *const *args, Py_ssize_t nargs
     Py_RETURN_NONE;
 }
 
-/* -- ConnBase ------------------------------------------------------------ */
+/* -- ConnBase, FrontBase, LinkBase ----------------------------------------- */
 
-static int Conn_traverse(Conn *self, visitproc visit, void *arg) {
-    Py_VISIT(self->front);
-    Py_VISIT(self->parser);
-    Py_VISIT(self->pending);
-    Py_VISIT(self->transport);
-    Py_VISIT(self->last_cmd);
-    Py_VISIT(self->db);
-    Py_VISIT(self->id);
-    Py_VISIT(self->closing);
-    Py_VISIT(self->blocked);
-    Py_VISIT(self->authenticated);
-    Py_VISIT(self->resp3);
-    Py_VISIT(self->no_touch);
-    Py_VISIT(self->close_after_flush);
+/* Each base's object fields come first and in a row: one traverse, clear and
+ * dealloc serve all three, given where the row starts and how long it is. */
+static void row_of(PyObject *self, PyObject ***row, Py_ssize_t *n) {
+    size_t at, len;
+    if (PyObject_TypeCheck(self, &ConnType)) {
+        at = offsetof(Conn, front);
+        len = (offsetof(Conn, close_after_flush) - at) / sizeof(PyObject *) + 1;
+    } else if (PyObject_TypeCheck(self, &FrontType)) {
+        at = offsetof(FrontObj, links);
+        len = (offsetof(FrontObj, flush_scheduled) - at) / sizeof(PyObject *) + 1;
+    } else {
+        at = offsetof(LinkObj, holder);
+        len = (offsetof(LinkObj, out) - at) / sizeof(PyObject *) + 1;
+    }
+    *row = (PyObject **)((char *)self + at);
+    *n = (Py_ssize_t)len;
+}
+
+static int base_traverse(PyObject *self, visitproc visit, void *arg) {
+    PyObject **row;
+    Py_ssize_t n, i;
+    row_of(self, &row, &n);
+    for (i = 0; i < n; i++) Py_VISIT(row[i]);
     return 0;
 }
 
-static int Conn_clear(Conn *self) {
-    Py_CLEAR(self->front);
-    Py_CLEAR(self->parser);
-    Py_CLEAR(self->pending);
-    Py_CLEAR(self->transport);
-    Py_CLEAR(self->last_cmd);
-    Py_CLEAR(self->db);
-    Py_CLEAR(self->id);
-    Py_CLEAR(self->closing);
-    Py_CLEAR(self->blocked);
-    Py_CLEAR(self->authenticated);
-    Py_CLEAR(self->resp3);
-    Py_CLEAR(self->no_touch);
-    Py_CLEAR(self->close_after_flush);
+static int base_clear(PyObject *self) {
+    PyObject **row;
+    Py_ssize_t n, i;
+    row_of(self, &row, &n);
+    for (i = 0; i < n; i++) Py_CLEAR(row[i]);
     return 0;
 }
 
-static void Conn_dealloc(Conn *self) {
+static void base_dealloc(PyObject *self) {
     PyObject_GC_UnTrack(self);
-    Conn_clear(self);
-    Py_TYPE(self)->tp_free((PyObject *)self);
+    base_clear(self);
+    Py_TYPE(self)->tp_free(self);
 }
 
 /* asyncio.Protocol.data_received: the C path, else the Python twin (process_data) */
 static PyObject *Conn_data_received(PyObject *self, PyObject *data) {
     PyObject *args[3] = {((Conn *)self)->front, self, data}, *r;
     if (!args[0]) {
-        PyErr_SetString(PyExc_AttributeError, "front");
+        unset("front");
         return NULL;
     }
     if (!PyBytes_Check(data)) return PyObject_CallMethodOneArg(self, s_process_data, data);
@@ -864,131 +865,48 @@ static PyMethodDef Conn_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
-#define CONN_OBJ(name) {#name, T_OBJECT_EX, offsetof(Conn, name), 0, NULL}
+#define MEMBER(type, pyname, field, kind) {pyname, kind, offsetof(type, field), 0, NULL}
+#define CONN_OBJ(name) MEMBER(Conn, #name, name, T_OBJECT_EX)
 static PyMemberDef Conn_members[] = {
     CONN_OBJ(front), CONN_OBJ(parser), CONN_OBJ(pending), CONN_OBJ(transport), CONN_OBJ(last_cmd), CONN_OBJ(db), CONN_OBJ(id),
     CONN_OBJ(closing), CONN_OBJ(blocked), CONN_OBJ(authenticated), CONN_OBJ(resp3), CONN_OBJ(no_touch), CONN_OBJ(close_after_flush),
-    {"net_in", T_PYSSIZET, offsetof(Conn, net_in), 0, NULL},
-    {"net_out", T_PYSSIZET, offsetof(Conn, net_out), 0, NULL},
-    {"tot_cmds", T_PYSSIZET, offsetof(Conn, tot_cmds), 0, NULL},
-    {"last_active", T_DOUBLE, offsetof(Conn, last_active), 0, NULL},
+    MEMBER(Conn, "net_in", net_in, T_PYSSIZET), MEMBER(Conn, "net_out", net_out, T_PYSSIZET),
+    MEMBER(Conn, "tot_cmds", tot_cmds, T_PYSSIZET), MEMBER(Conn, "last_active", last_active, T_DOUBLE),
     {NULL, 0, 0, 0, NULL},
 };
 
-static PyTypeObject ConnType = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "shardserver.front._fastpath.ConnBase",
-    .tp_doc = "The fields of a client connection that the front's C path reads on every read and reply.",
-    .tp_basicsize = sizeof(Conn),
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
-    .tp_new = PyType_GenericNew,
-    .tp_dealloc = (destructor)Conn_dealloc,
-    .tp_traverse = (traverseproc)Conn_traverse,
-    .tp_clear = (inquiry)Conn_clear,
-    .tp_members = Conn_members,
-    .tp_methods = Conn_methods,
-};
-
-/* -- FrontBase and LinkBase ------------------------------------------------ */
-
-static int Front_traverse(FrontObj *self, visitproc visit, void *arg) {
-    Py_VISIT(self->links);
-    Py_VISIT(self->nshards);
-    Py_VISIT(self->slotmap);
-    Py_VISIT(self->stats);
-    Py_VISIT(self->names);
-    Py_VISIT(self->fast);
-    Py_VISIT(self->pause_mode);
-    Py_VISIT(self->monitors);
-    Py_VISIT(self->dirty_links);
-    Py_VISIT(self->flush_scheduled);
-    return 0;
-}
-
-static int Front_clear(FrontObj *self) {
-    Py_CLEAR(self->links);
-    Py_CLEAR(self->nshards);
-    Py_CLEAR(self->slotmap);
-    Py_CLEAR(self->stats);
-    Py_CLEAR(self->names);
-    Py_CLEAR(self->fast);
-    Py_CLEAR(self->pause_mode);
-    Py_CLEAR(self->monitors);
-    Py_CLEAR(self->dirty_links);
-    Py_CLEAR(self->flush_scheduled);
-    return 0;
-}
-
-static void Front_dealloc(FrontObj *self) {
-    PyObject_GC_UnTrack(self);
-    Front_clear(self);
-    Py_TYPE(self)->tp_free((PyObject *)self);
-}
-
-#define FRONT_OBJ(pyname, field) {pyname, T_OBJECT_EX, offsetof(FrontObj, field), 0, NULL}
+#define FRONT_OBJ(pyname, field) MEMBER(FrontObj, pyname, field, T_OBJECT_EX)
 static PyMemberDef Front_members[] = {
     FRONT_OBJ("links", links), FRONT_OBJ("nshards", nshards), FRONT_OBJ("slotmap", slotmap), FRONT_OBJ("stats", stats),
     FRONT_OBJ("_names", names), FRONT_OBJ("_fast", fast), FRONT_OBJ("pause_mode", pause_mode), FRONT_OBJ("monitors", monitors),
     FRONT_OBJ("_dirty_links", dirty_links), FRONT_OBJ("_flush_scheduled", flush_scheduled),
-    {"_next_run", T_LONGLONG, offsetof(FrontObj, next_run), 0, NULL},
-    {"query_buffer_limit", T_PYSSIZET, offsetof(FrontObj, query_buffer_limit), 0, NULL},
+    MEMBER(FrontObj, "_next_run", next_run, T_LONGLONG), MEMBER(FrontObj, "query_buffer_limit", query_buffer_limit, T_PYSSIZET),
     {NULL, 0, 0, 0, NULL},
 };
 
-static PyTypeObject FrontType = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "shardserver.front._fastpath.FrontBase",
-    .tp_doc = "The fields of the front that the C path reads on every read.",
-    .tp_basicsize = sizeof(FrontObj),
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
-    .tp_new = PyType_GenericNew,
-    .tp_dealloc = (destructor)Front_dealloc,
-    .tp_traverse = (traverseproc)Front_traverse,
-    .tp_clear = (inquiry)Front_clear,
-    .tp_members = Front_members,
-};
-
-static int Link_traverse(LinkObj *self, visitproc visit, void *arg) {
-    Py_VISIT(self->holder);
-    Py_VISIT(self->lockq);
-    Py_VISIT(self->up);
-    Py_VISIT(self->inflight);
-    Py_VISIT(self->out);
-    return 0;
-}
-
-static int Link_clear(LinkObj *self) {
-    Py_CLEAR(self->holder);
-    Py_CLEAR(self->lockq);
-    Py_CLEAR(self->up);
-    Py_CLEAR(self->inflight);
-    Py_CLEAR(self->out);
-    return 0;
-}
-
-static void Link_dealloc(LinkObj *self) {
-    PyObject_GC_UnTrack(self);
-    Link_clear(self);
-    Py_TYPE(self)->tp_free((PyObject *)self);
-}
-
-#define LINK_OBJ(name) {#name, T_OBJECT_EX, offsetof(LinkObj, name), 0, NULL}
+#define LINK_OBJ(name) MEMBER(LinkObj, #name, name, T_OBJECT_EX)
 static PyMemberDef Link_members[] = {
     LINK_OBJ(holder), LINK_OBJ(lockq), LINK_OBJ(up), LINK_OBJ(inflight), LINK_OBJ(out), {NULL, 0, 0, 0, NULL},
 };
 
-static PyTypeObject LinkType = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "shardserver.front._fastpath.LinkBase",
-    .tp_doc = "The fields of a shard link that the C path reads for every run it sends.",
-    .tp_basicsize = sizeof(LinkObj),
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
-    .tp_new = PyType_GenericNew,
-    .tp_dealloc = (destructor)Link_dealloc,
-    .tp_traverse = (traverseproc)Link_traverse,
-    .tp_clear = (inquiry)Link_clear,
-    .tp_members = Link_members,
-};
+#define BASE_TYPE(pyname, ctype, doc, members, meths)                       \
+    {                                                                       \
+        PyVarObject_HEAD_INIT(NULL, 0)                                      \
+        .tp_name = "shardserver.front._fastpath." pyname,                   \
+        .tp_doc = doc,                                                      \
+        .tp_basicsize = sizeof(ctype),                                      \
+        .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC, \
+        .tp_new = PyType_GenericNew,                                        \
+        .tp_dealloc = base_dealloc,                                         \
+        .tp_traverse = base_traverse,                                       \
+        .tp_clear = base_clear,                                             \
+        .tp_members = members,                                              \
+        .tp_methods = meths,                                                \
+    }
+
+static PyTypeObject ConnType = BASE_TYPE("ConnBase", Conn, "The fields of a client connection that the front's C path reads on every read and reply.", Conn_members, Conn_methods);
+static PyTypeObject FrontType = BASE_TYPE("FrontBase", FrontObj, "The fields of the front that the C path reads on every read.", Front_members, NULL);
+static PyTypeObject LinkType = BASE_TYPE("LinkBase", LinkObj, "The fields of a shard link that the C path reads for every run it sends.", Link_members, NULL);
 
 static PyMethodDef methods[] = {
     {"receive", (PyCFunction)(void (*)(void))receive, METH_FASTCALL, "Route a client's bytes on the C path, or return False."},
