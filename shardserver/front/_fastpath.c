@@ -851,7 +851,10 @@ static PyObject *Conn_data_received(PyObject *self, PyObject *data) {
         return NULL;
     }
     if (!PyBytes_Check(data)) return PyObject_CallMethodOneArg(self, s_process_data, data);
-    if (!(r = receive(NULL, args, 3))) return NULL;
+    Py_INCREF(args[0]);  /* the call may run Python code that rebinds conn.front */
+    r = receive(NULL, args, 3);
+    Py_DECREF(args[0]);
+    if (!r) return NULL;
     if (r == Py_True) {
         Py_DECREF(r);
         Py_RETURN_NONE;
