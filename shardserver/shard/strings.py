@@ -345,10 +345,10 @@ def cmd_getrange(ctx: ShardContext, argv: list[bytes]) -> Any:
 def cmd_setrange(ctx: ShardContext, argv: list[bytes]) -> Any:
     key, patch = argv[1], argv[3]
     offset = parse_int(argv[2])
+    if offset < 0:  # before the key's type, as Valkey checks it
+        raise CommandError(errors.OFFSET_RANGE)
     db = ctx.db
     old = get_string(db, key)
-    if offset < 0:
-        raise CommandError(errors.OFFSET_RANGE)
     if old is None:
         if not patch:
             return 0

@@ -522,6 +522,16 @@ def test_setrange(pair: Pair) -> None:
     )
     pair.script("set t abc ex 100\nsetrange t 1 X\nget t")
     pair.close_ints("ttl", "t", tolerance=1)
+    # the offset is checked before the key's type, its size after
+    pair.script(
+        """
+        rpush l x
+        setrange l -1 x
+        setrange l x x
+        setrange l 0 ""
+        setrange l 536870912 x
+        """
+    )
 
 
 def test_string_size_limit(pair: Pair) -> None:

@@ -1,0 +1,114 @@
+"""Random pipelines, the same on shardserver and Valkey: every reply compared.
+
+Seeded pipelines of 1-20 commands over a few keys of both shards (strings,
+keys, hashes, lists, sets, sorted sets; good and bad arguments), so runs
+spread over shards, commands split over shards and slow commands meet in one
+read, as the front's C path and its Python twin (the one-shard server) see
+them.  Commands whose replies are random (SPOP, HRANDFIELD with a count) or
+depend on timing (short TTLs, TTL itself) are left out; replies that are sets
+(SMEMBERS, HGETALL, KEYS...) are compared in order.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import pytest
+
+from tests.differential.conftest import Pair
+
+KEYS = [b"a", b"b", b"x", b"k1", b"k2", b"{t}1", b"{t}2"]  # both shards, and a hash tag
+VALUES = [b"", b"1", b"-3", b"10", b"abc", b"3.5", b"9223372036854775807", b"-9223372036854775808", b"1e3", b"x" * 70]
+NUMBERS = [b"0", b"1", b"-1", b"2", b"-2", b"10", b"-100", b"x", b"9223372036854775807", b"1.5", b""]
+TTLS = [b"0", b"-1", b"abc", b"100000", b"1000000", b"9223372036854775807", b"1.5", b""]  # never expiring mid-test
+SCORES = [b"1", b"2", b"-1", b"1.5", b"inf", b"-inf", b"abc", b"0", b"(1", b"nan"]
+UNORDERED = {b"SMEMBERS", b"SINTER", b"SUNION", b"SDIFF", b"HGETALL", b"HKEYS", b"HVALS", b"KEYS"}
+
+
+def _command(r: random.Random) -> list[bytes]:
+    k = lambda: r.choice(KEYS)  # noqa: E731
+    v = lambda: r.choice(VALUES)  # noqa: E731
+    n = lambda: r.choice(NUMBERS)  # noqa: E731
+    keys = lambda most=3: [k() for _ in range(r.randrange(1, most + 1))]  # noqa: E731
+    pairs = lambda: [x for _ in range(r.randrange(1, 3)) for x in (k(), v())]  # noqa: E731
+    choices: list[Any] = [
+        lambda: [b"SET", k(), v(), *r.choice([[], [b"NX"], [b"XX"], [b"GET"], [b"EX", r.choice(TTLS)], [b"KEEPTTL"], [b"IFEQ", v()]])],
+        lambda: [b"GET", k()],
+        lambda: [b"MGET", *keys(4)],
+        lambda: [b"MSET", *pairs(), *([k()] if r.random() < 0.1 else [])],
+        lambda: [b"MSETNX", *pairs()],
+        lambda: [r.choice([b"DEL", b"UNLINK", b"EXISTS", b"TOUCH"]), *keys()],
+        lambda: [r.choice([b"INCR", b"DECR"]), k()],
+        lambda: [r.choice([b"INCRBY", b"DECRBY"]), k(), n()],
+        lambda: [b"INCRBYFLOAT", k(), r.choice([b"1.5", b"-2", b"abc", b"1e308", b"inf", b""])],
+        lambda: [b"APPEND", k(), v()],
+        lambda: [b"GETRANGE", k(), n(), n()],
+        lambda: [b"SETRANGE", k(), r.choice([b"0", b"3", b"-1", b"x"]), v()],
+        lambda: [b"GETDEL", k()],
+        lambda: [b"GETEX", k(), *r.choice([[], [b"PERSIST"], [b"EX", r.choice(TTLS)], [b"FOO"]])],
+        lambda: [b"STRLEN", k()],
+        lambda: [b"LCS", k(), k(), *r.choice([[], [b"LEN"], [b"IDX", b"WITHMATCHLEN"]])],
+        lambda: [b"TYPE", k()],
+        lambda: [b"OBJECT", b"ENCODING", k()],
+        lambda: [r.choice([b"EXPIRE", b"PEXPIRE"]), k(), r.choice(TTLS), *r.choice([[], [b"NX"], [b"XX"], [b"GT"], [b"LT"], [b"GT", b"LT"]])],
+        lambda: [b"PERSIST", k()],
+        lambda: [r.choice([b"RENAME", b"RENAMENX"]), k(), k()],
+        lambda: [b"COPY", k(), k(), *r.choice([[], [b"REPLACE"], [b"DB", b"1"]])],
+        lambda: [b"KEYS", r.choice([b"*", b"k*", b"{t}*", b"?"])],
+        lambda: [b"DBSIZE"],
+        lambda: [b"HSET", k(), *[x for _ in range(r.randrange(1, 3)) for x in (v(), v())]],
+        lambda: [b"HGET", k(), v()],
+        lambda: [b"HDEL", k(), v(), v()],
+        lambda: [b"HGETALL", k()],
+        lambda: [b"HINCRBY", k(), v(), n()],
+        lambda: [b"HMGET", k(), v(), v()],
+        lambda: [r.choice([b"LPUSH", b"RPUSH", b"LPUSHX"]), k(), v(), v()],
+        lambda: [r.choice([b"LPOP", b"RPOP"]), k(), *([n()] if r.random() < 0.3 else [])],
+        lambda: [b"LRANGE", k(), n(), n()],
+        lambda: [b"LINSERT", k(), r.choice([b"BEFORE", b"AFTER", b"X"]), v(), v()],
+        lambda: [b"LMOVE", k(), k(), r.choice([b"LEFT", b"RIGHT"]), r.choice([b"LEFT", b"RIGHT"])],
+        lambda: [b"SADD", k(), v(), v()],
+        lambda: [b"SREM", k(), v()],
+        lambda: [b"SMEMBERS", k()],
+        lambda: [r.choice([b"SINTER", b"SUNION", b"SDIFF"]), *keys()],
+        lambda: [r.choice([b"SINTERSTORE", b"SUNIONSTORE", b"SDIFFSTORE"]), k(), *keys()],
+        lambda: [b"SMOVE", k(), k(), v()],
+        lambda: [b"ZADD", k(), *r.sample([b"NX", b"XX", b"GT", b"LT", b"CH", b"INCR"], r.randrange(3)), r.choice(SCORES), v()],
+        lambda: [b"ZRANGE", k(), n(), n(), *r.choice([[], [b"WITHSCORES"], [b"REV"]])],
+        lambda: [b"ZRANGE", k(), r.choice(SCORES), r.choice(SCORES), b"BYSCORE", *r.choice([[], [b"LIMIT", n(), n()]])],
+        lambda: [r.choice([b"ZPOPMIN", b"ZPOPMAX"]), k(), *r.choice([[], [n()]])],
+        lambda: [r.choice([b"ZRANK", b"ZREVRANK"]), k(), v(), *r.choice([[], [b"WITHSCORE"]])],
+        lambda: [r.choice([b"ZUNIONSTORE", b"ZINTERSTORE", b"ZDIFFSTORE"]), k(), b"2", k(), k()],
+        lambda: [b"ZSCORE", k(), v()],
+    ]
+    return r.choice(choices)()
+
+
+def _normal(cmd: list[bytes], value: Any) -> Any:
+    if isinstance(value, Exception):
+        return f"{type(value).__name__}: {value}"
+    if cmd[0] in UNORDERED:
+        if isinstance(value, dict):
+            return sorted(value.items())
+        if cmd[0] == b"HGETALL" and isinstance(value, list):
+            return sorted(zip(value[::2], value[1::2], strict=True))
+        if isinstance(value, (list, set)):
+            return sorted(value)
+    return value
+
+
+@pytest.mark.parametrize("seed", range(16))
+def test_random_pipelines_match_valkey(pair: Pair, seed: int) -> None:
+    pair.flushall()
+    rnd = random.Random(seed)
+    for batch in range(15):
+        cmds = [_command(rnd) for _ in range(rnd.randrange(1, 21))]
+        got = []
+        for client in (pair.s, pair.v):
+            pipe = client.pipeline(transaction=False)
+            for cmd in cmds:
+                pipe.execute_command(*cmd)
+            got.append([_normal(c, x) for c, x in zip(cmds, pipe.execute(raise_on_error=False), strict=True)])
+        for cmd, a, b in zip(cmds, *got, strict=True):
+            assert a == b, f"seed {seed} batch {batch}: {cmd} (RESP{pair.protocol}, {pair.shards} shards)\n  shard : {a!r}\n  valkey: {b!r}"
