@@ -193,12 +193,86 @@ def lex_span(z: ZSetValue, lo: tuple[int, bytes, bool], hi: tuple[int, bytes, bo
     """[start, stop) of the members in a lex range.
 
     Like Valkey, this assumes the members are in lexicographic order along
-    the set (all scores equal): both ends are found by binary search.
+    the set (all scores equal): a skiplist's ends are found by binary search.
+    A listpack is scanned as Valkey scans it, so that sets of mixed scores
+    (whose lex ranges Valkey calls unspecified) answer as Valkey's do.
     """
+    if z.enc != SKIPLIST:
+        items = list(z.index)
+        start = _lex_first(items, lo, hi)
+        if start is None:
+            return 0, 0
+        lte = _lte_max(hi)
+        stop = start
+        while stop < len(items) and lte(items[stop]):
+            stop += 1
+        return start, stop
     index = z.index
     start = index.first_where(_gte_min(lo))
     stop = index.first_where(_gt_max(hi))
     return start, max(start, stop)
+
+
+def _lte_max(hi: tuple[int, bytes, bool]) -> Callable[[tuple[float, bytes]], bool]:
+    gt = _gt_max(hi)
+    return lambda item: not gt(item)
+
+
+def _lex_cmp(a: tuple[int, bytes, bool], b: tuple[int, bytes, bool]) -> int:
+    """sdscmplex: '-' below everything, '+' above, else the bytes."""
+    if a[0] == b[0] and a[0] != 0:
+        return 0
+    if a[0] == -1 or b[0] == 1:
+        return -1
+    if a[0] == 1 or b[0] == -1:
+        return 1
+    return (a[1] > b[1]) - (a[1] < b[1])
+
+
+def _lex_in_range(items: list[tuple[float, bytes]], lo: tuple[int, bytes, bool], hi: tuple[int, bytes, bool]) -> bool:
+    """zzlIsInLexRange: a possible range, the last member >= min and the first <= max."""
+    cmp = _lex_cmp(lo, hi)
+    if cmp > 0 or (cmp == 0 and (lo[2] or hi[2])):
+        return False
+    return bool(items) and _gte_min(lo)(items[-1]) and _lte_max(hi)(items[0])
+
+
+def _lex_first(items: list[tuple[float, bytes]], lo: tuple[int, bytes, bool], hi: tuple[int, bytes, bool]) -> int | None:
+    """zzlFirstInLexRange: the first member >= min, if it is <= max."""
+    if not _lex_in_range(items, lo, hi):
+        return None
+    gte = _gte_min(lo)
+    i = next((i for i, item in enumerate(items) if gte(item)), None)
+    return i if i is not None and _lte_max(hi)(items[i]) else None
+
+
+def _lex_last(items: list[tuple[float, bytes]], lo: tuple[int, bytes, bool], hi: tuple[int, bytes, bool]) -> int | None:
+    """zzlLastInLexRange: the last member <= max, if it is >= min."""
+    if not _lex_in_range(items, lo, hi):
+        return None
+    lte = _lte_max(hi)
+    i = next((i for i in range(len(items) - 1, -1, -1) if lte(items[i])), None)
+    return i if i is not None and _gte_min(lo)(items[i]) else None
+
+
+def _lex_window_listpack(
+    z: ZSetValue, lo: tuple[int, bytes, bool], hi: tuple[int, bytes, bool], offset: int, limit: int, reverse: bool
+) -> list[tuple[float, bytes]]:
+    """A listpack's lex range as Valkey walks it: from the first (last) member in range,
+    ``offset`` members skipped unchecked, then members while in range, at most ``limit``."""
+    items = list(z.index)
+    i = _lex_last(items, lo, hi) if reverse else _lex_first(items, lo, hi)
+    if i is None or offset < 0:
+        return []
+    step = -1 if reverse else 1
+    inside = _gte_min(lo) if reverse else _lte_max(hi)
+    i += step * offset
+    out = []
+    while 0 <= i < len(items) and limit != 0 and inside(items[i]):
+        out.append(items[i])
+        i += step
+        limit -= 1
+    return out
 
 
 def _window(z: ZSetValue, start: int, stop: int, offset: int, limit: int, reverse: bool) -> Iterator[tuple[float, bytes]]:
@@ -449,6 +523,8 @@ def zrange_generic(ctx: ShardContext, argv: list[bytes], at: int, dst: bytes | N
                 items = z.index.iterate_back(llen - 1 - start_rank, llen - 2 - end_rank)
             else:
                 items = z.index.iterate(start_rank, end_rank + 1)
+    elif rangetype == LEX and z.enc != SKIPLIST:
+        items = iter(_lex_window_listpack(z, *lrange, offset, limit, reverse))
     else:
         if rangetype == SCORE:
             start, stop = score_span(z, *srange)

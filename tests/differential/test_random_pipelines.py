@@ -1,7 +1,8 @@
 """Random pipelines, the same on shardserver and Valkey: every reply compared.
 
 Seeded pipelines of 1-20 commands over a few keys of both shards (strings,
-keys, hashes, lists, sets, sorted sets; good and bad arguments), so runs
+keys, hashes, lists, sets, sorted sets, streams, bitmaps, HyperLogLogs;
+good and bad arguments), so runs
 spread over shards, commands split over shards and slow commands meet in one
 read, as the front's C path and its Python twin (the one-shard server) see
 them.  Commands whose replies are random (SPOP, HRANDFIELD with a count) or
@@ -81,6 +82,40 @@ def _command(r: random.Random) -> list[bytes]:
         lambda: [r.choice([b"ZRANK", b"ZREVRANK"]), k(), v(), *r.choice([[], [b"WITHSCORE"]])],
         lambda: [r.choice([b"ZUNIONSTORE", b"ZINTERSTORE", b"ZDIFFSTORE"]), k(), b"2", k(), k()],
         lambda: [b"ZSCORE", k(), v()],
+        lambda: [b"LPOS", k(), v(), *r.choice([[], [b"RANK", n()], [b"COUNT", n()], [b"MAXLEN", n()]])],
+        lambda: [b"LSET", k(), n(), v()],
+        lambda: [b"LREM", k(), n(), v()],
+        lambda: [b"LTRIM", k(), n(), n()],
+        lambda: [b"LINDEX", k(), n()],
+        lambda: [b"HSETNX", k(), v(), v()],
+        lambda: [b"HINCRBYFLOAT", k(), v(), r.choice(SCORES)],
+        lambda: [r.choice([b"HEXISTS", b"HSTRLEN"]), k(), v()],
+        lambda: [r.choice([b"HLEN", b"LLEN", b"SCARD", b"ZCARD"]), k()],
+        lambda: [r.choice([b"HKEYS", b"HVALS"]), k()],
+        lambda: [b"SISMEMBER", k(), v()],
+        lambda: [b"SMISMEMBER", k(), v(), v()],
+        lambda: [b"SINTERCARD", r.choice([b"1", b"2", b"0", b"x"]), k(), k(), *r.choice([[], [b"LIMIT", n()]])],
+        lambda: [b"ZCOUNT", k(), r.choice(SCORES), r.choice(SCORES)],
+        lambda: [b"ZINCRBY", k(), r.choice(SCORES), v()],
+        lambda: [b"ZREMRANGEBYRANK", k(), n(), n()],
+        lambda: [b"ZREMRANGEBYSCORE", k(), r.choice(SCORES), r.choice(SCORES)],
+        lambda: [b"ZRANGEBYLEX", k(), r.choice([b"-", b"[1", b"(abc", b"+", b"x"]), r.choice([b"+", b"[x", b"(1", b"-"])],
+        lambda: [b"ZMSCORE", k(), v(), v()],
+        lambda: [r.choice([b"ZUNION", b"ZINTER", b"ZDIFF"]), b"2", k(), k(), *r.choice([[], [b"WITHSCORES"]])],
+        lambda: [b"XADD", k(), *r.choice([[], [b"NOMKSTREAM"], [b"MAXLEN", b"2"]]), r.choice([b"1-1", b"2-0", b"5", b"0-1", b"x"]), v(), v()],
+        lambda: [b"XRANGE", k(), r.choice([b"-", b"1", b"(1-1"]), r.choice([b"+", b"5", b"x"]), *r.choice([[], [b"COUNT", n()]])],
+        lambda: [r.choice([b"XLEN", b"TYPE"]), k()],
+        lambda: [b"XDEL", k(), r.choice([b"1-1", b"2-0", b"x"])],
+        lambda: [b"XTRIM", k(), b"MAXLEN", n()],
+        lambda: [b"SETBIT", k(), r.choice([b"0", b"7", b"100", b"-1", b"x"]), r.choice([b"0", b"1", b"2"])],
+        lambda: [b"GETBIT", k(), r.choice([b"0", b"7", b"100", b"-1"])],
+        lambda: [b"BITCOUNT", k(), *r.choice([[], [n(), n()], [n(), n(), r.choice([b"BIT", b"BYTE", b"X"])]])],
+        lambda: [b"BITPOS", k(), r.choice([b"0", b"1", b"2"]), *r.choice([[], [n()], [n(), n()]])],
+        lambda: [b"BITOP", r.choice([b"AND", b"OR", b"XOR", b"NOT", b"FOO"]), k(), *keys(2)],
+        lambda: [b"PFADD", k(), v(), v()],
+        lambda: [b"PFCOUNT", *keys(2)],
+        lambda: [b"MOVE", k(), r.choice([b"1", b"0", b"x"])],
+        lambda: [b"RENAMENX", k(), k()],
     ]
     return r.choice(choices)()
 

@@ -410,3 +410,28 @@ def test_new_keys_with_repeated_members_and_encoding_limits(pair: Pair) -> None:
              ("sadd", "s", "a", long), ("object", "encoding", "s"), ("del", "s"), ("sadd", "s", *[f"x{i}" for i in range(129)]), ("object", "encoding", "s"),
              ("del", "s"), ("sadd", "s", "1", "2", "1"), ("scard", "s"), ("object", "encoding", "s")]
     pair.exact_many(cmds)
+
+
+def test_lex_ranges_of_mixed_scores_walk_a_listpack_as_valkey_does(pair: Pair) -> None:
+    """Lex ranges over members of different scores are 'unspecified' in Valkey's docs,
+    but a listpack answers them deterministically: the same here."""
+    pair.script(
+        """
+        zadd mixed 1 b 2 a 3 c 4 1 5 aa
+        zrangebylex mixed - +
+        zrangebylex mixed [a [b
+        zrangebylex mixed - (1
+        zrangebylex mixed (a +
+        zrevrangebylex mixed + [b
+        zrevrangebylex mixed [c -
+        zrangebylex mixed - + LIMIT 2 2
+        zrevrangebylex mixed + - LIMIT 1 3
+        zrange mixed [a [c BYLEX
+        zlexcount mixed [a [c
+        zlexcount mixed - (b
+        zrangestore dst mixed [b + BYLEX
+        zrange dst 0 -1 WITHSCORES
+        zremrangebylex mixed [b [c
+        zrange mixed 0 -1 WITHSCORES
+        """
+    )
