@@ -213,7 +213,9 @@ def cmd_lset(ctx: ShardContext, argv: list[bytes]) -> Any:
     value = get_list(ctx.db, argv[1])
     if value is None:
         raise CommandError(errors.NO_SUCH_KEY)
-    index = parse_int(argv[2])
+    # Valkey hands the index on as a C int, so a 64-bit one wraps to 32 bits
+    # (4294967295 is -1, the last element); LINDEX does not wrap.
+    index = (parse_int(argv[2]) + (1 << 31)) % (1 << 32) - (1 << 31)
     n = len(value)
     if index < 0:
         index += n

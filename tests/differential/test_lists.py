@@ -70,6 +70,10 @@ def test_lset_linsert(pair: Pair) -> None:
         ("linsert", "l", "middle", "b", "q"), ("linsert", "nokey", "before", "a", "b"), ("linsert", "nokey", "bad", "a", "b"),
         ("lrange", "l", "0", "-1"), ("linsert", "l", "after", "C", "end"), ("linsert", "l", "before", "A", "start"),
         ("lrange", "l", "0", "-1"),
+        # a 64-bit index wraps to a C int in Valkey's LSET (not in LINDEX)
+        ("lset", "l", "4294967295", "W1"), ("lset", "l", "9223372036854775807", "W2"), ("lset", "l", "-9223372036854775808", "W3"),
+        ("lset", "l", "4294967296", "W4"), ("lset", "l", "9223372036854775806", "W5"), ("lset", "l", "2147483648", "W6"),
+        ("lindex", "l", "4294967295"), ("lrange", "l", "0", "-1"),
     ])
 
 
