@@ -6,7 +6,8 @@ good and bad arguments), so runs
 spread over shards, commands split over shards and slow commands meet in one
 read, as the front's C path and its Python twin (the one-shard server) see
 them.  Commands whose replies are random (SPOP, HRANDFIELD with a count) or
-depend on timing (short TTLs, TTL itself) are left out; replies that are sets
+depend on timing (short TTLs, TTL and the *EXPIRETIME of relative TTLs) are
+left out; replies that are sets
 (SMEMBERS, HGETALL, KEYS...) are compared in order.
 """
 
@@ -116,6 +117,25 @@ def _command(r: random.Random) -> list[bytes]:
         lambda: [b"PFCOUNT", *keys(2)],
         lambda: [b"MOVE", k(), r.choice([b"1", b"0", b"x"])],
         lambda: [b"RENAMENX", k(), k()],
+        lambda: [b"SET", k(), v(), r.choice([b"EXAT", b"PXAT"]), r.choice([b"1", b"99999999999", b"x", b"0"])],
+        lambda: [r.choice([b"EXPIREAT", b"PEXPIREAT"]), k(), r.choice([b"1", b"99999999999", b"x"]), *r.choice([[], [b"NX"], [b"XX"], [b"GT"], [b"LT"]])],
+        lambda: [b"GETSET", k(), v()],
+        lambda: [b"SETNX", k(), v()],
+        lambda: [b"DELIFEQ", k(), v()],
+        lambda: [b"HSETEX", k(), *r.choice([[], [b"FNX"], [b"FXX"], [b"EX", r.choice(TTLS)], [b"KEEPTTL"]]), b"FIELDS", r.choice([b"1", b"2", b"0", b"x"]), v(), v()],
+        lambda: [b"HGETEX", k(), *r.choice([[], [b"PERSIST"], [b"EX", r.choice(TTLS)]]), b"FIELDS", b"1", v()],
+        lambda: [r.choice([b"HEXPIRE", b"HPEXPIRE"]), k(), r.choice(TTLS), *r.choice([[], [b"NX"], [b"XX"]]), b"FIELDS", b"1", v()],
+        lambda: [b"HPERSIST", k(), b"FIELDS", b"1", v()],
+        lambda: [b"LMPOP", b"2", k(), k(), r.choice([b"LEFT", b"RIGHT", b"X"]), *r.choice([[], [b"COUNT", n()]])],
+        lambda: [b"ZMPOP", b"2", k(), k(), r.choice([b"MIN", b"MAX", b"X"]), *r.choice([[], [b"COUNT", n()]])],
+        lambda: [b"ZRANGESTORE", k(), k(), n(), n()],
+        lambda: [b"SUNIONSTORE", k(), *keys()],
+        lambda: [b"OBJECT", r.choice([b"ENCODING", b"REFCOUNT", b"FREQ", b"NOSUCH"]), k()],
+        lambda: [b"HRANDFIELD", k(), b"0"],
+        lambda: [b"SRANDMEMBER", k(), b"0"],
+        lambda: [b"STRLEN", k()],
+        lambda: [b"ECHO", v()],
+        lambda: [b"GETRANGE", k(), b"0", b"-1"],
     ]
     return r.choice(choices)()
 
