@@ -1,14 +1,13 @@
 """Random pipelines, the same on shardserver and Valkey: every reply compared.
 
 Seeded pipelines of 1-20 commands over a few keys of both shards (strings,
-keys, hashes, lists, sets, sorted sets, streams, bitmaps, HyperLogLogs;
-good and bad arguments), so runs
-spread over shards, commands split over shards and slow commands meet in one
-read, as the front's C path and its Python twin (the one-shard server) see
-them.  Commands whose replies are random (SPOP, HRANDFIELD with a count) or
-depend on timing (short TTLs, TTL and the *EXPIRETIME of relative TTLs) are
-left out; replies that are sets
-(SMEMBERS, HGETALL, KEYS...) are compared in order.
+keys, hashes, lists, sets, sorted sets, streams, bitmaps, HyperLogLogs; good
+and bad arguments), so runs spread over shards, commands split over shards
+and slow commands meet in one read, as the front's C path and its Python twin
+(the one-shard server) see them.  Commands whose replies are random (SPOP,
+HRANDFIELD with a count) or depend on timing (short TTLs, TTL and the
+*EXPIRETIME of relative TTLs) are left out; replies that are sets (SMEMBERS,
+HGETALL, KEYS...) are compared sorted.
 """
 
 from __future__ import annotations
