@@ -135,6 +135,10 @@ def _command(r: random.Random) -> list[bytes]:
         lambda: [b"STRLEN", k()],
         lambda: [b"ECHO", v()],
         lambda: [b"GETRANGE", k(), b"0", b"-1"],
+        lambda: [b"SELECT", r.choice([b"0", b"0", b"1", b"16", b"x"])],
+        lambda: [b"SWAPDB", r.choice([b"0", b"1"]), r.choice([b"0", b"1", b"x"])],
+        lambda: [r.choice([b"PING", b"ECHO"]), v()],
+        lambda: [b"FLUSHDB"] if r.random() < 0.2 else [b"DBSIZE"],
     ]
     return r.choice(choices)()
 
@@ -154,7 +158,7 @@ def _normal(cmd: list[bytes], value: Any) -> Any:
 
 @pytest.mark.parametrize("seed", range(16))
 def test_random_pipelines_match_valkey(pair: Pair, seed: int) -> None:
-    pair.flushall()
+    pair.flushall()  # also back to database 0
     rnd = random.Random(seed)
     for batch in range(15):
         cmds = [_command(rnd) for _ in range(rnd.randrange(1, 21))]
