@@ -336,18 +336,6 @@ static long slot_of(PyObject *key) {
     return slot_of_buf((const unsigned char *)PyBytes_AS_STRING(key), PyBytes_GET_SIZE(key));
 }
 
-/* writes "<c><n>\r\n" at p (n >= 0); returns the new end (sprintf is slow here) */
-static char *put_header(char *p, char c, Py_ssize_t n) {
-    char digits[24];
-    int len = 0;
-    *p++ = c;
-    do { digits[len++] = (char)('0' + n % 10); n /= 10; } while (n);
-    while (len) *p++ = digits[--len];
-    *p++ = '\r';
-    *p++ = '\n';
-    return p;
-}
-
 /* writes the decimal digits of v at p; returns the new end */
 static char *put_ll(char *p, long long v) {
     char digits[24];
@@ -356,6 +344,16 @@ static char *put_ll(char *p, long long v) {
     if (v < 0) *p++ = '-';
     do { digits[len++] = (char)('0' + u % 10); u /= 10; } while (u);
     while (len) *p++ = digits[--len];
+    return p;
+}
+
+/* writes "<c><n>\r\n" at p (a RESP header or integer reply); returns the new
+ * end (at most 23 bytes; sprintf is slow here) */
+static char *put_header(char *p, char c, long long n) {
+    *p++ = c;
+    p = put_ll(p, n);
+    *p++ = '\r';
+    *p++ = '\n';
     return p;
 }
 
@@ -561,13 +559,7 @@ static int merge_one(int merge, const unsigned char *order, Py_ssize_t norder, c
             sum += strtoll(part[i] + 1, &endp, 10);
             if (*endp != '\r') { PyErr_SetString(PyExc_ValueError, "a part is not an integer"); return -1; }
         }
-        {
-            char *e = put_ll(num + 1, sum);
-            num[0] = ':';
-            *e++ = '\r';
-            *e++ = '\n';
-            h = (int)(e - num);
-        }
+        h = (int)(put_header(num, ':', sum) - num);
         return buf_add(out, num, h);
     }
     if (merge != 3) { PyErr_SetString(PyExc_ValueError, "unknown merge"); return -1; }
@@ -702,15 +694,12 @@ static void scanned(Parser *self, Group *g, PyObject *name, Py_ssize_t end) {
 }
 
 /* fast[name], else fast[name lower-cased]; borrowed, NULL when neither (an error set on failure) */
+static PyObject *lower_bytes(PyObject *b);
+
 static PyObject *route_info(PyObject *fast, PyObject *name) {
     PyObject *info = PyDict_GetItemWithError(fast, name), *lname;
-    char low[64];
-    Py_ssize_t k, ln = PyBytes_GET_SIZE(name);
-    const char *src = PyBytes_AS_STRING(name);
-    if (info || PyErr_Occurred() || ln >= 64) return info;
-    for (k = 0; k < ln; k++) low[k] = (char)tolower((unsigned char)src[k]);
-    lname = PyBytes_FromStringAndSize(low, ln);
-    if (!lname) return NULL;
+    if (info || PyErr_Occurred() || PyBytes_GET_SIZE(name) >= 64) return info;  /* no command name is that long */
+    if (!(lname = lower_bytes(name))) return NULL;
     info = PyDict_GetItemWithError(fast, lname);
     Py_DECREF(lname);
     return info;
@@ -1694,7 +1683,6 @@ static PyObject *load_values(PyObject *self, PyObject *const *args, Py_ssize_t n
  * neither.  *pos_io is where Python takes over, *count_io the commands run.
  * run_raw_runs (below) is its Python entry.
  */
-static char *put_header(char *p, char c, Py_ssize_t n);
 static int lp_string2ll(const unsigned char *s, Py_ssize_t n, long long *out);
 static PyObject *reply_ok;
 
@@ -1951,16 +1939,13 @@ static int fast_incr(Fast *f, PyObject *key, long long delta, PyObject **reply) 
         if (!PyBytes_Check(found) || !lp_string2ll((const unsigned char *)PyBytes_AS_STRING(found), PyBytes_GET_SIZE(found), &current)) return 0;
     }
     if ((delta > 0 && current > LLONG_MAX - delta) || (delta < 0 && current < LLONG_MIN - delta)) return 0;  /* overflow: Python's error */
-    nd = (int)(put_ll(digits + 1, current + delta) - digits);  /* digits: ":<n>" then "\r\n" for the reply */
-    value = PyBytes_FromStringAndSize(digits + 1, nd - 1);
+    nd = (int)(put_header(digits, ':', current + delta) - digits);  /* the reply; the value is its digits */
+    value = PyBytes_FromStringAndSize(digits + 1, nd - 3);
     if (!value) return -1;
     ok = (found || slot_index_add(f->by_slot, key) == 0) && PyDict_SetItem(f->data, key, value) == 0 && PyDict_SetItem(f->atime, key, f->sec) == 0;
     Py_DECREF(value);
     if (!ok) return -1;
-    digits[0] = ':';
-    digits[nd] = '\r';
-    digits[nd + 1] = '\n';
-    *reply = PyBytes_FromStringAndSize(digits, nd + 2);
+    *reply = PyBytes_FromStringAndSize(digits, nd);
     return *reply ? 1 : -1;
 }
 
@@ -2085,6 +2070,7 @@ static Py_ssize_t prefetch_window(Fast *f, Py_ssize_t pos) {
 enum { PY_CTX, PY_CLOCK, PY_HANDLERS, PY_WRITES, PY_READS, PY_JOURNAL, PY_CMDERR, PY_ERRREPLY, PY_OK, PY_ENCODE, PY_INTERNAL, PY_STATERR, PY_N };
 static PyObject *s_db, *s_touch, *s_resp3, *s_rewrite, *s_text, *s_log;
 
+/* a bytes object's lower-case copy */
 static PyObject *lower_bytes(PyObject *b) {
     Py_ssize_t i, n = PyBytes_GET_SIZE(b);
     PyObject *out = PyBytes_FromStringAndSize(PyBytes_AS_STRING(b), n);
@@ -2129,11 +2115,8 @@ static PyObject *py_encode(Fast *f, PyObject *value, PyObject *argv) {
         int overflow;
         long long v = PyLong_AsLongLongAndOverflow(value, &overflow);
         if (!overflow && !(v == -1 && PyErr_Occurred())) {
-            char digits[32], *e = put_ll(digits + 1, v);
-            digits[0] = ':';
-            *e++ = '\r';
-            *e++ = '\n';
-            return PyBytes_FromStringAndSize(digits, e - digits);
+            char digits[32];
+            return PyBytes_FromStringAndSize(digits, put_header(digits, ':', v) - digits);
         }
         PyErr_Clear();
     }
