@@ -198,15 +198,8 @@ def lex_span(z: ZSetValue, lo: tuple[int, bytes, bool], hi: tuple[int, bytes, bo
     (whose lex ranges Valkey calls unspecified) answer as Valkey's do.
     """
     if z.enc != SKIPLIST:
-        items = list(z.index)
-        start = _lex_first(items, lo, hi)
-        if start is None:
-            return 0, 0
-        lte = _lte_max(hi)
-        stop = start
-        while stop < len(items) and lte(items[stop]):
-            stop += 1
-        return start, stop
+        walked = _lex_walk(list(z.index), lo, hi, 0, -1, False)
+        return (walked[0], walked[-1] + 1) if walked else (0, 0)
     index = z.index
     start = index.first_where(_gte_min(lo))
     stop = index.first_where(_gt_max(hi))
@@ -229,47 +222,29 @@ def _lex_cmp(a: tuple[int, bytes, bool], b: tuple[int, bytes, bool]) -> int:
     return (a[1] > b[1]) - (a[1] < b[1])
 
 
-def _lex_in_range(items: list[tuple[float, bytes]], lo: tuple[int, bytes, bool], hi: tuple[int, bytes, bool]) -> bool:
-    """zzlIsInLexRange: a possible range, the last member >= min and the first <= max."""
+def _lex_walk(
+    items: list[tuple[float, bytes]], lo: tuple[int, bytes, bool], hi: tuple[int, bytes, bool], offset: int, limit: int, reverse: bool
+) -> list[int]:
+    """Indexes of a listpack's lex range as Valkey walks it (zzlIsInLexRange, then
+    zzlFirstInLexRange or, ``reverse``, zzlLastInLexRange): from the first (last) member
+    in range, ``offset`` members skipped unchecked, then members while in range, at most
+    ``limit`` (< 0: all)."""
     cmp = _lex_cmp(lo, hi)
-    if cmp > 0 or (cmp == 0 and (lo[2] or hi[2])):
-        return False
-    return bool(items) and _gte_min(lo)(items[-1]) and _lte_max(hi)(items[0])
-
-
-def _lex_first(items: list[tuple[float, bytes]], lo: tuple[int, bytes, bool], hi: tuple[int, bytes, bool]) -> int | None:
-    """zzlFirstInLexRange: the first member >= min, if it is <= max."""
-    if not _lex_in_range(items, lo, hi):
-        return None
-    gte = _gte_min(lo)
-    i = next((i for i, item in enumerate(items) if gte(item)), None)
-    return i if i is not None and _lte_max(hi)(items[i]) else None
-
-
-def _lex_last(items: list[tuple[float, bytes]], lo: tuple[int, bytes, bool], hi: tuple[int, bytes, bool]) -> int | None:
-    """zzlLastInLexRange: the last member <= max, if it is >= min."""
-    if not _lex_in_range(items, lo, hi):
-        return None
-    lte = _lte_max(hi)
-    i = next((i for i in range(len(items) - 1, -1, -1) if lte(items[i])), None)
-    return i if i is not None and _gte_min(lo)(items[i]) else None
-
-
-def _lex_window_listpack(
-    z: ZSetValue, lo: tuple[int, bytes, bool], hi: tuple[int, bytes, bool], offset: int, limit: int, reverse: bool
-) -> list[tuple[float, bytes]]:
-    """A listpack's lex range as Valkey walks it: from the first (last) member in range,
-    ``offset`` members skipped unchecked, then members while in range, at most ``limit``."""
-    items = list(z.index)
-    i = _lex_last(items, lo, hi) if reverse else _lex_first(items, lo, hi)
-    if i is None or offset < 0:
+    if cmp > 0 or (cmp == 0 and (lo[2] or hi[2])) or not items or offset < 0:
+        return []
+    gte, lte = _gte_min(lo), _lte_max(hi)
+    if not (gte(items[-1]) and lte(items[0])):
+        return []
+    enter, stay = (lte, gte) if reverse else (gte, lte)
+    order = range(len(items) - 1, -1, -1) if reverse else range(len(items))
+    i = next((i for i in order if enter(items[i])), None)
+    if i is None or not stay(items[i]):
         return []
     step = -1 if reverse else 1
-    inside = _gte_min(lo) if reverse else _lte_max(hi)
     i += step * offset
     out = []
-    while 0 <= i < len(items) and limit != 0 and inside(items[i]):
-        out.append(items[i])
+    while 0 <= i < len(items) and limit != 0 and stay(items[i]):
+        out.append(i)
         i += step
         limit -= 1
     return out
@@ -524,7 +499,8 @@ def zrange_generic(ctx: ShardContext, argv: list[bytes], at: int, dst: bytes | N
             else:
                 items = z.index.iterate(start_rank, end_rank + 1)
     elif rangetype == LEX and z.enc != SKIPLIST:
-        items = iter(_lex_window_listpack(z, *lrange, offset, limit, reverse))
+        members = list(z.index)
+        items = iter([members[i] for i in _lex_walk(members, *lrange, offset, limit, reverse)])
     else:
         if rangetype == SCORE:
             start, stop = score_span(z, *srange)
