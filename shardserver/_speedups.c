@@ -1897,10 +1897,16 @@ static PyObject *fast_entry(PyObject *names, PyObject *name) {
 }
 
 /* "$<n>\r\n<bytes>\r\n" at q; returns the new end */
-static char *fast_put_bulk(char *q, PyObject *value) {
-    Py_ssize_t n = PyBytes_GET_SIZE(value);
+/* A string value's bytes: bytes, or a RawStr (a bytearray edited in place); 0 for other types */
+static int str_view(PyObject *value, const char **p, Py_ssize_t *n) {
+    if (PyBytes_Check(value)) { *p = PyBytes_AS_STRING(value); *n = PyBytes_GET_SIZE(value); return 1; }
+    if (PyByteArray_Check(value)) { *p = PyByteArray_AS_STRING(value); *n = PyByteArray_GET_SIZE(value); return 1; }
+    return 0;
+}
+
+static char *fast_put_bulk(char *q, const char *p, Py_ssize_t n) {
     q = put_header(q, '$', n);
-    memcpy(q, PyBytes_AS_STRING(value), n);
+    memcpy(q, p, n);
     q += n;
     *q++ = '\r';
     *q++ = '\n';
@@ -1911,6 +1917,8 @@ static char *fast_put_bulk(char *q, PyObject *value) {
 
 static int fast_get(Fast *f, PyObject *key, PyObject **reply) {
     PyObject *found = PyDict_GetItemWithError(f->data, key);  /* borrowed */
+    const char *p;
+    Py_ssize_t n;
     int expired;
     if (!found) {
         if (PyErr_Occurred()) return -1;
@@ -1919,11 +1927,11 @@ static int fast_get(Fast *f, PyObject *key, PyObject **reply) {
     }
     expired = fast_expired(f, key);
     if (expired) return expired < 0 ? -1 : 0;  /* expired: Python deletes it */
-    if (!PyBytes_Check(found)) return 0;          /* WRONGTYPE: Python's */
+    if (!str_view(found, &p, &n)) return 0;          /* WRONGTYPE: Python's */
     if (f->touch && PyDict_SetItem(f->atime, key, f->sec) < 0) return -1;
-    *reply = PyBytes_FromStringAndSize(NULL, PyBytes_GET_SIZE(found) + 26);
+    *reply = PyBytes_FromStringAndSize(NULL, n + 26);
     if (!*reply) return -1;
-    return _PyBytes_Resize(reply, fast_put_bulk(PyBytes_AS_STRING(*reply), found) - PyBytes_AS_STRING(*reply)) < 0 ? -1 : 1;
+    return _PyBytes_Resize(reply, fast_put_bulk(PyBytes_AS_STRING(*reply), p, n) - PyBytes_AS_STRING(*reply)) < 0 ? -1 : 1;
 }
 
 /* as strings._incr: a canonical 64-bit integer (or no key) plus delta, TTL kept */
@@ -1953,7 +1961,8 @@ static int fast_incr(Fast *f, PyObject *key, long long delta, PyObject **reply) 
  * command the Python way (it deletes the key and logs that); *p: after the keys */
 static int fast_mget(Fast *f, Py_ssize_t *p, Py_ssize_t nkeys, PyObject **reply) {
     PyObject **keys = PyMem_Calloc((size_t)nkeys, sizeof(PyObject *)), **found = PyMem_Calloc((size_t)nkeys, sizeof(PyObject *));
-    Py_ssize_t j, at, len, size = 32;
+    Py_ssize_t j, at, len, size = 32, n;
+    const char *v;
     int rc = 1;
     char *q;
     if (!keys || !found) { PyMem_Free(keys); PyMem_Free(found); PyErr_NoMemory(); return -1; }
@@ -1967,14 +1976,14 @@ static int fast_mget(Fast *f, Py_ssize_t *p, Py_ssize_t nkeys, PyObject **reply)
             int expired = fast_expired(f, keys[j]);
             if (expired) { rc = expired < 0 ? -1 : 0; break; }
         }
-        size += found[j] && PyBytes_Check(found[j]) ? PyBytes_GET_SIZE(found[j]) + 26 : 5;
+        size += found[j] && str_view(found[j], &v, &n) ? n + 26 : 5;
     }
     if (rc == 1 && !(*reply = PyBytes_FromStringAndSize(NULL, size))) rc = -1;
     if (rc == 1) {
         q = put_header(PyBytes_AS_STRING(*reply), '*', nkeys);
         for (j = 0; j < nkeys && rc == 1; j++) {
             if (found[j] && f->touch && PyDict_SetItem(f->atime, keys[j], f->sec) < 0) rc = -1;
-            else if (found[j] && PyBytes_Check(found[j])) q = fast_put_bulk(q, found[j]);
+            else if (found[j] && str_view(found[j], &v, &n)) q = fast_put_bulk(q, v, n);
             else if (f->resp3) { memcpy(q, "_\r\n", 3); q += 3; }
             else { memcpy(q, "$-1\r\n", 5); q += 5; }
         }
@@ -2107,7 +2116,7 @@ static PyObject *py_encode(Fast *f, PyObject *value, PyObject *argv) {
     if (PyBytes_CheckExact(value)) {
         PyObject *reply = PyBytes_FromStringAndSize(NULL, PyBytes_GET_SIZE(value) + 26);
         if (!reply) return NULL;
-        if (_PyBytes_Resize(&reply, fast_put_bulk(PyBytes_AS_STRING(reply), value) - PyBytes_AS_STRING(reply)) < 0) return NULL;
+        if (_PyBytes_Resize(&reply, fast_put_bulk(PyBytes_AS_STRING(reply), PyBytes_AS_STRING(value), PyBytes_GET_SIZE(value)) - PyBytes_AS_STRING(reply)) < 0) return NULL;
         return reply;
     }
     if (value == PyTuple_GET_ITEM(f->py, PY_OK)) { Py_INCREF(reply_ok); return reply_ok; }

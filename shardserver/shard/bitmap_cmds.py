@@ -17,7 +17,7 @@ from shardserver.numbers import parse_int, strict_int
 from shardserver.shard import bitops
 from shardserver.shard.keyspace import STRING_TYPES, Database, RawStr
 from shardserver.shard.registry import ShardContext, command, internal
-from shardserver.shard.strings import get_string
+from shardserver.shard.strings import get_string, writable
 
 _M64 = 1 << 64
 
@@ -40,13 +40,6 @@ def parse_bit_offset(ctx: ShardContext, raw: bytes, bits: int = 0) -> int:
     return value
 
 
-def _store(db: Database, key: bytes, old: bytes | None, buf: bytes | bytearray) -> None:
-    if old is None:
-        db.set(key, RawStr(buf))
-    else:
-        db.replace(key, RawStr(buf))
-
-
 @command("setbit")
 def cmd_setbit(ctx: ShardContext, argv: list[bytes]) -> Any:
     offset = parse_bit_offset(ctx, argv[2])
@@ -55,22 +48,12 @@ def cmd_setbit(ctx: ShardContext, argv: list[bytes]) -> Any:
         raise CommandError(errors.BIT_VALUE)
     db = ctx.db
     key = argv[1]
-    old = get_string(db, key)
     byte = offset >> 3
     shift = 7 - (offset & 7)
-    if old is not None and byte < len(old):
-        current = old[byte] >> shift & 1
-        if current == on:
-            if type(old) is not RawStr:
-                db.replace(key, RawStr(old))
-            return current
-        buf = bytearray(old)
-    else:
-        current = 0
-        buf = bytearray(old or b"")
-        buf.extend(bytes(byte + 1 - len(buf)))
-    buf[byte] = buf[byte] & ~(1 << shift) | (on << shift)
-    _store(db, key, old, buf)
+    buf = writable(db, key, get_string(db, key), byte + 1)
+    current = buf[byte] >> shift & 1
+    if current != on:
+        buf[byte] ^= 1 << shift
     return current
 
 
@@ -333,11 +316,7 @@ def _bitfield(ctx: ShardContext, argv: list[bytes], read_only: bool) -> Any:
         return [bitops.get_field(data, offset, bits, signed) for _, signed, bits, offset, _, _ in ops]
     if read_only:
         raise CommandError(errors.BITFIELD_RO_GET)
-    old = get_string(db, key)
-    buf = bytearray(old or b"")
-    need = (highest >> 3) + 1
-    if len(buf) < need:
-        buf.extend(bytes(need - len(buf)))
+    buf = writable(db, key, get_string(db, key), (highest >> 3) + 1)
     out: list[Any] = []
     for op, signed, bits, offset, value, policy in ops:
         if op == _GET:
@@ -353,7 +332,6 @@ def _bitfield(ctx: ShardContext, argv: list[bytes], read_only: bool) -> Any:
             continue
         bitops.set_field(buf, offset, bits, new)
         out.append(new if op == _INCRBY else current)
-    _store(db, key, old, buf)
     return out
 
 

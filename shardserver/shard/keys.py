@@ -21,6 +21,7 @@ from shardserver.glob import compile_glob
 from shardserver.numbers import LLONG_MAX, parse_c_int, parse_int, parse_scan_cursor, strict_int
 from shardserver.resp import OK, Simple
 from shardserver.shard.keyspace import (
+    STRING_TYPES,
     Database,
     RawStr,
     string_flags,
@@ -177,6 +178,8 @@ def cmd_persist(ctx: ShardContext, argv: list[bytes]) -> Any:
 
 
 def copy_value(value: Any) -> Any:
+    if type(value) is RawStr:
+        return RawStr(value)  # mutable: the copy must not share later edits
     if isinstance(value, bytes):
         return value  # immutable
     return value.copy()
@@ -426,7 +429,7 @@ def _embstr_fits(key_len: int, value_len: int) -> bool:
 
 
 def encoding_of(value: Any, key: bytes = b"") -> str:
-    if isinstance(value, bytes):
+    if isinstance(value, STRING_TYPES):
         if type(value) is bytes and len(value) <= 20 and strict_int(value) is not None:
             return "int"
         if type(value) is RawStr or not _embstr_fits(len(key), len(value)):
@@ -473,7 +476,7 @@ def dump_entry(db: Database, key: bytes) -> list[Any] | None:
     if value is None:
         return None
     when = db.ttl_ms(key)
-    if isinstance(value, bytes):
+    if isinstance(value, STRING_TYPES):
         return [b"string", bytes(value), -1 if when is None else when, string_flags(value)]
     return [value.TYPE.encode(), dump_value(value), -1 if when is None else when, 0]
 
@@ -775,7 +778,7 @@ def value_size(key: bytes, value: Any) -> int:
     import sys
 
     size = sys.getsizeof(key) + 2 * 48  # data and atime dict entries (hash, key, value pointers + spare)
-    if isinstance(value, bytes):
+    if isinstance(value, STRING_TYPES):
         return size + sys.getsizeof(value)
     return size + value.memory_usage()  # type: ignore[no-any-return]
 
@@ -802,7 +805,7 @@ def cmd_debugobject(ctx: ShardContext, argv: list[bytes]) -> Any:
     if value is None:
         raise CommandError(errors.NO_SUCH_KEY)
     idle = max(ctx.keyspace.clock.sec - ctx.db.last_access(argv[1]), 0)
-    serialized = len(value) if isinstance(value, bytes) else value_size(argv[1], value)
+    serialized = len(value) if isinstance(value, STRING_TYPES) else value_size(argv[1], value)
     return (
         f"Value at:0x{id(value):x} refcount:1 encoding:{encoding_of(value, argv[1])} "
         f"serializedlength:{serialized} lru:{ctx.db.last_access(argv[1]) & 0xFFFFFF} lru_seconds_idle:{idle}"

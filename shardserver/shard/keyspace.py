@@ -3,9 +3,9 @@
 Ownership: a shard owns the data of its slots in every database; nothing else
 reads or writes it.  Each ``Database`` keeps
 
-- ``data``: key -> value (``bytes`` for strings; ``RawStr`` for strings that
-  were modified in place, which Valkey reports as ``raw``; objects of other
-  types carry their own ``TYPE``),
+- ``data``: key -> value (``bytes`` for strings; ``RawStr``, a mutable
+  ``bytearray``, for strings that were modified in place, which Valkey reports
+  as ``raw``; objects of other types carry their own ``TYPE``),
 - ``expires``: key -> absolute expiry in Unix milliseconds (volatile keys only),
 - ``atime``: key -> last access in whole seconds (OBJECT IDLETIME); the int for
   one second is shared by every key touched in it, so this costs a dict entry;
@@ -75,8 +75,13 @@ def py_store_flat(data: dict[bytes, Any], by_slot: SlotIndex, flat: list[bytes])
         data[key] = flat[i + 1]
 
 
-class RawStr(bytes):
-    """A string value modified in place (APPEND, SETRANGE): OBJECT ENCODING says raw."""
+class RawStr(bytearray):
+    """A string value modified in place (APPEND, SETRANGE, SETBIT, BITFIELD, HLLs): OBJECT ENCODING says raw.
+
+    Mutable, so an edit costs what it changes rather than a copy of the whole
+    value (Valkey edits its sds in place).  The stored object never leaves
+    its key: a reply, a log record or another key gets ``frozen(value)``.
+    """
 
     __slots__ = ()
 
@@ -90,12 +95,17 @@ class EmbStr(bytes):
 STRING_TYPES = (bytes, RawStr, EmbStr)
 
 
-def string_flags(value: bytes) -> int:
+def frozen(value: bytes | bytearray) -> bytes:
+    """A string value as immutable bytes: a copy of a ``RawStr``, which later edits change."""
+    return bytes(value) if type(value) is RawStr else value  # type: ignore[return-value]
+
+
+def string_flags(value: bytes | bytearray) -> int:
     """How a dump records a string's encoding: 0 as its content says, 1 raw, 2 embstr."""
     return 1 if type(value) is RawStr else 2 if type(value) is EmbStr else 0
 
 
-def string_from(payload: bytes, flags: int) -> bytes:
+def string_from(payload: bytes, flags: int) -> bytes | RawStr:
     """The string ``string_flags`` described."""
     return RawStr(payload) if flags == 1 else EmbStr(payload) if flags == 2 else payload
 
@@ -158,7 +168,7 @@ except ImportError:  # built without the C helpers
 
 
 def type_name(value: Any) -> str:
-    if isinstance(value, bytes):
+    if isinstance(value, STRING_TYPES):
         return "string"
     return value.TYPE  # type: ignore[no-any-return]
 
@@ -311,6 +321,10 @@ class Database:
     def replace(self, key: bytes, value: Any) -> None:
         """Overwrite an existing live key's value, keeping its TTL."""
         self.data[key] = value
+        self.atime[key] = self.clock.sec
+
+    def touched(self, key: bytes) -> None:
+        """A live key's value was edited in place (a ``RawStr``): written now, as ``replace`` records."""
         self.atime[key] = self.clock.sec
 
     def delete(self, key: bytes) -> bool:

@@ -45,7 +45,7 @@ from persistence.aof import AofCorrupt, AofWriter, read_records, truncate
 from shardserver import errors, log
 from shardserver.errors import CommandError
 from shardserver.resp import encode_command
-from shardserver.shard.keyspace import Keyspace, string_flags
+from shardserver.shard.keyspace import STRING_TYPES, Keyspace, string_flags
 from shardserver.slots import key_slot
 
 if TYPE_CHECKING:
@@ -97,7 +97,7 @@ def snapshot_records(keyspace: Keyspace) -> Iterator[bytes]:
                 continue
             if when is not None and when <= now:
                 continue
-            if isinstance(value, bytes):  # a string with a TTL, or RawStr / EmbStr keeping their encoding
+            if isinstance(value, STRING_TYPES):  # a string with a TTL, or RawStr / EmbStr keeping their encoding
                 state: Any = bytes(value)
                 kind, raw = b"string", string_flags(value)
                 values_size += len(key) + len(value)

@@ -11,17 +11,38 @@ from shardserver import errors
 from shardserver.errors import CommandError
 from shardserver.numbers import LLONG_MAX, LLONG_MIN, incr_by_float, parse_int
 from shardserver.resp import OK
-from shardserver.shard.keyspace import STRING_TYPES, Database, EmbStr, RawStr
+from shardserver.shard.keyspace import STRING_TYPES, Database, EmbStr, RawStr, frozen
 from shardserver.shard.registry import ShardContext, command
 
 _EXPIRE_UNITS = {b"ex": 1000, b"px": 1, b"exat": -1000, b"pxat": -1}
 
 
-def get_string(db: Database, key: bytes) -> bytes | None:
+def get_string(db: Database, key: bytes) -> bytes | RawStr | None:
+    """The string at ``key`` (the stored object: ``frozen`` it before it leaves), None or WRONGTYPE."""
     value = db.get(key)
     if value is None or type(value) in STRING_TYPES:
         return value
     raise CommandError(errors.WRONGTYPE)
+
+
+def writable(db: Database, key: bytes, old: bytes | RawStr | None, size: int) -> RawStr:
+    """The stored ``RawStr`` at ``key`` to edit in place, zero-padded to at least ``size`` bytes.
+
+    ``old`` is what ``get_string`` returned.  A plain string is unshared to a
+    ``RawStr`` first, as Valkey turns a value into a raw sds before any edit
+    (even one that changes nothing); a missing key is created."""
+    if type(old) is RawStr:
+        buf = old
+        db.touched(key)
+    elif old is None:
+        buf = RawStr(size)  # zeroed in one pass
+        db.set(key, buf)
+    else:
+        buf = RawStr(old)
+        db.replace(key, buf)
+    if len(buf) < size:
+        buf += bytes(size - len(buf))
+    return buf
 
 
 def expire_at_ms(ctx: ShardContext, unit: int, raw: bytes, command_name: str) -> int:
@@ -70,8 +91,10 @@ def cmd_get(ctx: ShardContext, argv: list[bytes]) -> Any:
             return None
     if db.clock.touch:
         db.atime[key] = db.clock.sec
-    if type(value) is bytes or type(value) in STRING_TYPES:
+    if type(value) is bytes:
         return value
+    if type(value) in STRING_TYPES:
+        return frozen(value)
     raise CommandError(errors.WRONGTYPE)
 
 
@@ -116,9 +139,9 @@ def cmd_set(ctx: ShardContext, argv: list[bytes]) -> Any:
         raise CommandError(errors.WRONGTYPE)
     if (nx and old is not None) or (xx and old is None) or (ifeq is not None and (old is None or old != ifeq)):
         ctx.rewrite = []
-        return old if get else None
+        return frozen(old) if get and old is not None else None
     _store_with_expiry(ctx, key, value, when, keep_ttl)
-    return old if get else OK
+    return (None if old is None else frozen(old)) if get else OK
 
 
 @command("setnx")
@@ -178,7 +201,7 @@ def cmd_getex(ctx: ShardContext, argv: list[bytes]) -> Any:
             ctx.rewrite = [[b"PEXPIREAT", key, b"%d" % when]]
     elif persist and db.persist(key):
         ctx.rewrite = [[b"PERSIST", key]]
-    return value
+    return frozen(value)
 
 
 @command("getdel")
@@ -187,7 +210,7 @@ def cmd_getdel(ctx: ShardContext, argv: list[bytes]) -> Any:
     if value is not None:
         ctx.db.delete(argv[1])
     ctx.rewrite = [[b"DEL", argv[1]]] if value is not None else []
-    return value
+    return None if value is None else frozen(value)
 
 
 @command("getset")
@@ -195,7 +218,7 @@ def cmd_getset(ctx: ShardContext, argv: list[bytes]) -> Any:
     old = get_string(ctx.db, argv[1])
     ctx.db.set(argv[1], argv[2])
     ctx.rewrite = [[b"SET", argv[1], argv[2]]]
-    return old
+    return None if old is None else frozen(old)
 
 
 @command("mget")
@@ -204,7 +227,7 @@ def cmd_mget(ctx: ShardContext, argv: list[bytes]) -> Any:
     out = []
     for key in argv[1:]:
         v = db.get(key)
-        out.append(v if v is None or type(v) in STRING_TYPES else None)
+        out.append(frozen(v) if v is not None and type(v) in STRING_TYPES else None)
     return out
 
 
@@ -309,9 +332,9 @@ def cmd_append(ctx: ShardContext, argv: list[bytes]) -> Any:
         db.set(argv[1], argv[2])
         return len(argv[2])
     _check_size(ctx, len(old) + len(argv[2]))
-    new = RawStr(old + argv[2])
-    db.replace(argv[1], new)
-    return len(new)
+    buf = writable(db, argv[1], old, 0)
+    buf += argv[2]  # in place: amortised O(len(argv[2])), as Valkey's sdscatlen
+    return len(buf)
 
 
 @command("strlen")
@@ -349,20 +372,11 @@ def cmd_setrange(ctx: ShardContext, argv: list[bytes]) -> Any:
         raise CommandError(errors.OFFSET_RANGE)
     db = ctx.db
     old = get_string(db, key)
-    if old is None:
-        if not patch:
-            return 0
-        _check_size(ctx, offset + len(patch))
-        db.set(key, RawStr(b"\x00" * offset + patch))
-        return offset + len(patch)
     if not patch:
-        return len(old)
+        return 0 if old is None else len(old)
     _check_size(ctx, offset + len(patch))
-    buf = bytearray(old)
-    if len(buf) < offset:
-        buf.extend(b"\x00" * (offset - len(buf)))
+    buf = writable(db, key, old, offset)
     buf[offset : offset + len(patch)] = patch
-    db.replace(key, RawStr(buf))
     return len(buf)
 
 
@@ -469,7 +483,7 @@ def lcs_string(db: Database, key: bytes) -> bytes:
         return b""
     if type(value) not in STRING_TYPES:
         raise CommandError(LCS_TYPES)
-    return value
+    return frozen(value)
 
 
 @command("lcs")

@@ -1202,6 +1202,27 @@ def test_values_modified_in_place_reply_like_any_string(pair: Pair) -> None:
     )
 
 
+def test_in_place_edits_interleaved_with_reads_and_copies(pair: Pair) -> None:
+    """Raw strings are edited in place: a pipeline's earlier replies, copies in the same shard and
+    in the other one, and renamed or moved keys must each keep the value they had."""
+    lo, lo2, hi = LOW_KEYS[0], LOW_KEYS[1], HIGH_KEYS[0]
+    cmds: list[tuple[Any, ...]] = [("set", lo, "abc"), ("set", hi, "xyz")]
+    for key, other in ((lo, hi), (hi, lo)):
+        cmds += [
+            ("append", key, "1"), ("get", key), ("append", key, "2"), ("get", key), ("mget", key, other, key),
+            ("setrange", key, "1", "QQ"), ("getrange", key, "0", "-1"), ("get", key),
+            ("copy", key, lo2), ("copy", key, "{x}c", "replace"), ("setbit", key, "5", "1"), ("get", key),
+            ("get", lo2), ("get", "{x}c"), ("append", lo2, "+"), ("get", key), ("del", lo2, "{x}c"),
+            ("bitfield", key, "set", "u8", "0", "33", "incrby", "u8", "8", "1", "get", "u16", "0"), ("get", key),
+            ("lcs", key, other), ("set", key, "n", "nx", "get"), ("setrange", key, "20", "tail"), ("get", key),
+            ("strlen", key), ("object", "encoding", key), ("getex", key), ("append", key, "."), ("getset", key, "plain"),
+            ("append", key, "!"), ("getdel", key), ("exists", key),
+            ("setbit", key, "100", "1"), ("get", key), ("bitcount", key), ("bitpos", key, "1"),
+            ("move", key, "3"), ("select", "3"), ("append", key, "m"), ("get", key), ("del", key), ("select", "0"),
+        ]
+    pair.exact_many(cmds)
+
+
 def test_incrbyfloat_result_encoding(pair: Pair) -> None:
     pair.exact_many([("incrbyfloat", "f", "3"), ("object", "encoding", "f"), ("incrbyfloat", "g", "1.5"), ("incrbyfloat", "g", "-1.5"), ("object", "encoding", "g")])
 

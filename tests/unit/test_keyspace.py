@@ -9,6 +9,8 @@ import pytest
 from shardserver import errors
 from shardserver.errors import CommandError
 from shardserver.resp import OK
+from shardserver.shard import bitmap_cmds as _bitmap_cmds  # noqa: F401
+from shardserver.shard import hll_cmds as _hll_cmds  # noqa: F401
 from shardserver.shard import keys as _keys  # noqa: F401  (registers handlers)
 from shardserver.shard import strings as _strings  # noqa: F401
 from shardserver.shard.keyspace import Keyspace, RawStr
@@ -136,6 +138,71 @@ def test_setrange_getrange(ctx: ShardContext) -> None:
     assert run(ctx, "getrange", "k", "10", "20") == b""
     assert run(ctx, "setrange", "empty", "3", "") == 0
     assert run(ctx, "exists", "empty") == 0
+
+
+def test_raw_strings_are_edited_in_place(ctx: ShardContext) -> None:
+    """APPEND, SETRANGE, SETBIT and BITFIELD change the stored RawStr itself (O(change), not a
+    copy of the whole value per command, as Valkey's sds); the first edit unshares a plain string."""
+    run(ctx, "set", "k", "abc")
+    assert run(ctx, "append", "k", "def") == 6
+    stored = ctx.db.data[b"k"]
+    assert type(stored) is RawStr
+    steps = [
+        (("append", "k", "gh"), 8, b"abcdefgh"),
+        (("setrange", "k", "1", "XY"), 8, b"aXYdefgh"),
+        (("setrange", "k", "10", "!"), 11, b"aXYdefgh\0\0!"),
+        (("setbit", "k", "7", "0"), 1, b"`XYdefgh\0\0!"),
+        (("bitfield", "k", "set", "u8", "8", "90"), [88], b"`ZYdefgh\0\0!"),
+        (("setbit", "k", "103", "1"), 0, b"`ZYdefgh\0\0!\0\x01"),
+    ]
+    for cmd, reply, value in steps:
+        assert run(ctx, *cmd) == reply, cmd
+        assert ctx.db.data[b"k"] is stored, cmd
+        assert run(ctx, "get", "k") == value, cmd
+    for cmd in (("setbit", "k", "0", "0"), ("setrange", "k", "0", ""), ("bitfield", "k", "get", "u8", "0")):
+        run(ctx, *cmd)  # edits that change nothing keep it too
+        assert ctx.db.data[b"k"] is stored, cmd
+    for name in ("new-setbit", "new-setrange", "new-bitfield"):
+        assert run(ctx, "exists", name) == 0
+    run(ctx, "setbit", "new-setbit", "9", "1")
+    run(ctx, "setrange", "new-setrange", "2", "ab")
+    run(ctx, "bitfield", "new-bitfield", "set", "u8", "0", "65")
+    assert [type(ctx.db.data[k]) for k in (b"new-setbit", b"new-setrange", b"new-bitfield")] == [RawStr] * 3
+    assert [run(ctx, "get", k) for k in ("new-setbit", "new-setrange", "new-bitfield")] == [b"\0@", b"\0\0ab", b"A"]
+
+
+def test_replies_and_copies_never_share_a_raw_string(ctx: ShardContext) -> None:
+    """A RawStr is edited in place, so every reader that hands the value on gets bytes of its own:
+    a reply held while later commands run (a pipeline's, an EXEC's) or a copy must not change."""
+    run(ctx, "set", "k", "ab")
+    run(ctx, "append", "k", "c")
+    stored = ctx.db.data[b"k"]
+    run(ctx, "set", "o", "x")
+    held = {
+        "get": run(ctx, "get", "k"),
+        "mget": run(ctx, "mget", "k", "o")[0],
+        "getex": run(ctx, "getex", "k"),
+        "set nx get": run(ctx, "set", "k", "other", "nx", "get"),
+        "set ifeq get": run(ctx, "set", "k", "other", "ifeq", "nope", "get"),
+        "lcs": run(ctx, "lcs", "k", "k"),
+        "__getstr": run(ctx, "__getstr", "k"),
+        "__dump": run(ctx, "__dump", "k")[1],
+    }
+    assert run(ctx, "copy", "k", "c") == 1
+    assert ctx.db.data[b"k"] is stored and ctx.db.data[b"c"] is not stored
+    run(ctx, "append", "k", "d")
+    run(ctx, "setrange", "k", "0", "Z")
+    assert ctx.db.data[b"k"] is stored
+    assert run(ctx, "get", "k") == b"Zbcd"
+    assert {name: (type(v), v) for name, v in held.items()} == {name: (bytes, b"abc") for name in held}
+    assert run(ctx, "get", "c") == b"abc"
+    run(ctx, "append", "c", "!")
+    assert run(ctx, "get", "k") == b"Zbcd"
+    # values that leave the key: GETSET's, GETDEL's and SET GET's old value
+    assert (run(ctx, "getset", "k", "new"), run(ctx, "get", "k")) == (b"Zbcd", b"new")
+    run(ctx, "append", "k", "!")
+    gone = run(ctx, "getdel", "k")
+    assert (type(gone), gone) == (bytes, b"new!")
 
 
 def test_rename_copy_move_keep_ttl(ctx: ShardContext) -> None:

@@ -61,7 +61,7 @@ class Harness:
 
     def state(self) -> Any:
         def plain(v: Any) -> Any:
-            return (type(v).__name__, v if isinstance(v, bytes) else v.state())
+            return (type(v).__name__, bytes(v) if isinstance(v, bytes | bytearray) else v.state())
 
         def slots(index: Any) -> dict[int, list[bytes]]:
             return {slot: sorted(index.keys(slot)) for slot in index.slots()}

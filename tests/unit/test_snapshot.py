@@ -79,7 +79,7 @@ def _state(ks: Keyspace) -> dict[tuple[int, bytes], Any]:
     for db in ks.dbs:
         for key, value in db.data.items():
             kind = type(value).__name__
-            state = value if isinstance(value, bytes) else value.state()
+            state = bytes(value) if isinstance(value, bytes | bytearray) else value.state()
             out[(db.id, key)] = (kind, state, db.expires.get(key))
     return out
 
