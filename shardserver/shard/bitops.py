@@ -2,13 +2,15 @@
 
 Ownership: pure functions over ``bytes``; no keyspace, no commands.  The
 shard's bitmap handlers and the front's cross-shard BITOP use them.  Bit 0 is
-the most significant bit of the first byte.  Work is done a whole range at a
-time through ``int.from_bytes`` / ``int.bit_count`` (C speed), never a Python
-loop per bit.
+the most significant bit of the first byte.  Work is done many bytes at a
+time through ``int.from_bytes`` / ``int.bit_count`` and byte comparisons (C
+speed), never a Python loop per bit; long ranges go by windows of
+``SCAN_BYTES``, so no temporary is as large as the value.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 BITOPS = (b"and", b"or", b"xor", b"not")
@@ -26,16 +28,31 @@ def _bits_of(data: bytes, first_bit: int, last_bit: int) -> tuple[int, int, int]
     return x, width, mask
 
 
+# BITCOUNT and BITPOS work this many bytes at a time; BITPOS stops at the first
+# window that holds the bit, and skips a window of only the other bit by one comparison.
+SCAN_BYTES = 1 << 16
+
+
+@functools.cache
+def _other_bits(bit: int, size: int) -> bytes:
+    """``size`` bytes holding only the bit that is not ``bit``."""
+    return (b"\xff" if bit == 0 else b"\0") * size
+
+
 def count_bits(data: bytes, first_bit: int, last_bit: int) -> int:
     """Set bits in the inclusive bit range (within ``data``)."""
-    if first_bit & 7 == 0 and last_bit & 7 == 7:
-        return int.from_bytes(data[first_bit >> 3 : (last_bit >> 3) + 1], "big").bit_count()
-    x, _, mask = _bits_of(data, first_bit, last_bit)
-    return (x & mask).bit_count()
+    b0, b1 = first_bit >> 3, last_bit >> 3
+    head = 0xFF >> (first_bit & 7)
+    tail = (0xFF << (7 - (last_bit & 7))) & 0xFF
+    if b0 == b1:
+        return (data[b0] & head & tail).bit_count()
+    # whole bytes between the edges, a window at a time: no mask or copy as wide as the range
+    step = SCAN_BYTES
+    middle = sum(int.from_bytes(data[i : min(i + step, b1)], "big").bit_count() for i in range(b0 + 1, b1, step))
+    return (data[b0] & head).bit_count() + middle + (data[b1] & tail).bit_count()
 
 
-def find_bit(data: bytes, bit: int, first_bit: int, last_bit: int) -> int:
-    """Position of the first bit equal to ``bit`` in the inclusive range, or -1."""
+def _find_in(data: bytes, bit: int, first_bit: int, last_bit: int) -> int:
     x, width, mask = _bits_of(data, first_bit, last_bit)
     if bit == 0:
         x = ~x
@@ -43,6 +60,26 @@ def find_bit(data: bytes, bit: int, first_bit: int, last_bit: int) -> int:
     if x == 0:
         return -1
     return (first_bit & ~7) + width - x.bit_length()
+
+
+def find_bit(data: bytes, bit: int, first_bit: int, last_bit: int) -> int:
+    """Position of the first bit equal to ``bit`` in the inclusive range, or -1.
+
+    Window by window from the start, so the cost is the distance to the bit
+    found (as Valkey's word-at-a-time scan), not the length of the range."""
+    scan = SCAN_BYTES
+    skip = _other_bits(bit, scan)
+    start = first_bit
+    while start <= last_bit:
+        b0 = start >> 3
+        end = min(last_bit, (b0 + scan) * 8 - 1)
+        # a whole window of the other bit (tested on whole bytes: a superset of the range's bits)
+        if not ((end >> 3) - b0 + 1 == scan and data[b0 : b0 + scan] == skip):
+            pos = _find_in(data, bit, start, end)
+            if pos >= 0:
+                return pos
+        start = end + 1
+    return -1
 
 
 def bitop(op: bytes, values: Sequence[bytes | None]) -> bytes:
