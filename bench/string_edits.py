@@ -6,7 +6,10 @@ beforehand, the replies counted, so the client costs little beside the
 server).  The value grows to ``--mb`` MB by APPENDs of 1 KB; then random
 SETRANGEs of 16 bytes, SETBITs and BITFIELD SETs land anywhere in it, and
 GETRANGEs read 64-byte slices of it.  Each server edits the value in place:
-a command costs what it changes, whatever the value's size.
+a command costs what it changes, whatever the value's size.  Then single
+commands on a bitmap of 512 MB less 1 KB (``--huge-mb``): SETBIT at its last
+bit creating it, BITCOUNT, BITPOS of a bit at its end and of one at its start, an APPEND
+and a SETRANGE at its end.
 
     python bench/string_edits.py --rounds 3 --mb 32 --write
 """
@@ -59,6 +62,38 @@ def workloads(mb: int, ops: int, seed: int) -> list[tuple[str, list[bytes], int]
     ]
 
 
+def huge_commands(mb: int) -> list[tuple[str, list[bytes]]]:
+    """(name, command) run one at a time on a bitmap of ``mb`` MB, in order."""
+    key = b"{edits}huge"
+    last = ((mb << 20) - 1024) * 8 - 1  # room for the APPEND below proto-max-bulk-len (512 MB)
+    return [
+        (f"SETBIT at bit {last} (creates {mb} MB - 1 KB)", [b"SETBIT", key, b"%d" % last, b"1"]),
+        ("BITCOUNT (whole value)", [b"BITCOUNT", key]),
+        ("BITPOS 1 (the last bit)", [b"BITPOS", key, b"1"]),
+        ("BITPOS 0 (the first bit)", [b"BITPOS", key, b"0"]),
+        ("APPEND 1 KB", [b"APPEND", key, b"x" * 1024]),
+        ("SETRANGE 16 B at its end", [b"SETRANGE", key, b"%d" % ((mb << 20) - 16), b"y" * 16]),
+        ("DEL", [b"DEL", key]),
+    ]
+
+
+def run_one(port: int, cmd: list[bytes]) -> float:
+    """Seconds for one command's round trip."""
+    reader = hiredis.Reader()
+    with socket.create_connection(("127.0.0.1", port), timeout=600) as s:
+        t0 = time.perf_counter()
+        s.sendall(encode_command(cmd))
+        while (reply := reader.gets()) is False:
+            data = s.recv(1 << 16)
+            if not data:
+                raise RuntimeError(f"{cmd[0]!r}: the server closed the connection")
+            reader.feed(data)
+        secs = time.perf_counter() - t0
+    if isinstance(reply, hiredis.ReplyError):
+        raise RuntimeError(f"{cmd[0]!r}: {reply}")
+    return secs
+
+
 def run_workload(port: int, name: str, chunks: list[bytes]) -> float:
     """Seconds to send every chunk and read all its replies, one chunk in flight at a time."""
     reader = hiredis.Reader()
@@ -86,6 +121,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--mb", type=int, default=32, help="size the APPENDs build")
     ap.add_argument("--ops", type=int, default=100_000, help="commands per random-edit workload")
+    ap.add_argument("--huge-mb", type=int, default=512, help="size of the bitmap single commands work on (0: none)")
     ap.add_argument("--shards", default="1,2")
     ap.add_argument("--no-redis", action="store_true")
     ap.add_argument("--write", action="store_true", help="write docs/benchmarks-strings.md")
@@ -95,6 +131,7 @@ def main() -> None:
         targets.append(Target("Redis 7", "redis"))
     targets += [Target(f"shardserver {n} shard{'s' if int(n) > 1 else ''}", "shardserver", int(n)) for n in args.shards.split(",")]
     work = workloads(args.mb, args.ops, seed=11)
+    huge = huge_commands(args.huge_mb) if args.huge_mb else []
     times: dict[tuple[str, str], list[float]] = {}
     for rnd in range(args.rounds):
         for t in targets:
@@ -105,16 +142,26 @@ def main() -> None:
                     secs = run_workload(port, name, chunks)
                     times.setdefault((t.name, name), []).append(secs)
                     print(f"round {rnd + 1} {t.name:22s} {name:32s} {secs:8.3f} s {n / secs:>12,.0f} ops/s", flush=True)
+                for name, cmd in huge:
+                    secs = run_one(port, cmd)
+                    times.setdefault((t.name, name), []).append(secs)
+                    print(f"round {rnd + 1} {t.name:22s} {name:32s} {secs:8.3f} s", flush=True)
             finally:
                 t.stop(handle)
                 shutil.rmtree(workdir, ignore_errors=True)
-    table = render(targets, work, times, args)
+    table = render(targets, work, huge, times, args)
     print(table)
     if args.write:
         write_doc("benchmarks-strings.md", table)
 
 
-def render(targets: list[Target], work: list[tuple[str, list[bytes], int]], times: dict[tuple[str, str], list[float]], args: argparse.Namespace) -> str:
+def render(
+    targets: list[Target],
+    work: list[tuple[str, list[bytes], int]],
+    huge: list[tuple[str, list[bytes]]],
+    times: dict[tuple[str, str], list[float]],
+    args: argparse.Namespace,
+) -> str:
     import platform
 
     import psutil
@@ -139,6 +186,16 @@ def render(targets: list[Target], work: list[tuple[str, list[bytes], int]], time
         for t in targets:
             secs = statistics.median(times[(t.name, name)])
             lines.append(f"| {name} | {t.name} | {secs:.3f} | {n / secs:,.0f} | {base / secs:.2f} |")
+    if huge:
+        lines += [
+            "",
+            f"Single commands on a {args.huge_mb} MB bitmap, one after another (median seconds of the round trip):",
+            "",
+            "| command | " + " | ".join(t.name for t in targets) + " |",
+            "|---|" + "---|" * len(targets),
+        ]
+        for name, _ in huge:
+            lines.append(f"| {name} | " + " | ".join(f"{statistics.median(times[(t.name, name)]):.4f}" for t in targets) + " |")
     return "\n".join(lines) + "\n"
 
 

@@ -46,10 +46,19 @@ def count_bits(data: bytes, first_bit: int, last_bit: int) -> int:
     tail = (0xFF << (7 - (last_bit & 7))) & 0xFF
     if b0 == b1:
         return (data[b0] & head & tail).bit_count()
-    # whole bytes between the edges, a window at a time: no mask or copy as wide as the range
+    return (data[b0] & head).bit_count() + popcount(data, b0 + 1, b1) + (data[b1] & tail).bit_count()
+
+
+def py_popcount(data: bytes, start: int, end: int) -> int:
+    """Set bits in bytes [start, end): a window at a time, no copy as large as the value."""
     step = SCAN_BYTES
-    middle = sum(int.from_bytes(data[i : min(i + step, b1)], "big").bit_count() for i in range(b0 + 1, b1, step))
-    return (data[b0] & head).bit_count() + middle + (data[b1] & tail).bit_count()
+    return sum(int.from_bytes(data[i : min(i + step, end)], "big").bit_count() for i in range(start, end, step))
+
+
+try:
+    from shardserver._speedups import popcount
+except ImportError:  # built without the C helpers
+    popcount = py_popcount
 
 
 def _find_in(data: bytes, bit: int, first_bit: int, last_bit: int) -> int:

@@ -55,6 +55,21 @@ def test_count_and_find_bits_match_bit_by_bit(data: bytes, a: int, b: int) -> No
         assert bitops.find_bit(data, want, first, last) == expect
 
 
+@needs_c
+@settings(max_examples=200)
+@given(data=st.binary(max_size=100), a=st.integers(0, 100), b=st.integers(0, 100))
+def test_popcount_in_c_matches_python(data: bytes, a: int, b: int) -> None:
+    from shardserver._speedups import popcount  # type: ignore[attr-defined]
+
+    start, end = sorted((min(a, len(data)), min(b, len(data))))
+    want = sum(bin(x).count("1") for x in data[start:end])
+    for buf in (data, bytearray(data), memoryview(data)):
+        assert popcount(buf, start, end) == bitops.py_popcount(buf, start, end) == want
+    for bad in ((-1, 0), (0, len(data) + 1), (1, 0)):
+        with pytest.raises(IndexError):
+            popcount(data, *bad)
+
+
 @settings(max_examples=300)
 @given(
     data=st.lists(st.sampled_from([b"\0", b"\xff", b"\x10", b"\xfe"]), min_size=1, max_size=60).map(b"".join),
