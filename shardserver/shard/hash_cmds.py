@@ -172,7 +172,7 @@ def cmd_hdel(ctx: ShardContext, argv: list[bytes]) -> Any:
     key = argv[1]
     h = get_hash(db, key)
     if h is None:
-        return 0
+        return ctx.changes(0)
     now = _now(ctx)
     deleted = 0
     for f in argv[2:]:

@@ -56,7 +56,7 @@ def cmd_pfadd(ctx: ShardContext, argv: list[bytes]) -> Any:
         _unshare(db, key, old)
     if corrupt:
         raise CommandError(errors.HLL_CORRUPT)
-    return 1 if updated else 0
+    return ctx.changes(1 if updated else 0)
 
 
 def gather(db: Database, keys: list[bytes]) -> tuple[bytearray, bool, int, str]:

@@ -40,7 +40,7 @@ def _count(ctx: ShardContext, argv: list[bytes], fn: Any) -> int:
 
 @command("del", "unlink")
 def cmd_del(ctx: ShardContext, argv: list[bytes]) -> Any:
-    return _count(ctx, argv, ctx.db.delete_live)
+    return ctx.changes(_count(ctx, argv, ctx.db.delete_live))
 
 
 @command("exists", "touch")
@@ -169,9 +169,7 @@ def cmd_pexpiretime(ctx: ShardContext, argv: list[bytes]) -> Any:
 
 @command("persist")
 def cmd_persist(ctx: ShardContext, argv: list[bytes]) -> Any:
-    if ctx.db.get(argv[1]) is None:
-        return 0
-    return 1 if ctx.db.persist(argv[1]) else 0
+    return ctx.changes(1 if ctx.db.get(argv[1]) is not None and ctx.db.persist(argv[1]) else 0)
 
 
 # ---- rename / copy / move within one shard ------------------------------
@@ -200,10 +198,9 @@ def _rename(ctx: ShardContext, src: bytes, dst: bytes, nx: bool) -> Any:
     value = db.get(src)
     if value is None:
         raise CommandError(errors.NO_SUCH_KEY)
-    if src == dst:
+    if src == dst or (nx and db.get(dst) is not None):
+        ctx.rewrite = []  # nothing changed
         return 0 if nx else OK
-    if nx and db.get(dst) is not None:
-        return 0
     when = db.ttl_ms(src)
     db.delete(dst)
     db.delete(src)
@@ -240,13 +237,10 @@ def cmd_copy(ctx: ShardContext, argv: list[bytes]) -> Any:
     if src == dst and dest_id == ctx.db.id:
         raise CommandError(errors.SAME_OBJECT)
     value = ctx.db.get(src)
-    if value is None:
-        return 0
     target = ctx.db_at(dest_id)
-    if target.get(dst) is not None:
-        if not replace:
-            return 0
-        target.delete(dst)
+    if value is None or (target.get(dst) is not None and not replace):
+        return ctx.changes(0)
+    target.delete(dst)
     when = ctx.db.ttl_ms(src)
     target.set(dst, copy_value(value))
     if when is not None:
@@ -263,11 +257,9 @@ def cmd_move(ctx: ShardContext, argv: list[bytes]) -> Any:
     if dest_id == ctx.db.id:
         raise CommandError(errors.SAME_OBJECT)
     value = ctx.db.get(key)
-    if value is None:
-        return 0
     target = ctx.db_at(dest_id)
-    if target.get(key) is not None:
-        return 0
+    if value is None or target.get(key) is not None:
+        return ctx.changes(0)
     when = ctx.db.ttl_ms(key)
     ctx.db.delete(key)
     target.set(key, value)

@@ -85,12 +85,12 @@ def cmd_rpush(ctx: ShardContext, argv: list[bytes]) -> Any:
 
 @command("lpushx")
 def cmd_lpushx(ctx: ShardContext, argv: list[bytes]) -> Any:
-    return push(ctx.db, argv[1], argv[2:], tail=False, xx=True)
+    return ctx.changes(push(ctx.db, argv[1], argv[2:], tail=False, xx=True))
 
 
 @command("rpushx")
 def cmd_rpushx(ctx: ShardContext, argv: list[bytes]) -> Any:
-    return push(ctx.db, argv[1], argv[2:], tail=True, xx=True)
+    return ctx.changes(push(ctx.db, argv[1], argv[2:], tail=True, xx=True))
 
 
 # ---- pop --------------------------------------------------------------------
@@ -105,10 +105,9 @@ def _pop(ctx: ShardContext, argv: list[bytes], tail: bool) -> Any:
         count = _ranged(argv[2], 0, LLONG_MAX, "ERR value is out of range, must be positive")
     db = ctx.db
     value = get_list(db, argv[1])
-    if value is None:
-        return NULL_ARRAY if has_count else None
-    if has_count and not count:
-        return []
+    if value is None or (has_count and not count):
+        ctx.rewrite = []  # nothing popped
+        return [] if value is not None else NULL_ARRAY if has_count else None
     if not has_count:
         v = value.pop(tail)
         _removed(db, argv[1], value)
@@ -233,13 +232,14 @@ def cmd_linsert(ctx: ShardContext, argv: list[bytes]) -> Any:
         raise CommandError(errors.SYNTAX)
     value = get_list(ctx.db, argv[1])
     if value is None:
-        return 0
+        return ctx.changes(0)
     value.grow_for([argv[4]])  # as Valkey: the conversion happens even when the pivot is missing
     pivot = argv[3]
     for i, v in enumerate(value.items):
         if v == pivot:
             value.linsert(i, argv[4], after=where == b"after")
             return len(value)
+    ctx.rewrite = []  # no pivot: nothing inserted
     return -1
 
 
@@ -249,11 +249,11 @@ def cmd_lrem(ctx: ShardContext, argv: list[bytes]) -> Any:
     db = ctx.db
     value = get_list(db, argv[1])
     if value is None:
-        return 0
+        return ctx.changes(0)
     removed = value.remove_matching(argv[3], count)
     if removed:
         _removed(db, argv[1], value)
-    return removed
+    return ctx.changes(removed)
 
 
 @command("ltrim")
@@ -262,14 +262,18 @@ def cmd_ltrim(ctx: ShardContext, argv: list[bytes]) -> Any:
     db = ctx.db
     value = get_list(db, argv[1])
     if value is None:
+        ctx.rewrite = []
         return OK
     span = norm_range(start, end, len(value))
     if span is None:
         db.delete(argv[1])
         return OK
+    before = len(value)
     value.trim(*span)
     if not value.items:
         db.delete(argv[1])
+    elif len(value) == before:
+        ctx.rewrite = []  # nothing trimmed
     return OK
 
 
@@ -325,6 +329,7 @@ def lmove(ctx: ShardContext, src: bytes, dst: bytes, src_tail: bool, dst_tail: b
     db = ctx.db
     value = get_list(db, src)
     if value is None:
+        ctx.rewrite = []  # nothing moved
         return None
     target = get_list(db, dst)  # the same object when src == dst: a rotation
     v = value.pop(src_tail)

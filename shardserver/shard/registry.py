@@ -16,6 +16,10 @@ What a write leaves in the AOF (the propagation contract):
   auto-generated IDs become explicit, blocking pops their non-blocking form,
   float increments a plain SET/HSET of the result.  It must be set before
   the handler returns or raises.
+- A write that changed nothing (DEL of a missing key, SADD of a member already
+  there, ZADD of the same score) logs nothing, as Valkey propagates a
+  command only when it made the data dirty: ``ctx.changes(n)`` for a reply
+  that counts changes, ``ctx.rewrite = []`` otherwise.
 - Changes no command asked for (a key or a hash field expiring) are logged
   with ``ctx.keyspace.propagate(db_id, argv)`` at the moment they happen, so
   they land in order with the commands around them.
@@ -44,6 +48,12 @@ class ShardContext:
         self.stats: dict[str, int] = {"ops": 0, "batches": 0, "runs": 0, "sleeps": 0}
         self.worker: Any = None  # the ShardWorker, for internal commands about stats
         self.rewrite: list[list[bytes]] | None = None  # what to log instead of argv (see above)
+
+    def changes(self, count: int) -> int:
+        """A write's count of changes as its reply: 0 changed nothing, so nothing is logged."""
+        if not count:
+            self.rewrite = []
+        return count
 
     def db_at(self, index: int) -> Database:
         return self.keyspace.dbs[index]

@@ -150,7 +150,7 @@ def cmd_sadd(ctx: ShardContext, argv: list[bytes]) -> Any:
     for m in argv[2:]:
         if s.add(m):
             added += 1
-    return added
+    return ctx.changes(added)
 
 
 @command("srem")
@@ -158,7 +158,7 @@ def cmd_srem(ctx: ShardContext, argv: list[bytes]) -> Any:
     db = ctx.db
     s = write_set(db, argv[1])
     if s is None:
-        return 0
+        return ctx.changes(0)
     deleted = 0
     for m in argv[2:]:
         if s.remove(m):
@@ -166,7 +166,7 @@ def cmd_srem(ctx: ShardContext, argv: list[bytes]) -> Any:
             if not len(s):
                 db.delete(argv[1])
                 break
-    return deleted
+    return ctx.changes(deleted)
 
 
 @command("smembers")
@@ -267,13 +267,14 @@ def cmd_smove(ctx: ShardContext, argv: list[bytes]) -> Any:
     srcset = db.get(src)
     dstset = db.get(dst)
     if srcset is None:
-        return 0
+        return ctx.changes(0)
     if type(srcset) is not SetValue or (dstset is not None and type(dstset) is not SetValue):
         raise CommandError(errors.WRONGTYPE)
     if srcset is dstset:
+        ctx.rewrite = []  # nothing moves
         return 1 if srcset.contains(member) else 0
     if not srcset.remove(member):
-        return 0
+        return ctx.changes(0)
     if not len(srcset):
         db.delete(src)
     if dstset is None:

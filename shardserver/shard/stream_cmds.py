@@ -291,13 +291,13 @@ def cmd_xtrim(ctx: ShardContext, argv: list[bytes]) -> Any:
     a, _ = parse_add_trim(argv, False)
     s = _stream_or_none(ctx, argv[1])
     if s is None:
-        return 0
+        return ctx.changes(0)
     deleted = _trim(s, a)
     if deleted and a.approx:
         logged = list(argv)
         _rewrite_trim(s, a, logged)
         ctx.rewrite = [logged]
-    return deleted
+    return ctx.changes(deleted)
 
 
 # ---------------------------------------------------------------- reads
@@ -344,7 +344,7 @@ def cmd_xrevrange(ctx: ShardContext, argv: list[bytes]) -> Any:
 def cmd_xdel(ctx: ShardContext, argv: list[bytes]) -> Any:
     s = _stream_or_none(ctx, argv[1])
     if s is None:
-        return 0
+        return ctx.changes(0)
     ids = [strict_id(a) for a in argv[2:]]
     deleted = 0
     first_entry = False
@@ -360,7 +360,7 @@ def cmd_xdel(ctx: ShardContext, argv: list[bytes]) -> Any:
             s.first_id = 0
         elif first_entry:
             s.first_id = s.first_valid_id()
-    return deleted
+    return ctx.changes(deleted)
 
 
 # ---------------------------------------------------------------- XREAD / XREADGROUP
@@ -855,14 +855,14 @@ def _group_or_none(ctx: ShardContext, key: bytes, gname: bytes) -> tuple[Stream 
 def cmd_xack(ctx: ShardContext, argv: list[bytes]) -> Any:
     _, g = _group_or_none(ctx, argv[1], argv[2])
     if g is None:
-        return 0
+        return ctx.changes(0)
     ids = [strict_id(a) for a in argv[3:]]
     acked = 0
     for id_ in ids:
         if id_ in g.pel:
             g.drop_nack(id_)
             acked += 1
-    return acked
+    return ctx.changes(acked)
 
 
 # ---------------------------------------------------------------- XPENDING

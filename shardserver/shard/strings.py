@@ -147,7 +147,7 @@ def cmd_set(ctx: ShardContext, argv: list[bytes]) -> Any:
 @command("setnx")
 def cmd_setnx(ctx: ShardContext, argv: list[bytes]) -> Any:
     if ctx.db.get(argv[1]) is not None:
-        return 0
+        return ctx.changes(0)
     ctx.db.set(argv[1], argv[2])
     return 1
 
@@ -251,7 +251,7 @@ def cmd_msetnx(ctx: ShardContext, argv: list[bytes]) -> Any:
     keys = _pairs(argv, "msetnx")
     db = ctx.db
     if any(db.get(argv[i]) is not None for i in keys):
-        return 0
+        return ctx.changes(0)
     for i in keys:
         db.set(argv[i], argv[i + 1])
     return 1
@@ -373,6 +373,7 @@ def cmd_setrange(ctx: ShardContext, argv: list[bytes]) -> Any:
     db = ctx.db
     old = get_string(db, key)
     if not patch:
+        ctx.rewrite = []  # nothing changed
         return 0 if old is None else len(old)
     _check_size(ctx, offset + len(patch))
     buf = writable(db, key, old, offset)
@@ -384,7 +385,7 @@ def cmd_setrange(ctx: ShardContext, argv: list[bytes]) -> Any:
 def cmd_delifeq(ctx: ShardContext, argv: list[bytes]) -> Any:
     value = get_string(ctx.db, argv[1])
     if value is None or value != argv[2]:
-        return 0
+        return ctx.changes(0)
     ctx.db.delete(argv[1])
     return 1
 

@@ -316,6 +316,7 @@ def _zadd(ctx: ShardContext, argv: list[bytes], incr: bool) -> Any:
             return len(small)
     if z is None:
         if xx:
+            ctx.rewrite = []
             return None if incr else 0
         z = ZSetValue.create(elements, maxlen)
         db.set(key, z)
@@ -342,6 +343,8 @@ def _zadd(ctx: ShardContext, argv: list[bytes], incr: bool) -> Any:
             z.insert(member, score)
             added += 1
             processed += 1
+    if not added + updated:
+        ctx.rewrite = []  # nothing changed
     if incr:
         return score if processed else None
     return added + updated if ch else added
@@ -563,7 +566,7 @@ def cmd_zrem(ctx: ShardContext, argv: list[bytes]) -> Any:
     db = ctx.db
     z = write_zset(db, argv[1])
     if z is None:
-        return 0
+        return ctx.changes(0)
     deleted = 0
     for m in argv[2:]:
         if z.delete(m):
@@ -571,7 +574,7 @@ def cmd_zrem(ctx: ShardContext, argv: list[bytes]) -> Any:
         if not len(z):
             db.delete(argv[1])
             break
-    return deleted
+    return ctx.changes(deleted)
 
 
 def _remove_span(ctx: ShardContext, key: bytes, z: ZSetValue, start: int, stop: int) -> int:
@@ -580,7 +583,7 @@ def _remove_span(ctx: ShardContext, key: bytes, z: ZSetValue, start: int, stop: 
         z.delete(m)
     if not len(z):
         ctx.db.delete(key)
-    return len(doomed)
+    return ctx.changes(len(doomed))
 
 
 @command("zremrangebyrank")
@@ -588,7 +591,7 @@ def cmd_zremrangebyrank(ctx: ShardContext, argv: list[bytes]) -> Any:
     start, end = parse_long(argv[2]), parse_long(argv[3])
     z = write_zset(ctx.db, argv[1])
     if z is None:
-        return 0
+        return ctx.changes(0)
     llen = len(z)
     if start < 0:
         start += llen
@@ -596,7 +599,7 @@ def cmd_zremrangebyrank(ctx: ShardContext, argv: list[bytes]) -> Any:
         end += llen
     start = max(start, 0)
     if start > end or start >= llen:
-        return 0
+        return ctx.changes(0)
     end = min(end, llen - 1)
     return _remove_span(ctx, argv[1], z, start, end + 1)
 
@@ -606,7 +609,7 @@ def cmd_zremrangebyscore(ctx: ShardContext, argv: list[bytes]) -> Any:
     srange = parse_score_range(argv[2], argv[3])
     z = write_zset(ctx.db, argv[1])
     if z is None:
-        return 0
+        return ctx.changes(0)
     return _remove_span(ctx, argv[1], z, *score_span(z, *srange))
 
 
@@ -615,7 +618,7 @@ def cmd_zremrangebylex(ctx: ShardContext, argv: list[bytes]) -> Any:
     lrange = parse_lex_range(argv[2], argv[3])
     z = write_zset(ctx.db, argv[1])
     if z is None:
-        return 0
+        return ctx.changes(0)
     return _remove_span(ctx, argv[1], z, *lex_span(z, *lrange))
 
 
@@ -637,6 +640,7 @@ def _zpop(ctx: ShardContext, argv: list[bytes], maximum: bool) -> Any:
     count = parse_positive(argv[2]) if len(argv) == 3 else -1
     z = write_zset(ctx.db, argv[1])
     if z is None or count == 0:
+        ctx.rewrite = []  # nothing popped
         return []
     items = _pop(ctx, argv[1], z, 1 if count == -1 else count, maximum)
     if ctx.resp3 and count != -1:

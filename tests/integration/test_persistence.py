@@ -190,6 +190,55 @@ def test_expiry_is_logged_as_del(tmp_path: Path) -> None:
     assert b"DEL\r\n$5\r\nshort" in files
 
 
+# Writes that change nothing: Valkey propagates a command only when it made the data
+# dirty, so none of these may reach the AOF (all keys on one shard but the cross-shard DEL).
+NOOP_SETUP = [
+    ["SET", "{n}s", "v"], ["SET", "{n}s2", "w"], ["SADD", "{n}set", "m"], ["SADD", "{n}set2", "x"],
+    ["HSET", "{n}h", "f", "1"], ["RPUSH", "{n}l", "a", "b"], ["ZADD", "{n}z", "1", "m"],
+    ["PFADD", "{n}hll", "e"], ["XADD", "{n}x", "1-1", "f", "v"], ["XGROUP", "CREATE", "{n}x", "g", "0"],
+    ["SELECT", "1"], ["SET", "{n}s", "other"], ["SELECT", "0"],
+]  # fmt: skip
+NOOPS = [
+    ["DEL", "{n}missing"], ["UNLINK", "{n}missing"], ["DEL", "{a}missing", "{b}missing"],
+    ["SADD", "{n}set", "m"], ["SREM", "{n}set", "nope"], ["SREM", "{n}missing", "m"],
+    ["SMOVE", "{n}set", "{n}set2", "nope"], ["SMOVE", "{n}set", "{n}set", "m"],
+    ["HDEL", "{n}h", "nope"], ["HDEL", "{n}missing", "f"], ["HSETNX", "{n}h", "f", "2"],
+    ["LPUSHX", "{n}missing", "a"], ["RPUSHX", "{n}missing", "a"], ["LPOP", "{n}missing"], ["LPOP", "{n}l", "0"],
+    ["LREM", "{n}l", "0", "nope"], ["LTRIM", "{n}l", "0", "-1"], ["LINSERT", "{n}l", "BEFORE", "nope", "x"],
+    ["LMOVE", "{n}missing", "{n}l", "LEFT", "LEFT"],
+    ["ZADD", "{n}z", "1", "m"], ["ZADD", "{n}z", "NX", "5", "m"], ["ZADD", "{n}missing", "XX", "1", "m"],
+    ["ZINCRBY", "{n}z", "0", "m"], ["ZREM", "{n}z", "nope"], ["ZREMRANGEBYSCORE", "{n}z", "5", "9"],
+    ["ZREMRANGEBYRANK", "{n}z", "5", "9"], ["ZREMRANGEBYLEX", "{n}z", "[x", "[y"], ["ZPOPMIN", "{n}missing"],
+    ["PFADD", "{n}hll", "e"], ["XDEL", "{n}x", "9-9"], ["XTRIM", "{n}x", "MAXLEN", "5"], ["XACK", "{n}x", "g", "1-1"],
+    ["PERSIST", "{n}s"], ["EXPIRE", "{n}missing", "100"], ["RENAMENX", "{n}s", "{n}s2"], ["RENAME", "{n}s", "{n}s"],
+    ["COPY", "{n}s", "{n}s2"], ["MOVE", "{n}s", "1"], ["SETNX", "{n}s", "x"], ["MSETNX", "{n}s", "x", "{n}new", "y"],
+    ["SETRANGE", "{n}s", "0", ""], ["DELIFEQ", "{n}s", "nope"], ["SET", "{n}s", "x", "NX"],
+]  # fmt: skip
+
+
+def _aof_bytes(data: Path) -> int:
+    return sum(p.stat().st_size for p in (data / "appendonlydir").glob("*.incr.aof"))
+
+
+def test_writes_that_change_nothing_are_not_logged(tmp_path: Path) -> None:
+    with server(tmp_path, "--appendfsync", "always") as s:
+        r = client(s)
+        for cmd in NOOP_SETUP:
+            r.execute_command(*cmd)
+        before = _aof_bytes(tmp_path)
+        replies = [r.execute_command(*cmd) for cmd in NOOPS]
+        assert _aof_bytes(tmp_path) == before, "a write that changed nothing reached the AOF"
+        assert replies[NOOPS.index(["SMOVE", "{n}set", "{n}set", "m"])] == 1  # answered, still not logged
+        # the same commands when they do change something are logged (fsynced before the reply)
+        for cmd in (["SADD", "{n}set", "new"], ["DEL", "{n}s2"], ["LTRIM", "{n}l", "0", "0"], ["ZADD", "{n}z", "2", "m"], ["PFADD", "{n}hll", "f"]):
+            size = _aof_bytes(tmp_path)
+            r.execute_command(*cmd)
+            assert _aof_bytes(tmp_path) > size, cmd
+        live = state(r)
+    with server(tmp_path) as s:
+        assert state(client(s)) == live
+
+
 def test_cross_shard_rename_and_copy_replay(tmp_path: Path) -> None:
     a, b = key_on(0, 2, "a"), key_on(1, 2, "b")
     with server(tmp_path) as s:

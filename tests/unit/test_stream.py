@@ -218,6 +218,9 @@ def test_xadd_rewrites_generated_ids_and_approximate_trims(ctx: ShardContext, li
     assert run(ctx, "xtrim", "s", "minid", "~", "20") > 0
     assert ctx.rewrite == [[b"xtrim", b"s", b"minid", b"=", fmt_id(ctx.db.get(b"s").first_physical_id())]]
     assert run(ctx, "xtrim", "s", "minid", "=", "0") == 0
+    assert ctx.rewrite == []  # trimmed nothing: logs nothing
+    run(ctx, "xadd", "s", "30-1", "a", "1")
+    assert run(ctx, "xtrim", "s", "maxlen", "=", "1") > 0
     assert ctx.rewrite is None  # exact trims are logged as received
 
 
