@@ -68,6 +68,8 @@ def _underflowed(data: bytes, value: float) -> bool:
 
 def parse_score(data: bytes, error: str = errors.NOT_FLOAT) -> float:
     """getDoubleFromObject: no spaces, no NaN, no overflow or underflow to zero."""
+    if data.isdigit() and len(data) < 300:  # a plain non-negative integer, the common case
+        return float(data)
     v = _strtod(data)
     if v is None or math.isnan(v):
         raise CommandError(error)
@@ -352,6 +354,22 @@ def _zadd(ctx: ShardContext, argv: list[bytes], incr: bool) -> Any:
 
 @command("zadd")
 def cmd_zadd(ctx: ShardContext, argv: list[bytes]) -> Any:
+    # ZADD key score member into an existing set: the common case without the option loop
+    # (a score starting with a digit is no option)
+    if len(argv) == 4 and argv[2][:1].isdigit():
+        score, member = parse_score(argv[2]), argv[3]  # before the key's type, as in _zadd
+        z = write_zset(ctx.db, argv[1])
+        if z is not None:
+            cur = z.scores.get(member)
+            if cur is None:
+                z.maybe_convert(1, len(member))
+                z.insert(member, score)
+                return 1
+            if score != cur:
+                z.update(member, cur, score)
+            else:
+                ctx.rewrite = []  # nothing changed
+            return 0
     return _zadd(ctx, argv, False)
 
 

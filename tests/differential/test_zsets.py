@@ -44,6 +44,18 @@ def test_zadd_options(pair: Pair) -> None:
     pair.exact_many(cmds)
 
 
+def test_zadd_one_pair_into_an_existing_set(pair: Pair) -> None:
+    """``ZADD key score member`` with a digit-led score takes a shorter path when the set exists:
+    the same replies, encodings, conversions and error order (score before the key's type)."""
+    cmds: list[tuple[object, ...]] = [("set", "s", "v"), ("zadd", "s", "1abc", "m"), ("zadd", "s", "1", "m"), ("zadd", "s", "nx", "1", "m")]
+    cmds += [("zadd", "z", "1", "a"), ("zadd", "z", "1", "a"), ("zadd", "z", "2", "a"), ("zadd", "z", "007", "b"), ("zadd", "z", "1e3", "c"),
+             ("zadd", "z", "1.5", "a"), ("zadd", "z", "1" * 400, "d"), ("zadd", "z", "9" * 20, "e"), ("zadd", "z", "0", "f"),
+             ("zadd", "z", "1 ", "g"), ("zadd", "z", "5", "x" * 65), ("object", "encoding", "z"), ("zrange", "z", "0", "-1", "withscores")]
+    cmds += [("zadd", "big", str(i), f"m{i}") for i in range(130)]
+    cmds += [("object", "encoding", "big"), ("zadd", "big", "3", "m0"), ("zrank", "big", "m0"), ("zcard", "big")]
+    pair.exact_many(cmds)
+
+
 def test_reads_exact(pair: Pair) -> None:
     base = [("zadd", "z", "1", "a", "2", "b", "2", "c", "3", "d", "-1", "e", "inf", "f", "-inf", "g")]
     cmds: list[tuple[object, ...]] = list(base)
