@@ -76,6 +76,15 @@ class Target:
             handle.wait(120)
 
 
+def all_targets(shards: str, no_redis: bool) -> list[Target]:
+    """Valkey, Redis 7 (when installed and not ``no_redis``) and shardserver with each of the
+    comma-separated ``shards`` counts."""
+    targets = [Target("Valkey 9", "valkey")]
+    if not no_redis and shutil.which("redis-server"):
+        targets.append(Target("Redis 7", "redis"))
+    return targets + [Target(f"shardserver {n} shard{'s' if int(n) > 1 else ''}", "shardserver", int(n)) for n in shards.split(",")]
+
+
 def _wait_serving(port: int, timeout: float) -> None:
     """Until the server answers PING with PONG (not LOADING): an external binary has no other signal."""
     deadline = time.monotonic() + timeout
@@ -301,10 +310,7 @@ def main() -> None:
     ap.add_argument("--skip", default="", help="throughput or load")
     ap.add_argument("--write", action="store_true", help="write docs/benchmarks-aof.md")
     args = ap.parse_args()
-    targets = [Target("Valkey 9", "valkey")]
-    if not args.no_redis and shutil.which("redis-server"):
-        targets.append(Target("Redis 7", "redis"))
-    targets += [Target(f"shardserver {n} shard{'s' if int(n) > 1 else ''}", "shardserver", int(n)) for n in args.shards.split(",")]
+    targets = all_targets(args.shards, args.no_redis)
     if "throughput" not in args.skip:
         throughput(targets, args.rounds, args.requests, args.clients)
         print(render(targets, {}, args), flush=True)  # kept even if the load part fails

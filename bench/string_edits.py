@@ -31,7 +31,7 @@ import hiredis
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from bench.aof import Target  # noqa: E402
+from bench.aof import Target, all_targets  # noqa: E402
 from bench.redis_benchmark import write_doc  # noqa: E402
 from shardserver.resp import encode_command  # noqa: E402
 
@@ -126,10 +126,7 @@ def main() -> None:
     ap.add_argument("--no-redis", action="store_true")
     ap.add_argument("--write", action="store_true", help="write docs/benchmarks-strings.md")
     args = ap.parse_args()
-    targets = [Target("Valkey 9", "valkey")]
-    if not args.no_redis and shutil.which("redis-server"):
-        targets.append(Target("Redis 7", "redis"))
-    targets += [Target(f"shardserver {n} shard{'s' if int(n) > 1 else ''}", "shardserver", int(n)) for n in args.shards.split(",")]
+    targets = all_targets(args.shards, args.no_redis)
     work = workloads(args.mb, args.ops, seed=11)
     huge = huge_commands(args.huge_mb) if args.huge_mb else []
     times: dict[tuple[str, str], list[float]] = {}
