@@ -2592,6 +2592,48 @@ static PyObject *bulk_array(PyObject *self, PyObject *seq) {
     return out;
 }
 
+/* item_bisect(items, score, member, right): bisect_left (bisect_right when right) of
+ * (score, member) in a sorted list of (float, bytes) tuples, as the bisect module with
+ * tuple comparison finds it, comparing in C (a sorted set's RankedList) */
+static int item_cmp(PyObject *item, double score, const char *m, Py_ssize_t mlen, int *out) {
+    PyObject *s, *b;
+    double d;
+    Py_ssize_t blen;
+    int c;
+    if (!PyTuple_CheckExact(item) || PyTuple_GET_SIZE(item) != 2 || !PyFloat_CheckExact(s = PyTuple_GET_ITEM(item, 0)) || !PyBytes_CheckExact(b = PyTuple_GET_ITEM(item, 1))) {
+        PyErr_SetString(PyExc_TypeError, "item_bisect(): items must be (float, bytes) tuples");
+        return -1;
+    }
+    d = PyFloat_AS_DOUBLE(s);
+    if (d < score) { *out = -1; return 0; }
+    if (d > score) { *out = 1; return 0; }
+    blen = PyBytes_GET_SIZE(b);
+    c = memcmp(PyBytes_AS_STRING(b), m, (size_t)(blen < mlen ? blen : mlen));
+    *out = c < 0 ? -1 : c > 0 ? 1 : blen < mlen ? -1 : blen > mlen ? 1 : 0;
+    return 0;
+}
+
+static PyObject *item_bisect(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    Py_ssize_t lo = 0, hi, mid;
+    double score;
+    int right, c;
+    if (nargs != 4 || !PyList_CheckExact(args[0]) || !PyBytes_CheckExact(args[2])) {
+        PyErr_SetString(PyExc_TypeError, "item_bisect(items: list, score: float, member: bytes, right: bool)");
+        return NULL;
+    }
+    score = PyFloat_AsDouble(args[1]);
+    if (score == -1.0 && PyErr_Occurred()) return NULL;
+    if ((right = PyObject_IsTrue(args[3])) < 0) return NULL;
+    hi = PyList_GET_SIZE(args[0]);
+    while (lo < hi) {
+        mid = lo + (hi - lo) / 2;
+        if (item_cmp(PyList_GET_ITEM(args[0], mid), score, PyBytes_AS_STRING(args[2]), PyBytes_GET_SIZE(args[2]), &c) < 0) return NULL;
+        if (c < 0 || (right && c == 0)) lo = mid + 1;
+        else hi = mid;
+    }
+    return PyLong_FromSsize_t(lo);
+}
+
 /* popcount(buffer, start, end): set bits in bytes [start, end) of a bytes-like
  * object (BITCOUNT's whole bytes; bitops.count_bits masks the edge bytes) */
 static PyObject *popcount(PyObject *self, PyObject *args) {
@@ -2621,6 +2663,7 @@ static PyObject *popcount(PyObject *self, PyObject *args) {
 }
 
 static PyMethodDef module_methods[] = {
+    {"item_bisect", (PyCFunction)(void (*)(void))item_bisect, METH_FASTCALL, "bisect_left/right of (score, member) in a sorted list of (float, bytes) tuples."},
     {"popcount", popcount, METH_VARARGS, "Set bits in bytes [start, end) of a bytes-like object."},
     {"bulk_array", bulk_array, METH_O, "RESP array of bulk strings for a list/tuple of bytes, or None."},
     {"entry_size", entry_size, METH_O, "Bytes a listpack entry for this string takes."},

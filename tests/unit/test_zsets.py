@@ -7,6 +7,8 @@ import random
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from shardserver.errors import CommandError
 from shardserver.resp import format_double
@@ -56,6 +58,31 @@ def test_rank_and_nth_item_match_a_sorted_list_under_random_updates() -> None:
         n = rng.randrange(0, 20)
         assert rl.ends(n, False) == ref[:n]
         assert rl.ends(n, True) == ref[::-1][:n]
+
+
+_SCORES = st.sampled_from([0.0, -0.0, 1.0, -1.0, 1.5, float("inf"), float("-inf"), 1e300, 2.0])
+_MEMBERS = st.sampled_from([b"", b"a", b"ab", b"b", b"\x00", b"a\x00", b"\xff", b"abc"])
+
+
+@pytest.mark.skipif(zsettype.item_bisect is zsettype.py_item_bisect, reason="built without the C helpers")
+@settings(max_examples=300)
+@given(items=st.sets(st.tuples(_SCORES, _MEMBERS), max_size=30), probe=st.tuples(_SCORES, _MEMBERS))
+def test_item_bisect_in_c_matches_tuple_bisect(items: set[tuple[float, bytes]], probe: tuple[float, bytes]) -> None:
+    """-0.0 equals 0.0 and then the members decide, bytes compare as memcmp then length:
+    the C bisection must agree with Python's tuple order on all of it."""
+    ordered = sorted(items)
+    for right in (False, True):
+        assert zsettype.item_bisect(ordered, *probe, right) == zsettype.py_item_bisect(ordered, *probe, right)
+
+
+@pytest.mark.skipif(zsettype.item_bisect is zsettype.py_item_bisect, reason="built without the C helpers")
+def test_item_bisect_in_c_refuses_other_items() -> None:
+    for bad in ([(1, b"a")], [(1.0, "a")], [(1.0,)], [[1.0, b"a"]]):
+        with pytest.raises(TypeError):
+            zsettype.item_bisect(bad, 1.0, b"a", False)
+    with pytest.raises(TypeError):
+        zsettype.item_bisect((), 1.0, b"a", False)  # a list only
+    assert zsettype.item_bisect([], 1.0, b"a", True) == 0
 
 
 def test_zset_rank_and_reverse_rank() -> None:

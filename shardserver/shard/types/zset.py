@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import random
 import sys
-from bisect import bisect_left, bisect_right, insort
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Iterator
 from itertools import accumulate
 from typing import Any
@@ -34,6 +34,17 @@ LIMITS: dict[str, int] = {
 }
 
 Item = tuple[float, bytes]
+
+
+def py_item_bisect(items: list[Item], score: float, member: bytes, right: bool) -> int:
+    """bisect_left (``right``: bisect_right) of (score, member) in a sorted list of items."""
+    return (bisect_right if right else bisect_left)(items, (score, member))
+
+
+try:  # the same in C, without a generic tuple comparison per probe
+    from shardserver._speedups import item_bisect
+except ImportError:  # built without the C helpers
+    item_bisect = py_item_bisect
 
 
 class RankedList:
@@ -146,14 +157,16 @@ class RankedList:
             self.tree = None
             return
         maxes = self.maxes
-        b = bisect_left(maxes, item)
+        score, member = item
+        b = item_bisect(maxes, score, member, False)
         self.steps += 1
         if b == len(maxes):
             b -= 1
             blocks[b].append(item)
             maxes[b] = item
         else:
-            insort(blocks[b], item)
+            block = blocks[b]
+            block.insert(item_bisect(block, score, member, True), item)
         block = blocks[b]
         self.steps += 1 + (len(block) >> 6)  # the memmove inside one bounded block
         if len(block) > 2 * self.LOAD:
@@ -168,9 +181,10 @@ class RankedList:
 
     def remove(self, item: Item) -> None:
         maxes = self.maxes
-        b = bisect_left(maxes, item)
+        score, member = item
+        b = item_bisect(maxes, score, member, False)
         block = self.blocks[b]
-        i = bisect_left(block, item)
+        i = item_bisect(block, score, member, False)
         self.steps += 2 + (len(block) >> 6)
         del block[i]
         self.size -= 1
@@ -203,20 +217,22 @@ class RankedList:
     def bisect_left(self, item: Item) -> int:
         """Index of the first item >= ``item``."""
         maxes = self.maxes
-        b = bisect_left(maxes, item)
+        score, member = item
+        b = item_bisect(maxes, score, member, False)
         self.steps += 1
         if b == len(maxes):
             return self.size
-        return self._before(b) + bisect_left(self.blocks[b], item)
+        return self._before(b) + item_bisect(self.blocks[b], score, member, False)
 
     def bisect_right(self, item: Item) -> int:
         """Index of the first item > ``item``."""
         maxes = self.maxes
-        b = bisect_right(maxes, item)
+        score, member = item
+        b = item_bisect(maxes, score, member, True)
         self.steps += 1
         if b == len(maxes):
             return self.size
-        return self._before(b) + bisect_right(self.blocks[b], item)
+        return self._before(b) + item_bisect(self.blocks[b], score, member, True)
 
     def first_where(self, pred: Callable[[Item], bool]) -> int:
         """Index of the first item satisfying ``pred``, which must be False then True along the list."""
