@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+from collections import deque
 from collections.abc import Iterator
 
 import pytest
@@ -44,6 +46,37 @@ def test_small_list_is_a_listpack_and_grows_into_a_quicklist() -> None:
     v.push([b"y" * 200], tail=False)
     assert v.encoding() == "quicklist"
     assert list(v) == [b"y" * 200, b"a", b"b", b"x" * 8000]
+
+
+def _reference_push(nodes: list[list[int]], v: bytes, tail: bool, fill: int) -> None:
+    """quicklist's push decision spelled with the module's own is_large / exceeds."""
+    n = len(v)
+    if lt.is_large(n, fill):
+        nodes.insert(len(nodes) if tail else 0, [1, n, 1])
+        return
+    node = (nodes[-1] if tail else nodes[0]) if nodes else None
+    if node is not None and not node[2] and not lt.exceeds(fill, node[1] + n + 8, node[0] + 1):
+        node[0] += 1
+        node[1] += entry_size(v)
+        return
+    nodes.insert(len(nodes) if tail else 0, [1, 7 + entry_size(v), 0])
+
+
+@pytest.mark.parametrize("fill", [-1, -2, -3, -5, -6, 0, 1, 4])
+def test_node_pushes_match_the_reference_decision(fill: int) -> None:
+    """_node_push inlines the size-limit case: nodes, counts and sizes as is_large / exceeds decide."""
+    lt.FILL[0] = fill
+    rnd = random.Random(fill)
+    limit = lt._size_limit(fill) if fill < 0 else 8192
+    sizes = [1, 10, 100, limit - 20, limit - 9, limit - 8, limit, limit + 1, 3 * limit]
+    v = ListValue()
+    v.nodes = deque()
+    ref: list[list[int]] = []
+    for _ in range(400):
+        item, tail = b"x" * rnd.choice(sizes), rnd.random() < 0.5
+        v._node_push(item, tail)
+        _reference_push(ref, item, tail, fill)
+        assert [list(n) for n in v.nodes] == ref
 
 
 def test_large_element_gets_a_plain_node_and_shrinking_converts_back() -> None:

@@ -155,13 +155,20 @@ class ListValue:
         assert nodes is not None
         fill = FILL[0]
         n = len(v)
-        if is_large(n, fill):
+        node = (nodes[-1] if tail else nodes[0]) if nodes else None
+        if fill < 0:  # a size limit (the default): is_large and exceeds inlined, they were a fifth of LPUSH
+            limit = _LEVELS[min(-fill - 1, len(_LEVELS) - 1)]
+            large = n > limit
+            fits = node is not None and node[1] + n + _OVERHEAD <= limit
+        else:
+            large = is_large(n, fill)
+            fits = node is not None and not exceeds(fill, node[1] + n + _OVERHEAD, node[0] + 1)
+        if large:
             nodes.append([1, n, 1]) if tail else nodes.appendleft([1, n, 1])
             return
-        node = (nodes[-1] if tail else nodes[0]) if nodes else None
-        if node is not None and not node[2] and not exceeds(fill, node[1] + n + _OVERHEAD, node[0] + 1):
-            node[0] += 1
-            node[1] += entry_size(v)
+        if fits and not node[2]:  # type: ignore[index]
+            node[0] += 1  # type: ignore[index]
+            node[1] += entry_size(v)  # type: ignore[index]
             return
         new = [1, _LP_EMPTY + entry_size(v), 0]
         nodes.append(new) if tail else nodes.appendleft(new)
