@@ -1896,7 +1896,6 @@ static PyObject *fast_entry(PyObject *names, PyObject *name) {
     return entry;
 }
 
-/* "$<n>\r\n<bytes>\r\n" at q; returns the new end */
 /* A string value's bytes: bytes, or a RawStr (a bytearray edited in place); 0 for other types */
 static int str_view(PyObject *value, const char **p, Py_ssize_t *n) {
     if (PyBytes_Check(value)) { *p = PyBytes_AS_STRING(value); *n = PyBytes_GET_SIZE(value); return 1; }
@@ -1904,6 +1903,7 @@ static int str_view(PyObject *value, const char **p, Py_ssize_t *n) {
     return 0;
 }
 
+/* "$<n>\r\n<bytes>\r\n" at q; returns the new end */
 static char *fast_put_bulk(char *q, const char *p, Py_ssize_t n) {
     q = put_header(q, '$', n);
     memcpy(q, p, n);
