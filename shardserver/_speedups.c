@@ -2111,6 +2111,8 @@ static int py_ctx(Fast *f) {
     return 0;
 }
 
+static PyObject *bulk_array(PyObject *self, PyObject *seq);
+
 /* The reply's bytes: the common types here, the rest by encode_reply. */
 static PyObject *py_encode(Fast *f, PyObject *value, PyObject *argv) {
     if (PyBytes_CheckExact(value)) {
@@ -2130,6 +2132,11 @@ static PyObject *py_encode(Fast *f, PyObject *value, PyObject *argv) {
         PyErr_Clear();
     }
     if (value == Py_None) return PyBytes_FromString(f->resp3 ? "_\r\n" : "$-1\r\n");
+    if (PyList_CheckExact(value) || PyTuple_CheckExact(value)) {  /* bulk strings only (LRANGE, an empty pop): RESP2 and 3 alike */
+        PyObject *whole = bulk_array(NULL, value);
+        if (whole != Py_None) return whole;  /* NULL: an error */
+        Py_DECREF(whole);
+    }
     return PyObject_CallFunctionObjArgs(PyTuple_GET_ITEM(f->py, PY_ENCODE), value, f->resp3 ? Py_True : Py_False, argv, NULL);
 }
 

@@ -104,6 +104,8 @@ def _other(rnd: random.Random, k: bytes) -> list[bytes]:
             [b"TTL", k],
             [b"EXPIRE", k, b"100"],
             [b"HGETALL", k],  # a map in RESP3
+            [b"LRANGE", k, b"0", b"-1"],  # bulk strings only: encoded in C
+            [b"ZPOPMIN", k],  # mostly an empty array
             [b"OBJECT", b"ENCODING", k],
             [b"GETDEL", k],
             [b"NOSUCHCOMMAND", k],  # no handler: the Python loop's error
@@ -302,6 +304,34 @@ def test_handlers_run_inside_the_c_loop(pair: tuple[Harness, Harness], monkeypat
     assert taken == [1, 1]  # now it has one
     assert fast.worker.stats.errors == slow.worker.stats.errors == {"ERR": 1, "WRONGTYPE": 2}  # (one GET in the set-up)
     assert fast.worker.stats.commands["zadd"][2] == 1 and fast.worker.stats.commands["get"][2] == 2
+
+
+@pytest.mark.parametrize("flags", [0, wire.RESP3])
+def test_list_replies_of_handlers_are_encoded_in_c_as_in_python(pair: tuple[Harness, Harness], monkeypatch: pytest.MonkeyPatch, flags: int) -> None:
+    """A handler's reply that is a list of bulk strings (LRANGE, an empty pop) is encoded by
+    the C loop itself; anything else in a list (nil, floats, nested lists) by the Python encoder."""
+    fast, slow = pair
+    cmds = [[b"RPUSH", b"l", b"a", b"", b"c"], [b"LRANGE", b"l", b"0", b"-1"], [b"LPOP", b"l", b"2"], [b"ZPOPMIN", b"nope"],
+            [b"ZADD", b"z", b"1.5", b"m"], [b"ZRANGE", b"z", b"0", b"-1", b"WITHSCORES"], [b"HSET", b"h", b"f", b"v"], [b"HKEYS", b"h"],
+            [b"HMGET", b"h", b"f", b"nope"], [b"LRANGE", b"nope", b"0", b"-1"]]  # fmt: skip
+    for h in (fast, slow):
+        h.run(0, 0, cmds)  # statistics entries, so the C loop takes every one of them next
+    taken: list[int] = []
+    real = worker_mod.run_raw_runs
+
+    def spy(*args: Any) -> Any:
+        i, resume, done = real(*args)
+        taken.append(done)
+        return i, resume, done
+
+    monkeypatch.setattr(worker_mod, "run_raw_runs", spy)
+    got = fast.run(0, wire.LENGTHS | flags, cmds)
+    assert taken == [len(cmds)]
+    assert got == slow.run(0, wire.LENGTHS | flags, cmds)
+    replies = got[1][0]
+    # the first run left [c]: LRANGE sees c a "" c, LPOP 2 takes c a; then an empty pop, HKEYS, an empty range
+    assert replies.startswith(b":4\r\n*4\r\n$1\r\nc\r\n$1\r\na\r\n$0\r\n\r\n$1\r\nc\r\n*2\r\n$1\r\nc\r\n$1\r\na\r\n*0\r\n")
+    assert replies.endswith(b"*0\r\n") and b"*1\r\n$1\r\nf\r\n" in replies
 
 
 def test_a_handler_that_fails_is_an_internal_error_as_in_python(pair: tuple[Harness, Harness], monkeypatch: pytest.MonkeyPatch) -> None:
