@@ -269,7 +269,7 @@ def cmd_xadd(ctx: ShardContext, argv: list[bytes]) -> Any:
     if new_id is None or new_id <= s.last_id:
         raise CommandError(errors.STREAM_ID_TOO_SMALL)
     fv = tuple(argv[field_pos:])
-    if sum(len(x) for x in fv) > (1 << 30):
+    if sum(map(len, fv)) > (1 << 30):
         raise CommandError(errors.STREAM_TOO_LARGE)
     s.append(new_id, fv)
     if not created:

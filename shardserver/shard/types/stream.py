@@ -82,7 +82,7 @@ class _Node:
 
     def append(self, id_: int, fv: tuple[bytes, ...]) -> None:
         nfields = len(fv) // 2
-        same = nfields == len(self.master) and all(fv[2 * i] == self.master[i] for i in range(nfields))
+        same = nfields == len(self.master) and fv[0::2] == self.master  # the master entry's fields
         ms_d = _signed64((id_ >> 64) - (self.key >> 64))
         seq_d = _signed64((id_ & U64) - (self.key & U64))
         size = int_size(2 if same else 0) + int_size(ms_d) + int_size(seq_d)
@@ -339,7 +339,7 @@ class Stream:
             if max_bytes == 0 or max_bytes > LISTPACK_MAX_SIZE:
                 max_bytes = LISTPACK_MAX_SIZE
             max_entries = LIMITS["stream-node-max-entries"]
-            if node.lp_bytes() + sum(len(x) for x in fv) >= max_bytes:
+            if node.lp_bytes() + sum(map(len, fv)) >= max_bytes:
                 node = None
             elif max_entries and node.used >= max_entries:
                 node = None
