@@ -277,10 +277,8 @@ def test_slow_log_and_histogram_see_fast_path_commands(pair: tuple[Harness, Harn
     assert sum(fast.worker.stats.commands["set"][4]) == 2 and sum(fast.worker.stats.commands["get"][4]) == 2
 
 
-def test_handlers_run_inside_the_c_loop(pair: tuple[Harness, Harness], monkeypatch: pytest.MonkeyPatch) -> None:
-    """Other commands go through their handlers from run_raw_runs, which stops only where
-    the Python loop must decide (a spelling without statistics entry yet, no handler)."""
-    fast, slow = pair
+def _count_c_commands(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """From now on, how many commands each run_raw_runs call ran (appended per call)."""
     taken: list[int] = []
     real = worker_mod.run_raw_runs
 
@@ -289,9 +287,17 @@ def test_handlers_run_inside_the_c_loop(pair: tuple[Harness, Harness], monkeypat
         taken.append(done)
         return i, resume, done
 
+    monkeypatch.setattr(worker_mod, "run_raw_runs", spy)
+    return taken
+
+
+def test_handlers_run_inside_the_c_loop(pair: tuple[Harness, Harness], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Other commands go through their handlers from run_raw_runs, which stops only where
+    the Python loop must decide (a spelling without statistics entry yet, no handler)."""
+    fast, slow = pair
     for h in (fast, slow):
         h.run(0, 0, [[b"LPUSH", b"l", b"a"], [b"HSET", b"h", b"f", b"v"], [b"ZADD", b"z", b"1", b"m"], [b"GET", b"l"]])
-    monkeypatch.setattr(worker_mod, "run_raw_runs", spy)
+    taken = _count_c_commands(monkeypatch)
     cmds = [[b"LPUSH", b"l", b"b"], [b"HSET", b"h", b"f", b"w"], [b"ZADD", b"z", b"x", b"m"], [b"GET", b"l"], [b"ZADD", b"z", b"2", b"n"], [b"LPUSH", b"l", b"c"]]
     want = b":2\r\n:0\r\n-ERR value is not a valid float\r\n-WRONGTYPE Operation against a key holding the wrong kind of value\r\n:1\r\n:3\r\n"
     assert fast.run(0, wire.LENGTHS, cmds)[1][0] == want
@@ -316,15 +322,7 @@ def test_list_replies_of_handlers_are_encoded_in_c_as_in_python(pair: tuple[Harn
             [b"HMGET", b"h", b"f", b"nope"], [b"LRANGE", b"nope", b"0", b"-1"]]  # fmt: skip
     for h in (fast, slow):
         h.run(0, 0, cmds)  # statistics entries, so the C loop takes every one of them next
-    taken: list[int] = []
-    real = worker_mod.run_raw_runs
-
-    def spy(*args: Any) -> Any:
-        i, resume, done = real(*args)
-        taken.append(done)
-        return i, resume, done
-
-    monkeypatch.setattr(worker_mod, "run_raw_runs", spy)
+    taken = _count_c_commands(monkeypatch)
     got = fast.run(0, wire.LENGTHS | flags, cmds)
     assert taken == [len(cmds)]
     assert got == slow.run(0, wire.LENGTHS | flags, cmds)
