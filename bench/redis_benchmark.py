@@ -175,6 +175,14 @@ def write_doc(name: str, text: str) -> None:
     print(f"wrote {path}")
 
 
+# the other side-by-side benchmarks, written by their own scripts
+OTHER_BENCHMARKS = (
+    "Other side-by-side benchmarks, each with its command: AOF throughput and loading in "
+    "docs/benchmarks-aof.md (`bench/aof.py`), strings edited in place in "
+    "docs/benchmarks-strings.md (`bench/string_edits.py`).  docs/performance.md explains them."
+)
+
+
 def render(servers: list[Server], tests: list[str], pipelines: list[int], args: argparse.Namespace) -> str:
     cmd = "python bench/redis_benchmark.py " + " ".join(sys.argv[1:])
     lines = [
@@ -207,7 +215,7 @@ def render(servers: list[Server], tests: list[str], pipelines: list[int], args: 
                     f"| {test} | {p} | {server.name} | {rps:,.0f} | {rps / base:.2f} | "
                     f"{median([r['p50'] for r in rs]):.3f} | {median([r['p99'] for r in rs]):.3f} | {', '.join(cpu_parts)} |"
                 )
-    lines.append("")
+    lines += ["", OTHER_BENCHMARKS, ""]
     return "\n".join(lines)
 
 
