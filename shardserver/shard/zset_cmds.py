@@ -360,9 +360,9 @@ def cmd_zadd(ctx: ShardContext, argv: list[bytes]) -> Any:
         score, member = parse_score(argv[2]), argv[3]  # before the key's type, as in _zadd
         z = write_zset(ctx.db, argv[1])
         if z is not None:
+            z.maybe_convert(1, len(member))  # before the update too, as _zadd (zsetTypeMaybeConvert)
             cur = z.scores.get(member)
             if cur is None:
-                z.maybe_convert(1, len(member))
                 z.insert(member, score)
                 return 1
             if score != cur:
