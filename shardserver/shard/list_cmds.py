@@ -105,9 +105,12 @@ def _pop(ctx: ShardContext, argv: list[bytes], tail: bool) -> Any:
         count = _ranged(argv[2], 0, LLONG_MAX, "ERR value is out of range, must be positive")
     db = ctx.db
     value = get_list(db, argv[1])
-    if value is None or (has_count and not count):
+    if value is None:
         ctx.rewrite = []  # nothing popped
-        return [] if value is not None else NULL_ARRAY if has_count else None
+        return NULL_ARRAY if has_count else None
+    if has_count and not count:
+        ctx.rewrite = []
+        return []
     if not has_count:
         v = value.pop(tail)
         _removed(db, argv[1], value)

@@ -166,9 +166,9 @@ class ListValue:
         if large:
             nodes.append([1, n, 1]) if tail else nodes.appendleft([1, n, 1])
             return
-        if fits and not node[2]:  # type: ignore[index]
-            node[0] += 1  # type: ignore[index]
-            node[1] += entry_size(v)  # type: ignore[index]
+        if node is not None and fits and not node[2]:
+            node[0] += 1
+            node[1] += entry_size(v)
             return
         new = [1, _LP_EMPTY + entry_size(v), 0]
         nodes.append(new) if tail else nodes.appendleft(new)
