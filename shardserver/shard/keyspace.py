@@ -95,8 +95,8 @@ class EmbStr(bytes):
 STRING_TYPES = (bytes, RawStr, EmbStr)
 
 
-def frozen(value: bytes | bytearray) -> bytes:
-    """A string value as immutable bytes: a copy of a ``RawStr``, which later edits change."""
+def frozen(value: bytes | bytearray | None) -> bytes | None:
+    """A string value (or None) as immutable bytes: a copy of a ``RawStr``, which later edits change."""
     return bytes(value) if type(value) is RawStr else value  # type: ignore[return-value]
 
 

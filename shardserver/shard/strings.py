@@ -139,9 +139,9 @@ def cmd_set(ctx: ShardContext, argv: list[bytes]) -> Any:
         raise CommandError(errors.WRONGTYPE)
     if (nx and old is not None) or (xx and old is None) or (ifeq is not None and (old is None or old != ifeq)):
         ctx.rewrite = []
-        return frozen(old) if get and old is not None else None
+        return frozen(old) if get else None
     _store_with_expiry(ctx, key, value, when, keep_ttl)
-    return (None if old is None else frozen(old)) if get else OK
+    return frozen(old) if get else OK
 
 
 @command("setnx")
@@ -210,7 +210,7 @@ def cmd_getdel(ctx: ShardContext, argv: list[bytes]) -> Any:
     if value is not None:
         ctx.db.delete(argv[1])
     ctx.rewrite = [[b"DEL", argv[1]]] if value is not None else []
-    return None if value is None else frozen(value)
+    return frozen(value)
 
 
 @command("getset")
@@ -218,7 +218,7 @@ def cmd_getset(ctx: ShardContext, argv: list[bytes]) -> Any:
     old = get_string(ctx.db, argv[1])
     ctx.db.set(argv[1], argv[2])
     ctx.rewrite = [[b"SET", argv[1], argv[2]]]
-    return None if old is None else frozen(old)
+    return frozen(old)
 
 
 @command("mget")
@@ -227,7 +227,7 @@ def cmd_mget(ctx: ShardContext, argv: list[bytes]) -> Any:
     out = []
     for key in argv[1:]:
         v = db.get(key)
-        out.append(frozen(v) if v is not None and type(v) in STRING_TYPES else None)
+        out.append(frozen(v) if type(v) in STRING_TYPES else None)
     return out
 
 
