@@ -1234,14 +1234,87 @@ static void dict_prefetch(DictKeys311 *k, const Py_hash_t *hs, int n, int stage)
         if (ix < 0 || ix >= k->dk_nentries) continue;
         if (stage == 1) { __builtin_prefetch(&entries[ix]); continue; }
         if (entries[ix].me_hash == hs[i] && entries[ix].me_key) {
+            /* a short bytes object's header and text can straddle two lines */
             __builtin_prefetch(entries[ix].me_key);
-            if (entries[ix].me_value) __builtin_prefetch(entries[ix].me_value);
+            __builtin_prefetch((char *)entries[ix].me_key + 48);
+            if (entries[ix].me_value) {
+                __builtin_prefetch(entries[ix].me_value);
+                __builtin_prefetch((char *)entries[ix].me_value + 48);
+            }
         }
     }
     /* GCC deems a function that only prefetches free of side effects and drops
      * its calls (and with them the hashing): this empty volatile asm keeps them. */
     __asm__ __volatile__("" ::: "memory");
 }
+#endif
+
+/*
+ * The key object a dict of bytes keys already holds for the bytes p[:n] (borrowed),
+ * or NULL: not there, or no answer (another layout, the self-test failed).
+ * The fast path looks its keys up with that object, so every later lookup
+ * (data, access time, TTLs) matches it by identity instead of comparing bytes,
+ * and a key already stored needs no new bytes object.  Only a hint: a NULL
+ * sends the caller to a fresh bytes object and the public API, and a key found
+ * is equal to p[:n] by the memcmp here, so the dict's answer cannot change.
+ * It probes as CPython 3.11's generic lookup does (dictobject.c); a self-test
+ * at import (stored_key_selftest) turns it off if the two ever disagree.
+ */
+#ifdef HAVE_DICT_PREFETCH
+static int stored_key_ok = 0;
+
+static PyObject *stored_key(PyObject *d, const char *p, Py_ssize_t n, Py_hash_t h) {
+    DictKeys311 *k;
+    DictEntry311 *entries;
+    size_t mask, perturb = (size_t)h, i;
+    if (!stored_key_ok || !(k = prefetchable(d))) return NULL;
+    mask = ((size_t)1 << k->dk_log2_size) - 1;
+    entries = (DictEntry311 *)(k->dk_indices + ((size_t)1 << k->dk_log2_index_bytes));
+    for (i = (size_t)h & mask;; ) {
+        Py_ssize_t ix = dk_slot(k, i);
+        if (ix == -1) return NULL;  /* DKIX_EMPTY: not in the dict */
+        if (ix >= 0) {
+            PyObject *key;
+            if (ix >= k->dk_nentries) return NULL;  /* not the layout assumed */
+            key = entries[ix].me_key;
+            if (entries[ix].me_hash == h && key && PyBytes_CheckExact(key) && PyBytes_GET_SIZE(key) == n && memcmp(PyBytes_AS_STRING(key), p, (size_t)n) == 0)
+                return key;
+        }
+        perturb >>= 5;  /* PERTURB_SHIFT */
+        i = mask & (i * 5 + perturb + 1);
+    }
+}
+
+/* 1: stored_key finds every key of a dict (with deletions and a resize behind
+ * it) as the very object stored, and none of the keys absent; 0: it does not. */
+static int stored_key_selftest(void) {
+    PyObject *d = PyDict_New(), *keys = PyList_New(0), *probe;
+    int i, ok = d && keys;
+    char text[32];
+    for (i = 0; ok && i < 3000; i++) {
+        PyObject *key = PyBytes_FromFormat("key:%d", i);
+        ok = key && PyDict_SetItem(d, key, Py_None) == 0 && PyList_Append(keys, key) == 0;
+        Py_XDECREF(key);
+    }
+    for (i = 0; ok && i < 3000; i += 3) ok = PyDict_DelItem(d, PyList_GET_ITEM(keys, i)) == 0;
+    stored_key_ok = 1;
+    for (i = 0; ok && i < 6000; i++) {
+        int n = snprintf(text, sizeof text, "key:%d", i);
+        Py_hash_t h;
+        PyObject *found;
+        if (!(probe = PyBytes_FromStringAndSize(text, n)) || (h = PyObject_Hash(probe)) == -1) { Py_XDECREF(probe); ok = 0; break; }
+        found = stored_key(d, text, n, h);
+        ok = i < 3000 && i % 3 ? found == PyList_GET_ITEM(keys, i) : found == NULL;
+        Py_DECREF(probe);
+    }
+    stored_key_ok = 0;
+    Py_XDECREF(d);
+    Py_XDECREF(keys);
+    PyErr_Clear();
+    return ok;
+}
+#else
+static PyObject *stored_key(PyObject *d, const char *p, Py_ssize_t n, Py_hash_t h) { (void)d; (void)p; (void)n; (void)h; return NULL; }
 #endif
 
 /* Prefetch where a lookup of key in d starts (its index slot): a loop that
@@ -1913,6 +1986,29 @@ static char *fast_put_bulk(char *q, const char *p, Py_ssize_t n) {
     return q;
 }
 
+/* A command's key p[:n] as an object (a new reference): the one data already
+ * holds when stored_key finds it, so that the lookups of data, the access
+ * times and the TTLs match it by identity, else a new bytes object. */
+static PyObject *key_object(PyObject *data, const char *p, Py_ssize_t n) {
+#ifdef HAVE_DICT_PREFETCH
+    if (stored_key_ok) {
+        Py_hash_t h = _Py_HashBytes(p, n);
+        PyObject *key = stored_key(data, p, n, h);
+        if (key) {
+            Py_INCREF(key);
+            return key;
+        }
+        key = PyBytes_FromStringAndSize(p, n);
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+        if (key) ((PyBytesObject *)key)->ob_shash = h;  /* the hash, as bytes_hash would cache it */
+#pragma GCC diagnostic pop
+        return key;
+    }
+#endif
+    return PyBytes_FromStringAndSize(p, n);
+}
+
 /* Each command: 1 done (*reply set), 0 Python runs it (nothing changed), -1 error. */
 
 static int fast_get(Fast *f, PyObject *key, PyObject **reply) {
@@ -1968,7 +2064,7 @@ static int fast_mget(Fast *f, Py_ssize_t *p, Py_ssize_t nkeys, PyObject **reply)
     if (!keys || !found) { PyMem_Free(keys); PyMem_Free(found); PyErr_NoMemory(); return -1; }
     for (j = 0; j < nkeys && rc == 1; j++) {
         if (!fast_bulk(f->raw, p, f->end, &at, &len)) { rc = 0; break; }
-        keys[j] = PyBytes_FromStringAndSize(f->raw + at, len);
+        keys[j] = key_object(f->data, f->raw + at, len);
         if (!keys[j]) { rc = -1; break; }
         found[j] = PyDict_GetItemWithError(f->data, keys[j]);  /* borrowed: data does not change below */
         if (!found[j] && PyErr_Occurred()) { rc = -1; break; }
@@ -2005,7 +2101,7 @@ static int fast_mset(Fast *f, Py_ssize_t first, long long pairs) {
         int ok;
         fast_bulk(f->raw, &q, f->end, &kat, &klen);  /* validated by the caller */
         fast_bulk(f->raw, &q, f->end, &vat, &vlen);
-        k = PyBytes_FromStringAndSize(f->raw + kat, klen);
+        k = key_object(f->data, f->raw + kat, klen);
         v = k ? PyBytes_FromStringAndSize(f->raw + vat, vlen) : NULL;
         ok = v && fast_store(f->data, f->expires, f->atime, f->by_slot, f->sec, k, v) == 0;
         Py_XDECREF(k);
@@ -2311,7 +2407,7 @@ static int strings_loop(Fast *f, PyObject *names, long long slow_ns, PyObject *s
         } else {
             if (!fast_bulk(raw, &p, f->end, &key_at, &key_len)) break;
             if (argc == 3 && !fast_bulk(raw, &p, f->end, &val_at, &val_len)) break;
-            key = PyBytes_FromStringAndSize(raw + key_at, key_len);
+            key = key_object(f->data, raw + key_at, key_len);
             if (!key) return -1;
             if (fn->kind == FAST_GET) {
                 rc = fast_get(f, key, &reply);
@@ -2669,9 +2765,23 @@ static PyObject *popcount(PyObject *self, PyObject *args) {
     return PyLong_FromUnsignedLongLong(total);
 }
 
+/* stored_key(d, key): the object the dict d holds for the bytes key, or None
+ * (not there, or the hint is off); for tests of the fast path's hint */
+static PyObject *py_stored_key(PyObject *self, PyObject *args) {
+    PyObject *d, *key, *found;
+    Py_hash_t h;
+    if (!PyArg_ParseTuple(args, "O!O!:stored_key", &PyDict_Type, &d, &PyBytes_Type, &key)) return NULL;
+    if ((h = PyObject_Hash(key)) == -1) return NULL;
+    found = stored_key(d, PyBytes_AS_STRING(key), PyBytes_GET_SIZE(key), h);
+    if (!found) Py_RETURN_NONE;
+    Py_INCREF(found);
+    return found;
+}
+
 static PyMethodDef module_methods[] = {
     {"item_bisect", (PyCFunction)(void (*)(void))item_bisect, METH_FASTCALL, "bisect_left/right of (score, member) in a sorted list of (float, bytes) tuples."},
     {"popcount", popcount, METH_VARARGS, "Set bits in bytes [start, end) of a bytes-like object."},
+    {"stored_key", py_stored_key, METH_VARARGS, "The key object a dict of bytes keys holds for key, or None (the fast path's lookup hint)."},
     {"bulk_array", bulk_array, METH_O, "RESP array of bulk strings for a list/tuple of bytes, or None."},
     {"entry_size", entry_size, METH_O, "Bytes a listpack entry for this string takes."},
     {"entries_size", entries_size, METH_O, "Sum of entry_size over a sequence of strings."},
@@ -2691,6 +2801,9 @@ static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_speedups", "shardse
 PyMODINIT_FUNC PyInit__speedups(void) {
     PyObject *m;
     crc16_init();
+#ifdef HAVE_DICT_PREFETCH
+    stored_key_ok = stored_key_selftest();
+#endif
     {
         int i;
         for (i = 0; i < N_FAST_NAMES; i++) {
@@ -2717,5 +2830,10 @@ PyMODINIT_FUNC PyInit__speedups(void) {
     if (PyModule_AddObject(m, "Parser", (PyObject *)&ParserType) < 0) { Py_DECREF(&ParserType); Py_DECREF(m); return NULL; }
     Py_INCREF(&SlotIndexType);
     if (PyModule_AddObject(m, "SlotIndex", (PyObject *)&SlotIndexType) < 0) { Py_DECREF(&SlotIndexType); Py_DECREF(m); return NULL; }
+#ifdef HAVE_DICT_PREFETCH
+    if (PyModule_AddIntConstant(m, "STORED_KEY_HINT", stored_key_ok) < 0) { Py_DECREF(m); return NULL; }
+#else
+    if (PyModule_AddIntConstant(m, "STORED_KEY_HINT", 0) < 0) { Py_DECREF(m); return NULL; }
+#endif
     return m;
 }

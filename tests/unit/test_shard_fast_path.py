@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ipc.channel import Channel
 from shardserver import wire
@@ -196,8 +198,9 @@ def test_messages_of_many_runs_match_the_python_path(pair: tuple[Harness, Harnes
 
 
 def test_fast_path_over_large_keyspaces(pair: tuple[Harness, Harness], monkeypatch: pytest.MonkeyPatch) -> None:
-    """The fast path prefetches through the dicts' internals (one, two and four byte index
-    slots as a dict grows, a TTL dict once keys have one): the replies and state stay the Python path's."""
+    """The fast path prefetches and finds stored keys through the dicts' internals (one, two
+    and four byte index slots as a dict grows, deleted slots, a TTL dict once keys have one):
+    the replies and state stay the Python path's."""
     from shardserver.shard import keyspace
 
     fast, slow = pair
@@ -224,10 +227,12 @@ def test_fast_path_over_large_keyspaces(pair: tuple[Harness, Harness], monkeypat
                     cmds.append([b"SET", k, b"v%d" % rnd.randrange(9)])
                 elif x < 0.8:
                     cmds.append([b"INCR", k])
-                elif x < 0.9:
+                elif x < 0.85:
                     cmds.append([b"MGET", k, b"key:%d" % rnd.randrange(size), b"nope"])
-                else:
+                elif x < 0.95:
                     cmds.append([b"MSET", k, b"1", b"key:%d" % rnd.randrange(size), b"2"])
+                else:  # deleted slots the lookups probe past (and keys that come back)
+                    cmds.append([b"DEL", k])
             assert fast.run(0, wire.LENGTHS, cmds) == slow.run(0, wire.LENGTHS, cmds), cmds
     assert fast.state() == slow.state()
 
@@ -413,3 +418,36 @@ def test_a_write_the_aof_cannot_log_is_an_internal_error_as_in_python(pair: tupl
     assert want[1][0] == b":2\r\n-ERR internal error in shard 0: cannot log this\r\n+OK\r\n"
     assert fast.records == slow.records
     assert fast.worker.stats.commands["sadd"][2] == slow.worker.stats.commands["sadd"][2] == 1
+
+
+def test_the_stored_key_hint_is_on_where_the_fast_path_reads_dict_internals() -> None:
+    """On CPython 3.11 (which CI builds for) the import-time self-test must pass:
+    the fast path then looks keys up by the stored object, not by a copy."""
+    import sys
+
+    from shardserver import _speedups
+
+    assert _speedups.STORED_KEY_HINT == (1 if sys.version_info[:2] == (3, 11) else 0)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.booleans(), st.binary(max_size=3)), max_size=400), st.lists(st.binary(max_size=3), max_size=30))
+def test_stored_key_finds_the_stored_object_or_nothing(ops: list[tuple[bool, bytes]], probes: list[bytes]) -> None:
+    """Through inserts, deletions (dummy slots) and resizes: the very key object the dict
+    holds for an equal key, and None for a key it does not hold."""
+    from shardserver import _speedups
+
+    d: dict[bytes, int] = {}
+    for add, key in ops:
+        if add:
+            d.setdefault(bytes(bytearray(key)), 0)  # a fresh object: found only by equality
+        else:
+            d.pop(key, None)
+    for key in [k for _, k in ops] + probes:
+        found = _speedups.stored_key(d, bytes(bytearray(key)))
+        if not _speedups.STORED_KEY_HINT:
+            assert found is None
+        elif key in d:
+            assert found is next(k for k in d if k == key)
+        else:
+            assert found is None
