@@ -105,9 +105,8 @@ def reply_docs(names: list[bytes]) -> Any:
 
 
 def reply_list(args: list[bytes]) -> Any:
-    names = [c.fullname for c in all_commands()]
-    if not args:
-        return [n.encode() for n in names if "|" not in n]
+    if not args:  # every command and subcommand, as Valkey lists them
+        return [c.fullname.encode() for c in all_commands()]
     if len(args) != 3 or args[0].lower() != b"filterby":
         raise CommandError(errors.SYNTAX)
     kind, value = args[1].lower(), args[2]

@@ -433,6 +433,9 @@ def test_command_misc(pair2: Pair) -> None:
     names_s = set(p.s.execute_command("command", "list"))
     names_v = set(p.v.execute_command("command", "list"))
     assert names_s <= names_v
+    # subcommands are listed too (container|sub), as Valkey lists them
+    assert b"client|id" in names_s and b"config|get" in names_s
+    assert len(names_s) == len(p.s.execute_command("command", "list")) and names_s == set(_all_names(p))
     for pattern in ("get*", "*expire*", "client*", "object|*"):
         a, b = p.run("command", "list", "filterby", "pattern", pattern)
         assert set(a) <= set(b) and set(a) == {n for n in b if n in set(_all_names(p))}, pattern
