@@ -1266,11 +1266,11 @@ static int stored_key_ok = 0;
 static PyObject *stored_key(PyObject *d, const char *p, Py_ssize_t n, Py_hash_t h) {
     DictKeys311 *k;
     DictEntry311 *entries;
-    size_t mask, perturb = (size_t)h, i;
+    size_t mask, perturb = (size_t)h, i, probes;
     if (!stored_key_ok || !(k = prefetchable(d))) return NULL;
     mask = ((size_t)1 << k->dk_log2_size) - 1;
     entries = (DictEntry311 *)(k->dk_indices + ((size_t)1 << k->dk_log2_index_bytes));
-    for (i = (size_t)h & mask;; ) {
+    for (i = (size_t)h & mask, probes = 0; probes <= mask; probes++) {  /* bounded: a hint never hangs */
         Py_ssize_t ix = dk_slot(k, i);
         if (ix == -1) return NULL;  /* DKIX_EMPTY: not in the dict */
         if (ix >= 0) {
@@ -1283,6 +1283,7 @@ static PyObject *stored_key(PyObject *d, const char *p, Py_ssize_t n, Py_hash_t 
         perturb >>= 5;  /* PERTURB_SHIFT */
         i = mask & (i * 5 + perturb + 1);
     }
+    return NULL;
 }
 
 /* 1: stored_key finds every key of a dict (with deletions and a resize behind
