@@ -761,11 +761,13 @@ class Front(FrontBase):
             argv[0] = spec.bname
             return self._reply_from(conn, lambda: agg(self, conn, argv))
         elif route is SCAN:
-            from shardserver.numbers import parse_scan_cursor
+            from shardserver.shard.keys import parse_scan
 
-            cursor = parse_scan_cursor(argv[1])
-            if cursor is None:
-                self._reject(conn, "scan", errors.INVALID_CURSOR)
+            try:  # the whole command is checked here: a cursor past the last slot visits no shard
+                cursor = parse_scan(argv)[0]
+            except CommandError as exc:  # a failed call, as in Valkey (the command ran)
+                self.cmdstats.error(exc.text)
+                conn.reply(encode(ErrorReply(exc.text)))
                 return False
             if cursor >= 16384:
                 conn.reply(encode([b"0", []], conn.resp3))

@@ -989,6 +989,12 @@ def test_scan_errors(pair: Pair) -> None:
         scan 0 novalues count x
         scan 0 count 0 novalues
         scan 0 match a novalues
+        scan 4000000000000 type f1
+        scan 4000000000000 count x
+        scan 4000000000000 foo
+        scan 4000000000000 count 0
+        scan 9223372036854775808 novalues
+        scan 16384 type foo
         """
     )
     a, b = pair.run("scan", "0", "count", "100000")
