@@ -89,8 +89,8 @@ RAW_OK = b"+OK\r\n"
 def format_double(value: float) -> str:
     """Format a double the way Valkey replies with one (its ``d2string``).
 
-    Integral values within +-LLONG_MAX/2 print as integers (so -0 is "0");
-    others use fpconv's shortest digits laid out as fpconv does: plain
+    Zero prints as "0" or "-0" by its sign; other integral values within
+    +-LLONG_MAX/2 print as integers; others use fpconv's shortest digits laid out as fpconv does: plain
     integers while the exponent is below digits + 7, plain decimals down to
     1e-6 (or for numbers with at most 4 integral digits), else ``d.ddde+XX``.
     """
@@ -98,6 +98,8 @@ def format_double(value: float) -> str:
         return "inf" if value > 0 else "-inf"
     if math.isnan(value):
         return "nan"
+    if value == 0:
+        return "-0" if math.copysign(1.0, value) < 0 else "0"
     if -4611686018427387903.0 <= value <= 4611686018427387903.0 and value == int(value):
         return str(int(value))
     neg = value < 0

@@ -26,6 +26,21 @@ def test_score_parsing_and_formatting(pair: Pair) -> None:
     pair.exact_many(cmds)
 
 
+def test_negative_zero_scores(pair: Pair) -> None:
+    """A computed -0 replies "-0"; a listpack stores it as the integer 0, a skiplist keeps it."""
+    big = [x for i in range(130) for x in (str(i), f"m{i}")]  # past zset-max-listpack-entries
+    cmds: list[tuple[object, ...]] = [
+        ("zincrby", "zn", "-0", "a"), ("zscore", "zn", "a"), ("zadd", "zn2", "incr", "-0", "a"), ("zscore", "zn2", "a"),
+        ("zadd", "zz", "0", "a"), ("zunion", "1", "zz", "weights", "-1", "withscores"), ("zinter", "1", "zz", "weights", "-1", "withscores"),
+        ("zunionstore", "d", "1", "zz", "weights", "-1"), ("zscore", "d", "a"), ("object", "encoding", "d"),
+        ("zadd", "zz", "-0", "b"), ("zrange", "zz", "0", "-1", "withscores"), ("zadd", "zz", "xx", "-0", "a"), ("zmscore", "zz", "a", "b"),
+        ("zadd", "big", *big), ("zadd", "big", "-0", "z"), ("zscore", "big", "z"), ("zincrby", "big", "-0", "y"), ("zscore", "big", "y"),
+        ("zunionstore", "d2", "1", "big", "weights", "-2"), ("zrange", "d2", "-3", "-1", "withscores"), ("object", "encoding", "d2"),
+        ("zrangebyscore", "big", "-0", "0", "withscores"), ("zpopmin", "big", "2"),
+    ]
+    pair.exact_many(cmds)
+
+
 def test_zadd_options(pair: Pair) -> None:
     opts = [(), ("nx",), ("xx",), ("ch",), ("gt",), ("lt",), ("incr",), ("xx", "ch"), ("gt", "ch"), ("lt", "ch"), ("nx", "xx"), ("gt", "lt"),
             ("nx", "gt"), ("nx", "lt"), ("xx", "gt", "ch"), ("incr", "nx"), ("incr", "xx"), ("incr", "gt"), ("incr", "lt"), ("NX", "CH"),

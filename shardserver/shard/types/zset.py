@@ -334,7 +334,7 @@ class ZSetValue:
         z = cls.__new__(cls)  # the fields are all set here: skip __init__'s empty ones
         z.enc = LISTPACK
         z.scan_list = None
-        z.scores = scores = {m: s for s, m in pairs}
+        z.scores = scores = {m: s or 0.0 for s, m in pairs}  # -0 stored as 0 (see insert)
         z.index = RankedList.from_sorted(sorted(zip(scores.values(), scores, strict=True)))
         return z
 
@@ -364,6 +364,8 @@ class ZSetValue:
             if all(len(m) <= LIMITS["zset-max-listpack-value"] for m in self.scores):
                 self.enc = LISTPACK
                 self.scan_list = None
+                for m in [m for m, s in self.scores.items() if not s]:  # -0 stored as 0 (see insert)
+                    self.update(m, self.scores[m], 0.0)
 
     # -- members -------------------------------------------------------------
     def __len__(self) -> int:
@@ -378,12 +380,18 @@ class ZSetValue:
             len(self.scores) + 1 > LIMITS["zset-max-listpack-entries"] or len(member) > LIMITS["zset-max-listpack-value"]
         ):
             self.to_skiplist()
+        elif not score and self.enc == LISTPACK:
+            # a listpack stores an integral score as an integer, so -0 reads back as 0
+            # (a skiplist keeps the double: ZSCORE says -0 there, as in Valkey)
+            score = 0.0
         self.scores[member] = score
         self.index.add((score, member))
         if self.scan_list is not None:
             self.scan_list.add(member)
 
     def update(self, member: bytes, old: float, new: float) -> None:
+        if not new and self.enc == LISTPACK:
+            new = 0.0  # -0 stored as 0 (see insert)
         self.scores[member] = new
         self.index.remove((old, member))
         self.index.add((new, member))
