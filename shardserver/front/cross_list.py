@@ -120,15 +120,15 @@ def rpoplpush(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
 
 @front("client|unblock")
 def client_unblock(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
-    client_id = strict_int(argv[2])
-    if client_id is None:
-        raise CommandError(errors.NOT_INTEGER)
     error = False
-    if len(argv) >= 4:  # as Valkey, anything after the reason is ignored
+    if len(argv) >= 4:  # the reason first, then the id, as Valkey checks them; more is ignored
         mode = argv[3].lower()
         if mode == b"error":
             error = True
         elif mode != b"timeout":
             raise CommandError(errors.UNBLOCK_REASON)
+    client_id = strict_int(argv[2])
+    if client_id is None:
+        raise CommandError(errors.NOT_INTEGER)
     return 1 if fr.blocking.unblock(client_id, error) else 0
 

@@ -246,7 +246,7 @@ def parse_client_filters(fr: Front, argv: list[bytes], start: int) -> tuple[list
     """Valkey 9's CLIENT LIST / CLIENT KILL filters: (predicates, skipme or None).
 
     Every filter takes one value except ID / NOT-ID, which take the integers
-    that follow.  Values are checked as they are read, so the first bad one
+    that follow (none is allowed).  Values are checked as they are read, so the first bad one
     decides the error, as in Valkey.
     """
     filters: list[ClientFilter] = []
@@ -267,8 +267,7 @@ def parse_client_filters(fr: Front, argv: list[bytes], start: int) -> tuple[list
                     raise CommandError("ERR client-id should be greater than 0")
                 ids.add(v)
                 j += 1
-            if not ids:
-                raise CommandError(errors.SYNTAX)
+            # no integer after it is no error: ID then matches no client, NOT-ID every one
             filters.append(lambda c, i=frozenset(ids), ng=neg: (c.id in i) != ng)
             continue
         if j + 1 >= n:
@@ -336,6 +335,8 @@ def parse_client_filters(fr: Front, argv: list[bytes], start: int) -> tuple[list
 
 @front("client|list")
 def client_list(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
+    if len(argv) == 3:  # a lone word is no filter, whichever it is (Valkey: syntax error)
+        raise CommandError(errors.SYNTAX)
     filters, skipme = parse_client_filters(fr, argv, 2)
     clients = [c for c in fr.clients.values() if not (skipme and c is conn) and all(f(c) for f in filters)]
     return Verbatim("".join(c.describe() + "\n" for c in sorted(clients, key=lambda c: c.id)))

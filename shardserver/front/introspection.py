@@ -38,8 +38,8 @@ def _all_shards(fr: Front, argv: list[bytes]) -> list[Any]:
 @front("slowlog|get")
 def slowlog_get(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
     count = 10
-    if len(argv) > 3:
-        raise CommandError(errors.wrong_arity("slowlog|get"))
+    if len(argv) > 3:  # Valkey's own check, after the table's arity
+        raise CommandError(errors.subcommand_syntax(argv[1], "slowlog"))
     if len(argv) == 3:
         count = parse_int(argv[2], "ERR count should be greater than or equal to -1")
         if count < -1:

@@ -780,7 +780,8 @@ def cmd_memory_usage(ctx: ShardContext, argv: list[bytes]) -> Any:
     j = 3
     while j < len(argv):
         if argv[j].lower() == b"samples" and j + 1 < len(argv):
-            parse_int(argv[j + 1])
+            if parse_int(argv[j + 1]) < 0:  # 0 means all, as in Valkey; negative is refused
+                raise CommandError(errors.SYNTAX)
             j += 2
         else:
             raise CommandError(errors.SYNTAX)

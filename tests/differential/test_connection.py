@@ -233,6 +233,18 @@ def test_client_list_filters(pair: Pair) -> None:
         client list id 999999 999998
         client list id 999999 type normal
         client list not-id
+        client list id type foo
+        client list id type normal
+        client list type normal id
+        client list type normal id x
+        client list id id
+        client list id id 0
+        client list id 5 id
+        client list id 99 not-id
+        client list not-id type normal
+        client list type normal not-id
+        client list id maxage ''
+        client list id skipme yes
         client list user default user nosuch
         client list user nosuch
         client list not-user x
@@ -308,6 +320,30 @@ def test_client_kill_errors(pair: Pair) -> None:
         client kill flags !
         client kill addr 1.2.3.4:5 laddr 1.2.3.4:6
         client kill name foo bar
+        client kill id type normal
+        client kill type normal id
+        client kill id type foo
+        """
+    )
+
+
+def test_client_unblock_slowlog_and_memory_usage_argument_errors(pair: Pair) -> None:
+    pair.script(
+        """
+        client unblock bad bad
+        client unblock 5 bad
+        client unblock bad timeout
+        client unblock 999999 error
+        slowlog get 1 2
+        SLOWLOG GET 1 2
+        slowlog get x
+        set str hello
+        memory usage str samples -1
+        memory usage missing samples -1
+        memory usage missing samples 0
+        memory usage missing samples x
+        memory usage str samples
+        memory usage str foo bar
         """
     )
 
