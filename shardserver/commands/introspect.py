@@ -11,6 +11,7 @@ from shardserver import errors
 from shardserver.commands.table import TABLE, Command, KeySpec, all_commands
 from shardserver.errors import CommandError
 from shardserver.glob import compile_glob
+from shardserver.numbers import strict_int
 from shardserver.resp import SetReply, Simple
 
 
@@ -122,17 +123,52 @@ def reply_list(args: list[bytes]) -> Any:
     raise CommandError(errors.SYNTAX)
 
 
-def _positions(ks: KeySpec, args: list[bytes]) -> list[int]:
-    """A spec's keys for GETKEYS; a key count that is not a number, not positive or too big is invalid (as Valkey)."""
-    if ks.keynum is not None:
-        from shardserver.numbers import strict_int
+_INVALID_ARGS = "ERR Invalid arguments specified for command"
 
+
+def _positions(ks: KeySpec, args: list[bytes]) -> list[int]:
+    """A spec's keys for GETKEYS, as Valkey's getKeysUsingKeySpecs finds them: a key
+    count must be a positive integer that fits, and a spec whose first or last key
+    falls outside the arguments (or ends before it starts) makes the whole call invalid.
+
+    (Where that fails, Valkey tries the command's own getkeys function, which reads
+    a key count with atoi: "1e3" or " 1" count as 1 there.  Not reproduced.)"""
+    n = len(args)
+    if ks.keynum is not None:
         count_at, first_key, step = ks.keynum
         at = ks.first + count_at
-        count = strict_int(args[at]) if at < len(args) else None
-        if count is None or count <= 0 or ks.first + first_key + (count - 1) * step >= len(args):
-            raise CommandError("ERR Invalid arguments specified for command")
-    return ks.positions(args)
+        count = (strict_int(args[at]) or 0) if at < n else 0
+        start = ks.first + first_key
+        if count <= 0 or start + (count - 1) * step >= n:
+            raise CommandError(_INVALID_ARGS)
+        return list(range(start, start + count * step, step))
+    if ks.keyword:
+        word = ks.keyword.encode().lower()
+        first = next((i + 1 for i in range(ks.keyword_from, n) if args[i].lower() == word), 0)
+        if not first:  # no keyword: this spec has no keys
+            return []
+        last = first + (n - first) // ks.limit - 1 if ks.limit else n - 1
+    else:
+        first = ks.first
+        last = ks.last if ks.last >= 0 else n + ks.last
+    if first >= n or last >= n or last < first:
+        raise CommandError(_INVALID_ARGS)
+    return list(range(first, last + 1, ks.step))
+
+
+def _bitfield_reads_only(args: list[bytes]) -> bool:
+    """Valkey's bitfieldGetKeys: read-only unless a SET or INCRBY with its arguments
+    comes, or anything it cannot read (then it assumes a write) before one."""
+    i, n = 2, len(args)
+    while i < n:
+        word, rest = args[i].lower(), n - i - 1
+        if word == b"get" and rest >= 2:
+            i += 3
+        elif word == b"overflow" and rest >= 1:
+            i += 2
+        else:  # SET / INCRBY with their arguments, or a syntax error
+            return False
+    return True
 
 
 def getkeys(args: list[bytes], with_flags: bool) -> Any:
@@ -156,9 +192,11 @@ def getkeys(args: list[bytes], with_flags: bool) -> Any:
             # Valkey's setGetKeys: only SET ... GET reads the old value.
             has_get = any(a.lower() == b"get" for a in args[3:])
             flags = ("RW", "access", "update") if has_get else ("OW", "update")
+        elif "variable_flags" in flags and cmd.fullname == "bitfield":
+            flags = ("RO", "access") if _bitfield_reads_only(args) else ("RW", "access", "update")
         found.extend((p, flags) for p in _positions(ks, args))
     if not found:
-        raise CommandError("ERR Invalid arguments specified for command")
+        raise CommandError(_INVALID_ARGS)
     if with_flags:
         return [[args[p], SetReply([Simple(f) for f in flags])] for p, flags in found]
     return [args[p] for p, _ in found]
