@@ -194,18 +194,28 @@ def _gt_max(hi: tuple[int, bytes, bool]) -> Callable[[tuple[float, bytes]], bool
 def lex_span(z: ZSetValue, lo: tuple[int, bytes, bool], hi: tuple[int, bytes, bool]) -> tuple[int, int]:
     """[start, stop) of the members in a lex range.
 
-    Like Valkey, this assumes the members are in lexicographic order along
-    the set (all scores equal): a skiplist's ends are found by binary search.
-    A listpack is scanned as Valkey scans it, so that sets of mixed scores
-    (whose lex ranges Valkey calls unspecified) answer as Valkey's do.
+    With all scores equal the members are in lexicographic order along the
+    set, and a skiplist's ends are found by binary search.  Otherwise (lex
+    ranges Valkey calls unspecified) the set is walked as Valkey walks a
+    listpack: its ends checked first, then from the first member in range
+    while members stay in range, so nothing past the range is ever counted,
+    returned or removed.  A skiplist's own search can stop elsewhere in such
+    a set, depending on its random levels.
     """
-    if z.enc != SKIPLIST:
+    if z.enc != SKIPLIST or lex_unordered(z):
         walked = _lex_walk(list(z.index), lo, hi, 0, -1, False)
         return (walked[0], walked[-1] + 1) if walked else (0, 0)
     index = z.index
     start = index.first_where(_gte_min(lo))
     stop = index.first_where(_gt_max(hi))
     return start, max(start, stop)
+
+
+def lex_unordered(z: ZSetValue) -> bool:
+    """Whether the scores differ (the first and the last differ), so the members
+    need not be in lexicographic order."""
+    n = len(z.index)
+    return n > 1 and z.index[0][0] != z.index[n - 1][0]
 
 
 def _lte_max(hi: tuple[int, bytes, bool]) -> Callable[[tuple[float, bytes]], bool]:
@@ -519,7 +529,7 @@ def zrange_generic(ctx: ShardContext, argv: list[bytes], at: int, dst: bytes | N
                 items = z.index.iterate_back(llen - 1 - start_rank, llen - 2 - end_rank)
             else:
                 items = z.index.iterate(start_rank, end_rank + 1)
-    elif rangetype == LEX and z.enc != SKIPLIST:
+    elif rangetype == LEX and (z.enc != SKIPLIST or lex_unordered(z)):
         members = list(z.index)
         items = iter([members[i] for i in _lex_walk(members, *lrange, offset, limit, reverse)])
     else:

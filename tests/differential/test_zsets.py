@@ -445,6 +445,34 @@ def test_new_keys_with_repeated_members_and_encoding_limits(pair: Pair) -> None:
     pair.exact_many(cmds)
 
 
+def test_lex_ranges_of_mixed_scores_on_a_skiplist(pair: Pair) -> None:
+    """A skiplist of mixed scores (a long member): where Valkey's answer does not depend
+    on the skiplist's random levels, the same answer; never a member past the range
+    (ZREMRANGEBYLEX used to delete the whole key here)."""
+    long = "z" * 70
+    pair.script(
+        f"""
+        zadd k 3 b 1 {long}
+        object encoding k
+        zlexcount k - (m
+        zrange k - (m BYLEX
+        zrangebylex k - (m
+        zrevrangebylex k (m -
+        zremrangebylex k - (m
+        zcard k
+        zadd k2 1 {"a" * 70} 2 c 3 b
+        zrangebylex k2 [b [c
+        zlexcount k2 [b [c
+        zrangebylex k2 - + LIMIT 1 1
+        zrange k2 [b + BYLEX
+        zrangestore d k2 [b [c BYLEX
+        zrange d 0 -1 WITHSCORES
+        zremrangebylex k2 [b [c
+        zrange k2 0 -1 WITHSCORES
+        """
+    )
+
+
 def test_lex_ranges_of_mixed_scores_walk_a_listpack_as_valkey_does(pair: Pair) -> None:
     """Lex ranges over members of different scores are 'unspecified' in Valkey's docs,
     but a listpack answers them deterministically: the same here."""
