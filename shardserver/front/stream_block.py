@@ -16,8 +16,9 @@ consume the entries of the next one) with ``__xtry``, which reads its keys on
 that shard: XREAD entries newer than its IDs; XREADGROUP ``>`` new entries
 for the group, into the PEL (NOACK respected) and logged as the
 non-blocking XREADGROUP logs them.  A blocked XREADGROUP whose stream is
-deleted or overwritten, or whose group is destroyed, is unblocked with the
-NOGROUP error, as in Valkey; a blocked XREAD keeps waiting.  The timeout
+deleted or whose group is destroyed is unblocked with the NOGROUP error, one
+whose stream is overwritten by another type with WRONGTYPE, as in Valkey
+(which runs the command again); a blocked XREAD keeps waiting.  The timeout
 reply is a null array.
 
 Known differences from Valkey: a client blocked on several streams is served

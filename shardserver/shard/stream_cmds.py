@@ -680,9 +680,9 @@ def cmd_xtry(ctx: ShardContext, argv: list[bytes]) -> Any:
     The pairs are the client's keys on this shard, with ``$`` already resolved
     (``__xwatch``).  XREAD: entries newer than each ID (a missing key or
     another type is skipped).  XREADGROUP ``>``: new entries for the group,
-    into the PEL and logged as XREADGROUP logs them; a key that is gone or
-    no longer a stream, or a destroyed group, answers NOGROUP (Valkey
-    unblocks the client with that error).  None: nothing for this client.
+    into the PEL and logged as XREADGROUP logs them; a key that is gone or a
+    destroyed group answers NOGROUP, a key that now holds another type
+    WRONGTYPE (Valkey runs the command again, which answers that).  None: nothing for this client.
     """
     ctx.rewrite = []
     kind, group, consumer, count, noack = argv[2], argv[3], argv[4], int(argv[5]), argv[6] == b"1"
@@ -696,9 +696,11 @@ def cmd_xtry(ctx: ShardContext, argv: list[bytes]) -> Any:
                 continue
             out.extend(xread_serve(ctx, [key], [(strict_id(arg), 0)], count))
         return out or None
-    for key in keys:
+    for key in keys:  # what XREADGROUP run again now would answer, as Valkey does
         s = db.peek(key)
-        if not isinstance(s, Stream) or s.groups is None or group not in s.groups:
+        if s is not None and not isinstance(s, Stream):
+            raise CommandError(errors.WRONGTYPE)
+        if s is None or s.groups is None or group not in s.groups:
             raise CommandError(errors.stream_nogroup_read(key, group))
     r = ReadArgs()
     r.group, r.consumer, r.count, r.noack = group, consumer, count, noack
