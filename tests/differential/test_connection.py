@@ -446,6 +446,13 @@ def test_command_getkeys(pair2: Pair) -> None:
             ("command", "getkeysandflags", "object", "encoding", "k"),
             ("command", "getkeysandflags", "ping"),
             ("command", "getkeysandflags"),
+            ("command", "getkeys", "pfmerge", "a"),
+            ("command", "getkeysandflags", "pfmerge", "a"),
+            ("command", "getkeysandflags", "pfmerge", "a", "b"),
+            ("command", "getkeysandflags", "bitfield", "k"),
+            ("command", "getkeysandflags", "bitfield", "k", "get", "u8", "0"),
+            ("command", "getkeysandflags", "bitfield", "k", "set", "u8", "0", "1"),
+            ("command", "getkeysandflags", "bitfield", "k", "get"),
         ]
     )
 
