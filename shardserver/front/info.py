@@ -140,14 +140,22 @@ def render(
                 ("shards", fr.nshards),
             ])
         elif name == "clients":
+            # no cluster bus, client tracking, pub/sub or WATCH here: those counts are 0
+            pause_left = max(int((fr.pause_until - time.monotonic()) * 1000), 0) if fr.pause_mode else 0
             section("Clients", [
                 ("connected_clients", len(fr.clients)),
+                ("cluster_connections", 0),
                 ("maxclients", fr.maxclients),
                 ("blocked_clients", fr.blocking.blocked_count()),
+                ("tracking_clients", 0),
                 ("pubsub_clients", 0),
                 ("watching_clients", 0),
                 ("clients_in_timeout_table", fr.blocking.timed_count()),
+                ("total_watched_keys", 0),
                 ("total_blocking_keys", len(fr.blocking.queues)),
+                ("paused_reason", "client_pause" if pause_left else "none"),
+                ("paused_actions", fr.pause_mode if pause_left else "none"),
+                ("paused_timeout_milliseconds", pause_left),
             ])
         elif name == "memory":
             section("Memory", [

@@ -598,6 +598,36 @@ def test_info_sections(pair2: Pair) -> None:
         assert ta.splitlines()[0] == tb.splitlines()[0]
 
 
+def test_info_clients_fields_and_pause_state(pair2: Pair) -> None:
+    """INFO clients: every field shardserver reports is one Valkey reports, in Valkey's
+    order, and the pause fields under CLIENT PAUSE WRITE and after CLIENT UNPAUSE."""
+
+    def fields(port_client: Any) -> dict[str, str]:
+        text = call(port_client, "info", "clients")
+        text = text.decode() if isinstance(text, bytes) else str(text)
+        return dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+
+    a, b = fields(pair2.s), fields(pair2.v)
+    names_b = list(b)
+    assert [n for n in names_b if n in a] == list(a), (list(a), names_b)
+    missing = set(b) - set(a)  # not reported: recent buffer maxima, keys blocked on a missing key
+    assert missing <= {"client_recent_max_input_buffer", "client_recent_max_output_buffer", "total_blocking_keys_on_nokey"}, missing
+    for r in (pair2.s, pair2.v):
+        call(r, "client", "pause", "100000", "write")
+    try:
+        a, b = fields(pair2.s), fields(pair2.v)
+        for name in ("paused_reason", "paused_actions", "cluster_connections", "tracking_clients", "total_watched_keys"):
+            assert a[name] == b[name], (name, a[name], b[name])
+        assert a["paused_reason"] == "client_pause" and a["paused_actions"] == "write"
+        assert 90000 < int(a["paused_timeout_milliseconds"]) <= 100000
+    finally:
+        for r in (pair2.s, pair2.v):
+            call(r, "client", "unpause")
+    a, b = fields(pair2.s), fields(pair2.v)
+    for name in ("paused_reason", "paused_actions", "paused_timeout_milliseconds"):
+        assert a[name] == b[name] == ("none" if name != "paused_timeout_milliseconds" else "0"), (name, a[name], b[name])
+
+
 def test_reset_quit(pair: Pair) -> None:
     a, b = _fresh(pair)
     try:
