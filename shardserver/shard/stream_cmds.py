@@ -696,14 +696,9 @@ def cmd_xtry(ctx: ShardContext, argv: list[bytes]) -> Any:
                 continue
             out.extend(xread_serve(ctx, [key], [(strict_id(arg), 0)], count))
         return out or None
-    for key in keys:  # what XREADGROUP run again now would answer, as Valkey does
-        s = db.peek(key)
-        if s is not None and not isinstance(s, Stream):
-            raise CommandError(errors.WRONGTYPE)
-        if s is None or s.groups is None or group not in s.groups:
-            raise CommandError(errors.stream_nogroup_read(key, group))
     r = ReadArgs()
     r.group, r.consumer, r.count, r.noack = group, consumer, count, noack
+    # the checks of XREADGROUP run again now, as Valkey does: WRONGTYPE, NOGROUP
     specs = check_read_keys(ctx, keys, ids, group)
     log: list[list[bytes]] = []
     served = xreadgroup_serve(ctx, keys, specs, r, log)
