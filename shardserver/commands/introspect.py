@@ -142,15 +142,10 @@ def _positions(ks: KeySpec, args: list[bytes]) -> list[int]:
         if count <= 0 or start + (count - 1) * step >= n:
             raise CommandError(_INVALID_ARGS)
         return list(range(start, start + count * step, step))
-    if ks.keyword:
-        word = ks.keyword.encode().lower()
-        first = next((i + 1 for i in range(ks.keyword_from, n) if args[i].lower() == word), 0)
-        if not first:  # no keyword: this spec has no keys
-            return []
-        last = first + (n - first) // ks.limit - 1 if ks.limit else n - 1
-    else:
-        first = ks.first
-        last = ks.last if ks.last >= 0 else n + ks.last
+    span = ks.span(args)
+    if span is None:  # no keyword: this spec has no keys
+        return []
+    first, last = span
     if first >= n or last >= n or last < first:
         raise CommandError(_INVALID_ARGS)
     return list(range(first, last + 1, ks.step))

@@ -60,16 +60,21 @@ class KeySpec:
     # ``first`` (the begin_search index); None for a plain range
     keynum: tuple[int, int, int] | None = None
 
-    def positions(self, argv: list[bytes]) -> list[int]:
-        """Indexes of the keys this spec finds in ``argv`` (argv[0] is the command name)."""
+    def span(self, argv: list[bytes]) -> tuple[int, int] | None:
+        """(first, last) index of a range or keyword spec's keys, not clipped to
+        ``argv``; None when its keyword is not there."""
         n = len(argv)
         if self.keyword:
             word = self.keyword.encode().lower()
             first = next((i + 1 for i in range(self.keyword_from, n) if argv[i].lower() == word), 0)
-            if not first or first >= n:
-                return []
-            last = first + (n - first) // self.limit - 1 if self.limit else n - 1
-            return list(range(first, min(last, n - 1) + 1, self.step))
+            if not first:
+                return None
+            return first, first + (n - first) // self.limit - 1 if self.limit else n - 1
+        return self.first, self.last if self.last >= 0 else n + self.last
+
+    def positions(self, argv: list[bytes]) -> list[int]:
+        """Indexes of the keys this spec finds in ``argv`` (argv[0] is the command name)."""
+        n = len(argv)
         if self.keynum is not None:
             count_at, first_key, step = self.keynum
             at = self.first + count_at
@@ -82,10 +87,10 @@ class KeySpec:
                 return []
             start = self.first + first_key
             return [i for i in range(start, min(start + count * step, n), step)] if count > 0 else []
-        last = self.last if self.last >= 0 else n + self.last
-        if self.first >= n:
+        span = self.span(argv)
+        if span is None or span[0] >= n:
             return []
-        return list(range(self.first, min(last, n - 1) + 1, self.step))
+        return list(range(span[0], min(span[1], n - 1) + 1, self.step))
 
 
 # Valkey's ACL category bits, in the order COMMAND INFO lists them.
