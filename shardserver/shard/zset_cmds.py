@@ -202,7 +202,7 @@ def lex_span(z: ZSetValue, lo: tuple[int, bytes, bool], hi: tuple[int, bytes, bo
     returned or removed.  A skiplist's own search can stop elsewhere in such
     a set, depending on its random levels.
     """
-    if z.enc != SKIPLIST or lex_unordered(z):
+    if lex_walked(z):
         walked = _lex_walk(list(z.index), lo, hi, 0, -1, False)
         return (walked[0], walked[-1] + 1) if walked else (0, 0)
     index = z.index
@@ -211,11 +211,12 @@ def lex_span(z: ZSetValue, lo: tuple[int, bytes, bool], hi: tuple[int, bytes, bo
     return start, max(start, stop)
 
 
-def lex_unordered(z: ZSetValue) -> bool:
-    """Whether the scores differ (the first and the last differ), so the members
-    need not be in lexicographic order."""
+def lex_walked(z: ZSetValue) -> bool:
+    """Whether a lex range of ``z`` is walked as Valkey walks a listpack (see
+    lex_span): a listpack, or a skiplist whose scores differ (its first and last
+    differ), so its members need not be in lexicographic order."""
     n = len(z.index)
-    return n > 1 and z.index[0][0] != z.index[n - 1][0]
+    return z.enc != SKIPLIST or (n > 1 and z.index[0][0] != z.index[n - 1][0])
 
 
 def _lte_max(hi: tuple[int, bytes, bool]) -> Callable[[tuple[float, bytes]], bool]:
@@ -529,7 +530,7 @@ def zrange_generic(ctx: ShardContext, argv: list[bytes], at: int, dst: bytes | N
                 items = z.index.iterate_back(llen - 1 - start_rank, llen - 2 - end_rank)
             else:
                 items = z.index.iterate(start_rank, end_rank + 1)
-    elif rangetype == LEX and (z.enc != SKIPLIST or lex_unordered(z)):
+    elif rangetype == LEX and lex_walked(z):
         members = list(z.index)
         items = iter([members[i] for i in _lex_walk(members, *lrange, offset, limit, reverse)])
     else:
