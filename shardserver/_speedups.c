@@ -2721,20 +2721,43 @@ static PyObject *item_bisect(PyObject *self, PyObject *const *args, Py_ssize_t n
     Py_ssize_t lo = 0, hi, mid;
     double score;
     int right, c;
-    if (nargs != 4 || !PyList_CheckExact(args[0]) || !PyBytes_CheckExact(args[2])) {
-        PyErr_SetString(PyExc_TypeError, "item_bisect(items: list, score: float, member: bytes, right: bool)");
+    Py_buffer view;
+    const double *scores = NULL;
+    const char *m;
+    Py_ssize_t mlen;
+    if ((nargs != 4 && nargs != 5) || !PyList_CheckExact(args[0]) || !PyBytes_CheckExact(args[2])) {
+        PyErr_SetString(PyExc_TypeError, "item_bisect(items: list, score: float, member: bytes, right: bool[, scores: array('d')])");
         return NULL;
     }
     score = PyFloat_AsDouble(args[1]);
     if (score == -1.0 && PyErr_Occurred()) return NULL;
     if ((right = PyObject_IsTrue(args[3])) < 0) return NULL;
     hi = PyList_GET_SIZE(args[0]);
+    m = PyBytes_AS_STRING(args[2]);
+    mlen = PyBytes_GET_SIZE(args[2]);
+    if (nargs == 5) {
+        /* the items' scores side by side: most probes read one double from a
+         * contiguous array instead of a tuple and a float object (two cache misses) */
+        if (PyObject_GetBuffer(args[4], &view, PyBUF_FORMAT) < 0) return NULL;
+        if (view.itemsize != sizeof(double) || !view.format || strcmp(view.format, "d") != 0 || view.len != hi * (Py_ssize_t)sizeof(double)) {
+            PyBuffer_Release(&view);
+            PyErr_SetString(PyExc_ValueError, "item_bisect(): scores must be an array('d') as long as items");
+            return NULL;
+        }
+        scores = (const double *)view.buf;
+    }
     while (lo < hi) {
         mid = lo + (hi - lo) / 2;
-        if (item_cmp(PyList_GET_ITEM(args[0], mid), score, PyBytes_AS_STRING(args[2]), PyBytes_GET_SIZE(args[2]), &c) < 0) return NULL;
+        if (scores && scores[mid] != score) {
+            c = scores[mid] < score ? -1 : 1;
+        } else if (item_cmp(PyList_GET_ITEM(args[0], mid), score, m, mlen, &c) < 0) {
+            if (scores) PyBuffer_Release(&view);
+            return NULL;
+        }
         if (c < 0 || (right && c == 0)) lo = mid + 1;
         else hi = mid;
     }
+    if (scores) PyBuffer_Release(&view);
     return PyLong_FromSsize_t(lo);
 }
 
@@ -2780,7 +2803,7 @@ static PyObject *py_stored_key(PyObject *self, PyObject *args) {
 }
 
 static PyMethodDef module_methods[] = {
-    {"item_bisect", (PyCFunction)(void (*)(void))item_bisect, METH_FASTCALL, "bisect_left/right of (score, member) in a sorted list of (float, bytes) tuples."},
+    {"item_bisect", (PyCFunction)(void (*)(void))item_bisect, METH_FASTCALL, "bisect_left/right of (score, member) in a sorted list of (float, bytes) tuples (their scores side by side in an optional array('d'))."},
     {"popcount", popcount, METH_VARARGS, "Set bits in bytes [start, end) of a bytes-like object."},
     {"stored_key", py_stored_key, METH_VARARGS, "The key object a dict of bytes keys holds for key, or None (the fast path's lookup hint)."},
     {"bulk_array", bulk_array, METH_O, "RESP array of bulk strings for a list/tuple of bytes, or None."},

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bisect
 import random
+from array import array
 from collections.abc import Iterator
 
 import pytest
@@ -71,8 +72,12 @@ def test_item_bisect_in_c_matches_tuple_bisect(items: set[tuple[float, bytes]], 
     """-0.0 equals 0.0 and then the members decide, bytes compare as memcmp then length:
     the C bisection must agree with Python's tuple order on all of it."""
     ordered = sorted(items)
+    scores = array("d", [s for s, _ in ordered])
     for right in (False, True):
-        assert zsettype.item_bisect(ordered, *probe, right) == zsettype.py_item_bisect(ordered, *probe, right)
+        want = zsettype.py_item_bisect(ordered, *probe, right)
+        assert zsettype.item_bisect(ordered, *probe, right) == want
+        # with the scores side by side (RankedList's arrays): members are compared only on equal scores
+        assert zsettype.item_bisect(ordered, *probe, right, scores) == want
 
 
 @pytest.mark.skipif(zsettype.item_bisect is zsettype.py_item_bisect, reason="built without the C helpers")
@@ -83,6 +88,9 @@ def test_item_bisect_in_c_refuses_other_items() -> None:
     with pytest.raises(TypeError):
         zsettype.item_bisect((), 1.0, b"a", False)  # a list only
     assert zsettype.item_bisect([], 1.0, b"a", True) == 0
+    for scores in (array("d", [1.0, 2.0]), array("f", [1.0]), b"\0" * 8):  # too long, not doubles, untyped
+        with pytest.raises((ValueError, TypeError)):
+            zsettype.item_bisect([(1.0, b"a")], 1.0, b"a", False, scores)
 
 
 def test_zset_rank_and_reverse_rank() -> None:

@@ -27,13 +27,13 @@
 /* A class whose instances are built here, and the offsets of its slots. */
 typedef struct {
     PyTypeObject *type;
-    Py_ssize_t off[6];
+    Py_ssize_t off[8];
 } Layout;
 
 static Layout zset_l, ranked_l, scan_l, set_l, hash_l, list_l;
 static PyObject *zset_enc, *set_enc;             /* b"name" -> the module's shared str */
 static PyObject *skiplist, *z_listpack, *s_listpack, *s_intset, *s_hashtable;
-static PyObject *hash_fallback, *deque_type;
+static PyObject *hash_fallback, *deque_type, *array_type;
 static PyObject *hash_limits, *set_limits, *zset_limits, *list_fill, *entries_size;
 static PyObject *k_h_entries, *k_h_value, *k_s_entries, *k_s_value, *k_s_ints, *k_z_entries, *k_z_value;
 static Py_ssize_t ranked_load;
@@ -74,7 +74,7 @@ static inline PyObject *ref(PyObject *v) {
 }
 
 enum { Z_ENC, Z_SCORES, Z_INDEX, Z_SCAN };
-enum { R_BLOCKS, R_MAXES, R_TREE, R_SIZE, R_STEPS };
+enum { R_BLOCKS, R_BSCORES, R_MAXES, R_MSCORES, R_TREE, R_SIZE, R_STEPS };
 enum { S_ITEMS, S_POS, S_HOLES };
 enum { T_ENC, T_INTS, T_SMALL, T_BIG };
 enum { H_D, H_BUCKETS, H_TTL, H_HEAP, H_INDEXED };
@@ -82,7 +82,7 @@ enum { L_ITEMS, L_LP_BYTES, L_NODES };
 
 static PyObject *configure(PyObject *self, PyObject *args) {
     static const char *const zn[] = {"enc", "scores", "index", "scan_list", NULL};
-    static const char *const rn[] = {"blocks", "maxes", "tree", "size", "steps", NULL};
+    static const char *const rn[] = {"blocks", "bscores", "maxes", "mscores", "tree", "size", "steps", NULL};
     static const char *const sn[] = {"items", "pos", "holes", NULL};
     static const char *const tn[] = {"enc", "ints", "small", "big", NULL};
     static const char *const hn[] = {"d", "buckets", "ttl", "heap", "indexed", NULL};
@@ -104,6 +104,13 @@ static PyObject *configure(PyObject *self, PyObject *args) {
     if (layout(&zset_l, z, zn) < 0 || layout(&ranked_l, r, rn) < 0 || layout(&scan_l, s, sn) < 0 ||
         layout(&set_l, t, tn) < 0 || layout(&hash_l, h, hn) < 0 || layout(&list_l, l, ln) < 0)
         return NULL;
+    if (!array_type) {
+        PyObject *mod = PyImport_ImportModule("array");
+        if (!mod) return NULL;
+        array_type = PyObject_GetAttrString(mod, "array");
+        Py_DECREF(mod);
+        if (!array_type) return NULL;
+    }
     if (!(load = PyObject_GetAttrString(r, "LOAD"))) return NULL;
     n = PyLong_AsLong(load);
     Py_DECREF(load);
@@ -182,36 +189,71 @@ static PyObject *scan_list(PyObject *members) {
     return sl;
 }
 
-/* RankedList.from_sorted(data): blocks of LOAD items, their last items, no tree yet. */
+/* array('d') of the scores of the (score, member) tuples items[lo:hi] */
+static PyObject *score_array(PyObject *items, Py_ssize_t lo, Py_ssize_t hi) {
+    PyObject *raw = PyBytes_FromStringAndSize(NULL, (hi - lo) * (Py_ssize_t)sizeof(double)), *arr;
+    double *out;
+    Py_ssize_t i;
+    if (!raw) return NULL;
+    out = (double *)PyBytes_AS_STRING(raw);
+    for (i = lo; i < hi; i++) {
+        PyObject *item = PyList_GET_ITEM(items, i);
+        if (!PyTuple_CheckExact(item) || PyTuple_GET_SIZE(item) != 2 || !PyFloat_CheckExact(PyTuple_GET_ITEM(item, 0))) {
+            Py_DECREF(raw);
+            PyErr_SetString(PyExc_TypeError, "a sorted set's items are (float, member) tuples");
+            return NULL;
+        }
+        out[i - lo] = PyFloat_AS_DOUBLE(PyTuple_GET_ITEM(item, 0));
+    }
+    arr = PyObject_CallFunction(array_type, "sO", "d", raw);
+    Py_DECREF(raw);
+    return arr;
+}
+
+/* Append block items[lo:hi] (block itself when given) with its scores and its last item. */
+static int ranked_block(PyObject *blocks, PyObject *bscores, PyObject *maxes, PyObject *items, Py_ssize_t lo, Py_ssize_t hi, PyObject *block) {
+    PyObject *scores = score_array(items, lo, hi);
+    int rc;
+    if (!scores) return -1;
+    if (!block && !(block = PyList_GetSlice(items, lo, hi))) { Py_DECREF(scores); return -1; }
+    else if (block == items) Py_INCREF(block);
+    rc = PyList_Append(blocks, block) < 0 || PyList_Append(bscores, scores) < 0 || PyList_Append(maxes, PyList_GET_ITEM(items, hi - 1)) < 0 ? -1 : 0;
+    Py_DECREF(block);
+    Py_DECREF(scores);
+    return rc;
+}
+
+/* RankedList.from_sorted(data): blocks of LOAD items with their scores, their last
+ * items and those items' scores, no tree yet. */
 static PyObject *ranked(PyObject *data) {
     Py_ssize_t n = PyList_GET_SIZE(data), i;
-    PyObject *r, *blocks, *maxes;
+    PyObject *r, *blocks, *bscores, *maxes, *mscores;
     if (!(r = alloc(&ranked_l))) { Py_DECREF(data); return NULL; }
     blocks = PyList_New(0);
+    bscores = PyList_New(0);
     maxes = PyList_New(0);
     put(r, &ranked_l, R_BLOCKS, blocks);
+    put(r, &ranked_l, R_BSCORES, bscores);
     put(r, &ranked_l, R_MAXES, maxes);
     put(r, &ranked_l, R_TREE, ref(Py_None));
     put(r, &ranked_l, R_SIZE, PyLong_FromSsize_t(n));
     put(r, &ranked_l, R_STEPS, PyLong_FromLong(0));
-    if (!blocks || !maxes) { Py_DECREF(data); Py_DECREF(r); return NULL; }
+    if (!blocks || !bscores || !maxes) goto fail;
     if (n <= ranked_load) {  /* the common case: the list itself is the one block */
-        if (n && (PyList_Append(blocks, data) < 0 || PyList_Append(maxes, PyList_GET_ITEM(data, n - 1)) < 0)) {
-            Py_DECREF(data); Py_DECREF(r); return NULL;
+        if (n && ranked_block(blocks, bscores, maxes, data, 0, n, data) < 0) goto fail;
+    } else {
+        for (i = 0; i < n; i += ranked_load) {
+            if (ranked_block(blocks, bscores, maxes, data, i, i + ranked_load < n ? i + ranked_load : n, NULL) < 0) goto fail;
         }
-        Py_DECREF(data);
-        return r;
     }
-    for (i = 0; i < n; i += ranked_load) {
-        Py_ssize_t end = i + ranked_load < n ? i + ranked_load : n;
-        PyObject *block = PyList_GetSlice(data, i, end);
-        if (!block || PyList_Append(blocks, block) < 0 || PyList_Append(maxes, PyList_GET_ITEM(block, end - i - 1)) < 0) {
-            Py_XDECREF(block); Py_DECREF(data); Py_DECREF(r); return NULL;
-        }
-        Py_DECREF(block);
-    }
+    if (!(mscores = score_array(maxes, 0, PyList_GET_SIZE(maxes)))) goto fail;
+    put(r, &ranked_l, R_MSCORES, mscores);
     Py_DECREF(data);
     return r;
+fail:
+    Py_DECREF(data);
+    Py_DECREF(r);
+    return NULL;
 }
 
 /* ZSetValue.from_state([enc, [member, score, ...]]) */
