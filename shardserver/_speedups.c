@@ -13,6 +13,8 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <string.h>
+#include <stdint.h>
+#include <math.h>
 #include <ctype.h>
 #include <limits.h>
 #include <time.h>
@@ -2761,6 +2763,161 @@ static PyObject *item_bisect(PyObject *self, PyObject *const *args, Py_ssize_t n
     return PyLong_FromSsize_t(lo);
 }
 
+/* grisu2(value): the digits (bytes) and decimal exponent K with |value| ~ digits * 10^K
+ * that Valkey's fpconv_dtoa finds for a finite non-zero double: Grisu2 in unsigned
+ * 64-bit arithmetic, step for step as shardserver/dtoa.py describes (its twin). */
+typedef struct { uint64_t f; int e; } DiyFp;
+
+/* 10^k for k = -348, -340, ..., 340: 64-bit significands rounded to nearest, binary
+ * exponents (printed from dtoa.POWERS, which computes them from exact integers; the
+ * twins' test walks every binary exponent, so every entry is checked) */
+static const DiyFp grisu_powers[87] = {
+    {18054884314459144840ULL, -1220}, {13451937075301367670ULL, -1193}, {10022474136428063862ULL, -1166},
+    {14934650266808366570ULL, -1140}, {11127181549972568877ULL, -1113}, {16580792590934885855ULL, -1087},
+    {12353653155963782858ULL, -1060}, {18408377700990114895ULL, -1034}, {13715310171984221708ULL, -1007},
+    {10218702384817765436ULL, -980}, {15227053142812498563ULL, -954}, {11345038669416679861ULL, -927},
+    {16905424996341287883ULL, -901}, {12595523146049147757ULL, -874}, {9384396036005875287ULL, -847},
+    {13983839803942852151ULL, -821}, {10418772551374772303ULL, -794}, {15525180923007089351ULL, -768},
+    {11567161174868858868ULL, -741}, {17236413322193710309ULL, -715}, {12842128665889583758ULL, -688},
+    {9568131466127621947ULL, -661}, {14257626930069360058ULL, -635}, {10622759856335341974ULL, -608},
+    {15829145694278690180ULL, -582}, {11793632577567316726ULL, -555}, {17573882009934360870ULL, -529},
+    {13093562431584567480ULL, -502}, {9755464219737475723ULL, -475}, {14536774485912137811ULL, -449},
+    {10830740992659433045ULL, -422}, {16139061738043178685ULL, -396}, {12024538023802026127ULL, -369},
+    {17917957937422433684ULL, -343}, {13349918974505688015ULL, -316}, {9946464728195732843ULL, -289},
+    {14821387422376473014ULL, -263}, {11042794154864902060ULL, -236}, {16455045573212060422ULL, -210},
+    {12259964326927110867ULL, -183}, {18268770466636286478ULL, -157}, {13611294676837538539ULL, -130},
+    {10141204801825835212ULL, -103}, {15111572745182864684ULL, -77}, {11258999068426240000ULL, -50},
+    {16777216000000000000ULL, -24}, {12500000000000000000ULL, 3}, {9313225746154785156ULL, 30},
+    {13877787807814456755ULL, 56}, {10339757656912845936ULL, 83}, {15407439555097886824ULL, 109},
+    {11479437019748901445ULL, 136}, {17105694144590052135ULL, 162}, {12744735289059618216ULL, 189},
+    {9495567745759798747ULL, 216}, {14149498560666738074ULL, 242}, {10542197943230523224ULL, 269},
+    {15709099088952724970ULL, 295}, {11704190886730495818ULL, 322}, {17440603504673385349ULL, 348},
+    {12994262207056124023ULL, 375}, {9681479787123295682ULL, 402}, {14426529090290212157ULL, 428},
+    {10748601772107342003ULL, 455}, {16016664761464807395ULL, 481}, {11933345169920330789ULL, 508},
+    {17782069995880619868ULL, 534}, {13248674568444952270ULL, 561}, {9871031767461413346ULL, 588},
+    {14708983551653345445ULL, 614}, {10959046745042015199ULL, 641}, {16330252207878254650ULL, 667},
+    {12166986024289022870ULL, 694}, {18130221999122236476ULL, 720}, {13508068024458167312ULL, 747},
+    {10064294952495520794ULL, 774}, {14996968138956309548ULL, 800}, {11173611982879273257ULL, 827},
+    {16649979327439178909ULL, 853}, {12405201291620119593ULL, 880}, {9242595204427927429ULL, 907},
+    {13772540099066387757ULL, 933}, {10261342003245940623ULL, 960}, {15290591125556738113ULL, 986},
+    {11392378155556871081ULL, 1013}, {16975966327722178521ULL, 1039}, {12648080533535911531ULL, 1066},
+};
+
+static DiyFp diy_mul(DiyFp a, DiyFp b) {
+    uint64_t ah = a.f >> 32, al = a.f & 0xFFFFFFFFu, bh = b.f >> 32, bl = b.f & 0xFFFFFFFFu;
+    uint64_t ah_bl = ah * bl, al_bh = al * bh, al_bl = al * bl, ah_bh = ah * bh;
+    uint64_t mid = (ah_bl & 0xFFFFFFFFu) + (al_bh & 0xFFFFFFFFu) + (al_bl >> 32) + (1ULL << 31);
+    DiyFp r;
+    r.f = ah_bh + (ah_bl >> 32) + (al_bh >> 32) + (mid >> 32);
+    r.e = a.e + b.e + 64;
+    return r;
+}
+
+static const uint64_t grisu_tens[20] = {
+    10000000000000000000ULL, 1000000000000000000ULL, 100000000000000000ULL, 10000000000000000ULL,
+    1000000000000000ULL, 100000000000000ULL, 10000000000000ULL, 1000000000000ULL, 100000000000ULL,
+    10000000000ULL, 1000000000ULL, 100000000ULL, 10000000ULL, 1000000ULL, 100000ULL, 10000ULL,
+    1000ULL, 100ULL, 10ULL, 1ULL,
+};
+
+/* step the last digit down while that brings the digits closer to v (fpconv's round_digit) */
+static void grisu_lower_last(char *digits, int n, uint64_t delta, uint64_t rest, uint64_t step, uint64_t wdist) {
+    while (rest < wdist && delta - rest >= step && (rest + step < wdist || wdist - rest > rest + step - wdist)) {
+        digits[n - 1]--;
+        rest += step;
+    }
+}
+
+static int grisu_digits(double value, char *digits, int *K) {
+    uint64_t bits, f;
+    int e, biased, shift, n = 0, kappa = 10, approx, idx, i;
+    DiyFp w, up, lo, c;
+    uint64_t wdist, delta, one, whole, frac;
+    memcpy(&bits, &value, sizeof bits);
+    f = bits & ((1ULL << 52) - 1);
+    biased = (int)((bits >> 52) & 0x7FF);
+    if (biased) { f += 1ULL << 52; e = biased - 1075; }
+    else e = 1 - 1075;
+    up.f = (f << 1) + 1;  /* the upper boundary, top bit at 63 */
+    up.e = e - 1;
+    while (!(up.f & (1ULL << 53))) { up.f <<= 1; up.e--; }
+    up.f <<= 10;
+    up.e -= 10;
+    shift = f == (1ULL << 52) ? 2 : 1;  /* the lower boundary, at the upper's exponent */
+    lo.f = ((f << shift) - 1) << ((e - shift) - up.e);
+    lo.e = up.e;
+    w.f = f;  /* v, normalized */
+    w.e = e;
+    while (!(w.f & (1ULL << 52))) { w.f <<= 1; w.e--; }
+    w.f <<= 11;
+    w.e -= 11;
+    approx = (int)(-(up.e + 87) * 0.30102999566398114);
+    idx = (approx + 348) / 8;
+    for (;;) {
+        int cur = up.e + grisu_powers[idx].e + 64;
+        if (cur < -60) idx++;
+        else if (cur > -32) idx--;
+        else break;
+    }
+    c = grisu_powers[idx];
+    w = diy_mul(w, c);
+    lo = diy_mul(lo, c);
+    up = diy_mul(up, c);
+    lo.f++;
+    up.f--;
+    *K = -(-348 + idx * 8);
+    wdist = up.f - w.f;
+    delta = up.f - lo.f;
+    one = 1ULL << -up.e;
+    whole = up.f >> -up.e;
+    frac = up.f & (one - 1);
+    for (i = 10; i < 20; i++) {  /* 10^9 .. 10^0: the integral part's digits */
+        uint64_t div = grisu_tens[i], rest;
+        unsigned digit = (unsigned)(whole / div);
+        if (digit || n) digits[n++] = (char)('0' + digit);
+        whole -= digit * div;
+        kappa--;
+        rest = (whole << -up.e) + frac;
+        if (rest <= delta) {
+            *K += kappa;
+            grisu_lower_last(digits, n, delta, rest, div << -up.e, wdist);
+            return n;
+        }
+    }
+    for (i = 18; n < 30; i--) {  /* fractional digits; 10^(18-i+1) scales the distance to v */
+        unsigned digit;
+        frac *= 10;
+        delta *= 10;
+        kappa--;
+        digit = (unsigned)(frac >> -up.e);
+        if (digit || n) digits[n++] = (char)('0' + digit);
+        frac &= one - 1;
+        if (frac < delta) {
+            *K += kappa;
+            grisu_lower_last(digits, n, delta, frac, one, wdist * grisu_tens[i]);
+            return n;
+        }
+    }
+    return -1;  /* not reached for a double */
+}
+
+static PyObject *grisu2(PyObject *self, PyObject *arg) {
+    char digits[32];
+    int K, n;
+    double v = PyFloat_AsDouble(arg);
+    if (v == -1.0 && PyErr_Occurred()) return NULL;
+    if (v == 0.0 || !isfinite(v)) {
+        PyErr_SetString(PyExc_ValueError, "grisu2(): a finite non-zero float");
+        return NULL;
+    }
+    n = grisu_digits(v, digits, &K);
+    if (n <= 0) {
+        PyErr_SetString(PyExc_ValueError, "grisu2(): no digits");
+        return NULL;
+    }
+    return Py_BuildValue("(s#i)", digits, (Py_ssize_t)n, K);
+}
+
 /* popcount(buffer, start, end): set bits in bytes [start, end) of a bytes-like
  * object (BITCOUNT's whole bytes; bitops.count_bits masks the edge bytes) */
 static PyObject *popcount(PyObject *self, PyObject *args) {
@@ -2804,6 +2961,7 @@ static PyObject *py_stored_key(PyObject *self, PyObject *args) {
 
 static PyMethodDef module_methods[] = {
     {"item_bisect", (PyCFunction)(void (*)(void))item_bisect, METH_FASTCALL, "bisect_left/right of (score, member) in a sorted list of (float, bytes) tuples (their scores side by side in an optional array('d'))."},
+    {"grisu2", grisu2, METH_O, "Valkey's (fpconv's) digits and decimal exponent of a finite non-zero double."},
     {"popcount", popcount, METH_VARARGS, "Set bits in bytes [start, end) of a bytes-like object."},
     {"stored_key", py_stored_key, METH_VARARGS, "The key object a dict of bytes keys holds for key, or None (the fast path's lookup hint)."},
     {"bulk_array", bulk_array, METH_O, "RESP array of bulk strings for a list/tuple of bytes, or None."},

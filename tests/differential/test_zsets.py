@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import random
+import struct
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -23,6 +26,24 @@ def test_score_parsing_and_formatting(pair: Pair) -> None:
         cmds += [("zadd", "z", s, "m"), ("zscore", "z", "m"), ("zrange", "z", "0", "-1", "withscores"), ("zincrby", "z", s, "n"), ("zscore", "z", "n")]
     cmds += [("del", "z"), ("zadd", "z", "inf", "a"), ("zincrby", "z", "-inf", "a"), ("zadd", "z", "incr", "-inf", "a"), ("zscore", "z", "a")]
     cmds += [("zadd", "z", "1", "b"), ("zincrby", "z", "1e308", "b"), ("zincrby", "z", "1e308", "b"), ("zincrby", "z", "-inf", "b")]
+    pair.exact_many(cmds)
+
+
+def test_scores_print_with_valkeys_digits(pair: Pair) -> None:
+    """Valkey prints doubles with fpconv's Grisu2, whose digits are one longer than the
+    shortest for about one double in a thousand (6063.900000000001 prints as
+    6063.9000000000005 there): known cases, random doubles of every magnitude, and
+    ZINCRBY sums as a leaderboard makes them."""
+    rng = random.Random(20261127)
+    known = [1e23, 6063.900000000001, 460.2195282071186, 1626983080611305.8, 21800.95000000041, -1.547182503134182e-78, 5e-324,
+             1.7976931348623157e308, 2.2250738585072014e-308, 0.1, 1e21, 1e22, 123456.789]
+    values = known + [struct.unpack("<d", struct.pack("<Q", rng.getrandbits(64) & ~(0x7FF << 52) | (rng.randrange(1, 0x7FF) << 52)))[0] for _ in range(3000)]
+    values += [rng.uniform(-1e4, 1e4) for _ in range(3000)]
+    cmds: list[tuple[object, ...]] = [("zadd", "z", repr(v), f"m{i}") for i, v in enumerate(values)]
+    cmds += [("zscore", "z", f"m{i}") for i in range(len(values))]
+    cmds.append(("zrange", "z", "0", "200", "withscores"))
+    for step in ("0.1", "0.2", "1.5", "2.25", "3.3", "7.7") * 300:
+        cmds.append(("zincrby", "board", step, "player"))
     pair.exact_many(cmds)
 
 
