@@ -206,6 +206,10 @@ class Blocking:
         fr = self.front
         fr.reply_ready(conn)
         conn.blocked = False
+        # counted now, not when dispatched: a blocked client's CLIENT LIST tot-cmds and
+        # INFO's total_commands_processed include its command once it is done, as in Valkey
+        conn.tot_cmds += 1
+        fr.stats["total_commands_processed"] += 1
         if not conn.closing:
             fr.loop.call_soon(self._resume, conn)
 
@@ -515,6 +519,8 @@ class Blocking:
         waiter = self.waiters.get(client_id)
         if waiter is None or waiter.done:
             return False
+        if error:  # Valkey counts the UNBLOCKED error as the command's rejected call
+            self.front.cmdstats.reject(waiter.blocker.argv[0].decode("latin-1").lower(), errors.UNBLOCKED)
         self._expire(waiter, ErrorReply(errors.UNBLOCKED) if error else waiter.blocker.timeout_reply)
         return True
 

@@ -227,15 +227,24 @@ class ClientConnection(ConnBase, asyncio.Protocol):
         now = time.monotonic()
         flags = ("b" if self.front.blocking.is_blocked(self) else "") + ("U" if self.unix else "") + ("e" if self.no_evict else "") + ("T" if self.no_touch else "")
         flags = flags or "N"
+        # the output the socket has not taken yet, laid out as Valkey's 16 KB reply
+        # buffer (obl) and list of 16 KB blocks (oll, omem)
+        queued = self.transport.get_write_buffer_size() if self.transport is not None else 0
+        obl = min(queued, _REPLY_CHUNK)
+        omem = queued - obl
+        oll = -(-omem // _REPLY_CHUNK)
         return (
             f"id={self.id} addr={self.addr} laddr={self.laddr} fd={self.fd} name={self.name.decode('utf-8', 'surrogateescape')} "
             f"age={int(now - self.created)} idle={int(now - self.last_active)} flags={flags} capa= db={self.db} "
             f"sub=0 psub=0 ssub=0 multi=-1 watch=0 qbuf={self.parser.buffered()} qbuf-free=0 argv-mem=0 "
-            f"multi-mem=0 rbs=0 rbp=0 obl=0 oll={len(self.pending)} omem=0 tot-mem=0 events=r "
+            f"multi-mem=0 rbs=0 rbp=0 obl={obl} oll={oll} omem={omem} tot-mem=0 events=r "
             f"cmd={self.last_cmd.fullname if self.last_cmd else 'NULL'} user=default redir=-1 resp={3 if self.resp3 else 2} "
             f"lib-name={self.lib_name.decode('utf-8', 'surrogateescape')} lib-ver={self.lib_ver.decode('utf-8', 'surrogateescape')} "
             f"tot-net-in={self.net_in} tot-net-out={self.net_out} tot-cmds={self.tot_cmds}"
         )
+
+
+_REPLY_CHUNK = 16 * 1024  # Valkey's PROTO_REPLY_CHUNK_BYTES
 
 
 def _fmt_addr(addr: Any) -> str:

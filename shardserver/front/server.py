@@ -239,6 +239,7 @@ class Front(FrontBase):
                 last = None
                 if conn.blocked:  # a blocking command: what follows runs once it is done
                     conn.deferred = (True, items[pos + 1 :])
+                    ncmds -= 1  # counted when it completes (Blocking.fill), as Valkey counts it
                     break
         if last is not None:
             spec = self._names.get(last) or self._names.get(last.lower())
@@ -274,8 +275,9 @@ class Front(FrontBase):
             if conn.blocked:  # a blocking command: what follows runs once it is done
                 conn.deferred = (False, cmds[done:])
                 break
-        conn.tot_cmds += done
-        self.stats["total_commands_processed"] += done
+        counted = done - 1 if conn.blocked else done  # a blocking command counts when it completes
+        conn.tot_cmds += counted
+        self.stats["total_commands_processed"] += counted
 
     def _is_write(self, argv: list[bytes]) -> bool:
         spec = self._names.get(argv[0]) or self._names.get(argv[0].lower())

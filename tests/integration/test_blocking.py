@@ -329,3 +329,88 @@ def test_keys_created_by_other_commands_wake_waiters(server: ServerProc, r: redi
         other.close()
     assert call.result() == [target, b"b"]
     wait_blocked(r, 0)
+
+
+def _client_fields(r: redis.Redis, client_id: int) -> dict[str, str]:
+    line = next(x for x in r.execute_command("CLIENT", "LIST", "ID", str(client_id)).decode().split("\n") if x)
+    return dict(kv.split("=", 1) for kv in line.split(" "))
+
+
+def _blocking_counters(port: int) -> list[Any]:
+    """A blocked client as CLIENT LIST and INFO show it, then after it is served, timed
+    out and unblocked with an error: the counters a dashboard reads."""
+    r = redis.Redis(port=port, socket_timeout=20)
+    r.flushall()
+    r.config_resetstat()
+    seen: list[Any] = []
+
+    def processed() -> int:
+        return int(r.info("stats")["total_commands_processed"])
+
+    call = Call(port, "BLPOP", L, "0")
+    wait_blocked(r, 1)
+    f = _client_fields(r, call.id)
+    seen.append(("blocked", f["flags"], f["obl"], f["oll"], f["omem"], f["tot-cmds"], f["cmd"]))
+    before = processed()
+    r.lpush(L, "v")
+    assert call.result() == [L, b"v"]
+    f = _client_fields(r, call.id)
+    seen.append(("served", f["tot-cmds"], f["cmd"], processed() - before))  # LPUSH, CLIENT LIST and the BLPOP
+    before = processed()
+    assert call.client.execute_command("BLPOP", L, "0.05") is None  # a timeout
+    f = _client_fields(r, call.id)
+    seen.append(("timed out", f["tot-cmds"], processed() - before))
+    blocker = Call(port, "BLPOP", L, "0")
+    wait_blocked(r, 1)
+    assert r.client_unblock(blocker.id, error=True)
+    with pytest.raises(redis.ResponseError, match="^UNBLOCKED client unblocked via CLIENT UNBLOCK$"):
+        blocker.result()
+    stats = r.info("commandstats")["cmdstat_blpop"]
+    seen.append(("commandstats", stats["calls"], stats["rejected_calls"], stats["failed_calls"]))
+    seen.append(("errorstats", r.info("errorstats")))
+    seen.append(("total_error_replies", r.info("stats")["total_error_replies"]))
+    for c in (call, blocker):
+        c.client.close()
+    r.close()
+    return seen
+
+
+def test_blocked_client_counters_as_valkey_shows_them(server: ServerProc) -> None:
+    """Valkey counts a blocking command when it completes (tot-cmds, total_commands_processed),
+    shows no output list for a blocked client, and counts CLIENT UNBLOCK ... ERROR as a
+    rejected call of the command with an UNBLOCKED error: the same run on both servers."""
+    from tests.servers import valkey
+
+    ours = _blocking_counters(server.port)
+    with valkey() as vport:
+        theirs = _blocking_counters(vport)
+    assert ours == theirs
+
+
+def test_client_list_shows_output_a_slow_reader_has_not_taken(server: ServerProc, r: redis.Redis) -> None:
+    """obl/oll/omem: a reply the socket has not taken yet shows as Valkey's 16 KB buffer
+    and 16 KB blocks, and goes back to nothing once the client reads it."""
+    size = 48 * 1024 * 1024  # far more than the kernel's socket buffers hold
+    r.set(L, b"x" * size)
+    sock = socket.create_connection(("127.0.0.1", server.port))
+    try:
+        sock.sendall(b"CLIENT ID\r\n")
+        client_id = int(sock.recv(64)[1:].split(b"\r")[0])
+        sock.sendall(b"GET " + L + b"\r\n")
+        deadline = time.monotonic() + 10
+        while True:
+            f = _client_fields(r, client_id)
+            if f["oll"] != "0":
+                break
+            assert time.monotonic() < deadline, f
+        assert f["obl"] == "16384"
+        assert 0 < int(f["omem"]) <= size and int(f["oll"]) == -(-int(f["omem"]) // 16384)
+        got, total = 0, len(b"$%d\r\n" % size) + size + 2
+        while got < total:
+            chunk = sock.recv(1 << 20)
+            assert chunk
+            got += len(chunk)
+        f = _client_fields(r, client_id)
+        assert (f["obl"], f["oll"], f["omem"]) == ("0", "0", "0")
+    finally:
+        sock.close()
