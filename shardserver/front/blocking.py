@@ -146,6 +146,8 @@ class Blocker:
     broadcast: bool = False
     # the client's reply from a served value (the shard answers RESP2-shaped values)
     shape: Callable[[Any, bool], Any] | None = None
+    # woken when a key is deleted, to answer an error (XREADGROUP: Valkey's unblock_on_nokey)
+    on_nokey: bool = False
 
 
 class Waiter:
@@ -230,6 +232,10 @@ class Blocking:
 
     def blocked_count(self) -> int:
         return len(self.waiters)
+
+    def nokey_count(self) -> int:
+        """Keys with a client blocked that a deletion unblocks (INFO's total_blocking_keys_on_nokey)."""
+        return sum(1 for q in self.queues.values() if any(w.blocker.on_nokey for w in q))
 
     def timed_count(self) -> int:
         """Blocked clients with a timeout (INFO's clients_in_timeout_table)."""

@@ -227,16 +227,12 @@ class ClientConnection(ConnBase, asyncio.Protocol):
         now = time.monotonic()
         flags = ("b" if self.front.blocking.is_blocked(self) else "") + ("U" if self.unix else "") + ("e" if self.no_evict else "") + ("T" if self.no_touch else "")
         flags = flags or "N"
-        # the output the socket has not taken yet, laid out as Valkey's 16 KB reply
-        # buffer (obl) and list of 16 KB blocks (oll, omem)
-        queued = self.transport.get_write_buffer_size() if self.transport is not None else 0
-        obl = min(queued, _REPLY_CHUNK)
-        omem = queued - obl
-        oll = -(-omem // _REPLY_CHUNK)
+        qbuf, queued = buffer_sizes(self)
+        obl, oll, omem = output_layout(queued)
         return (
             f"id={self.id} addr={self.addr} laddr={self.laddr} fd={self.fd} name={self.name.decode('utf-8', 'surrogateescape')} "
             f"age={int(now - self.created)} idle={int(now - self.last_active)} flags={flags} capa= db={self.db} "
-            f"sub=0 psub=0 ssub=0 multi=-1 watch=0 qbuf={self.parser.buffered()} qbuf-free=0 argv-mem=0 "
+            f"sub=0 psub=0 ssub=0 multi=-1 watch=0 qbuf={qbuf} qbuf-free=0 argv-mem=0 "
             f"multi-mem=0 rbs=0 rbp=0 obl={obl} oll={oll} omem={omem} tot-mem=0 events=r "
             f"cmd={self.last_cmd.fullname if self.last_cmd else 'NULL'} user=default redir=-1 resp={3 if self.resp3 else 2} "
             f"lib-name={self.lib_name.decode('utf-8', 'surrogateescape')} lib-ver={self.lib_ver.decode('utf-8', 'surrogateescape')} "
@@ -245,6 +241,50 @@ class ClientConnection(ConnBase, asyncio.Protocol):
 
 
 _REPLY_CHUNK = 16 * 1024  # Valkey's PROTO_REPLY_CHUNK_BYTES
+
+
+class BufferPeaks:
+    """The largest input and output buffers of any client over the last 8 seconds
+    (INFO's client_recent_max_input_buffer / _output_buffer), kept as Valkey keeps
+    them: one slot per second in a ring of 8, each the maximum sampled during
+    its second; a slot is cleared when its second comes round again."""
+
+    SLOTS = 8
+
+    def __init__(self) -> None:
+        self.peaks = [[0, 0] for _ in range(self.SLOTS)]
+        self.seconds = [-1] * self.SLOTS
+
+    def sample(self, now: float, input_bytes: int, output_bytes: int) -> None:
+        second = int(now)
+        i = second % self.SLOTS
+        if self.seconds[i] != second:
+            self.seconds[i] = second
+            self.peaks[i] = [0, 0]
+        peak = self.peaks[i]
+        if input_bytes > peak[0]:
+            peak[0] = input_bytes
+        if output_bytes > peak[1]:
+            peak[1] = output_bytes
+
+    def recent_max(self, which: int, now: float | None = None) -> int:
+        """0: input, 1: output; slots older than 8 seconds no longer count."""
+        second = int(time.monotonic() if now is None else now)
+        return max((p[which] for p, s in zip(self.peaks, self.seconds, strict=True) if second - s < self.SLOTS), default=0)
+
+
+def output_layout(queued: int) -> tuple[int, int, int]:
+    """Output the socket has not taken yet, laid out as Valkey's 16 KB reply buffer and
+    list of 16 KB blocks: (obl, oll, omem) as CLIENT LIST shows them."""
+    obl = min(queued, _REPLY_CHUNK)
+    omem = queued - obl
+    return obl, -(-omem // _REPLY_CHUNK), omem
+
+
+def buffer_sizes(conn: ClientConnection) -> tuple[int, int]:
+    """(bytes read but not yet parsed, bytes written but not yet taken by the socket)."""
+    transport = conn.transport
+    return conn.parser.buffered(), (transport.get_write_buffer_size() if transport is not None else 0)
 
 
 def _fmt_addr(addr: Any) -> str:

@@ -35,7 +35,15 @@ from shardserver.cmdstats import CommandStats, SlowLog
 from shardserver.commands.table import ALL, FRONT, SCAN, SINGLE, TABLE, Command
 from shardserver.config import DIRECTIVES, Config, ConfigError, canonical_name
 from shardserver.errors import CommandError
-from shardserver.front.connection import ClientConnection, FrontBase, LinkBase, fastpath
+from shardserver.front.connection import (
+    BufferPeaks,
+    ClientConnection,
+    FrontBase,
+    LinkBase,
+    buffer_sizes,
+    fastpath,
+    output_layout,
+)
 from shardserver.front.targets import (
     FutureTarget,
     GroupTarget,
@@ -116,6 +124,7 @@ class Front(FrontBase):
         self.paused_conns: set[ClientConnection] = set()
         self.startup_rss = 0
         self.memory_peak = 0
+        self.buffer_peaks = BufferPeaks()  # sampled by _cron
         self.ops_per_sec = 0
         self._ops_mark = (time.monotonic(), 0)
         self.apply_config()
@@ -914,12 +923,16 @@ class Front(FrontBase):
     def _cron(self) -> None:
         if self.stopping:
             return
-        if self.timeout > 0:
-            now = time.monotonic()
-            for conn in list(self.clients.values()):
-                if not conn.pending and now - conn.last_active > self.timeout:
-                    log.verbose(f"Closing idle client id={conn.id}")
-                    conn.close_now()
+        now = time.monotonic()
+        peaks = self.buffer_peaks
+        peaks.sample(now, 0, 0)  # this second's slot exists even with no client
+        for conn in list(self.clients.values()):
+            if self.timeout > 0 and not conn.pending and now - conn.last_active > self.timeout:
+                log.verbose(f"Closing idle client id={conn.id}")
+                conn.close_now()
+                continue
+            qbuf, queued = buffer_sizes(conn)
+            peaks.sample(now, qbuf, output_layout(queued)[2])  # Valkey's output: the reply list (omem)
         # used_memory_peak: resident memory of every process, sampled once a second
         from shardserver.front.info import process_rss
 

@@ -122,5 +122,6 @@ def _start(fr: Front, conn: ClientConnection, argv: list[bytes], r: ReadArgs, xr
         try_cmd=b"__xtry",
         broadcast=True,
         shape=_shape,
+        on_nokey=xreadgroup,
     )
     return fr.blocking.start_custom(conn, attempt, blocker)

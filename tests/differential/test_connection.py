@@ -599,8 +599,8 @@ def test_info_sections(pair2: Pair) -> None:
 
 
 def test_info_clients_fields_and_pause_state(pair2: Pair) -> None:
-    """INFO clients: every field shardserver reports is one Valkey reports, in Valkey's
-    order, and the pause fields under CLIENT PAUSE WRITE and after CLIENT UNPAUSE."""
+    """INFO clients: the fields Valkey reports, in Valkey's order, and the pause fields
+    under CLIENT PAUSE WRITE and after CLIENT UNPAUSE."""
 
     def fields(port_client: Any) -> dict[str, str]:
         text = call(port_client, "info", "clients")
@@ -608,10 +608,7 @@ def test_info_clients_fields_and_pause_state(pair2: Pair) -> None:
         return dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
 
     a, b = fields(pair2.s), fields(pair2.v)
-    names_b = list(b)
-    assert [n for n in names_b if n in a] == list(a), (list(a), names_b)
-    missing = set(b) - set(a)  # not reported: recent buffer maxima, keys blocked on a missing key
-    assert missing <= {"client_recent_max_input_buffer", "client_recent_max_output_buffer", "total_blocking_keys_on_nokey"}, missing
+    assert list(a) == list(b)
     for r in (pair2.s, pair2.v):
         call(r, "client", "pause", "100000", "write")
     try:

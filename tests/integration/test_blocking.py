@@ -405,6 +405,9 @@ def test_client_list_shows_output_a_slow_reader_has_not_taken(server: ServerProc
             assert time.monotonic() < deadline, f
         assert f["obl"] == "16384"
         assert 0 < int(f["omem"]) <= size and int(f["oll"]) == -(-int(f["omem"]) // 16384)
+        # sampled once a second into INFO's recent maximum
+        while int(r.info("clients")["client_recent_max_output_buffer"]) < int(f["omem"]):
+            assert time.monotonic() < deadline + 5
         got, total = 0, len(b"$%d\r\n" % size) + size + 2
         while got < total:
             chunk = sock.recv(1 << 20)

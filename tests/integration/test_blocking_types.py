@@ -411,3 +411,32 @@ def test_served_blocking_commands_replay_from_the_aof(tmp_path: Path) -> None:
             os.killpg(srv.proc.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
+
+
+def test_blocking_keys_on_nokey_as_valkey_counts_them(server: ServerProc) -> None:
+    """total_blocking_keys_on_nokey counts the keys an XREADGROUP waits on (a deletion
+    unblocks it); XREAD and BLPOP waiters are in total_blocking_keys only."""
+    from tests.servers import valkey
+
+    seen = []
+    with valkey() as vport:
+        for port in (server.port, vport):
+            c = redis.Redis(port=port)
+            c.flushall()
+            c.xgroup_create(H, "g", id="$", mkstream=True)
+            calls = [Call(port, "XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", H, ">"),
+                     Call(port, "XREAD", "BLOCK", "0", "STREAMS", L, "$"),
+                     Call(port, "BLPOP", "list", "0")]
+            wait_blocked(c, 3)
+            info = c.info("clients")
+            seen.append((info["total_blocking_keys"], info["total_blocking_keys_on_nokey"]))
+            c.xadd(H, {"f": "v"}, id="1-1")
+            c.xadd(L, {"f": "v"}, id="1-1")
+            c.lpush("list", "x")
+            for call in calls:
+                call.result()
+            wait_blocked(c, 0)
+            info = c.info("clients")
+            seen.append((info["total_blocking_keys"], info["total_blocking_keys_on_nokey"]))
+            c.close()
+    assert seen[:2] == seen[2:] == [(3, 1), (0, 0)], seen

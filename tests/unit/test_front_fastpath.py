@@ -417,3 +417,19 @@ def test_front_and_link_bases_are_plain_attributes_and_required_by_the_c_path() 
     other.links = [Plain()]
     with pytest.raises(TypeError):
         fastpath.receive(other, Conn(other), raw([b"GET", b"a"]))
+
+
+def test_buffer_peaks_keep_each_seconds_maximum_for_eight_seconds() -> None:
+    from shardserver.front.connection import BufferPeaks
+
+    p = BufferPeaks()
+    assert (p.recent_max(0, 100.0), p.recent_max(1, 100.0)) == (0, 0)
+    p.sample(100.2, 10, 500)
+    p.sample(100.7, 30, 100)  # the same second: its maxima
+    p.sample(103.1, 5, 900)
+    assert (p.recent_max(0, 103.5), p.recent_max(1, 103.5)) == (30, 900)
+    assert (p.recent_max(0, 107.9), p.recent_max(1, 107.9)) == (30, 900)  # second 100 is 7 seconds back
+    assert (p.recent_max(0, 108.0), p.recent_max(1, 108.0)) == (5, 900)  # 8 seconds: it no longer counts
+    p.sample(108.5, 1, 2)  # second 108 reuses second 100's slot: cleared first
+    assert p.peaks[108 % 8] == [1, 2]
+    assert (p.recent_max(0, 111.0), p.recent_max(1, 111.0)) == (1, 2)  # second 103 is 8 back
