@@ -129,10 +129,8 @@ _INVALID_ARGS = "ERR Invalid arguments specified for command"
 def _positions(ks: KeySpec, args: list[bytes]) -> list[int]:
     """A spec's keys for GETKEYS, as Valkey's getKeysUsingKeySpecs finds them: a key
     count must be a positive integer that fits, and a spec whose first or last key
-    falls outside the arguments (or ends before it starts) makes the whole call invalid.
-
-    (Where that fails, Valkey tries the command's own getkeys function, which reads
-    a key count with atoi: "1e3" or " 1" count as 1 there.  Not reproduced.)"""
+    falls outside the arguments (or ends before it starts) makes the whole call invalid
+    (then ``_fallback_positions`` may still find keys)."""
     n = len(args)
     if ks.keynum is not None:
         count_at, first_key, step = ks.keynum
@@ -149,6 +147,43 @@ def _positions(ks: KeySpec, args: list[bytes]) -> list[int]:
     if first >= n or last >= n or last < first:
         raise CommandError(_INVALID_ARGS)
     return list(range(first, last + 1, ks.step))
+
+
+# Commands whose key count Valkey's own getkeys function (genericGetKeys) reads when
+# the key specs fail: (store key, key count, first key) argument positions.
+_GENERIC_GETKEYS = {
+    "zunion": (0, 1, 2), "zinter": (0, 1, 2), "zdiff": (0, 1, 2),
+    "zunionstore": (1, 2, 3), "zinterstore": (1, 2, 3), "zdiffstore": (1, 2, 3),
+    "zintercard": (0, 1, 2), "sintercard": (0, 1, 2),
+    "lmpop": (0, 1, 2), "zmpop": (0, 1, 2), "blmpop": (0, 2, 3), "bzmpop": (0, 2, 3),
+}  # fmt: skip
+
+
+def c_atoi(data: bytes) -> int:
+    """C's atoi as glibc runs it: (int) strtol(s, NULL, 10) -- leading white space, a sign,
+    digits up to the first other byte; out of range clamps to a long, then wraps to 32 bits."""
+    text = data.lstrip(b" \t\n\v\f\r")
+    sign = -1 if text[:1] == b"-" else 1
+    if text[:1] in (b"-", b"+"):
+        text = text[1:]
+    end = 0
+    while end < len(text) and 48 <= text[end] <= 57:
+        end += 1
+    value = sign * int(text[:end]) if end else 0
+    value = max(min(value, 2**63 - 1), -(2**63))
+    value &= 0xFFFFFFFF
+    return value - (1 << 32) if value >= 1 << 31 else value
+
+
+def _fallback_positions(name: str, args: list[bytes]) -> list[int]:
+    """Where the key specs fail, the keys Valkey's genericGetKeys finds: the count read with
+    atoi ("1e3" or " 1" are 1 there), the keys after it, then the destination; none (so an
+    invalid call) when the count is below 1 or more than the arguments hold."""
+    store, count_at, first = _GENERIC_GETKEYS[name]
+    count = c_atoi(args[count_at]) if count_at < len(args) else 0
+    if count < 1 or count > len(args) - first:
+        return []
+    return list(range(first, first + count)) + ([store] if store else [])
 
 
 def _bitfield_reads_only(args: list[bytes]) -> bool:
@@ -181,15 +216,20 @@ def getkeys(args: list[bytes], with_flags: bool) -> Any:
     if not cmd.accepts(n):
         raise CommandError("ERR Invalid number of arguments specified for command")
     found: list[tuple[int, tuple[str, ...]]] = []
-    for ks in cmd.key_specs:
-        flags = ks.flags
-        if "variable_flags" in flags and cmd.fullname == "set":
-            # Valkey's setGetKeys: only SET ... GET reads the old value.
-            has_get = any(a.lower() == b"get" for a in args[3:])
-            flags = ("RW", "access", "update") if has_get else ("OW", "update")
-        elif "variable_flags" in flags and cmd.fullname == "bitfield":
-            flags = ("RO", "access") if _bitfield_reads_only(args) else ("RW", "access", "update")
-        found.extend((p, flags) for p in _positions(ks, args))
+    try:
+        for ks in cmd.key_specs:
+            flags = ks.flags
+            if "variable_flags" in flags and cmd.fullname == "set":
+                # Valkey's setGetKeys: only SET ... GET reads the old value.
+                has_get = any(a.lower() == b"get" for a in args[3:])
+                flags = ("RW", "access", "update") if has_get else ("OW", "update")
+            elif "variable_flags" in flags and cmd.fullname == "bitfield":
+                flags = ("RO", "access") if _bitfield_reads_only(args) else ("RW", "access", "update")
+            found.extend((p, flags) for p in _positions(ks, args))
+    except CommandError:
+        if cmd.fullname not in _GENERIC_GETKEYS:
+            raise
+        found = [(p, ()) for p in _fallback_positions(cmd.fullname, args)]  # no flags, as Valkey's
     if not found:
         raise CommandError(_INVALID_ARGS)
     if with_flags:

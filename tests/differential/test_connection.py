@@ -460,14 +460,14 @@ def test_command_getkeys(pair2: Pair) -> None:
 def test_command_getkeys_of_random_arguments_for_every_command(pair2: Pair) -> None:
     """Every command with keys, random argument lists: the keys, their flags (BITFIELD's
     read-only form, SET GET) and the errors (bad key counts, specs whose keys fall
-    outside the arguments, PFMERGE of a lone key) as Valkey finds them.  Key counts
-    that only C's atoi reads ("1e3", " 1") are left out: Valkey then falls back to a
-    command's own getkeys function, which shardserver does not reproduce."""
+    outside the arguments, PFMERGE of a lone key) as Valkey finds them, and key counts
+    only C's atoi reads ("1e3", " 1"), for which Valkey falls back to a command's own
+    getkeys function."""
     import random
 
     r = random.Random(7)
     tokens = ["a", "b", "c", "1", "2", "0", "-1", "3", "9223372036854775808", "x", "GET", "get", "SET", "incrby", "u8",
-              "overflow", "sat", "STREAMS", "weights", "store", "MIN", "LEFT", "KEYS", "by", ""]
+              "overflow", "sat", "STREAMS", "weights", "store", "MIN", "LEFT", "KEYS", "by", "", "1e3", " 2", "2x", "4294967297"]
     cmds: list[tuple[object, ...]] = []
     for name in sorted(set(pair2.s.execute_command("command", "list"))):
         info = pair2.s.execute_command("command", "info", name)[0]

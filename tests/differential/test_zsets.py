@@ -405,6 +405,18 @@ def test_command_getkeys_of_commands_with_a_key_count(pair: Pair) -> None:
     )
 
 
+def test_command_getkeys_of_key_counts_only_atoi_reads(pair: Pair) -> None:
+    """A key count the key specs refuse ("1e3", " 1", "2x", "4294967297") is read by the
+    command's own getkeys function with C's atoi in Valkey: keys without flags."""
+    counts = ["1e3", " 1", "\t2", "+2", "1.9", "2abc", "4294967297", "99999999999999999999", "-4294967295", "", "-", "0x1", "-1", "0", "3"]
+    shapes = {
+        "zunion": lambda c: [c, "a", "b"], "zinterstore": lambda c: ["d", c, "a", "b"], "zdiffstore": lambda c: ["d", c, "a"],
+        "zintercard": lambda c: [c, "a", "b"], "sintercard": lambda c: [c, "a"], "lmpop": lambda c: [c, "a", "b", "left"],
+        "blmpop": lambda c: ["0", c, "a", "left"], "zmpop": lambda c: [c, "a", "min"], "bzmpop": lambda c: ["1", c, "a", "b", "max"],
+    }  # fmt: skip
+    pair.exact_many([("command", sub, name, *shape(c)) for name, shape in shapes.items() for c in counts for sub in ("getkeys", "getkeysandflags")])
+
+
 def test_lex_ranges_on_a_large_set(pair: Pair) -> None:
     words = sorted({f"{chr(97 + i % 26)}{i:03d}" for i in range(400)})
     cmds: list[tuple[object, ...]] = [("zadd", "lex", *[x for w in words for x in ("0", w)]), ("object", "encoding", "lex")]
