@@ -772,23 +772,23 @@ class Front(FrontBase):
             argv[0] = spec.bname
             return self._reply_from(conn, lambda: agg(self, conn, argv))
         elif route is SCAN:
-            from shardserver.shard.keys import parse_scan
-
-            try:  # the whole command is checked here: a cursor past the last slot visits no shard
-                cursor = parse_scan(argv)[0]
-            except CommandError as exc:  # a failed call, as in Valkey (the command ran)
-                self.cmdstats.error(exc.text)
-                conn.reply(encode(ErrorReply(exc.text)))
-                return False
-            if cursor >= 16384:
-                conn.reply(encode([b"0", []], conn.resp3))
-                return True
-            argv[0] = b"scan"
-            self._close_run(conn, self.slot_owner[cursor], [argv])
-            return True
+            return self._reply_from(conn, lambda: self._route_scan(conn, argv))
         # a SINGLE command that needed a cross handler is routed above
         conn.reply(encode(ErrorReply(f"ERR unroutable command '{spec.fullname}'")))
         return False
+
+    def _route_scan(self, conn: ClientConnection, argv: list[bytes]) -> Any:
+        """SCAN goes to the shard owning its cursor's slot; the whole command is checked
+        here first (an error is a failed call, as in Valkey), as a cursor past the last
+        slot visits no shard and answers an empty page."""
+        from shardserver.shard.keys import parse_scan
+
+        cursor = parse_scan(argv)[0]
+        if cursor >= 16384:
+            return [b"0", []]
+        argv[0] = b"scan"
+        self._close_run(conn, self.slot_owner[cursor], [argv])
+        return NO_REPLY
 
     def _reply_from(self, conn: ClientConnection, fn: Callable[[], Any]) -> bool:
         """Reply with what ``fn`` returns (a value, a coroutine, or NO_REPLY); False on an error."""
