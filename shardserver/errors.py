@@ -175,6 +175,7 @@ STREAM_XCLAIM_TIME = "ERR Invalid TIME option argument for XCLAIM"
 STREAM_XCLAIM_RETRYCOUNT = "ERR Invalid RETRYCOUNT option argument for XCLAIM"
 STREAM_XAUTOCLAIM_MINIDLE = "ERR Invalid min-idle-time argument for XAUTOCLAIM"
 STREAM_XAUTOCLAIM_COUNT = "ERR COUNT must be > 0"
+STREAM_XAUTOCLAIM_NOMEM = "ERR Insufficient memory, failed allocating transient memory, COUNT too high."
 
 
 def _c_str(data: bytes) -> str:

@@ -48,6 +48,7 @@ class ShardContext:
         self.stats: dict[str, int] = {"ops": 0, "batches": 0, "runs": 0, "sleeps": 0}
         self.worker: Any = None  # the ShardWorker, for internal commands about stats
         self.rewrite: list[list[bytes]] | None = None  # what to log instead of argv (see above)
+        self.loading = False  # replaying the AOF: records are obeyed as Valkey obeys its AOF client
 
     def changes(self, count: int) -> int:
         """A write's count of changes as its reply: 0 changed nothing, so nothing is logged."""

@@ -36,6 +36,7 @@ from shardserver.shard.types.stream import (
     first_n,
     fmt_id,
     make_id,
+    signed64,
 )
 from shardserver.slots import key_slot
 
@@ -159,8 +160,12 @@ class TrimArgs:
         self.no_mkstream = False
 
 
-def parse_add_trim(argv: list[bytes], xadd: bool) -> tuple[TrimArgs, int]:
-    """streamParseAddOrTrimArgsOrReply: the options and the position of the ID (XADD)."""
+def parse_add_trim(argv: list[bytes], xadd: bool, obey: bool = False) -> tuple[TrimArgs, int]:
+    """streamParseAddOrTrimArgsOrReply: the options and the position of the ID (XADD).
+
+    ``obey``: an AOF record (Valkey's mustObeyClient).  Its approximate trim was
+    logged as the exact one it made, LIMIT kept: no limit applies, and LIMIT
+    without ``~`` is no error there."""
     a = TrimArgs()
     argc = len(argv)
     i = 2
@@ -209,7 +214,9 @@ def parse_add_trim(argv: list[bytes], xadd: bool) -> tuple[TrimArgs, int]:
         raise CommandError(errors.STREAM_LIMIT_NO_STRATEGY)
     if not xadd and not a.strategy:
         raise CommandError(errors.STREAM_XTRIM_NO_STRATEGY)
-    if limit_given:
+    if obey:
+        a.limit = 0
+    elif limit_given:
         if not a.approx:
             raise CommandError(errors.STREAM_LIMIT_NO_APPROX)
     elif a.approx:
@@ -239,7 +246,7 @@ def _rewrite_trim(s: Stream, a: TrimArgs, argv: list[bytes]) -> None:
 
 @command("xadd")
 def cmd_xadd(ctx: ShardContext, argv: list[bytes]) -> Any:
-    a, idpos = parse_add_trim(argv, True)
+    a, idpos = parse_add_trim(argv, True, ctx.loading)
     field_pos = idpos + 1
     nfields = len(argv) - field_pos
     if nfields < 2 or nfields % 2:
@@ -288,7 +295,7 @@ def cmd_xadd(ctx: ShardContext, argv: list[bytes]) -> Any:
 
 @command("xtrim")
 def cmd_xtrim(ctx: ShardContext, argv: list[bytes]) -> Any:
-    a, _ = parse_add_trim(argv, False)
+    a, _ = parse_add_trim(argv, False, ctx.loading)
     s = _stream_or_none(ctx, argv[1])
     if s is None:
         return ctx.changes(0)
@@ -522,8 +529,7 @@ def xreadgroup_serve(ctx: ShardContext, keys: list[bytes], specs: list[tuple[int
             for id_, fv in first_n(it, r.count) if r.count else list(it):
                 if id_ > g.last_id:
                     s.advance_group(g, id_)
-                    if r.noack:
-                        moved = True
+                    moved = True  # logged as XGROUP SETID ... ENTRIESREAD, as Valkey propagates it
                 entries.append(entry_reply(id_, fv))
                 if not r.noack:
                     nack = g.pel.get(id_)
@@ -1019,6 +1025,23 @@ def cmd_xclaim(ctx: ShardContext, argv: list[bytes]) -> Any:
 _AUTOCLAIM_MAX_COUNT = LLONG_MAX // 16
 
 
+def allocation_fails(nbytes: int) -> bool:
+    """Would the kernel refuse one allocation of ``nbytes`` (its overcommit policy), as
+    Valkey's ztrymalloc of XAUTOCLAIM's COUNT IDs finds out on this machine?"""
+    try:
+        with open("/proc/sys/vm/overcommit_memory") as f:
+            mode = int(f.read())
+        with open("/proc/meminfo") as f:
+            info = {k: int(v.split()[0]) * 1024 for k, v in (line.split(":", 1) for line in f if ":" in line)}
+    except (OSError, ValueError):
+        return False
+    if mode == 1:  # always overcommit
+        return False
+    if mode == 2:  # strict: what the commit limit leaves
+        return nbytes > info.get("CommitLimit", 0) - info.get("Committed_AS", 0)
+    return nbytes > info.get("MemTotal", 0) + info.get("SwapTotal", 0)  # the heuristic refuses more than RAM + swap
+
+
 @command("xautoclaim")
 def cmd_xautoclaim(ctx: ShardContext, argv: list[bytes]) -> Any:
     ctx.rewrite = []
@@ -1049,6 +1072,8 @@ def cmd_xautoclaim(ctx: ShardContext, argv: list[bytes]) -> Any:
     s, g = _group_or_none(ctx, key, gname)
     if s is None or g is None:
         raise CommandError(errors.stream_nogroup(key, gname))
+    if count > 1 << 26 and allocation_fails(count * 16):
+        raise CommandError(errors.STREAM_XAUTOCLAIM_NOMEM)  # Valkey allocates COUNT stream IDs first
     now = ctx.keyspace.clock.ms
     consumer = g.consumers.get(argv[3])
     if consumer is None:
@@ -1117,7 +1142,7 @@ def _info_stream(ctx: ShardContext, s: Stream, argv: list[bytes]) -> Any:
         b"radix-tree-nodes": s.rax_nodes(),
         b"last-generated-id": fmt_id(s.last_id),
         b"max-deleted-entry-id": fmt_id(s.max_deleted),
-        b"entries-added": s.entries_added,
+        b"entries-added": signed64(s.entries_added),  # Valkey's uint64 replied as a long long
         b"recorded-first-entry-id": fmt_id(s.first_id),
     }
     if not full:

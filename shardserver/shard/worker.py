@@ -167,9 +167,11 @@ class ShardWorker:
         # time); the loaded values are long-lived and hold no cycles, so they go
         # to the permanent generation afterwards, out of every later collection.
         gc.disable()
+        ctx.loading = True
         try:
             self.persist.load(apply, progress)
         finally:
+            ctx.loading = False
             clock.tick()
             gc.freeze()
             gc.enable()

@@ -791,3 +791,23 @@ def test_reply_types_byte_for_byte(pair: Pair) -> None:
             ("xrange", "s", "-", "+", "count", "0"),
         ]
     )
+
+
+def test_entries_added_past_2_63_and_autoclaim_counts_too_large_to_allocate(pair: Pair) -> None:
+    """entries-added is a uint64 Valkey replies as a long long (it wraps negative), and an
+    XAUTOCLAIM COUNT whose IDs cannot be allocated (2^40 * 16 bytes) is refused before
+    the consumer is created."""
+    pair.exact_many(
+        [
+            ("xadd", "s", "1-0", "f", "v"),
+            ("xsetid", "s", "1-0", "entriesadded", "9223372036854775807"),
+            ("xadd", "s", "2-0", "f", "v"),
+            ("xinfo", "stream", "s"),
+            ("xgroup", "create", "s", "g", "0"),
+            ("xautoclaim", "s", "g", "c", "0", "0", "count", str(1 << 40)),
+            ("xautoclaim", "nokey", "g", "c", "0", "0", "count", str(1 << 40)),
+            ("xinfo", "groups", "s"),
+            ("xautoclaim", "s", "g", "c", "0", "0", "count", "1000"),
+            ("xinfo", "groups", "s"),
+        ]
+    )

@@ -926,3 +926,30 @@ def test_hash_fields_reclaimed_by_active_expiry_replay(tmp_path: Path) -> None:
     with server(tmp_path) as s:
         r = client(s)
         assert r.hgetall("h") == {b"b": b"2"} and r.exists("gone") == 0
+
+
+def test_stream_trims_with_limit_and_group_reads_replay(tmp_path: Path) -> None:
+    """An approximate trim with LIMIT is logged as the exact trim it made, LIMIT kept, as
+    Valkey logs it: the replay obeys it (no LIMIT-without-~ error, which lost the key or
+    the trim).  A group's entries-read after XREADGROUP comes back too (XGROUP SETID ...
+    ENTRIESREAD is logged whenever the group moved, not only under NOACK)."""
+    with server(tmp_path, "--appendfsync", "always") as s:
+        r = client(s)
+        r.execute_command("XADD", "t1", "MAXLEN", "~", "5", "LIMIT", "2", "13-0", "f", "v")
+        r.execute_command("XADD", "t2", "15-0", "f", "v")
+        assert r.execute_command("XTRIM", "t2", "MINID", "~", "16-0", "LIMIT", "2") == 1
+        r.execute_command("XADD", "t3", "MAXLEN", "~", "0", "LIMIT", "1", "3-2", "f", "v")
+        assert r.xlen("t3") == 0 and r.type("t3") == b"stream"
+        for i in range(1, 5):
+            r.xadd("g1", {"f": "v"}, id=f"{i}-0")
+        r.xgroup_create("g1", "g", id="0")
+        r.xreadgroup("g", "c", {"g1": ">"}, count=1)
+        r.execute_command("XGROUP", "CREATE", "g2", "g", "0", "MKSTREAM", "ENTRIESREAD", "100")
+        r.xadd("g2", {"a": "1"}, id="19-2")
+        r.xreadgroup("g", "c", {"g2": ">"})
+        before = _full_state(r)
+    groups = {key: g for (kind, key), (_, g) in ((k, v) for k, v in before.items() if k[0] == "xinfo")}
+    assert groups[b"g1"][0][2] == 1 and groups[b"g2"][0][2] == 1  # entries-read
+    with server(tmp_path) as s:
+        after = _full_state(client(s))
+    assert after == before

@@ -250,15 +250,18 @@ def test_sequence_exhaustion(ctx: ShardContext) -> None:
     assert exc.value.text == errors.STREAM_EXHAUSTED
 
 
-def test_xreadgroup_logs_xclaims_and_setid_for_noack(ctx: ShardContext) -> None:
+def test_xreadgroup_logs_xclaims_and_setid(ctx: ShardContext) -> None:
+    """As Valkey's AOF has them: an XCLAIM per delivered entry, then XGROUP SETID with
+    ENTRIESREAD whenever the group moved (a NOACK read: SETID alone)."""
     run(ctx, "xadd", "s", "1-1", "a", "1")
     run(ctx, "xadd", "s", "2-1", "b", "2")
     run(ctx, "xgroup", "create", "s", "g", "0")
     run(ctx, "xreadgroup", "group", "g", "c", "count", "1", "streams", "s", ">")
     now = ctx.keyspace.clock.ms
-    (log,) = ctx.rewrite
+    log, setid = ctx.rewrite
     assert log[:6] == [b"XCLAIM", b"s", b"g", b"c", b"0", b"1-1"]
     assert log[6:] == [b"TIME", b"%d" % now, b"RETRYCOUNT", b"1", b"FORCE", b"JUSTID", b"LASTID", b"1-1"]
+    assert setid == [b"XGROUP", b"SETID", b"s", b"g", b"1-1", b"ENTRIESREAD", b"1"]
     run(ctx, "xreadgroup", "group", "g", "d", "noack", "streams", "s", ">")
     assert ctx.rewrite == [[b"XGROUP", b"CREATECONSUMER", b"s", b"g", b"d"], [b"XGROUP", b"SETID", b"s", b"g", b"2-1", b"ENTRIESREAD", b"2"]]
     run(ctx, "xreadgroup", "group", "g", "c", "streams", "s", "0")

@@ -52,7 +52,7 @@ def make_id(ms: int, seq: int) -> int:
     return (ms << 64) | seq
 
 
-def _signed64(v: int) -> int:
+def signed64(v: int) -> int:
     v &= U64
     return v - (1 << 64) if v >> 63 else v
 
@@ -83,8 +83,8 @@ class _Node:
     def append(self, id_: int, fv: tuple[bytes, ...]) -> None:
         nfields = len(fv) // 2
         same = nfields == len(self.master) and fv[0::2] == self.master  # the master entry's fields
-        ms_d = _signed64((id_ >> 64) - (self.key >> 64))
-        seq_d = _signed64((id_ & U64) - (self.key & U64))
+        ms_d = signed64((id_ >> 64) - (self.key >> 64))
+        seq_d = signed64((id_ & U64) - (self.key & U64))
         size = int_size(2 if same else 0) + int_size(ms_d) + int_size(seq_d)
         if same:
             size += entries_size(fv[1::2])
