@@ -5,7 +5,7 @@ Ownership: data only, as in ``table``; entries match Valkey 9's COMMAND INFO.
 
 from __future__ import annotations
 
-from shardserver.commands.table import COORD, SPLIT, KeySpec, _add
+from shardserver.commands.table import ALL, COORD, SPLIT, KeySpec, _add
 
 _R = KeySpec(1, 1, 1, ("RO", "access"))
 _WA = KeySpec(1, 1, 1, ("RW", "access", "update"))
@@ -64,4 +64,5 @@ _add(
     cross=COORD,
     specs=(KeySpec(1, 1, 1, ("RW", "access", "insert")), KeySpec(2, -1, 1, ("RO", "access"))),
 )
+_add("pfselftest", 1, "admin", "hyperloglog", "An internal command for testing HyperLogLog values.", "2.8.9", "N/A", ALL, acl="@hyperloglog @admin @slow @dangerous")
 _add("pfdebug", 3, "write denyoom admin", "hyperloglog", "Internal commands for debugging HyperLogLog values.", "2.8.9", "N/A", keys=KeySpec(2, 2, 1, ("RW", "access")))

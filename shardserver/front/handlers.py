@@ -642,6 +642,12 @@ def _everywhere(fr: Front, argv: list[bytes]) -> list[tuple[int, list[bytes]]]:
     return [(i, argv) for i in range(fr.nshards)]
 
 
+@aggregate("pfselftest")
+def pfselftest(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
+    """Every shard tests its HyperLogLog code (the same code; a shard's build may differ)."""
+    return fr.split(conn, _everywhere(fr, argv), lambda values: OK)
+
+
 @aggregate("dbsize")
 def dbsize(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
     return fr.split(conn, _everywhere(fr, argv), sum)

@@ -149,6 +149,14 @@ def cmd_pfbuild(ctx: ShardContext, argv: list[bytes]) -> Any:
     return [new, -1 if when is None else when]
 
 
+@command("pfselftest")
+def cmd_pfselftest(ctx: ShardContext, argv: list[bytes]) -> Any:
+    failed = hll.selftest()
+    if failed is not None:
+        raise CommandError(f"ERR {failed}")
+    return OK
+
+
 @command("pfdebug")
 def cmd_pfdebug(ctx: ShardContext, argv: list[bytes]) -> Any:
     sub = cstr_lower(argv[1])

@@ -30,6 +30,7 @@ is not built.  ``IMPLEMENTATION`` says which one is in use.
 from __future__ import annotations
 
 import math
+import random
 import struct
 from collections.abc import Sequence
 
@@ -539,6 +540,47 @@ except ImportError:  # no compiler at install time: the same results, slower
     to_dense = py_to_dense
     registers = py_registers
     IMPLEMENTATION = "python"
+
+
+def selftest(seed: int = 0) -> str | None:
+    """PFSELFTEST: None when this implementation passes, else the TESTFAILED error text.
+
+    1. The dense packing: random register values survive raw -> dense -> raw,
+       and a dense HLL built from them (``store``) reads them back.
+    2. The estimate: the integers 1..100000 (8 bytes, little endian) are
+       added to a sparse and to a dense HLL; at 10, 100, ... 100000 elements
+       the two must agree while the sparse one is still sparse, and the
+       count must be within 5 standard errors (1.04 / sqrt(16384) each, at
+       least one element) of the truth.
+    """
+    rng = random.Random(seed)
+    for round_ in range(1000):
+        raw = bytes(rng.getrandbits(6) for _ in range(REGISTERS)) if round_ < 20 else rng.randbytes(REGISTERS).translate(_T["and63"])
+        if bytes(dense_to_raw(raw_to_dense(raw))) != raw:
+            return f"TESTFAILED Register error at {round_}"
+        if round_ < 20:  # the encoder and reader the commands use, on a few of them
+            built = store(None, raw, True, 0)
+            if built is None or registers(built) != raw:
+                return f"TESTFAILED Register error at {round_}"
+    sparse, dense = EMPTY, to_dense(EMPTY)
+    if dense is None:
+        return "TESTFAILED Cannot convert an empty HLL to dense"
+    added = 0
+    checkpoint = 10
+    while checkpoint <= 100_000:
+        batch = [i.to_bytes(8, "little") for i in range(added + 1, checkpoint + 1)]
+        sparse = pfadd(sparse, batch, 1 << 30)[0]
+        dense = pfadd(dense, batch, 0)[0]
+        added = checkpoint
+        card_sparse, card_dense = count(sparse), count(dense)
+        if sparse[4] == SPARSE and card_sparse != card_dense:
+            return f"TESTFAILED dense/sparse disagree: {card_dense} != {card_sparse}"
+        err = abs(card_dense - checkpoint)
+        allowed = max(checkpoint * 5 * 1.04 / math.sqrt(REGISTERS), 1.0)
+        if err > allowed:
+            return f"TESTFAILED too big error. card:{card_dense} abserr:{err:f}"
+        checkpoint *= 10
+    return None
 
 
 def decode(value: bytes) -> bytes:

@@ -776,3 +776,14 @@ def test_random_bit_and_hll_sequences(pair: Pair, data: st.DataObject) -> None:
     cmds = [data.draw(st.composite(_bit_cmd)()) for _ in range(30)]
     cmds += [("get", k) for k in _KEYS]
     pair.exact_many(cmds)
+
+
+def test_pfselftest(pair: Pair) -> None:
+    pair.exact_many(
+        [
+            ("pfselftest",),
+            ("pfselftest", "x"),
+            ("command", "info", "pfselftest"),
+            ("command", "getkeys", "pfselftest"),
+        ]
+    )
