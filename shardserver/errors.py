@@ -242,6 +242,10 @@ BITFIELD_RO_GET = "ERR BITFIELD_RO only supports the GET subcommand"
 # HyperLogLog (PFADD, PFCOUNT, PFMERGE, PFDEBUG)
 HLL_WRONGTYPE = "WRONGTYPE Key is not a valid HyperLogLog string value."
 HLL_CORRUPT = "INVALIDOBJ Corrupted HLL object detected"
+HLL_SELFTEST_REGISTER = "ERR TESTFAILED Register error at {}"
+HLL_SELFTEST_NO_DENSE = "ERR TESTFAILED Cannot convert an empty HLL to dense"
+HLL_SELFTEST_DISAGREE = "ERR TESTFAILED dense/sparse disagree: {} != {}"
+HLL_SELFTEST_ERROR = "ERR TESTFAILED too big error. card:{} abserr:{:f}"
 PFDEBUG_NO_KEY = "ERR The specified key does not exist"
 PFDEBUG_NOT_SPARSE = "ERR HLL encoding is not sparse"
 

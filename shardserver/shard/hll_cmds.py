@@ -153,7 +153,7 @@ def cmd_pfbuild(ctx: ShardContext, argv: list[bytes]) -> Any:
 def cmd_pfselftest(ctx: ShardContext, argv: list[bytes]) -> Any:
     failed = hll.selftest()
     if failed is not None:
-        raise CommandError(f"ERR {failed}")
+        raise CommandError(failed)
     return OK
 
 

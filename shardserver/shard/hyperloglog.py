@@ -34,6 +34,8 @@ import random
 import struct
 from collections.abc import Sequence
 
+from shardserver import errors
+
 P = 14
 Q = 64 - P  # 50
 REGISTERS = 1 << P  # 16384
@@ -543,7 +545,7 @@ except ImportError:  # no compiler at install time: the same results, slower
 
 
 def selftest(seed: int = 0) -> str | None:
-    """PFSELFTEST: None when this implementation passes, else the TESTFAILED error text.
+    """PFSELFTEST: None when this implementation passes, else the error reply's text.
 
     1. The dense packing: random register values survive raw -> dense -> raw,
        and a dense HLL built from them (``store``) reads them back.
@@ -557,14 +559,14 @@ def selftest(seed: int = 0) -> str | None:
     for round_ in range(1000):
         raw = bytes(rng.getrandbits(6) for _ in range(REGISTERS)) if round_ < 20 else rng.randbytes(REGISTERS).translate(_T["and63"])
         if bytes(dense_to_raw(raw_to_dense(raw))) != raw:
-            return f"TESTFAILED Register error at {round_}"
+            return errors.HLL_SELFTEST_REGISTER.format(round_)
         if round_ < 20:  # the encoder and reader the commands use, on a few of them
             built = store(None, raw, True, 0)
             if built is None or registers(built) != raw:
-                return f"TESTFAILED Register error at {round_}"
+                return errors.HLL_SELFTEST_REGISTER.format(round_)
     sparse, dense = EMPTY, to_dense(EMPTY)
     if dense is None:
-        return "TESTFAILED Cannot convert an empty HLL to dense"
+        return errors.HLL_SELFTEST_NO_DENSE
     added = 0
     checkpoint = 10
     while checkpoint <= 100_000:
@@ -574,11 +576,11 @@ def selftest(seed: int = 0) -> str | None:
         added = checkpoint
         card_sparse, card_dense = count(sparse), count(dense)
         if sparse[4] == SPARSE and card_sparse != card_dense:
-            return f"TESTFAILED dense/sparse disagree: {card_dense} != {card_sparse}"
+            return errors.HLL_SELFTEST_DISAGREE.format(card_dense, card_sparse)
         err = abs(card_dense - checkpoint)
         allowed = max(checkpoint * 5 * 1.04 / math.sqrt(REGISTERS), 1.0)
         if err > allowed:
-            return f"TESTFAILED too big error. card:{card_dense} abserr:{err:f}"
+            return errors.HLL_SELFTEST_ERROR.format(card_dense, err)
         checkpoint *= 10
     return None
 

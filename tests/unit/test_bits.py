@@ -419,12 +419,12 @@ def test_pfselftest_passes_and_catches_a_broken_implementation(monkeypatch: pyte
     with monkeypatch.context() as m:  # a packing that loses a register's top bit
         good = hll.raw_to_dense
         m.setattr(hll, "raw_to_dense", lambda raw: good(bytes(x & 31 for x in raw)))
-        assert (hll.selftest() or "").startswith("TESTFAILED Register error at 0")
+        assert hll.selftest() == "ERR TESTFAILED Register error at 0"
     with monkeypatch.context() as m:  # an estimate 10% high
         count = hll.count
         m.setattr(hll, "count", lambda value: int(count(value) * 1.1))
-        assert (hll.selftest() or "").startswith("TESTFAILED too big error. card:")
+        assert (hll.selftest() or "").startswith("ERR TESTFAILED too big error. card:")
     with monkeypatch.context() as m:  # sparse and dense counted differently
         count = hll.count
         m.setattr(hll, "count", lambda value: count(value) + (value[4] == hll.SPARSE))
-        assert hll.selftest() == "TESTFAILED dense/sparse disagree: 10 != 11"
+        assert hll.selftest() == "ERR TESTFAILED dense/sparse disagree: 10 != 11"
