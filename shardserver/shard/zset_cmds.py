@@ -655,9 +655,7 @@ def cmd_zremrangebylex(ctx: ShardContext, argv: list[bytes]) -> Any:
 
 
 def _pop(ctx: ShardContext, key: bytes, z: ZSetValue, count: int, maximum: bool) -> list[tuple[bytes, float]]:
-    items = z.index.ends(min(count, len(z)), maximum)
-    for _, m in items:
-        z.delete(m)
+    items = z.pop_ends(count, maximum)
     if not len(z):
         ctx.db.delete(key)
     return [(m, s) for s, m in items]

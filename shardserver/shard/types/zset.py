@@ -310,21 +310,31 @@ class RankedList:
         for block in self.blocks:
             yield from block
 
-    def ends(self, n: int, last: bool) -> list[Item]:
-        """The first (or, ``last``, the last, backwards) ``n`` items: the blocks at that end
-        directly, without the tree a rank needs (ZPOPMIN/ZPOPMAX)."""
+    def pop_ends(self, n: int, last: bool) -> list[Item]:
+        """Remove and return the first (or, ``last``, the last, backwards) ``n`` items, taken
+        from the end blocks themselves: no bisection, as ZPOPMIN/ZPOPMAX need none."""
         out: list[Item] = []
-        blocks = reversed(self.blocks) if last else iter(self.blocks)
-        for block in blocks:
-            if len(out) >= n:
-                break
+        blocks, bscores, maxes, mscores = self.blocks, self.bscores, self.maxes, self.mscores
+        while len(out) < n and blocks:
+            b = len(blocks) - 1 if last else 0
+            block, bs = blocks[b], bscores[b]
             want = n - len(out)
-            if last:
-                chunk = block[-want:]
-                chunk.reverse()
+            if want >= len(block):  # the whole block goes
+                taken = block[::-1] if last else block
+                del blocks[b], bscores[b], maxes[b], mscores[b]
+                self.tree = None
+            elif last:
+                taken = block[: -want - 1 : -1]
+                del block[-want:], bs[-want:]
+                maxes[b] = block[-1]
+                mscores[b] = bs[-1]
+                self._tree_add(b, -want)
             else:
-                chunk = block[:want]
-            out += chunk
+                taken = block[:want]
+                del block[:want], bs[:want]
+                self._tree_add(b, -want)
+            out += taken
+        self.size -= len(out)
         self.steps += 1 + len(out)
         return out
 
@@ -420,6 +430,17 @@ class ZSetValue:
         self.scores[member] = new
         self.index.remove((old, member))
         self.index.add((new, member))
+
+    def pop_ends(self, n: int, maximum: bool) -> list[Item]:
+        """ZPOPMIN/ZPOPMAX: remove and return up to ``n`` lowest (highest) (score, member) items."""
+        items = self.index.pop_ends(n, maximum)
+        scores = self.scores
+        scan_list = self.scan_list
+        for _, m in items:
+            del scores[m]
+            if scan_list is not None:
+                scan_list.remove(m)
+        return items
 
     def delete(self, member: bytes) -> bool:
         score = self.scores.pop(member, None)
