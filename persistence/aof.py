@@ -61,6 +61,10 @@ class AofWriter:
         self._busy = False  # the thread is in fdatasync on ``fd`` without the lock
         self._stop = False
         self._thread: threading.Thread | None = None
+        if self.size:
+            # The file may end under another database's SELECT (a restart reopens the last
+            # incremental file): say again that the records appended from now on are db 0's.
+            self.buf.append(encode_command([b"SELECT", b"0"]))
         if fsync == "everysec":
             self._start_thread()
 
