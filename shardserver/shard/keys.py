@@ -293,15 +293,48 @@ def check_flush_args(argv: list[bytes]) -> None:
 @command("flushdb")
 def cmd_flushdb(ctx: ShardContext, argv: list[bytes]) -> Any:
     check_flush_args(argv)
-    ctx.db.clear()
+    if ctx.replay_scope is not None:
+        _scoped_flush(ctx.db, ctx.replay_scope)
+    else:
+        ctx.db.clear()
     return OK
+
+
+def _scoped_keys(db: Database, scope: list[tuple[int, int]]) -> list[bytes]:
+    """The keys of ``db`` whose slots lie in the ranges ``scope``."""
+    index = db.by_slot
+    return [k for slot in index.slots() if any(lo <= slot <= hi for lo, hi in scope) for k in index.keys(slot)]
+
+
+def _scoped_flush(db: Database, scope: list[tuple[int, int]]) -> None:
+    for key in _scoped_keys(db, scope):
+        db.delete(key)
+
+
+def _scoped_swap(a: Database, b: Database, scope: list[tuple[int, int]]) -> None:
+    """SWAPDB of the keys in ``scope`` only (values, TTLs and their member expiry)."""
+    moving = [(src, dst, [(k, src.data[k], src.ttl_ms(k)) for k in _scoped_keys(src, scope)]) for src, dst in ((a, b), (b, a))]
+    for src, _, items in moving:
+        for key, _, _ in items:
+            src.delete(key)
+    for _, dst, items in moving:
+        for key, value, when in items:
+            dst.set(key, value)
+            if when is not None:
+                dst.set_expire(key, when)
+            indexed = getattr(value, "indexed", None)
+            if indexed is not None:
+                dst.watch_member_expiry(key, indexed)
 
 
 @command("flushall")
 def cmd_flushall(ctx: ShardContext, argv: list[bytes]) -> Any:
     check_flush_args(argv)
     for db in ctx.keyspace.dbs:
-        db.clear()
+        if ctx.replay_scope is not None:
+            _scoped_flush(db, ctx.replay_scope)
+        else:
+            db.clear()
     return OK
 
 
@@ -317,7 +350,10 @@ def parse_swapdb(argv: list[bytes], databases: int) -> tuple[int, int]:
 def cmd_swapdb(ctx: ShardContext, argv: list[bytes]) -> Any:
     a, b = parse_swapdb(argv, len(ctx.keyspace.dbs))
     if a != b:
-        ctx.db_at(a).swap(ctx.db_at(b))
+        if ctx.replay_scope is not None:
+            _scoped_swap(ctx.db_at(a), ctx.db_at(b), ctx.replay_scope)
+        else:
+            ctx.db_at(a).swap(ctx.db_at(b))
     return OK
 
 

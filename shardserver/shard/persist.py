@@ -298,7 +298,13 @@ class ShardPersistence:
         log.notice(f"Shard {self.index}: the AOF was written by {m.shards} shards; loading {len(old)} file(s) that hold my slots")
         # replay each old shard's files in order; different old shards hold different keys
         for shard in sorted({f.shard for f in old}):
-            self._replay([f for f in old if f.shard == shard], apply, progress)
+            files = [f for f in old if f.shard == shard]
+            # every old shard's keys are its own slots': its flushes and swaps stay in them
+            self.ctx.replay_scope = [r for f in files for r in f.slots]
+            try:
+                self._replay(files, apply, progress)
+            finally:
+                self.ctx.replay_scope = None
         dropped = 0
         for db in self.ctx.keyspace.dbs:
             for key in [k for k in db.data if not self.ctx.owns_slot(key_slot(k))]:

@@ -49,6 +49,9 @@ class ShardContext:
         self.worker: Any = None  # the ShardWorker, for internal commands about stats
         self.rewrite: list[list[bytes]] | None = None  # what to log instead of argv (see above)
         self.loading = False  # replaying the AOF: records are obeyed as Valkey obeys its AOF client
+        # replaying one old shard's files after a change of the shard count: its slot
+        # ranges, the only keys its FLUSHALL, FLUSHDB and SWAPDB records may touch
+        self.replay_scope: list[tuple[int, int]] | None = None
 
     def changes(self, count: int) -> int:
         """A write's count of changes as its reply: 0 changed nothing, so nothing is logged."""

@@ -972,3 +972,27 @@ def test_writes_after_a_restart_stay_in_their_database(tmp_path: Path, shards: i
     with server(tmp_path, shards=shards) as s:
         assert sorted(client(s).keys()) == [b"b", b"d"]
         assert sorted(client(s, db=1).keys()) == [b"a", b"c"]
+
+
+@pytest.mark.parametrize(("before", "after"), [(2, 1), (3, 2), (1, 3)])
+def test_flushes_and_swaps_replay_once_into_a_new_shard_count(tmp_path: Path, before: int, after: int) -> None:
+    """With a new shard count each shard replays every old shard's files that held its
+    slots: an old shard's FLUSHALL, FLUSHDB or SWAPDB touches only that old shard's slots,
+    as it did when it ran (it emptied or swapped the keys of the shards replayed before
+    it: found by a differential fuzzer)."""
+    keys = [b"a", b"b", b"c", b"k2", b"{b}x", b"x", b"k1"]
+    with server(tmp_path, "--appendfsync", "always", shards=before) as s:
+        r = client(s)
+        r.flushall()
+        r.flushdb()
+        for k in keys:
+            r.set(k, b"v-" + k)
+        r.set("s1", "1", ex=10000)
+        r.hset("h", mapping={"f": "v", "g": "w"})
+        r.execute_command("HEXPIRE", "h", "10000", "FIELDS", "1", "f")
+        r.swapdb(0, 1)
+        client(s, db=1).set("after-swap", "y")
+        expected = _full_state(client(s))
+    with server(tmp_path, shards=after) as s:
+        assert _full_state(client(s)) == expected
+        assert client(s, db=1).get("a") == b"v-a" and client(s).dbsize() == 0
