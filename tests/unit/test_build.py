@@ -43,7 +43,7 @@ def shape(obj: Any) -> Any:
     if isinstance(obj, list | tuple | deque):
         return (type(obj).__name__, [shape(x) for x in obj])
     if isinstance(obj, float):
-        return ("float", obj if not math.isnan(obj) else "nan")
+        return ("float", obj if not math.isnan(obj) else "nan", math.copysign(1.0, obj))  # -0.0 is not 0.0
     return (type(obj).__name__, obj)
 
 

@@ -507,6 +507,7 @@ static PyObject *zadd_new(PyObject *self, PyObject *argv) {
             Py_DECREF(z);
             NOT_MINE();
         }
+        if (d == 0.0) d = 0.0;  /* a listpack stores -0 as the integer 0, as small_from does */
         if (!(score = PyFloat_FromDouble(d))) goto fail;
         if (PyDict_SetItem(scores, PyList_GET_ITEM(argv, i + 1), score) < 0) { Py_DECREF(score); goto fail; }
         Py_DECREF(score);
