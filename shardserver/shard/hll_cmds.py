@@ -105,8 +105,9 @@ def cmd_pfcount(ctx: ShardContext, argv: list[bytes]) -> Any:
         _unshare(db, key, value)
         raise CommandError(errors.HLL_CORRUPT)
     db.replace(key, RawStr(hll.with_card(value, card)))
-    # The cached cardinality changed the value: Valkey propagates this PFCOUNT.
-    ctx.rewrite = [[b"pfcount", key]]
+    # The cached cardinality changed the value: Valkey propagates this PFCOUNT.  It is
+    # a read command, which the shard's loop does not log: the handler logs it itself.
+    ctx.keyspace.propagate(db.id, list(argv))
     return card
 
 

@@ -997,3 +997,19 @@ def test_flushes_and_swaps_replay_once_into_a_new_shard_count(tmp_path: Path, be
     with server(tmp_path, shards=after) as s:
         assert _full_state(client(s)) == expected
         assert client(s, db=1).get("a") == b"v-a" and client(s).keys() == [b"h"]
+
+
+def test_pfcount_that_caches_a_cardinality_is_logged(tmp_path: Path) -> None:
+    """PFCOUNT writes the cardinality it computed into the HLL's header; Valkey logs that
+    PFCOUNT, so GET shows the same bytes after a reload.  A PFCOUNT that finds the cache
+    valid changes nothing and logs nothing."""
+    with server(tmp_path, "--appendfsync", "always", shards=1) as s:
+        r = client(s, db=2)
+        r.pfadd("h", "a", "b", "c")
+        assert r.pfcount("h") == 3
+        before = r.get("h")
+        size = _aof_bytes(tmp_path)
+        assert r.pfcount("h") == 3  # cached now
+        assert _aof_bytes(tmp_path) == size
+    with server(tmp_path, shards=1) as s:
+        assert client(s, db=2).get("h") == before
