@@ -11,7 +11,6 @@ from shardserver import errors
 from shardserver.commands.table import TABLE, Command, KeySpec, all_commands
 from shardserver.errors import CommandError
 from shardserver.glob import compile_glob
-from shardserver.numbers import strict_int
 from shardserver.resp import SetReply, Simple
 
 
@@ -133,10 +132,8 @@ def _positions(ks: KeySpec, args: list[bytes]) -> list[int]:
     (then ``_fallback_positions`` may still find keys)."""
     n = len(args)
     if ks.keynum is not None:
-        count_at, first_key, step = ks.keynum
-        at = ks.first + count_at
-        count = (strict_int(args[at]) or 0) if at < n else 0
-        start = ks.first + first_key
+        start, count = ks.key_count(args)
+        step = ks.keynum[2]
         if count <= 0 or start + (count - 1) * step >= n:
             raise CommandError(_INVALID_ARGS)
         return list(range(start, start + count * step, step))

@@ -72,21 +72,23 @@ class KeySpec:
             return first, first + (n - first) // self.limit - 1 if self.limit else n - 1
         return self.first, self.last if self.last >= 0 else n + self.last
 
+    def key_count(self, argv: list[bytes]) -> tuple[int, int]:
+        """A keynum spec's index of its first key and its key count (0 when the count is
+        missing or not an integer)."""
+        from shardserver.numbers import strict_int
+
+        assert self.keynum is not None
+        count_at, first_key, _ = self.keynum
+        at = self.first + count_at
+        return self.first + first_key, (strict_int(argv[at]) or 0) if at < len(argv) else 0
+
     def positions(self, argv: list[bytes]) -> list[int]:
         """Indexes of the keys this spec finds in ``argv`` (argv[0] is the command name)."""
         n = len(argv)
         if self.keynum is not None:
-            count_at, first_key, step = self.keynum
-            at = self.first + count_at
-            if at >= n:
-                return []
-            from shardserver.numbers import strict_int
-
-            count = strict_int(argv[at])
-            if count is None:
-                return []
-            start = self.first + first_key
-            return [i for i in range(start, min(start + count * step, n), step)] if count > 0 else []
+            start, count = self.key_count(argv)
+            step = self.keynum[2]
+            return list(range(start, min(start + count * step, n), step)) if count > 0 else []
         span = self.span(argv)
         if span is None or span[0] >= n:
             return []
