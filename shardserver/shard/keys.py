@@ -293,10 +293,7 @@ def check_flush_args(argv: list[bytes]) -> None:
 @command("flushdb")
 def cmd_flushdb(ctx: ShardContext, argv: list[bytes]) -> Any:
     check_flush_args(argv)
-    if ctx.replay_scope is not None:
-        _scoped_flush(ctx.db, ctx.replay_scope)
-    else:
-        ctx.db.clear()
+    _flush(ctx, ctx.db)
     return OK
 
 
@@ -306,8 +303,12 @@ def _scoped_keys(db: Database, scope: list[tuple[int, int]]) -> list[bytes]:
     return [k for slot in index.slots() if any(lo <= slot <= hi for lo, hi in scope) for k in index.keys(slot)]
 
 
-def _scoped_flush(db: Database, scope: list[tuple[int, int]]) -> None:
-    for key in _scoped_keys(db, scope):
+def _flush(ctx: ShardContext, db: Database) -> None:
+    """Empty ``db``, or only its keys in ``ctx.replay_scope`` while an old shard's files replay."""
+    if ctx.replay_scope is None:
+        db.clear()
+        return
+    for key in _scoped_keys(db, ctx.replay_scope):
         db.delete(key)
 
 
@@ -331,10 +332,7 @@ def _scoped_swap(a: Database, b: Database, scope: list[tuple[int, int]]) -> None
 def cmd_flushall(ctx: ShardContext, argv: list[bytes]) -> Any:
     check_flush_args(argv)
     for db in ctx.keyspace.dbs:
-        if ctx.replay_scope is not None:
-            _scoped_flush(db, ctx.replay_scope)
-        else:
-            db.clear()
+        _flush(ctx, db)
     return OK
 
 
