@@ -2211,6 +2211,7 @@ static int py_ctx(Fast *f) {
 }
 
 static PyObject *bulk_array(PyObject *self, PyObject *seq);
+static PyObject *reply_array(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 
 /* The reply's bytes: the common types here, the rest by encode_reply. */
 static PyObject *py_encode(Fast *f, PyObject *value, PyObject *argv) {
@@ -2231,8 +2232,9 @@ static PyObject *py_encode(Fast *f, PyObject *value, PyObject *argv) {
         PyErr_Clear();
     }
     if (value == Py_None) return PyBytes_FromString(f->resp3 ? "_\r\n" : "$-1\r\n");
-    if (PyList_CheckExact(value) || PyTuple_CheckExact(value)) {  /* bulk strings only (LRANGE, an empty pop): RESP2 and 3 alike */
-        PyObject *whole = bulk_array(NULL, value);
+    if (PyList_CheckExact(value) || PyTuple_CheckExact(value)) {  /* bulk strings, numbers, nulls (LRANGE, ZPOPMIN, an empty pop) */
+        PyObject *pair[2] = {value, f->resp3 ? Py_True : Py_False};
+        PyObject *whole = reply_array(NULL, pair, 2);
         if (whole != Py_None) return whole;  /* NULL: an error */
         Py_DECREF(whole);
     }
@@ -2918,6 +2920,143 @@ static PyObject *grisu2(PyObject *self, PyObject *arg) {
     return Py_BuildValue("(s#i)", digits, (Py_ssize_t)n, K);
 }
 
+/* Valkey's d2string text of a double (resp.format_double's twin) at p, which has
+ * room for 32 bytes; returns the end. */
+static char *put_double(char *p, double v) {
+    char digits[32];
+    int K, nd, exp, neg, i;
+    if (isinf(v)) { memcpy(p, v > 0 ? "inf" : "-inf", v > 0 ? 3 : 4); return p + (v > 0 ? 3 : 4); }
+    if (isnan(v)) { memcpy(p, "nan", 3); return p + 3; }
+    if (v == 0.0) {
+        if (signbit(v)) *p++ = '-';
+        *p++ = '0';
+        return p;
+    }
+    if (v >= -4611686018427387903.0 && v <= 4611686018427387903.0 && v == (double)(long long)v)
+        return put_ll(p, (long long)v);
+    neg = v < 0;
+    nd = grisu_digits(v, digits, &K);
+    exp = abs(K + nd - 1);
+    if (neg) *p++ = '-';
+    if (K >= 0 && exp < nd + 7) {  /* an integer: the digits and K zeros */
+        memcpy(p, digits, nd);
+        p += nd;
+        memset(p, '0', K);
+        return p + K;
+    }
+    if (K < 0 && (K > -7 || exp < 4)) {  /* a plain decimal */
+        int offset = nd + K;
+        if (offset <= 0) {
+            *p++ = '0';
+            *p++ = '.';
+            memset(p, '0', -offset);
+            p += -offset;
+            memcpy(p, digits, nd);
+            return p + nd;
+        }
+        memcpy(p, digits, offset);
+        p += offset;
+        *p++ = '.';
+        memcpy(p, digits + offset, nd - offset);
+        return p + nd - offset;
+    }
+    i = K + nd - 1 < 0;  /* the exponent's sign, from all the digits */
+    if (nd > 18 - neg) nd = 18 - neg;
+    *p++ = digits[0];
+    if (nd > 1) {
+        *p++ = '.';
+        memcpy(p, digits + 1, nd - 1);
+        p += nd - 1;
+    }
+    *p++ = 'e';
+    *p++ = i ? '-' : '+';
+    return put_ll(p, exp);
+}
+
+static PyObject *format_double(PyObject *self, PyObject *arg) {
+    char text[40];
+    double v = PyFloat_AsDouble(arg);
+    if (v == -1.0 && PyErr_Occurred()) return NULL;
+    return PyBytes_FromStringAndSize(text, put_double(text, v) - text);
+}
+
+/* reply_array(seq, resp3): the RESP reply of a list/tuple whose items are exact
+ * bytes, ints within long long, floats, None or such lists (ZPOPMIN, ZRANGE
+ * WITHSCORES, ZMSCORE ...), as resp.encode writes it; None for anything else, so
+ * the caller falls back to the general encoder. */
+static int reply_size(PyObject *seq, int depth, Py_ssize_t *total) {
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq), i;
+    PyObject **items = PySequence_Fast_ITEMS(seq);
+    *total += 24;
+    for (i = 0; i < n; i++) {
+        PyObject *x = items[i];
+        if (PyBytes_CheckExact(x)) *total += PyBytes_GET_SIZE(x) + 26;
+        else if (PyFloat_CheckExact(x) || x == Py_None) *total += 48;
+        else if (PyLong_CheckExact(x)) {
+            int overflow;
+            long long v = PyLong_AsLongLongAndOverflow(x, &overflow);
+            if (overflow || (v == -1 && PyErr_Occurred())) { PyErr_Clear(); return 0; }
+            *total += 24;
+        }
+        else if ((PyList_CheckExact(x) || PyTuple_CheckExact(x)) && depth < 64) {
+            if (!reply_size(x, depth + 1, total)) return 0;
+        }
+        else return 0;
+    }
+    return 1;
+}
+
+static char *reply_put(char *p, PyObject *seq, int resp3) {
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq), i;
+    PyObject **items = PySequence_Fast_ITEMS(seq);
+    p = put_header(p, '*', n);
+    for (i = 0; i < n; i++) {
+        PyObject *x = items[i];
+        if (PyBytes_CheckExact(x)) {
+            Py_ssize_t len = PyBytes_GET_SIZE(x);
+            p = put_header(p, '$', len);
+            memcpy(p, PyBytes_AS_STRING(x), len);
+            p += len;
+            *p++ = '\r';
+            *p++ = '\n';
+        } else if (PyFloat_CheckExact(x)) {
+            char text[40];
+            Py_ssize_t len = put_double(text, PyFloat_AS_DOUBLE(x)) - text;
+            if (resp3) *p++ = ',';
+            else p = put_header(p, '$', len);
+            memcpy(p, text, len);
+            p += len;
+            *p++ = '\r';
+            *p++ = '\n';
+        } else if (x == Py_None) {
+            memcpy(p, resp3 ? "_\r\n" : "$-1\r\n", resp3 ? 3 : 5);
+            p += resp3 ? 3 : 5;
+        } else if (PyLong_CheckExact(x)) {
+            p = put_header(p, ':', PyLong_AsLongLong(x));  /* in range: reply_size checked */
+        } else {
+            p = reply_put(p, x, resp3);
+        }
+    }
+    return p;
+}
+
+static PyObject *reply_array(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    Py_ssize_t total = 0;
+    PyObject *seq, *out;
+    char *end;
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "reply_array(seq, resp3)");
+        return NULL;
+    }
+    seq = args[0];
+    if ((!PyList_CheckExact(seq) && !PyTuple_CheckExact(seq)) || !reply_size(seq, 0, &total)) Py_RETURN_NONE;
+    out = PyBytes_FromStringAndSize(NULL, total);
+    if (!out) return NULL;
+    end = reply_put(PyBytes_AS_STRING(out), seq, PyObject_IsTrue(args[1]) == 1);
+    if (_PyBytes_Resize(&out, end - PyBytes_AS_STRING(out)) < 0) return NULL;
+    return out;
+}
+
 /* popcount(buffer, start, end): set bits in bytes [start, end) of a bytes-like
  * object (BITCOUNT's whole bytes; bitops.count_bits masks the edge bytes) */
 static PyObject *popcount(PyObject *self, PyObject *args) {
@@ -2964,6 +3103,8 @@ static PyMethodDef module_methods[] = {
     {"grisu2", grisu2, METH_O, "Valkey's (fpconv's) digits and decimal exponent of a finite non-zero double."},
     {"popcount", popcount, METH_VARARGS, "Set bits in bytes [start, end) of a bytes-like object."},
     {"stored_key", py_stored_key, METH_VARARGS, "The key object a dict of bytes keys holds for key, or None (the fast path's lookup hint)."},
+    {"format_double", format_double, METH_O, "Valkey's text of a double (resp.format_double), as bytes."},
+    {"reply_array", (PyCFunction)(void (*)(void))reply_array, METH_FASTCALL, "RESP reply of a list/tuple of bytes, ints, floats, None and such lists, or None."},
     {"bulk_array", bulk_array, METH_O, "RESP array of bulk strings for a list/tuple of bytes, or None."},
     {"entry_size", entry_size, METH_O, "Bytes a listpack entry for this string takes."},
     {"entries_size", entries_size, METH_O, "Sum of entry_size over a sequence of strings."},

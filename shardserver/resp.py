@@ -86,7 +86,7 @@ PONG = Simple("PONG")
 RAW_OK = b"+OK\r\n"
 
 
-def format_double(value: float) -> str:
+def py_format_double(value: float) -> str:
     """Format a double the way Valkey replies with one (its ``d2string``).
 
     Zero prints as "0" or "-0" by its sign; other integral values within
@@ -121,6 +121,19 @@ def format_double(value: float) -> str:
     return f"{prefix}{mant}e{'-' if k + len(digits) - 1 < 0 else '+'}{exp}"
 
 
+try:  # the same text in C (``put_double``), as bytes: replies are bytes
+    from shardserver._speedups import format_double as double_bytes
+except ImportError:  # built without the C helpers
+
+    def double_bytes(value: float) -> bytes:
+        return py_format_double(value).encode()
+
+
+def format_double(value: float) -> str:
+    """``py_format_double``'s text, from C when built."""
+    return double_bytes(value).decode()
+
+
 # --------------------------------------------------------------------------
 # encoder
 
@@ -146,7 +159,7 @@ def _encode_into(out: list[bytes], value: Any, resp3: bool) -> None:
     elif t is Simple:
         out.append(b"+" + value.encode("utf-8", "surrogateescape") + b"\r\n")
     elif t is list or t is tuple:
-        whole = bulk_array(value)  # the common case (LRANGE, SMEMBERS ...) in one C call
+        whole = reply_array(value, resp3)  # the common cases (LRANGE, ZPOPMIN ...) in one C call
         if whole is not None:
             out.append(whole)
             return
@@ -167,7 +180,7 @@ def _encode_into(out: list[bytes], value: Any, resp3: bool) -> None:
         else:
             out.append(b":1\r\n" if value else b":0\r\n")
     elif t is float:
-        text = format_double(value).encode()
+        text = double_bytes(value)
         out.append(b",%s\r\n" % text if resp3 else _bulk(text))
     elif t is dict:
         out.append((b"%%%d\r\n" if resp3 else b"*%d\r\n") % (len(value) * (1 if resp3 else 2)))
@@ -208,7 +221,7 @@ def encode(value: Any, resp3: bool = False) -> bytes:
     if value is None:
         return b"_\r\n" if resp3 else b"$-1\r\n"
     if t is list:
-        whole = bulk_array(value)
+        whole = reply_array(value, resp3)
         if whole is not None:
             return whole
     out: list[bytes] = []
@@ -481,12 +494,18 @@ def py_bulk_array(seq: Any) -> bytes | None:
     return b"*%d\r\n" % len(seq) + b"".join([b"$%d\r\n%s\r\n" % (len(x), x) for x in seq])
 
 
+def py_reply_array(seq: Any, resp3: bool) -> bytes | None:
+    """The C ``reply_array``'s contract without C: None, so the general encoder runs."""
+    return None
+
+
 try:
     from shardserver._speedups import Parser as _CParser
-    from shardserver._speedups import bulk_array, interleave, merge_splits
+    from shardserver._speedups import bulk_array, interleave, merge_splits, reply_array
 except ImportError:  # no compiler at install time: the pure-Python parser serves
     _CParser = None
     bulk_array = py_bulk_array
+    reply_array = py_reply_array
 
     def merge_splits(merges: bytes, orders: list[bytes], parts: list[Any]) -> bytes:
         raise RuntimeError("split commands come from the C router only")

@@ -18,7 +18,7 @@ from typing import Any
 from shardserver import errors
 from shardserver.errors import CommandError
 from shardserver.numbers import LLONG_MAX
-from shardserver.resp import NULL_ARRAY, format_double
+from shardserver.resp import NULL_ARRAY, double_bytes
 from shardserver.shard import overlay
 from shardserver.shard.keyspace import Database
 from shardserver.shard.registry import CONFIG_HOOKS, ShardContext, command, internal
@@ -669,6 +669,11 @@ def _zpop(ctx: ShardContext, argv: list[bytes], maximum: bool) -> Any:
     if z is None or count == 0:
         ctx.rewrite = []  # nothing popped
         return []
+    if count == -1:  # one item, flat in RESP2 and RESP3 alike
+        score, member = z.pop_one(maximum)
+        if not len(z):
+            ctx.db.delete(argv[1])
+        return [member, score]
     items = _pop(ctx, argv[1], z, 1 if count == -1 else count, maximum)
     if ctx.resp3 and count != -1:
         return [[m, s] for m, s in items]
@@ -1006,6 +1011,6 @@ def cmd_zscan(ctx: ShardContext, argv: list[bytes]) -> Any:
             continue
         out.append(m)
         if not noscores:
-            out.append(format_double(z.scores[m]).encode())
+            out.append(double_bytes(z.scores[m]))
     return [b"%d" % nxt, out]
 

@@ -9,13 +9,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shardserver import dtoa
-from shardserver.resp import format_double
+from shardserver import dtoa, resp
+from shardserver.resp import format_double, py_format_double
 
 try:
+    from shardserver._speedups import format_double as c_format_double
     from shardserver._speedups import grisu2 as c_grisu2
+    from shardserver._speedups import reply_array as c_reply_array
 except ImportError:  # pragma: no cover - CI builds the C helpers
-    c_grisu2 = None
+    c_grisu2 = c_format_double = c_reply_array = None
 
 
 def _double(biased: int, mantissa: int, negative: bool = False) -> float:
@@ -85,3 +87,54 @@ def test_grisu2_refuses_zero_and_non_finite() -> None:
     for bad in (0.0, -0.0, float("inf"), float("nan")):
         with pytest.raises(ValueError):
             c_grisu2(bad)
+
+
+@pytest.mark.skipif(c_format_double is None, reason="built without the C helpers")
+def test_c_layout_agrees_with_python_for_every_binary_exponent() -> None:
+    """The C text (replies) against the Python layout: every exponent, both signs, and
+    the values at each layout's edges (integers, plain decimals, exponents)."""
+    rng = random.Random(7)
+    values = [0.0, -0.0, float("inf"), float("-inf"), float("nan"), 4611686018427387903.0, 4611686018427387904.0 * 2,
+              -4611686018427387904.0, 9007199254740993.0, 123456789012345678901234.0, 1e-7, 1.5e-6, 0.000123, 1234.5e-9]
+    values += [10.0**k for k in range(-330, 309)] + [1.25 * 10.0**k for k in range(-20, 30)]
+    for biased in range(0, 2047):
+        for m in [rng.getrandbits(52) for _ in range(6)] + [0, 1, (1 << 52) - 1]:
+            values.append(_double(biased, m))
+    for v in values:
+        for x in (v, -v):
+            assert c_format_double(x) == py_format_double(x).encode(), x
+
+
+_scalars = st.one_of(
+    st.binary(max_size=8),
+    st.integers(min_value=-(2**64), max_value=2**64),
+    st.floats(),
+    st.none(),
+    st.booleans(),
+    st.just(resp.Simple("OK")),
+)
+_replies = st.recursive(_scalars, lambda inner: st.lists(inner, max_size=4) | st.tuples(inner, inner), max_leaves=12)
+
+
+@pytest.mark.skipif(c_reply_array is None, reason="built without the C helpers")
+@settings(max_examples=1500)
+@given(st.lists(_replies, max_size=5), st.booleans())
+def test_c_reply_array_is_the_general_encoders_bytes_or_none(value: list[object], resp3: bool) -> None:
+    whole = c_reply_array(value, resp3)
+    out: list[bytes] = []
+    saved = resp.reply_array
+    resp.reply_array = resp.py_reply_array  # the general encoder alone
+    try:
+        resp._encode_into(out, value, resp3)
+    finally:
+        resp.reply_array = saved
+    if whole is None:  # only for what the C path leaves to Python: bools, Simple, ints past 64 bits
+        assert any(type(x) in (bool, resp.Simple) or (type(x) is int and not -(2**63) <= x < 2**63) for x in _leaves(value))
+    else:
+        assert whole == b"".join(out)
+
+
+def _leaves(value: object) -> list[object]:
+    if type(value) in (list, tuple):
+        return [leaf for item in value for leaf in _leaves(item)]  # type: ignore[attr-defined]
+    return [value]

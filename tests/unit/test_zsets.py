@@ -68,6 +68,16 @@ def test_rank_and_nth_item_match_a_sorted_list_under_random_updates() -> None:
             if ref:
                 i = rng.randrange(len(ref))
                 assert rl[i] == ref[i] and rl.bisect_left(ref[i]) == i  # the tree is right after it
+        # one item off an end (ZPOPMIN/ZPOPMAX without a count), the tree kept or not
+        if ref and rng.random() < 0.1:
+            last = rng.random() < 0.5
+            assert rl.pop_one(last) == ref.pop(-1 if last else 0)
+            if step % 3 == 0:
+                rl.check()
+                assert list(rl) == ref and len(rl) == len(ref)
+                if ref:
+                    i = rng.randrange(len(ref))
+                    assert rl[i] == ref[i] and rl.bisect_left(ref[i]) == i
 
 
 _SCORES = st.sampled_from([0.0, -0.0, 1.0, -1.0, 1.5, float("inf"), float("-inf"), 1e300, 2.0])

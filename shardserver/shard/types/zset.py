@@ -338,6 +338,31 @@ class RankedList:
         self.steps += 1 + len(out)
         return out
 
+    def pop_one(self, last: bool) -> Item:
+        """``pop_ends(1, last)[0]`` of a non-empty list, without the lists: the usual
+        ZPOPMIN/ZPOPMAX takes one item."""
+        blocks = self.blocks
+        b = len(blocks) - 1 if last else 0
+        block = blocks[b]
+        if len(block) == 1:
+            item = block[0]
+            del blocks[b], self.bscores[b], self.maxes[b], self.mscores[b]
+            self.tree = None
+        elif last:
+            item = block.pop()
+            bs = self.bscores[b]
+            bs.pop()
+            self.maxes[b] = block[-1]
+            self.mscores[b] = bs[-1]
+            self._tree_add(b, -1)
+        else:
+            item = block.pop(0)
+            self.bscores[b].pop(0)
+            self._tree_add(b, -1)
+        self.size -= 1
+        self.steps += 2
+        return item
+
     def check(self) -> None:
         """Invariants (tests)."""
         flat = [x for b in self.blocks for x in b]
@@ -441,6 +466,14 @@ class ZSetValue:
             if scan_list is not None:
                 scan_list.remove(m)
         return items
+
+    def pop_one(self, maximum: bool) -> Item:
+        """ZPOPMIN/ZPOPMAX without a count: remove and return the lowest (highest) item."""
+        item = self.index.pop_one(maximum)
+        del self.scores[item[1]]
+        if self.scan_list is not None:
+            self.scan_list.remove(item[1])
+        return item
 
     def delete(self, member: bytes) -> bool:
         score = self.scores.pop(member, None)
