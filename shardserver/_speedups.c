@@ -1164,6 +1164,56 @@ static PyObject *entry_size(PyObject *self, PyObject *arg) {
     return PyLong_FromSsize_t(lp_entry_size(arg));
 }
 
+static Py_ssize_t lp_int_size(long long v) {
+    if (v >= 0 && v <= 127) return 2;
+    if (v >= -4096 && v <= 4095) return 3;
+    if (v >= -32768 && v <= 32767) return 4;
+    if (v >= -8388608 && v <= 8388607) return 5;
+    if (v >= -2147483648LL && v <= 2147483647LL) return 6;
+    return 10;
+}
+
+/* stream_entry_bytes(master, fv, ms_delta, seq_delta): the listpack bytes one stream
+ * entry adds to its node (stream.py_entry_bytes' twin): flags, the ID's deltas, the
+ * values alone when the fields are the master entry's, else the field count and
+ * every field and value, then the entry's element count. */
+static PyObject *stream_entry_bytes(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    PyObject *master, *fv;
+    Py_ssize_t n, nfields, i, size;
+    long long ms_d, seq_d;
+    int same;
+    if (nargs != 4 || !PyTuple_CheckExact(args[0]) || !PyTuple_CheckExact(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "stream_entry_bytes(master: tuple, fv: tuple, ms_delta, seq_delta)");
+        return NULL;
+    }
+    master = args[0];
+    fv = args[1];
+    ms_d = PyLong_AsLongLong(args[2]);
+    if (ms_d == -1 && PyErr_Occurred()) return NULL;
+    seq_d = PyLong_AsLongLong(args[3]);
+    if (seq_d == -1 && PyErr_Occurred()) return NULL;
+    n = PyTuple_GET_SIZE(fv);
+    for (i = 0; i < n; i++)
+        if (!PyBytes_Check(PyTuple_GET_ITEM(fv, i))) { PyErr_SetString(PyExc_TypeError, "stream_entry_bytes(): fields and values must be bytes"); return NULL; }
+    nfields = n / 2;
+    same = nfields == PyTuple_GET_SIZE(master);
+    for (i = 0; same && i < nfields; i++) {
+        PyObject *a = PyTuple_GET_ITEM(fv, 2 * i), *b = PyTuple_GET_ITEM(master, i);
+        if (a != b && (!PyBytes_Check(b) || PyBytes_GET_SIZE(a) != PyBytes_GET_SIZE(b) || memcmp(PyBytes_AS_STRING(a), PyBytes_AS_STRING(b), PyBytes_GET_SIZE(a))))
+            same = 0;
+    }
+    size = lp_int_size(same ? 2 : 0) + lp_int_size(ms_d) + lp_int_size(seq_d);
+    if (same) {
+        for (i = 1; i < n; i += 2) size += lp_entry_size(PyTuple_GET_ITEM(fv, i));
+        size += lp_int_size(nfields + 3);
+    } else {
+        size += lp_int_size(nfields);
+        for (i = 0; i < n; i++) size += lp_entry_size(PyTuple_GET_ITEM(fv, i));
+        size += lp_int_size(2 * nfields + 4);
+    }
+    return PyLong_FromSsize_t(size);
+}
+
 static PyObject *entries_size(PyObject *self, PyObject *arg) {
     PyObject *seq = PySequence_Fast(arg, "entries_size() expects a sequence of bytes"), **items;
     Py_ssize_t i, n, total = 0;
@@ -3107,6 +3157,7 @@ static PyMethodDef module_methods[] = {
     {"reply_array", (PyCFunction)(void (*)(void))reply_array, METH_FASTCALL, "RESP reply of a list/tuple of bytes, ints, floats, None and such lists, or None."},
     {"bulk_array", bulk_array, METH_O, "RESP array of bulk strings for a list/tuple of bytes, or None."},
     {"entry_size", entry_size, METH_O, "Bytes a listpack entry for this string takes."},
+    {"stream_entry_bytes", (PyCFunction)(void (*)(void))stream_entry_bytes, METH_FASTCALL, "Listpack bytes one stream entry adds to its node."},
     {"entries_size", entries_size, METH_O, "Sum of entry_size over a sequence of strings."},
     {"run_raw_runs", (PyCFunction)(void (*)(void))run_raw_runs, METH_FASTCALL, "The shard's fast path: a message's raw client runs, their leading GET/SET/INCR/MGET/MSET commands."},
     {"join_finals", (PyCFunction)(void (*)(void))join_finals, METH_FASTCALL, "Join each final run's replies in place in a reply message."},

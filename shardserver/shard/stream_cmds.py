@@ -244,9 +244,15 @@ def _rewrite_trim(s: Stream, a: TrimArgs, argv: list[bytes]) -> None:
         argv[a.arg_idx] = fmt_id(s.first_physical_id() if s.nodes else MAX_ID)
 
 
+_NO_OPTIONS = TrimArgs()  # what parse_add_trim makes of XADD key * ... (read only)
+
+
 @command("xadd")
 def cmd_xadd(ctx: ShardContext, argv: list[bytes]) -> Any:
-    a, idpos = parse_add_trim(argv, True, ctx.loading)
+    if argv[2] == b"*":  # the usual XADD: no options to parse
+        a, idpos = _NO_OPTIONS, 2
+    else:
+        a, idpos = parse_add_trim(argv, True, ctx.loading)
     field_pos = idpos + 1
     nfields = len(argv) - field_pos
     if nfields < 2 or nfields % 2:
@@ -276,9 +282,10 @@ def cmd_xadd(ctx: ShardContext, argv: list[bytes]) -> Any:
     if new_id is None or new_id <= s.last_id:
         raise CommandError(errors.STREAM_ID_TOO_SMALL)
     fv = tuple(argv[field_pos:])
-    if sum(map(len, fv)) > (1 << 30):
+    nbytes = sum(map(len, fv))
+    if nbytes > (1 << 30):
         raise CommandError(errors.STREAM_TOO_LARGE)
-    s.append(new_id, fv)
+    s.append(new_id, fv, nbytes)
     if not created:
         ctx.db.signal_ready(key)  # blocked XREAD/XREADGROUP clients of the key
     reply = fmt_id(new_id)

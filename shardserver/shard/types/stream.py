@@ -52,6 +52,9 @@ def make_id(ms: int, seq: int) -> int:
     return (ms << 64) | seq
 
 
+_I63 = 1 << 63
+
+
 def signed64(v: int) -> int:
     v &= U64
     return v - (1 << 64) if v >> 63 else v
@@ -60,13 +63,34 @@ def signed64(v: int) -> int:
 # ---------------------------------------------------------------- nodes
 
 
+def py_entry_bytes(master: tuple[bytes, ...], fv: tuple[bytes, ...], ms_d: int, seq_d: int) -> int:
+    """Listpack bytes one entry adds to its node: flags, the ID's deltas from the
+    master ID, then the values alone when the fields are the master entry's (Valkey's
+    SAMEFIELDS), else the field count and every field and value; last the entry's
+    element count (its lp-count)."""
+    nfields = len(fv) // 2
+    same = nfields == len(master) and fv[0::2] == master
+    size = int_size(2 if same else 0) + int_size(ms_d) + int_size(seq_d)
+    if same:
+        return size + entries_size(fv[1::2]) + int_size(nfields + 3)
+    return size + int_size(nfields) + entries_size(fv) + int_size(2 * nfields + 4)
+
+
+try:  # the same sum in C: an XADD's largest cost after the command itself
+    from shardserver._speedups import stream_entry_bytes as entry_bytes
+except ImportError:  # built without the C helpers
+    entry_bytes = py_entry_bytes
+
+
 class _Node:
     """One listpack's worth of entries."""
 
-    __slots__ = ("key", "last", "ids", "entries", "used", "master", "body_bytes")
+    __slots__ = ("key", "key_ms", "key_seq", "last", "ids", "entries", "used", "master", "body_bytes")
 
     def __init__(self, key: int, master: tuple[bytes, ...]) -> None:
         self.key = key  # ID of the first entry appended (the master ID)
+        self.key_ms = key >> 64  # its halves, which each entry's deltas are taken from
+        self.key_seq = key & U64
         self.last = key  # ID of the last entry appended (deleted or not)
         self.ids: list[int] = []
         self.entries: list[tuple[bytes, ...]] = []  # field, value, field, value, ...
@@ -81,19 +105,13 @@ class _Node:
         return 7 + int_size(live) + int_size(self.used - live) + self.body_bytes
 
     def append(self, id_: int, fv: tuple[bytes, ...]) -> None:
-        nfields = len(fv) // 2
-        same = nfields == len(self.master) and fv[0::2] == self.master  # the master entry's fields
-        ms_d = signed64((id_ >> 64) - (self.key >> 64))
-        seq_d = signed64((id_ & U64) - (self.key & U64))
-        size = int_size(2 if same else 0) + int_size(ms_d) + int_size(seq_d)
-        if same:
-            size += entries_size(fv[1::2])
-            lp_count = nfields + 3
-        else:
-            size += int_size(nfields) + entries_size(fv)
-            lp_count = nfields + 3 + nfields + 1
-        size += int_size(lp_count)
-        self.body_bytes += size
+        ms_d = (id_ >> 64) - self.key_ms
+        seq_d = (id_ & U64) - self.key_seq
+        if not -_I63 <= ms_d < _I63:  # Valkey's deltas are int64: wrap as it does
+            ms_d = signed64(ms_d)
+        if not -_I63 <= seq_d < _I63:
+            seq_d = signed64(seq_d)
+        self.body_bytes += entry_bytes(self.master, fv, ms_d, seq_d)
         self.ids.append(id_)
         self.entries.append(fv)
         self.used += 1
@@ -331,15 +349,16 @@ class Stream:
             return None
         return self.last_id + 1
 
-    def append(self, id_: int, fv: tuple[bytes, ...]) -> None:
-        """Add an entry whose ID the caller checked is greater than ``last_id``."""
+    def append(self, id_: int, fv: tuple[bytes, ...], nbytes: int = -1) -> None:
+        """Add an entry whose ID the caller checked is greater than ``last_id``
+        (``nbytes``: the fields' and values' length, when the caller has it)."""
         node = self.nodes[-1] if self.nodes else None
         if node is not None:
             max_bytes = LIMITS["stream-node-max-bytes"]
             if max_bytes == 0 or max_bytes > LISTPACK_MAX_SIZE:
                 max_bytes = LISTPACK_MAX_SIZE
             max_entries = LIMITS["stream-node-max-entries"]
-            if node.lp_bytes() + sum(map(len, fv)) >= max_bytes:
+            if node.lp_bytes() + (nbytes if nbytes >= 0 else sum(map(len, fv))) >= max_bytes:
                 node = None
             elif max_entries and node.used >= max_entries:
                 node = None
