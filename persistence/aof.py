@@ -32,6 +32,7 @@ from shardserver.resp import FastRequestParser, ProtocolError, bulk_array, encod
 
 _MULTI = encode_command([b"MULTI"])
 _EXEC = encode_command([b"EXEC"])
+_SELECT0 = encode_command([b"SELECT", b"0"])
 CHUNK = 1 << 20
 
 
@@ -61,10 +62,9 @@ class AofWriter:
         self._busy = False  # the thread is in fdatasync on ``fd`` without the lock
         self._stop = False
         self._thread: threading.Thread | None = None
-        if self.size:
-            # The file may end under another database's SELECT (a restart reopens the last
-            # incremental file): say again that the records appended from now on are db 0's.
-            self.buf.append(encode_command([b"SELECT", b"0"]))
+        # The file may end under another database's SELECT (a restart reopens the last
+        # incremental file): the first write says again that what follows is db 0's.
+        self.reselect = self.size > 0
         if fsync == "everysec":
             self._start_thread()
 
@@ -95,6 +95,9 @@ class AofWriter:
         """Write what is buffered to the OS (no fsync); False on an I/O error."""
         if not self.buf:
             return self.error is None or self._retry_sync()
+        if self.reselect:  # buffered records without a SELECT before them are db 0's
+            self.buf.insert(0, _SELECT0)
+            self.reselect = False
         if self.timestamps:
             now = int(time.time())
             if now != self.last_ts:
@@ -242,6 +245,7 @@ class AofWriter:
             self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
             self.size = os.fstat(self.fd).st_size
             self.db = 0
+            self.reselect = self.size > 0
 
     def close(self) -> None:
         """Write, fsync and close (shutdown)."""
