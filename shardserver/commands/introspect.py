@@ -1,6 +1,7 @@
 """COMMAND, COMMAND INFO/DOCS/LIST/COUNT/GETKEYS, generated from the command table.
 
-Ownership: pure functions from ``table`` to reply values; no state.
+Ownership: pure functions from ``table`` (and, for COMMAND DOCS' arguments,
+``grammar``) to reply values; no state.
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from shardserver import errors
+from shardserver.commands.grammar import GRAMMAR, Arg, Doc
 from shardserver.commands.table import TABLE, Command, KeySpec, all_commands
 from shardserver.errors import CommandError
 from shardserver.glob import compile_glob
@@ -54,7 +56,31 @@ def command_info(cmd: Command) -> list[Any]:
     ]
 
 
+def _argument(arg: Arg) -> dict[bytes, Any]:
+    """One argument's map, fields in Valkey's order (no per-argument summary: prose)."""
+    out: dict[bytes, Any] = {b"name": arg.name.encode(), b"type": arg.type.encode()}
+    if arg.display_text is not None:
+        out[b"display_text"] = arg.display_text.encode()
+    if arg.key_spec_index >= 0:
+        out[b"key_spec_index"] = arg.key_spec_index
+    if arg.token is not None:
+        out[b"token"] = arg.token.encode()
+    if arg.since is not None:
+        out[b"since"] = arg.since.encode()
+    if arg.deprecated_since is not None:
+        out[b"deprecated_since"] = arg.deprecated_since.encode()
+    if arg.flags:
+        out[b"flags"] = SetReply([Simple(f) for f in arg.flags])
+    if arg.arguments:
+        out[b"arguments"] = [_argument(a) for a in arg.arguments]
+    return out
+
+
+_NO_GRAMMAR = Doc()
+
+
 def command_docs(cmd: Command) -> dict[bytes, Any]:
+    """One COMMAND DOCS entry, fields in Valkey's order, without its ``history`` (prose)."""
     doc: dict[bytes, Any] = {
         b"summary": cmd.summary.encode(),
         b"since": cmd.since.encode(),
@@ -62,6 +88,16 @@ def command_docs(cmd: Command) -> dict[bytes, Any]:
     }
     if cmd.complexity:  # XREAD has none
         doc[b"complexity"] = cmd.complexity.encode()
+    # a command missing from the grammar fails a unit test; served, it shows no arguments
+    grammar = GRAMMAR.get(cmd.fullname, _NO_GRAMMAR)
+    if grammar.doc_flags:
+        doc[b"doc_flags"] = SetReply([Simple(f) for f in grammar.doc_flags])
+    if grammar.deprecated_since is not None:
+        doc[b"deprecated_since"] = grammar.deprecated_since.encode()
+    if grammar.replaced_by is not None:
+        doc[b"replaced_by"] = grammar.replaced_by.encode()
+    if grammar.arguments:
+        doc[b"arguments"] = [_argument(a) for a in grammar.arguments]
     if cmd.subcommands:
         doc[b"subcommands"] = {sub.fullname.encode(): command_docs(sub) for sub in cmd.subcommands.values()}
     return doc

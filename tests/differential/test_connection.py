@@ -511,6 +511,124 @@ def test_command_misc(pair2: Pair) -> None:
     assert set(a) <= set(b)
 
 
+def _pairs(reply: Any) -> list[tuple[Any, Any]]:
+    """A map reply's (key, value) pairs: a dict in RESP3, a flat array in RESP2."""
+    return list(reply.items()) if isinstance(reply, dict) else list(zip(reply[::2], reply[1::2], strict=True))
+
+
+def _like(pairs: list[tuple[Any, Any]], reply: Any) -> Any:
+    """``pairs`` in the map shape of ``reply`` (dict or flat array)."""
+    return dict(pairs) if isinstance(reply, dict) else [x for kv in pairs for x in kv]
+
+
+def _without_prose(doc: Any, is_arg: bool = False) -> Any:
+    """A COMMAND DOCS entry without Valkey's ``history`` and its arguments' ``summary``
+    (documentation prose that shardserver leaves out), at every depth."""
+    out = []
+    for key, value in _pairs(doc):
+        if key == b"history" or (is_arg and key == b"summary"):
+            continue
+        if key == b"arguments":
+            value = [_without_prose(a, is_arg=True) for a in value]
+        elif key == b"subcommands":
+            value = _like([(n, _without_prose(d)) for n, d in _pairs(value)], value)
+        out.append((key, value))
+    return _like(out, doc)
+
+
+# Summaries and versions that the command table (table.py, lists.py) gives differently
+# from Valkey 9: compared with that field left out, and the test fails once one is put
+# right, so that its line here goes too.
+TABLE_DOC_DIFFERENCES = {
+    "slowlog|help": b"summary",
+    "flushdb": b"summary",
+    "setnx": b"summary",
+    "decrby": b"summary",
+    "incrbyfloat": b"summary",
+    "object|freq": b"since",
+    "rpoplpush": b"summary",
+}
+
+
+def _subcommand_names(doc: Any) -> set[bytes]:
+    return {n for n, _ in _pairs(_field(doc, b"subcommands") or [])}
+
+
+def _comparable(name: str, doc: Any, subcommands: set[bytes] | frozenset[bytes] = frozenset()) -> Any:
+    """``doc`` with a known table difference left out, and a container's subcommands as
+    a dict (Valkey's come in its hash order) of just ``subcommands`` (Valkey has more)."""
+    out = []
+    for key, value in _pairs(doc):
+        if TABLE_DOC_DIFFERENCES.get(name) == key:
+            continue
+        if key == b"subcommands":
+            value = {n: _comparable(n.decode(), d) for n, d in _pairs(value) if n in subcommands}
+        out.append((key, value))
+    return _like(out, doc)
+
+
+def _field(doc: Any, key: bytes) -> Any:
+    return dict(_pairs(doc)).get(key)
+
+
+def test_command_docs_match_for_every_command(pair2: Pair) -> None:
+    """COMMAND DOCS <name> for every command and subcommand: Valkey's reply less its prose
+    (RESP2 keeps each map's field order; RESP3 its map and set types), and byte for byte
+    wherever Valkey's reply has no prose to leave out."""
+    p = pair2
+    names = p.s.execute_command("command", "list")
+    assert len(names) > 250
+    exact = 0
+    for raw_name in names:
+        name = raw_name.decode()
+        a, b = p.run("command", "docs", raw_name)
+        assert len(_pairs(a)) == len(_pairs(b)) == 1, name
+        ((name_a, ours),) = _pairs(a)
+        ((name_b, theirs),) = _pairs(b)
+        assert name_a == name_b == raw_name
+        theirs_plain = _without_prose(theirs)
+        if name in TABLE_DOC_DIFFERENCES:
+            field = TABLE_DOC_DIFFERENCES[name]
+            assert _field(ours, field) != _field(theirs, field), f"{name}: the table's {field!r} is Valkey's now; drop it from TABLE_DOC_DIFFERENCES"
+        subs = _subcommand_names(ours)
+        x, y = _comparable(name, ours, subs), _comparable(name, theirs_plain, subs)
+        assert x == y, f"COMMAND DOCS {name} (RESP{p.protocol})\n  shard : {x!r}\n  valkey: {y!r}"
+        if not subs and theirs_plain == theirs and name not in TABLE_DOC_DIFFERENCES:
+            p.exact("command", "docs", raw_name)
+            exact += 1
+    assert exact > 100  # most commands have no history and no argument summaries
+
+
+def test_command_docs_of_several_and_unknown_names(pair2: Pair) -> None:
+    p = pair2
+    for names in (
+        ("get", "set", "client|kill", "lpos"),
+        ("nosuch", "GET", "nosuch|x", "Client|No-Evict", "xadd", "bitfield"),
+        ("nosuch",),
+        ("client|nosuch", "nosuch|get"),
+        ("zadd", "", "hsetex", "xinfo|stream", "pfdebug"),
+    ):
+        a, b = p.run("command", "docs", *names)
+        x = [(n, _comparable(n.decode(), d)) for n, d in _pairs(a)]
+        y = [(n, _comparable(n.decode(), _without_prose(d))) for n, d in _pairs(b)]
+        assert x == y, f"COMMAND DOCS {' '.join(names)} (RESP{p.protocol})\n  shard : {x!r}\n  valkey: {y!r}"
+    p.exact_many([("command", "docs", "nosuch"), ("command", "docs", "get", "nosuch", "lpos"), ("command", "docs", "DEBUG", "getex")])
+
+
+def test_command_docs_of_all_commands(pair2: Pair) -> None:
+    """COMMAND DOCS without names: every command of ours (Valkey has more), each as
+    COMMAND DOCS <name> gives it; subcommands only inside their container."""
+    a, b = pair2.run("command", "docs")
+    theirs = dict(_pairs(b))
+    ours = _pairs(a)
+    assert {n for n, _ in ours} == {n for n in pair2.s.execute_command("command", "list") if b"|" not in n}
+    for name, doc in ours:
+        subs = _subcommand_names(doc)
+        x = _comparable(name.decode(), doc, subs)
+        y = _comparable(name.decode(), _without_prose(theirs[name]), subs)
+        assert x == y, f"COMMAND DOCS: {name!r} (RESP{pair2.protocol})"
+
+
 # ---------------------------------------------------------------- CONFIG / INFO / TIME
 
 
