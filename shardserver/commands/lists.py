@@ -32,7 +32,7 @@ _add("lrem", 4, "write", "list", "Removes elements from a list. Deletes the list
 _add("ltrim", 4, "write", "list", "Removes elements from both ends of a list. Deletes the list if all elements were trimmed.", "1.0.0", "O(N) where N is the number of elements to be removed by the operation.", keys=KeySpec(1, 1, 1, ("RW", "delete")))
 _add("lpos", -3, "readonly", "list", "Returns the index of matching elements in a list.", "6.0.6", "O(N) where N is the number of elements in the list, for the average case. When searching for elements near the head or the tail of the list, or when the MAXLEN option is provided, the command may run in constant time.", keys=_ROA)
 _add("lmove", 5, "write denyoom", "list", "Returns an element after popping it from one list and pushing it to another. Deletes the list if the last element was moved.", "6.2.0", "O(1)", keys=_MOVE, cross=COORD, specs=(_POP, _DST))
-_add("rpoplpush", 3, "write denyoom", "list", "Returns the last element of a list after removing and pushing it to another. Deletes the list if the last element was popped.", "1.2.0", "O(1)", keys=_MOVE, cross=COORD, specs=(_POP, _DST))
+_add("rpoplpush", 3, "write denyoom", "list", "Returns the last element of a list after removing and pushing it to another list. Deletes the list if the last element was popped.", "1.2.0", "O(1)", keys=_MOVE, cross=COORD, specs=(_POP, _DST))
 _add("lmpop", -4, "write movablekeys", "list", "Returns multiple elements from a list after removing them. Deletes the list if the last element was popped.", "7.0.0", "O(N+M) where N is the number of provided keys and M is the number of elements returned.", FRONT, specs=(KeySpec(1, 1, 1, ("RW", "access", "delete"), keynum=(0, 1, 1)),))
 
 # blocking

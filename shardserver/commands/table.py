@@ -303,7 +303,7 @@ slowlog = _container("slowlog", "server", "A container for slow log commands.", 
 _add("get", -2, "admin loading stale", "server", "Returns the slow log's entries.", "2.2.12", "O(N) where N is the number of entries returned", FRONT, tips=("request_policy:all_nodes", "nondeterministic_output"), parent=slowlog, acl=_ADMIN)
 _add("len", 2, "admin loading stale", "server", "Returns the number of entries in the slow log.", "2.2.12", "O(1)", FRONT, tips=("request_policy:all_nodes", "response_policy:agg_sum", "nondeterministic_output"), parent=slowlog, acl=_ADMIN)
 _add("reset", 2, "admin loading stale", "server", "Clears all entries from the slow log.", "2.2.12", "O(N) where N is the number of entries in the slowlog", FRONT, tips=_NX_TIPS, parent=slowlog, acl=_ADMIN)
-_add("help", 2, "loading stale", "server", "Show helpful text about the different subcommands", "6.2.0", "O(1)", FRONT, parent=slowlog)
+_add("help", 2, "loading stale", "server", "Shows helpful text about the different subcommands.", "6.2.0", "O(1)", FRONT, parent=slowlog)
 latency = _container("latency", "server", "A container for latency diagnostics commands.", "2.8.13")
 _LAT_TIPS = ("nondeterministic_output", "request_policy:all_nodes", "response_policy:special")
 _add("latest", 2, "admin noscript loading stale", "server", "Returns the latest latency samples for all events.", "2.8.13", "O(1)", FRONT, tips=_LAT_TIPS, parent=latency, acl=_ADMIN)
@@ -326,7 +326,7 @@ _add("bgsave", -1, "admin noscript no_async_loading", "server", "Asynchronously 
 _add("save", 1, "admin noscript no_async_loading no_multi", "server", "Synchronously saves the database(s) to disk.", "1.0.0", "O(N) where N is the total number of keys in all databases", FRONT, acl=_ADMIN)
 _add("lastsave", 1, "loading stale fast", "server", "Returns the Unix timestamp of the last successful save to disk.", "1.0.0", "O(1)", FRONT, tips=("nondeterministic_output",), acl="@admin @fast @dangerous")
 _add("dbsize", 1, "readonly fast", "server", "Returns the number of keys in the database.", "1.0.0", "O(1)", ALL, tips=("request_policy:all_shards", "response_policy:agg_sum"), acl="@keyspace @read @fast")
-_add("flushdb", -1, "write", "server", "Remove all keys from the current database.", "1.0.0", "O(N) where N is the number of keys in the selected database", ALL, tips=("request_policy:all_shards", "response_policy:all_succeeded"), acl="@keyspace @write @slow @dangerous")
+_add("flushdb", -1, "write", "server", "Removes all keys from the current database.", "1.0.0", "O(N) where N is the number of keys in the selected database", ALL, tips=("request_policy:all_shards", "response_policy:all_succeeded"), acl="@keyspace @write @slow @dangerous")
 _add("flushall", -1, "write", "server", "Removes all keys from all databases.", "1.0.0", "O(N) where N is the total number of keys in all databases", ALL, tips=("request_policy:all_shards", "response_policy:all_succeeded"), acl="@keyspace @write @slow @dangerous")
 _add("swapdb", 3, "write fast", "server", "Swaps two databases.", "4.0.0", "O(N) where N is the count of clients watching or blocking on keys from both databases.", ALL, acl="@keyspace @write @fast @dangerous")
 
@@ -336,7 +336,7 @@ _add("set", -3, "write denyoom", "string", "Sets the string value of a key, igno
 _add("getex", -2, "write fast", "string", "Returns the string value of a key after setting its expiration time.", "6.2.0", "O(1)", keys=KeySpec(1, 1, 1, ("RW", "access", "update"), "RW and UPDATE because it changes the TTL"))
 _add("getdel", 2, "write fast", "string", "Returns the string value of a key after deleting the key.", "6.2.0", "O(1)", keys=WD)
 _add("getset", 3, "write denyoom fast", "string", "Returns the previous string value of a key after setting it to a new value.", "1.0.0", "O(1)", keys=WA)
-_add("setnx", 3, "write denyoom fast", "string", "Set the string value of a key only when the key doesn't exist.", "1.0.0", "O(1)", keys=KeySpec(1, 1, 1, ("OW", "insert")))
+_add("setnx", 3, "write denyoom fast", "string", "Sets the string value of a key only when the key doesn't exist.", "1.0.0", "O(1)", keys=KeySpec(1, 1, 1, ("OW", "insert")))
 _add("setex", 4, "write denyoom", "string", "Sets the string value and expiration time of a key. Creates the key if it doesn't exist.", "2.0.0", "O(1)", keys=WI)
 _add("psetex", 4, "write denyoom", "string", "Sets both string value and expiration time in milliseconds of a key. The key is created if it doesn't exist.", "2.6.0", "O(1)", keys=WI)
 _add("mget", -2, "readonly fast", "string", "Atomically returns the string values of one or more keys.", "1.0.0", "O(N) where N is the number of keys to retrieve.", keys=KeySpec(1, -1, 1, ("RO", "access")), cross=SPLIT, tips=("request_policy:multi_shard",))
@@ -345,8 +345,8 @@ _add("msetnx", -3, "write denyoom", "string", "Atomically modifies the string va
 _add("incr", 2, "write denyoom fast", "string", "Increments the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.", "1.0.0", "O(1)", keys=WA)
 _add("decr", 2, "write denyoom fast", "string", "Decrements the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.", "1.0.0", "O(1)", keys=WA)
 _add("incrby", 3, "write denyoom fast", "string", "Increments the integer value of a key by a number. Uses 0 as initial value if the key doesn't exist.", "1.0.0", "O(1)", keys=WA)
-_add("decrby", 3, "write denyoom fast", "string", "Decrements a number from the integer value of a key. Uses 0 as initial value if the key doesn't exist.", "1.0.0", "O(1)", keys=WA)
-_add("incrbyfloat", 3, "write denyoom fast", "string", "Increment the floating point value of a key by a number. Uses 0 as initial value if the key doesn't exist.", "2.6.0", "O(1)", keys=WA)
+_add("decrby", 3, "write denyoom fast", "string", "Decrements the integer value of a key by a number. Uses 0 as initial value if the key doesn't exist.", "1.0.0", "O(1)", keys=WA)
+_add("incrbyfloat", 3, "write denyoom fast", "string", "Increments the floating point value of a key by a number. Uses 0 as initial value if the key doesn't exist.", "2.6.0", "O(1)", keys=WA)
 _add("append", 3, "write denyoom fast", "string", "Appends a string to the value of a key. Creates the key if it doesn't exist.", "2.0.0", "O(1). The amortized time complexity is O(1) assuming the appended value is small and the already present value is of any size, since the dynamic string library used by the server will double the free space available on every reallocation.", keys=KeySpec(1, 1, 1, ("RW", "insert")))
 _add("strlen", 2, "readonly fast", "string", "Returns the length of a string value.", "2.2.0", "O(1)", keys=RX)
 _add("getrange", 4, "readonly", "string", "Returns a substring of the string stored at a key.", "2.4.0", "O(N) where N is the length of the returned string. The complexity is ultimately determined by the returned length, but because creating a substring from an existing string is very cheap, it can be considered O(1) for small strings.", keys=R)
@@ -378,8 +378,8 @@ _add("keys", 2, "readonly", "generic", "Returns all key names that match a patte
 _add("scan", -2, "readonly", "generic", "Iterates over the key names in the database.", "2.8.0", "O(1) for every call. O(N) for a complete iteration, including enough command calls for the cursor to return back to 0. N is the number of elements inside the collection.", SCAN, tips=("nondeterministic_output", "request_policy:special", "response_policy:special"))
 _add("randomkey", 1, "readonly", "generic", "Returns a random key name from the database.", "1.0.0", "O(1)", ALL, tips=("request_policy:all_shards", "response_policy:special", "nondeterministic_output"))
 obj = _container("object", "generic", "A container for object introspection commands.", "2.2.3", route=SINGLE)
-for _n, _s in (("encoding", "Returns the internal encoding of an object."), ("idletime", "Returns the time since the last access to an object."), ("freq", "Returns the logarithmic access frequency counter of an object."), ("refcount", "Returns the reference count of a value of a key.")):
-    _add(_n, 3, "readonly", "generic", _s, "2.2.3", "O(1)", keys=KeySpec(2, 2, 1, ("RO",)), parent=obj, tips=("nondeterministic_output",))
+for _n, _s, _since in (("encoding", "Returns the internal encoding of an object.", "2.2.3"), ("idletime", "Returns the time since the last access to an object.", "2.2.3"), ("freq", "Returns the logarithmic access frequency counter of an object.", "4.0.0"), ("refcount", "Returns the reference count of a value of a key.", "2.2.3")):
+    _add(_n, 3, "readonly", "generic", _s, _since, "O(1)", keys=KeySpec(2, 2, 1, ("RO",)), parent=obj, tips=("nondeterministic_output",))
 _add("help", 2, "loading stale", "generic", "Returns helpful text about the different subcommands.", "6.2.0", "O(1)", FRONT, parent=obj)
 
 

@@ -536,33 +536,17 @@ def _without_prose(doc: Any, is_arg: bool = False) -> Any:
     return _like(out, doc)
 
 
-# Summaries and versions that the command table (table.py, lists.py) gives differently
-# from Valkey 9: compared with that field left out, and the test fails once one is put
-# right, so that its line here goes too.
-TABLE_DOC_DIFFERENCES = {
-    "slowlog|help": b"summary",
-    "flushdb": b"summary",
-    "setnx": b"summary",
-    "decrby": b"summary",
-    "incrbyfloat": b"summary",
-    "object|freq": b"since",
-    "rpoplpush": b"summary",
-}
-
-
 def _subcommand_names(doc: Any) -> set[bytes]:
     return {n for n, _ in _pairs(_field(doc, b"subcommands") or [])}
 
 
-def _comparable(name: str, doc: Any, subcommands: set[bytes] | frozenset[bytes] = frozenset()) -> Any:
-    """``doc`` with a known table difference left out, and a container's subcommands as
-    a dict (Valkey's come in its hash order) of just ``subcommands`` (Valkey has more)."""
+def _comparable(doc: Any, subcommands: set[bytes] | frozenset[bytes] = frozenset()) -> Any:
+    """``doc`` with a container's subcommands as a dict (Valkey's come in its hash order)
+    of just ``subcommands`` (Valkey has more)."""
     out = []
     for key, value in _pairs(doc):
-        if TABLE_DOC_DIFFERENCES.get(name) == key:
-            continue
         if key == b"subcommands":
-            value = {n: _comparable(n.decode(), d) for n, d in _pairs(value) if n in subcommands}
+            value = {n: _comparable(d) for n, d in _pairs(value) if n in subcommands}
         out.append((key, value))
     return _like(out, doc)
 
@@ -587,13 +571,10 @@ def test_command_docs_match_for_every_command(pair2: Pair) -> None:
         ((name_b, theirs),) = _pairs(b)
         assert name_a == name_b == raw_name
         theirs_plain = _without_prose(theirs)
-        if name in TABLE_DOC_DIFFERENCES:
-            field = TABLE_DOC_DIFFERENCES[name]
-            assert _field(ours, field) != _field(theirs, field), f"{name}: the table's {field!r} is Valkey's now; drop it from TABLE_DOC_DIFFERENCES"
         subs = _subcommand_names(ours)
-        x, y = _comparable(name, ours, subs), _comparable(name, theirs_plain, subs)
+        x, y = _comparable(ours, subs), _comparable(theirs_plain, subs)
         assert x == y, f"COMMAND DOCS {name} (RESP{p.protocol})\n  shard : {x!r}\n  valkey: {y!r}"
-        if not subs and theirs_plain == theirs and name not in TABLE_DOC_DIFFERENCES:
+        if not subs and theirs_plain == theirs:
             p.exact("command", "docs", raw_name)
             exact += 1
     assert exact > 100  # most commands have no history and no argument summaries
@@ -609,8 +590,8 @@ def test_command_docs_of_several_and_unknown_names(pair2: Pair) -> None:
         ("zadd", "", "hsetex", "xinfo|stream", "pfdebug"),
     ):
         a, b = p.run("command", "docs", *names)
-        x = [(n, _comparable(n.decode(), d)) for n, d in _pairs(a)]
-        y = [(n, _comparable(n.decode(), _without_prose(d))) for n, d in _pairs(b)]
+        x = [(n, _comparable(d)) for n, d in _pairs(a)]
+        y = [(n, _comparable(_without_prose(d))) for n, d in _pairs(b)]
         assert x == y, f"COMMAND DOCS {' '.join(names)} (RESP{p.protocol})\n  shard : {x!r}\n  valkey: {y!r}"
     p.exact_many([("command", "docs", "nosuch"), ("command", "docs", "get", "nosuch", "lpos"), ("command", "docs", "DEBUG", "getex")])
 
@@ -624,8 +605,8 @@ def test_command_docs_of_all_commands(pair2: Pair) -> None:
     assert {n for n, _ in ours} == {n for n in pair2.s.execute_command("command", "list") if b"|" not in n}
     for name, doc in ours:
         subs = _subcommand_names(doc)
-        x = _comparable(name.decode(), doc, subs)
-        y = _comparable(name.decode(), _without_prose(theirs[name]), subs)
+        x = _comparable(doc, subs)
+        y = _comparable(_without_prose(theirs[name]), subs)
         assert x == y, f"COMMAND DOCS: {name!r} (RESP{pair2.protocol})"
 
 
