@@ -18,6 +18,7 @@ NULL_ARRAY                null array ``*-1``       null ``_``
 float                     bulk string              double
 list / tuple              array                    array
 dict                      flat array               map
+PairsReply                flat array               map (keys may repeat)
 SetReply                  array                    set
 Simple                    simple string            simple string
 ErrorReply                error                    error
@@ -55,6 +56,13 @@ class ErrorReply(Exception):
 
 class SetReply(list):  # type: ignore[type-arg]
     """An array that RESP3 clients receive as a set."""
+
+    __slots__ = ()
+
+
+class PairsReply(list):  # type: ignore[type-arg]
+    """A map kept as (key, value) pairs, so a key may repeat (COMMAND DOCS get get):
+    a map in RESP3, a flat array in RESP2."""
 
     __slots__ = ()
 
@@ -185,6 +193,11 @@ def _encode_into(out: list[bytes], value: Any, resp3: bool) -> None:
     elif t is dict:
         out.append((b"%%%d\r\n" if resp3 else b"*%d\r\n") % (len(value) * (1 if resp3 else 2)))
         for k, v in value.items():
+            _encode_into(out, k, resp3)
+            _encode_into(out, v, resp3)
+    elif t is PairsReply:
+        out.append((b"%%%d\r\n" if resp3 else b"*%d\r\n") % (len(value) * (1 if resp3 else 2)))
+        for k, v in value:
             _encode_into(out, k, resp3)
             _encode_into(out, v, resp3)
     elif t is SetReply:

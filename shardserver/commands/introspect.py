@@ -13,7 +13,7 @@ from shardserver.commands.grammar import GRAMMAR, Arg, Doc
 from shardserver.commands.table import TABLE, Command, KeySpec, all_commands
 from shardserver.errors import CommandError
 from shardserver.glob import compile_glob
-from shardserver.resp import SetReply, Simple
+from shardserver.resp import PairsReply, SetReply, Simple
 
 
 def _key_spec(ks: KeySpec) -> dict[bytes, Any]:
@@ -132,11 +132,11 @@ def reply_info(names: list[bytes]) -> Any:
 def reply_docs(names: list[bytes]) -> Any:
     if not names:
         return {c.name.encode(): command_docs(c) for c in TABLE.values()}
-    out: dict[bytes, Any] = {}
+    out = PairsReply()  # a name asked twice is answered twice, as Valkey does
     for name in names:
         cmd = find(name)
         if cmd is not None:
-            out[cmd.fullname.encode()] = command_docs(cmd)
+            out.append((cmd.fullname.encode(), command_docs(cmd)))
     return out
 
 
