@@ -1143,27 +1143,7 @@ static int lp_string2ll(const unsigned char *s, Py_ssize_t n, long long *out) {
     return 1;
 }
 
-static Py_ssize_t lp_entry_size(PyObject *item) {
-    const unsigned char *s = (const unsigned char *)PyBytes_AS_STRING(item);
-    Py_ssize_t n = PyBytes_GET_SIZE(item), enc;
-    long long v;
-    if (n > 0 && n <= 20 && ((s[0] >= '0' && s[0] <= '9') || s[0] == '-') && lp_string2ll(s, n, &v)) {
-        if (v >= 0 && v <= 127) return 2;
-        if (v >= -4096 && v <= 4095) return 3;
-        if (v >= -32768 && v <= 32767) return 4;
-        if (v >= -8388608 && v <= 8388607) return 5;
-        if (v >= -2147483648LL && v <= 2147483647LL) return 6;
-        return 10;
-    }
-    enc = n <= 63 ? 1 + n : n <= 4095 ? 2 + n : 5 + n;
-    return enc + (enc <= 127 ? 1 : enc < 16383 ? 2 : enc < 2097151 ? 3 : enc < 268435455 ? 4 : 5);
-}
-
-static PyObject *entry_size(PyObject *self, PyObject *arg) {
-    if (!PyBytes_Check(arg)) { PyErr_SetString(PyExc_TypeError, "entry_size() expects bytes"); return NULL; }
-    return PyLong_FromSsize_t(lp_entry_size(arg));
-}
-
+/* bytes of a listpack integer entry (encoding and back-length): listpack.int_size */
 static Py_ssize_t lp_int_size(long long v) {
     if (v >= 0 && v <= 127) return 2;
     if (v >= -4096 && v <= 4095) return 3;
@@ -1171,6 +1151,21 @@ static Py_ssize_t lp_int_size(long long v) {
     if (v >= -8388608 && v <= 8388607) return 5;
     if (v >= -2147483648LL && v <= 2147483647LL) return 6;
     return 10;
+}
+
+static Py_ssize_t lp_entry_size(PyObject *item) {
+    const unsigned char *s = (const unsigned char *)PyBytes_AS_STRING(item);
+    Py_ssize_t n = PyBytes_GET_SIZE(item), enc;
+    long long v;
+    if (n > 0 && n <= 20 && ((s[0] >= '0' && s[0] <= '9') || s[0] == '-') && lp_string2ll(s, n, &v))
+        return lp_int_size(v);
+    enc = n <= 63 ? 1 + n : n <= 4095 ? 2 + n : 5 + n;
+    return enc + (enc <= 127 ? 1 : enc < 16383 ? 2 : enc < 2097151 ? 3 : enc < 268435455 ? 4 : 5);
+}
+
+static PyObject *entry_size(PyObject *self, PyObject *arg) {
+    if (!PyBytes_Check(arg)) { PyErr_SetString(PyExc_TypeError, "entry_size() expects bytes"); return NULL; }
+    return PyLong_FromSsize_t(lp_entry_size(arg));
 }
 
 /* stream_entry_bytes(master, fv, ms_delta, seq_delta): the listpack bytes one stream
