@@ -263,8 +263,17 @@ def _lex_walk(
     return out
 
 
+def _skiplist_offset(z: ZSetValue, offset: int, found: int) -> int:
+    """A LIMIT offset as Valkey 9 applies it to a range of ``found`` items: a skiplist
+    counts a negative one back from the range's end; a listpack answers nothing (-1)."""
+    if offset >= 0:
+        return offset
+    return found + offset if z.enc == SKIPLIST and found + offset >= 0 else -1
+
+
 def _window(z: ZSetValue, start: int, stop: int, offset: int, limit: int, reverse: bool) -> Iterator[tuple[float, bytes]]:
     """Items of [start, stop) in order (or reversed), after ``offset``, at most ``limit`` (<0: all)."""
+    offset = _skiplist_offset(z, offset, stop - start)
     if offset < 0:
         return iter(())
     count = stop - start - offset
@@ -532,7 +541,13 @@ def zrange_generic(ctx: ShardContext, argv: list[bytes], at: int, dst: bytes | N
                 items = z.index.iterate(start_rank, end_rank + 1)
     elif rangetype == LEX and lex_walked(z):
         members = list(z.index)
-        items = iter([members[i] for i in _lex_walk(members, *lrange, offset, limit, reverse)])
+        if offset < 0:  # the whole walk, then Valkey 9's offset back from its end (or nothing)
+            walked = _lex_walk(members, *lrange, 0, -1, reverse)
+            offset = _skiplist_offset(z, offset, len(walked))
+            walked = [] if offset < 0 else walked[offset : offset + limit if limit >= 0 else None]
+        else:
+            walked = _lex_walk(members, *lrange, offset, limit, reverse)
+        items = iter([members[i] for i in walked])
     else:
         if rangetype == SCORE:
             start, stop = score_span(z, *srange)
@@ -1005,12 +1020,19 @@ def cmd_zscan(ctx: ShardContext, argv: list[bytes]) -> Any:
         return [b"0", []]
     matcher, count, noscores = parse_scan_options(argv, 3, zset=True)
     nxt, members = z.scan(cursor, count)
+    # Valkey prints a listpack's scores as stored (its d2string text) and a
+    # skiplist's with %.17g: 0.1 comes back as 0.10000000000000001 there
+    fmt = _g17 if z.enc == SKIPLIST else double_bytes
     out: list[bytes] = []
     for m in members:
         if matcher is not None and not matcher(m):
             continue
         out.append(m)
         if not noscores:
-            out.append(double_bytes(z.scores[m]))
+            out.append(fmt(z.scores[m]))
     return [b"%d" % nxt, out]
+
+
+def _g17(score: float) -> bytes:
+    return b"%.17g" % score
 
