@@ -174,19 +174,25 @@ def type_name(value: Any) -> str:
 
 
 class Clock:
-    """The shard's notion of now, read once per batch of commands."""
+    """The shard's notion of now, read once per batch of commands.
 
-    __slots__ = ("ms", "sec", "touch")
+    ``ms`` decides expiry; AOF replay sets it to 0 so that no TTL passes
+    mid-replay.  ``wall`` is the real time even then: what a replayed record
+    stamps (a stream's delivery and consumer times) must be a real time.
+    """
+
+    __slots__ = ("ms", "wall", "sec", "touch")
 
     def __init__(self) -> None:
         self.ms = 0
+        self.wall = 0
         self.sec = 0
         self.touch = True  # False while running a CLIENT NO-TOUCH client's commands
         self.tick()
 
     def tick(self) -> None:
         ms = int(time.time() * 1000)
-        self.ms = ms
+        self.ms = self.wall = ms
         sec = ms // 1000
         if sec != self.sec:
             self.sec = sec

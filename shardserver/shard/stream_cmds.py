@@ -278,7 +278,7 @@ def cmd_xadd(ctx: ShardContext, argv: list[bytes]) -> Any:
         else:
             new_id = a.id
     else:
-        new_id = s.next_auto_id(ctx.keyspace.clock.ms)
+        new_id = s.next_auto_id(ctx.keyspace.clock.wall)
     if new_id is None or new_id <= s.last_id:
         raise CommandError(errors.STREAM_ID_TOO_SMALL)
     fv = tuple(argv[field_pos:])
@@ -494,7 +494,7 @@ def xread_serve(ctx: ShardContext, keys: list[bytes], specs: list[tuple[int, int
 def xreadgroup_serve(ctx: ShardContext, keys: list[bytes], specs: list[tuple[int, int]], r: ReadArgs, log: list[list[bytes]]) -> list[list[Any]]:
     """XREADGROUP: serve each stream, updating the group, its PEL and the consumer."""
     assert r.group is not None and r.consumer is not None
-    now = ctx.keyspace.clock.ms
+    now = ctx.keyspace.clock.wall
     gname, cname = r.group, r.consumer
     out: list[list[Any]] = []
     for key, (gt, _) in zip(keys, specs, strict=True):
@@ -799,7 +799,7 @@ def cmd_xgroup_destroy(ctx: ShardContext, argv: list[bytes]) -> Any:
 def cmd_xgroup_createconsumer(ctx: ShardContext, argv: list[bytes]) -> Any:
     _, g, _, _ = _xgroup_common(ctx, argv, b"createconsumer")
     assert g is not None
-    return 1 if g.create_consumer(argv[4], ctx.keyspace.clock.ms) is not None else 0
+    return 1 if g.create_consumer(argv[4], ctx.keyspace.clock.wall) is not None else 0
 
 
 @command("xgroup|delconsumer")
@@ -912,7 +912,7 @@ def cmd_xpending(ctx: ShardContext, argv: list[bytes]) -> Any:
         if c is None:
             return []
         pel_ids = c.pel
-    now = ctx.keyspace.clock.ms
+    now = ctx.keyspace.clock.wall
     out: list[Any] = []
     if not count:
         return out
@@ -949,7 +949,7 @@ def cmd_xclaim(ctx: ShardContext, argv: list[bytes]) -> Any:
             break
         ids.append(id_)
         j += 1
-    now = ctx.keyspace.clock.ms
+    now = ctx.keyspace.clock.wall
     retrycount = -1
     deliverytime = -1
     force = justid = False
@@ -1081,7 +1081,7 @@ def cmd_xautoclaim(ctx: ShardContext, argv: list[bytes]) -> Any:
         raise CommandError(errors.stream_nogroup(key, gname))
     if count > 1 << 26 and allocation_fails(count * 16):
         raise CommandError(errors.STREAM_XAUTOCLAIM_NOMEM)  # Valkey allocates COUNT stream IDs first
-    now = ctx.keyspace.clock.ms
+    now = ctx.keyspace.clock.wall
     consumer = g.consumers.get(argv[3])
     if consumer is None:
         consumer = g.create_consumer(argv[3], now)
@@ -1239,7 +1239,7 @@ def cmd_xinfo_consumers(ctx: ShardContext, argv: list[bytes]) -> Any:
     g = s.groups.get(argv[3]) if s.groups else None
     if g is None:
         raise CommandError(errors.stream_nogroup_for_key(argv[3], argv[2]))
-    now = ctx.keyspace.clock.ms
+    now = ctx.keyspace.clock.wall
     out = []
     for c in g.sorted_consumers():
         inactive = now - c.active_time if c.active_time != -1 else -1

@@ -1017,3 +1017,24 @@ def test_pfcount_that_caches_a_cardinality_is_logged(tmp_path: Path) -> None:
         assert _aof_bytes(tmp_path) == size
     with server(tmp_path, shards=1) as s:
         assert client(s, db=2).get("h") == before
+
+
+def test_replayed_stream_times_are_real_times(tmp_path: Path) -> None:
+    """Replay runs with the expiry clock at 0 (no TTL passes mid-replay), but what a
+    replayed record stamps is a real time: a pending entry's delivery time (XCLAIM
+    ... TIME) and its consumer's seen and active times.  They came back as 0, so
+    XPENDING and XINFO CONSUMERS showed an idle time of about 56 years (found by a
+    differential fuzzer; Valkey shows the time since the read, and since the load)."""
+    with server(tmp_path, shards=1) as s:
+        r = client(s)
+        r.xadd("s", {"a": "1"}, id="1-1")
+        r.xgroup_create("s", "g", id="0")
+        r.xreadgroup("g", "c", {"s": ">"}, count=1)
+        idle_before = r.xpending_range("s", "g", "-", "+", 10)[0]["time_since_delivered"]
+    with server(tmp_path, shards=1) as s:
+        r = client(s)
+        (entry,) = r.xpending_range("s", "g", "-", "+", 10)
+        assert entry["message_id"] == b"1-1" and entry["consumer"] == b"c" and entry["times_delivered"] == 1
+        assert idle_before <= entry["time_since_delivered"] < 60_000
+        (consumer,) = r.xinfo_consumers("s", "g")
+        assert consumer["pending"] == 1 and 0 <= consumer["idle"] < 60_000 and 0 <= consumer["inactive"] < 60_000
