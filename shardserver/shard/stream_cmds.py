@@ -723,7 +723,11 @@ def cmd_xtry(ctx: ShardContext, argv: list[bytes]) -> Any:
 
 
 def _xgroup_common(ctx: ShardContext, argv: list[bytes], sub: bytes) -> tuple[Stream | None, Group | None, bool, int]:
-    """Option parsing and key/group checks shared by the XGROUP subcommands."""
+    """Option parsing and key/group checks shared by the XGROUP subcommands.
+
+    The AOF record is the command as clients send it (``XGROUP CREATE ...``), not
+    the shard's handler name ``xgroup|create`` that ``argv[0]`` holds here."""
+    ctx.rewrite = [[b"XGROUP", *argv[1:]]]
     mkstream = False
     entries_read = INVALID_READ
     create = sub == b"create"
