@@ -207,17 +207,21 @@ class Blocking:
         cell[0] = encode(value, conn.resp3)
         fr = self.front
         fr.reply_ready(conn)
-        conn.blocked = False
         # counted now, not when dispatched: a blocked client's CLIENT LIST tot-cmds and
         # INFO's total_commands_processed include its command once it is done, as in Valkey
         conn.tot_cmds += 1
         fr.stats["total_commands_processed"] += 1
-        if not conn.closing:
+        if conn.closing:
+            conn.blocked = False
+        else:
+            # still blocked until _resume: input that arrives meanwhile must wait behind
+            # the commands held back (it ran ahead of them, and took their replies' places)
             fr.loop.call_soon(self._resume, conn)
 
     def _resume(self, conn: ClientConnection) -> None:
         """Run what the client sent after its blocking command (held back meanwhile)."""
-        if conn.blocked or conn.closing:
+        conn.blocked = False
+        if conn.closing:
             return
         deferred, conn.deferred = conn.deferred, None
         if deferred is not None:

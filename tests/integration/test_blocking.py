@@ -417,3 +417,38 @@ def test_client_list_shows_output_a_slow_reader_has_not_taken(server: ServerProc
         assert (f["obl"], f["oll"], f["omem"]) == ("0", "0", "0")
     finally:
         sock.close()
+
+
+@pytest.mark.parametrize(
+    "pre",
+    [
+        [("RPUSH", L, "a"), ("BLPOP", L, "0")],
+        [("RPUSH", L, "a"), ("BLMOVE", L, H, "LEFT", "LEFT", "0")],  # across shards (with two)
+        [("ZADD", H, "1", "a"), ("BZPOPMIN", H, "0")],
+    ],
+    ids=["blpop", "blmove", "bzpopmin"],
+)
+def test_commands_after_a_served_blocking_command_keep_their_order(server: ServerProc, pre: list[tuple[str, ...]]) -> None:
+    """A blocking command served at once holds the client's next commands back until
+    its reply is in place.  Input that arrived in that gap used to run ahead of the held
+    commands and take their replies' places (GET m answered before the SET m x sent
+    before it; found by a differential fuzzer).  The second write follows the first
+    after the client yields its CPU once (``sleep(0)``, no wait: it lets the front run
+    the first write alone), so it often lands in that gap: with one shard about half
+    the rounds failed before the fix, with two a few in a hundred."""
+    from tests.integration.helpers import connect, read_replies, resp
+
+    first = b"".join(resp(*c) for c in [("DEL", "m"), *pre, ("SET", "m", "x")])
+    with shardserver(shards=1) as one:
+        for port, rounds in ((one.port, 150), (server.port, 150)):
+            for _ in range(rounds):
+                sock = connect(port)
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                try:
+                    sock.sendall(first)
+                    time.sleep(0)
+                    sock.sendall(resp("GET", "m"))
+                    replies = read_replies(sock, len(pre) + 3)
+                finally:
+                    sock.close()
+                assert replies[-2:] == [b"OK", b"x"], (port, replies)
