@@ -381,6 +381,26 @@ def test_config_listpack_limits_and_ziplist_aliases(pair2: Pair) -> None:
             r.execute_command("config", "set", "hash-max-listpack-entries", "512", "hash-max-listpack-value", "64")
 
 
+def test_a_lowered_entries_limit_converts_on_any_set(pair: Pair) -> None:
+    """Valkey checks a listpack hash's length after every set, an update of an existing
+    field too: a limit lowered at run time converts the hash at the next write of any
+    kind (an update used to leave it a listpack; found by a differential fuzzer)."""
+    ops = [("hset", "h", "f1", "x"), ("hmset", "h", "f1", "x"), ("hincrby", "h", "f1", "1"), ("hincrbyfloat", "h", "f1", "1.5"),
+           ("hsetnx", "h", "f1", "9"), ("hsetex", "h", "KEEPTTL", "FIELDS", "1", "f1", "x"), ("hsetex", "h", "FXX", "FIELDS", "1", "f1", "x"),
+           ("hdel", "h", "f3"), ("hset", "h", "f9", "y")]
+    try:
+        for op in ops:
+            for r in (pair.s, pair.v):
+                r.execute_command("config", "set", "hash-max-listpack-entries", "512")
+            pair.exact_many([("del", "h"), ("hset", "h", "f1", "1", "f2", "2", "f3", "3"), ("object", "encoding", "h")])
+            for r in (pair.s, pair.v):
+                r.execute_command("config", "set", "hash-max-listpack-entries", "1")
+            pair.exact_many([op, ("object", "encoding", "h"), ("hlen", "h"), ("hget", "h", "f1")])
+    finally:
+        for r in (pair.s, pair.v):
+            r.execute_command("config", "set", "hash-max-listpack-entries", "512")
+
+
 # ---------------------------------------------------------------- field expiration
 
 

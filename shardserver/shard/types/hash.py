@@ -223,6 +223,9 @@ class Hash:
                 self.convert()
             created = True
         else:
+            if self.buckets is None and len(d) > LIMITS["entries"]:
+                # as Valkey: any set checks the length (the limit may have been lowered since)
+                self.convert()
             was_expired = self.expired(field, now)
             d[field] = value
             created = was_expired
