@@ -19,7 +19,7 @@ from shardserver.shard import overlay
 from shardserver.shard.keyspace import Database
 from shardserver.shard.registry import CONFIG_HOOKS, ShardContext, command, internal
 from shardserver.shard.types import set as settype
-from shardserver.shard.types.set import INTSET, LISTPACK, SetValue
+from shardserver.shard.types.set import HASHTABLE, INTSET, LISTPACK, SetValue
 
 
 def _hook(name: str, limits: dict[str, int]) -> Callable[[bytes], None]:
@@ -233,9 +233,11 @@ def cmd_spop(ctx: ShardContext, argv: list[bytes]) -> Any:
         # intset for an intset) and returns the rest
         kept = s.sample(remaining)
         fresh = SetValue(INTSET if s.enc == INTSET else LISTPACK)
+        keep = set(kept)
+        if s.enc != HASHTABLE:  # picked from a listpack, they keep its order (lpRandomPairsUnique)
+            kept = [m for m in s if m in keep]
         for m in kept:
             fresh.add(m)
-        keep = set(kept)
         popped = [m for m in s if m not in keep]
         db.replace(key, fresh)
     ctx.rewrite = _srem_batches(key, popped)
