@@ -315,3 +315,24 @@ def test_encodings_after_random_edits(pair: Pair) -> None:
             _exact_all(pair, _edit_script(rnd))
     finally:
         pair.both("config", "set", "list-max-listpack-size", "-2")
+
+
+def test_a_quicklist_keeps_the_fill_it_was_created_with(pair: Pair) -> None:
+    """A quicklist's node decisions follow the list-max-listpack-size it was created
+    under, as Valkey's quicklist keeps its own fill; its conversion back to a listpack
+    follows the configuration of the moment (the new limit used to apply to existing
+    quicklists too; found by a differential fuzzer)."""
+    try:
+        pair.exact_many([
+            ("config", "set", "list-max-listpack-size", "0"),
+            ("rpush", "k", "a", "b"), ("object", "encoding", "k"),
+            ("rpush", "k2", "a", "b", "c"),
+            ("config", "set", "list-max-listpack-size", "-2"),
+            ("lmove", "k", "k", "RIGHT", "RIGHT"), ("object", "encoding", "k"),
+            ("rpush", "k", "c"), ("lpop", "k"), ("lpop", "k"), ("object", "encoding", "k"),
+            ("linsert", "k2", "BEFORE", "b", "x"), ("lpop", "k2", "3"), ("object", "encoding", "k2"),
+            ("lrange", "k", "0", "-1"), ("lrange", "k2", "0", "-1"),
+        ])
+    finally:
+        for r in (pair.s, pair.v):
+            r.execute_command("config", "set", "list-max-listpack-size", "-2")

@@ -78,7 +78,7 @@ enum { R_BLOCKS, R_BSCORES, R_MAXES, R_MSCORES, R_TREE, R_SIZE, R_STEPS };
 enum { S_ITEMS, S_POS, S_HOLES };
 enum { T_ENC, T_INTS, T_SMALL, T_BIG };
 enum { H_D, H_BUCKETS, H_TTL, H_HEAP, H_INDEXED };
-enum { L_ITEMS, L_LP_BYTES, L_NODES };
+enum { L_ITEMS, L_LP_BYTES, L_NODES, L_FILL };
 
 static PyObject *configure(PyObject *self, PyObject *args) {
     static const char *const zn[] = {"enc", "scores", "index", "scan_list", NULL};
@@ -86,7 +86,7 @@ static PyObject *configure(PyObject *self, PyObject *args) {
     static const char *const sn[] = {"items", "pos", "holes", NULL};
     static const char *const tn[] = {"enc", "ints", "small", "big", NULL};
     static const char *const hn[] = {"d", "buckets", "ttl", "heap", "indexed", NULL};
-    static const char *const ln[] = {"items", "lp_bytes", "nodes", NULL};
+    static const char *const ln[] = {"items", "lp_bytes", "nodes", "fill", NULL};
     PyObject *z, *r, *s, *t, *h, *l, *dq, *ze, *te, *hl, *tl, *zl, *fill, *esize, *load, *fb, *v[5] = {NULL, NULL, NULL, NULL, NULL};
     long n;
     if (!PyArg_ParseTuple(args, "OOOOOOOO!O!O!O!O!O!O:configure", &z, &r, &s, &t, &h, &l, &dq, &PyDict_Type, &ze, &PyDict_Type, &te,
@@ -382,6 +382,7 @@ static PyObject *hash_from_state(PyObject *self, PyObject *state) {
 static PyObject *list_from_state(PyObject *self, PyObject *state) {
     PyObject *l, *items, *nodes;
     if (check(state, 3, "list") < 0) return NULL;
+    if (PyList_GET_SIZE(list_fill) < 1) { PyErr_SetString(PyExc_ValueError, "list_fill is empty"); return NULL; }
     if (!(items = PyObject_CallOneArg(deque_type, PyList_GET_ITEM(state, 0)))) return NULL;
     nodes = PyList_GET_ITEM(state, 2);
     if (nodes == Py_None) {
@@ -394,6 +395,7 @@ static PyObject *list_from_state(PyObject *self, PyObject *state) {
     put(l, &list_l, L_ITEMS, items);
     put(l, &list_l, L_LP_BYTES, ref(PyList_GET_ITEM(state, 1)));
     put(l, &list_l, L_NODES, nodes);
+    put(l, &list_l, L_FILL, ref(PyList_GET_ITEM(list_fill, 0)));  /* a loaded quicklist takes the configuration of the load */
     return l;
 }
 
@@ -565,6 +567,7 @@ static PyObject *push_new(PyObject *argv, int tail) {
     put(l, &list_l, L_ITEMS, items);
     put(l, &list_l, L_LP_BYTES, lp);
     put(l, &list_l, L_NODES, ref(Py_None));
+    put(l, &list_l, L_FILL, ref(fill));
     return l;
 }
 

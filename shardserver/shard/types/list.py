@@ -23,7 +23,10 @@ limit; a quicklist becomes a listpack again after a shrinking command when it
 is down to one packed node of at most half the limit.
 
 ``list-max-listpack-size`` is process-wide (``FILL[0]``); the shard sets it
-from the configuration (``__config``).
+from the configuration (``__config``).  A quicklist keeps the value it was
+created with (``fill``), as Valkey's quicklist keeps its own: its node
+decisions follow that one, its conversion back to a listpack and a
+listpack's growth follow the configuration of the moment.
 """
 
 from __future__ import annotations
@@ -69,12 +72,13 @@ def is_large(size: int, fill: int) -> bool:
 @value_type
 class ListValue:
     TYPE = "list"
-    __slots__ = ("items", "lp_bytes", "nodes")
+    __slots__ = ("items", "lp_bytes", "nodes", "fill")
 
     def __init__(self) -> None:
         self.items: deque[bytes] = deque()
         self.lp_bytes = _LP_EMPTY
         self.nodes: deque[list[int]] | None = None  # quicklist nodes [count, bytes, plain]; None = listpack
+        self.fill = FILL[0]  # the quicklist's own list-max-listpack-size (set when it is created)
 
     # -- contract ------------------------------------------------------------
     def __len__(self) -> int:
@@ -97,13 +101,14 @@ class ListValue:
         value.items = deque(items)
         value.lp_bytes = lp_bytes
         value.nodes = None if nodes is None else deque(nodes)
-        return value
+        return value  # fill: the configuration of the load, as Valkey's loaded quicklists
 
     def copy(self) -> ListValue:
         value = ListValue()
         value.items = self.items.copy()
         value.lp_bytes = self.lp_bytes
         value.nodes = None if self.nodes is None else deque([list(n) for n in self.nodes])
+        value.fill = self.fill
         return value
 
     def memory_usage(self) -> int:
@@ -133,6 +138,7 @@ class ListValue:
         add = sum(map(len, values))
         if exceeds(fill, self.lp_bytes + add, len(self.items) + len(values)):
             self.nodes = deque()
+            self.fill = fill
             if self.items:
                 self.nodes.append([len(self.items), self.lp_bytes, 0])
 
@@ -153,7 +159,7 @@ class ListValue:
     def _node_push(self, v: bytes, tail: bool) -> None:
         nodes = self.nodes
         assert nodes is not None
-        fill = FILL[0]
+        fill = self.fill
         n = len(v)
         node = (nodes[-1] if tail else nodes[0]) if nodes else None
         if fill < 0:  # a size limit (the default): is_large and exceeds inlined, they were a fifth of LPUSH
@@ -251,7 +257,7 @@ class ListValue:
     # -- quicklist node model: inserts, replacements, merges (quicklist.c) ----------
     def _allow_insert(self, node: list[int] | None, size: int) -> bool:
         """_quicklistNodeAllowInsert."""
-        fill = FILL[0]
+        fill = self.fill
         if node is None or node[2] or is_large(size, fill):
             return False
         return not exceeds(fill, node[1] + size + _OVERHEAD, node[0] + 1)
@@ -260,7 +266,7 @@ class ListValue:
         """_quicklistNodeAllowMerge: the merged listpack loses one header and end byte."""
         if a[2] or b[2]:
             return False
-        return not exceeds(FILL[0], a[1] + b[1] - _LP_EMPTY, a[0] + b[0])
+        return not exceeds(self.fill, a[1] + b[1] - _LP_EMPTY, a[0] + b[0])
 
     def _merge(self, i: int) -> None:
         nodes = self.nodes
@@ -301,7 +307,7 @@ class ListValue:
             self.lp_bytes += entry_size(v) - entry_size(old)
             return
         nodes = self.nodes
-        fill = FILL[0]
+        fill = self.fill
         size = len(v)
         k, off = self._locate(i)
         node = nodes[k]
@@ -361,7 +367,7 @@ class ListValue:
         at_head = not after and off == 0
         nxt = nodes[k + 1] if k + 1 < len(nodes) else None
         prv = nodes[k - 1] if k > 0 else None
-        if is_large(size, FILL[0]):
+        if is_large(size, self.fill):
             if node[2] or at_tail or at_head:
                 nodes.insert(k + 1 if after else k, [1, size, 1])
             else:
