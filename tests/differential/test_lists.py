@@ -336,3 +336,24 @@ def test_a_quicklist_keeps_the_fill_it_was_created_with(pair: Pair) -> None:
     finally:
         for r in (pair.s, pair.v):
             r.execute_command("config", "set", "list-max-listpack-size", "-2")
+
+
+def test_lset_replaces_in_place_past_a_count_limited_nodes_size(pair: Pair) -> None:
+    """LSET puts a value that is not large into its packed node in place, even when the
+    node grows past 8 KB (quicklistReplaceEntry); the node used to split, so the list
+    stayed a quicklist where Valkey's converts back (found by a differential fuzzer)."""
+    big = "L" * 8150
+    try:
+        for fill in ("128", "1000"):
+            for r in (pair.s, pair.v):
+                r.execute_command("config", "set", "list-max-listpack-size", fill)
+            pair.exact_many([
+                ("del", "k", "k2"),
+                ("rpush", "k", big, "a"), ("object", "encoding", "k"),
+                ("lset", "k", "1", "x" * 70), ("object", "encoding", "k"), ("lrange", "k", "1", "1"),
+                ("lpush", "k2", "b", "b"), ("rpush", "k2", "P" * 8000), ("object", "encoding", "k2"),
+                ("lset", "k2", "-3", "y" * 300), ("object", "encoding", "k2"), ("llen", "k2"),
+            ])
+    finally:
+        for r in (pair.s, pair.v):
+            r.execute_command("config", "set", "list-max-listpack-size", "-2")

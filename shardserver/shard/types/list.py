@@ -313,7 +313,9 @@ class ListValue:
         node = nodes[k]
         large = is_large(size, fill)
         es = entry_size(v)
-        if not node[2] and not large and not exceeds(fill, node[1] - entry_size(old) + es, node[0]):
+        if not node[2] and not large:
+            # quicklistReplaceEntry: a packed node takes any value that is not large in
+            # place, even past the node's limit (LSET's shrink check follows)
             node[1] += es - entry_size(old)
         elif node[2] and large:
             node[1] = size
@@ -328,7 +330,7 @@ class ListValue:
             else:
                 nodes[k] = [1, _LP_EMPTY + es, 0]
         else:
-            # the node is full or the value large: split after the element, a new node for the
+            # a large value in a packed node: split after the element, a new node for the
             # value, then the old element (now the node's last) is deleted and nodes merged
             first = i - off
             new = [1, size, 1] if large else [1, _LP_EMPTY + es, 0]
