@@ -2733,14 +2733,7 @@ static PyObject *bulk_array(PyObject *self, PyObject *seq) {
     out = PyBytes_FromStringAndSize(NULL, total);
     if (!out) return NULL;
     p = put_header(PyBytes_AS_STRING(out), '*', n);
-    for (i = 0; i < n; i++) {
-        Py_ssize_t len = PyBytes_GET_SIZE(items[i]);
-        p = put_header(p, '$', len);
-        memcpy(p, PyBytes_AS_STRING(items[i]), len);
-        p += len;
-        *p++ = '\r';
-        *p++ = '\n';
-    }
+    for (i = 0; i < n; i++) p = fast_put_bulk(p, PyBytes_AS_STRING(items[i]), PyBytes_GET_SIZE(items[i]));
     if (_PyBytes_Resize(&out, p - PyBytes_AS_STRING(out)) < 0) return NULL;
     return out;
 }
@@ -3058,17 +3051,15 @@ static char *reply_put(char *p, PyObject *seq, int resp3) {
     for (i = 0; i < n; i++) {
         PyObject *x = items[i];
         if (PyBytes_CheckExact(x)) {
-            Py_ssize_t len = PyBytes_GET_SIZE(x);
-            p = put_header(p, '$', len);
-            memcpy(p, PyBytes_AS_STRING(x), len);
-            p += len;
-            *p++ = '\r';
-            *p++ = '\n';
+            p = fast_put_bulk(p, PyBytes_AS_STRING(x), PyBytes_GET_SIZE(x));
         } else if (PyFloat_CheckExact(x)) {
             char text[40];
             Py_ssize_t len = put_double(text, PyFloat_AS_DOUBLE(x)) - text;
-            if (resp3) *p++ = ',';
-            else p = put_header(p, '$', len);
+            if (!resp3) {
+                p = fast_put_bulk(p, text, len);
+                continue;
+            }
+            *p++ = ',';
             memcpy(p, text, len);
             p += len;
             *p++ = '\r';
