@@ -689,8 +689,8 @@ def _zpop(ctx: ShardContext, argv: list[bytes], maximum: bool) -> Any:
         if not len(z):
             ctx.db.delete(argv[1])
         return [member, score]
-    items = _pop(ctx, argv[1], z, 1 if count == -1 else count, maximum)
-    if ctx.resp3 and count != -1:
+    items = _pop(ctx, argv[1], z, count, maximum)
+    if ctx.resp3:
         return [[m, s] for m, s in items]
     return [x for m, s in items for x in (m, s)]
 
