@@ -208,24 +208,21 @@ class Hash:
         ``when`` is the new absolute expiry (None: none); ``keep_ttl`` keeps a
         live field's current one.  An expired field counts as created.
         """
-        if self.buckets is None:
-            limit = LIMITS["value"]
-            if when is not None or len(field) > limit or len(value) > limit:
-                self.convert()
         d = self.d
         old = d.get(field)
+        if self.buckets is None:
+            # as Valkey: any set checks a listpack against the limits, an update of a
+            # field too (the entries limit may have been lowered since)
+            limit = LIMITS["value"]
+            if when is not None or len(field) > limit or len(value) > limit or len(d) + (old is None) > LIMITS["entries"]:
+                self.convert()
         was_expired = False
         if old is None:
             d[field] = value
             if self.buckets is not None:
                 self.buckets.add(field)
-            elif len(d) > LIMITS["entries"]:
-                self.convert()
             created = True
         else:
-            if self.buckets is None and len(d) > LIMITS["entries"]:
-                # as Valkey: any set checks the length (the limit may have been lowered since)
-                self.convert()
             was_expired = self.expired(field, now)
             d[field] = value
             created = was_expired
