@@ -602,13 +602,13 @@ async def _move_steps(
             raise CommandError(errors.WRONGTYPE)
         # read, push, then pop: a crash between the two shards' writes (each durable
         # under the AOF before it is answered) leaves the element in both lists, never neither
-        index = b"-1" if wherefrom.lower() == b"right" else b"0"
-        value = (await hold.call(a, db, [[b"lindex", src, index]]))[0]
-        if isinstance(value, ErrorReply):
-            raise CommandError(value.text)
-        if value is None:
+        peeked = (await hold.call(a, db, [[b"__lpeekmove", src, wherefrom]]))[0]
+        if isinstance(peeked, ErrorReply):
+            raise CommandError(peeked.text)
+        if peeked is None:
             return None
-        pushed = (await hold.call(b, db, [[b"__lpushval", dst, whereto, value]]))[0]
+        value, counted = peeked
+        pushed = (await hold.call(b, db, [[b"__lpushval", dst, whereto, value, b"%d" % counted]]))[0]
         if isinstance(pushed, ErrorReply):
             raise CommandError(pushed.text)
         popped = (await hold.call(a, db, [[b"__lpopone", src, wherefrom]]))[0]

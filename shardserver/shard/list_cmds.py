@@ -336,12 +336,13 @@ def lmove(ctx: ShardContext, src: bytes, dst: bytes, src_tail: bool, dst_tail: b
         return None
     target = get_list(db, dst)  # the same object when src == dst: a rotation
     v = value.pop(src_tail)
+    add = value.moved(v)
     if target is None:
         target = ListValue()
-        target.push([v], dst_tail)
+        target.push([v], dst_tail, add)
         db.set(dst, target)  # a new key: wakes clients blocked on it
     else:
-        target.push([v], dst_tail)
+        target.push([v], dst_tail, add)
     _removed(db, src, value)
     return v
 
@@ -367,13 +368,33 @@ def cmd_lprobe(ctx: ShardContext, argv: list[bytes]) -> Any:
     return ctx.db.probe(argv[1:], ListValue)
 
 
+@internal("__lpeekmove")
+def cmd_lpeekmove(ctx: ShardContext, argv: list[bytes]) -> Any:
+    """__lpeekmove key left|right: [the end element, the bytes Valkey's conversion check
+    counts for it once moved (``ListValue.moved``)], or None: the read of a cross-shard LMOVE."""
+    value = get_list(ctx.db, argv[1])
+    if value is None:
+        return None
+    v = value.index(-1 if parse_where(argv[2]) else 0)
+    return None if v is None else [v, value.moved(v)]
+
+
 @internal("__lpushval", writes=True)
 def cmd_lpushval(ctx: ShardContext, argv: list[bytes]) -> Any:
-    """__lpushval key left|right value: the destination half of a cross-shard LMOVE."""
+    """__lpushval key left|right value [counted bytes]: the destination half of a cross-shard LMOVE."""
     tail = parse_where(argv[2])
-    push(ctx.db, argv[1], [argv[3]], tail)
-    ctx.rewrite = [[b"rpush" if tail else b"lpush", argv[1], argv[3]]]
-    return argv[3]
+    db = ctx.db
+    key, v = argv[1], argv[3]
+    add = int(argv[4]) if len(argv) > 4 else None
+    target = get_list(db, key)
+    if target is None:
+        target = ListValue()
+        target.push([v], tail, add)
+        db.set(key, target)
+    else:
+        target.push([v], tail, add)
+    ctx.rewrite = [[b"rpush" if tail else b"lpush", key, v]]
+    return v
 
 
 @internal("__lpopone", writes=True)

@@ -357,3 +357,23 @@ def test_lset_replaces_in_place_past_a_count_limited_nodes_size(pair: Pair) -> N
     finally:
         for r in (pair.s, pair.v):
             r.execute_command("config", "set", "list-max-listpack-size", "-2")
+
+
+def test_lmove_counts_an_integer_from_a_quicklist_as_no_bytes(pair: Pair) -> None:
+    """LMOVE's conversion check on the destination counts what a quicklist source hands
+    over as an integer (a canonical integer element) as 0 bytes, and what a listpack
+    source hands over (always a string) by its length: a destination 3-7 bytes under
+    the 8 KB limit stays a listpack only in the first case (found by a differential
+    fuzzer).  Same shard and across shards."""
+    near = [("lpush", "{d}", "P" * 8000, "Q" * 100), ("rpushx", "{d}", "r" * 70)]  # 8189 listpack bytes
+    cmds: list[tuple[str, ...]] = []
+    for src, dst in ((L2, L), (H, L)):
+        for head in ("-2514", "2514x", "007"):
+            for big in (True, False):  # the source a quicklist (two 8 KB elements) or a listpack
+                cmds += [("del", src, dst), *[tuple(a.replace("{d}", dst) for a in c) for c in near],
+                         ("object", "encoding", dst)]
+                if big:
+                    cmds += [("rpush", src, "S" * 8000, "T" * 9000)]
+                cmds += [("lpush", src, head), ("object", "encoding", src),
+                         ("lmove", src, dst, "left", "right"), ("object", "encoding", dst), ("llen", dst)]
+    _exact_all(pair, cmds)

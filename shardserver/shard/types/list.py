@@ -37,6 +37,7 @@ from collections.abc import Iterable, Iterator
 from itertools import islice
 from typing import Any
 
+from shardserver.numbers import strict_int
 from shardserver.shard.types import value_type
 from shardserver.shard.types.listpack import entries_size, entry_size
 
@@ -130,12 +131,15 @@ class ListValue:
         """Convert as if ``values`` were about to be added (LSET, LINSERT do this first)."""
         self._try_grow(values)
 
-    def _try_grow(self, values: list[bytes]) -> None:
-        """listTypeTryConversionAppend: a listpack that would grow too big becomes a quicklist."""
+    def _try_grow(self, values: list[bytes], add: int | None = None) -> None:
+        """listTypeTryConversionAppend: a listpack that would grow too big becomes a quicklist.
+
+        ``add``: the bytes Valkey counts for ``values`` when not their lengths (see ``moved``)."""
         if self.nodes is not None:
             return
         fill = FILL[0]
-        add = sum(map(len, values))
+        if add is None:
+            add = sum(map(len, values))
         if exceeds(fill, self.lp_bytes + add, len(self.items) + len(values)):
             self.nodes = deque()
             self.fill = fill
@@ -210,9 +214,9 @@ class ListValue:
         return _LP_EMPTY + entries_size(list(islice(self.items, start, start + count)))
 
     # -- operations ------------------------------------------------------------
-    def push(self, values: list[bytes], tail: bool) -> None:
+    def push(self, values: list[bytes], tail: bool, add: int | None = None) -> None:
         """LPUSH (tail False: each value goes to the head in turn) or RPUSH."""
-        self._try_grow(values)
+        self._try_grow(values, add)
         items = self.items
         if self.nodes is None:
             if tail:
@@ -235,6 +239,14 @@ class ListValue:
         else:
             self._node_pop(v, tail)
         return v
+
+    def moved(self, v: bytes) -> int:
+        """The bytes Valkey's conversion check counts for ``v`` just popped from this list
+        and pushed onto another (LMOVE): a quicklist hands over an integer entry as an
+        integer object, which the check counts as 0 bytes; a listpack hands over a string."""
+        if self.nodes is not None and 0 < len(v) <= 20 and strict_int(v) is not None:
+            return 0
+        return len(v)
 
     def pop_many(self, count: int, tail: bool) -> list[bytes]:
         out = [self.pop(tail) for _ in range(min(count, len(self.items)))]
