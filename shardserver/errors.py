@@ -155,8 +155,6 @@ STREAM_PLUS_GROUP = (
     "an empty result set."
 )
 STREAM_GT_XREAD = "ERR The > ID can be specified only when calling XREADGROUP using the GROUP <group> <consumer> option."
-STREAM_TIMEOUT_NOT_INTEGER = "ERR timeout is not an integer or out of range"
-STREAM_TIMEOUT_NEGATIVE = "ERR timeout is negative"
 STREAM_KEYS_MISROUTED = "ERR an option value spelled STREAMS hides the stream keys of this command; use another name"
 STREAM_XGROUP_NO_KEY = (
     "ERR The XGROUP subcommand requires the key to exist. Note that for CREATE you may want to use "
@@ -260,7 +258,10 @@ LPOS_RANK_ZERO = (
     "or use negative to start from the end of the list"
 )
 TIMEOUT_NOT_FLOAT = "ERR timeout is not a float or out of range"
+TIMEOUT_NOT_INTEGER = "ERR timeout is not an integer or out of range"  # a timeout in milliseconds
 TIMEOUT_NEGATIVE = "ERR timeout is negative"
 TIMEOUT_RANGE = "ERR timeout is out of range"
+# WAIT / WAITAOF
+WAITAOF_NO_AOF = "ERR WAITAOF cannot be used when numlocal is set but appendonly is disabled."
 UNBLOCKED = "UNBLOCKED client unblocked via CLIENT UNBLOCK"
 UNBLOCK_REASON = "ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR"

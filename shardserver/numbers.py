@@ -46,6 +46,19 @@ def parse_int(data: bytes, error: str = errors.NOT_INTEGER) -> int:
     return v
 
 
+def parse_ms_timeout(data: bytes, now_ms: int) -> int:
+    """Valkey's getTimeoutFromObjectOrReply in milliseconds (WAIT, WAITAOF, XREAD BLOCK):
+    0 = forever; a timeout whose deadline (``now_ms`` on) passes the 64-bit range is refused."""
+    v = strict_int(data)
+    if v is None:
+        raise CommandError(errors.TIMEOUT_NOT_INTEGER)
+    if v < 0:
+        raise CommandError(errors.TIMEOUT_NEGATIVE)
+    if v > LLONG_MAX - now_ms:
+        raise CommandError(errors.TIMEOUT_RANGE)
+    return v
+
+
 def parse_c_int(data: bytes, error: str | None = None) -> int:
     """Valkey's getIntFromObjectOrReply: a 64-bit integer that must also fit a C int.
 

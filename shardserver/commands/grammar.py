@@ -400,6 +400,8 @@ bgrewriteaof
 bgsave          [operation:(SCHEDULE@3.2.2|CANCEL@8.1.0)]
 save
 lastsave
+wait            numreplicas:integer timeout:integer
+waitaof         numlocal:integer numreplicas:integer timeout:integer
 dbsize
 flushdb         [flush-type:(ASYNC@4.0.0|SYNC@6.2.0)]
 flushall        [flush-type:(ASYNC@4.0.0|SYNC@6.2.0)]

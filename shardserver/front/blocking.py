@@ -530,7 +530,10 @@ class Blocking:
         if waiter is None or waiter.done:
             return False
         if error:  # Valkey counts the UNBLOCKED error as the command's rejected call
-            self.front.cmdstats.reject(waiter.blocker.argv[0].decode("latin-1").lower(), errors.UNBLOCKED)
+            name = waiter.blocker.argv[0].decode("latin-1").lower()
+            self.front.cmdstats.reject(name, errors.UNBLOCKED)
+            if not waiter.blocker.keys:  # WAIT, WAITAOF: Valkey also counts one more call
+                self.front.cmdstats.record(name, 0)
         self._expire(waiter, ErrorReply(errors.UNBLOCKED) if error else waiter.blocker.timeout_reply)
         return True
 

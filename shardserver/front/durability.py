@@ -1,19 +1,35 @@
-"""Persistence commands the front fans out to every shard: BGREWRITEAOF, BGSAVE, SAVE, LASTSAVE.
+"""Persistence commands the front fans out to every shard: BGREWRITEAOF, BGSAVE, SAVE,
+LASTSAVE, and the waits for durability, WAITAOF and WAIT.
 
 Ownership: the front only orchestrates; each shard rewrites or snapshots its
 own files (``shardserver/shard/persist.py``).  With ``appendonly yes`` a
 snapshot *is* an AOF rewrite (the new base files); with ``appendonly no``
 SAVE/BGSAVE write base files alone, which the next start loads, as Valkey
 loads its RDB file.
+
+WAITAOF asks every shard (``__waitaof``, sent after the client's earlier
+commands, so their records are among what it covers) whether its records are
+fsynced, and with numlocal 1 has them fsynced now.  The count is 1 only when
+every shard answers 1.  A shard judges by all the records it has taken, not
+only this client's: where Valkey compares the client's own offset, numlocal 0
+can answer 0 for a client whose own writes are on disk while another
+client's are not.  There are no replicas: a wait for replicas (WAIT with
+numreplicas above 0, WAITAOF with numreplicas above 0 or a local count that
+``appendfsync no`` never reaches) blocks the client until its timeout (0:
+forever), CLIENT UNBLOCK or disconnect, and then answers what it found when
+it started.
 """
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 from shardserver import errors
 from shardserver.errors import CommandError
+from shardserver.front.blocking import Blocker
 from shardserver.front.handlers import front
+from shardserver.numbers import parse_int, parse_ms_timeout, strict_int
 from shardserver.resp import OK, ErrorReply, Simple
 
 if TYPE_CHECKING:
@@ -101,3 +117,63 @@ def lastsave(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
         return min(int(r[b"last_save"]) for r in await pending)
 
     return run()
+
+
+def _as_c_int(v: int) -> int:
+    """Valkey keeps the replica count of a wait in a C int: the low 32 bits, signed."""
+    return (v + 2**31) % 2**32 - 2**31
+
+
+def _wait_blocker(argv: list[bytes], timeout_ms: int, reply: Any) -> Blocker:
+    """A wait on no key: only its timeout, CLIENT UNBLOCK or a disconnect ends it."""
+    return Blocker(keys=[], argv=argv, timeout=timeout_ms / 1000.0, step=lambda key: [], timeout_reply=reply)
+
+
+@front("wait")
+def wait(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
+    numreplicas = _as_c_int(parse_int(argv[1]))
+    timeout_ms = parse_ms_timeout(argv[2], int(time.time() * 1000))
+    if numreplicas <= 0:  # no replica acknowledges anything: 0 of 0 wanted is enough
+        return 0
+    blocker = _wait_blocker(argv, timeout_ms, 0)
+
+    async def attempt() -> Any:
+        return None
+
+    return fr.blocking.start_custom(conn, attempt, blocker)
+
+
+@front("waitaof")
+def waitaof(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
+    numlocal = strict_int(argv[1])
+    if numlocal is None:
+        raise CommandError(errors.NOT_INTEGER)
+    if not 0 <= numlocal <= 1:
+        raise CommandError(errors.range_between(0, 1))
+    numreplicas = strict_int(argv[2])
+    if numreplicas is None or numreplicas < 0:
+        raise CommandError(errors.POSITIVE)
+    numreplicas = _as_c_int(numreplicas)
+    timeout_ms = parse_ms_timeout(argv[3], int(time.time() * 1000))
+    enabled = bool(fr.config.get("appendonly"))
+    if numlocal and not enabled:
+        raise CommandError(errors.WAITAOF_NO_AOF)
+    if not enabled and numreplicas <= 0:
+        return [0, 0]
+    pending = _all_shards(fr, [b"__waitaof", b"%d" % numlocal]) if enabled else None
+    blocker = _wait_blocker(argv, timeout_ms, [0, 0])
+
+    async def attempt() -> Any:
+        local = 0
+        if pending is not None:
+            replies = await pending
+            for r in replies:
+                if isinstance(r, ErrorReply):
+                    return r
+            local = min(replies)
+        if local >= numlocal and numreplicas <= 0:
+            return [local, 0]
+        blocker.timeout_reply = [local, 0]
+        return None
+
+    return fr.blocking.start_custom(conn, attempt, blocker)

@@ -793,6 +793,24 @@ def cmd_aofinfo(ctx: ShardContext, argv: list[bytes]) -> Any:
     return ctx.worker.persist.info()
 
 
+@internal("__waitaof")
+def cmd_waitaof(ctx: ShardContext, argv: list[bytes]) -> Any:
+    """__waitaof numlocal: 1 when every record this shard has taken so far is fsynced, else 0.
+
+    The front sends it after the client's earlier commands, so those records are
+    among them.  numlocal 1 fsyncs them now unless ``appendfsync no`` (which never
+    fsyncs, as in Valkey, so the client waits out its timeout); numlocal 0 only
+    reports, as Valkey answers from its fsynced offset without waiting."""
+    w = ctx.worker.persist.writer
+    if w is None:
+        return 0
+    if w.synced >= w.written + w.pending():
+        return 1
+    if argv[1] != b"1" or w.policy == "no":
+        return 0
+    return 1 if w.write() and w.sync_now() else 0
+
+
 @internal("__latencyreset")
 def cmd_latencyreset(ctx: ShardContext, argv: list[bytes]) -> Any:
     ctx.worker.stats.reset_latency(argv[1:])

@@ -18,11 +18,12 @@ without blocking, as Valkey does inside MULTI.
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 from shardserver import errors
 from shardserver.errors import CommandError
-from shardserver.numbers import LLONG_MAX, parse_int, strict_int
+from shardserver.numbers import LLONG_MAX, parse_int, parse_ms_timeout, strict_int
 from shardserver.resp import NULL_ARRAY, OK, Raw, Simple, encode
 from shardserver.shard.registry import ShardContext, command, internal
 from shardserver.shard.types.stream import (
@@ -404,12 +405,7 @@ def parse_read(argv: list[bytes], xreadgroup: bool) -> ReadArgs:
         o = argv[i].lower()
         if o == b"block" and more:
             i += 1
-            timeout = strict_int(argv[i])
-            if timeout is None:
-                raise CommandError(errors.STREAM_TIMEOUT_NOT_INTEGER)
-            if timeout < 0:
-                raise CommandError(errors.STREAM_TIMEOUT_NEGATIVE)
-            r.block = timeout
+            r.block = parse_ms_timeout(argv[i], int(time.time() * 1000))
         elif o == b"count" and more:
             i += 1
             r.count = max(_ll(argv[i]), 0)

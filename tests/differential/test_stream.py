@@ -331,6 +331,11 @@ def test_xread(pair: Pair) -> None:
         xread count 1
         xread block x streams {A} 0
         xread block -1 streams {A} 0
+        xread block 1.5 streams {A} 0
+        xread block 99999999999999999999 streams {A} 0
+        xread block 9223372036854775806 streams {A} 0
+        xread block 9223372036854775807 streams {A} $
+        xreadgroup group g c block 9223372036854775806 streams {A} >
         set str x
         xread streams {A} str 0 bad
         xread streams {B} str bad 0
