@@ -390,6 +390,7 @@ memory|doctor
 memory|help
 debug           ; doc_flags syscmd
 monitor
+role
 time
 shutdown        [abort-selector:(
                   save-selector-block:{[save-selector:(NOSAVE|SAVE)] [NOW@7.0.0] [FORCE@7.0.0]

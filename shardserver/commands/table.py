@@ -320,6 +320,7 @@ _add("help", 2, "loading stale", "server", "Returns helpful text about the diffe
 _add("debug", -2, "admin noscript loading stale", "server", "A container for debugging commands.", "1.0.0", "Depends on subcommand.", FRONT, acl=_ADMIN)
 _add("monitor", 1, "admin noscript loading stale", "server", "Listens for all requests received by the server in real-time.", "1.0.0", "", FRONT, acl=_ADMIN)
 _add("time", 1, "loading stale fast", "server", "Returns the server time.", "2.6.0", "O(1)", FRONT, tips=("nondeterministic_output",))
+_add("role", 1, "noscript loading stale fast", "server", "Returns the replication role.", "2.8.12", "O(1)", FRONT, acl="@admin @fast @dangerous")
 _add("shutdown", -1, "admin noscript loading stale no_multi allow_busy", "server", "Synchronously saves the database(s) to disk and shuts down the server.", "1.0.0", "O(N) when saving, where N is the total number of keys in all databases when saving data, otherwise O(1)", FRONT)
 _add("bgrewriteaof", 1, "admin noscript no_async_loading", "server", "Asynchronously rewrites the append-only file to disk.", "1.0.0", "O(1)", FRONT, acl=_ADMIN)
 _add("bgsave", -1, "admin noscript no_async_loading", "server", "Asynchronously saves the database(s) to disk.", "1.0.0", "O(1)", FRONT, acl=_ADMIN)

@@ -541,6 +541,12 @@ def time_(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
     return [b"%d" % (now // 1_000_000), b"%d" % (now % 1_000_000)]
 
 
+@front("role")
+def role(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
+    """Always a primary with no replicas (shardserver does not replicate)."""
+    return [b"master", 0, []]
+
+
 @front("shutdown")
 def shutdown(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
     mode = "default"

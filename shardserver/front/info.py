@@ -37,6 +37,7 @@ def needs_cmdstats(wanted: list[str]) -> bool:
     return not wanted or any(w in STATS_SECTIONS or w in ("all", "everything", "default") for w in wanted)
 
 _RUN_ID = os.urandom(20).hex()
+_REPL_ID = os.urandom(20).hex()  # a primary's replication ID, new at each start as in Valkey
 
 
 # Sections rendered only when named: not part of "all" (slotkeys can be 16384 entries per db).
@@ -221,7 +222,13 @@ def render(
                 fields.append((f"latency_percentiles_usec_{cname}", pcts))
             section("Latencystats", fields)
         elif name == "replication":
-            section("Replication", [("role", "master"), ("connected_slaves", 0)])
+            # a primary that never had a replica: no backlog, offset 0 (Valkey's fields)
+            section("Replication", [
+                ("role", "master"), ("connected_slaves", 0), ("replicas_waiting_psync", 0),
+                ("master_failover_state", "no-failover"), ("master_replid", _REPL_ID), ("master_replid2", "0" * 40),
+                ("master_repl_offset", 0), ("second_repl_offset", -1), ("repl_backlog_active", 0),
+                ("repl_backlog_size", 10485760), ("repl_backlog_first_byte_offset", 0), ("repl_backlog_histlen", 0),
+            ])  # fmt: skip
         elif name == "cpu":
             user = usage.ru_utime + sum(int(s[b"cpu_user_us"]) for s in live) / 1e6
             sys_ = usage.ru_stime + sum(int(s[b"cpu_sys_us"]) for s in live) / 1e6

@@ -726,6 +726,24 @@ def test_info_clients_fields_and_pause_state(pair2: Pair) -> None:
         assert a[name] == b[name] == ("none" if name != "paused_timeout_milliseconds" else "0"), (name, a[name], b[name])
 
 
+def test_role_and_info_replication_of_a_primary_without_replicas(pair2: Pair) -> None:
+    pair2.exact_many([("role",), ("role", "x"), ("command", "info", "role"), ("command", "docs", "role")])
+    pair2.both("set", "k", "v")  # a write moves no replication offset without a backlog
+
+    def fields(r: Any) -> dict[str, str]:
+        text = call(r, "info", "replication")
+        text = text.decode() if isinstance(text, bytes) else str(text)
+        return dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+
+    a, b = fields(pair2.s), fields(pair2.v)
+    assert list(a) == list(b)
+    for name in a:
+        if name == "master_replid":  # random per start: only its form
+            assert len(a[name]) == 40 and int(a[name], 16) >= 0 and a[name] != b[name]
+        else:
+            assert a[name] == b[name], (name, a[name], b[name])
+
+
 def test_reset_quit(pair: Pair) -> None:
     a, b = _fresh(pair)
     try:
