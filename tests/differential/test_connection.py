@@ -699,14 +699,19 @@ def test_info_sections(pair2: Pair) -> None:
         assert ta.splitlines()[0] == tb.splitlines()[0]
 
 
+def _info_fields(r: Any, section: str) -> dict[str, str]:
+    """One INFO section's fields, in the server's order."""
+    text = call(r, "info", section)
+    text = text.decode() if isinstance(text, bytes) else str(text)
+    return dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+
+
 def test_info_clients_fields_and_pause_state(pair2: Pair) -> None:
     """INFO clients: the fields Valkey reports, in Valkey's order, and the pause fields
     under CLIENT PAUSE WRITE and after CLIENT UNPAUSE."""
 
-    def fields(port_client: Any) -> dict[str, str]:
-        text = call(port_client, "info", "clients")
-        text = text.decode() if isinstance(text, bytes) else str(text)
-        return dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+    def fields(r: Any) -> dict[str, str]:
+        return _info_fields(r, "clients")
 
     a, b = fields(pair2.s), fields(pair2.v)
     assert list(a) == list(b)
@@ -729,13 +734,7 @@ def test_info_clients_fields_and_pause_state(pair2: Pair) -> None:
 def test_role_and_info_replication_of_a_primary_without_replicas(pair2: Pair) -> None:
     pair2.exact_many([("role",), ("role", "x"), ("command", "info", "role"), ("command", "docs", "role")])
     pair2.both("set", "k", "v")  # a write moves no replication offset without a backlog
-
-    def fields(r: Any) -> dict[str, str]:
-        text = call(r, "info", "replication")
-        text = text.decode() if isinstance(text, bytes) else str(text)
-        return dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
-
-    a, b = fields(pair2.s), fields(pair2.v)
+    a, b = _info_fields(pair2.s, "replication"), _info_fields(pair2.v, "replication")
     assert list(a) == list(b)
     for name in a:
         if name == "master_replid":  # random per start: only its form
