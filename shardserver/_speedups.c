@@ -12,6 +12,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <structmember.h>
 #include <string.h>
 #include <stdint.h>
 #include <math.h>
@@ -1808,7 +1809,7 @@ static int lp_string2ll(const unsigned char *s, Py_ssize_t n, long long *out);
 static PyObject *reply_ok;
 
 /* The commands strings_loop takes, under the two spellings clients use. */
-enum { FAST_GET, FAST_SET, FAST_INCR, FAST_INCRBY, FAST_MSET, FAST_MGET };
+enum { FAST_GET, FAST_SET, FAST_INCR, FAST_INCRBY, FAST_MSET, FAST_MGET, FAST_PUSH };
 static struct fast_name {
     const char *text;
     int kind, argc;
@@ -1823,6 +1824,8 @@ static struct fast_name {
     {"DECRBY", FAST_INCRBY, 3, -1, NULL}, {"decrby", FAST_INCRBY, 3, -1, NULL},
     {"MSET", FAST_MSET, -3, 0, NULL}, {"mset", FAST_MSET, -3, 0, NULL},  /* argc: odd, at least 3 */
     {"MGET", FAST_MGET, 0, 0, NULL}, {"mget", FAST_MGET, 0, 0, NULL},     /* argc: at least 2 */
+    {"LPUSH", FAST_PUSH, 0, 0, NULL}, {"lpush", FAST_PUSH, 0, 0, NULL},   /* argc: at least 3 (checked there) */
+    {"RPUSH", FAST_PUSH, 0, 1, NULL}, {"rpush", FAST_PUSH, 0, 1, NULL},   /* sign 1: to the tail */
 };
 #define N_FAST_NAMES ((int)(sizeof fast_names / sizeof fast_names[0]))
 
@@ -2057,6 +2060,111 @@ static PyObject *key_object(PyObject *data, const char *p, Py_ssize_t n) {
     return PyBytes_FromStringAndSize(p, n);
 }
 
+/* -- lists: LPUSH/RPUSH onto an existing list, ListValue.push's twin ------------
+ * (shardserver/shard/types/list.py: the listpack's byte count, or the quicklist's
+ * nodes [count, bytes, plain]).  A push that would turn a listpack into a
+ * quicklist, and any other list command, stays Python's. */
+static PyTypeObject *list_type;   /* ListValue; NULL until configure_lists */
+static Py_ssize_t list_off[4];    /* its slots: items, lp_bytes, nodes, fill */
+static PyObject *list_fill;       /* FILL: [list-max-listpack-size] as configured */
+static PyObject *s_append, *s_appendleft;
+enum { L_ITEMS, L_LP_BYTES, L_NODES, L_FILL };
+#define LIST_SLOT(o, i) (*(PyObject **)((char *)(o) + list_off[i]))
+static const long long ql_levels[5] = {4096, 8192, 16384, 32768, 65536};
+
+static PyObject *configure_lists(PyObject *self, PyObject *args) {
+    static const char *const names[4] = {"items", "lp_bytes", "nodes", "fill"};
+    PyObject *type, *fill;
+    int i;
+    if (!PyArg_ParseTuple(args, "O!O!", &PyType_Type, &type, &PyList_Type, &fill)) return NULL;
+    if (PyList_GET_SIZE(fill) != 1) { PyErr_SetString(PyExc_TypeError, "configure_lists(): FILL holds one int"); return NULL; }
+    for (i = 0; i < 4; i++) {
+        PyObject *d = PyObject_GetAttrString(type, names[i]);
+        if (!d) return NULL;
+        if (!Py_IS_TYPE(d, &PyMemberDescr_Type) || ((PyMemberDescrObject *)d)->d_member->type != T_OBJECT_EX) {
+            Py_DECREF(d);
+            PyErr_Format(PyExc_TypeError, "configure_lists(): %s is not a __slots__ entry", names[i]);
+            return NULL;
+        }
+        list_off[i] = ((PyMemberDescrObject *)d)->d_member->offset;
+        Py_DECREF(d);
+    }
+    Py_INCREF(type);
+    Py_XSETREF(list_type, (PyTypeObject *)type);
+    Py_INCREF(fill);
+    Py_XSETREF(list_fill, fill);
+    Py_RETURN_NONE;
+}
+
+static long long ql_size_limit(long fill) {
+    long i = -fill - 1;
+    return ql_levels[i < 4 ? i : 4];
+}
+
+/* quicklistNodeExceedsLimit (list.py exceeds) */
+static int ql_exceeds(long fill, long long size, long long count) {
+    if (fill < 0) return size > ql_size_limit(fill);
+    if (size > 8192) return 1;
+    return count > (fill ? fill : 1);
+}
+
+/* an int of a node list [count, bytes, plain]; -1 with an exception if not one */
+static long long node_int(PyObject *node, Py_ssize_t i) {
+    PyObject *v = PyList_GET_ITEM(node, i);
+    if (!PyLong_CheckExact(v)) { PyErr_SetString(PyExc_TypeError, "a quicklist node is [count, bytes, plain]"); return -1; }
+    return PyLong_AsLongLong(v);
+}
+
+static int node_set(PyObject *node, Py_ssize_t i, long long v) {
+    PyObject *o = PyLong_FromLongLong(v);
+    return o ? PyList_SetItem(node, i, o) : -1;  /* steals o */
+}
+
+/* a new node [count, bytes, plain] at the end the push goes to */
+static int ql_new_node(PyObject *nodes, int tail, long long bytes, int plain) {
+    PyObject *node = Py_BuildValue("[iLi]", 1, bytes, plain), *r;
+    if (!node) return -1;
+    r = PyObject_CallMethodOneArg(nodes, tail ? s_append : s_appendleft, node);
+    Py_DECREF(node);
+    if (!r) return -1;
+    Py_DECREF(r);
+    return 0;
+}
+
+/* ListValue._node_push: one element onto a quicklist's end node, or a new node */
+static int ql_node_push(PyObject *nodes, long fill, PyObject *v, int tail) {
+    Py_ssize_t n = PyBytes_GET_SIZE(v), nn = PyObject_Size(nodes);
+    PyObject *node = NULL;
+    long long count = 0, bytes = 0, plain = 0;
+    int large, fits = 0, rc;
+    if (nn < 0) return -1;
+    if (nn > 0) {
+        if (!(node = PySequence_GetItem(nodes, tail ? nn - 1 : 0))) return -1;
+        if (!PyList_CheckExact(node) || PyList_GET_SIZE(node) != 3) {
+            Py_DECREF(node);
+            PyErr_SetString(PyExc_TypeError, "a quicklist node is [count, bytes, plain]");
+            return -1;
+        }
+        count = node_int(node, 0);
+        bytes = node_int(node, 1);
+        plain = node_int(node, 2);
+        if (PyErr_Occurred()) { Py_DECREF(node); return -1; }
+    }
+    if (fill < 0) {
+        long long limit = ql_size_limit(fill);
+        large = n > limit;
+        fits = node && bytes + n + 8 <= limit;
+    } else {
+        large = n > 8192;
+        fits = node && !ql_exceeds(fill, bytes + n + 8, count + 1);
+    }
+    if (large) rc = ql_new_node(nodes, tail, n, 1);
+    else if (node && fits && !plain) rc = node_set(node, 0, count + 1) < 0 || node_set(node, 1, bytes + lp_entry_size(v)) < 0 ? -1 : 0;
+    else rc = ql_new_node(nodes, tail, 7 + lp_entry_size(v), 0);
+    Py_XDECREF(node);
+    return rc;
+}
+
 /* Each command: 1 done (*reply set), 0 Python runs it (nothing changed), -1 error. */
 
 static int fast_get(Fast *f, PyObject *key, PyObject **reply) {
@@ -2157,6 +2265,63 @@ static int fast_mset(Fast *f, Py_ssize_t first, long long pairs) {
         if (!ok) return -1;
     }
     return 1;
+}
+
+/* LPUSH/RPUSH key v... (list_cmds.push) onto a live list: the values from
+ * raw[first:], one by one to the head (tail 0) or the tail; the reply is the
+ * new length.  A missing key, another type, an expired key or a listpack that
+ * would become a quicklist are Python's (0: nothing changed). */
+static int fast_push(Fast *f, PyObject *key, Py_ssize_t first, long long nvals, int tail, PyObject **reply) {
+    PyObject *found = PyDict_GetItemWithError(f->data, key), *items, *lp, *nodes, *qfill, *meth;  /* borrowed */
+    Py_ssize_t q, at, len, nitems;
+    long long j, add = 0, lp_bytes = 0;
+    long fill;
+    int expired;
+    char digits[32];
+    if (!found) return PyErr_Occurred() ? -1 : 0;
+    if (!list_type || Py_TYPE(found) != list_type) return 0;
+    if ((expired = fast_expired(f, key))) return expired < 0 ? -1 : 0;
+    items = LIST_SLOT(found, L_ITEMS);
+    lp = LIST_SLOT(found, L_LP_BYTES);
+    nodes = LIST_SLOT(found, L_NODES);
+    qfill = LIST_SLOT(found, L_FILL);
+    if (!items || !lp || !nodes || !qfill || !PyLong_CheckExact(lp) || !PyLong_CheckExact(qfill)) return 0;
+    if ((nitems = PyObject_Size(items)) < 0) return -1;
+    if (nodes == Py_None) {  /* a listpack: _try_grow must not convert it */
+        PyObject *cfg = PyList_GET_ITEM(list_fill, 0);
+        if (!PyLong_CheckExact(cfg)) return 0;
+        fill = PyLong_AsLong(cfg);
+        lp_bytes = PyLong_AsLongLong(lp);
+        if (PyErr_Occurred()) return -1;
+        for (q = first, j = 0; j < nvals; j++) {
+            fast_bulk(f->raw, &q, f->end, &at, &len);  /* validated by the caller */
+            add += len;
+        }
+        if (ql_exceeds(fill, lp_bytes + add, nitems + nvals)) return 0;
+    } else {
+        fill = PyLong_AsLong(qfill);
+        if (fill == -1 && PyErr_Occurred()) return -1;
+    }
+    meth = tail ? s_append : s_appendleft;
+    for (q = first, j = 0; j < nvals; j++) {
+        PyObject *v, *r;
+        fast_bulk(f->raw, &q, f->end, &at, &len);
+        if (!(v = PyBytes_FromStringAndSize(f->raw + at, len))) return -1;
+        if (nodes == Py_None) lp_bytes += lp_entry_size(v);
+        else if (ql_node_push(nodes, fill, v, tail) < 0) { Py_DECREF(v); return -1; }
+        r = PyObject_CallMethodOneArg(items, meth, v);
+        Py_DECREF(v);
+        if (!r) return -1;
+        Py_DECREF(r);
+    }
+    if (nodes == Py_None) {
+        PyObject *o = PyLong_FromLongLong(lp_bytes);
+        if (!o) return -1;
+        Py_SETREF(LIST_SLOT(found, L_LP_BYTES), o);
+    }
+    if (f->touch && PyDict_SetItem(f->atime, key, f->sec) < 0) return -1;
+    *reply = PyBytes_FromStringAndSize(digits, put_header(digits, ':', (long long)nitems + nvals) - digits);
+    return *reply ? 1 : -1;
 }
 
 /* Prefetch the keys of the commands from raw[pos] on, up to PREFETCH_WINDOW
@@ -2454,6 +2619,20 @@ static int strings_loop(Fast *f, PyObject *names, long long slow_ns, PyObject *s
             if (j < 2 * pairs) break;
             rc = fast_mset(f, first, pairs);
             if (rc == 1) { reply = reply_ok; Py_INCREF(reply); }
+        } else if (fn->kind == FAST_PUSH) {
+            Py_ssize_t first, vat, vlen;
+            long long j;
+            if (argc < 3) goto handler;
+            if (!fast_bulk(raw, &p, f->end, &key_at, &key_len)) break;
+            first = p;
+            for (j = 0; j < argc - 2; j++) {
+                if (!fast_bulk(raw, &p, f->end, &vat, &vlen)) break;
+            }
+            if (j < argc - 2) break;
+            key = key_object(f->data, raw + key_at, key_len);
+            if (!key) return -1;
+            rc = fast_push(f, key, first, argc - 2, fn->sign > 0, &reply);
+            Py_DECREF(key);
         } else {
             if (!fast_bulk(raw, &p, f->end, &key_at, &key_len)) break;
             if (argc == 3 && !fast_bulk(raw, &p, f->end, &val_at, &val_len)) break;
@@ -3143,6 +3322,7 @@ static PyMethodDef module_methods[] = {
     {"reply_array", (PyCFunction)(void (*)(void))reply_array, METH_FASTCALL, "RESP reply of a list/tuple of bytes, ints, floats, None and such lists, or None."},
     {"bulk_array", bulk_array, METH_O, "RESP array of bulk strings for a list/tuple of bytes, or None."},
     {"entry_size", entry_size, METH_O, "Bytes a listpack entry for this string takes."},
+    {"configure_lists", configure_lists, METH_VARARGS, "configure_lists(ListValue, FILL): the list class whose pushes run_raw_runs takes."},
     {"stream_entry_bytes", (PyCFunction)(void (*)(void))stream_entry_bytes, METH_FASTCALL, "Listpack bytes one stream entry adds to its node."},
     {"entries_size", entries_size, METH_O, "Sum of entry_size over a sequence of strings."},
     {"run_raw_runs", (PyCFunction)(void (*)(void))run_raw_runs, METH_FASTCALL, "The shard's fast path: a message's raw client runs, their leading GET/SET/INCR/MGET/MSET commands."},
@@ -3175,7 +3355,8 @@ PyMODINIT_FUNC PyInit__speedups(void) {
     if (!reply_ok) return NULL;
     if (!(s_data = PyUnicode_InternFromString("data")) || !(s_expires = PyUnicode_InternFromString("expires")) ||
         !(s_atime = PyUnicode_InternFromString("atime")) || !(s_by_slot = PyUnicode_InternFromString("by_slot")) ||
-        !(s_watched = PyUnicode_InternFromString("watched")))
+        !(s_watched = PyUnicode_InternFromString("watched")) || !(s_append = PyUnicode_InternFromString("append")) ||
+        !(s_appendleft = PyUnicode_InternFromString("appendleft")))
         return NULL;
     if (!(s_db = PyUnicode_InternFromString("db")) || !(s_touch = PyUnicode_InternFromString("touch")) ||
         !(s_resp3 = PyUnicode_InternFromString("resp3")) || !(s_rewrite = PyUnicode_InternFromString("rewrite")) ||

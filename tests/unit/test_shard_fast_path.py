@@ -451,3 +451,70 @@ def test_stored_key_finds_the_stored_object_or_nothing(ops: list[tuple[bool, byt
             assert found is next(k for k in d if k == key)
         else:
             assert found is None
+
+
+def _list_runs(seed: int) -> Iterator[tuple[int, int, list[list[bytes]]]]:
+    """LPUSH/RPUSH (which the C loop takes onto a live list) among the list commands that
+    change the encoding, other types, expiry and lazy deletion."""
+    rnd = random.Random(seed)
+    keys = [b"l%d" % i for i in range(4)]
+    sizes = [1, 3, 20, 100, 2000, 4000, 4100, 8000, 8200, 9000, 70000]
+    for _ in range(400):
+        cmds = []
+        for _ in range(rnd.randrange(1, 12)):
+            k = rnd.choice(keys)
+            x = rnd.random()
+            if x < 0.6:
+                values = []
+                for _ in range(rnd.choice([1, 1, 1, 1, 1, 2, 5, 40])):
+                    y = rnd.random()
+                    values.append(b"%d" % rnd.randrange(-300000, 300000) if y < 0.3 else b"e" * rnd.choice(sizes) if y < 0.38 else b"v%d" % rnd.randrange(100))
+                cmds.append([rnd.choice([b"LPUSH", b"lpush", b"RPUSH", b"rpush", b"Rpush"]), k, *values])
+            elif x < 0.75:
+                cmds.append([rnd.choice([b"LPOP", b"RPOP"]), k, *([b"%d" % rnd.randrange(1, 30)] if rnd.random() < 0.5 else [])])
+            elif x < 0.8:
+                cmds.append([b"LTRIM", k, b"%d" % rnd.randrange(0, 5), b"%d" % rnd.randrange(-5, 50)])
+            elif x < 0.85:
+                cmds.append([b"LLEN", k])
+            elif x < 0.88:
+                cmds.append([b"LRANGE", k, b"0", b"-1"])
+            elif x < 0.9:
+                cmds.append([b"SET", k, b"str"])  # WRONGTYPE for the pushes after it
+            elif x < 0.95:
+                cmds.append([b"DEL", k])  # often: new lists start as listpacks
+            elif x < 0.97:
+                cmds.append([b"PEXPIRE", k, b"%d" % rnd.choice([1, 100000])])
+            else:
+                cmds.append([rnd.choice([b"LPUSH", b"RPUSH"]), k])  # wrong arity: Python's error
+        yield rnd.randrange(2), rnd.choice([0, wire.RESP3, wire.NO_TOUCH]), cmds
+
+
+@pytest.mark.parametrize("pair", [False, True], indirect=True, ids=["aof-off", "aof-on"])
+@pytest.mark.parametrize("fill", [-2, -1, -5, 0, 3, 128])
+def test_list_pushes_match_the_python_path(pair: tuple[Harness, Harness], monkeypatch: pytest.MonkeyPatch, fill: int) -> None:
+    """The C loop's LPUSH/RPUSH against ListValue.push: replies, every list's items, byte
+    counts and quicklist nodes, the AOF records; list-max-listpack-size changes midway
+    (a quicklist keeps the fill it was made with)."""
+    from shardserver.shard import keyspace
+    from shardserver.shard.types import list as list_mod
+
+    fast, slow = pair
+    now = [1_700_000_000.0]
+    monkeypatch.setattr(keyspace.time, "time", lambda: now[0])
+    saved = list_mod.FILL[0]
+    list_mod.FILL[0] = fill
+    seen: set[str] = set()  # the encodings of the lists after each step: both were pushed onto
+    try:
+        for i, (db, flags, cmds) in enumerate(_list_runs(fill + 40)):
+            if i == 200:
+                list_mod.FILL[0] = -2 if fill != -2 else 4  # both harnesses share the process's setting
+            now[0] += 0.0007
+            got, want = fast.run(db, flags, cmds), slow.run(db, flags, cmds)
+            assert got == want, cmds
+            seen.update(v.encoding() for d in fast.worker.keyspace.dbs[:2] for v in d.data.values() if isinstance(v, list_mod.ListValue))
+    finally:
+        list_mod.FILL[0] = saved
+    assert fast.state() == slow.state()
+    assert fast.records == slow.records
+    assert seen == {"listpack", "quicklist"}
+    assert sum(fast.worker.stats.commands["lpush"][4]) > 100 and sum(fast.worker.stats.commands["rpush"][4]) > 100

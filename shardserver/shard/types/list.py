@@ -491,3 +491,11 @@ class ListValue:
 
     def as_list(self) -> list[Any]:
         return list(self.items)
+
+
+try:  # the shard's C loop pushes onto existing lists itself, as ListValue.push does
+    from shardserver._speedups import configure_lists
+except ImportError:  # built without the C helpers: every push runs the Python above
+    pass
+else:
+    configure_lists(ListValue, FILL)
