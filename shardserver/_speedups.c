@@ -1809,7 +1809,7 @@ static int lp_string2ll(const unsigned char *s, Py_ssize_t n, long long *out);
 static PyObject *reply_ok;
 
 /* The commands strings_loop takes, under the two spellings clients use. */
-enum { FAST_GET, FAST_SET, FAST_INCR, FAST_INCRBY, FAST_MSET, FAST_MGET, FAST_PUSH };
+enum { FAST_GET, FAST_SET, FAST_INCR, FAST_INCRBY, FAST_MSET, FAST_MGET, FAST_PUSH, FAST_POP };
 static struct fast_name {
     const char *text;
     int kind, argc;
@@ -1826,6 +1826,8 @@ static struct fast_name {
     {"MGET", FAST_MGET, 0, 0, NULL}, {"mget", FAST_MGET, 0, 0, NULL},     /* argc: at least 2 */
     {"LPUSH", FAST_PUSH, 0, 0, NULL}, {"lpush", FAST_PUSH, 0, 0, NULL},   /* argc: at least 3 (checked there) */
     {"RPUSH", FAST_PUSH, 0, 1, NULL}, {"rpush", FAST_PUSH, 0, 1, NULL},   /* sign 1: to the tail */
+    {"LPOP", FAST_POP, 2, 0, NULL}, {"lpop", FAST_POP, 2, 0, NULL},       /* without a count */
+    {"RPOP", FAST_POP, 2, 1, NULL}, {"rpop", FAST_POP, 2, 1, NULL},
 };
 #define N_FAST_NAMES ((int)(sizeof fast_names / sizeof fast_names[0]))
 
@@ -2067,7 +2069,7 @@ static PyObject *key_object(PyObject *data, const char *p, Py_ssize_t n) {
 static PyTypeObject *list_type;   /* ListValue; NULL until configure_lists */
 static Py_ssize_t list_off[4];    /* its slots: items, lp_bytes, nodes, fill */
 static PyObject *list_fill;       /* FILL: [list-max-listpack-size] as configured */
-static PyObject *s_append, *s_appendleft;
+static PyObject *s_append, *s_appendleft, *s_pop, *s_popleft;
 enum { L_ITEMS, L_LP_BYTES, L_NODES, L_FILL };
 #define LIST_SLOT(o, i) (*(PyObject **)((char *)(o) + list_off[i]))
 static const long long ql_levels[5] = {4096, 8192, 16384, 32768, 65536};
@@ -2321,6 +2323,66 @@ static int fast_push(Fast *f, PyObject *key, Py_ssize_t first, long long nvals, 
     }
     if (f->touch && PyDict_SetItem(f->atime, key, f->sec) < 0) return -1;
     *reply = PyBytes_FromStringAndSize(digits, put_header(digits, ':', (long long)nitems + nvals) - digits);
+    return *reply ? 1 : -1;
+}
+
+/* LPOP/RPOP key (list_cmds._pop without a count) from a live list that keeps
+ * at least one element and, as a quicklist, at least two nodes: nothing to
+ * delete and no conversion back to a listpack (_removed), which stay Python's. */
+static int fast_pop(Fast *f, PyObject *key, int tail, PyObject **reply) {
+    PyObject *found = PyDict_GetItemWithError(f->data, key), *items, *lp, *nodes, *v;  /* borrowed */
+    Py_ssize_t nitems, nn = 0;
+    int expired;
+    if (!found) return PyErr_Occurred() ? -1 : 0;
+    if (!list_type || Py_TYPE(found) != list_type) return 0;
+    if ((expired = fast_expired(f, key))) return expired < 0 ? -1 : 0;
+    items = LIST_SLOT(found, L_ITEMS);
+    lp = LIST_SLOT(found, L_LP_BYTES);
+    nodes = LIST_SLOT(found, L_NODES);
+    if (!items || !lp || !nodes || !PyLong_CheckExact(lp)) return 0;
+    if ((nitems = PyObject_Size(items)) < 0) return -1;
+    if (nitems < 2) return 0;
+    if (nodes != Py_None) {
+        if ((nn = PyObject_Size(nodes)) < 0) return -1;
+        if (nn < 3) return 0;
+    }
+    if (!(v = PyObject_CallMethodNoArgs(items, tail ? s_pop : s_popleft))) return -1;
+    if (!PyBytes_CheckExact(v)) { Py_DECREF(v); PyErr_SetString(PyExc_TypeError, "a list holds bytes"); return -1; }
+    if (nodes == Py_None) {
+        long long lp_bytes = PyLong_AsLongLong(lp);
+        PyObject *o = lp_bytes == -1 && PyErr_Occurred() ? NULL : PyLong_FromLongLong(lp_bytes - lp_entry_size(v));
+        if (!o) { Py_DECREF(v); return -1; }
+        Py_SETREF(LIST_SLOT(found, L_LP_BYTES), o);
+    } else {  /* _node_pop */
+        PyObject *node = PySequence_GetItem(nodes, tail ? nn - 1 : 0);
+        long long count, bytes, plain;
+        int rc;
+        if (!node) { Py_DECREF(v); return -1; }
+        if (!PyList_CheckExact(node) || PyList_GET_SIZE(node) != 3) {
+            Py_DECREF(node);
+            Py_DECREF(v);
+            PyErr_SetString(PyExc_TypeError, "a quicklist node is [count, bytes, plain]");
+            return -1;
+        }
+        count = node_int(node, 0);
+        bytes = node_int(node, 1);
+        plain = node_int(node, 2);
+        if (PyErr_Occurred()) rc = -1;
+        else if (count == 1) {
+            PyObject *r = PyObject_CallMethodNoArgs(nodes, tail ? s_pop : s_popleft);
+            rc = r ? 0 : -1;
+            Py_XDECREF(r);
+        } else {
+            rc = node_set(node, 0, count - 1);
+            if (rc == 0 && !plain) rc = node_set(node, 1, bytes - lp_entry_size(v));
+        }
+        Py_DECREF(node);
+        if (rc < 0) { Py_DECREF(v); return -1; }
+    }
+    if (f->touch && PyDict_SetItem(f->atime, key, f->sec) < 0) { Py_DECREF(v); return -1; }
+    *reply = PyBytes_FromStringAndSize(NULL, PyBytes_GET_SIZE(v) + 26);
+    if (*reply && _PyBytes_Resize(reply, fast_put_bulk(PyBytes_AS_STRING(*reply), PyBytes_AS_STRING(v), PyBytes_GET_SIZE(v)) - PyBytes_AS_STRING(*reply)) < 0) *reply = NULL;
+    Py_DECREF(v);
     return *reply ? 1 : -1;
 }
 
@@ -2640,6 +2702,8 @@ static int strings_loop(Fast *f, PyObject *names, long long slow_ns, PyObject *s
             if (!key) return -1;
             if (fn->kind == FAST_GET) {
                 rc = fast_get(f, key, &reply);
+            } else if (fn->kind == FAST_POP) {
+                rc = fast_pop(f, key, fn->sign > 0, &reply);
             } else if (fn->kind == FAST_SET) {
                 PyObject *value = PyBytes_FromStringAndSize(raw + val_at, val_len);
                 rc = value && fast_store(f->data, f->expires, f->atime, f->by_slot, f->sec, key, value) == 0 ? 1 : -1;
@@ -3356,7 +3420,8 @@ PyMODINIT_FUNC PyInit__speedups(void) {
     if (!(s_data = PyUnicode_InternFromString("data")) || !(s_expires = PyUnicode_InternFromString("expires")) ||
         !(s_atime = PyUnicode_InternFromString("atime")) || !(s_by_slot = PyUnicode_InternFromString("by_slot")) ||
         !(s_watched = PyUnicode_InternFromString("watched")) || !(s_append = PyUnicode_InternFromString("append")) ||
-        !(s_appendleft = PyUnicode_InternFromString("appendleft")))
+        !(s_appendleft = PyUnicode_InternFromString("appendleft")) || !(s_pop = PyUnicode_InternFromString("pop")) ||
+        !(s_popleft = PyUnicode_InternFromString("popleft")))
         return NULL;
     if (!(s_db = PyUnicode_InternFromString("db")) || !(s_touch = PyUnicode_InternFromString("touch")) ||
         !(s_resp3 = PyUnicode_InternFromString("resp3")) || !(s_rewrite = PyUnicode_InternFromString("rewrite")) ||

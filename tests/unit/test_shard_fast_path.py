@@ -504,13 +504,24 @@ def test_list_pushes_match_the_python_path(pair: tuple[Harness, Harness], monkey
     saved = list_mod.FILL[0]
     list_mod.FILL[0] = fill
     seen: set[str] = set()  # the encodings of the lists after each step: both were pushed onto
+    names = [b"LPUSH", b"lpush", b"RPUSH", b"rpush", b"LPOP", b"lpop", b"RPOP", b"rpop"]
+    edges = [  # a pop that leaves one small node (back to a listpack), or empties the list
+        (1, 0, [[n, b"warm", b"v"] if n.lower().endswith(b"push") else [n, b"warm"] for n in names]),  # statistics entries first
+        (0, 0, [[b"RPUSH", b"e", b"a", b"b"], [b"RPUSH", b"e", b"x" * 9000], [b"RPOP", b"e"]]),
+        (0, 0, [[b"RPOP", b"e"], [b"LPOP", b"e"], [b"LPOP", b"e"]]),
+        (0, 0, [[b"LPUSH", b"e", b"a", b"b"], [b"LPUSH", b"e", b"x" * 9000], [b"LPOP", b"e"]]),
+        (0, 0, [[b"RPUSH", b"e", b"c"], [b"LPOP", b"e"]]),
+        (0, 0, [[b"RPUSH", b"e", *[b"%d" % i for i in range(300)]], *[[b"RPOP", b"e"]] * 290]),
+    ]
     try:
-        for i, (db, flags, cmds) in enumerate(_list_runs(fill + 40)):
+        for i, (db, flags, cmds) in enumerate([*edges, *_list_runs(fill + 40)]):
             if i == 200:
                 list_mod.FILL[0] = -2 if fill != -2 else 4  # both harnesses share the process's setting
             now[0] += 0.0007
             got, want = fast.run(db, flags, cmds), slow.run(db, flags, cmds)
             assert got == want, cmds
+            if i < len(edges):
+                assert fast.state() == slow.state(), cmds
             seen.update(v.encoding() for d in fast.worker.keyspace.dbs[:2] for v in d.data.values() if isinstance(v, list_mod.ListValue))
     finally:
         list_mod.FILL[0] = saved
