@@ -1809,7 +1809,7 @@ static int lp_string2ll(const unsigned char *s, Py_ssize_t n, long long *out);
 static PyObject *reply_ok;
 
 /* The commands strings_loop takes, under the two spellings clients use. */
-enum { FAST_GET, FAST_SET, FAST_INCR, FAST_INCRBY, FAST_MSET, FAST_MGET, FAST_PUSH, FAST_POP };
+enum { FAST_GET, FAST_SET, FAST_INCR, FAST_INCRBY, FAST_MSET, FAST_MGET, FAST_PUSH, FAST_POP, FAST_SADD };
 static struct fast_name {
     const char *text;
     int kind, argc;
@@ -1828,6 +1828,7 @@ static struct fast_name {
     {"RPUSH", FAST_PUSH, 0, 1, NULL}, {"rpush", FAST_PUSH, 0, 1, NULL},   /* sign 1: to the tail */
     {"LPOP", FAST_POP, 2, 0, NULL}, {"lpop", FAST_POP, 2, 0, NULL},       /* without a count */
     {"RPOP", FAST_POP, 2, 1, NULL}, {"rpop", FAST_POP, 2, 1, NULL},
+    {"SADD", FAST_SADD, 0, 0, NULL}, {"sadd", FAST_SADD, 0, 0, NULL},     /* argc: at least 3 (checked there) */
 };
 #define N_FAST_NAMES ((int)(sizeof fast_names / sizeof fast_names[0]))
 
@@ -2167,6 +2168,61 @@ static int ql_node_push(PyObject *nodes, long fill, PyObject *v, int tail) {
     return rc;
 }
 
+/* -- sets: SADD onto a live set, SetValue.add's twin (shardserver/shard/types/set.py):
+ * a hashtable's ScanList, or a listpack that no member would convert. */
+static PyTypeObject *set_type, *scanlist_type;
+static Py_ssize_t set_off[3], scan_off[2];  /* SetValue: enc, small, big; ScanList: items, pos */
+static PyObject *set_limits, *enc_hashtable, *enc_listpack, *k_set_entries, *k_set_value;
+enum { S_ENC, S_SMALL, S_BIG };
+enum { SC_ITEMS, SC_POS };
+#define SET_SLOT(o, i) (*(PyObject **)((char *)(o) + set_off[i]))
+#define SCAN_SLOT(o, i) (*(PyObject **)((char *)(o) + scan_off[i]))
+
+static int slot_offsets(PyObject *type, const char *const *names, int n, Py_ssize_t *off) {
+    int i;
+    for (i = 0; i < n; i++) {
+        PyObject *d = PyObject_GetAttrString(type, names[i]);
+        if (!d) return -1;
+        if (!Py_IS_TYPE(d, &PyMemberDescr_Type) || ((PyMemberDescrObject *)d)->d_member->type != T_OBJECT_EX) {
+            Py_DECREF(d);
+            PyErr_Format(PyExc_TypeError, "%s.%s is not a __slots__ entry", ((PyTypeObject *)type)->tp_name, names[i]);
+            return -1;
+        }
+        off[i] = ((PyMemberDescrObject *)d)->d_member->offset;
+        Py_DECREF(d);
+    }
+    return 0;
+}
+
+static PyObject *configure_sets(PyObject *self, PyObject *args) {
+    static const char *const set_names[3] = {"enc", "small", "big"}, *const scan_names[2] = {"items", "pos"};
+    PyObject *stype, *ltype, *limits, *ht, *lp;
+    if (!PyArg_ParseTuple(args, "O!O!O!UU", &PyType_Type, &stype, &PyType_Type, &ltype, &PyDict_Type, &limits, &ht, &lp)) return NULL;
+    if (slot_offsets(stype, set_names, 3, set_off) < 0 || slot_offsets(ltype, scan_names, 2, scan_off) < 0) return NULL;
+    if (!k_set_entries && (!(k_set_entries = PyUnicode_InternFromString("set-max-listpack-entries")) || !(k_set_value = PyUnicode_InternFromString("set-max-listpack-value")))) return NULL;
+    Py_INCREF(stype);
+    Py_XSETREF(set_type, (PyTypeObject *)stype);
+    Py_INCREF(ltype);
+    Py_XSETREF(scanlist_type, (PyTypeObject *)ltype);
+    Py_INCREF(limits);
+    Py_XSETREF(set_limits, limits);
+    Py_INCREF(ht);
+    Py_XSETREF(enc_hashtable, ht);
+    Py_INCREF(lp);
+    Py_XSETREF(enc_listpack, lp);
+    Py_RETURN_NONE;
+}
+
+/* a limit of set.LIMITS; -1 (no exception) when it is not a plain int */
+static long long set_limit(PyObject *name) {
+    PyObject *v = PyDict_GetItemWithError(set_limits, name);
+    long long n;
+    if (!v || !PyLong_CheckExact(v)) return -1;
+    n = PyLong_AsLongLong(v);
+    if (n == -1 && PyErr_Occurred()) { PyErr_Clear(); return -1; }
+    return n;
+}
+
 /* Each command: 1 done (*reply set), 0 Python runs it (nothing changed), -1 error. */
 
 static int fast_get(Fast *f, PyObject *key, PyObject **reply) {
@@ -2323,6 +2379,64 @@ static int fast_push(Fast *f, PyObject *key, Py_ssize_t first, long long nvals, 
     }
     if (f->touch && PyDict_SetItem(f->atime, key, f->sec) < 0) return -1;
     *reply = PyBytes_FromStringAndSize(digits, put_header(digits, ':', (long long)nitems + nvals) - digits);
+    return *reply ? 1 : -1;
+}
+
+/* SADD key m... (set_cmds.cmd_sadd) onto a live set: a hashtable's ScanList takes
+ * each new member at its end; a listpack takes them when no member could
+ * convert it (every member short enough, room for all).  An intset, a new key
+ * and a conversion are Python's.  *added: the new members (0: nothing to log). */
+static int fast_sadd(Fast *f, PyObject *key, Py_ssize_t first, long long nvals, long long *added, PyObject **reply) {
+    PyObject *found = PyDict_GetItemWithError(f->data, key), *enc, *small, *big, *items = NULL, *pos = NULL;  /* borrowed */
+    Py_ssize_t q, at, len;
+    long long j, n = 0;
+    int expired, hashtable;
+    char digits[32];
+    if (!found) return PyErr_Occurred() ? -1 : 0;
+    if (!set_type || Py_TYPE(found) != set_type) return 0;
+    if ((expired = fast_expired(f, key))) return expired < 0 ? -1 : 0;
+    enc = SET_SLOT(found, S_ENC);
+    small = SET_SLOT(found, S_SMALL);
+    big = SET_SLOT(found, S_BIG);
+    if (!enc || !small || !big) return 0;
+    hashtable = enc == enc_hashtable;
+    if (hashtable) {
+        if (Py_TYPE(big) != scanlist_type) return 0;
+        items = SCAN_SLOT(big, SC_ITEMS);
+        pos = SCAN_SLOT(big, SC_POS);
+        if (!items || !pos || !PyList_CheckExact(items) || !PyDict_CheckExact(pos)) return 0;
+    } else if (enc == enc_listpack && PyDict_CheckExact(small)) {
+        long long entries = set_limit(k_set_entries), value = set_limit(k_set_value);
+        if (entries < 0 || value < 0 || PyDict_GET_SIZE(small) + nvals > entries) return 0;  /* setTypeMaybeConvert, or room for all */
+        for (q = first, j = 0; j < nvals; j++) {
+            fast_bulk(f->raw, &q, f->end, &at, &len);
+            if (len > value) return 0;
+        }
+    } else {
+        return 0;  /* an intset */
+    }
+    for (q = first, j = 0; j < nvals; j++) {
+        PyObject *m;
+        int has;
+        fast_bulk(f->raw, &q, f->end, &at, &len);
+        if (!(m = PyBytes_FromStringAndSize(f->raw + at, len))) return -1;
+        has = PyDict_Contains(hashtable ? pos : small, m);
+        if (has == 0) {
+            if (hashtable) {
+                PyObject *i = PyLong_FromSsize_t(PyList_GET_SIZE(items));
+                has = !i || PyDict_SetItem(pos, m, i) < 0 || PyList_Append(items, m) < 0 ? -1 : 0;
+                Py_XDECREF(i);
+            } else {
+                has = PyDict_SetItem(small, m, Py_None);
+            }
+            n++;
+        }
+        Py_DECREF(m);
+        if (has < 0) return -1;
+    }
+    if (f->touch && PyDict_SetItem(f->atime, key, f->sec) < 0) return -1;
+    *added = n;
+    *reply = PyBytes_FromStringAndSize(digits, put_header(digits, ':', n) - digits);
     return *reply ? 1 : -1;
 }
 
@@ -2652,6 +2766,7 @@ static int strings_loop(Fast *f, PyObject *names, long long slow_ns, PyObject *s
         int set_ok = f->writable && !f->d->watching && (*f->log_db < 0 || *f->log_db == f->db);
         struct fast_name *fn = NULL;
         PyObject *entry, *key, *reply = NULL;
+        int unlogged = 0;  /* a write that changed nothing: no AOF record */
         if (raw[p] != '*') goto handler;
         p++;
         argc = fast_number(raw, &p, f->end);
@@ -2681,7 +2796,7 @@ static int strings_loop(Fast *f, PyObject *names, long long slow_ns, PyObject *s
             if (j < 2 * pairs) break;
             rc = fast_mset(f, first, pairs);
             if (rc == 1) { reply = reply_ok; Py_INCREF(reply); }
-        } else if (fn->kind == FAST_PUSH) {
+        } else if (fn->kind == FAST_PUSH || fn->kind == FAST_SADD) {
             Py_ssize_t first, vat, vlen;
             long long j;
             if (argc < 3) goto handler;
@@ -2693,7 +2808,13 @@ static int strings_loop(Fast *f, PyObject *names, long long slow_ns, PyObject *s
             if (j < argc - 2) break;
             key = key_object(f->data, raw + key_at, key_len);
             if (!key) return -1;
-            rc = fast_push(f, key, first, argc - 2, fn->sign > 0, &reply);
+            if (fn->kind == FAST_PUSH) {
+                rc = fast_push(f, key, first, argc - 2, fn->sign > 0, &reply);
+            } else {
+                long long added = 0;
+                rc = fast_sadd(f, key, first, argc - 2, &added, &reply);
+                unlogged = rc == 1 && added == 0;  /* ctx.changes(0): nothing to log */
+            }
             Py_DECREF(key);
         } else {
             if (!fast_bulk(raw, &p, f->end, &key_at, &key_len)) break;
@@ -2721,7 +2842,7 @@ static int strings_loop(Fast *f, PyObject *names, long long slow_ns, PyObject *s
         }
         if (rc < 0) return -1;
         if (rc == 0) goto handler;
-        if (fn->kind != FAST_GET && fn->kind != FAST_MGET && fast_log(f->log, f->logged, f->parts, raw + pos, p - pos) < 0) { Py_DECREF(reply); return -1; }
+        if (fn->kind != FAST_GET && fn->kind != FAST_MGET && !unlogged && fast_log(f->log, f->logged, f->parts, raw + pos, p - pos) < 0) { Py_DECREF(reply); return -1; }
         t1 = now_ns();
         took = t1 - t0;
         t0 = t1;
@@ -3387,6 +3508,7 @@ static PyMethodDef module_methods[] = {
     {"bulk_array", bulk_array, METH_O, "RESP array of bulk strings for a list/tuple of bytes, or None."},
     {"entry_size", entry_size, METH_O, "Bytes a listpack entry for this string takes."},
     {"configure_lists", configure_lists, METH_VARARGS, "configure_lists(ListValue, FILL): the list class whose pushes run_raw_runs takes."},
+    {"configure_sets", configure_sets, METH_VARARGS, "configure_sets(SetValue, ScanList, LIMITS, HASHTABLE, LISTPACK): the set classes whose SADD run_raw_runs takes."},
     {"stream_entry_bytes", (PyCFunction)(void (*)(void))stream_entry_bytes, METH_FASTCALL, "Listpack bytes one stream entry adds to its node."},
     {"entries_size", entries_size, METH_O, "Sum of entry_size over a sequence of strings."},
     {"run_raw_runs", (PyCFunction)(void (*)(void))run_raw_runs, METH_FASTCALL, "The shard's fast path: a message's raw client runs, their leading GET/SET/INCR/MGET/MSET commands."},

@@ -401,14 +401,14 @@ def test_a_failed_aof_write_turns_handler_writes_into_misconf(pair: tuple[Harnes
 def test_a_write_the_aof_cannot_log_is_an_internal_error_as_in_python(pair: tuple[Harness, Harness], monkeypatch: pytest.MonkeyPatch) -> None:
     fast, slow = pair
     monkeypatch.setattr(worker_mod.log, "warning", lambda text: None)
-    cmds = [[b"LPUSH", b"l", b"a"], [b"SADD", b"s", b"m"], [b"SET", b"k", b"v"]]
+    cmds = [[b"LPUSH", b"l", b"a"], [b"APPEND", b"s", b"m"], [b"SET", b"k", b"v"]]
     for h in (fast, slow):
         h.run(0, 0, cmds)  # statistics entries
         writer = h.worker.persist.writer
         real = writer.log
 
         def log(db: int, argv: list[bytes], records: Any, real: Any = real) -> bool:
-            if argv[0] == b"SADD":
+            if argv[0] == b"APPEND":  # a write its Python handler runs (the C loop logs its own)
                 raise TypeError("cannot log this")
             return bool(real(db, argv, records))
 
@@ -417,7 +417,7 @@ def test_a_write_the_aof_cannot_log_is_an_internal_error_as_in_python(pair: tupl
     assert got == want
     assert want[1][0] == b":2\r\n-ERR internal error in shard 0: cannot log this\r\n+OK\r\n"
     assert fast.records == slow.records
-    assert fast.worker.stats.commands["sadd"][2] == slow.worker.stats.commands["sadd"][2] == 1
+    assert fast.worker.stats.commands["append"][2] == slow.worker.stats.commands["append"][2] == 1
 
 
 def test_the_stored_key_hint_is_on_where_the_fast_path_reads_dict_internals() -> None:
@@ -529,3 +529,77 @@ def test_list_pushes_match_the_python_path(pair: tuple[Harness, Harness], monkey
     assert fast.records == slow.records
     assert seen == {"listpack", "quicklist"}
     assert sum(fast.worker.stats.commands["lpush"][4]) > 100 and sum(fast.worker.stats.commands["rpush"][4]) > 100
+
+
+def _set_runs(seed: int) -> Iterator[tuple[int, int, list[list[bytes]]]]:
+    """SADD (which the C loop takes onto a live hashtable or listpack set) among the set
+    commands that remove members and change the encoding, other types and expiry."""
+    rnd = random.Random(seed)
+    keys = [b"s%d" % i for i in range(4)]
+
+    def member() -> bytes:
+        y = rnd.random()
+        if y < 0.25:
+            return b"%d" % rnd.randrange(-1000, 1000)  # an intset member
+        if y < 0.3:
+            return b"m" * rnd.choice([64, 65, 200])  # at and past set-max-listpack-value
+        return b"m%d" % rnd.randrange(300)
+
+    for _ in range(400):
+        cmds = []
+        for _ in range(rnd.randrange(1, 12)):
+            k = rnd.choice(keys)
+            x = rnd.random()
+            if x < 0.6:
+                cmds.append([rnd.choice([b"SADD", b"sadd", b"Sadd"]), k, *[member() for _ in range(rnd.choice([1, 1, 1, 2, 4, 40, 130]))]])
+            elif x < 0.72:
+                cmds.append([b"SREM", k, *[member() for _ in range(rnd.choice([1, 5, 50]))]])
+            elif x < 0.78:
+                cmds.append([b"SPOP", k, *([b"%d" % rnd.randrange(1, 20)] if rnd.random() < 0.5 else [])])
+            elif x < 0.84:
+                cmds.append([b"SCARD", k])
+            elif x < 0.86:
+                cmds.append([b"SET", k, b"str"])
+            elif x < 0.95:
+                cmds.append([b"DEL", k])
+            elif x < 0.97:
+                cmds.append([b"PEXPIRE", k, b"%d" % rnd.choice([1, 100000])])
+            else:
+                cmds.append([b"SADD", k])  # wrong arity: Python's error
+        yield rnd.randrange(2), rnd.choice([0, wire.RESP3, wire.NO_TOUCH]), cmds
+
+
+@pytest.mark.parametrize("pair", [False, True], indirect=True, ids=["aof-off", "aof-on"])
+def test_set_adds_match_the_python_path(pair: tuple[Harness, Harness], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The C loop's SADD against SetValue.add: replies, every set's encoding and members in
+    order, the AOF records (an SADD that adds nothing is not logged); the listpack limits
+    lowered midway."""
+    import random as random_mod
+
+    from shardserver.shard import keyspace
+    from shardserver.shard.types import set as set_mod
+
+    fast, slow = pair
+    now = [1_700_000_000.0]
+    monkeypatch.setattr(keyspace.time, "time", lambda: now[0])
+    saved = dict(set_mod.LIMITS)
+    seen: set[str] = set()
+    warm = [[n, b"warm", b"v"] for n in (b"SADD", b"sadd", b"Sadd")]
+    try:
+        for i, (db, flags, cmds) in enumerate([(1, 0, warm), *_set_runs(3)]):
+            if i == 250:
+                set_mod.LIMITS["set-max-listpack-entries"] = 5
+                set_mod.LIMITS["set-max-listpack-value"] = 3
+            now[0] += 0.0007
+            state = random_mod.getstate()  # SPOP picks at random: both harnesses pick alike
+            got = fast.run(db, flags, cmds)
+            random_mod.setstate(state)
+            want = slow.run(db, flags, cmds)
+            assert got == want, cmds
+            seen.update(v.enc for d in fast.worker.keyspace.dbs[:2] for v in d.data.values() if isinstance(v, set_mod.SetValue))
+    finally:
+        set_mod.LIMITS.update(saved)
+    assert fast.state() == slow.state()
+    assert fast.records == slow.records
+    assert seen == {"intset", "listpack", "hashtable"}
+    assert sum(fast.worker.stats.commands["sadd"][4]) > 100

@@ -295,3 +295,11 @@ def is_set(value: Any) -> bool:
 
 
 __all__ = ["SetValue", "LIMITS", "INTSET", "LISTPACK", "HASHTABLE"]
+
+
+try:  # the shard's C loop adds to existing sets itself, as SetValue.add does
+    from shardserver._speedups import configure_sets
+except ImportError:  # built without the C helpers: every SADD runs the Python above
+    pass
+else:
+    configure_sets(SetValue, ScanList, LIMITS, HASHTABLE, LISTPACK)
