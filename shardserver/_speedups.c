@@ -1809,7 +1809,7 @@ static int lp_string2ll(const unsigned char *s, Py_ssize_t n, long long *out);
 static PyObject *reply_ok;
 
 /* The commands strings_loop takes, under the two spellings clients use. */
-enum { FAST_GET, FAST_SET, FAST_INCR, FAST_INCRBY, FAST_MSET, FAST_MGET, FAST_PUSH, FAST_POP, FAST_SADD };
+enum { FAST_GET, FAST_SET, FAST_INCR, FAST_INCRBY, FAST_MSET, FAST_MGET, FAST_PUSH, FAST_POP, FAST_SADD, FAST_HSET };
 static struct fast_name {
     const char *text;
     int kind, argc;
@@ -1829,6 +1829,7 @@ static struct fast_name {
     {"LPOP", FAST_POP, 2, 0, NULL}, {"lpop", FAST_POP, 2, 0, NULL},       /* without a count */
     {"RPOP", FAST_POP, 2, 1, NULL}, {"rpop", FAST_POP, 2, 1, NULL},
     {"SADD", FAST_SADD, 0, 0, NULL}, {"sadd", FAST_SADD, 0, 0, NULL},     /* argc: at least 3 (checked there) */
+    {"HSET", FAST_HSET, 0, 0, NULL}, {"hset", FAST_HSET, 0, 0, NULL},     /* argc: even, at least 4 (checked there) */
 };
 #define N_FAST_NAMES ((int)(sizeof fast_names / sizeof fast_names[0]))
 
@@ -2223,6 +2224,43 @@ static long long set_limit(PyObject *name) {
     return n;
 }
 
+/* -- hashes: HSET onto a live hash without field TTLs, Hash.set's twin
+ * (shardserver/shard/types/hash.py): a listpack no pair converts, or a
+ * hashtable's dict and its HSCAN buckets. */
+static PyTypeObject *hash_type, *buckets_type;
+static Py_ssize_t hash_off[3], buckets_off[3];  /* Hash: d, buckets, ttl; _Buckets: bits, table, n */
+static PyObject *hash_limits, *k_h_entries, *k_h_value, *s_resize;
+enum { H_D, H_BUCKETS, H_TTL };
+enum { B_BITS, B_TABLE, B_N };
+#define HASH_SLOT(o, i) (*(PyObject **)((char *)(o) + hash_off[i]))
+#define BUCKETS_SLOT(o, i) (*(PyObject **)((char *)(o) + buckets_off[i]))
+
+static PyObject *configure_hashes(PyObject *self, PyObject *args) {
+    static const char *const hash_names[3] = {"d", "buckets", "ttl"}, *const buckets_names[3] = {"bits", "table", "n"};
+    PyObject *htype, *btype, *limits;
+    if (!PyArg_ParseTuple(args, "O!O!O!", &PyType_Type, &htype, &PyType_Type, &btype, &PyDict_Type, &limits)) return NULL;
+    if (slot_offsets(htype, hash_names, 3, hash_off) < 0 || slot_offsets(btype, buckets_names, 3, buckets_off) < 0) return NULL;
+    if (!k_h_entries && (!(k_h_entries = PyUnicode_InternFromString("entries")) || !(k_h_value = PyUnicode_InternFromString("value")) ||
+                         !(s_resize = PyUnicode_InternFromString("_resize")))) return NULL;
+    Py_INCREF(htype);
+    Py_XSETREF(hash_type, (PyTypeObject *)htype);
+    Py_INCREF(btype);
+    Py_XSETREF(buckets_type, (PyTypeObject *)btype);
+    Py_INCREF(limits);
+    Py_XSETREF(hash_limits, limits);
+    Py_RETURN_NONE;
+}
+
+/* a limit of hash.LIMITS; -1 (no exception) when it is not a plain int */
+static long long hash_limit(PyObject *name) {
+    PyObject *v = PyDict_GetItemWithError(hash_limits, name);
+    long long n;
+    if (!v || !PyLong_CheckExact(v)) return -1;
+    n = PyLong_AsLongLong(v);
+    if (n == -1 && PyErr_Occurred()) { PyErr_Clear(); return -1; }
+    return n;
+}
+
 /* Each command: 1 done (*reply set), 0 Python runs it (nothing changed), -1 error. */
 
 static int fast_get(Fast *f, PyObject *key, PyObject **reply) {
@@ -2437,6 +2475,82 @@ static int fast_sadd(Fast *f, PyObject *key, Py_ssize_t first, long long nvals, 
     if (f->touch && PyDict_SetItem(f->atime, key, f->sec) < 0) return -1;
     *added = n;
     *reply = PyBytes_FromStringAndSize(digits, put_header(digits, ':', n) - digits);
+    return *reply ? 1 : -1;
+}
+
+/* HSET key f v... (hash_cmds._hset_pairs) onto a live hash with no field TTL: a
+ * listpack takes the pairs when none could convert it (short enough, room for
+ * every field), a hashtable files each new field in its bucket (_Buckets.add;
+ * a resize is the Python method's).  The reply is the count of new fields. */
+static int fast_hset(Fast *f, PyObject *key, Py_ssize_t first, long long pairs, PyObject **reply) {
+    PyObject *found = PyDict_GetItemWithError(f->data, key), *d, *buckets, *ttl, *table = NULL;  /* borrowed */
+    Py_ssize_t q, at, len;
+    long long j, created = 0, bits = 0, n = 0;
+    int expired;
+    char digits[32];
+    if (!found) return PyErr_Occurred() ? -1 : 0;
+    if (!hash_type || Py_TYPE(found) != hash_type) return 0;
+    if ((expired = fast_expired(f, key))) return expired < 0 ? -1 : 0;
+    d = HASH_SLOT(found, H_D);
+    buckets = HASH_SLOT(found, H_BUCKETS);
+    ttl = HASH_SLOT(found, H_TTL);
+    if (!d || !buckets || !ttl || !PyDict_CheckExact(d) || !PyDict_CheckExact(ttl) || PyDict_GET_SIZE(ttl)) return 0;
+    if (buckets == Py_None) {  /* Hash.prepare and Hash.set's checks: nothing may convert it */
+        long long entries = hash_limit(k_h_entries), value = hash_limit(k_h_value);
+        if (entries < 0 || value < 0 || pairs > entries || PyDict_GET_SIZE(d) + pairs > entries) return 0;
+        for (q = first, j = 0; j < 2 * pairs; j++) {
+            fast_bulk(f->raw, &q, f->end, &at, &len);
+            if (len > value) return 0;
+        }
+    } else if (Py_TYPE(buckets) != buckets_type) {
+        return 0;
+    }
+    for (q = first, j = 0; j < pairs; j++) {
+        PyObject *field, *value;
+        int has, rc = 0;
+        fast_bulk(f->raw, &q, f->end, &at, &len);
+        field = PyBytes_FromStringAndSize(f->raw + at, len);
+        fast_bulk(f->raw, &q, f->end, &at, &len);
+        value = field ? PyBytes_FromStringAndSize(f->raw + at, len) : NULL;
+        if (!value) { Py_XDECREF(field); return -1; }
+        has = PyDict_Contains(d, field);
+        if (has < 0 || PyDict_SetItem(d, field, value) < 0) rc = -1;
+        else if (!has) {
+            created++;
+            if (buckets != Py_None) {  /* _Buckets.add */
+                PyObject *o_bits = BUCKETS_SLOT(buckets, B_BITS), *o_n = BUCKETS_SLOT(buckets, B_N), *bucket;
+                Py_hash_t h = PyObject_Hash(field);
+                table = BUCKETS_SLOT(buckets, B_TABLE);
+                if (!o_bits || !o_n || !table || !PyLong_CheckExact(o_bits) || !PyLong_CheckExact(o_n) || !PyList_CheckExact(table) || h == -1) {
+                    if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "a hash's buckets are (bits, table, n)");
+                    rc = -1;
+                } else {
+                    bits = PyLong_AsLongLong(o_bits);
+                    n = PyLong_AsLongLong(o_n) + 1;
+                    bucket = PyList_GET_ITEM(table, (Py_ssize_t)((Py_uhash_t)h & (((Py_uhash_t)1 << bits) - 1)));
+                    if (!PyList_CheckExact(bucket) || PyList_Append(bucket, field) < 0) {
+                        if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "a bucket is a list");
+                        rc = -1;
+                    } else {
+                        PyObject *o = PyLong_FromLongLong(n);
+                        if (!o) rc = -1;
+                        else Py_SETREF(BUCKETS_SLOT(buckets, B_N), o);
+                        if (rc == 0 && n > PyList_GET_SIZE(table)) {
+                            PyObject *b = PyLong_FromLongLong(bits + 1), *r = b ? PyObject_CallMethodOneArg(buckets, s_resize, b) : NULL;
+                            if (!r) rc = -1;
+                            Py_XDECREF(b);
+                            Py_XDECREF(r);
+                        }
+                    }
+                }
+            }
+        }
+        Py_DECREF(field);
+        Py_DECREF(value);
+        if (rc < 0) return -1;
+    }
+    if (f->touch && PyDict_SetItem(f->atime, key, f->sec) < 0) return -1;
+    *reply = PyBytes_FromStringAndSize(digits, put_header(digits, ':', created) - digits);
     return *reply ? 1 : -1;
 }
 
@@ -2796,10 +2910,10 @@ static int strings_loop(Fast *f, PyObject *names, long long slow_ns, PyObject *s
             if (j < 2 * pairs) break;
             rc = fast_mset(f, first, pairs);
             if (rc == 1) { reply = reply_ok; Py_INCREF(reply); }
-        } else if (fn->kind == FAST_PUSH || fn->kind == FAST_SADD) {
+        } else if (fn->kind == FAST_PUSH || fn->kind == FAST_SADD || fn->kind == FAST_HSET) {
             Py_ssize_t first, vat, vlen;
             long long j;
-            if (argc < 3) goto handler;
+            if (argc < 3 || (fn->kind == FAST_HSET && (argc < 4 || argc % 2))) goto handler;
             if (!fast_bulk(raw, &p, f->end, &key_at, &key_len)) break;
             first = p;
             for (j = 0; j < argc - 2; j++) {
@@ -2810,6 +2924,8 @@ static int strings_loop(Fast *f, PyObject *names, long long slow_ns, PyObject *s
             if (!key) return -1;
             if (fn->kind == FAST_PUSH) {
                 rc = fast_push(f, key, first, argc - 2, fn->sign > 0, &reply);
+            } else if (fn->kind == FAST_HSET) {
+                rc = fast_hset(f, key, first, (argc - 2) / 2, &reply);
             } else {
                 long long added = 0;
                 rc = fast_sadd(f, key, first, argc - 2, &added, &reply);
@@ -3508,6 +3624,7 @@ static PyMethodDef module_methods[] = {
     {"bulk_array", bulk_array, METH_O, "RESP array of bulk strings for a list/tuple of bytes, or None."},
     {"entry_size", entry_size, METH_O, "Bytes a listpack entry for this string takes."},
     {"configure_lists", configure_lists, METH_VARARGS, "configure_lists(ListValue, FILL): the list class whose pushes run_raw_runs takes."},
+    {"configure_hashes", configure_hashes, METH_VARARGS, "configure_hashes(Hash, _Buckets, LIMITS): the hash classes whose HSET run_raw_runs takes."},
     {"configure_sets", configure_sets, METH_VARARGS, "configure_sets(SetValue, ScanList, LIMITS, HASHTABLE, LISTPACK): the set classes whose SADD run_raw_runs takes."},
     {"stream_entry_bytes", (PyCFunction)(void (*)(void))stream_entry_bytes, METH_FASTCALL, "Listpack bytes one stream entry adds to its node."},
     {"entries_size", entries_size, METH_O, "Sum of entry_size over a sequence of strings."},

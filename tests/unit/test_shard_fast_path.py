@@ -603,3 +603,88 @@ def test_set_adds_match_the_python_path(pair: tuple[Harness, Harness], monkeypat
     assert fast.records == slow.records
     assert seen == {"intset", "listpack", "hashtable"}
     assert sum(fast.worker.stats.commands["sadd"][4]) > 100
+
+
+def _hash_runs(seed: int) -> Iterator[tuple[int, int, list[list[bytes]]]]:
+    """HSET (which the C loop takes onto a live hash without field TTLs) among the hash
+    commands that remove fields, set field TTLs and change the encoding."""
+    rnd = random.Random(seed)
+    keys = [b"h%d" % i for i in range(4)]
+
+    def word() -> bytes:
+        return b"w" * rnd.choice([64, 65, 300]) if rnd.random() < 0.04 else b"f%d" % rnd.randrange(400)
+
+    for _ in range(400):
+        cmds = []
+        for _ in range(rnd.randrange(1, 12)):
+            k = rnd.choice(keys)
+            x = rnd.random()
+            if x < 0.6:
+                n = rnd.choice([1, 1, 1, 2, 3, 40, 200])
+                cmds.append([rnd.choice([b"HSET", b"hset", b"Hset"]), k, *[w for _ in range(n) for w in (word(), word())]])
+            elif x < 0.7:
+                cmds.append([b"HDEL", k, *[word() for _ in range(rnd.choice([1, 5, 60]))]])
+            elif x < 0.74:
+                cmds.append([b"HPEXPIRE", k, b"%d" % rnd.choice([1, 100000]), b"FIELDS", b"1", word()])  # a TTL: Python's HSET from then
+            elif x < 0.76:
+                cmds.append([b"HPERSIST", k, b"FIELDS", b"1", word()])
+            elif x < 0.8:
+                cmds.append([b"HLEN", k])
+            elif x < 0.82:
+                cmds.append([b"SET", k, b"str"])
+            elif x < 0.93:
+                cmds.append([b"DEL", k])
+            elif x < 0.96:
+                cmds.append([b"PEXPIRE", k, b"%d" % rnd.choice([1, 100000])])
+            else:
+                cmds.append([b"HSET", k, b"f"] if rnd.random() < 0.5 else [b"HSET", k, b"f", b"v", b"g"])  # arity errors: Python's
+        yield rnd.randrange(2), rnd.choice([0, wire.RESP3, wire.NO_TOUCH]), cmds
+
+
+def _buckets(h: Harness) -> list[Any]:
+    from shardserver.shard.types.hash import Hash
+
+    return [(k, v.buckets.bits, v.buckets.n, v.buckets.table) for db in h.worker.keyspace.dbs[:2] for k, v in sorted(db.data.items()) if type(v) is Hash and v.buckets is not None]
+
+
+@pytest.mark.parametrize("pair", [False, True], indirect=True, ids=["aof-off", "aof-on"])
+def test_hash_sets_match_the_python_path(pair: tuple[Harness, Harness], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The C loop's HSET against Hash.set: replies, fields in order, HSCAN's buckets (and
+    their resizes), field TTLs, the AOF records; the listpack limits lowered midway."""
+    from shardserver.shard import keyspace
+    from shardserver.shard.types import hash as hash_mod
+
+    fast, slow = pair
+    now = [1_700_000_000.0]
+    monkeypatch.setattr(keyspace.time, "time", lambda: now[0])
+    saved = dict(hash_mod.LIMITS)
+    seen: set[str] = set()
+    warm = [[n, b"warm", b"f", b"v"] for n in (b"HSET", b"hset", b"Hset")]
+    fields = [b"f%d" % i for i in range(8)]
+    edges = [  # at 6 entries: the 6th field stays in the listpack, the 7th converts it; a long value converts
+        [[b"HSET", b"e", *[w for f in fields[:5] for w in (f, b"v")]]],
+        [[b"HSET", b"e", fields[5], b"v", fields[0], b"w"]],
+        [[b"HSET", b"e", fields[0], b"x", fields[6], b"v"]],
+        [[b"HSET", b"e2", b"a", b"v"], [b"HSET", b"e2", b"b", b"vvvvv"]],
+    ]
+    try:
+        hash_mod.LIMITS.update(entries=6, value=4)
+        for cmds in edges:
+            assert fast.run(0, 0, warm + cmds) == slow.run(0, 0, warm + cmds), cmds
+            assert fast.state() == slow.state(), cmds
+        assert fast.worker.keyspace.dbs[0].data[b"e"].encoding() == "hashtable"
+        hash_mod.LIMITS.update(saved)
+        for i, (db, flags, cmds) in enumerate([(1, 0, warm), *_hash_runs(9)]):
+            if i == 250:
+                hash_mod.LIMITS.update(entries=6, value=4)
+            now[0] += 0.0007
+            got, want = fast.run(db, flags, cmds), slow.run(db, flags, cmds)
+            assert got == want, cmds
+            seen.update(v.encoding() for d in fast.worker.keyspace.dbs[:2] for v in d.data.values() if isinstance(v, hash_mod.Hash))
+    finally:
+        hash_mod.LIMITS.update(saved)
+    assert fast.state() == slow.state()
+    assert _buckets(fast) == _buckets(slow) != []
+    assert fast.records == slow.records
+    assert seen == {"listpack", "hashtable"}
+    assert sum(fast.worker.stats.commands["hset"][4]) > 100

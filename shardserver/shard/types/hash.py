@@ -410,3 +410,11 @@ class Hash:
         if self.ttl:
             size += sys.getsizeof(self.ttl) + sys.getsizeof(self.heap) + 72 * len(self.heap)
         return size
+
+
+try:  # the shard's C loop runs HSET onto existing hashes itself, as Hash.set does
+    from shardserver._speedups import configure_hashes
+except ImportError:  # built without the C helpers: every HSET runs the Python above
+    pass
+else:
+    configure_hashes(Hash, _Buckets, LIMITS)
