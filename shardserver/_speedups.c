@@ -2556,12 +2556,17 @@ static int fast_hset(Fast *f, PyObject *key, Py_ssize_t first, long long pairs, 
 
 /* LPOP/RPOP key (list_cmds._pop without a count) from a live list that keeps
  * at least one element and, as a quicklist, at least two nodes: nothing to
- * delete and no conversion back to a listpack (_removed), which stay Python's. */
+ * delete and no conversion back to a listpack (_removed), which stay Python's.
+ * A missing key: a null, 2 (done, nothing to log). */
 static int fast_pop(Fast *f, PyObject *key, int tail, PyObject **reply) {
     PyObject *found = PyDict_GetItemWithError(f->data, key), *items, *lp, *nodes, *v;  /* borrowed */
     Py_ssize_t nitems, nn = 0;
     int expired;
-    if (!found) return PyErr_Occurred() ? -1 : 0;
+    if (!found) {  /* nothing to pop: a null, and nothing to log (ctx.rewrite = []) */
+        if (PyErr_Occurred()) return -1;
+        *reply = PyBytes_FromString(f->resp3 ? "_\r\n" : "$-1\r\n");
+        return *reply ? 2 : -1;
+    }
     if (!list_type || Py_TYPE(found) != list_type) return 0;
     if ((expired = fast_expired(f, key))) return expired < 0 ? -1 : 0;
     items = LIST_SLOT(found, L_ITEMS);
@@ -2941,6 +2946,10 @@ static int strings_loop(Fast *f, PyObject *names, long long slow_ns, PyObject *s
                 rc = fast_get(f, key, &reply);
             } else if (fn->kind == FAST_POP) {
                 rc = fast_pop(f, key, fn->sign > 0, &reply);
+                if (rc == 2) {  /* done, nothing to log */
+                    rc = 1;
+                    unlogged = 1;
+                }
             } else if (fn->kind == FAST_SET) {
                 PyObject *value = PyBytes_FromStringAndSize(raw + val_at, val_len);
                 rc = value && fast_store(f->data, f->expires, f->atime, f->by_slot, f->sec, key, value) == 0 ? 1 : -1;
