@@ -1318,7 +1318,10 @@ static PyObject *stored_key(PyObject *d, const char *p, Py_ssize_t n, Py_hash_t 
     if (!stored_key_ok || !(k = prefetchable(d))) return NULL;
     mask = ((size_t)1 << k->dk_log2_size) - 1;
     entries = (DictEntry311 *)(k->dk_indices + ((size_t)1 << k->dk_log2_index_bytes));
-    for (i = (size_t)h & mask, probes = 0; probes <= mask; probes++) {  /* bounded: a hint never hangs */
+    /* Bounded, so a hint never hangs: the perturbation runs out after at most 13 shifts,
+     * then i*5+1 visits every slot within mask+1 steps (a bound of mask alone missed
+     * keys far along their probe chain in small dicts, for some hash seeds). */
+    for (i = (size_t)h & mask, probes = 0; probes <= mask + 64; probes++) {
         Py_ssize_t ix = dk_slot(k, i);
         if (ix == -1) return NULL;  /* DKIX_EMPTY: not in the dict */
         if (ix >= 0) {
@@ -2062,6 +2065,91 @@ static PyObject *key_object(PyObject *data, const char *p, Py_ssize_t n) {
     }
 #endif
     return PyBytes_FromStringAndSize(p, n);
+}
+
+/* -- glob patterns: Valkey's stringmatchlen (KEYS, SCAN MATCH, CONFIG GET) ------
+ * The twin of shardserver/glob.py's py_glob_match.  Characters compare as
+ * bytes, ranges as C chars (signed, as stringmatchlen's), case folding is
+ * ASCII.  Only the latest star is retried with a longer match: once the
+ * pattern after a star fails at every later position, a longer match for an
+ * earlier star cannot help (stringmatchlen's skipLongerMatches), so the time
+ * is O(len(pattern) * len(subject)) where a backtracking regex is exponential
+ * in the number of stars. */
+static int ascii_lower(int c) { return c >= 'A' && c <= 'Z' ? c + 32 : c; }
+
+/* the one-character token at p[i] (not a star) against u: 1 match, 0 not; *next after it */
+static int glob_one(const unsigned char *p, Py_ssize_t n, Py_ssize_t i, unsigned char u, int nocase, Py_ssize_t *next) {
+    int match = 0, neg = 0;
+    if (p[i] == '?') { *next = i + 1; return 1; }
+    if (p[i] == '[') {
+        int c = (signed char)u;
+        i++;
+        if (i < n && p[i] == '^') { neg = 1; i++; }
+        for (;;) {
+            if (i < n && p[i] == '\\' && n - i >= 2) {
+                i++;
+                if (p[i] == u) match = 1;  /* an escaped member compares exactly, even with nocase */
+            } else if (i < n && p[i] == ']') {
+                break;
+            } else if (i >= n) {  /* not closed: the set runs to the pattern's end */
+                i--;
+                break;
+            } else if (n - i >= 3 && p[i + 1] == '-') {
+                int lo = (signed char)p[i], hi = (signed char)p[i + 2], x = c, t;
+                if (lo > hi) { t = lo; lo = hi; hi = t; }
+                if (nocase) { lo = ascii_lower(lo); hi = ascii_lower(hi); x = ascii_lower(x); }
+                i += 2;
+                if (x >= lo && x <= hi) match = 1;
+            } else if (nocase ? ascii_lower(p[i]) == ascii_lower(u) : p[i] == u) {
+                match = 1;
+            }
+            i++;
+        }
+        *next = i + 1;
+        return neg ? !match : match;
+    }
+    if (p[i] == '\\' && n - i >= 2) i++;
+    *next = i + 1;
+    return nocase ? ascii_lower(p[i]) == ascii_lower(u) : p[i] == u;
+}
+
+static int glob_match_c(const unsigned char *p, Py_ssize_t n, const unsigned char *s, Py_ssize_t m, int nocase) {
+    Py_ssize_t i = 0, j = 0, star_i = -1, star_j = 0, next;
+    int stars = 0;
+    if (m == 0) return n == 0;  /* stringmatchlen's loop never starts: only the empty pattern */
+    while (j < m) {
+        if (i < n && p[i] == '*') {
+            while (i < n && p[i] == '*') i++;
+            if (i == n) return 1;
+            if (++stars > 1000) return 0;  /* stringmatchlen's nesting limit */
+            star_i = i;
+            star_j = j;
+            continue;
+        }
+        if (i < n && glob_one(p, n, i, s[j], nocase, &next)) {
+            i = next;
+            j++;
+            continue;
+        }
+        if (star_i < 0 || ++star_j >= m) return 0;  /* the star tries the rest at each later position, never at the end */
+        i = star_i;
+        j = star_j;
+    }
+    while (i < n && p[i] == '*') i++;
+    return i == n;
+}
+
+static PyObject *glob_match(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    Py_buffer pat, sub;
+    int nocase = 0, r;
+    if (nargs < 2 || nargs > 3) { PyErr_SetString(PyExc_TypeError, "glob_match(pattern, subject, nocase=False)"); return NULL; }
+    if (nargs == 3 && (nocase = PyObject_IsTrue(args[2])) < 0) return NULL;
+    if (PyObject_GetBuffer(args[0], &pat, PyBUF_SIMPLE) < 0) return NULL;
+    if (PyObject_GetBuffer(args[1], &sub, PyBUF_SIMPLE) < 0) { PyBuffer_Release(&pat); return NULL; }
+    r = glob_match_c(pat.buf, pat.len, sub.buf, sub.len, nocase);
+    PyBuffer_Release(&pat);
+    PyBuffer_Release(&sub);
+    return PyBool_FromLong(r);
 }
 
 /* -- lists: LPUSH/RPUSH onto an existing list, ListValue.push's twin ------------
@@ -3632,6 +3720,7 @@ static PyMethodDef module_methods[] = {
     {"reply_array", (PyCFunction)(void (*)(void))reply_array, METH_FASTCALL, "RESP reply of a list/tuple of bytes, ints, floats, None and such lists, or None."},
     {"bulk_array", bulk_array, METH_O, "RESP array of bulk strings for a list/tuple of bytes, or None."},
     {"entry_size", entry_size, METH_O, "Bytes a listpack entry for this string takes."},
+    {"glob_match", (PyCFunction)(void (*)(void))glob_match, METH_FASTCALL, "glob_match(pattern, subject, nocase=False): Valkey's stringmatchlen."},
     {"configure_lists", configure_lists, METH_VARARGS, "configure_lists(ListValue, FILL): the list class whose pushes run_raw_runs takes."},
     {"configure_hashes", configure_hashes, METH_VARARGS, "configure_hashes(Hash, _Buckets, LIMITS): the hash classes whose HSET run_raw_runs takes."},
     {"configure_sets", configure_sets, METH_VARARGS, "configure_sets(SetValue, ScanList, LIMITS, HASHTABLE, LISTPACK): the set classes whose SADD run_raw_runs takes."},

@@ -125,7 +125,6 @@ HASH_NOT_FLOAT = "ERR hash value is not a float"
 HASH_FLOAT_NAN_INF = "ERR value is NaN or Infinity"
 HRANDFIELD_RANGE = "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807"
 VALUE_OUT_OF_RANGE = "ERR value is out of range"
-NOSCORES_ZSCAN = "ERR NOSCORES option can only be used in ZSCAN"
 NUMFIELDS = "ERR numfields should be greater than 0 and match the provided number of fields"
 # ---- streams ----
 STREAM_BAD_ID = "ERR Invalid stream ID specified as stream command argument"

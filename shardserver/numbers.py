@@ -80,7 +80,9 @@ def parse_scan_cursor(data: bytes) -> int | None:
 
     A canonical integer must not be negative; anything else goes to strtoull,
     which takes leading spaces, a sign and leading zeros (and wraps a '-').
+    Valkey reads the argument as a C string: it ends at the first NUL byte.
     """
+    data = data.split(b"\0", 1)[0]
     v = strict_int(data)
     if v is not None:
         return v if v >= 0 else None

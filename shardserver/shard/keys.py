@@ -404,7 +404,9 @@ def parse_scan(argv: list[bytes]) -> tuple[int, bytes | None, int, bytes | None]
             if kind not in SCAN_TYPES:
                 raise CommandError(f"ERR unknown type name '{argv[j + 1].decode('utf-8', 'surrogateescape')}'")
         elif opt == b"novalues":
-            raise CommandError("ERR NOVALUES option can only be used in HSCAN")
+            raise CommandError(errors.NOVALUES_HSCAN)
+        elif opt == b"noscores":
+            raise CommandError(errors.NOSCORES_ZSCAN)
         else:
             raise CommandError(errors.SYNTAX)
         j += 2

@@ -939,6 +939,42 @@ def test_keys_random_globs(pair: Pair) -> None:
         assert sorted(a) == sorted(b), (pattern, a, b)
 
 
+def test_globs_over_empty_and_high_byte_names(pair: Pair) -> None:
+    """An empty key, field or member matches only the empty pattern (``*`` aside), and set
+    ranges compare bytes as C chars (0x80 and up sort below 0): stringmatchlen's rules,
+    in KEYS and the MATCH of SCAN, HSCAN, SSCAN and ZSCAN."""
+    rnd = random.Random(7)
+    names = [b"", b"a", b"A", b"ab", b"\x80", b"\xff", b"a\xff", b"[", b"]", b"*", b"?", b"\\", b"-", b"^"]
+    pair.both("mset", *[x for n in names for x in (n, b"1")])
+    for pattern in [b"**", b"***", b"", b"?*", b"*?", b"[a-\xff]", b"[\x80-a]", b"[^a-\xff]", b"*\xff", b"[\\a]*", b"[A-a]"]:
+        a, b = pair.run("keys", pattern)
+        assert sorted(a) == sorted(b), (pattern, a, b)
+    for _ in range(150 if pair.shards == 2 and pair.protocol == 2 else 40):
+        pattern = bytes(rnd.choice(b"ab*?[]^-\\\x80\xffA") for _ in range(rnd.randint(0, 6)))
+        a, b = pair.run("keys", pattern)
+        assert sorted(a) == sorted(b), (pattern, a, b)
+        a, b = _scan_all(pair.s, "match", pattern, "count", "1000"), _scan_all(pair.v, "match", pattern, "count", "1000")
+        assert sorted(a) == sorted(b), (pattern, a, b)
+    pair.both("hset", "h", "", "v", "x", "w")
+    pair.both("sadd", "s", "", "x")
+    pair.both("zadd", "z", "1", "", "2", "x")
+    pair.exact_many([("hscan", "h", "0", "match", "**"), ("sscan", "s", "0", "match", "**"), ("zscan", "z", "0", "match", "**"),
+                     ("hscan", "h", "0", "match", "*"), ("sscan", "s", "0", "match", "*"), ("zscan", "z", "0", "match", "*"),
+                     ("hscan", "h", "0", "match", ""), ("hscan", "h", "0\x00"), ("sscan", "s", "0\x00x"), ("zscan", "z", "0\x00")])  # fmt: skip
+
+
+def test_globs_with_many_stars_answer_at_once(pair: Pair) -> None:
+    """a*a*...a*b against a long run of a: a backtracking matcher takes exponential time
+    (seconds to hours, with the shard blocked); stringmatchlen and ours are polynomial.
+    The clients' 20 s timeout is the guard."""
+    key = "a" * 60
+    pair.both("set", key, "1")
+    pair.both("hset", "h", key, "v")
+    for pattern in ("a*" * 12 + "b", "*a" * 12 + "b*", "a*" * 12 + "a"):
+        pair.exact_many([("keys", pattern), ("hscan", "h", "0", "match", pattern)])
+        assert sorted(_scan_all(pair.s, "match", pattern)) == sorted(_scan_all(pair.v, "match", pattern))
+
+
 def _scan_all(r: object, *opts: object) -> list[bytes]:
     from tests.differential.conftest import call
 
@@ -995,6 +1031,11 @@ def test_scan_errors(pair: Pair) -> None:
         scan 4000000000000 count 0
         scan 9223372036854775808 novalues
         scan 16384 type foo
+        scan 0 noscores
+        scan 0 NOSCORES
+        scan 0 count 10 noscores
+        scan 0 noscores foo
+        scan 0 count x noscores
         """
     )
     a, b = pair.run("scan", "0", "count", "100000")
@@ -1002,7 +1043,9 @@ def test_scan_errors(pair: Pair) -> None:
 
 
 def test_scan_cursor_forms_that_strtoull_accepts(pair: Pair) -> None:
-    for cursor in ("+0", "00", " 0", "-0", "18446744073709551615", "-18446744073709551615"):
+    # Valkey reads the cursor as a C string: a NUL byte ends it
+    pair.both("scan", "\x000")  # nothing before the NUL: invalid
+    for cursor in ("+0", "00", " 0", "-0", "18446744073709551615", "-18446744073709551615", "0\x00", "0\x00x"):
         a, b = pair.run("scan", cursor, "count", "100000")
         assert not isinstance(a, str) and not isinstance(b, str), (cursor, a, b)
 
