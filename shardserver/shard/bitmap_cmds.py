@@ -50,10 +50,14 @@ def cmd_setbit(ctx: ShardContext, argv: list[bytes]) -> Any:
     key = argv[1]
     byte = offset >> 3
     shift = 7 - (offset & 7)
-    buf = writable(db, key, get_string(db, key), byte + 1)
+    old = get_string(db, key)
+    grown = old is None or len(old) <= byte  # created or lengthened: a change even if the bit stays
+    buf = writable(db, key, old, byte + 1)
     current = buf[byte] >> shift & 1
     if current != on:
         buf[byte] ^= 1 << shift
+    elif not grown:
+        ctx.rewrite = []  # as Valkey: a bit already so is no change, so nothing is logged
     return current
 
 
@@ -316,8 +320,11 @@ def _bitfield(ctx: ShardContext, argv: list[bytes], read_only: bool) -> Any:
         return [bitops.get_field(data, offset, bits, signed) for _, signed, bits, offset, _, _ in ops]
     if read_only:
         raise CommandError(errors.BITFIELD_RO_GET)
-    buf = writable(db, key, get_string(db, key), (highest >> 3) + 1)
+    old = get_string(db, key)
+    grown = old is None or len(old) <= highest >> 3
+    buf = writable(db, key, old, (highest >> 3) + 1)
     out: list[Any] = []
+    changes = 0  # as Valkey: a write counts when the string grew or the field's value changed
     for op, signed, bits, offset, value, policy in ops:
         if op == _GET:
             out.append(bitops.get_field(buf, offset, bits, signed))
@@ -332,6 +339,10 @@ def _bitfield(ctx: ShardContext, argv: list[bytes], read_only: bool) -> Any:
             continue
         bitops.set_field(buf, offset, bits, new)
         out.append(new if op == _INCRBY else current)
+        if grown or new != current:
+            changes += 1
+    if not changes:
+        ctx.rewrite = []  # nothing to log (a key this created stays out of the AOF, as Valkey's)
     return out
 
 

@@ -1040,3 +1040,35 @@ def test_replayed_stream_times_are_real_times(tmp_path: Path) -> None:
         assert idle_before <= entry["time_since_delivered"] < 60_000
         (consumer,) = r.xinfo_consumers("s", "g")
         assert consumer["pending"] == 1 and 0 <= consumer["idle"] < 60_000 and 0 <= consumer["inactive"] < 60_000
+
+
+def test_bit_writes_that_change_nothing_are_not_logged(tmp_path: Path) -> None:
+    """As Valkey: SETBIT of a bit already so, a BITFIELD SET of the value already there and a
+    BITFIELD whose every write FAILs change nothing and log nothing (so after a restart the
+    untouched string keeps its compact encoding, as in Valkey); a write that grows the
+    string, or changes a bit or field, is logged."""
+    with server(tmp_path, "--appendfsync", "always", shards=1) as s:
+        r = client(s)
+        r.set("b", "cdbacbacddaadbca")
+        assert r.setbit("b", 8, 0) == 0  # already 0
+        r.set("f", "x")
+        assert r.execute_command("BITFIELD", "f", "SET", "u8", "0", "120") == [120]  # "x" is 120
+        assert r.execute_command("BITFIELD", "f", "OVERFLOW", "FAIL", "INCRBY", "u2", "0", "5") == [None]
+        assert r.setbit("g", 3, 0) == 0  # creates g: logged
+        assert r.setbit("b", 200, 0) == 0  # grows b: logged
+        assert r.execute_command("BITFIELD", "f", "SET", "u8", "0", "121", "GET", "u8", "0") == [120, 121]
+        assert r.setbit("g", 3, 1) == 0
+        kill_tree(s)
+    records: list[list[bytes]] = []
+    for f in manifest(tmp_path).files:
+        read_records(str(tmp_path / "appendonlydir" / f.name), lambda db, recs: records.extend(recs))
+    writes = [rec for rec in records if rec[0].upper() in (b"SETBIT", b"BITFIELD")]
+    assert writes == [
+        [b"SETBIT", b"g", b"3", b"0"],
+        [b"SETBIT", b"b", b"200", b"0"],
+        [b"BITFIELD", b"f", b"SET", b"u8", b"0", b"121", b"GET", b"u8", b"0"],
+        [b"SETBIT", b"g", b"3", b"1"],
+    ]
+    with server(tmp_path, shards=1) as s:
+        r = client(s)
+        assert r.get("f") == b"y" and r.getbit("g", 3) == 1 and r.strlen("b") == 26
