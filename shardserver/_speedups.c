@@ -2067,6 +2067,47 @@ static PyObject *key_object(PyObject *data, const char *p, Py_ssize_t n) {
     return PyBytes_FromStringAndSize(p, n);
 }
 
+/* -- LCS: the table of strings.lcs_reply, dp[i][j] = LCS length of a[:i], b[:j] ----
+ * A bytes object of (len(a) + 1) * (len(b) + 1) native uint32, row by row (the
+ * caller checked the size against proto-max-bulk-len, as Valkey does). */
+static PyObject *lcs_table(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    Py_buffer A, B;
+    PyObject *out;
+    Py_ssize_t n, m, i, j, w;
+    uint32_t *dp;
+    if (nargs != 2) { PyErr_SetString(PyExc_TypeError, "lcs_table(a, b)"); return NULL; }
+    if (PyObject_GetBuffer(args[0], &A, PyBUF_SIMPLE) < 0) return NULL;
+    if (PyObject_GetBuffer(args[1], &B, PyBUF_SIMPLE) < 0) { PyBuffer_Release(&A); return NULL; }
+    n = A.len;
+    m = B.len;
+    w = m + 1;
+    if (n + 1 > PY_SSIZE_T_MAX / (Py_ssize_t)sizeof(uint32_t) / w) {
+        PyBuffer_Release(&A);
+        PyBuffer_Release(&B);
+        return PyErr_NoMemory();
+    }
+    out = PyBytes_FromStringAndSize(NULL, (n + 1) * w * (Py_ssize_t)sizeof(uint32_t));
+    if (out) {
+        const unsigned char *a = A.buf, *b = B.buf;
+        dp = (uint32_t *)PyBytes_AS_STRING(out);
+        Py_BEGIN_ALLOW_THREADS
+        memset(dp, 0, (size_t)w * sizeof(uint32_t));
+        for (i = 1; i <= n; i++) {
+            uint32_t *row = dp + i * w, *prev = row - w;
+            unsigned char ai = a[i - 1];
+            row[0] = 0;
+            for (j = 1; j <= m; j++) {
+                if (ai == b[j - 1]) row[j] = prev[j - 1] + 1;
+                else row[j] = row[j - 1] > prev[j] ? row[j - 1] : prev[j];
+            }
+        }
+        Py_END_ALLOW_THREADS
+    }
+    PyBuffer_Release(&A);
+    PyBuffer_Release(&B);
+    return out;
+}
+
 /* -- glob patterns: Valkey's stringmatchlen (KEYS, SCAN MATCH, CONFIG GET) ------
  * The twin of shardserver/glob.py's py_glob_match.  Characters compare as
  * bytes, ranges as C chars (signed, as stringmatchlen's), case folding is
@@ -3720,6 +3761,7 @@ static PyMethodDef module_methods[] = {
     {"reply_array", (PyCFunction)(void (*)(void))reply_array, METH_FASTCALL, "RESP reply of a list/tuple of bytes, ints, floats, None and such lists, or None."},
     {"bulk_array", bulk_array, METH_O, "RESP array of bulk strings for a list/tuple of bytes, or None."},
     {"entry_size", entry_size, METH_O, "Bytes a listpack entry for this string takes."},
+    {"lcs_table", (PyCFunction)(void (*)(void))lcs_table, METH_FASTCALL, "lcs_table(a, b): LCS's dynamic-programming table as native uint32, row by row."},
     {"glob_match", (PyCFunction)(void (*)(void))glob_match, METH_FASTCALL, "glob_match(pattern, subject, nocase=False): Valkey's stringmatchlen."},
     {"configure_lists", configure_lists, METH_VARARGS, "configure_lists(ListValue, FILL): the list class whose pushes run_raw_runs takes."},
     {"configure_hashes", configure_hashes, METH_VARARGS, "configure_hashes(Hash, _Buckets, LIMITS): the hash classes whose HSET run_raw_runs takes."},

@@ -14,6 +14,11 @@ from shardserver.resp import OK
 from shardserver.shard.keyspace import STRING_TYPES, Database, EmbStr, RawStr, frozen
 from shardserver.shard.registry import ShardContext, command
 
+try:
+    from shardserver._speedups import lcs_table
+except ImportError:  # built without the C helpers: py_lcs_table below
+    lcs_table = None
+
 _EXPIRE_UNITS = {b"ex": 1000, b"px": 1, b"exat": -1000, b"pxat": -1}
 
 
@@ -418,18 +423,9 @@ def lcs_reply(a: bytes, b: bytes, opts: list[bytes], ctx_limit: int = 512 * 1024
     n, m = len(a), len(b)
     if (n + 1) * (m + 1) * 4 > ctx_limit:
         raise CommandError("ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len")
-    # dp[i][j] = LCS length of a[:i], b[:j]
-    dp = [[0] * (m + 1) for _ in range(n + 1)]
-    for i in range(1, n + 1):
-        ai = a[i - 1]
-        row, prev = dp[i], dp[i - 1]
-        for jj in range(1, m + 1):
-            if ai == b[jj - 1]:
-                row[jj] = prev[jj - 1] + 1
-            else:
-                left, up = row[jj - 1], prev[jj]
-                row[jj] = left if left > up else up
-    total = dp[n][m]
+    dp = _lcs_table(a, b)  # dp[i * (m + 1) + j] = LCS length of a[:i], b[:j]
+    w = m + 1
+    total = dp[n * w + m]
     if get_len:
         return total
     # Walk back from the end as Valkey does, emitting ranges from last to first.
@@ -456,7 +452,7 @@ def lcs_reply(a: bytes, b: bytes, opts: list[bytes], ctx_limit: int = 512 * 1024
             i -= 1
             jj -= 1
         else:
-            if dp[i - 1][jj] > dp[i][jj - 1]:
+            if dp[(i - 1) * w + jj] > dp[i * w + jj - 1]:
                 i -= 1
             else:
                 jj -= 1
@@ -473,6 +469,29 @@ def lcs_reply(a: bytes, b: bytes, opts: list[bytes], ctx_limit: int = 512 * 1024
     if get_idx:
         return {b"matches": matches, b"len": total}
     return bytes(out)
+
+
+def py_lcs_table(a: bytes, b: bytes) -> list[int]:
+    """The twin of ``_speedups.lcs_table``: the LCS table, row by row."""
+    n, m = len(a), len(b)
+    w = m + 1
+    dp = [0] * ((n + 1) * w)
+    for i in range(1, n + 1):
+        ai = a[i - 1]
+        base, prev = i * w, (i - 1) * w
+        for jj in range(1, w):
+            if ai == b[jj - 1]:
+                dp[base + jj] = dp[prev + jj - 1] + 1
+            else:
+                left, up = dp[base + jj - 1], dp[prev + jj]
+                dp[base + jj] = left if left > up else up
+    return dp
+
+
+def _lcs_table(a: bytes, b: bytes) -> Any:
+    if lcs_table is None:
+        return py_lcs_table(a, b)
+    return memoryview(lcs_table(a, b)).cast("I")
 
 
 LCS_TYPES = "ERR The specified keys must contain string values"

@@ -242,3 +242,27 @@ def test_swapdb_and_flush(ctx: ShardContext) -> None:
     assert not ctx.db_at(0).data
     assert run(ctx, "flushall") is OK
     assert not ctx.db_at(1).data
+
+
+def test_lcs_table_in_c_is_the_python_table() -> None:
+    import random
+
+    from shardserver.shard import strings
+
+    if strings.lcs_table is None:
+        pytest.fail("built without the C helpers")
+    rnd = random.Random(5)
+    for _ in range(400):
+        a = bytes(rnd.choice(b"abc\x00\xff") for _ in range(rnd.randrange(0, 25)))
+        b = bytes(rnd.choice(b"abc\x00\xff") for _ in range(rnd.randrange(0, 25)))
+        assert list(strings._lcs_table(a, b)) == strings.py_lcs_table(a, b), (a, b)
+        assert strings.lcs_reply(a, b, [b"IDX", b"WITHMATCHLEN"]) == _lcs_with_python_table(strings, a, b)
+
+
+def _lcs_with_python_table(strings, a: bytes, b: bytes):  # type: ignore[no-untyped-def]
+    saved = strings.lcs_table
+    strings.lcs_table = None
+    try:
+        return strings.lcs_reply(a, b, [b"IDX", b"WITHMATCHLEN"])
+    finally:
+        strings.lcs_table = saved
