@@ -2205,27 +2205,37 @@ enum { L_ITEMS, L_LP_BYTES, L_NODES, L_FILL };
 #define LIST_SLOT(o, i) (*(PyObject **)((char *)(o) + list_off[i]))
 static const long long ql_levels[5] = {4096, 8192, 16384, 32768, 65536};
 
+/* *slot = o, holding a reference (the configure_* functions' classes and settings) */
+static void keep(PyObject **slot, PyObject *o) {
+    Py_INCREF(o);
+    Py_XSETREF(*slot, o);
+}
+
+/* the offsets of a class's __slots__ entries ``names`` (how the C twins read the values' fields) */
+static int slot_offsets(PyObject *type, const char *const *names, int n, Py_ssize_t *off) {
+    int i;
+    for (i = 0; i < n; i++) {
+        PyObject *d = PyObject_GetAttrString(type, names[i]);
+        if (!d) return -1;
+        if (!Py_IS_TYPE(d, &PyMemberDescr_Type) || ((PyMemberDescrObject *)d)->d_member->type != T_OBJECT_EX) {
+            Py_DECREF(d);
+            PyErr_Format(PyExc_TypeError, "%s.%s is not a __slots__ entry", ((PyTypeObject *)type)->tp_name, names[i]);
+            return -1;
+        }
+        off[i] = ((PyMemberDescrObject *)d)->d_member->offset;
+        Py_DECREF(d);
+    }
+    return 0;
+}
+
 static PyObject *configure_lists(PyObject *self, PyObject *args) {
     static const char *const names[4] = {"items", "lp_bytes", "nodes", "fill"};
     PyObject *type, *fill;
-    int i;
     if (!PyArg_ParseTuple(args, "O!O!", &PyType_Type, &type, &PyList_Type, &fill)) return NULL;
     if (PyList_GET_SIZE(fill) != 1) { PyErr_SetString(PyExc_TypeError, "configure_lists(): FILL holds one int"); return NULL; }
-    for (i = 0; i < 4; i++) {
-        PyObject *d = PyObject_GetAttrString(type, names[i]);
-        if (!d) return NULL;
-        if (!Py_IS_TYPE(d, &PyMemberDescr_Type) || ((PyMemberDescrObject *)d)->d_member->type != T_OBJECT_EX) {
-            Py_DECREF(d);
-            PyErr_Format(PyExc_TypeError, "configure_lists(): %s is not a __slots__ entry", names[i]);
-            return NULL;
-        }
-        list_off[i] = ((PyMemberDescrObject *)d)->d_member->offset;
-        Py_DECREF(d);
-    }
-    Py_INCREF(type);
-    Py_XSETREF(list_type, (PyTypeObject *)type);
-    Py_INCREF(fill);
-    Py_XSETREF(list_fill, fill);
+    if (slot_offsets(type, names, 4, list_off) < 0) return NULL;
+    keep((PyObject **)&list_type, type);
+    keep(&list_fill, fill);
     Py_RETURN_NONE;
 }
 
@@ -2253,6 +2263,22 @@ static int node_set(PyObject *node, Py_ssize_t i, long long v) {
     return o ? PyList_SetItem(node, i, o) : -1;  /* steals o */
 }
 
+/* the end node (a new reference) of a quicklist of nn > 0 nodes, its [count, bytes, plain]
+ * in v; NULL with an exception when it is not such a list */
+static PyObject *ql_end_node(PyObject *nodes, Py_ssize_t nn, int tail, long long v[3]) {
+    PyObject *node = PySequence_GetItem(nodes, tail ? nn - 1 : 0);
+    int i;
+    if (!node) return NULL;
+    if (!PyList_CheckExact(node) || PyList_GET_SIZE(node) != 3) {
+        Py_DECREF(node);
+        PyErr_SetString(PyExc_TypeError, "a quicklist node is [count, bytes, plain]");
+        return NULL;
+    }
+    for (i = 0; i < 3; i++) v[i] = node_int(node, i);
+    if (PyErr_Occurred()) Py_CLEAR(node);
+    return node;
+}
+
 /* a new node [count, bytes, plain] at the end the push goes to */
 static int ql_new_node(PyObject *nodes, int tail, long long bytes, int plain) {
     PyObject *node = Py_BuildValue("[iLi]", 1, bytes, plain), *r;
@@ -2268,21 +2294,13 @@ static int ql_new_node(PyObject *nodes, int tail, long long bytes, int plain) {
 static int ql_node_push(PyObject *nodes, long fill, PyObject *v, int tail) {
     Py_ssize_t n = PyBytes_GET_SIZE(v), nn = PyObject_Size(nodes);
     PyObject *node = NULL;
-    long long count = 0, bytes = 0, plain = 0;
+    long long nv[3] = {0, 0, 0}, count, bytes, plain;
     int large, fits = 0, rc;
     if (nn < 0) return -1;
-    if (nn > 0) {
-        if (!(node = PySequence_GetItem(nodes, tail ? nn - 1 : 0))) return -1;
-        if (!PyList_CheckExact(node) || PyList_GET_SIZE(node) != 3) {
-            Py_DECREF(node);
-            PyErr_SetString(PyExc_TypeError, "a quicklist node is [count, bytes, plain]");
-            return -1;
-        }
-        count = node_int(node, 0);
-        bytes = node_int(node, 1);
-        plain = node_int(node, 2);
-        if (PyErr_Occurred()) { Py_DECREF(node); return -1; }
-    }
+    if (nn > 0 && !(node = ql_end_node(nodes, nn, tail, nv))) return -1;
+    count = nv[0];
+    bytes = nv[1];
+    plain = nv[2];
     if (fill < 0) {
         long long limit = ql_size_limit(fill);
         large = n > limit;
@@ -2308,46 +2326,25 @@ enum { SC_ITEMS, SC_POS };
 #define SET_SLOT(o, i) (*(PyObject **)((char *)(o) + set_off[i]))
 #define SCAN_SLOT(o, i) (*(PyObject **)((char *)(o) + scan_off[i]))
 
-static int slot_offsets(PyObject *type, const char *const *names, int n, Py_ssize_t *off) {
-    int i;
-    for (i = 0; i < n; i++) {
-        PyObject *d = PyObject_GetAttrString(type, names[i]);
-        if (!d) return -1;
-        if (!Py_IS_TYPE(d, &PyMemberDescr_Type) || ((PyMemberDescrObject *)d)->d_member->type != T_OBJECT_EX) {
-            Py_DECREF(d);
-            PyErr_Format(PyExc_TypeError, "%s.%s is not a __slots__ entry", ((PyTypeObject *)type)->tp_name, names[i]);
-            return -1;
-        }
-        off[i] = ((PyMemberDescrObject *)d)->d_member->offset;
-        Py_DECREF(d);
-    }
-    return 0;
-}
-
 static PyObject *configure_sets(PyObject *self, PyObject *args) {
     static const char *const set_names[3] = {"enc", "small", "big"}, *const scan_names[2] = {"items", "pos"};
     PyObject *stype, *ltype, *limits, *ht, *lp;
     if (!PyArg_ParseTuple(args, "O!O!O!UU", &PyType_Type, &stype, &PyType_Type, &ltype, &PyDict_Type, &limits, &ht, &lp)) return NULL;
     if (slot_offsets(stype, set_names, 3, set_off) < 0 || slot_offsets(ltype, scan_names, 2, scan_off) < 0) return NULL;
     if (!k_set_entries && (!(k_set_entries = PyUnicode_InternFromString("set-max-listpack-entries")) || !(k_set_value = PyUnicode_InternFromString("set-max-listpack-value")))) return NULL;
-    Py_INCREF(stype);
-    Py_XSETREF(set_type, (PyTypeObject *)stype);
-    Py_INCREF(ltype);
-    Py_XSETREF(scanlist_type, (PyTypeObject *)ltype);
-    Py_INCREF(limits);
-    Py_XSETREF(set_limits, limits);
-    Py_INCREF(ht);
-    Py_XSETREF(enc_hashtable, ht);
-    Py_INCREF(lp);
-    Py_XSETREF(enc_listpack, lp);
+    keep((PyObject **)&set_type, stype);
+    keep((PyObject **)&scanlist_type, ltype);
+    keep(&set_limits, limits);
+    keep(&enc_hashtable, ht);
+    keep(&enc_listpack, lp);
     Py_RETURN_NONE;
 }
 
-/* a limit of set.LIMITS; -1 (no exception) when it is not a plain int */
-static long long set_limit(PyObject *name) {
-    PyObject *v = PyDict_GetItemWithError(set_limits, name);
+/* a limit of a type's LIMITS dict; -1 (no exception) when it is not a plain int */
+static long long dict_limit(PyObject *limits, PyObject *name) {
+    PyObject *v = PyDict_GetItemWithError(limits, name);
     long long n;
-    if (!v || !PyLong_CheckExact(v)) return -1;
+    if (!v || !PyLong_CheckExact(v)) { PyErr_Clear(); return -1; }
     n = PyLong_AsLongLong(v);
     if (n == -1 && PyErr_Occurred()) { PyErr_Clear(); return -1; }
     return n;
@@ -2371,23 +2368,10 @@ static PyObject *configure_hashes(PyObject *self, PyObject *args) {
     if (slot_offsets(htype, hash_names, 3, hash_off) < 0 || slot_offsets(btype, buckets_names, 3, buckets_off) < 0) return NULL;
     if (!k_h_entries && (!(k_h_entries = PyUnicode_InternFromString("entries")) || !(k_h_value = PyUnicode_InternFromString("value")) ||
                          !(s_resize = PyUnicode_InternFromString("_resize")))) return NULL;
-    Py_INCREF(htype);
-    Py_XSETREF(hash_type, (PyTypeObject *)htype);
-    Py_INCREF(btype);
-    Py_XSETREF(buckets_type, (PyTypeObject *)btype);
-    Py_INCREF(limits);
-    Py_XSETREF(hash_limits, limits);
+    keep((PyObject **)&hash_type, htype);
+    keep((PyObject **)&buckets_type, btype);
+    keep(&hash_limits, limits);
     Py_RETURN_NONE;
-}
-
-/* a limit of hash.LIMITS; -1 (no exception) when it is not a plain int */
-static long long hash_limit(PyObject *name) {
-    PyObject *v = PyDict_GetItemWithError(hash_limits, name);
-    long long n;
-    if (!v || !PyLong_CheckExact(v)) return -1;
-    n = PyLong_AsLongLong(v);
-    if (n == -1 && PyErr_Occurred()) { PyErr_Clear(); return -1; }
-    return n;
 }
 
 /* Each command: 1 done (*reply set), 0 Python runs it (nothing changed), -1 error. */
@@ -2492,20 +2476,30 @@ static int fast_mset(Fast *f, Py_ssize_t first, long long pairs) {
     return 1;
 }
 
+/* The live value at key when it is a ``type`` (borrowed, in *value): 1; 0 when Python
+ * must run the command (no such key: *value NULL; another type; an expired key,
+ * which Python deletes); -1 with an exception. */
+static int fast_live(Fast *f, PyObject *key, PyTypeObject *type, PyObject **value) {
+    int expired;
+    *value = PyDict_GetItemWithError(f->data, key);
+    if (!*value) return PyErr_Occurred() ? -1 : 0;
+    if (!type || Py_TYPE(*value) != type) return 0;
+    if ((expired = fast_expired(f, key))) return expired < 0 ? -1 : 0;
+    return 1;
+}
+
 /* LPUSH/RPUSH key v... (list_cmds.push) onto a live list: the values from
  * raw[first:], one by one to the head (tail 0) or the tail; the reply is the
  * new length.  A missing key, another type, an expired key or a listpack that
  * would become a quicklist are Python's (0: nothing changed). */
 static int fast_push(Fast *f, PyObject *key, Py_ssize_t first, long long nvals, int tail, PyObject **reply) {
-    PyObject *found = PyDict_GetItemWithError(f->data, key), *items, *lp, *nodes, *qfill, *meth;  /* borrowed */
+    PyObject *found, *items, *lp, *nodes, *qfill, *meth;  /* borrowed */
     Py_ssize_t q, at, len, nitems;
     long long j, add = 0, lp_bytes = 0;
     long fill;
-    int expired;
+    int live = fast_live(f, key, list_type, &found);
     char digits[32];
-    if (!found) return PyErr_Occurred() ? -1 : 0;
-    if (!list_type || Py_TYPE(found) != list_type) return 0;
-    if ((expired = fast_expired(f, key))) return expired < 0 ? -1 : 0;
+    if (live <= 0) return live;
     items = LIST_SLOT(found, L_ITEMS);
     lp = LIST_SLOT(found, L_LP_BYTES);
     nodes = LIST_SLOT(found, L_NODES);
@@ -2554,14 +2548,12 @@ static int fast_push(Fast *f, PyObject *key, Py_ssize_t first, long long nvals, 
  * convert it (every member short enough, room for all).  An intset, a new key
  * and a conversion are Python's.  *added: the new members (0: nothing to log). */
 static int fast_sadd(Fast *f, PyObject *key, Py_ssize_t first, long long nvals, long long *added, PyObject **reply) {
-    PyObject *found = PyDict_GetItemWithError(f->data, key), *enc, *small, *big, *items = NULL, *pos = NULL;  /* borrowed */
+    PyObject *found, *enc, *small, *big, *items = NULL, *pos = NULL;  /* borrowed */
     Py_ssize_t q, at, len;
     long long j, n = 0;
-    int expired, hashtable;
+    int live = fast_live(f, key, set_type, &found), hashtable;
     char digits[32];
-    if (!found) return PyErr_Occurred() ? -1 : 0;
-    if (!set_type || Py_TYPE(found) != set_type) return 0;
-    if ((expired = fast_expired(f, key))) return expired < 0 ? -1 : 0;
+    if (live <= 0) return live;
     enc = SET_SLOT(found, S_ENC);
     small = SET_SLOT(found, S_SMALL);
     big = SET_SLOT(found, S_BIG);
@@ -2573,7 +2565,7 @@ static int fast_sadd(Fast *f, PyObject *key, Py_ssize_t first, long long nvals, 
         pos = SCAN_SLOT(big, SC_POS);
         if (!items || !pos || !PyList_CheckExact(items) || !PyDict_CheckExact(pos)) return 0;
     } else if (enc == enc_listpack && PyDict_CheckExact(small)) {
-        long long entries = set_limit(k_set_entries), value = set_limit(k_set_value);
+        long long entries = dict_limit(set_limits, k_set_entries), value = dict_limit(set_limits, k_set_value);
         if (entries < 0 || value < 0 || PyDict_GET_SIZE(small) + nvals > entries) return 0;  /* setTypeMaybeConvert, or room for all */
         for (q = first, j = 0; j < nvals; j++) {
             fast_bulk(f->raw, &q, f->end, &at, &len);
@@ -2612,20 +2604,18 @@ static int fast_sadd(Fast *f, PyObject *key, Py_ssize_t first, long long nvals, 
  * every field), a hashtable files each new field in its bucket (_Buckets.add;
  * a resize is the Python method's).  The reply is the count of new fields. */
 static int fast_hset(Fast *f, PyObject *key, Py_ssize_t first, long long pairs, PyObject **reply) {
-    PyObject *found = PyDict_GetItemWithError(f->data, key), *d, *buckets, *ttl, *table = NULL;  /* borrowed */
+    PyObject *found, *d, *buckets, *ttl, *table = NULL;  /* borrowed */
     Py_ssize_t q, at, len;
     long long j, created = 0, bits = 0, n = 0;
-    int expired;
+    int live = fast_live(f, key, hash_type, &found);
     char digits[32];
-    if (!found) return PyErr_Occurred() ? -1 : 0;
-    if (!hash_type || Py_TYPE(found) != hash_type) return 0;
-    if ((expired = fast_expired(f, key))) return expired < 0 ? -1 : 0;
+    if (live <= 0) return live;
     d = HASH_SLOT(found, H_D);
     buckets = HASH_SLOT(found, H_BUCKETS);
     ttl = HASH_SLOT(found, H_TTL);
     if (!d || !buckets || !ttl || !PyDict_CheckExact(d) || !PyDict_CheckExact(ttl) || PyDict_GET_SIZE(ttl)) return 0;
     if (buckets == Py_None) {  /* Hash.prepare and Hash.set's checks: nothing may convert it */
-        long long entries = hash_limit(k_h_entries), value = hash_limit(k_h_value);
+        long long entries = dict_limit(hash_limits, k_h_entries), value = dict_limit(hash_limits, k_h_value);
         if (entries < 0 || value < 0 || pairs > entries || PyDict_GET_SIZE(d) + pairs > entries) return 0;
         for (q = first, j = 0; j < 2 * pairs; j++) {
             fast_bulk(f->raw, &q, f->end, &at, &len);
@@ -2688,16 +2678,14 @@ static int fast_hset(Fast *f, PyObject *key, Py_ssize_t first, long long pairs, 
  * delete and no conversion back to a listpack (_removed), which stay Python's.
  * A missing key: a null, 2 (done, nothing to log). */
 static int fast_pop(Fast *f, PyObject *key, int tail, PyObject **reply) {
-    PyObject *found = PyDict_GetItemWithError(f->data, key), *items, *lp, *nodes, *v;  /* borrowed */
+    PyObject *found, *items, *lp, *nodes, *v;  /* borrowed */
     Py_ssize_t nitems, nn = 0;
-    int expired;
-    if (!found) {  /* nothing to pop: a null, and nothing to log (ctx.rewrite = []) */
-        if (PyErr_Occurred()) return -1;
+    int live = fast_live(f, key, list_type, &found);
+    if (live == 0 && !found) {  /* nothing to pop: a null, and nothing to log (ctx.rewrite = []) */
         *reply = PyBytes_FromString(f->resp3 ? "_\r\n" : "$-1\r\n");
         return *reply ? 2 : -1;
     }
-    if (!list_type || Py_TYPE(found) != list_type) return 0;
-    if ((expired = fast_expired(f, key))) return expired < 0 ? -1 : 0;
+    if (live <= 0) return live;
     items = LIST_SLOT(found, L_ITEMS);
     lp = LIST_SLOT(found, L_LP_BYTES);
     nodes = LIST_SLOT(found, L_NODES);
@@ -2716,21 +2704,14 @@ static int fast_pop(Fast *f, PyObject *key, int tail, PyObject **reply) {
         if (!o) { Py_DECREF(v); return -1; }
         Py_SETREF(LIST_SLOT(found, L_LP_BYTES), o);
     } else {  /* _node_pop */
-        PyObject *node = PySequence_GetItem(nodes, tail ? nn - 1 : 0);
-        long long count, bytes, plain;
+        long long nv[3], count, bytes, plain;
+        PyObject *node = ql_end_node(nodes, nn, tail, nv);
         int rc;
         if (!node) { Py_DECREF(v); return -1; }
-        if (!PyList_CheckExact(node) || PyList_GET_SIZE(node) != 3) {
-            Py_DECREF(node);
-            Py_DECREF(v);
-            PyErr_SetString(PyExc_TypeError, "a quicklist node is [count, bytes, plain]");
-            return -1;
-        }
-        count = node_int(node, 0);
-        bytes = node_int(node, 1);
-        plain = node_int(node, 2);
-        if (PyErr_Occurred()) rc = -1;
-        else if (count == 1) {
+        count = nv[0];
+        bytes = nv[1];
+        plain = nv[2];
+        if (count == 1) {
             PyObject *r = PyObject_CallMethodNoArgs(nodes, tail ? s_pop : s_popleft);
             rc = r ? 0 : -1;
             Py_XDECREF(r);
