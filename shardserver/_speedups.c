@@ -1812,7 +1812,7 @@ static int lp_string2ll(const unsigned char *s, Py_ssize_t n, long long *out);
 static PyObject *reply_ok;
 
 /* The commands strings_loop takes, under the two spellings clients use. */
-enum { FAST_GET, FAST_SET, FAST_INCR, FAST_INCRBY, FAST_MSET, FAST_MGET, FAST_PUSH, FAST_POP, FAST_SADD, FAST_HSET };
+enum { FAST_GET, FAST_SET, FAST_INCR, FAST_INCRBY, FAST_MSET, FAST_MGET, FAST_PUSH, FAST_POP, FAST_SADD, FAST_HSET, FAST_SPOP };
 static struct fast_name {
     const char *text;
     int kind, argc;
@@ -1833,6 +1833,7 @@ static struct fast_name {
     {"RPOP", FAST_POP, 2, 1, NULL}, {"rpop", FAST_POP, 2, 1, NULL},
     {"SADD", FAST_SADD, 0, 0, NULL}, {"sadd", FAST_SADD, 0, 0, NULL},     /* argc: at least 3 (checked there) */
     {"HSET", FAST_HSET, 0, 0, NULL}, {"hset", FAST_HSET, 0, 0, NULL},     /* argc: even, at least 4 (checked there) */
+    {"SPOP", FAST_SPOP, 2, 0, NULL}, {"spop", FAST_SPOP, 2, 0, NULL},     /* without a count */
 };
 #define N_FAST_NAMES ((int)(sizeof fast_names / sizeof fast_names[0]))
 
@@ -2319,18 +2320,25 @@ static int ql_node_push(PyObject *nodes, long fill, PyObject *v, int tail) {
 /* -- sets: SADD onto a live set, SetValue.add's twin (shardserver/shard/types/set.py):
  * a hashtable's ScanList, or a listpack that no member would convert. */
 static PyTypeObject *set_type, *scanlist_type;
-static Py_ssize_t set_off[3], scan_off[2];  /* SetValue: enc, small, big; ScanList: items, pos */
+static Py_ssize_t set_off[3], scan_off[3];  /* SetValue: enc, small, big; ScanList: items, pos, holes */
+static PyObject *randrange, *s_compact;    /* random.randrange (ScanList.random's picks), "_compact" */
 static PyObject *set_limits, *enc_hashtable, *enc_listpack, *k_set_entries, *k_set_value;
 enum { S_ENC, S_SMALL, S_BIG };
-enum { SC_ITEMS, SC_POS };
+enum { SC_ITEMS, SC_POS, SC_HOLES };
 #define SET_SLOT(o, i) (*(PyObject **)((char *)(o) + set_off[i]))
 #define SCAN_SLOT(o, i) (*(PyObject **)((char *)(o) + scan_off[i]))
 
 static PyObject *configure_sets(PyObject *self, PyObject *args) {
-    static const char *const set_names[3] = {"enc", "small", "big"}, *const scan_names[2] = {"items", "pos"};
+    static const char *const set_names[3] = {"enc", "small", "big"}, *const scan_names[3] = {"items", "pos", "holes"};
     PyObject *stype, *ltype, *limits, *ht, *lp;
     if (!PyArg_ParseTuple(args, "O!O!O!UU", &PyType_Type, &stype, &PyType_Type, &ltype, &PyDict_Type, &limits, &ht, &lp)) return NULL;
-    if (slot_offsets(stype, set_names, 3, set_off) < 0 || slot_offsets(ltype, scan_names, 2, scan_off) < 0) return NULL;
+    if (slot_offsets(stype, set_names, 3, set_off) < 0 || slot_offsets(ltype, scan_names, 3, scan_off) < 0) return NULL;
+    if (!randrange) {
+        PyObject *random = PyImport_ImportModule("random");
+        randrange = random ? PyObject_GetAttrString(random, "randrange") : NULL;
+        Py_XDECREF(random);
+        if (!randrange || !(s_compact = PyUnicode_InternFromString("_compact"))) return NULL;
+    }
     if (!k_set_entries && (!(k_set_entries = PyUnicode_InternFromString("set-max-listpack-entries")) || !(k_set_value = PyUnicode_InternFromString("set-max-listpack-value")))) return NULL;
     keep((PyObject **)&set_type, stype);
     keep((PyObject **)&scanlist_type, ltype);
@@ -2671,6 +2679,71 @@ static int fast_hset(Fast *f, PyObject *key, Py_ssize_t first, long long pairs, 
     if (f->touch && PyDict_SetItem(f->atime, key, f->sec) < 0) return -1;
     *reply = PyBytes_FromStringAndSize(digits, put_header(digits, ':', created) - digits);
     return *reply ? 1 : -1;
+}
+
+/* SPOP key (set_cmds.cmd_spop without a count) from a live hashtable set that keeps a
+ * member: ScanList.random's pick (random.randrange over the slots, holes skipped, so
+ * the picks are Python's) and ScanList.remove.  *record: its AOF record, SREM key
+ * member (a new reference).  Smaller encodings, and a pop that empties the set,
+ * are Python's. */
+static PyObject *bulk_array(PyObject *self, PyObject *seq);
+
+static int fast_spop(Fast *f, PyObject *key, PyObject **reply, PyObject **record) {
+    PyObject *found, *big, *items, *pos, *holes, *m, *i_obj;
+    Py_ssize_t n, i;
+    long long h;
+    int live = fast_live(f, key, set_type, &found);
+    if (live <= 0) return live;
+    big = SET_SLOT(found, S_BIG);
+    if (SET_SLOT(found, S_ENC) != enc_hashtable || !big || Py_TYPE(big) != scanlist_type) return 0;
+    items = SCAN_SLOT(big, SC_ITEMS);
+    pos = SCAN_SLOT(big, SC_POS);
+    holes = SCAN_SLOT(big, SC_HOLES);
+    if (!items || !pos || !holes || !PyList_CheckExact(items) || !PyDict_CheckExact(pos) || !PyLong_CheckExact(holes)) return 0;
+    if (PyDict_GET_SIZE(pos) < 2 || !(n = PyList_GET_SIZE(items))) return 0;
+    do {  /* ScanList.random */
+        PyObject *arg = PyLong_FromSsize_t(n), *r = arg ? PyObject_CallOneArg(randrange, arg) : NULL;
+        Py_XDECREF(arg);
+        if (!r) return -1;
+        i = PyLong_AsSsize_t(r);
+        Py_DECREF(r);
+        if (i < 0 || i >= n) { if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "randrange out of range"); return -1; }
+        m = PyList_GET_ITEM(items, i);
+    } while (m == Py_None);
+    Py_INCREF(m);
+    /* ScanList.remove: a hole where it was, trailing holes dropped, compacted when holes outnumber members */
+    h = PyLong_AsLongLong(holes) + 1;
+    if (PyDict_DelItem(pos, m) < 0 || PyList_SetItem(items, i, Py_NewRef(Py_None)) < 0) { Py_DECREF(m); return -1; }
+    while ((n = PyList_GET_SIZE(items)) && PyList_GET_ITEM(items, n - 1) == Py_None) {
+        if (PyList_SetSlice(items, n - 1, n, NULL) < 0) { Py_DECREF(m); return -1; }
+        h--;
+    }
+    if (!(i_obj = PyLong_FromLongLong(h))) { Py_DECREF(m); return -1; }
+    Py_SETREF(SCAN_SLOT(big, SC_HOLES), i_obj);
+    if (h > 32 && h > PyDict_GET_SIZE(pos)) {
+        PyObject *r = PyObject_CallMethodNoArgs(big, s_compact);
+        if (!r) { Py_DECREF(m); return -1; }
+        Py_DECREF(r);
+    }
+    if (f->touch && PyDict_SetItem(f->atime, key, f->sec) < 0) { Py_DECREF(m); return -1; }
+    {
+        PyObject *argv[3] = {NULL, key, m}, *list;
+        if (!(argv[0] = PyBytes_FromString("srem"))) { Py_DECREF(m); return -1; }
+        list = PyList_New(3);
+        if (list) {
+            int k;
+            for (k = 0; k < 3; k++) PyList_SET_ITEM(list, k, Py_NewRef(argv[k]));
+            *record = bulk_array(NULL, list);
+            Py_DECREF(list);
+        }
+        Py_DECREF(argv[0]);
+        if (!list || !*record) { Py_DECREF(m); return -1; }
+    }
+    *reply = PyBytes_FromStringAndSize(NULL, PyBytes_GET_SIZE(m) + 26);
+    if (*reply && _PyBytes_Resize(reply, fast_put_bulk(PyBytes_AS_STRING(*reply), PyBytes_AS_STRING(m), PyBytes_GET_SIZE(m)) - PyBytes_AS_STRING(*reply)) < 0) *reply = NULL;
+    Py_DECREF(m);
+    if (!*reply) { Py_CLEAR(*record); return -1; }
+    return 1;
 }
 
 /* LPOP/RPOP key (list_cmds._pop without a count) from a live list that keeps
@@ -3054,6 +3127,17 @@ static int strings_loop(Fast *f, PyObject *names, long long slow_ns, PyObject *s
             if (!key) return -1;
             if (fn->kind == FAST_GET) {
                 rc = fast_get(f, key, &reply);
+            } else if (fn->kind == FAST_SPOP) {
+                PyObject *record = NULL;
+                rc = fast_spop(f, key, &reply, &record);
+                if (rc == 1) {  /* logged as SREM key member, not as sent */
+                    unlogged = 1;
+                    if (fast_log(f->log, f->logged, f->parts, PyBytes_AS_STRING(record), PyBytes_GET_SIZE(record)) < 0) {
+                        Py_CLEAR(reply);
+                        rc = -1;
+                    }
+                }
+                Py_XDECREF(record);
             } else if (fn->kind == FAST_POP) {
                 rc = fast_pop(f, key, fn->sign > 0, &reply);
                 if (rc == 2) {  /* done, nothing to log */

@@ -586,18 +586,31 @@ def test_set_adds_match_the_python_path(pair: tuple[Harness, Harness], monkeypat
     from shardserver.shard.types import set as set_mod
 
     saved = dict(set_mod.LIMITS)
-    warm = [[n, b"warm", b"v"] for n in (b"SADD", b"sadd", b"Sadd")]
+    warm = [[n, b"warm", b"v"] for n in (b"SADD", b"sadd", b"Sadd")] + [[n, b"warm"] for n in (b"SPOP", b"spop")]  # statistics entries first
 
     def switch(i: int) -> None:
         if i == 250:
             set_mod.LIMITS.update({"set-max-listpack-entries": 5, "set-max-listpack-value": 3})
 
+    pops = [  # SPOP from a hashtable: holes, trailing holes dropped, a compaction (holes past members)
+        (0, 0, [[b"SADD", b"p", *[b"m%d" % i for i in range(200)]]]),
+        (0, 0, [[b"SPOP", b"p"]] * 170),
+        (0, 0, [[b"SPOP", b"p"]] * 31),  # the last member's pop deletes the key (Python's)
+    ]
     try:
-        seen = _run_alike(pair, monkeypatch, [(1, 0, warm), *_messages(3, b"s", _set_step)], set_mod.SetValue, switch)
+        seen = _run_alike(pair, monkeypatch, [(1, 0, warm), *pops, *_messages(3, b"s", _set_step)], set_mod.SetValue, switch, 1 + len(pops))
     finally:
         set_mod.LIMITS.update(saved)
     assert seen == {"intset", "listpack", "hashtable"}
     assert sum(pair[0].worker.stats.commands["sadd"][4]) > 100
+    assert _scanlists(pair[0]) == _scanlists(pair[1]) != []  # SPOP's holes and compactions alike
+
+
+def _scanlists(h: Harness) -> list[Any]:
+    """The hashtable sets' ScanLists: members with their holes, positions, hole count."""
+    from shardserver.shard.types.set import SetValue
+
+    return [(k, v.big.items, v.big.pos, v.big.holes) for db in h.worker.keyspace.dbs[:2] for k, v in sorted(db.data.items()) if type(v) is SetValue and v.big is not None]
 
 
 def _hash_step(rnd: random.Random, k: bytes) -> list[bytes]:
