@@ -2045,6 +2045,19 @@ static char *fast_put_bulk(char *q, const char *p, Py_ssize_t n) {
     return q;
 }
 
+/* A reply "$<n>\r\n<bytes>\r\n" of p[:n] (a new reference, NULL on an error) */
+static PyObject *bulk_reply(const char *p, Py_ssize_t n) {
+    PyObject *reply = PyBytes_FromStringAndSize(NULL, n + 26);
+    if (reply && _PyBytes_Resize(&reply, fast_put_bulk(PyBytes_AS_STRING(reply), p, n) - PyBytes_AS_STRING(reply)) < 0) return NULL;
+    return reply;
+}
+
+/* A reply ":<v>\r\n" (a new reference, NULL on an error) */
+static PyObject *int_reply(long long v) {
+    char digits[32];
+    return PyBytes_FromStringAndSize(digits, put_header(digits, ':', v) - digits);
+}
+
 /* A command's key p[:n] as an object (a new reference): the one data already
  * holds when stored_key finds it, so that the lookups of data, the access
  * times and the TTLs match it by identity, else a new bytes object. */
@@ -2302,14 +2315,8 @@ static int ql_node_push(PyObject *nodes, long fill, PyObject *v, int tail) {
     count = nv[0];
     bytes = nv[1];
     plain = nv[2];
-    if (fill < 0) {
-        long long limit = ql_size_limit(fill);
-        large = n > limit;
-        fits = node && bytes + n + 8 <= limit;
-    } else {
-        large = n > 8192;
-        fits = node && !ql_exceeds(fill, bytes + n + 8, count + 1);
-    }
+    large = n > (fill < 0 ? ql_size_limit(fill) : 8192);  /* is_large */
+    fits = node && !ql_exceeds(fill, bytes + n + 8, count + 1);  /* quicklist's estimate: 8 more per entry */
     if (large) rc = ql_new_node(nodes, tail, n, 1);
     else if (node && fits && !plain) rc = node_set(node, 0, count + 1) < 0 || node_set(node, 1, bytes + lp_entry_size(v)) < 0 ? -1 : 0;
     else rc = ql_new_node(nodes, tail, 7 + lp_entry_size(v), 0);
@@ -2398,9 +2405,8 @@ static int fast_get(Fast *f, PyObject *key, PyObject **reply) {
     if (expired) return expired < 0 ? -1 : 0;  /* expired: Python deletes it */
     if (!str_view(found, &p, &n)) return 0;          /* WRONGTYPE: Python's */
     if (f->touch && PyDict_SetItem(f->atime, key, f->sec) < 0) return -1;
-    *reply = PyBytes_FromStringAndSize(NULL, n + 26);
-    if (!*reply) return -1;
-    return _PyBytes_Resize(reply, fast_put_bulk(PyBytes_AS_STRING(*reply), p, n) - PyBytes_AS_STRING(*reply)) < 0 ? -1 : 1;
+    *reply = bulk_reply(p, n);
+    return *reply ? 1 : -1;
 }
 
 /* as strings._incr: a canonical 64-bit integer (or no key) plus delta, TTL kept */
@@ -2506,7 +2512,6 @@ static int fast_push(Fast *f, PyObject *key, Py_ssize_t first, long long nvals, 
     long long j, add = 0, lp_bytes = 0;
     long fill;
     int live = fast_live(f, key, list_type, &found);
-    char digits[32];
     if (live <= 0) return live;
     items = LIST_SLOT(found, L_ITEMS);
     lp = LIST_SLOT(found, L_LP_BYTES);
@@ -2547,7 +2552,7 @@ static int fast_push(Fast *f, PyObject *key, Py_ssize_t first, long long nvals, 
         Py_SETREF(LIST_SLOT(found, L_LP_BYTES), o);
     }
     if (f->touch && PyDict_SetItem(f->atime, key, f->sec) < 0) return -1;
-    *reply = PyBytes_FromStringAndSize(digits, put_header(digits, ':', (long long)nitems + nvals) - digits);
+    *reply = int_reply((long long)nitems + nvals);
     return *reply ? 1 : -1;
 }
 
@@ -2560,7 +2565,6 @@ static int fast_sadd(Fast *f, PyObject *key, Py_ssize_t first, long long nvals, 
     Py_ssize_t q, at, len;
     long long j, n = 0;
     int live = fast_live(f, key, set_type, &found), hashtable;
-    char digits[32];
     if (live <= 0) return live;
     enc = SET_SLOT(found, S_ENC);
     small = SET_SLOT(found, S_SMALL);
@@ -2603,8 +2607,37 @@ static int fast_sadd(Fast *f, PyObject *key, Py_ssize_t first, long long nvals, 
     }
     if (f->touch && PyDict_SetItem(f->atime, key, f->sec) < 0) return -1;
     *added = n;
-    *reply = PyBytes_FromStringAndSize(digits, put_header(digits, ':', n) - digits);
+    *reply = int_reply(n);
     return *reply ? 1 : -1;
+}
+
+/* _Buckets.add: a new field filed in its bucket by hash; a resize is the Python
+ * method's (_resize).  0, or -1 with an exception. */
+static int buckets_add(PyObject *buckets, PyObject *field) {
+    PyObject *o_bits = BUCKETS_SLOT(buckets, B_BITS), *o_n = BUCKETS_SLOT(buckets, B_N), *table = BUCKETS_SLOT(buckets, B_TABLE), *bucket, *o;
+    Py_hash_t h = PyObject_Hash(field);
+    long long bits, n;
+    if (h == -1) return -1;
+    if (!o_bits || !o_n || !table || !PyLong_CheckExact(o_bits) || !PyLong_CheckExact(o_n) || !PyList_CheckExact(table)) {
+        PyErr_SetString(PyExc_TypeError, "a hash's buckets are (bits, table, n)");
+        return -1;
+    }
+    bits = PyLong_AsLongLong(o_bits);
+    n = PyLong_AsLongLong(o_n) + 1;
+    bucket = PyList_GET_ITEM(table, (Py_ssize_t)((Py_uhash_t)h & (((Py_uhash_t)1 << bits) - 1)));
+    if (!PyList_CheckExact(bucket)) {
+        PyErr_SetString(PyExc_TypeError, "a bucket is a list");
+        return -1;
+    }
+    if (PyList_Append(bucket, field) < 0 || !(o = PyLong_FromLongLong(n))) return -1;
+    Py_SETREF(BUCKETS_SLOT(buckets, B_N), o);
+    if (n > PyList_GET_SIZE(table)) {
+        PyObject *b = PyLong_FromLongLong(bits + 1), *r = b ? PyObject_CallMethodOneArg(buckets, s_resize, b) : NULL;
+        Py_XDECREF(b);
+        if (!r) return -1;
+        Py_DECREF(r);
+    }
+    return 0;
 }
 
 /* HSET key f v... (hash_cmds._hset_pairs) onto a live hash with no field TTL: a
@@ -2612,11 +2645,10 @@ static int fast_sadd(Fast *f, PyObject *key, Py_ssize_t first, long long nvals, 
  * every field), a hashtable files each new field in its bucket (_Buckets.add;
  * a resize is the Python method's).  The reply is the count of new fields. */
 static int fast_hset(Fast *f, PyObject *key, Py_ssize_t first, long long pairs, PyObject **reply) {
-    PyObject *found, *d, *buckets, *ttl, *table = NULL;  /* borrowed */
+    PyObject *found, *d, *buckets, *ttl;  /* borrowed */
     Py_ssize_t q, at, len;
-    long long j, created = 0, bits = 0, n = 0;
+    long long j, created = 0;
     int live = fast_live(f, key, hash_type, &found);
-    char digits[32];
     if (live <= 0) return live;
     d = HASH_SLOT(found, H_D);
     buckets = HASH_SLOT(found, H_BUCKETS);
@@ -2644,40 +2676,14 @@ static int fast_hset(Fast *f, PyObject *key, Py_ssize_t first, long long pairs, 
         if (has < 0 || PyDict_SetItem(d, field, value) < 0) rc = -1;
         else if (!has) {
             created++;
-            if (buckets != Py_None) {  /* _Buckets.add */
-                PyObject *o_bits = BUCKETS_SLOT(buckets, B_BITS), *o_n = BUCKETS_SLOT(buckets, B_N), *bucket;
-                Py_hash_t h = PyObject_Hash(field);
-                table = BUCKETS_SLOT(buckets, B_TABLE);
-                if (!o_bits || !o_n || !table || !PyLong_CheckExact(o_bits) || !PyLong_CheckExact(o_n) || !PyList_CheckExact(table) || h == -1) {
-                    if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "a hash's buckets are (bits, table, n)");
-                    rc = -1;
-                } else {
-                    bits = PyLong_AsLongLong(o_bits);
-                    n = PyLong_AsLongLong(o_n) + 1;
-                    bucket = PyList_GET_ITEM(table, (Py_ssize_t)((Py_uhash_t)h & (((Py_uhash_t)1 << bits) - 1)));
-                    if (!PyList_CheckExact(bucket) || PyList_Append(bucket, field) < 0) {
-                        if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "a bucket is a list");
-                        rc = -1;
-                    } else {
-                        PyObject *o = PyLong_FromLongLong(n);
-                        if (!o) rc = -1;
-                        else Py_SETREF(BUCKETS_SLOT(buckets, B_N), o);
-                        if (rc == 0 && n > PyList_GET_SIZE(table)) {
-                            PyObject *b = PyLong_FromLongLong(bits + 1), *r = b ? PyObject_CallMethodOneArg(buckets, s_resize, b) : NULL;
-                            if (!r) rc = -1;
-                            Py_XDECREF(b);
-                            Py_XDECREF(r);
-                        }
-                    }
-                }
-            }
+            if (buckets != Py_None) rc = buckets_add(buckets, field);
         }
         Py_DECREF(field);
         Py_DECREF(value);
         if (rc < 0) return -1;
     }
     if (f->touch && PyDict_SetItem(f->atime, key, f->sec) < 0) return -1;
-    *reply = PyBytes_FromStringAndSize(digits, put_header(digits, ':', created) - digits);
+    *reply = int_reply(created);
     return *reply ? 1 : -1;
 }
 
@@ -2739,8 +2745,7 @@ static int fast_spop(Fast *f, PyObject *key, PyObject **reply, PyObject **record
         Py_DECREF(argv[0]);
         if (!list || !*record) { Py_DECREF(m); return -1; }
     }
-    *reply = PyBytes_FromStringAndSize(NULL, PyBytes_GET_SIZE(m) + 26);
-    if (*reply && _PyBytes_Resize(reply, fast_put_bulk(PyBytes_AS_STRING(*reply), PyBytes_AS_STRING(m), PyBytes_GET_SIZE(m)) - PyBytes_AS_STRING(*reply)) < 0) *reply = NULL;
+    *reply = bulk_reply(PyBytes_AS_STRING(m), PyBytes_GET_SIZE(m));
     Py_DECREF(m);
     if (!*reply) { Py_CLEAR(*record); return -1; }
     return 1;
@@ -2796,8 +2801,7 @@ static int fast_pop(Fast *f, PyObject *key, int tail, PyObject **reply) {
         if (rc < 0) { Py_DECREF(v); return -1; }
     }
     if (f->touch && PyDict_SetItem(f->atime, key, f->sec) < 0) { Py_DECREF(v); return -1; }
-    *reply = PyBytes_FromStringAndSize(NULL, PyBytes_GET_SIZE(v) + 26);
-    if (*reply && _PyBytes_Resize(reply, fast_put_bulk(PyBytes_AS_STRING(*reply), PyBytes_AS_STRING(v), PyBytes_GET_SIZE(v)) - PyBytes_AS_STRING(*reply)) < 0) *reply = NULL;
+    *reply = bulk_reply(PyBytes_AS_STRING(v), PyBytes_GET_SIZE(v));
     Py_DECREF(v);
     return *reply ? 1 : -1;
 }
@@ -2903,20 +2907,12 @@ static PyObject *reply_array(PyObject *self, PyObject *const *args, Py_ssize_t n
 
 /* The reply's bytes: the common types here, the rest by encode_reply. */
 static PyObject *py_encode(Fast *f, PyObject *value, PyObject *argv) {
-    if (PyBytes_CheckExact(value)) {
-        PyObject *reply = PyBytes_FromStringAndSize(NULL, PyBytes_GET_SIZE(value) + 26);
-        if (!reply) return NULL;
-        if (_PyBytes_Resize(&reply, fast_put_bulk(PyBytes_AS_STRING(reply), PyBytes_AS_STRING(value), PyBytes_GET_SIZE(value)) - PyBytes_AS_STRING(reply)) < 0) return NULL;
-        return reply;
-    }
+    if (PyBytes_CheckExact(value)) return bulk_reply(PyBytes_AS_STRING(value), PyBytes_GET_SIZE(value));
     if (value == PyTuple_GET_ITEM(f->py, PY_OK)) { Py_INCREF(reply_ok); return reply_ok; }
     if (PyLong_CheckExact(value)) {
         int overflow;
         long long v = PyLong_AsLongLongAndOverflow(value, &overflow);
-        if (!overflow && !(v == -1 && PyErr_Occurred())) {
-            char digits[32];
-            return PyBytes_FromStringAndSize(digits, put_header(digits, ':', v) - digits);
-        }
+        if (!overflow && !(v == -1 && PyErr_Occurred())) return int_reply(v);
         PyErr_Clear();
     }
     if (value == Py_None) return PyBytes_FromString(f->resp3 ? "_\r\n" : "$-1\r\n");

@@ -658,6 +658,7 @@ def test_hash_sets_match_the_python_path(pair: tuple[Harness, Harness], monkeypa
         (0, 0, [[b"HSET", b"e", fields[5], b"v", fields[0], b"w"]]),
         (0, 0, [[b"HSET", b"e", fields[0], b"x", fields[6], b"v"]]),
         (0, 0, [[b"HSET", b"e2", b"a", b"v"], [b"HSET", b"e2", b"b", b"vvvvv"]]),  # a long value converts
+        (0, 0, [[b"HSET", b"big", b"x", b"long value"], *[[b"HSET", b"big", b"g%d" % i, b"v"] for i in range(300)]]),  # buckets resized
     ]
 
     def switch(i: int) -> None:
