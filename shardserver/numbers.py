@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import re
+import time
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 
@@ -46,15 +47,15 @@ def parse_int(data: bytes, error: str = errors.NOT_INTEGER) -> int:
     return v
 
 
-def parse_ms_timeout(data: bytes, now_ms: int) -> int:
+def parse_ms_timeout(data: bytes) -> int:
     """Valkey's getTimeoutFromObjectOrReply in milliseconds (WAIT, WAITAOF, XREAD BLOCK):
-    0 = forever; a timeout whose deadline (``now_ms`` on) passes the 64-bit range is refused."""
+    0 = forever; a timeout whose deadline (from now) passes the 64-bit range is refused."""
     v = strict_int(data)
     if v is None:
         raise CommandError(errors.TIMEOUT_NOT_INTEGER)
     if v < 0:
         raise CommandError(errors.TIMEOUT_NEGATIVE)
-    if v > LLONG_MAX - now_ms:
+    if v > LLONG_MAX - int(time.time() * 1000):
         raise CommandError(errors.TIMEOUT_RANGE)
     return v
 

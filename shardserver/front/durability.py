@@ -22,7 +22,6 @@ it started.
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING, Any
 
 from shardserver import errors
@@ -132,7 +131,7 @@ def _wait_blocker(argv: list[bytes], timeout_ms: int, reply: Any) -> Blocker:
 @front("wait")
 def wait(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
     numreplicas = _as_c_int(parse_int(argv[1]))
-    timeout_ms = parse_ms_timeout(argv[2], int(time.time() * 1000))
+    timeout_ms = parse_ms_timeout(argv[2])
     if numreplicas <= 0:  # no replica acknowledges anything: 0 of 0 wanted is enough
         return 0
     blocker = _wait_blocker(argv, timeout_ms, 0)
@@ -145,16 +144,14 @@ def wait(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
 
 @front("waitaof")
 def waitaof(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
-    numlocal = strict_int(argv[1])
-    if numlocal is None:
-        raise CommandError(errors.NOT_INTEGER)
+    numlocal = parse_int(argv[1])
     if not 0 <= numlocal <= 1:
         raise CommandError(errors.range_between(0, 1))
     numreplicas = strict_int(argv[2])
     if numreplicas is None or numreplicas < 0:
         raise CommandError(errors.POSITIVE)
     numreplicas = _as_c_int(numreplicas)
-    timeout_ms = parse_ms_timeout(argv[3], int(time.time() * 1000))
+    timeout_ms = parse_ms_timeout(argv[3])
     enabled = bool(fr.config.get("appendonly"))
     if numlocal and not enabled:
         raise CommandError(errors.WAITAOF_NO_AOF)

@@ -60,16 +60,18 @@ def _removed(db: Database, key: bytes, value: ListValue) -> None:
 # ---- push -------------------------------------------------------------------
 
 
-def push(db: Database, key: bytes, values: list[bytes], tail: bool, xx: bool = False) -> int:
+def push(db: Database, key: bytes, values: list[bytes], tail: bool, xx: bool = False, add: int | None = None) -> int:
+    """LPUSH/RPUSH (``xx``: only onto an existing list); ``add``: the bytes the conversion
+    check counts for ``values`` when not their lengths (an LMOVE's, ``ListValue.moved``)."""
     value = get_list(db, key)
     if value is None:
         if xx:
             return 0
         value = ListValue()
-        value.push(values, tail)
+        value.push(values, tail, add)
         db.set(key, value)  # a new key: wakes clients blocked on it
         return len(value)
-    value.push(values, tail)
+    value.push(values, tail, add)
     return len(value)
 
 
@@ -334,15 +336,9 @@ def lmove(ctx: ShardContext, src: bytes, dst: bytes, src_tail: bool, dst_tail: b
     if value is None:
         ctx.rewrite = []  # nothing moved
         return None
-    target = get_list(db, dst)  # the same object when src == dst: a rotation
+    get_list(db, dst)  # WRONGTYPE before anything is popped
     v = value.pop(src_tail)
-    add = value.moved(v)
-    if target is None:
-        target = ListValue()
-        target.push([v], dst_tail, add)
-        db.set(dst, target)  # a new key: wakes clients blocked on it
-    else:
-        target.push([v], dst_tail, add)
+    push(db, dst, [v], dst_tail, add=value.moved(v))  # src == dst: a rotation of the same list
     _removed(db, src, value)
     return v
 
@@ -383,16 +379,8 @@ def cmd_lpeekmove(ctx: ShardContext, argv: list[bytes]) -> Any:
 def cmd_lpushval(ctx: ShardContext, argv: list[bytes]) -> Any:
     """__lpushval key left|right value [counted bytes]: the destination half of a cross-shard LMOVE."""
     tail = parse_where(argv[2])
-    db = ctx.db
     key, v = argv[1], argv[3]
-    add = int(argv[4]) if len(argv) > 4 else None
-    target = get_list(db, key)
-    if target is None:
-        target = ListValue()
-        target.push([v], tail, add)
-        db.set(key, target)
-    else:
-        target.push([v], tail, add)
+    push(ctx.db, key, [v], tail, add=int(argv[4]) if len(argv) > 4 else None)
     ctx.rewrite = [[b"rpush" if tail else b"lpush", key, v]]
     return v
 

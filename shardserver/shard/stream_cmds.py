@@ -18,7 +18,6 @@ without blocking, as Valkey does inside MULTI.
 from __future__ import annotations
 
 import re
-import time
 from typing import Any
 
 from shardserver import errors
@@ -405,7 +404,7 @@ def parse_read(argv: list[bytes], xreadgroup: bool) -> ReadArgs:
         o = argv[i].lower()
         if o == b"block" and more:
             i += 1
-            r.block = parse_ms_timeout(argv[i], int(time.time() * 1000))
+            r.block = parse_ms_timeout(argv[i])
         elif o == b"count" and more:
             i += 1
             r.count = max(_ll(argv[i]), 0)

@@ -244,7 +244,7 @@ class ListValue:
         """The bytes Valkey's conversion check counts for ``v`` just popped from this list
         and pushed onto another (LMOVE): a quicklist hands over an integer entry as an
         integer object, which the check counts as 0 bytes; a listpack hands over a string."""
-        if self.nodes is not None and 0 < len(v) <= 20 and strict_int(v) is not None:
+        if self.nodes is not None and strict_int(v) is not None:
             return 0
         return len(v)
 
