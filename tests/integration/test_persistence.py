@@ -52,6 +52,14 @@ def kill_tree(proc: ServerProc) -> None:
     proc.proc.wait(10)
 
 
+def all_records(data: Path) -> list[list[bytes]]:
+    """Every record of every file the manifest lists, in its order."""
+    records: list[list[bytes]] = []
+    for f in manifest(data).files:
+        read_records(str(data / "appendonlydir" / f.name), lambda db, recs: records.extend(recs))
+    return records
+
+
 def client(proc: ServerProc, **kw: Any) -> redis.Redis:
     return redis.Redis(port=proc.port, socket_timeout=20, **kw)
 
@@ -865,9 +873,7 @@ def test_every_type_replays_to_the_live_state(tmp_path: Path, rewrite: bool) -> 
             assert _full_state(r) == before
     assert {k[0] if isinstance(k[0], int) else k[0] for k in before} >= {0, "httl", "xinfo"}
     # nothing non-deterministic or relative reached the files
-    names: set[bytes] = set()
-    for f in manifest(tmp_path).files:
-        read_records(str(tmp_path / "appendonlydir" / f.name), lambda db, records: names.update(a[0].lower() for a in records))
+    names = {a[0].lower() for a in all_records(tmp_path)}
     assert not names & {
         b"blpop", b"brpop", b"blmove", b"blmpop", b"brpoplpush", b"bzpopmin", b"bzpopmax", b"bzmpop", b"spop", b"incrbyfloat", b"hincrbyfloat", b"setex", b"psetex", b"expire",
         b"pexpire", b"expireat", b"getex", b"hexpire", b"hpexpire", b"hexpireat", b"hgetex", b"getdel", b"getset",
@@ -926,9 +932,7 @@ def test_hash_fields_reclaimed_by_active_expiry_replay(tmp_path: Path) -> None:
         while r.hlen("h") != 1 or r.exists("gone"):
             pass
         kill_tree(s)
-    names: list[list[bytes]] = []
-    for f in manifest(tmp_path).files:
-        read_records(str(tmp_path / "appendonlydir" / f.name), lambda db, records: names.extend(records))
+    names = all_records(tmp_path)
     assert [b"HDEL", b"h", b"a"] in names and [b"HDEL", b"gone", b"x"] in names
     with server(tmp_path) as s:
         r = client(s)
@@ -1059,10 +1063,7 @@ def test_bit_writes_that_change_nothing_are_not_logged(tmp_path: Path) -> None:
         assert r.execute_command("BITFIELD", "f", "SET", "u8", "0", "121", "GET", "u8", "0") == [120, 121]
         assert r.setbit("g", 3, 1) == 0
         kill_tree(s)
-    records: list[list[bytes]] = []
-    for f in manifest(tmp_path).files:
-        read_records(str(tmp_path / "appendonlydir" / f.name), lambda db, recs: records.extend(recs))
-    writes = [rec for rec in records if rec[0].upper() in (b"SETBIT", b"BITFIELD")]
+    writes = [rec for rec in all_records(tmp_path) if rec[0].upper() in (b"SETBIT", b"BITFIELD")]
     assert writes == [
         [b"SETBIT", b"g", b"3", b"0"],
         [b"SETBIT", b"b", b"200", b"0"],

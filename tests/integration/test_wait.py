@@ -14,13 +14,8 @@ import pytest
 import redis
 
 from tests.integration.helpers import connect, key_on, read_replies, resp
-from tests.integration.test_blocking import Call, wait_blocked
+from tests.integration.test_blocking import Call, _client_fields, wait_blocked
 from tests.servers import shardserver, valkey
-
-
-def _fields(r: redis.Redis, client_id: int) -> dict[str, str]:
-    line = next(x for x in r.execute_command("CLIENT", "LIST", "ID", str(client_id)).decode().split("\n") if x)
-    return dict(kv.split("=", 1) for kv in line.split(" "))
 
 
 def _waits(port: int) -> list[Any]:
@@ -32,7 +27,7 @@ def _waits(port: int) -> list[Any]:
     seen: list[Any] = []
     call = Call(port, "WAIT", "1", "0")
     wait_blocked(r, 1)
-    f = _fields(r, call.id)
+    f = _client_fields(r, call.id)
     seen.append(("blocked", f["flags"], f["cmd"], r.info("clients")["total_blocking_keys"]))
     assert r.client_unblock(call.id)
     seen.append(("unblocked", call.result()))
