@@ -37,6 +37,9 @@ try:
     procs = [front] + [psutil.Process(p) for p in pids]
     if test in ("get", "incr", "mget"):  # reads of keys that exist
         subprocess.run(["redis-benchmark", "-p", str(s.port), "-t", "set", "-c", "50", "-r", "100000", "-n", "300000", "-P", "16", "-q"], capture_output=True, timeout=600)
+    if test in ("zpopmin", "lpop", "rpop", "spop"):  # pops from a full value, as after the full benchmark's pushes
+        fill = {"zpopmin": "zadd", "spop": "sadd"}.get(test, "lpush")
+        subprocess.run(["redis-benchmark", "-p", str(s.port), "-t", fill, "-c", "50", "-r", "100000", "-n", "300000", "-P", "16", "-q"], capture_output=True, timeout=600)
     before = [sum(p.cpu_times()[:2]) for p in procs]
     out = subprocess.run(["redis-benchmark", "-p", str(s.port), "-t", test, "-c", "50", "-r", "100000", "-n", str(requests), "-P", str(pipeline), "--csv"], capture_output=True, text=True, timeout=600).stdout
     after = [sum(p.cpu_times()[:2]) for p in procs]

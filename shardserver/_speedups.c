@@ -1812,7 +1812,7 @@ static int lp_string2ll(const unsigned char *s, Py_ssize_t n, long long *out);
 static PyObject *reply_ok;
 
 /* The commands strings_loop takes, under the two spellings clients use. */
-enum { FAST_GET, FAST_SET, FAST_INCR, FAST_INCRBY, FAST_MSET, FAST_MGET, FAST_PUSH, FAST_POP, FAST_SADD, FAST_HSET, FAST_SPOP };
+enum { FAST_GET, FAST_SET, FAST_INCR, FAST_INCRBY, FAST_MSET, FAST_MGET, FAST_PUSH, FAST_POP, FAST_SADD, FAST_HSET, FAST_SPOP, FAST_ZADD, FAST_ZPOP };
 static struct fast_name {
     const char *text;
     int kind, argc;
@@ -1834,6 +1834,9 @@ static struct fast_name {
     {"SADD", FAST_SADD, 0, 0, NULL}, {"sadd", FAST_SADD, 0, 0, NULL},     /* argc: at least 3 (checked there) */
     {"HSET", FAST_HSET, 0, 0, NULL}, {"hset", FAST_HSET, 0, 0, NULL},     /* argc: even, at least 4 (checked there) */
     {"SPOP", FAST_SPOP, 2, 0, NULL}, {"spop", FAST_SPOP, 2, 0, NULL},     /* without a count */
+    {"ZADD", FAST_ZADD, 4, 0, NULL}, {"zadd", FAST_ZADD, 4, 0, NULL},     /* one score and member, no option */
+    {"ZPOPMIN", FAST_ZPOP, 2, 0, NULL}, {"zpopmin", FAST_ZPOP, 2, 0, NULL},  /* without a count */
+    {"ZPOPMAX", FAST_ZPOP, 2, 1, NULL}, {"zpopmax", FAST_ZPOP, 2, 1, NULL},
 };
 #define N_FAST_NAMES ((int)(sizeof fast_names / sizeof fast_names[0]))
 
@@ -2332,11 +2335,12 @@ static PyObject *randrange, *s_compact;    /* random.randrange (ScanList.random'
 static PyObject *set_limits, *enc_hashtable, *enc_listpack, *k_set_entries, *k_set_value;
 enum { S_ENC, S_SMALL, S_BIG };
 enum { SC_ITEMS, SC_POS, SC_HOLES };
+static const char *const scan_names[3] = {"items", "pos", "holes"};
 #define SET_SLOT(o, i) (*(PyObject **)((char *)(o) + set_off[i]))
 #define SCAN_SLOT(o, i) (*(PyObject **)((char *)(o) + scan_off[i]))
 
 static PyObject *configure_sets(PyObject *self, PyObject *args) {
-    static const char *const set_names[3] = {"enc", "small", "big"}, *const scan_names[3] = {"items", "pos", "holes"};
+    static const char *const set_names[3] = {"enc", "small", "big"};
     PyObject *stype, *ltype, *limits, *ht, *lp;
     if (!PyArg_ParseTuple(args, "O!O!O!UU", &PyType_Type, &stype, &PyType_Type, &ltype, &PyDict_Type, &limits, &ht, &lp)) return NULL;
     if (slot_offsets(stype, set_names, 3, set_off) < 0 || slot_offsets(ltype, scan_names, 3, scan_off) < 0) return NULL;
@@ -2692,12 +2696,45 @@ static int fast_hset(Fast *f, PyObject *key, Py_ssize_t first, long long pairs, 
  * the picks are Python's) and ScanList.remove.  *record: its AOF record, SREM key
  * member (a new reference).  Smaller encodings, and a pop that empties the set,
  * are Python's. */
+/* ScanList.remove of member m, which is there (its position in pos): a hole,
+ * trailing holes dropped, compacted when holes outnumber members.  0, or -1. */
+static int scan_remove(PyObject *big, PyObject *m) {
+    PyObject *items = SCAN_SLOT(big, SC_ITEMS), *pos = SCAN_SLOT(big, SC_POS), *holes = SCAN_SLOT(big, SC_HOLES), *at, *o;
+    Py_ssize_t i, n;
+    long long h;
+    if (!items || !pos || !holes || !PyList_CheckExact(items) || !PyDict_CheckExact(pos) || !PyLong_CheckExact(holes)) {
+        PyErr_SetString(PyExc_TypeError, "a ScanList is (items, pos, holes)");
+        return -1;
+    }
+    if (!(at = PyDict_GetItemWithError(pos, m))) {
+        if (!PyErr_Occurred()) PyErr_SetString(PyExc_KeyError, "not in the ScanList");
+        return -1;
+    }
+    i = PyLong_AsSsize_t(at);
+    if (i < 0 || i >= PyList_GET_SIZE(items)) { if (!PyErr_Occurred()) PyErr_SetString(PyExc_IndexError, "ScanList position"); return -1; }
+    h = PyLong_AsLongLong(holes) + 1;
+    Py_INCREF(m);  /* pos and items may hold the last references */
+    if (PyDict_DelItem(pos, m) < 0 || PyList_SetItem(items, i, Py_NewRef(Py_None)) < 0) { Py_DECREF(m); return -1; }
+    Py_DECREF(m);
+    while ((n = PyList_GET_SIZE(items)) && PyList_GET_ITEM(items, n - 1) == Py_None) {
+        if (PyList_SetSlice(items, n - 1, n, NULL) < 0) return -1;
+        h--;
+    }
+    if (!(o = PyLong_FromLongLong(h))) return -1;
+    Py_SETREF(SCAN_SLOT(big, SC_HOLES), o);
+    if (h > 32 && h > PyDict_GET_SIZE(pos)) {
+        PyObject *r = PyObject_CallMethodNoArgs(big, s_compact);
+        if (!r) return -1;
+        Py_DECREF(r);
+    }
+    return 0;
+}
+
 static PyObject *bulk_array(PyObject *self, PyObject *seq);
 
 static int fast_spop(Fast *f, PyObject *key, PyObject **reply, PyObject **record) {
-    PyObject *found, *big, *items, *pos, *holes, *m, *i_obj;
+    PyObject *found, *big, *items, *pos, *holes, *m;
     Py_ssize_t n, i;
-    long long h;
     int live = fast_live(f, key, set_type, &found);
     if (live <= 0) return live;
     big = SET_SLOT(found, S_BIG);
@@ -2717,20 +2754,7 @@ static int fast_spop(Fast *f, PyObject *key, PyObject **reply, PyObject **record
         m = PyList_GET_ITEM(items, i);
     } while (m == Py_None);
     Py_INCREF(m);
-    /* ScanList.remove: a hole where it was, trailing holes dropped, compacted when holes outnumber members */
-    h = PyLong_AsLongLong(holes) + 1;
-    if (PyDict_DelItem(pos, m) < 0 || PyList_SetItem(items, i, Py_NewRef(Py_None)) < 0) { Py_DECREF(m); return -1; }
-    while ((n = PyList_GET_SIZE(items)) && PyList_GET_ITEM(items, n - 1) == Py_None) {
-        if (PyList_SetSlice(items, n - 1, n, NULL) < 0) { Py_DECREF(m); return -1; }
-        h--;
-    }
-    if (!(i_obj = PyLong_FromLongLong(h))) { Py_DECREF(m); return -1; }
-    Py_SETREF(SCAN_SLOT(big, SC_HOLES), i_obj);
-    if (h > 32 && h > PyDict_GET_SIZE(pos)) {
-        PyObject *r = PyObject_CallMethodNoArgs(big, s_compact);
-        if (!r) { Py_DECREF(m); return -1; }
-        Py_DECREF(r);
-    }
+    if (scan_remove(big, m) < 0) { Py_DECREF(m); return -1; }
     if (f->touch && PyDict_SetItem(f->atime, key, f->sec) < 0) { Py_DECREF(m); return -1; }
     {
         PyObject *argv[3] = {NULL, key, m}, *list;
@@ -2804,6 +2828,338 @@ static int fast_pop(Fast *f, PyObject *key, int tail, PyObject **reply) {
     *reply = bulk_reply(PyBytes_AS_STRING(v), PyBytes_GET_SIZE(v));
     Py_DECREF(v);
     return *reply ? 1 : -1;
+}
+
+/* -- sorted sets: ZADD key score member and ZPOPMIN/ZPOPMAX key, the twins of
+ * zset_cmds.cmd_zadd's quick path and ZSetValue.insert / pop_one
+ * (shardserver/shard/types/zset.py: the scores dict, the RankedList's blocks,
+ * their scores side by side, the Fenwick tree, and a skiplist's ScanList).
+ * A new key, a conversion, a score update (a move between blocks), a block
+ * split or emptied and a pop that empties the set stay Python's. */
+static PyObject *item_bisect(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
+static int item_cmp(PyObject *item, double score, const char *m, Py_ssize_t mlen, int *out);
+static PyObject *reply_array(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
+static PyTypeObject *zset_type, *ranked_type;
+static Py_ssize_t zset_off[4], ranked_off[7];  /* ZSetValue: enc, scores, index, scan_list; RankedList: blocks .. steps */
+static PyObject *zset_limits, *enc_zlistpack, *k_z_entries, *k_z_value, *s_insert, *s_split, *s_add, *s_remove, *s_pop_one;
+static long long ranked_load;  /* RankedList.LOAD */
+enum { Z_ENC, Z_SCORES, Z_INDEX, Z_SCAN };
+enum { R_BLOCKS, R_BSCORES, R_MAXES, R_MSCORES, R_TREE, R_SIZE, R_STEPS };
+#define ZSET_SLOT(o, i) (*(PyObject **)((char *)(o) + zset_off[i]))
+#define RANKED_SLOT(o, i) (*(PyObject **)((char *)(o) + ranked_off[i]))
+
+static PyObject *configure_zsets(PyObject *self, PyObject *args) {
+    static const char *const zset_names[4] = {"enc", "scores", "index", "scan_list"};
+    static const char *const ranked_names[7] = {"blocks", "bscores", "maxes", "mscores", "tree", "size", "steps"};
+    PyObject *ztype, *rtype, *ltype, *limits, *lp, *load;
+    if (!PyArg_ParseTuple(args, "O!O!O!O!U", &PyType_Type, &ztype, &PyType_Type, &rtype, &PyType_Type, &ltype, &PyDict_Type, &limits, &lp)) return NULL;
+    if (scanlist_type && ltype != (PyObject *)scanlist_type) { PyErr_SetString(PyExc_TypeError, "configure_zsets(): sets and sorted sets share one ScanList"); return NULL; }
+    if (slot_offsets(ztype, zset_names, 4, zset_off) < 0 || slot_offsets(rtype, ranked_names, 7, ranked_off) < 0) return NULL;
+    if (!scanlist_type) {
+        if (slot_offsets(ltype, scan_names, 3, scan_off) < 0) return NULL;
+        keep((PyObject **)&scanlist_type, ltype);
+    }
+    if (!(load = PyObject_GetAttrString(rtype, "LOAD"))) return NULL;
+    ranked_load = PyLong_AsLongLong(load);
+    Py_DECREF(load);
+    if (ranked_load < 1) { if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "RankedList.LOAD must be positive"); return NULL; }
+    if (!k_z_entries && (!(k_z_entries = PyUnicode_InternFromString("zset-max-listpack-entries")) || !(k_z_value = PyUnicode_InternFromString("zset-max-listpack-value")) ||
+                         !(s_insert = PyUnicode_InternFromString("insert")) || !(s_split = PyUnicode_InternFromString("_split")) ||
+                         !(s_add = PyUnicode_InternFromString("add")) || !(s_remove = PyUnicode_InternFromString("remove")) ||
+                         !(s_pop_one = PyUnicode_InternFromString("pop_one")))) return NULL;
+    if (!s_compact && !(s_compact = PyUnicode_InternFromString("_compact"))) return NULL;
+    keep((PyObject **)&zset_type, ztype);
+    keep((PyObject **)&ranked_type, rtype);
+    keep(&zset_limits, limits);
+    keep(&enc_zlistpack, lp);
+    Py_RETURN_NONE;
+}
+
+/* the RankedList of a live sorted set, its fields checked; NULL (no exception) when
+ * they are not what the twins expect */
+static PyObject *zset_index(PyObject *z, PyObject **scores, PyObject **scan) {
+    PyObject *index = ZSET_SLOT(z, Z_INDEX), *b, *bs, *mx, *ms, *tree, *size, *steps;
+    *scores = ZSET_SLOT(z, Z_SCORES);
+    *scan = ZSET_SLOT(z, Z_SCAN);
+    if (!index || !*scores || !*scan || !ZSET_SLOT(z, Z_ENC) || Py_TYPE(index) != ranked_type || !PyDict_CheckExact(*scores)) return NULL;
+    if (*scan != Py_None && Py_TYPE(*scan) != scanlist_type) return NULL;
+    b = RANKED_SLOT(index, R_BLOCKS);
+    bs = RANKED_SLOT(index, R_BSCORES);
+    mx = RANKED_SLOT(index, R_MAXES);
+    ms = RANKED_SLOT(index, R_MSCORES);
+    tree = RANKED_SLOT(index, R_TREE);
+    size = RANKED_SLOT(index, R_SIZE);
+    steps = RANKED_SLOT(index, R_STEPS);
+    if (!b || !bs || !mx || !ms || !tree || !size || !steps || !PyList_CheckExact(b) || !PyList_CheckExact(bs) || !PyList_CheckExact(mx) ||
+        (tree != Py_None && !PyList_CheckExact(tree)) || !PyLong_CheckExact(size) || !PyLong_CheckExact(steps) ||
+        !PyList_GET_SIZE(b) || PyList_GET_SIZE(bs) != PyList_GET_SIZE(b) || PyList_GET_SIZE(mx) != PyList_GET_SIZE(b))
+        return NULL;
+    return index;
+}
+
+/* a RankedList int field (size, steps) plus delta */
+static int ranked_add(PyObject *index, int field, long long delta) {
+    PyObject *o = RANKED_SLOT(index, field);
+    long long v = PyLong_AsLongLong(o);
+    if (v == -1 && PyErr_Occurred()) return -1;
+    if (!(o = PyLong_FromLongLong(v + delta))) return -1;
+    Py_SETREF(RANKED_SLOT(index, field), o);
+    return 0;
+}
+
+/* RankedList._tree_add: the Fenwick tree (when built) over block sizes; the steps it took */
+static long long ranked_tree_add(PyObject *index, Py_ssize_t block, long long delta) {
+    PyObject *tree = RANKED_SLOT(index, R_TREE);
+    Py_ssize_t i = block + 1, n;
+    long long steps = 0;
+    if (tree == Py_None) return 0;
+    n = PyList_GET_SIZE(tree);
+    for (; i < n; i += i & -i, steps++) {
+        PyObject *o = PyList_GET_ITEM(tree, i);
+        long long v = PyLong_AsLongLong(o);
+        if (v == -1 && PyErr_Occurred()) return -1;
+        if (!(o = PyLong_FromLongLong(v + delta)) || PyList_SetItem(tree, i, o) < 0) return -1;
+    }
+    return steps;
+}
+
+/* arr.append(score) (at < 0) or arr.insert(at, score): an array('d') of scores */
+static int scores_put(PyObject *arr, Py_ssize_t at, double score) {
+    PyObject *s = PyFloat_FromDouble(score), *i = NULL, *r;
+    if (!s) return -1;
+    if (at < 0) r = PyObject_CallMethodOneArg(arr, s_append, s);
+    else r = (i = PyLong_FromSsize_t(at)) ? PyObject_CallMethodObjArgs(arr, s_insert, i, s, NULL) : NULL;
+    Py_XDECREF(i);
+    Py_DECREF(s);
+    if (!r) return -1;
+    Py_DECREF(r);
+    return 0;
+}
+
+/* bisect_left (right: bisect_right) of (score, member) in a RankedList's list of items
+ * with its scores side by side (item_bisect); -1 with an exception */
+static Py_ssize_t ranked_bisect(PyObject *items, PyObject *scores, PyObject *fscore, PyObject *member, int right) {
+    PyObject *args[5] = {items, fscore, member, right ? Py_True : Py_False, scores}, *r = item_bisect(NULL, args, 5);
+    Py_ssize_t at;
+    if (!r) return -1;
+    at = PyLong_AsSsize_t(r);
+    Py_DECREF(r);
+    return at;
+}
+
+/* RankedList.add((score, member)): into its block, which _split (the Python method)
+ * cuts when it outgrew 2 * LOAD; an empty list is the Python method's.  0, or -1. */
+static int ranked_insert(PyObject *index, PyObject *fscore, PyObject *member) {
+    PyObject *blocks = RANKED_SLOT(index, R_BLOCKS), *maxes = RANKED_SLOT(index, R_MAXES), *mscores = RANKED_SLOT(index, R_MSCORES), *block, *bs, *item, *r;
+    Py_ssize_t nb = PyList_GET_SIZE(blocks), b, i;
+    long long steps = 1, t;
+    double score = PyFloat_AS_DOUBLE(fscore);
+    if (!(item = PyTuple_Pack(2, fscore, member))) return -1;
+    if (!nb) {
+        r = PyObject_CallMethodOneArg(index, s_add, item);
+        Py_DECREF(item);
+        Py_XDECREF(r);
+        return r ? 0 : -1;
+    }
+    if ((b = ranked_bisect(maxes, mscores, fscore, member, 0)) < 0) goto fail;
+    if (b >= nb) {  /* after every item: the last block's end, its new max */
+        b = nb - 1;
+        block = PyList_GET_ITEM(blocks, b);
+        bs = PyList_GET_ITEM(RANKED_SLOT(index, R_BSCORES), b);
+        if (PyList_Append(block, item) < 0 || scores_put(bs, -1, score) < 0) goto fail;
+        if (PyList_SetItem(maxes, b, Py_NewRef(item)) < 0 || PySequence_SetItem(mscores, b, fscore) < 0) goto fail;
+    } else {
+        block = PyList_GET_ITEM(blocks, b);
+        bs = PyList_GET_ITEM(RANKED_SLOT(index, R_BSCORES), b);
+        if ((i = ranked_bisect(block, bs, fscore, member, 1)) < 0 || PyList_Insert(block, i, item) < 0 || scores_put(bs, i, score) < 0) goto fail;
+    }
+    Py_DECREF(item);
+    steps += 1 + (PyList_GET_SIZE(block) >> 6);
+    if (PyList_GET_SIZE(block) > 2 * ranked_load) {
+        PyObject *at = PyLong_FromSsize_t(b);
+        r = at ? PyObject_CallMethodOneArg(index, s_split, at) : NULL;
+        Py_XDECREF(at);
+        if (!r) return -1;
+        Py_DECREF(r);
+        t = 0;
+    } else if ((t = ranked_tree_add(index, b, 1)) < 0) {
+        return -1;
+    }
+    return ranked_add(index, R_SIZE, 1) < 0 || ranked_add(index, R_STEPS, steps + t) < 0 ? -1 : 0;
+fail:
+    Py_DECREF(item);
+    return -1;
+}
+
+/* RankedList.remove((score, member)), which is there: from its block, or the Python
+ * method when the block empties or merges with a neighbour.  0, or -1. */
+static int ranked_delete(PyObject *index, PyObject *fscore, PyObject *member) {
+    PyObject *blocks = RANKED_SLOT(index, R_BLOCKS), *block, *bs, *last;
+    Py_ssize_t nb = PyList_GET_SIZE(blocks), b, i, n;
+    long long t;
+    int c;
+    if ((b = ranked_bisect(RANKED_SLOT(index, R_MAXES), RANKED_SLOT(index, R_MSCORES), fscore, member, 0)) < 0) return -1;
+    if (b >= nb) { PyErr_SetString(PyExc_KeyError, "not in the RankedList"); return -1; }
+    block = PyList_GET_ITEM(blocks, b);
+    bs = PyList_GET_ITEM(RANKED_SLOT(index, R_BSCORES), b);
+    if ((i = ranked_bisect(block, bs, fscore, member, 0)) < 0) return -1;
+    n = PyList_GET_SIZE(block);
+    if (i >= n || item_cmp(PyList_GET_ITEM(block, i), PyFloat_AS_DOUBLE(fscore), PyBytes_AS_STRING(member), PyBytes_GET_SIZE(member), &c) < 0 || c) {
+        if (!PyErr_Occurred()) PyErr_SetString(PyExc_KeyError, "not in the RankedList");
+        return -1;
+    }
+    if (n == 1 || (n - 1 < ranked_load >> 2 && nb > 1)) {
+        PyObject *item = PyTuple_Pack(2, fscore, member), *r = item ? PyObject_CallMethodOneArg(index, s_remove, item) : NULL;
+        Py_XDECREF(item);
+        Py_XDECREF(r);
+        return r ? 0 : -1;
+    }
+    if (PyList_SetSlice(block, i, i + 1, NULL) < 0 || PySequence_DelItem(bs, i) < 0) return -1;
+    last = PyList_GET_ITEM(block, n - 2);
+    if (PyList_SetItem(RANKED_SLOT(index, R_MAXES), b, Py_NewRef(last)) < 0 || !PyTuple_CheckExact(last) ||
+        PySequence_SetItem(RANKED_SLOT(index, R_MSCORES), b, PyTuple_GET_ITEM(last, 0)) < 0) return -1;
+    if ((t = ranked_tree_add(index, b, -1)) < 0) return -1;
+    return ranked_add(index, R_SIZE, -1) < 0 || ranked_add(index, R_STEPS, 2 + (n >> 6) + t) < 0 ? -1 : 0;
+}
+
+/* a plain decimal score, [-]digits[.digits] of at most 30 bytes (no exponent, no
+ * overflow or underflow to check): strtod's value as parse_score reads it; 0 when
+ * Python must parse it */
+static int zscore_plain(const char *p, Py_ssize_t n, double *out) {
+    char buf[32], *end;
+    Py_ssize_t i = 0, digits = 0;
+    int dot = 0;
+    if (n < 1 || n > 30) return 0;
+    if (p[0] == '-') i = 1;
+    for (; i < n; i++) {
+        if (p[i] >= '0' && p[i] <= '9') digits++;
+        else if (p[i] == '.' && !dot && digits) { dot = 1; if (i == n - 1) return 0; }
+        else return 0;
+    }
+    if (!digits) return 0;
+    memcpy(buf, p, (size_t)n);
+    buf[n] = '\0';
+    *out = strtod(buf, &end);
+    return end == buf + n;
+}
+
+/* ZADD key score member (cmd_zadd's quick path) into a live sorted set: a new member
+ * (ZSetValue.insert, RankedList.add, ScanList.add), a new score (ZSetValue.update), or
+ * the same score again, which answers 0 and changes nothing (*unchanged: not logged).
+ * A score given another way, a new key and a conversion are Python's. */
+static int fast_zadd(Fast *f, PyObject *key, Py_ssize_t score_at, Py_ssize_t score_len, Py_ssize_t m_at, Py_ssize_t m_len, int *unchanged, PyObject **reply) {
+    PyObject *found, *scores, *scan, *index, *member, *cur, *fscore = NULL;
+    long long entries = 0;
+    double score;
+    int live, listpack, rc = -1;
+    if (!zscore_plain(f->raw + score_at, score_len, &score)) return 0;
+    if ((live = fast_live(f, key, zset_type, &found)) <= 0) return live;
+    if (!(index = zset_index(found, &scores, &scan))) return 0;
+    listpack = ZSET_SLOT(found, Z_ENC) == enc_zlistpack;
+    if (listpack) {  /* zsetTypeMaybeConvert(1, len(member)) */
+        long long value = dict_limit(zset_limits, k_z_value);
+        entries = dict_limit(zset_limits, k_z_entries);
+        if (entries < 1 || value < 0 || m_len > value) return 0;
+        if (!score) score = 0.0;  /* -0 stored as 0 */
+    } else if (scan == Py_None) {
+        return 0;
+    }
+    if (!(member = PyBytes_FromStringAndSize(f->raw + m_at, m_len))) return -1;
+    if (!(cur = PyDict_GetItemWithError(scores, member))) {
+        if (PyErr_Occurred()) goto out;
+        if (listpack && PyDict_GET_SIZE(scores) + 1 > entries) { rc = 0; goto out; }  /* insert converts it: Python's */
+    } else if (!PyFloat_CheckExact(cur)) {
+        rc = 0;
+        goto out;
+    } else if (PyFloat_AS_DOUBLE(cur) == score) {
+        *unchanged = 1;
+        goto done;
+    }
+    if (!(fscore = PyFloat_FromDouble(score)) || PyDict_SetItem(scores, member, fscore) < 0) goto out;
+    if (cur) {  /* ZSetValue.update: out of the index at the old score (a borrowed cur: the dict holds the new one now) */
+        PyObject *old = PyFloat_FromDouble(PyFloat_AS_DOUBLE(cur));
+        int r = old ? ranked_delete(index, old, member) : -1;
+        Py_XDECREF(old);
+        if (r < 0 || ranked_insert(index, fscore, member) < 0) goto out;
+    } else {
+        if (ranked_insert(index, fscore, member) < 0) goto out;
+        if (scan != Py_None) {  /* ScanList.add */
+            PyObject *items = SCAN_SLOT(scan, SC_ITEMS), *pos = SCAN_SLOT(scan, SC_POS), *at;
+            int bad;
+            if (!items || !pos || !PyList_CheckExact(items) || !PyDict_CheckExact(pos)) { PyErr_SetString(PyExc_TypeError, "a ScanList is (items, pos, holes)"); goto out; }
+            if (!(at = PyLong_FromSsize_t(PyList_GET_SIZE(items)))) goto out;
+            bad = PyDict_SetItem(pos, member, at) < 0 || PyList_Append(items, member) < 0;
+            Py_DECREF(at);
+            if (bad) goto out;
+        }
+    }
+done:
+    if (f->touch && PyDict_SetItem(f->atime, key, f->sec) < 0) goto out;
+    *reply = int_reply(cur ? 0 : 1);
+    rc = *reply ? 1 : -1;
+out:
+    Py_XDECREF(fscore);
+    Py_DECREF(member);
+    return rc;
+}
+
+/* ZPOPMIN/ZPOPMAX key (zset_cmds._zpop without a count) from a live sorted set that
+ * keeps a member: RankedList.pop_one (its end block emptied by the Python method),
+ * then the member out of the scores and the ScanList; the reply [member, score].  A
+ * missing key: an empty array, 2 (done, nothing to log). */
+static int fast_zpop(Fast *f, PyObject *key, int maximum, PyObject **reply) {
+    PyObject *found, *scores, *scan, *index, *blocks, *block, *bs, *item, *r, *pair;
+    Py_ssize_t b, n;
+    long long t;
+    int live = fast_live(f, key, zset_type, &found);
+    if (live == 0 && !found) {
+        *reply = PyBytes_FromString("*0\r\n");
+        return *reply ? 2 : -1;
+    }
+    if (live <= 0) return live;
+    if (!(index = zset_index(found, &scores, &scan))) return 0;
+    if (PyDict_GET_SIZE(scores) < 2) return 0;  /* the last member: Python deletes the key */
+    blocks = RANKED_SLOT(index, R_BLOCKS);
+    b = maximum ? PyList_GET_SIZE(blocks) - 1 : 0;
+    block = PyList_GET_ITEM(blocks, b);
+    bs = PyList_GET_ITEM(RANKED_SLOT(index, R_BSCORES), b);
+    if (!PyList_CheckExact(block) || !(n = PyList_GET_SIZE(block))) return 0;
+    if (n == 1) {  /* the block goes */
+        if (!(item = PyObject_CallMethodOneArg(index, s_pop_one, maximum ? Py_True : Py_False))) return -1;
+    } else {
+        item = Py_NewRef(PyList_GET_ITEM(block, maximum ? n - 1 : 0));
+        if (maximum) {
+            PyObject *last;
+            if (PyList_SetSlice(block, n - 1, n, NULL) < 0 || !(r = PyObject_CallMethodNoArgs(bs, s_pop))) goto fail;
+            Py_DECREF(r);
+            last = PyList_GET_ITEM(block, n - 2);
+            if (PyList_SetItem(RANKED_SLOT(index, R_MAXES), b, Py_NewRef(last)) < 0 || !PyTuple_CheckExact(last) ||
+                PySequence_SetItem(RANKED_SLOT(index, R_MSCORES), b, PyTuple_GET_ITEM(last, 0)) < 0) goto fail;
+        } else if (PyList_SetSlice(block, 0, 1, NULL) < 0 || PySequence_DelItem(bs, 0) < 0) {
+            goto fail;
+        }
+        if ((t = ranked_tree_add(index, b, -1)) < 0 || ranked_add(index, R_SIZE, -1) < 0 || ranked_add(index, R_STEPS, 2 + t) < 0) goto fail;
+    }
+    if (!PyTuple_CheckExact(item) || PyTuple_GET_SIZE(item) != 2 || !PyBytes_CheckExact(PyTuple_GET_ITEM(item, 1))) {
+        PyErr_SetString(PyExc_TypeError, "a RankedList holds (score, member) tuples");
+        goto fail;
+    }
+    if (PyDict_DelItem(scores, PyTuple_GET_ITEM(item, 1)) < 0) goto fail;
+    if (scan != Py_None && scan_remove(scan, PyTuple_GET_ITEM(item, 1)) < 0) goto fail;
+    if (f->touch && PyDict_SetItem(f->atime, key, f->sec) < 0) goto fail;
+    if (!(pair = PyList_New(2))) goto fail;
+    PyList_SET_ITEM(pair, 0, Py_NewRef(PyTuple_GET_ITEM(item, 1)));
+    PyList_SET_ITEM(pair, 1, Py_NewRef(PyTuple_GET_ITEM(item, 0)));
+    {
+        PyObject *args[2] = {pair, f->resp3 ? Py_True : Py_False};
+        *reply = reply_array(NULL, args, 2);
+    }
+    Py_DECREF(pair);
+    Py_DECREF(item);
+    return *reply ? 1 : -1;
+fail:
+    Py_DECREF(item);
+    return -1;
 }
 
 /* Prefetch the keys of the commands from raw[pos] on, up to PREFETCH_WINDOW
@@ -3116,6 +3472,13 @@ static int strings_loop(Fast *f, PyObject *names, long long slow_ns, PyObject *s
                 unlogged = rc == 1 && added == 0;  /* ctx.changes(0): nothing to log */
             }
             Py_DECREF(key);
+        } else if (fn->kind == FAST_ZADD) {
+            Py_ssize_t m_at, m_len;
+            if (!fast_bulk(raw, &p, f->end, &key_at, &key_len) || !fast_bulk(raw, &p, f->end, &val_at, &val_len) || !fast_bulk(raw, &p, f->end, &m_at, &m_len)) break;
+            key = key_object(f->data, raw + key_at, key_len);
+            if (!key) return -1;
+            rc = fast_zadd(f, key, val_at, val_len, m_at, m_len, &unlogged, &reply);  /* the same score again: nothing to log */
+            Py_DECREF(key);
         } else {
             if (!fast_bulk(raw, &p, f->end, &key_at, &key_len)) break;
             if (argc == 3 && !fast_bulk(raw, &p, f->end, &val_at, &val_len)) break;
@@ -3134,8 +3497,8 @@ static int strings_loop(Fast *f, PyObject *names, long long slow_ns, PyObject *s
                     }
                 }
                 Py_XDECREF(record);
-            } else if (fn->kind == FAST_POP) {
-                rc = fast_pop(f, key, fn->sign > 0, &reply);
+            } else if (fn->kind == FAST_POP || fn->kind == FAST_ZPOP) {
+                rc = fn->kind == FAST_POP ? fast_pop(f, key, fn->sign > 0, &reply) : fast_zpop(f, key, fn->sign > 0, &reply);
                 if (rc == 2) {  /* done, nothing to log */
                     rc = 1;
                     unlogged = 1;
@@ -3826,6 +4189,7 @@ static PyMethodDef module_methods[] = {
     {"glob_match", (PyCFunction)(void (*)(void))glob_match, METH_FASTCALL, "glob_match(pattern, subject, nocase=False): Valkey's stringmatchlen."},
     {"configure_lists", configure_lists, METH_VARARGS, "configure_lists(ListValue, FILL): the list class whose pushes run_raw_runs takes."},
     {"configure_hashes", configure_hashes, METH_VARARGS, "configure_hashes(Hash, _Buckets, LIMITS): the hash classes whose HSET run_raw_runs takes."},
+    {"configure_zsets", configure_zsets, METH_VARARGS, "configure_zsets(ZSetValue, RankedList, ScanList, LIMITS, LISTPACK): the sorted set classes whose ZADD and ZPOPMIN/ZPOPMAX run_raw_runs takes."},
     {"configure_sets", configure_sets, METH_VARARGS, "configure_sets(SetValue, ScanList, LIMITS, HASHTABLE, LISTPACK): the set classes whose SADD run_raw_runs takes."},
     {"stream_entry_bytes", (PyCFunction)(void (*)(void))stream_entry_bytes, METH_FASTCALL, "Listpack bytes one stream entry adds to its node."},
     {"entries_size", entries_size, METH_O, "Sum of entry_size over a sequence of strings."},

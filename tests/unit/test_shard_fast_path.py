@@ -7,6 +7,7 @@ without; replies, keyspace, statistics, slow log and AOF records must match.
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections.abc import Iterator
 from pathlib import Path
@@ -676,3 +677,98 @@ def test_hash_sets_match_the_python_path(pair: tuple[Harness, Harness], monkeypa
     assert _buckets(fast) == _buckets(slow) != []
     assert seen == {"listpack", "hashtable"}
     assert sum(fast.worker.stats.commands["hset"][4]) > 100
+
+
+def _zset_step(rnd: random.Random, k: bytes) -> list[bytes]:
+    """ZADD of one member and ZPOPMIN/ZPOPMAX of one (the C loop's on a live sorted set) among
+    the sorted set commands that move, remove, count, build the rank tree and convert."""
+
+    def score() -> bytes:
+        return rnd.choice([b"0", b"1", b"-0", b"2.5", b"-3", b"007", b"0.1", b"1e2", b"inf", b"-inf", b"+4", b"1.", b".5", b"nan", b"x"])
+
+    def member() -> bytes:
+        return b"z" * rnd.choice([64, 65]) if rnd.random() < 0.03 else b"m%d" % rnd.randrange(900)
+
+    x = rnd.random()
+    if x < 0.55:
+        return [rnd.choice([b"ZADD", b"zadd", b"Zadd"]), k, score(), member()]
+    if x < 0.6:
+        return [b"ZADD", k, *[w for _ in range(rnd.choice([2, 50, 300])) for w in (score(), member())]]
+    if x < 0.63:
+        return [b"ZADD", k, rnd.choice([b"NX", b"XX", b"GT", b"CH"]), score(), member()]
+    if x < 0.78:
+        return [rnd.choice([b"ZPOPMIN", b"zpopmin", b"ZPOPMAX", b"zpopmax"]), k, *([b"%d" % rnd.randrange(0, 40)] if rnd.random() < 0.2 else [])]
+    if x < 0.84:
+        return [b"ZREM", k, *[member() for _ in range(rnd.choice([1, 5, 200]))]]
+    if x < 0.9:  # rank queries build the Fenwick tree the C twins keep up to date
+        return [b"ZRANK", k, member()] if x < 0.87 else [b"ZRANGE", k, b"%d" % rnd.randrange(-50, 50), b"-1"]
+    if x < 0.94:
+        return [b"ZINCRBY", k, score(), member()]
+    return [b"ZCARD", k] if x < 0.98 else [b"ZADD", k, b"1"]  # (wrong arity: Python's error)
+
+
+def _zsets(h: Harness) -> list[Any]:
+    """The sorted sets' whole structure: blocks, scores side by side, maxes, rank tree, size,
+    steps, the skiplist's ScanList (each index checked)."""
+    from shardserver.shard.types.zset import ZSetValue
+
+    out = []
+    for db in h.worker.keyspace.dbs[:2]:
+        for k, v in sorted(db.data.items()):
+            if type(v) is ZSetValue:
+                r = v.index
+                r.check()
+                sl = v.scan_list
+                out.append((k, v.enc, v.scores, r.blocks, [list(b) for b in r.bscores], r.maxes, list(r.mscores), r.tree, r.size, r.steps, sl and (sl.items, sl.pos, sl.holes)))
+    return out
+
+
+@pytest.mark.parametrize("pair", [False, True], indirect=True, ids=["aof-off", "aof-on"])
+def test_zset_adds_and_pops_match_the_python_path(pair: tuple[Harness, Harness], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The C loop's ZADD of one member and ZPOPMIN/ZPOPMAX of one against ZSetValue.insert and
+    pop_one: replies (RESP2 and RESP3 doubles), scores, the RankedList's blocks, side arrays,
+    rank tree and step count, the skiplist's ScanList with its holes and compactions, the AOF
+    records (a ZADD of the same score is not logged); the listpack limits lowered midway."""
+    from shardserver.shard.types import zset as zset_mod
+
+    fast, slow = pair
+    saved = dict(zset_mod.LIMITS)
+    names = [b"ZADD", b"zadd", b"Zadd", b"ZPOPMIN", b"zpopmin", b"ZPOPMAX", b"zpopmax"]
+    warm = [[n, b"warm", b"1", b"v"] if b"add" in n.lower() else [n, b"warm"] for n in names]  # statistics entries first
+    many = [w for i in range(1100) for w in (b"%d" % (i % 7), b"b%d" % i)]
+    edges = [
+        (1, 0, warm),
+        (0, 0, [[b"ZADD", b"big", *many], [b"ZRANK", b"big", b"b5"]]),  # blocks of 256, the tree built
+        (0, 0, [[b"ZADD", b"big", b"3", b"n%d" % i] for i in range(300)]),  # into a middle block until it splits
+        (0, 0, [[b"ZADD", b"big", b"9", b"t%d" % i] for i in range(300)]),  # past the last item: appended, maxes moved
+        (0, 0, [[b"ZADD", b"big", b"-0", b"t1"], [b"ZADD", b"big", b"9", b"t1"], [b"ZADD", b"big", b"9.0", b"t2"]]),
+        (0, wire.RESP3, [[b"ZPOPMIN", b"big"]] * 300 + [[b"ZPOPMAX", b"big"]] * 300),  # end blocks emptied (Python's), holes compacted
+        (0, 0, [[b"ZADD", b"small", b"1", b"a"], [b"ZADD", b"small", b"-0", b"b"], [b"ZADD", b"small", b"2", b"c"], [b"ZPOPMAX", b"small"]] + [[b"ZPOPMIN", b"small"]] * 3),
+        (0, 0, [[b"ZPOPMIN", b"nosuch"], [b"ZPOPMAX", b"nosuch"], [b"ZADD", b"nosuch", b"1", b"a"]]),
+    ]
+
+    def moves() -> Iterator[tuple[int, int, list[list[bytes]]]]:
+        """New scores that move members between blocks while the rank tree is built: out of
+        the last block until it merges, into the first until it splits, and back."""
+        yield 0, 0, [[b"ZADD", b"mv", *[w for i in range(700) for w in (b"5", b"m%03d" % i)]], [b"ZRANK", b"mv", b"m001"]]
+        for score, end in ((b"1", -1), (b"9", 0), (b"1", -1)):
+            index = fast.worker.keyspace.dbs[0].data[b"mv"].index
+            assert index.tree is not None or end == -1
+            yield 0, 0, [[b"ZADD", b"mv", score, m] for _, m in index.blocks[end]] + [[b"ZRANK", b"mv", b"m002"]]
+
+    def switch(i: int) -> None:
+        if i == len(edges):
+            assert fast.worker.keyspace.dbs[0].data[b"big"].encoding() == "skiplist"
+            assert _zsets(fast) == _zsets(slow)
+        elif i == len(edges) + 254:
+            zset_mod.LIMITS.update({"zset-max-listpack-entries": 5, "zset-max-listpack-value": 3})
+
+    try:
+        steps = itertools.chain(edges, moves(), _messages(21, b"z", _zset_step))  # lazily: moves() reads the state it reaches
+        seen = _run_alike(pair, monkeypatch, steps, zset_mod.ZSetValue, switch, len(edges) + 4)
+    finally:
+        zset_mod.LIMITS.update(saved)
+    assert _zsets(fast) == _zsets(slow) != []
+    assert seen == {"listpack", "skiplist"}
+    for name in (b"zadd", b"zpopmin", b"zpopmax"):
+        assert sum(fast.worker.stats.commands[name.decode()][4]) > 100

@@ -539,3 +539,11 @@ class ZSetValue:
         n = len(self.scores)
         per = 56 + 64 + (40 if self.scan_list is not None else 0)  # tuple, dict entry and float, scan slot
         return sys.getsizeof(self.scores) + sum(sys.getsizeof(m) for m in self.scores) + n * per
+
+
+try:  # the shard's C loop runs ZADD of one new member and one-item pops itself, as above
+    from shardserver._speedups import configure_zsets
+except ImportError:  # built without the C helpers: every ZADD and ZPOPMIN runs the Python above
+    pass
+else:
+    configure_zsets(ZSetValue, RankedList, ScanList, LIMITS, LISTPACK)
