@@ -1173,26 +1173,10 @@ static PyObject *entry_size(PyObject *self, PyObject *arg) {
  * entry adds to its node (stream.py_entry_bytes' twin): flags, the ID's deltas, the
  * values alone when the fields are the master entry's, else the field count and
  * every field and value, then the entry's element count. */
-static PyObject *stream_entry_bytes(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    PyObject *master, *fv;
-    Py_ssize_t n, nfields, i, size;
-    long long ms_d, seq_d;
-    int same;
-    if (nargs != 4 || !PyTuple_CheckExact(args[0]) || !PyTuple_CheckExact(args[1])) {
-        PyErr_SetString(PyExc_TypeError, "stream_entry_bytes(master: tuple, fv: tuple, ms_delta, seq_delta)");
-        return NULL;
-    }
-    master = args[0];
-    fv = args[1];
-    ms_d = PyLong_AsLongLong(args[2]);
-    if (ms_d == -1 && PyErr_Occurred()) return NULL;
-    seq_d = PyLong_AsLongLong(args[3]);
-    if (seq_d == -1 && PyErr_Occurred()) return NULL;
-    n = PyTuple_GET_SIZE(fv);
-    for (i = 0; i < n; i++)
-        if (!PyBytes_Check(PyTuple_GET_ITEM(fv, i))) { PyErr_SetString(PyExc_TypeError, "stream_entry_bytes(): fields and values must be bytes"); return NULL; }
-    nfields = n / 2;
-    same = nfields == PyTuple_GET_SIZE(master);
+/* the same for fields and values already checked to be bytes */
+static Py_ssize_t stream_entry_size(PyObject *master, PyObject *fv, long long ms_d, long long seq_d) {
+    Py_ssize_t n = PyTuple_GET_SIZE(fv), nfields = n / 2, i, size;
+    int same = nfields == PyTuple_GET_SIZE(master);
     for (i = 0; same && i < nfields; i++) {
         PyObject *a = PyTuple_GET_ITEM(fv, 2 * i), *b = PyTuple_GET_ITEM(master, i);
         if (a != b && (!PyBytes_Check(b) || PyBytes_GET_SIZE(a) != PyBytes_GET_SIZE(b) || memcmp(PyBytes_AS_STRING(a), PyBytes_AS_STRING(b), PyBytes_GET_SIZE(a))))
@@ -1201,13 +1185,28 @@ static PyObject *stream_entry_bytes(PyObject *self, PyObject *const *args, Py_ss
     size = lp_int_size(same ? 2 : 0) + lp_int_size(ms_d) + lp_int_size(seq_d);
     if (same) {
         for (i = 1; i < n; i += 2) size += lp_entry_size(PyTuple_GET_ITEM(fv, i));
-        size += lp_int_size(nfields + 3);
-    } else {
-        size += lp_int_size(nfields);
-        for (i = 0; i < n; i++) size += lp_entry_size(PyTuple_GET_ITEM(fv, i));
-        size += lp_int_size(2 * nfields + 4);
+        return size + lp_int_size(nfields + 3);
     }
-    return PyLong_FromSsize_t(size);
+    size += lp_int_size(nfields);
+    for (i = 0; i < n; i++) size += lp_entry_size(PyTuple_GET_ITEM(fv, i));
+    return size + lp_int_size(2 * nfields + 4);
+}
+
+static PyObject *stream_entry_bytes(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    Py_ssize_t n, i;
+    long long ms_d, seq_d;
+    if (nargs != 4 || !PyTuple_CheckExact(args[0]) || !PyTuple_CheckExact(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "stream_entry_bytes(master: tuple, fv: tuple, ms_delta, seq_delta)");
+        return NULL;
+    }
+    ms_d = PyLong_AsLongLong(args[2]);
+    if (ms_d == -1 && PyErr_Occurred()) return NULL;
+    seq_d = PyLong_AsLongLong(args[3]);
+    if (seq_d == -1 && PyErr_Occurred()) return NULL;
+    n = PyTuple_GET_SIZE(args[1]);
+    for (i = 0; i < n; i++)
+        if (!PyBytes_Check(PyTuple_GET_ITEM(args[1], i))) { PyErr_SetString(PyExc_TypeError, "stream_entry_bytes(): fields and values must be bytes"); return NULL; }
+    return PyLong_FromSsize_t(stream_entry_size(args[0], args[1], ms_d, seq_d));
 }
 
 static PyObject *entries_size(PyObject *self, PyObject *arg) {
@@ -1812,7 +1811,7 @@ static int lp_string2ll(const unsigned char *s, Py_ssize_t n, long long *out);
 static PyObject *reply_ok;
 
 /* The commands strings_loop takes, under the two spellings clients use. */
-enum { FAST_GET, FAST_SET, FAST_INCR, FAST_INCRBY, FAST_MSET, FAST_MGET, FAST_PUSH, FAST_POP, FAST_SADD, FAST_HSET, FAST_SPOP, FAST_ZADD, FAST_ZPOP };
+enum { FAST_GET, FAST_SET, FAST_INCR, FAST_INCRBY, FAST_MSET, FAST_MGET, FAST_PUSH, FAST_POP, FAST_SADD, FAST_HSET, FAST_SPOP, FAST_ZADD, FAST_ZPOP, FAST_XADD };
 static struct fast_name {
     const char *text;
     int kind, argc;
@@ -1837,6 +1836,7 @@ static struct fast_name {
     {"ZADD", FAST_ZADD, 4, 0, NULL}, {"zadd", FAST_ZADD, 4, 0, NULL},     /* one score and member, no option */
     {"ZPOPMIN", FAST_ZPOP, 2, 0, NULL}, {"zpopmin", FAST_ZPOP, 2, 0, NULL},  /* without a count */
     {"ZPOPMAX", FAST_ZPOP, 2, 1, NULL}, {"zpopmax", FAST_ZPOP, 2, 1, NULL},
+    {"XADD", FAST_XADD, -5, 0, NULL}, {"xadd", FAST_XADD, -5, 0, NULL},  /* argc: odd, at least 5 (key * f v); no option */
 };
 #define N_FAST_NAMES ((int)(sizeof fast_names / sizeof fast_names[0]))
 
@@ -3162,6 +3162,148 @@ fail:
     return -1;
 }
 
+/* -- streams: XADD key * field value..., Stream.append's twin onto the last node
+ * (shardserver/shard/types/stream.py: the auto ID, the node's IDs, entries and
+ * listpack byte count).  A new key, options, an explicit ID, a new node and the
+ * errors stay Python's. */
+static PyTypeObject *stream_type, *snode_type;
+static Py_ssize_t stream_off[9], snode_off[9];
+static PyObject *stream_limits, *k_node_bytes, *k_node_entries;
+enum { ST_KEYS, ST_NODES, ST_LENGTH, ST_LAST, ST_FIRST, ST_MAXDEL, ST_ADDED, ST_GROUPS, ST_RAX };
+enum { N_KEY, N_KEY_MS, N_KEY_SEQ, N_LAST, N_IDS, N_ENTRIES, N_USED, N_MASTER, N_BODY };
+#define STREAM_SLOT(o, i) (*(PyObject **)((char *)(o) + stream_off[i]))
+#define SNODE_SLOT(o, i) (*(PyObject **)((char *)(o) + snode_off[i]))
+
+static PyObject *configure_streams(PyObject *self, PyObject *args) {
+    static const char *const stream_names[9] = {"keys", "nodes", "length", "last_id", "first_id", "max_deleted", "entries_added", "groups", "_rax_nodes"};
+    static const char *const node_names[9] = {"key", "key_ms", "key_seq", "last", "ids", "entries", "used", "master", "body_bytes"};
+    PyObject *stype, *ntype, *limits;
+    if (!PyArg_ParseTuple(args, "O!O!O!", &PyType_Type, &stype, &PyType_Type, &ntype, &PyDict_Type, &limits)) return NULL;
+    if (slot_offsets(stype, stream_names, 9, stream_off) < 0 || slot_offsets(ntype, node_names, 9, snode_off) < 0) return NULL;
+    if (!k_node_bytes && (!(k_node_bytes = PyUnicode_InternFromString("stream-node-max-bytes")) || !(k_node_entries = PyUnicode_InternFromString("stream-node-max-entries")))) return NULL;
+    keep((PyObject **)&stream_type, stype);
+    keep((PyObject **)&snode_type, ntype);
+    keep(&stream_limits, limits);
+    Py_RETURN_NONE;
+}
+
+/* an ID (a Python int below 2**128) as its ms and seq halves; 0, or -1 */
+static int id_halves(PyObject *id, uint64_t *ms, uint64_t *seq) {
+    unsigned char b[16];
+    int i;
+    if (!PyLong_CheckExact(id) || _PyLong_AsByteArray((PyLongObject *)id, b, 16, 1, 0) < 0) {
+        if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "a stream ID is an int");
+        return -1;
+    }
+    *ms = *seq = 0;
+    for (i = 7; i >= 0; i--) {
+        *seq = *seq << 8 | b[i];
+        *ms = *ms << 8 | b[i + 8];
+    }
+    return 0;
+}
+
+static PyObject *id_object(uint64_t ms, uint64_t seq) {
+    unsigned char b[16];
+    int i;
+    for (i = 0; i < 8; i++) {
+        b[i] = (unsigned char)(seq >> (8 * i));
+        b[i + 8] = (unsigned char)(ms >> (8 * i));
+    }
+    return _PyLong_FromByteArray(b, 16, 1, 0);
+}
+
+/* a slot holding an int, plus delta */
+static int slot_int_add(PyObject **slot, long long delta) {
+    long long v;
+    PyObject *o;
+    if (!*slot || !PyLong_CheckExact(*slot)) { PyErr_SetString(PyExc_TypeError, "an int field"); return -1; }
+    if ((v = PyLong_AsLongLong(*slot)) == -1 && PyErr_Occurred()) return -1;
+    if (!(o = PyLong_FromLongLong(v + delta))) return -1;
+    Py_SETREF(*slot, o);
+    return 0;
+}
+
+/* XADD key * f v ... (stream_cmds.cmd_xadd without options) onto a live stream whose
+ * last node takes the entry: the fields and values are raw[first:end] (nvals of
+ * them); *record: its AOF record, with the new ID in place of the * (a new
+ * reference); the reply is the ID. */
+static int fast_xadd(Fast *f, PyObject *key, const char *name, Py_ssize_t name_len, Py_ssize_t first, Py_ssize_t end, long long nvals, PyObject **reply, PyObject **record) {
+    PyObject *found, *nodes, *node, *fv, *id_obj = NULL, *o;
+    Py_ssize_t q, at, len, lp_bytes, nb = 0, size;
+    long long j, live, used, max_bytes, max_entries, length, body;
+    uint64_t last_ms, last_seq, ms, seq, key_ms, key_seq;
+    char text[48], *w;
+    int tn, live_rc, rc = -1;
+    if (f->ms <= 0) return 0;  /* no real clock (a replay): Python's */
+    if ((live_rc = fast_live(f, key, stream_type, &found)) <= 0) return live_rc;
+    nodes = STREAM_SLOT(found, ST_NODES);
+    if (!nodes || !PyList_CheckExact(nodes) || !PyList_GET_SIZE(nodes)) return 0;
+    /* a node keeps a live entry (delete and trim drop empty ones), so first_id stays; else Python's */
+    if (!STREAM_SLOT(found, ST_LENGTH) || !PyLong_CheckExact(STREAM_SLOT(found, ST_LENGTH))) return 0;
+    if ((length = PyLong_AsLongLong(STREAM_SLOT(found, ST_LENGTH))) < 1) return PyErr_Occurred() ? -1 : 0;
+    node = PyList_GET_ITEM(nodes, PyList_GET_SIZE(nodes) - 1);
+    if (Py_TYPE(node) != snode_type || !SNODE_SLOT(node, N_IDS) || !PyList_CheckExact(SNODE_SLOT(node, N_IDS)) || !SNODE_SLOT(node, N_ENTRIES) ||
+        !PyList_CheckExact(SNODE_SLOT(node, N_ENTRIES)) || !SNODE_SLOT(node, N_MASTER) || !PyTuple_CheckExact(SNODE_SLOT(node, N_MASTER))) return 0;
+    if (id_halves(STREAM_SLOT(found, ST_LAST), &last_ms, &last_seq) < 0) return -1;
+    if ((uint64_t)f->ms > last_ms) { ms = (uint64_t)f->ms; seq = 0; }   /* streamNextID */
+    else if (last_seq != UINT64_MAX) { ms = last_ms; seq = last_seq + 1; }
+    else if (last_ms != UINT64_MAX) { ms = last_ms + 1; seq = 0; }
+    else return 0;  /* exhausted: Python's error */
+    for (q = first, j = 0; j < nvals; j++) {
+        fast_bulk(f->raw, &q, f->end, &at, &len);  /* validated by the caller */
+        nb += len;
+    }
+    if (nb > (1 << 30)) return 0;
+    /* Stream.append: the last node, unless it is full (a new node is Python's) */
+    max_bytes = dict_limit(stream_limits, k_node_bytes);
+    max_entries = dict_limit(stream_limits, k_node_entries);
+    if (max_bytes < 0 || max_entries < 0) return 0;
+    if (max_bytes == 0 || max_bytes > (1 << 30)) max_bytes = 1 << 30;
+    live = PyList_GET_SIZE(SNODE_SLOT(node, N_IDS));
+    if (!SNODE_SLOT(node, N_USED) || !SNODE_SLOT(node, N_BODY) || !PyLong_CheckExact(SNODE_SLOT(node, N_USED)) || !PyLong_CheckExact(SNODE_SLOT(node, N_BODY))) return 0;
+    used = PyLong_AsLongLong(SNODE_SLOT(node, N_USED));
+    body = PyLong_AsLongLong(SNODE_SLOT(node, N_BODY));
+    if (PyErr_Occurred()) return -1;
+    lp_bytes = 7 + lp_int_size(live) + lp_int_size(used - live) + body;  /* _Node.lp_bytes */
+    if (lp_bytes + nb >= max_bytes || (max_entries && used >= max_entries)) return 0;
+    if (!SNODE_SLOT(node, N_KEY_MS) || !SNODE_SLOT(node, N_KEY_SEQ)) return 0;
+    key_ms = PyLong_AsUnsignedLongLong(SNODE_SLOT(node, N_KEY_MS));
+    key_seq = PyLong_AsUnsignedLongLong(SNODE_SLOT(node, N_KEY_SEQ));
+    if (PyErr_Occurred()) return -1;
+    if (!(fv = PyTuple_New((Py_ssize_t)nvals))) return -1;
+    for (q = first, j = 0; j < nvals; j++) {
+        fast_bulk(f->raw, &q, f->end, &at, &len);
+        if (!(o = PyBytes_FromStringAndSize(f->raw + at, len))) goto out;
+        PyTuple_SET_ITEM(fv, j, o);
+    }
+    /* _Node.append: the entry's bytes by its ID's int64 deltas from the master ID (wrapping as Valkey's) */
+    size = stream_entry_size(SNODE_SLOT(node, N_MASTER), fv, (long long)(ms - key_ms), (long long)(seq - key_seq));
+    if (!(id_obj = id_object(ms, seq))) goto out;
+    if (PyList_Append(SNODE_SLOT(node, N_IDS), id_obj) < 0 || PyList_Append(SNODE_SLOT(node, N_ENTRIES), fv) < 0) goto out;
+    if (slot_int_add(&SNODE_SLOT(node, N_BODY), size) < 0 || slot_int_add(&SNODE_SLOT(node, N_USED), 1) < 0) goto out;
+    Py_XSETREF(SNODE_SLOT(node, N_LAST), Py_NewRef(id_obj));
+    if (slot_int_add(&STREAM_SLOT(found, ST_LENGTH), 1) < 0 || slot_int_add(&STREAM_SLOT(found, ST_ADDED), 1) < 0) goto out;
+    Py_XSETREF(STREAM_SLOT(found, ST_LAST), Py_NewRef(id_obj));
+    if (f->touch && PyDict_SetItem(f->atime, key, f->sec) < 0) goto out;
+    tn = snprintf(text, sizeof text, "%llu-%llu", (unsigned long long)ms, (unsigned long long)seq);
+    if (!(*reply = bulk_reply(text, tn))) goto out;
+    /* the record: *argc, the name as sent, the key, the ID, then the fields and values as sent */
+    if (!(*record = PyBytes_FromStringAndSize(NULL, 3 * 24 + name_len + PyBytes_GET_SIZE(key) + tn + (end - first)))) { Py_CLEAR(*reply); goto out; }
+    w = put_header(PyBytes_AS_STRING(*record), '*', nvals + 3);
+    w = fast_put_bulk(w, name, name_len);
+    w = fast_put_bulk(w, PyBytes_AS_STRING(key), PyBytes_GET_SIZE(key));
+    w = fast_put_bulk(w, text, tn);
+    memcpy(w, f->raw + first, (size_t)(end - first));
+    w += end - first;
+    if (_PyBytes_Resize(record, w - PyBytes_AS_STRING(*record)) < 0) { Py_CLEAR(*reply); goto out; }
+    rc = 1;
+out:
+    Py_XDECREF(id_obj);
+    Py_DECREF(fv);
+    return rc;
+}
+
 /* Prefetch the keys of the commands from raw[pos] on, up to PREFETCH_WINDOW
  * keys; returns where the scan stopped (the next window starts there). */
 #ifdef HAVE_DICT_PREFETCH
@@ -3472,6 +3614,29 @@ static int strings_loop(Fast *f, PyObject *names, long long slow_ns, PyObject *s
                 unlogged = rc == 1 && added == 0;  /* ctx.changes(0): nothing to log */
             }
             Py_DECREF(key);
+        } else if (fn->kind == FAST_XADD) {
+            Py_ssize_t id_at, id_len, first, vat, vlen;
+            long long j;
+            PyObject *record = NULL;
+            if (!fast_bulk(raw, &p, f->end, &key_at, &key_len) || !fast_bulk(raw, &p, f->end, &id_at, &id_len)) break;
+            first = p;
+            for (j = 0; j < argc - 3; j++) {
+                if (!fast_bulk(raw, &p, f->end, &vat, &vlen)) break;
+            }
+            if (j < argc - 3) break;
+            if (id_len != 1 || raw[id_at] != '*') goto handler;  /* options or an explicit ID */
+            key = key_object(f->data, raw + key_at, key_len);
+            if (!key) return -1;
+            rc = fast_xadd(f, key, raw + name_at, name_len, first, p, argc - 3, &reply, &record);
+            Py_DECREF(key);
+            if (rc == 1) {  /* logged with its ID, not as sent */
+                unlogged = 1;
+                if (fast_log(f->log, f->logged, f->parts, PyBytes_AS_STRING(record), PyBytes_GET_SIZE(record)) < 0) {
+                    Py_CLEAR(reply);
+                    rc = -1;
+                }
+            }
+            Py_XDECREF(record);
         } else if (fn->kind == FAST_ZADD) {
             Py_ssize_t m_at, m_len;
             if (!fast_bulk(raw, &p, f->end, &key_at, &key_len) || !fast_bulk(raw, &p, f->end, &val_at, &val_len) || !fast_bulk(raw, &p, f->end, &m_at, &m_len)) break;
@@ -4189,6 +4354,7 @@ static PyMethodDef module_methods[] = {
     {"glob_match", (PyCFunction)(void (*)(void))glob_match, METH_FASTCALL, "glob_match(pattern, subject, nocase=False): Valkey's stringmatchlen."},
     {"configure_lists", configure_lists, METH_VARARGS, "configure_lists(ListValue, FILL): the list class whose pushes run_raw_runs takes."},
     {"configure_hashes", configure_hashes, METH_VARARGS, "configure_hashes(Hash, _Buckets, LIMITS): the hash classes whose HSET run_raw_runs takes."},
+    {"configure_streams", configure_streams, METH_VARARGS, "configure_streams(Stream, _Node, LIMITS): the stream classes whose XADD run_raw_runs takes."},
     {"configure_zsets", configure_zsets, METH_VARARGS, "configure_zsets(ZSetValue, RankedList, ScanList, LIMITS, LISTPACK): the sorted set classes whose ZADD and ZPOPMIN/ZPOPMAX run_raw_runs takes."},
     {"configure_sets", configure_sets, METH_VARARGS, "configure_sets(SetValue, ScanList, LIMITS, HASHTABLE, LISTPACK): the set classes whose SADD run_raw_runs takes."},
     {"stream_entry_bytes", (PyCFunction)(void (*)(void))stream_entry_bytes, METH_FASTCALL, "Listpack bytes one stream entry adds to its node."},

@@ -772,3 +772,94 @@ def test_zset_adds_and_pops_match_the_python_path(pair: tuple[Harness, Harness],
     assert seen == {"listpack", "skiplist"}
     for name in (b"zadd", b"zpopmin", b"zpopmax"):
         assert sum(fast.worker.stats.commands[name.decode()][4]) > 100
+
+
+def _stream_step(rnd: random.Random, k: bytes) -> list[bytes]:
+    """XADD key * f v... (the C loop's onto a live stream's last node) among the stream commands
+    that pass explicit and exhausted IDs, trim, delete entries and add groups."""
+
+    def fields() -> list[bytes]:
+        n = rnd.choice([1, 1, 1, 2, 3])
+        names = [b"f", b"g", b"h"] if rnd.random() < 0.8 else [b"x%d" % rnd.randrange(5) for _ in range(3)]
+        value = [b"v", b"%d" % rnd.randrange(-70000, 70000), b"w" * rnd.choice([1, 70, 300, 5000])]
+        return [w for i in range(n) for w in (names[i], rnd.choice(value))]
+
+    x = rnd.random()
+    if x < 0.6:
+        return [rnd.choice([b"XADD", b"xadd", b"Xadd"]), k, b"*", *fields()]
+    if x < 0.66:
+        ms = rnd.choice([b"1", b"99999999999999", b"18446744073709551615"])
+        return [b"XADD", k, ms + rnd.choice([b"-*", b"-18446744073709551615", b"-5"]), *fields()]
+    if x < 0.7:
+        return [b"XADD", k, rnd.choice([b"MAXLEN", b"NOMKSTREAM"]), *([b"~", b"%d" % rnd.randrange(50)] if x < 0.68 else []), b"*", *fields()]
+    if x < 0.78:
+        return [b"XDEL", k, *[b"%d-%d" % (1_700_000_000_000 + rnd.randrange(400), rnd.randrange(8)) for _ in range(rnd.choice([1, 20]))], b"0-1"]
+    if x < 0.82:
+        return [b"XTRIM", k, b"MAXLEN", b"%d" % rnd.randrange(30)]
+    if x < 0.85:
+        return [b"XGROUP", b"CREATE", k, b"g%d" % rnd.randrange(3), b"$", b"MKSTREAM"]
+    if x < 0.93:
+        return [b"XLEN", k] if x < 0.89 else [b"XRANGE", k, b"-", b"+", b"COUNT", b"3"]
+    return [b"XADD", k, b"*", b"f"] if x < 0.97 else [b"XADD", k, b"*"]  # arity errors: Python's
+
+
+def _streams(h: Harness) -> list[Any]:
+    """The streams' whole structure: every node's fields and the stream's counters."""
+    from shardserver.shard.types.stream import Stream
+
+    def node(n: Any) -> tuple[Any, ...]:
+        return (n.key, n.key_ms, n.key_seq, n.last, n.ids, n.entries, n.used, n.master, n.body_bytes, n.lp_bytes())
+
+    return [
+        (k, s.keys, [node(n) for n in s.nodes], s.length, s.last_id, s.first_id, s.max_deleted, s.entries_added, s._rax_nodes, sorted(s.groups or ()))
+        for db in h.worker.keyspace.dbs[:2]
+        for k, s in sorted(db.data.items())
+        if type(s) is Stream
+    ]
+
+
+@pytest.mark.parametrize("pair", [False, True], indirect=True, ids=["aof-off", "aof-on"])
+def test_stream_adds_match_the_python_path(pair: tuple[Harness, Harness], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The C loop's XADD key * f v... against Stream.append: replies (the auto IDs), every
+    node's IDs, entries and listpack byte count, the stream's counters, the AOF records
+    (logged with the ID); the node limits lowered midway, and IDs whose sequence or whole
+    range is exhausted."""
+    from shardserver.shard.types import stream as stream_mod
+
+    fast, slow = pair
+    saved = dict(stream_mod.LIMITS)
+    warm = [[n, b"warm", b"*", b"f", b"v"] for n in (b"XADD", b"xadd", b"Xadd")]
+    edges = [
+        (1, 0, warm),
+        (0, 0, [[b"XADD", b"e", b"*", b"f", b"1", b"g", b"2"], *[[b"XADD", b"e", b"*", b"f", b"%d" % i, b"g", b"v"] for i in range(150)]]),  # a new node at 100
+        (0, 0, [[b"XADD", b"e", b"*", b"other", b"x"]] * 3),  # fields not the master's
+        (0, 0, [[b"XADD", b"e", b"99999999999999-18446744073709551614", b"f", b"v"], [b"XADD", b"e", b"*", b"f", b"v"], [b"XADD", b"e", b"*", b"f", b"v"]]),  # seq, then ms, carried
+        (0, 0, [[b"XADD", b"x", b"18446744073709551615-18446744073709551614", b"f", b"v"], [b"XADD", b"x", b"*", b"f", b"v"], [b"XADD", b"x", b"*", b"f", b"v"]]),  # exhausted
+        (0, 0, [[b"XADD", b"d", b"*", b"f", b"v"], [b"XADD", b"d", b"*", b"f", b"v"], [b"XTRIM", b"d", b"MAXLEN", b"0"], [b"XADD", b"d", b"*", b"f", b"v"]]),  # first_id again
+        (0, wire.RESP3, [[b"XADD", b"e", b"*", b"f", b"w" * 5000], [b"XADD", b"e", b"*", b"f", b"v"]]),  # a node full by bytes
+    ]
+
+    def boundary() -> Iterator[tuple[int, int, list[list[bytes]]]]:
+        """An entry that brings the last node (with a deleted entry) exactly to
+        stream-node-max-bytes: it starts a new node."""
+        last = fast.worker.keyspace.dbs[0].data[b"e"].nodes[-1]
+        yield 0, 0, [[b"XDEL", b"e", stream_mod.fmt_id(last.ids[0])]]
+        stream_mod.LIMITS["stream-node-max-bytes"] = last.lp_bytes() + 11  # + len(b"f") + len(the value)
+        yield 0, 0, [[b"XADD", b"e", b"*", b"f", b"x" * 10], [b"XADD", b"e", b"*", b"f", b"v"]]
+        assert fast.worker.keyspace.dbs[0].data[b"e"].nodes[-1] is not last
+        stream_mod.LIMITS.update(saved)
+
+    def switch(i: int) -> None:
+        if i == len(edges) + 2:
+            assert _streams(fast) == _streams(slow)
+        elif i == len(edges) + 200:
+            stream_mod.LIMITS.update({"stream-node-max-entries": 5, "stream-node-max-bytes": 300})
+        elif i == len(edges) + 300:
+            stream_mod.LIMITS.update({"stream-node-max-entries": 0, "stream-node-max-bytes": 0})
+
+    try:
+        _run_alike(pair, monkeypatch, itertools.chain(edges, boundary(), _messages(33, b"x", _stream_step)), stream_mod.Stream, switch, len(edges) + 2)
+    finally:
+        stream_mod.LIMITS.update(saved)
+    assert _streams(fast) == _streams(slow) != []
+    assert sum(fast.worker.stats.commands["xadd"][4]) > 100

@@ -596,3 +596,11 @@ def _rax_count(keys: list[bytes], lo: int, hi: int, depth: int) -> int:
 
 def first_n(it: Iterator[Any], n: int) -> list[Any]:
     return list(islice(it, n))
+
+
+try:  # the shard's C loop appends XADD's entries to a stream's last node itself, as Stream.append does
+    from shardserver._speedups import configure_streams
+except ImportError:  # built without the C helpers: every XADD runs the Python above
+    pass
+else:
+    configure_streams(Stream, _Node, LIMITS)
