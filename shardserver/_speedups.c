@@ -1811,7 +1811,7 @@ static int lp_string2ll(const unsigned char *s, Py_ssize_t n, long long *out);
 static PyObject *reply_ok;
 
 /* The commands strings_loop takes, under the two spellings clients use. */
-enum { FAST_GET, FAST_SET, FAST_INCR, FAST_INCRBY, FAST_MSET, FAST_MGET, FAST_PUSH, FAST_POP, FAST_SADD, FAST_HSET, FAST_SPOP, FAST_ZADD, FAST_ZPOP, FAST_XADD };
+enum { FAST_GET, FAST_SET, FAST_INCR, FAST_INCRBY, FAST_MSET, FAST_MGET, FAST_PUSH, FAST_POP, FAST_SADD, FAST_HSET, FAST_SPOP, FAST_ZADD, FAST_ZPOP, FAST_XADD, FAST_LRANGE };
 static struct fast_name {
     const char *text;
     int kind, argc;
@@ -1836,6 +1836,7 @@ static struct fast_name {
     {"ZADD", FAST_ZADD, 4, 0, NULL}, {"zadd", FAST_ZADD, 4, 0, NULL},     /* one score and member, no option */
     {"ZPOPMIN", FAST_ZPOP, 2, 0, NULL}, {"zpopmin", FAST_ZPOP, 2, 0, NULL},  /* without a count */
     {"ZPOPMAX", FAST_ZPOP, 2, 1, NULL}, {"zpopmax", FAST_ZPOP, 2, 1, NULL},
+    {"LRANGE", FAST_LRANGE, 4, 0, NULL}, {"lrange", FAST_LRANGE, 4, 0, NULL},
     {"XADD", FAST_XADD, -5, 0, NULL}, {"xadd", FAST_XADD, -5, 0, NULL},  /* argc: odd, at least 5 (key * f v); no option */
 };
 #define N_FAST_NAMES ((int)(sizeof fast_names / sizeof fast_names[0]))
@@ -2217,7 +2218,7 @@ static PyObject *glob_match(PyObject *self, PyObject *const *args, Py_ssize_t na
 static PyTypeObject *list_type;   /* ListValue; NULL until configure_lists */
 static Py_ssize_t list_off[4];    /* its slots: items, lp_bytes, nodes, fill */
 static PyObject *list_fill;       /* FILL: [list-max-listpack-size] as configured */
-static PyObject *s_append, *s_appendleft, *s_pop, *s_popleft;
+static PyObject *s_append, *s_appendleft, *s_pop, *s_popleft, *s_reversed;
 enum { L_ITEMS, L_LP_BYTES, L_NODES, L_FILL };
 #define LIST_SLOT(o, i) (*(PyObject **)((char *)(o) + list_off[i]))
 static const long long ql_levels[5] = {4096, 8192, 16384, 32768, 65536};
@@ -2828,6 +2829,65 @@ static int fast_pop(Fast *f, PyObject *key, int tail, PyObject **reply) {
     *reply = bulk_reply(PyBytes_AS_STRING(v), PyBytes_GET_SIZE(v));
     Py_DECREF(v);
     return *reply ? 1 : -1;
+}
+
+/* LRANGE key start stop (list_cmds.cmd_lrange) of a live list or no key: the
+ * elements encoded straight from the deque, walked from the nearer end as
+ * ListValue.range does.  Indexes that are not integers, another type and an
+ * expired key are Python's. */
+static int fast_lrange(Fast *f, PyObject *key, Py_ssize_t a_at, Py_ssize_t a_len, Py_ssize_t b_at, Py_ssize_t b_len, PyObject **reply) {
+    PyObject *found, *items, *it, *v, **got = NULL;
+    long long start, end;
+    Py_ssize_t n, count, skip, j, size;
+    int live, back, rc = -1;
+    char *q;
+    if (!lp_string2ll((const unsigned char *)f->raw + a_at, a_len, &start) || !lp_string2ll((const unsigned char *)f->raw + b_at, b_len, &end)) return 0;
+    live = fast_live(f, key, list_type, &found);
+    if (live == 0 && !found) {
+        *reply = PyBytes_FromString("*0\r\n");
+        return *reply ? 1 : -1;
+    }
+    if (live <= 0) return live;
+    items = LIST_SLOT(found, L_ITEMS);
+    if (!items || (n = PyObject_Size(items)) < 0) return items ? -1 : 0;
+    if (f->touch && PyDict_SetItem(f->atime, key, f->sec) < 0) return -1;
+    /* norm_range */
+    if (start < 0) start += n;
+    if (end < 0) end += n;
+    if (start < 0) start = 0;
+    if (start > end || start >= n) {
+        *reply = PyBytes_FromString("*0\r\n");
+        return *reply ? 1 : -1;
+    }
+    if (end > n - 1) end = n - 1;
+    count = (Py_ssize_t)(end - start + 1);
+    back = start > n - 1 - end;  /* nearer the tail: walk from there */
+    skip = back ? (Py_ssize_t)(n - 1 - end) : (Py_ssize_t)start;
+    it = back ? PyObject_CallMethodNoArgs(items, s_reversed) : PyObject_GetIter(items);
+    if (!it) return -1;
+    if (!(got = PyMem_Malloc((size_t)count * sizeof(PyObject *)))) { Py_DECREF(it); PyErr_NoMemory(); return -1; }
+    size = 24;
+    for (j = 0; j < skip + count; j++) {
+        if (!(v = PyIter_Next(it))) break;
+        Py_DECREF(v);  /* the list holds it while no Python runs */
+        if (j < skip) continue;
+        if (!PyBytes_CheckExact(v)) { rc = 0; goto out; }
+        got[back ? count - 1 - (j - skip) : j - skip] = v;
+        size += PyBytes_GET_SIZE(v) + 26;
+    }
+    if (j < skip + count) {
+        if (!PyErr_Occurred()) PyErr_SetString(PyExc_RuntimeError, "the list changed size");
+        goto out;
+    }
+    if (!(*reply = PyBytes_FromStringAndSize(NULL, size))) goto out;
+    q = put_header(PyBytes_AS_STRING(*reply), '*', count);
+    for (j = 0; j < count; j++) q = fast_put_bulk(q, PyBytes_AS_STRING(got[j]), PyBytes_GET_SIZE(got[j]));
+    if (_PyBytes_Resize(reply, q - PyBytes_AS_STRING(*reply)) < 0) goto out;
+    rc = 1;
+out:
+    PyMem_Free(got);
+    Py_DECREF(it);
+    return rc;
 }
 
 /* -- sorted sets: ZADD key score member and ZPOPMIN/ZPOPMAX key, the twins of
@@ -3575,7 +3635,7 @@ static int strings_loop(Fast *f, PyObject *names, long long slow_ns, PyObject *s
             }
         }
         if (!fn || (fn->argc > 0 ? fn->argc != argc : fn->argc < 0 && (argc < -fn->argc || argc % 2 == 0))) goto handler;
-        if (fn->kind != FAST_GET && fn->kind != FAST_MGET && !set_ok) goto handler;
+        if (fn->kind != FAST_GET && fn->kind != FAST_MGET && fn->kind != FAST_LRANGE && !set_ok) goto handler;  /* the reads */
         entry = NULL;
         if (names != Py_None) {  /* None: a split command's part, which the front counts */
             entry = fast_entry(names, fn->obj);
@@ -3637,6 +3697,13 @@ static int strings_loop(Fast *f, PyObject *names, long long slow_ns, PyObject *s
                 }
             }
             Py_XDECREF(record);
+        } else if (fn->kind == FAST_LRANGE) {
+            Py_ssize_t a_at, a_len;
+            if (!fast_bulk(raw, &p, f->end, &key_at, &key_len) || !fast_bulk(raw, &p, f->end, &a_at, &a_len) || !fast_bulk(raw, &p, f->end, &val_at, &val_len)) break;
+            key = key_object(f->data, raw + key_at, key_len);
+            if (!key) return -1;
+            rc = fast_lrange(f, key, a_at, a_len, val_at, val_len, &reply);
+            Py_DECREF(key);
         } else if (fn->kind == FAST_ZADD) {
             Py_ssize_t m_at, m_len;
             if (!fast_bulk(raw, &p, f->end, &key_at, &key_len) || !fast_bulk(raw, &p, f->end, &val_at, &val_len) || !fast_bulk(raw, &p, f->end, &m_at, &m_len)) break;
@@ -3685,7 +3752,7 @@ static int strings_loop(Fast *f, PyObject *names, long long slow_ns, PyObject *s
         }
         if (rc < 0) return -1;
         if (rc == 0) goto handler;
-        if (fn->kind != FAST_GET && fn->kind != FAST_MGET && !unlogged && fast_log(f->log, f->logged, f->parts, raw + pos, p - pos) < 0) { Py_DECREF(reply); return -1; }
+        if (fn->kind != FAST_GET && fn->kind != FAST_MGET && fn->kind != FAST_LRANGE && !unlogged && fast_log(f->log, f->logged, f->parts, raw + pos, p - pos) < 0) { Py_DECREF(reply); return -1; }
         t1 = now_ns();
         took = t1 - t0;
         t0 = t1;
@@ -4391,7 +4458,7 @@ PyMODINIT_FUNC PyInit__speedups(void) {
         !(s_atime = PyUnicode_InternFromString("atime")) || !(s_by_slot = PyUnicode_InternFromString("by_slot")) ||
         !(s_watched = PyUnicode_InternFromString("watched")) || !(s_append = PyUnicode_InternFromString("append")) ||
         !(s_appendleft = PyUnicode_InternFromString("appendleft")) || !(s_pop = PyUnicode_InternFromString("pop")) ||
-        !(s_popleft = PyUnicode_InternFromString("popleft")))
+        !(s_popleft = PyUnicode_InternFromString("popleft")) || !(s_reversed = PyUnicode_InternFromString("__reversed__")))
         return NULL;
     if (!(s_db = PyUnicode_InternFromString("db")) || !(s_touch = PyUnicode_InternFromString("touch")) ||
         !(s_resp3 = PyUnicode_InternFromString("resp3")) || !(s_rewrite = PyUnicode_InternFromString("rewrite")) ||
