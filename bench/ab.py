@@ -41,7 +41,8 @@ try:
         fill = {"zpopmin": "zadd", "spop": "sadd"}.get(test, "lpush")
         subprocess.run(["redis-benchmark", "-p", str(s.port), "-t", fill, "-c", "50", "-r", "100000", "-n", "300000", "-P", "16", "-q"], capture_output=True, timeout=600)
     before = [sum(p.cpu_times()[:2]) for p in procs]
-    what = ["XADD", "mystream", "*", "myfield", "myvalue"] if test == "xadd" else ["-t", test]  # no XADD test in redis-benchmark 7
+    commands = {"xadd": ["XADD", "mystream", "*", "myfield", "myvalue"], "set_ex": ["SET", "key:__rand_int__", "xxx", "EX", "100"]}
+    what = commands.get(test, ["-t", test])  # tests redis-benchmark 7 does not have: run as commands
     out = subprocess.run(["redis-benchmark", "-p", str(s.port), "-c", "50", "-r", "100000", "-n", str(requests), "-P", str(pipeline), "--csv", *what], capture_output=True, text=True, timeout=600).stdout
     after = [sum(p.cpu_times()[:2]) for p in procs]
     rps = float(out.strip().splitlines()[-1].split(",")[1].strip('"'))

@@ -1811,7 +1811,7 @@ static int lp_string2ll(const unsigned char *s, Py_ssize_t n, long long *out);
 static PyObject *reply_ok;
 
 /* The commands strings_loop takes, under the two spellings clients use. */
-enum { FAST_GET, FAST_SET, FAST_INCR, FAST_INCRBY, FAST_MSET, FAST_MGET, FAST_PUSH, FAST_POP, FAST_SADD, FAST_HSET, FAST_SPOP, FAST_ZADD, FAST_ZPOP, FAST_XADD, FAST_LRANGE };
+enum { FAST_GET, FAST_SET, FAST_INCR, FAST_INCRBY, FAST_MSET, FAST_MGET, FAST_PUSH, FAST_POP, FAST_SADD, FAST_HSET, FAST_SPOP, FAST_ZADD, FAST_ZPOP, FAST_XADD, FAST_LRANGE, FAST_SETEX };
 static struct fast_name {
     const char *text;
     int kind, argc;
@@ -1819,7 +1819,9 @@ static struct fast_name {
     PyObject *obj;   /* the spelling as bytes: the statistics entries are keyed by it */
 } fast_names[] = {
     {"GET", FAST_GET, 2, 0, NULL}, {"get", FAST_GET, 2, 0, NULL},
-    {"SET", FAST_SET, 3, 0, NULL}, {"set", FAST_SET, 3, 0, NULL},
+    {"SET", FAST_SET, 0, 0, NULL}, {"set", FAST_SET, 0, 0, NULL},        /* argc 3, or 5 with EX|PX t (checked there) */
+    {"SETEX", FAST_SETEX, 4, 1000, NULL}, {"setex", FAST_SETEX, 4, 1000, NULL},  /* sign: the time's unit in ms */
+    {"PSETEX", FAST_SETEX, 4, 1, NULL}, {"psetex", FAST_SETEX, 4, 1, NULL},
     {"INCR", FAST_INCR, 2, 1, NULL}, {"incr", FAST_INCR, 2, 1, NULL},
     {"DECR", FAST_INCR, 2, -1, NULL}, {"decr", FAST_INCR, 2, -1, NULL},
     {"INCRBY", FAST_INCRBY, 3, 1, NULL}, {"incrby", FAST_INCRBY, 3, 1, NULL},
@@ -2831,6 +2833,43 @@ static int fast_pop(Fast *f, PyObject *key, int tail, PyObject **reply) {
     return *reply ? 1 : -1;
 }
 
+/* SET key value EX|PX t, SETEX key seconds value, PSETEX key ms value
+ * (strings._store_with_expiry with a relative time): the value stored with its
+ * absolute expiry, *record its AOF record SET key value PXAT when (a new
+ * reference).  A time that is not a positive integer or overflows (Python's
+ * error) and an expired key (Python expires it first) are Python's. */
+static int fast_set_ttl(Fast *f, PyObject *key, Py_ssize_t v_at, Py_ssize_t v_len, Py_ssize_t t_at, Py_ssize_t t_len, long long scale, PyObject **reply, PyObject **record) {
+    PyObject *found, *value, *when_obj;
+    long long amount, when;
+    char digits[24], *w;
+    int nd;
+    if (!lp_string2ll((const unsigned char *)f->raw + t_at, t_len, &amount) || amount <= 0 || amount > LLONG_MAX / scale) return 0;
+    if (amount * scale > LLONG_MAX - f->ms) return 0;
+    when = amount * scale + f->ms;
+    if (!(found = PyDict_GetItemWithError(f->data, key)) && PyErr_Occurred()) return -1;
+    if (found) {
+        int expired = fast_expired(f, key);
+        if (expired) return expired < 0 ? -1 : 0;
+    }
+    if (!(value = PyBytes_FromStringAndSize(f->raw + v_at, v_len))) return -1;
+    if (fast_store(f->data, f->expires, f->atime, f->by_slot, f->sec, key, value) < 0) { Py_DECREF(value); return -1; }
+    Py_DECREF(value);
+    if (!(when_obj = PyLong_FromLongLong(when))) return -1;
+    if (PyDict_SetItem(f->expires, key, when_obj) < 0) { Py_DECREF(when_obj); return -1; }
+    Py_DECREF(when_obj);
+    nd = snprintf(digits, sizeof digits, "%lld", when);
+    if (!(*record = PyBytes_FromStringAndSize(NULL, 5 * 24 + 3 + PyBytes_GET_SIZE(key) + v_len + 4 + nd))) return -1;
+    w = put_header(PyBytes_AS_STRING(*record), '*', 5);
+    w = fast_put_bulk(w, "SET", 3);
+    w = fast_put_bulk(w, PyBytes_AS_STRING(key), PyBytes_GET_SIZE(key));
+    w = fast_put_bulk(w, f->raw + v_at, v_len);
+    w = fast_put_bulk(w, "PXAT", 4);
+    w = fast_put_bulk(w, digits, nd);
+    if (_PyBytes_Resize(record, w - PyBytes_AS_STRING(*record)) < 0) return -1;
+    *reply = Py_NewRef(reply_ok);
+    return 1;
+}
+
 /* LRANGE key start stop (list_cmds.cmd_lrange) of a live list or no key: the
  * elements encoded straight from the deque, walked from the nearer end as
  * ListValue.range does.  Indexes that are not integers, another type and an
@@ -3690,6 +3729,33 @@ static int strings_loop(Fast *f, PyObject *names, long long slow_ns, PyObject *s
             rc = fast_xadd(f, key, raw + name_at, name_len, first, p, argc - 3, &reply, &record);
             Py_DECREF(key);
             if (rc == 1) {  /* logged with its ID, not as sent */
+                unlogged = 1;
+                if (fast_log(f->log, f->logged, f->parts, PyBytes_AS_STRING(record), PyBytes_GET_SIZE(record)) < 0) {
+                    Py_CLEAR(reply);
+                    rc = -1;
+                }
+            }
+            Py_XDECREF(record);
+        } else if (fn->kind == FAST_SETEX || (fn->kind == FAST_SET && argc != 3)) {
+            Py_ssize_t a_at, a_len, b_at, b_len, t_at, t_len, v_at, v_len;
+            long long scale = fn->sign;
+            PyObject *record = NULL;
+            if (fn->kind == FAST_SET && argc != 5) goto handler;
+            if (!fast_bulk(raw, &p, f->end, &key_at, &key_len) || !fast_bulk(raw, &p, f->end, &a_at, &a_len) || !fast_bulk(raw, &p, f->end, &b_at, &b_len)) break;
+            if (fn->kind == FAST_SETEX) {  /* SETEX key t value */
+                t_at = a_at, t_len = a_len, v_at = b_at, v_len = b_len;
+            } else {  /* SET key value EX|PX t */
+                if (!fast_bulk(raw, &p, f->end, &t_at, &t_len)) break;
+                if (b_len != 2 || (raw[b_at + 1] | 0x20) != 'x') goto handler;
+                scale = (raw[b_at] | 0x20) == 'e' ? 1000 : (raw[b_at] | 0x20) == 'p' ? 1 : 0;
+                if (!scale) goto handler;
+                v_at = a_at, v_len = a_len;
+            }
+            key = key_object(f->data, raw + key_at, key_len);
+            if (!key) return -1;
+            rc = fast_set_ttl(f, key, v_at, v_len, t_at, t_len, scale, &reply, &record);
+            Py_DECREF(key);
+            if (rc == 1) {  /* logged with its absolute time, not as sent */
                 unlogged = 1;
                 if (fast_log(f->log, f->logged, f->parts, PyBytes_AS_STRING(record), PyBytes_GET_SIZE(record)) < 0) {
                     Py_CLEAR(reply);

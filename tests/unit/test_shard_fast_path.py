@@ -132,8 +132,10 @@ def _runs(seed: int) -> Iterator[tuple[int, int, list[list[bytes]]]]:
             elif x < 0.7:
                 value = rnd.choice([b"v", b"", b"12", b"x" * 300, b"-3", b"9223372036854775806", b"-9223372036854775807", b"007", b"-0", b" 1"])
                 cmds.append([rnd.choice([b"SET", b"set", b"sEt"]), k, value])
-            elif x < 0.75:
-                cmds.append([b"SET", k, b"v", b"PX", b"%d" % rnd.choice([1, 100000])])  # expires soon or later
+            elif x < 0.75:  # a relative TTL: expires soon or later, or a time Python refuses
+                t = rnd.choice([b"1", b"2", b"100000", b"0", b"-5", b"x", b"01", b"9223372036854775807", b"9223372036854775"])
+                unit = rnd.choice([b"PX", b"px", b"EX", b"ex", b"Ex", b"EXAT", b"KEEPTTL", b"NX"])
+                cmds.append(rnd.choice([[rnd.choice([b"SET", b"set"]), k, b"v", unit, t], [rnd.choice([b"SETEX", b"setex", b"PSETEX", b"psetex"]), k, t, b"w"]]))
             elif x < 0.8:
                 cmds.append([b"PEXPIRE", k, b"%d" % rnd.choice([0, 1, 50000])])
             elif x < 0.82:
@@ -170,7 +172,7 @@ def test_fast_path_matches_the_python_path(pair: tuple[Harness, Harness], monkey
     assert fast.state() == slow.state()
     assert fast.records == slow.records
     assert (b"".join(fast.records) != b"") == (fast.worker.persist.writer is not None)
-    for name in ("get", "mget", "set", "mset", "incr", "decrby"):  # the fast path counted its calls
+    for name in ("get", "mget", "set", "mset", "incr", "decrby", "setex", "psetex"):  # the fast path counted its calls
         assert sum(fast.worker.stats.commands[name][4]) == sum(slow.worker.stats.commands[name][4]) > 0
 
 
