@@ -3149,7 +3149,7 @@ static int zscore_plain(const char *p, Py_ssize_t n, double *out) {
 static int fast_zadd(Fast *f, PyObject *key, Py_ssize_t score_at, Py_ssize_t score_len, Py_ssize_t m_at, Py_ssize_t m_len, int *unchanged, PyObject **reply) {
     PyObject *found, *scores, *scan, *index, *member, *cur, *fscore = NULL;
     long long entries = 0;
-    double score;
+    double score, old_score;
     int live, listpack, rc = -1;
     if (!zscore_plain(f->raw + score_at, score_len, &score)) return 0;
     if ((live = fast_live(f, key, zset_type, &found)) <= 0) return live;
@@ -3174,9 +3174,10 @@ static int fast_zadd(Fast *f, PyObject *key, Py_ssize_t score_at, Py_ssize_t sco
         *unchanged = 1;
         goto done;
     }
+    old_score = cur ? PyFloat_AS_DOUBLE(cur) : 0.0;  /* read before the dict lets go of cur */
     if (!(fscore = PyFloat_FromDouble(score)) || PyDict_SetItem(scores, member, fscore) < 0) goto out;
-    if (cur) {  /* ZSetValue.update: out of the index at the old score (a borrowed cur: the dict holds the new one now) */
-        PyObject *old = PyFloat_FromDouble(PyFloat_AS_DOUBLE(cur));
+    if (cur) {  /* ZSetValue.update: out of the index at the old score */
+        PyObject *old = PyFloat_FromDouble(old_score);
         int r = old ? ranked_delete(index, old, member) : -1;
         Py_XDECREF(old);
         if (r < 0 || ranked_insert(index, fscore, member) < 0) goto out;
