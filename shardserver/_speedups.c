@@ -2698,7 +2698,7 @@ static int fast_hset(Fast *f, PyObject *key, Py_ssize_t first, long long pairs, 
  * member: ScanList.random's pick (random.randrange over the slots, holes skipped, so
  * the picks are Python's) and ScanList.remove.  *record: its AOF record, SREM key
  * member (a new reference).  Smaller encodings, and a pop that empties the set,
- * are Python's. */
+ * are Python's; a missing key's null is answered here, 2 (done, nothing to log). */
 /* ScanList.remove of member m, which is there (its position in pos): a hole,
  * trailing holes dropped, compacted when holes outnumber members.  0, or -1. */
 static int scan_remove(PyObject *big, PyObject *m) {
@@ -2739,6 +2739,10 @@ static int fast_spop(Fast *f, PyObject *key, PyObject **reply, PyObject **record
     PyObject *found, *big, *items, *pos, *holes, *m;
     Py_ssize_t n, i;
     int live = fast_live(f, key, set_type, &found);
+    if (live == 0 && !found) {  /* nothing to pop: a null, and nothing to log (ctx.rewrite = []) */
+        *reply = PyBytes_FromString(f->resp3 ? "_\r\n" : "$-1\r\n");
+        return *reply ? 2 : -1;
+    }
     if (live <= 0) return live;
     big = SET_SLOT(found, S_BIG);
     if (SET_SLOT(found, S_ENC) != enc_hashtable || !big || Py_TYPE(big) != scanlist_type) return 0;
@@ -3788,7 +3792,10 @@ static int strings_loop(Fast *f, PyObject *names, long long slow_ns, PyObject *s
             } else if (fn->kind == FAST_SPOP) {
                 PyObject *record = NULL;
                 rc = fast_spop(f, key, &reply, &record);
-                if (rc == 1) {  /* logged as SREM key member, not as sent */
+                if (rc == 2) {  /* a missing key: done, nothing to log */
+                    rc = 1;
+                    unlogged = 1;
+                } else if (rc == 1) {  /* logged as SREM key member, not as sent */
                     unlogged = 1;
                     if (fast_log(f->log, f->logged, f->parts, PyBytes_AS_STRING(record), PyBytes_GET_SIZE(record)) < 0) {
                         Py_CLEAR(reply);
