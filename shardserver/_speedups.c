@@ -2934,11 +2934,11 @@ out:
 }
 
 /* -- sorted sets: ZADD key score member and ZPOPMIN/ZPOPMAX key, the twins of
- * zset_cmds.cmd_zadd's quick path and ZSetValue.insert / pop_one
+ * zset_cmds.cmd_zadd's quick path and ZSetValue.insert / update / pop_one
  * (shardserver/shard/types/zset.py: the scores dict, the RankedList's blocks,
  * their scores side by side, the Fenwick tree, and a skiplist's ScanList).
- * A new key, a conversion, a score update (a move between blocks), a block
- * split or emptied and a pop that empties the set stay Python's. */
+ * A block that splits, merges or empties goes through the RankedList's Python
+ * methods; a new key, a conversion and a pop that empties the set stay Python's. */
 static PyObject *item_bisect(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 static int item_cmp(PyObject *item, double score, const char *m, Py_ssize_t mlen, int *out);
 static PyObject *reply_array(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
