@@ -3649,6 +3649,21 @@ out:
     return rc;
 }
 
+/* A command done (rc 1) whose AOF record is its effect, not its bytes as sent
+ * (``record``, a new reference, taken): logged, and *unlogged set so the loop does
+ * not log the bytes too.  rc as given, or -1 (*reply dropped). */
+static int log_effect(Fast *f, int rc, PyObject *record, PyObject **reply, int *unlogged) {
+    if (rc == 1) {
+        *unlogged = 1;
+        if (fast_log(f->log, f->logged, f->parts, PyBytes_AS_STRING(record), PyBytes_GET_SIZE(record)) < 0) {
+            Py_CLEAR(*reply);
+            rc = -1;
+        }
+    }
+    Py_XDECREF(record);
+    return rc;
+}
+
 /* The fast path's loop over f->raw from *pos_io (see above), for the client
  * ``conn_id``.  0, or -1 with an exception. */
 static int strings_loop(Fast *f, PyObject *names, long long slow_ns, PyObject *slow, PyObject *conn_id, Py_ssize_t *pos_io, Py_ssize_t *count_io) {
@@ -3733,14 +3748,7 @@ static int strings_loop(Fast *f, PyObject *names, long long slow_ns, PyObject *s
             if (!key) return -1;
             rc = fast_xadd(f, key, raw + name_at, name_len, first, p, argc - 3, &reply, &record);
             Py_DECREF(key);
-            if (rc == 1) {  /* logged with its ID, not as sent */
-                unlogged = 1;
-                if (fast_log(f->log, f->logged, f->parts, PyBytes_AS_STRING(record), PyBytes_GET_SIZE(record)) < 0) {
-                    Py_CLEAR(reply);
-                    rc = -1;
-                }
-            }
-            Py_XDECREF(record);
+            rc = log_effect(f, rc, record, &reply, &unlogged);  /* with its ID */
         } else if (fn->kind == FAST_SETEX || (fn->kind == FAST_SET && argc != 3)) {
             Py_ssize_t a_at, a_len, b_at, b_len, t_at, t_len, v_at, v_len;
             long long scale = fn->sign;
@@ -3760,14 +3768,7 @@ static int strings_loop(Fast *f, PyObject *names, long long slow_ns, PyObject *s
             if (!key) return -1;
             rc = fast_set_ttl(f, key, v_at, v_len, t_at, t_len, scale, &reply, &record);
             Py_DECREF(key);
-            if (rc == 1) {  /* logged with its absolute time, not as sent */
-                unlogged = 1;
-                if (fast_log(f->log, f->logged, f->parts, PyBytes_AS_STRING(record), PyBytes_GET_SIZE(record)) < 0) {
-                    Py_CLEAR(reply);
-                    rc = -1;
-                }
-            }
-            Py_XDECREF(record);
+            rc = log_effect(f, rc, record, &reply, &unlogged);  /* with its absolute time */
         } else if (fn->kind == FAST_LRANGE) {
             Py_ssize_t a_at, a_len;
             if (!fast_bulk(raw, &p, f->end, &key_at, &key_len) || !fast_bulk(raw, &p, f->end, &a_at, &a_len) || !fast_bulk(raw, &p, f->end, &val_at, &val_len)) break;
@@ -3795,14 +3796,9 @@ static int strings_loop(Fast *f, PyObject *names, long long slow_ns, PyObject *s
                 if (rc == 2) {  /* a missing key: done, nothing to log */
                     rc = 1;
                     unlogged = 1;
-                } else if (rc == 1) {  /* logged as SREM key member, not as sent */
-                    unlogged = 1;
-                    if (fast_log(f->log, f->logged, f->parts, PyBytes_AS_STRING(record), PyBytes_GET_SIZE(record)) < 0) {
-                        Py_CLEAR(reply);
-                        rc = -1;
-                    }
+                } else {
+                    rc = log_effect(f, rc, record, &reply, &unlogged);  /* as SREM key member */
                 }
-                Py_XDECREF(record);
             } else if (fn->kind == FAST_POP || fn->kind == FAST_ZPOP) {
                 rc = fn->kind == FAST_POP ? fast_pop(f, key, fn->sign > 0, &reply) : fast_zpop(f, key, fn->sign > 0, &reply);
                 if (rc == 2) {  /* done, nothing to log */
