@@ -1811,7 +1811,7 @@ static int lp_string2ll(const unsigned char *s, Py_ssize_t n, long long *out);
 static PyObject *reply_ok;
 
 /* The commands strings_loop takes, under the two spellings clients use. */
-enum { FAST_GET, FAST_SET, FAST_INCR, FAST_INCRBY, FAST_MSET, FAST_MGET, FAST_PUSH, FAST_POP, FAST_SADD, FAST_HSET, FAST_SPOP, FAST_ZADD, FAST_ZPOP, FAST_XADD, FAST_LRANGE, FAST_SETEX };
+enum { FAST_GET, FAST_SET, FAST_INCR, FAST_INCRBY, FAST_MSET, FAST_MGET, FAST_PUSH, FAST_POP, FAST_SADD, FAST_HSET, FAST_SPOP, FAST_ZADD, FAST_ZPOP, FAST_XADD, FAST_LRANGE, FAST_SETEX, FAST_GETBIT, FAST_GETRANGE, FAST_SETBIT, FAST_SETRANGE };
 static struct fast_name {
     const char *text;
     int kind, argc;
@@ -1839,6 +1839,10 @@ static struct fast_name {
     {"ZPOPMIN", FAST_ZPOP, 2, 0, NULL}, {"zpopmin", FAST_ZPOP, 2, 0, NULL},  /* without a count */
     {"ZPOPMAX", FAST_ZPOP, 2, 1, NULL}, {"zpopmax", FAST_ZPOP, 2, 1, NULL},
     {"LRANGE", FAST_LRANGE, 4, 0, NULL}, {"lrange", FAST_LRANGE, 4, 0, NULL},
+    {"GETBIT", FAST_GETBIT, 3, 0, NULL}, {"getbit", FAST_GETBIT, 3, 0, NULL},
+    {"GETRANGE", FAST_GETRANGE, 4, 0, NULL}, {"getrange", FAST_GETRANGE, 4, 0, NULL},
+    {"SETBIT", FAST_SETBIT, 4, 0, NULL}, {"setbit", FAST_SETBIT, 4, 0, NULL},
+    {"SETRANGE", FAST_SETRANGE, 4, 0, NULL}, {"setrange", FAST_SETRANGE, 4, 0, NULL},
     {"XADD", FAST_XADD, -5, 0, NULL}, {"xadd", FAST_XADD, -5, 0, NULL},  /* argc: odd, at least 5 (key * f v); no option */
 };
 #define N_FAST_NAMES ((int)(sizeof fast_names / sizeof fast_names[0]))
@@ -3649,6 +3653,130 @@ out:
     return rc;
 }
 
+/* -- strings read or edited in place: GETBIT, GETRANGE (any string), SETBIT and
+ * SETRANGE inside a live RawStr (strings.writable's value: a bytearray), the
+ * twins of bitmap_cmds.cmd_getbit/cmd_setbit and strings.cmd_getrange/
+ * cmd_setrange.  A value to create, unshare into a RawStr or lengthen is
+ * Python's, as are the errors. */
+static PyTypeObject *rawstr_type, *embstr_type;  /* NULL until configure_strings */
+static PyObject *s_proto_max_bulk_len;
+
+static PyObject *configure_strings(PyObject *self, PyObject *args) {
+    PyObject *raw, *emb;
+    if (!PyArg_ParseTuple(args, "O!O!", &PyType_Type, &raw, &PyType_Type, &emb)) return NULL;
+    if (!s_proto_max_bulk_len && !(s_proto_max_bulk_len = PyUnicode_InternFromString("proto_max_bulk_len"))) return NULL;
+    keep((PyObject **)&rawstr_type, raw);
+    keep((PyObject **)&embstr_type, emb);
+    Py_RETURN_NONE;
+}
+
+/* a string value's bytes (get_string's STRING_TYPES); 0 for another type */
+static int string_view(PyObject *v, const char **p, Py_ssize_t *n) {
+    PyTypeObject *t = Py_TYPE(v);
+    if (!rawstr_type || (t != &PyBytes_Type && t != rawstr_type && t != embstr_type)) return 0;
+    return str_view(v, p, n);
+}
+
+/* ctx.proto_max_bulk_len (CONFIG SET changes it); -1 with an exception, or 0 without the handlers' path */
+static long long proto_max_bulk_len(Fast *f) {
+    PyObject *o;
+    long long v;
+    if (!f->py) return 0;
+    if (!(o = PyObject_GetAttr(PyTuple_GET_ITEM(f->py, PY_CTX), s_proto_max_bulk_len))) return -1;
+    v = PyLong_AsLongLong(o);
+    Py_DECREF(o);
+    return v;
+}
+
+/* a bit offset (parse_bit_offset without BITFIELD's #): 1, 0 (Python's error), -1 */
+static int bit_offset(Fast *f, Py_ssize_t at, Py_ssize_t len, long long *offset) {
+    long long limit;
+    if (!lp_string2ll((const unsigned char *)f->raw + at, len, offset) || *offset < 0) return 0;
+    if ((limit = proto_max_bulk_len(f)) < 0) return PyErr_Occurred() ? -1 : 0;
+    return (*offset >> 3) < limit;
+}
+
+/* the live value at key (borrowed; NULL and 1: no key; the callers check its type), 0: expired (Python's) */
+static int live_value(Fast *f, PyObject *key, PyObject **value) {
+    int expired;
+    if (!(*value = PyDict_GetItemWithError(f->data, key))) return PyErr_Occurred() ? -1 : 1;
+    if ((expired = fast_expired(f, key))) return expired < 0 ? -1 : 0;
+    return 1;
+}
+
+static int fast_getbit(Fast *f, PyObject *key, Py_ssize_t o_at, Py_ssize_t o_len, PyObject **reply) {
+    PyObject *v;
+    const char *p;
+    Py_ssize_t n;
+    long long offset;
+    int rc = bit_offset(f, o_at, o_len, &offset), bit = 0;
+    if (rc <= 0) return rc;
+    if ((rc = live_value(f, key, &v)) <= 0) return rc;
+    if (v) {
+        if (!string_view(v, &p, &n)) return 0;
+        if (f->touch && PyDict_SetItem(f->atime, key, f->sec) < 0) return -1;
+        if ((offset >> 3) < n) bit = ((unsigned char)p[offset >> 3] >> (7 - (offset & 7))) & 1;
+    }
+    *reply = int_reply(bit);
+    return *reply ? 1 : -1;
+}
+
+static int fast_getrange(Fast *f, PyObject *key, Py_ssize_t a_at, Py_ssize_t a_len, Py_ssize_t b_at, Py_ssize_t b_len, PyObject **reply) {
+    PyObject *v;
+    const char *p = NULL;
+    Py_ssize_t n = 0;
+    long long start, end;
+    int rc;
+    if (!lp_string2ll((const unsigned char *)f->raw + a_at, a_len, &start) || !lp_string2ll((const unsigned char *)f->raw + b_at, b_len, &end)) return 0;
+    if ((rc = live_value(f, key, &v)) <= 0) return rc;
+    if (v) {
+        if (!string_view(v, &p, &n)) return 0;
+        if (f->touch && PyDict_SetItem(f->atime, key, f->sec) < 0) return -1;
+    }
+    if (!v || (start < 0 && end < 0 && start > end)) n = 0;
+    if (start < 0) start = n + start > 0 ? n + start : 0;
+    if (end < 0) end = n + end > 0 ? n + end : 0;
+    if (end >= n) end = n - 1;
+    *reply = start > end || n == 0 ? bulk_reply("", 0) : bulk_reply(p + start, (Py_ssize_t)(end - start + 1));
+    return *reply ? 1 : -1;
+}
+
+/* SETBIT inside a live RawStr: the old bit; *unchanged: the bit was already so (not logged) */
+static int fast_setbit(Fast *f, PyObject *key, Py_ssize_t o_at, Py_ssize_t o_len, Py_ssize_t b_at, Py_ssize_t b_len, int *unchanged, PyObject **reply) {
+    PyObject *v;
+    long long offset;
+    unsigned char *byte;
+    int rc = bit_offset(f, o_at, o_len, &offset), on, old;
+    if (rc <= 0) return rc;
+    if (b_len != 1 || (f->raw[b_at] != '0' && f->raw[b_at] != '1')) return 0;
+    on = f->raw[b_at] == '1';
+    if ((rc = live_value(f, key, &v)) <= 0 || !v) return rc < 0 ? -1 : 0;
+    if (Py_TYPE(v) != rawstr_type || (offset >> 3) >= PyByteArray_GET_SIZE(v)) return 0;  /* unshared or grown: Python's */
+    byte = (unsigned char *)PyByteArray_AS_STRING(v) + (offset >> 3);
+    old = (*byte >> (7 - (offset & 7))) & 1;
+    if (old != on) *byte ^= (unsigned char)(1 << (7 - (offset & 7)));
+    else *unchanged = 1;
+    if (PyDict_SetItem(f->atime, key, f->sec) < 0) return -1;  /* Database.touched: whatever the client's NO-TOUCH */
+    *reply = int_reply(old);
+    return *reply ? 1 : -1;
+}
+
+/* SETRANGE inside a live RawStr (a non-empty patch that does not lengthen it): the length */
+static int fast_setrange(Fast *f, PyObject *key, Py_ssize_t o_at, Py_ssize_t o_len, Py_ssize_t v_at, Py_ssize_t v_len, PyObject **reply) {
+    PyObject *v;
+    long long offset, limit;
+    int rc;
+    if (!lp_string2ll((const unsigned char *)f->raw + o_at, o_len, &offset) || offset < 0 || !v_len) return 0;
+    if ((rc = live_value(f, key, &v)) <= 0 || !v) return rc < 0 ? -1 : 0;
+    if (Py_TYPE(v) != rawstr_type || offset > PyByteArray_GET_SIZE(v) - v_len) return 0;
+    if ((limit = proto_max_bulk_len(f)) < 0) return PyErr_Occurred() ? -1 : 0;
+    if (offset + v_len > limit) return 0;  /* _check_size's error */
+    memcpy(PyByteArray_AS_STRING(v) + offset, f->raw + v_at, (size_t)v_len);
+    if (PyDict_SetItem(f->atime, key, f->sec) < 0) return -1;
+    *reply = int_reply(PyByteArray_GET_SIZE(v));
+    return *reply ? 1 : -1;
+}
+
 /* A command done (rc 1) whose AOF record is its effect, not its bytes as sent
  * (``record``, a new reference, taken): logged, and *unlogged set so the loop does
  * not log the bytes too.  rc as given, or -1 (*reply dropped). */
@@ -3682,6 +3810,7 @@ static int strings_loop(Fast *f, PyObject *names, long long slow_ns, PyObject *s
         struct fast_name *fn = NULL;
         PyObject *entry, *key, *reply = NULL;
         int unlogged = 0;  /* a write that changed nothing: no AOF record */
+        int reads = 0;     /* a read: no write conditions, no AOF record */
         if (raw[p] != '*') goto handler;
         p++;
         argc = fast_number(raw, &p, f->end);
@@ -3694,7 +3823,8 @@ static int strings_loop(Fast *f, PyObject *names, long long slow_ns, PyObject *s
             }
         }
         if (!fn || (fn->argc > 0 ? fn->argc != argc : fn->argc < 0 && (argc < -fn->argc || argc % 2 == 0))) goto handler;
-        if (fn->kind != FAST_GET && fn->kind != FAST_MGET && fn->kind != FAST_LRANGE && !set_ok) goto handler;  /* the reads */
+        reads = fn->kind == FAST_GET || fn->kind == FAST_MGET || fn->kind == FAST_LRANGE || fn->kind == FAST_GETBIT || fn->kind == FAST_GETRANGE;
+        if (!reads && !set_ok) goto handler;
         entry = NULL;
         if (names != Py_None) {  /* None: a split command's part, which the front counts */
             entry = fast_entry(names, fn->obj);
@@ -3769,6 +3899,17 @@ static int strings_loop(Fast *f, PyObject *names, long long slow_ns, PyObject *s
             rc = fast_set_ttl(f, key, v_at, v_len, t_at, t_len, scale, &reply, &record);
             Py_DECREF(key);
             rc = log_effect(f, rc, record, &reply, &unlogged);  /* with its absolute time */
+        } else if (fn->kind == FAST_GETBIT || fn->kind == FAST_GETRANGE || fn->kind == FAST_SETBIT || fn->kind == FAST_SETRANGE) {
+            Py_ssize_t a_at, a_len;
+            if (!fast_bulk(raw, &p, f->end, &key_at, &key_len) || !fast_bulk(raw, &p, f->end, &a_at, &a_len)) break;
+            if (argc == 4 && !fast_bulk(raw, &p, f->end, &val_at, &val_len)) break;
+            key = key_object(f->data, raw + key_at, key_len);
+            if (!key) return -1;
+            if (fn->kind == FAST_GETBIT) rc = fast_getbit(f, key, a_at, a_len, &reply);
+            else if (fn->kind == FAST_GETRANGE) rc = fast_getrange(f, key, a_at, a_len, val_at, val_len, &reply);
+            else if (fn->kind == FAST_SETBIT) rc = fast_setbit(f, key, a_at, a_len, val_at, val_len, &unlogged, &reply);  /* a bit already so: nothing to log */
+            else rc = fast_setrange(f, key, a_at, a_len, val_at, val_len, &reply);
+            Py_DECREF(key);
         } else if (fn->kind == FAST_LRANGE) {
             Py_ssize_t a_at, a_len;
             if (!fast_bulk(raw, &p, f->end, &key_at, &key_len) || !fast_bulk(raw, &p, f->end, &a_at, &a_len) || !fast_bulk(raw, &p, f->end, &val_at, &val_len)) break;
@@ -3822,7 +3963,7 @@ static int strings_loop(Fast *f, PyObject *names, long long slow_ns, PyObject *s
         }
         if (rc < 0) return -1;
         if (rc == 0) goto handler;
-        if (fn->kind != FAST_GET && fn->kind != FAST_MGET && fn->kind != FAST_LRANGE && !unlogged && fast_log(f->log, f->logged, f->parts, raw + pos, p - pos) < 0) { Py_DECREF(reply); return -1; }
+        if (!reads && !unlogged && fast_log(f->log, f->logged, f->parts, raw + pos, p - pos) < 0) { Py_DECREF(reply); return -1; }
         t1 = now_ns();
         took = t1 - t0;
         t0 = t1;
@@ -4492,6 +4633,7 @@ static PyMethodDef module_methods[] = {
     {"configure_lists", configure_lists, METH_VARARGS, "configure_lists(ListValue, FILL): the list class whose pushes run_raw_runs takes."},
     {"configure_hashes", configure_hashes, METH_VARARGS, "configure_hashes(Hash, _Buckets, LIMITS): the hash classes whose HSET run_raw_runs takes."},
     {"configure_streams", configure_streams, METH_VARARGS, "configure_streams(Stream, _Node, LIMITS): the stream classes whose XADD run_raw_runs takes."},
+    {"configure_strings", configure_strings, METH_VARARGS, "configure_strings(RawStr, EmbStr): the string classes whose GETBIT, GETRANGE, SETBIT and SETRANGE run_raw_runs takes."},
     {"configure_zsets", configure_zsets, METH_VARARGS, "configure_zsets(ZSetValue, RankedList, ScanList, LIMITS, LISTPACK): the sorted set classes whose ZADD and ZPOPMIN/ZPOPMAX run_raw_runs takes."},
     {"configure_sets", configure_sets, METH_VARARGS, "configure_sets(SetValue, ScanList, LIMITS, HASHTABLE, LISTPACK): the set classes whose SADD run_raw_runs takes."},
     {"stream_entry_bytes", (PyCFunction)(void (*)(void))stream_entry_bytes, METH_FASTCALL, "Listpack bytes one stream entry adds to its node."},

@@ -525,3 +525,11 @@ class Keyspace:
 
     def key_count(self) -> int:
         return sum(len(db.data) for db in self.dbs)
+
+
+try:  # the shard's C loop reads strings and edits a RawStr in place itself (GETBIT, GETRANGE, SETBIT, SETRANGE)
+    from shardserver._speedups import configure_strings
+except ImportError:  # built without the C helpers: those commands run their Python handlers
+    pass
+else:
+    configure_strings(RawStr, EmbStr)

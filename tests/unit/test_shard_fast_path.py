@@ -478,11 +478,11 @@ def _messages(seed: int, prefix: bytes, step: Any) -> Iterator[tuple[int, int, l
         yield rnd.randrange(2), rnd.choice([0, wire.RESP3, wire.NO_TOUCH]), cmds
 
 
-def _run_alike(pair: tuple[Harness, Harness], monkeypatch: pytest.MonkeyPatch, steps: Any, cls: type, switch: Any = None, check_each: int = 0, tick: float = 0.0007) -> set[str]:
+def _run_alike(pair: tuple[Harness, Harness], monkeypatch: pytest.MonkeyPatch, steps: Any, cls: type | None, switch: Any = None, check_each: int = 0, tick: float = 0.0007) -> set[str]:
     """Each step through both harnesses (one clock, ``tick`` seconds on per step; one random
     state: SPOP picks alike), replies equal; ``switch(i)`` runs before step i; states
     compared after the first ``check_each`` steps and at the end, with the AOF records.
-    The encodings of the ``cls`` values seen after each step."""
+    The encodings of the ``cls`` values (if any) seen after each step."""
     from shardserver.shard import keyspace
 
     fast, slow = pair
@@ -499,7 +499,8 @@ def _run_alike(pair: tuple[Harness, Harness], monkeypatch: pytest.MonkeyPatch, s
         assert got == slow.run(db, flags, cmds), cmds
         if i < check_each:
             assert fast.state() == slow.state(), cmds
-        seen.update(v.encoding() for d in fast.worker.keyspace.dbs[:2] for v in d.data.values() if isinstance(v, cls))
+        if cls is not None:
+            seen.update(v.encoding() for d in fast.worker.keyspace.dbs[:2] for v in d.data.values() if isinstance(v, cls))
     assert fast.state() == slow.state()
     assert fast.records == slow.records
     return seen
@@ -869,3 +870,61 @@ def test_stream_adds_match_the_python_path(pair: tuple[Harness, Harness], monkey
         stream_mod.LIMITS.update(saved)
     assert _streams(fast) == _streams(slow) != []
     assert sum(fast.worker.stats.commands["xadd"][4]) > 100
+
+
+def _bits_step(rnd: random.Random, k: bytes) -> list[bytes]:
+    """GETBIT and GETRANGE of any string, SETBIT and SETRANGE inside a RawStr (the C loop's),
+    among the writes that create, unshare, lengthen and retype the value."""
+
+    def offset() -> bytes:
+        return rnd.choice([b"0", b"7", b"8", b"100", b"799", b"800", b"5000", b"-1", b"x", b"01", b"4294967296", b"9223372036854775807"])  # the last two: past 512 MB
+
+    x = rnd.random()
+    if x < 0.25:
+        return [rnd.choice([b"SETBIT", b"setbit"]), k, offset(), rnd.choice([b"0", b"1", b"1", b"2", b"x", b"01"])]
+    if x < 0.45:
+        return [rnd.choice([b"GETBIT", b"getbit"]), k, offset()]
+    if x < 0.65:
+        index = [b"0", b"-1", b"3", b"-3", b"50", b"-200", b"99", b"9223372036854775807", b"-9223372036854775808", b"x"]
+        return [rnd.choice([b"GETRANGE", b"getrange"]), k, rnd.choice(index), rnd.choice(index)]
+    if x < 0.85:
+        patch = rnd.choice([b"", b"p", b"ab", b"z" * 30, b"\x00\xff"])
+        return [rnd.choice([b"SETRANGE", b"setrange"]), k, rnd.choice([b"0", b"5", b"90", b"100", b"-1", b"x", b"600"]), patch]
+    if x < 0.9:
+        return [b"APPEND", k, b"q" * rnd.choice([1, 50])]  # creates or unshares a RawStr
+    if x < 0.94:
+        return [b"SET", k, b"v" * rnd.choice([0, 20, 100])]  # a plain string again
+    if x < 0.96:
+        return [b"INCRBYFLOAT", k, b"1.5"]  # an EmbStr (or an error)
+    return [b"RPUSH", k, b"a"]  # another type: WRONGTYPE
+
+
+@pytest.mark.parametrize("pair", [False, True], indirect=True, ids=["aof-off", "aof-on"])
+def test_string_edits_match_the_python_path(pair: tuple[Harness, Harness], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The C loop's GETBIT, GETRANGE, SETBIT and SETRANGE against their handlers: replies, values
+    (their types: bytes, RawStr, EmbStr), access times, the AOF records (a SETBIT that leaves the
+    bit as it was is not logged); proto-max-bulk-len lowered below the values midway."""
+    fast, slow = pair
+    names = [b"GETBIT", b"getbit", b"GETRANGE", b"getrange", b"SETBIT", b"setbit", b"SETRANGE", b"setrange"]
+    warm = [[n, b"warm", b"0", b"1"] if n.lower() in (b"getrange", b"setbit", b"setrange") else [n, b"warm", b"0"] for n in names]
+
+    def switch(i: int) -> None:
+        if i == 300:
+            for h in (fast, slow):
+                h.worker.ctx.proto_max_bulk_len = 90  # below the longer values: SETRANGE to byte 91 is refused
+
+    edges = [  # an edit in place records its access even for a NO-TOUCH client (Database.touched)
+        (0, 0, [[b"APPEND", k, b"q" * 50] for k in (b"t", b"t", b"u", b"u", b"w", b"w")]),  # the second APPEND unshares a RawStr
+        *[(0, 0, [[b"GETBIT", b"other", b"1"]])] * 5,
+        (0, wire.NO_TOUCH, [[b"SETBIT", b"t", b"3", b"1"], [b"SETRANGE", b"u", b"2", b"zz"], [b"GETBIT", b"t", b"3"]]),
+    ]
+    last = [(0, 0, [[b"SETRANGE", b"w", b"90", b"p"], [b"SETRANGE", b"w", b"89", b"p"]])]  # the limit, 90 bytes, by one byte
+    try:
+        _run_alike(pair, monkeypatch, [(1, 0, warm), *edges, *_messages(41, b"b", _bits_step), *last], None, switch, 1 + len(edges), tick=0.3)
+    finally:
+        for h in (fast, slow):
+            h.worker.ctx.proto_max_bulk_len = 512 * 1024 * 1024
+    types = {type(v).__name__ for db in fast.worker.keyspace.dbs[:2] for v in db.data.values()}
+    assert {"RawStr", "bytes"} <= types
+    for name in ("setbit", "getbit", "getrange", "setrange"):
+        assert sum(fast.worker.stats.commands[name][4]) > 100
