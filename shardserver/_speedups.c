@@ -1811,7 +1811,7 @@ static int lp_string2ll(const unsigned char *s, Py_ssize_t n, long long *out);
 static PyObject *reply_ok;
 
 /* The commands strings_loop takes, under the two spellings clients use. */
-enum { FAST_GET, FAST_SET, FAST_INCR, FAST_INCRBY, FAST_MSET, FAST_MGET, FAST_PUSH, FAST_POP, FAST_SADD, FAST_HSET, FAST_SPOP, FAST_ZADD, FAST_ZPOP, FAST_XADD, FAST_LRANGE, FAST_SETEX, FAST_GETBIT, FAST_GETRANGE, FAST_SETBIT, FAST_SETRANGE };
+enum { FAST_GET, FAST_SET, FAST_INCR, FAST_INCRBY, FAST_MSET, FAST_MGET, FAST_PUSH, FAST_POP, FAST_SADD, FAST_HSET, FAST_SPOP, FAST_ZADD, FAST_ZPOP, FAST_XADD, FAST_LRANGE, FAST_SETEX, FAST_GETBIT, FAST_GETRANGE, FAST_SETBIT, FAST_SETRANGE, FAST_HGET, FAST_HGETALL, FAST_EXISTS };
 static struct fast_name {
     const char *text;
     int kind, argc;
@@ -1839,6 +1839,9 @@ static struct fast_name {
     {"ZPOPMIN", FAST_ZPOP, 2, 0, NULL}, {"zpopmin", FAST_ZPOP, 2, 0, NULL},  /* without a count */
     {"ZPOPMAX", FAST_ZPOP, 2, 1, NULL}, {"zpopmax", FAST_ZPOP, 2, 1, NULL},
     {"LRANGE", FAST_LRANGE, 4, 0, NULL}, {"lrange", FAST_LRANGE, 4, 0, NULL},
+    {"HGET", FAST_HGET, 3, 0, NULL}, {"hget", FAST_HGET, 3, 0, NULL},
+    {"HGETALL", FAST_HGETALL, 2, 0, NULL}, {"hgetall", FAST_HGETALL, 2, 0, NULL},
+    {"EXISTS", FAST_EXISTS, 0, 0, NULL}, {"exists", FAST_EXISTS, 0, 0, NULL},  /* argc: at least 2 */
     {"GETBIT", FAST_GETBIT, 3, 0, NULL}, {"getbit", FAST_GETBIT, 3, 0, NULL},
     {"GETRANGE", FAST_GETRANGE, 4, 0, NULL}, {"getrange", FAST_GETRANGE, 4, 0, NULL},
     {"SETBIT", FAST_SETBIT, 4, 0, NULL}, {"setbit", FAST_SETBIT, 4, 0, NULL},
@@ -3653,6 +3656,81 @@ out:
     return rc;
 }
 
+/* -- reads of hashes and keys: HGET and HGETALL of a live hash without field TTLs
+ * (hash_cmds.cmd_hget / cmd_hgetall: Hash.get, Hash.items in the dict's order),
+ * EXISTS (keys.cmd_exists: a key counted each time it is named).  A hash with
+ * field TTLs and an expired key (Python deletes it) are Python's. */
+static int fast_hget(Fast *f, PyObject *key, Py_ssize_t fld_at, Py_ssize_t fld_len, int all, PyObject **reply) {
+    PyObject *found, *d, *ttl, *field, *v;
+    int live = fast_live(f, key, hash_type, &found);
+    if (live == 0 && !found) {
+        *reply = PyBytes_FromString(all ? (f->resp3 ? "%0\r\n" : "*0\r\n") : (f->resp3 ? "_\r\n" : "$-1\r\n"));
+        return *reply ? 1 : -1;
+    }
+    if (live <= 0) return live;
+    d = HASH_SLOT(found, H_D);
+    ttl = HASH_SLOT(found, H_TTL);
+    if (!d || !ttl || !PyDict_CheckExact(d) || !PyDict_CheckExact(ttl) || PyDict_GET_SIZE(ttl)) return 0;
+    if (f->touch && PyDict_SetItem(f->atime, key, f->sec) < 0) return -1;
+    if (!all) {
+        if (!(field = PyBytes_FromStringAndSize(f->raw + fld_at, fld_len))) return -1;
+        v = PyDict_GetItemWithError(d, field);
+        Py_DECREF(field);
+        if (!v) {
+            if (PyErr_Occurred()) return -1;
+            *reply = PyBytes_FromString(f->resp3 ? "_\r\n" : "$-1\r\n");
+        } else {
+            if (!PyBytes_Check(v)) { PyErr_SetString(PyExc_TypeError, "a hash holds bytes"); return -1; }
+            *reply = bulk_reply(PyBytes_AS_STRING(v), PyBytes_GET_SIZE(v));
+        }
+        return *reply ? 1 : -1;
+    }
+    {
+        Py_ssize_t pos = 0, size = 24;
+        PyObject *k;
+        char *q;
+        while (PyDict_Next(d, &pos, &k, &v)) {
+            if (!PyBytes_Check(k) || !PyBytes_Check(v)) { PyErr_SetString(PyExc_TypeError, "a hash holds bytes"); return -1; }
+            size += PyBytes_GET_SIZE(k) + PyBytes_GET_SIZE(v) + 52;
+        }
+        if (!(*reply = PyBytes_FromStringAndSize(NULL, size))) return -1;
+        q = f->resp3 ? put_header(PyBytes_AS_STRING(*reply), '%', PyDict_GET_SIZE(d)) : put_header(PyBytes_AS_STRING(*reply), '*', 2 * PyDict_GET_SIZE(d));
+        pos = 0;
+        while (PyDict_Next(d, &pos, &k, &v)) {
+            q = fast_put_bulk(q, PyBytes_AS_STRING(k), PyBytes_GET_SIZE(k));
+            q = fast_put_bulk(q, PyBytes_AS_STRING(v), PyBytes_GET_SIZE(v));
+        }
+        if (_PyBytes_Resize(reply, q - PyBytes_AS_STRING(*reply)) < 0) return -1;
+        return 1;
+    }
+}
+
+/* EXISTS key...: the keys from raw[first:] (nkeys of them), each live one counted */
+static int fast_exists(Fast *f, Py_ssize_t first, long long nkeys, PyObject **reply) {
+    Py_ssize_t q, at, len;
+    long long j, n = 0;
+    int pass;
+    for (pass = 0; pass < 2; pass++) {  /* first: any expired key sends the command to Python (nothing touched yet) */
+        for (q = first, j = 0; j < nkeys; j++) {
+            PyObject *key, *found;
+            int rc = 0;
+            fast_bulk(f->raw, &q, f->end, &at, &len);  /* validated by the caller */
+            if (!(key = key_object(f->data, f->raw + at, len))) return -1;
+            if (!(found = PyDict_GetItemWithError(f->data, key))) rc = PyErr_Occurred() ? -1 : 0;
+            else if (pass == 0) rc = fast_expired(f, key) ? -2 : 0;
+            else {
+                n++;
+                if (f->touch && PyDict_SetItem(f->atime, key, f->sec) < 0) rc = -1;
+            }
+            Py_DECREF(key);
+            if (rc == -1 || (rc == -2 && PyErr_Occurred())) return -1;
+            if (rc == -2) return 0;
+        }
+    }
+    *reply = int_reply(n);
+    return *reply ? 1 : -1;
+}
+
 /* -- strings read or edited in place: GETBIT, GETRANGE (any string), SETBIT and
  * SETRANGE inside a live RawStr (strings.writable's value: a bytearray), the
  * twins of bitmap_cmds.cmd_getbit/cmd_setbit and strings.cmd_getrange/
@@ -3823,7 +3901,8 @@ static int strings_loop(Fast *f, PyObject *names, long long slow_ns, PyObject *s
             }
         }
         if (!fn || (fn->argc > 0 ? fn->argc != argc : fn->argc < 0 && (argc < -fn->argc || argc % 2 == 0))) goto handler;
-        reads = fn->kind == FAST_GET || fn->kind == FAST_MGET || fn->kind == FAST_LRANGE || fn->kind == FAST_GETBIT || fn->kind == FAST_GETRANGE;
+        reads = fn->kind == FAST_GET || fn->kind == FAST_MGET || fn->kind == FAST_LRANGE || fn->kind == FAST_GETBIT || fn->kind == FAST_GETRANGE ||
+                fn->kind == FAST_HGET || fn->kind == FAST_HGETALL || fn->kind == FAST_EXISTS;
         if (!reads && !set_ok) goto handler;
         entry = NULL;
         if (names != Py_None) {  /* None: a split command's part, which the front counts */
@@ -3899,6 +3978,22 @@ static int strings_loop(Fast *f, PyObject *names, long long slow_ns, PyObject *s
             rc = fast_set_ttl(f, key, v_at, v_len, t_at, t_len, scale, &reply, &record);
             Py_DECREF(key);
             rc = log_effect(f, rc, record, &reply, &unlogged);  /* with its absolute time */
+        } else if (fn->kind == FAST_EXISTS) {
+            Py_ssize_t first = p, kat, klen;
+            long long j;
+            for (j = 0; j < argc - 1; j++) {
+                if (!fast_bulk(raw, &p, f->end, &kat, &klen)) break;
+            }
+            if (j < argc - 1) break;
+            rc = fast_exists(f, first, argc - 1, &reply);
+        } else if (fn->kind == FAST_HGET || fn->kind == FAST_HGETALL) {
+            Py_ssize_t a_at = 0, a_len = 0;
+            if (!fast_bulk(raw, &p, f->end, &key_at, &key_len)) break;
+            if (fn->kind == FAST_HGET && !fast_bulk(raw, &p, f->end, &a_at, &a_len)) break;
+            key = key_object(f->data, raw + key_at, key_len);
+            if (!key) return -1;
+            rc = fast_hget(f, key, a_at, a_len, fn->kind == FAST_HGETALL, &reply);
+            Py_DECREF(key);
         } else if (fn->kind == FAST_GETBIT || fn->kind == FAST_GETRANGE || fn->kind == FAST_SETBIT || fn->kind == FAST_SETRANGE) {
             Py_ssize_t a_at, a_len;
             if (!fast_bulk(raw, &p, f->end, &key_at, &key_len) || !fast_bulk(raw, &p, f->end, &a_at, &a_len)) break;

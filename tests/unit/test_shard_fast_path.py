@@ -125,8 +125,10 @@ def _runs(seed: int) -> Iterator[tuple[int, int, list[list[bytes]]]]:
         for _ in range(rnd.randrange(1, 20)):
             k = rnd.choice(keys)
             x = rnd.random()
-            if x < 0.3:
+            if x < 0.25:
                 cmds.append([rnd.choice([b"GET", b"get", b"Get"]), k])
+            elif x < 0.3:  # a key named twice counts twice; an expired one is Python's
+                cmds.append([rnd.choice([b"EXISTS", b"exists"]), *rnd.sample(keys, rnd.randrange(1, 4)), *([k] if rnd.random() < 0.3 else [])])
             elif x < 0.35:
                 cmds.append([rnd.choice([b"MGET", b"mget"]), *rnd.sample(keys, rnd.randrange(1, 5))])
             elif x < 0.7:
@@ -166,13 +168,13 @@ def test_fast_path_matches_the_python_path(pair: tuple[Harness, Harness], monkey
     now = [1_700_000_000.0]
     monkeypatch.setattr(keyspace.time, "time", lambda: now[0])  # both see the same clock: TTLs expire alike
     for db, flags, cmds in _runs(11):
-        now[0] += 0.0007
+        now[0] += 0.3  # the access times of reads differ from the writes' before
         got, want = fast.run(db, flags, cmds), slow.run(db, flags, cmds)
         assert got == want, cmds
     assert fast.state() == slow.state()
     assert fast.records == slow.records
     assert (b"".join(fast.records) != b"") == (fast.worker.persist.writer is not None)
-    for name in ("get", "mget", "set", "mset", "incr", "decrby", "setex", "psetex"):  # the fast path counted its calls
+    for name in ("get", "mget", "set", "mset", "incr", "decrby", "setex", "psetex", "exists"):  # the fast path counted its calls
         assert sum(fast.worker.stats.commands[name][4]) == sum(slow.worker.stats.commands[name][4]) > 0
 
 
@@ -638,8 +640,10 @@ def _hash_step(rnd: random.Random, k: bytes) -> list[bytes]:
         return [b"HPEXPIRE", k, b"%d" % rnd.choice([1, 100000]), b"FIELDS", b"1", word()]  # a TTL: Python's HSET from then
     if x < 0.88:
         return [b"HPERSIST", k, b"FIELDS", b"1", word()]
-    if x < 0.95:
+    if x < 0.9:
         return [b"HLEN", k]
+    if x < 0.95:  # reads (the C loop's without field TTLs; RESP3 maps)
+        return [rnd.choice([b"HGET", b"hget"]), k, word()] if x < 0.93 else [rnd.choice([b"HGETALL", b"hgetall"]), k]
     return [b"HSET", k, b"f"] if x < 0.975 else [b"HSET", k, b"f", b"v", b"g"]  # arity errors: Python's
 
 
@@ -658,7 +662,7 @@ def test_hash_sets_match_the_python_path(pair: tuple[Harness, Harness], monkeypa
 
     fast, slow = pair
     saved = dict(hash_mod.LIMITS)
-    warm = [[n, b"warm", b"f", b"v"] for n in (b"HSET", b"hset", b"Hset")]
+    warm = [[n, b"warm", b"f", b"v"] for n in (b"HSET", b"hset", b"Hset")] + [[n, b"warm", b"f"] for n in (b"HGET", b"hget")] + [[n, b"warm"] for n in (b"HGETALL", b"hgetall")]
     fields = [b"f%d" % i for i in range(8)]
     edges = [
         (0, 0, warm),
@@ -667,6 +671,8 @@ def test_hash_sets_match_the_python_path(pair: tuple[Harness, Harness], monkeypa
         (0, 0, [[b"HSET", b"e", fields[0], b"x", fields[6], b"v"]]),
         (0, 0, [[b"HSET", b"e2", b"a", b"v"], [b"HSET", b"e2", b"b", b"vvvvv"]]),  # a long value converts
         (0, 0, [[b"HSET", b"big", b"x", b"long value"], *[[b"HSET", b"big", b"g%d" % i, b"v"] for i in range(300)]]),  # buckets resized
+        *[(0, 0, [[b"HLEN", b"other"]])] * 4,
+        (0, wire.RESP3, [[b"HGET", b"e2", b"a"], [b"HGETALL", b"big"], [b"HGETALL", b"nosuch"], [b"HGET", b"nosuch", b"a"]]),  # reads record their access
     ]
 
     def switch(i: int) -> None:
@@ -678,7 +684,7 @@ def test_hash_sets_match_the_python_path(pair: tuple[Harness, Harness], monkeypa
 
     hash_mod.LIMITS.update(entries=6, value=4)
     try:
-        seen = _run_alike(pair, monkeypatch, [*edges, *_messages(9, b"h", _hash_step)], hash_mod.Hash, switch, len(edges))
+        seen = _run_alike(pair, monkeypatch, [*edges, *_messages(9, b"h", _hash_step)], hash_mod.Hash, switch, len(edges), tick=0.3)
     finally:
         hash_mod.LIMITS.update(saved)
     assert _buckets(fast) == _buckets(slow) != []
