@@ -1811,7 +1811,7 @@ static int lp_string2ll(const unsigned char *s, Py_ssize_t n, long long *out);
 static PyObject *reply_ok;
 
 /* The commands strings_loop takes, under the two spellings clients use. */
-enum { FAST_GET, FAST_SET, FAST_INCR, FAST_INCRBY, FAST_MSET, FAST_MGET, FAST_PUSH, FAST_POP, FAST_SADD, FAST_HSET, FAST_SPOP, FAST_ZADD, FAST_ZPOP, FAST_XADD, FAST_LRANGE, FAST_SETEX, FAST_GETBIT, FAST_GETRANGE, FAST_SETBIT, FAST_SETRANGE, FAST_HGET, FAST_HGETALL, FAST_EXISTS };
+enum { FAST_GET, FAST_SET, FAST_INCR, FAST_INCRBY, FAST_MSET, FAST_MGET, FAST_PUSH, FAST_POP, FAST_SADD, FAST_HSET, FAST_SPOP, FAST_ZADD, FAST_ZPOP, FAST_XADD, FAST_LRANGE, FAST_SETEX, FAST_GETBIT, FAST_GETRANGE, FAST_SETBIT, FAST_SETRANGE, FAST_HGET, FAST_HGETALL, FAST_EXISTS, FAST_DEL, FAST_EXPIRE };
 static struct fast_name {
     const char *text;
     int kind, argc;
@@ -1842,6 +1842,11 @@ static struct fast_name {
     {"HGET", FAST_HGET, 3, 0, NULL}, {"hget", FAST_HGET, 3, 0, NULL},
     {"HGETALL", FAST_HGETALL, 2, 0, NULL}, {"hgetall", FAST_HGETALL, 2, 0, NULL},
     {"EXISTS", FAST_EXISTS, 0, 0, NULL}, {"exists", FAST_EXISTS, 0, 0, NULL},  /* argc: at least 2 */
+    {"TOUCH", FAST_EXISTS, 0, 0, NULL}, {"touch", FAST_EXISTS, 0, 0, NULL},    /* EXISTS's handler */
+    {"DEL", FAST_DEL, 0, 0, NULL}, {"del", FAST_DEL, 0, 0, NULL},
+    {"UNLINK", FAST_DEL, 0, 0, NULL}, {"unlink", FAST_DEL, 0, 0, NULL},
+    {"EXPIRE", FAST_EXPIRE, 3, 1000, NULL}, {"expire", FAST_EXPIRE, 3, 1000, NULL},  /* without options; sign: ms per unit */
+    {"PEXPIRE", FAST_EXPIRE, 3, 1, NULL}, {"pexpire", FAST_EXPIRE, 3, 1, NULL},
     {"GETBIT", FAST_GETBIT, 3, 0, NULL}, {"getbit", FAST_GETBIT, 3, 0, NULL},
     {"GETRANGE", FAST_GETRANGE, 4, 0, NULL}, {"getrange", FAST_GETRANGE, 4, 0, NULL},
     {"SETBIT", FAST_SETBIT, 4, 0, NULL}, {"setbit", FAST_SETBIT, 4, 0, NULL},
@@ -3656,6 +3661,76 @@ out:
     return rc;
 }
 
+/* -- keys: DEL/UNLINK key... (keys.cmd_del: Database.delete_live of each) and
+ * EXPIRE/PEXPIRE key t without options (keys._expire: set, logged as
+ * PEXPIREAT key when).  An expired key (Python expires it, counting it), a
+ * time that deletes the key or overflows, and the errors are Python's. */
+/* del d[key] if it is there: 0, or -1 */
+static int dict_discard(PyObject *d, PyObject *key) {
+    int has = PyDict_GET_SIZE(d) ? PyDict_Contains(d, key) : 0;
+    return has <= 0 ? has : PyDict_DelItem(d, key);
+}
+
+static int fast_del(Fast *f, Py_ssize_t first, long long nkeys, long long *deleted, PyObject **reply) {
+    Py_ssize_t q, at, len;
+    long long j, n = 0;
+    int pass;
+    for (pass = 0; pass < 2; pass++) {  /* first: any expired key sends the command to Python (nothing changed yet) */
+        for (q = first, j = 0; j < nkeys; j++) {
+            PyObject *key, *found;
+            int rc = 0;
+            fast_bulk(f->raw, &q, f->end, &at, &len);  /* validated by the caller */
+            if (!(key = key_object(f->data, f->raw + at, len))) return -1;
+            if (!(found = PyDict_GetItemWithError(f->data, key))) rc = PyErr_Occurred() ? -1 : 0;
+            else if (pass == 0) rc = fast_expired(f, key) ? -2 : 0;
+            else {  /* Database.delete */
+                n++;
+                if (PyDict_DelItem(f->data, key) < 0 || dict_discard(f->atime, key) < 0 || dict_discard(f->expires, key) < 0 ||
+                    slot_index_discard(f->by_slot, key) < 0)
+                    rc = -1;
+            }
+            Py_DECREF(key);
+            if (rc == -1 || (rc == -2 && PyErr_Occurred())) return -1;
+            if (rc == -2) return 0;
+        }
+    }
+    *deleted = n;
+    *reply = int_reply(n);
+    return *reply ? 1 : -1;
+}
+
+static int fast_expire(Fast *f, PyObject *key, Py_ssize_t t_at, Py_ssize_t t_len, long long scale, PyObject **reply, PyObject **record) {
+    PyObject *found, *when_obj;
+    long long amount, when;
+    char digits[24], *w;
+    int nd, expired;
+    if (!lp_string2ll((const unsigned char *)f->raw + t_at, t_len, &amount)) return 0;
+    if (amount > LLONG_MAX / scale || (scale > 1 && amount < -(LLONG_MAX / scale))) return 0;  /* the errors (2**63 / 1000 rounds as LLONG_MAX does) */
+    when = amount * scale;
+    if (when > LLONG_MAX - f->ms) return 0;
+    when += f->ms;
+    if (!(found = PyDict_GetItemWithError(f->data, key))) {
+        if (PyErr_Occurred()) return -1;
+        *reply = int_reply(0);  /* no key: nothing changed, nothing to log */
+        return *reply ? 2 : -1;
+    }
+    if ((expired = fast_expired(f, key))) return expired < 0 ? -1 : 0;
+    if (when <= f->ms) return 0;  /* the key goes: Python's */
+    if (f->touch && PyDict_SetItem(f->atime, key, f->sec) < 0) return -1;
+    if (!(when_obj = PyLong_FromLongLong(when))) return -1;
+    if (PyDict_SetItem(f->expires, key, when_obj) < 0) { Py_DECREF(when_obj); return -1; }
+    Py_DECREF(when_obj);
+    nd = snprintf(digits, sizeof digits, "%lld", when);
+    if (!(*record = PyBytes_FromStringAndSize(NULL, 3 * 24 + 9 + PyBytes_GET_SIZE(key) + nd))) return -1;
+    w = put_header(PyBytes_AS_STRING(*record), '*', 3);
+    w = fast_put_bulk(w, "PEXPIREAT", 9);
+    w = fast_put_bulk(w, PyBytes_AS_STRING(key), PyBytes_GET_SIZE(key));
+    w = fast_put_bulk(w, digits, nd);
+    if (_PyBytes_Resize(record, w - PyBytes_AS_STRING(*record)) < 0) return -1;
+    *reply = int_reply(1);
+    return *reply ? 1 : -1;
+}
+
 /* -- reads of hashes and keys: HGET and HGETALL of a live hash without field TTLs
  * (hash_cmds.cmd_hget / cmd_hgetall: Hash.get, Hash.items in the dict's order),
  * EXISTS (keys.cmd_exists: a key counted each time it is named).  A hash with
@@ -3978,14 +4053,32 @@ static int strings_loop(Fast *f, PyObject *names, long long slow_ns, PyObject *s
             rc = fast_set_ttl(f, key, v_at, v_len, t_at, t_len, scale, &reply, &record);
             Py_DECREF(key);
             rc = log_effect(f, rc, record, &reply, &unlogged);  /* with its absolute time */
-        } else if (fn->kind == FAST_EXISTS) {
+        } else if (fn->kind == FAST_EXISTS || fn->kind == FAST_DEL) {
             Py_ssize_t first = p, kat, klen;
-            long long j;
+            long long j, deleted = 0;
             for (j = 0; j < argc - 1; j++) {
                 if (!fast_bulk(raw, &p, f->end, &kat, &klen)) break;
             }
             if (j < argc - 1) break;
-            rc = fast_exists(f, first, argc - 1, &reply);
+            if (fn->kind == FAST_EXISTS) {
+                rc = fast_exists(f, first, argc - 1, &reply);
+            } else {
+                rc = fast_del(f, first, argc - 1, &deleted, &reply);
+                unlogged = rc == 1 && deleted == 0;  /* ctx.changes(0): nothing to log */
+            }
+        } else if (fn->kind == FAST_EXPIRE) {
+            PyObject *record = NULL;
+            if (!fast_bulk(raw, &p, f->end, &key_at, &key_len) || !fast_bulk(raw, &p, f->end, &val_at, &val_len)) break;
+            key = key_object(f->data, raw + key_at, key_len);
+            if (!key) return -1;
+            rc = fast_expire(f, key, val_at, val_len, fn->sign, &reply, &record);
+            Py_DECREF(key);
+            if (rc == 2) {  /* no key: nothing to log */
+                rc = 1;
+                unlogged = 1;
+            } else {
+                rc = log_effect(f, rc, record, &reply, &unlogged);  /* as PEXPIREAT key when */
+            }
         } else if (fn->kind == FAST_HGET || fn->kind == FAST_HGETALL) {
             Py_ssize_t a_at = 0, a_len = 0;
             if (!fast_bulk(raw, &p, f->end, &key_at, &key_len)) break;

@@ -138,8 +138,11 @@ def _runs(seed: int) -> Iterator[tuple[int, int, list[list[bytes]]]]:
                 t = rnd.choice([b"1", b"2", b"100000", b"0", b"-5", b"x", b"01", b"9223372036854775807", b"9223372036854775"])
                 unit = rnd.choice([b"PX", b"px", b"EX", b"ex", b"Ex", b"EXAT", b"KEEPTTL", b"NX"])
                 cmds.append(rnd.choice([[rnd.choice([b"SET", b"set"]), k, b"v", unit, t], [rnd.choice([b"SETEX", b"setex", b"PSETEX", b"psetex"]), k, t, b"w"]]))
-            elif x < 0.8:
-                cmds.append([b"PEXPIRE", k, b"%d" % rnd.choice([0, 1, 50000])])
+            elif x < 0.8:  # later, at once (the key goes: Python's), or a time Python refuses
+                t = rnd.choice([b"0", b"1", b"50000", b"-3", b"100", b"9223372036854775", b"9223372036854776", b"-9223372036854775", b"-9223372036854776", b"9223372036854775807", b"-9223372036854775808", b"x"])
+                cmds.append([rnd.choice([b"PEXPIRE", b"pexpire", b"EXPIRE", b"expire"]), k, t, *([b"NX"] if rnd.random() < 0.1 else [])])
+            elif x < 0.81:
+                cmds.append([rnd.choice([b"DEL", b"del", b"UNLINK", b"unlink"]), *rnd.sample(keys, rnd.randrange(1, 3)), *([k] if rnd.random() < 0.3 else [])])
             elif x < 0.82:
                 pairs = [x for _ in range(rnd.randrange(1, 4)) for x in (rnd.choice(keys), rnd.choice([b"m", b"7", b""]))]
                 cmds.append([rnd.choice([b"MSET", b"mset"]), *pairs, *([k] if rnd.random() < 0.1 else [])])  # (an odd count: an error)
@@ -171,10 +174,11 @@ def test_fast_path_matches_the_python_path(pair: tuple[Harness, Harness], monkey
         now[0] += 0.3  # the access times of reads differ from the writes' before
         got, want = fast.run(db, flags, cmds), slow.run(db, flags, cmds)
         assert got == want, cmds
+        assert fast.state() == slow.state(), cmds  # a key's access time before the next write overwrites it
     assert fast.state() == slow.state()
     assert fast.records == slow.records
     assert (b"".join(fast.records) != b"") == (fast.worker.persist.writer is not None)
-    for name in ("get", "mget", "set", "mset", "incr", "decrby", "setex", "psetex", "exists"):  # the fast path counted its calls
+    for name in ("get", "mget", "set", "mset", "incr", "decrby", "setex", "psetex", "exists", "expire", "del"):  # the fast path counted its calls
         assert sum(fast.worker.stats.commands[name][4]) == sum(slow.worker.stats.commands[name][4]) > 0
 
 
