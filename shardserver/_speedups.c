@@ -1811,7 +1811,7 @@ static int lp_string2ll(const unsigned char *s, Py_ssize_t n, long long *out);
 static PyObject *reply_ok;
 
 /* The commands strings_loop takes, under the two spellings clients use. */
-enum { FAST_GET, FAST_SET, FAST_INCR, FAST_INCRBY, FAST_MSET, FAST_MGET, FAST_PUSH, FAST_POP, FAST_SADD, FAST_HSET, FAST_SPOP, FAST_ZADD, FAST_ZPOP, FAST_XADD, FAST_LRANGE, FAST_SETEX, FAST_GETBIT, FAST_GETRANGE, FAST_SETBIT, FAST_SETRANGE, FAST_HGET, FAST_HGETALL, FAST_EXISTS, FAST_DEL, FAST_EXPIRE };
+enum { FAST_GET, FAST_SET, FAST_INCR, FAST_INCRBY, FAST_MSET, FAST_MGET, FAST_PUSH, FAST_POP, FAST_SADD, FAST_HSET, FAST_SPOP, FAST_ZADD, FAST_ZPOP, FAST_XADD, FAST_LRANGE, FAST_SETEX, FAST_GETBIT, FAST_GETRANGE, FAST_SETBIT, FAST_SETRANGE, FAST_HGET, FAST_HGETALL, FAST_EXISTS, FAST_DEL, FAST_EXPIRE, FAST_TTL, FAST_CARD, FAST_SISMEMBER, FAST_ZSCORE, FAST_HEXISTS };
 static struct fast_name {
     const char *text;
     int kind, argc;
@@ -1841,6 +1841,15 @@ static struct fast_name {
     {"LRANGE", FAST_LRANGE, 4, 0, NULL}, {"lrange", FAST_LRANGE, 4, 0, NULL},
     {"HGET", FAST_HGET, 3, 0, NULL}, {"hget", FAST_HGET, 3, 0, NULL},
     {"HGETALL", FAST_HGETALL, 2, 0, NULL}, {"hgetall", FAST_HGETALL, 2, 0, NULL},
+    {"HEXISTS", FAST_HEXISTS, 3, 0, NULL}, {"hexists", FAST_HEXISTS, 3, 0, NULL},
+    {"TTL", FAST_TTL, 2, 1000, NULL}, {"ttl", FAST_TTL, 2, 1000, NULL},   /* sign: ms per unit */
+    {"PTTL", FAST_TTL, 2, 1, NULL}, {"pttl", FAST_TTL, 2, 1, NULL},
+    {"SCARD", FAST_CARD, 2, 1, NULL}, {"scard", FAST_CARD, 2, 1, NULL},  /* sign: the type */
+    {"HLEN", FAST_CARD, 2, 2, NULL}, {"hlen", FAST_CARD, 2, 2, NULL},
+    {"LLEN", FAST_CARD, 2, 3, NULL}, {"llen", FAST_CARD, 2, 3, NULL},
+    {"ZCARD", FAST_CARD, 2, 4, NULL}, {"zcard", FAST_CARD, 2, 4, NULL},
+    {"SISMEMBER", FAST_SISMEMBER, 3, 0, NULL}, {"sismember", FAST_SISMEMBER, 3, 0, NULL},
+    {"ZSCORE", FAST_ZSCORE, 3, 0, NULL}, {"zscore", FAST_ZSCORE, 3, 0, NULL},
     {"EXISTS", FAST_EXISTS, 0, 0, NULL}, {"exists", FAST_EXISTS, 0, 0, NULL},  /* argc: at least 2 */
     {"TOUCH", FAST_EXISTS, 0, 0, NULL}, {"touch", FAST_EXISTS, 0, 0, NULL},    /* EXISTS's handler */
     {"DEL", FAST_DEL, 0, 0, NULL}, {"del", FAST_DEL, 0, 0, NULL},
@@ -3731,15 +3740,16 @@ static int fast_expire(Fast *f, PyObject *key, Py_ssize_t t_at, Py_ssize_t t_len
     return *reply ? 1 : -1;
 }
 
-/* -- reads of hashes and keys: HGET and HGETALL of a live hash without field TTLs
- * (hash_cmds.cmd_hget / cmd_hgetall: Hash.get, Hash.items in the dict's order),
+/* -- reads of hashes and keys: HGET, HGETALL (all 1) and HEXISTS (all 2) of a live hash
+ * without field TTLs (hash_cmds.cmd_hget / cmd_hgetall / cmd_hexists: Hash.get, Hash.items
+ * in the dict's order),
  * EXISTS (keys.cmd_exists: a key counted each time it is named).  A hash with
  * field TTLs and an expired key (Python deletes it) are Python's. */
 static int fast_hget(Fast *f, PyObject *key, Py_ssize_t fld_at, Py_ssize_t fld_len, int all, PyObject **reply) {
     PyObject *found, *d, *ttl, *field, *v;
     int live = fast_live(f, key, hash_type, &found);
     if (live == 0 && !found) {
-        *reply = PyBytes_FromString(all ? (f->resp3 ? "%0\r\n" : "*0\r\n") : (f->resp3 ? "_\r\n" : "$-1\r\n"));
+        *reply = all == 2 ? int_reply(0) : PyBytes_FromString(all ? (f->resp3 ? "%0\r\n" : "*0\r\n") : (f->resp3 ? "_\r\n" : "$-1\r\n"));
         return *reply ? 1 : -1;
     }
     if (live <= 0) return live;
@@ -3747,12 +3757,14 @@ static int fast_hget(Fast *f, PyObject *key, Py_ssize_t fld_at, Py_ssize_t fld_l
     ttl = HASH_SLOT(found, H_TTL);
     if (!d || !ttl || !PyDict_CheckExact(d) || !PyDict_CheckExact(ttl) || PyDict_GET_SIZE(ttl)) return 0;
     if (f->touch && PyDict_SetItem(f->atime, key, f->sec) < 0) return -1;
-    if (!all) {
+    if (all != 1) {
         if (!(field = PyBytes_FromStringAndSize(f->raw + fld_at, fld_len))) return -1;
         v = PyDict_GetItemWithError(d, field);
         Py_DECREF(field);
-        if (!v) {
-            if (PyErr_Occurred()) return -1;
+        if (!v && PyErr_Occurred()) return -1;
+        if (all == 2) {  /* HEXISTS */
+            *reply = int_reply(v != NULL);
+        } else if (!v) {
             *reply = PyBytes_FromString(f->resp3 ? "_\r\n" : "$-1\r\n");
         } else {
             if (!PyBytes_Check(v)) { PyErr_SetString(PyExc_TypeError, "a hash holds bytes"); return -1; }
@@ -3803,6 +3815,95 @@ static int fast_exists(Fast *f, Py_ssize_t first, long long nkeys, PyObject **re
         }
     }
     *reply = int_reply(n);
+    return *reply ? 1 : -1;
+}
+
+/* a double's reply: Valkey's d2string text, a bulk string in RESP2, a double in RESP3 */
+static char *put_double(char *p, double v);
+static PyObject *double_reply(double v, int resp3) {
+    char text[48], *end = put_double(text + 1, v);
+    Py_ssize_t n = end - text - 1;
+    if (!resp3) return bulk_reply(text + 1, n);
+    text[0] = ',';
+    memcpy(end, "\r\n", 2);
+    return PyBytes_FromStringAndSize(text, n + 3);
+}
+
+/* TTL/PTTL key (keys.cmd_ttl / cmd_pttl): -2 without the key, -1 without a TTL, else
+ * the time left (TTL: in seconds, rounded) */
+static int fast_ttl(Fast *f, PyObject *key, long long scale, PyObject **reply) {
+    PyObject *found, *when;
+    long long left;
+    int expired;
+    if (!(found = PyDict_GetItemWithError(f->data, key))) {
+        if (PyErr_Occurred()) return -1;
+        *reply = int_reply(-2);
+        return *reply ? 1 : -1;
+    }
+    if ((expired = fast_expired(f, key))) return expired < 0 ? -1 : 0;
+    if (f->touch && PyDict_SetItem(f->atime, key, f->sec) < 0) return -1;
+    if (!(when = PyDict_GetItemWithError(f->expires, key))) {
+        if (PyErr_Occurred()) return -1;
+        *reply = int_reply(-1);
+        return *reply ? 1 : -1;
+    }
+    if ((left = PyLong_AsLongLong(when)) == -1 && PyErr_Occurred()) return -1;
+    left -= f->ms;  /* > 0: the key is not expired */
+    *reply = int_reply(scale == 1 ? left : (left + 500) / 1000);
+    return *reply ? 1 : -1;
+}
+
+/* SCARD, HLEN, LLEN, ZCARD key (``kind`` 1-4): len() of a live value of that type, 0 without one */
+static int fast_card(Fast *f, PyObject *key, long long kind, PyObject **reply) {
+    PyTypeObject *type = kind == 1 ? set_type : kind == 2 ? hash_type : kind == 3 ? list_type : zset_type;
+    PyObject *found, *counted;
+    Py_ssize_t n;
+    int live = fast_live(f, key, type, &found);
+    if (live == 0 && !found) {
+        *reply = int_reply(0);
+        return *reply ? 1 : -1;
+    }
+    if (live <= 0) return live;
+    if (kind == 1) {  /* SetValue.__len__: the encoding's container (a ScanList: its positions) */
+        PyObject *enc = SET_SLOT(found, S_ENC);
+        counted = enc == enc_hashtable ? SET_SLOT(found, S_BIG) : enc == enc_listpack ? SET_SLOT(found, S_SMALL) : NULL;
+        if (counted && enc == enc_hashtable) counted = Py_TYPE(counted) == scanlist_type ? SCAN_SLOT(counted, SC_POS) : NULL;
+        if (!counted) return 0;  /* an intset: Python's */
+    } else {
+        counted = kind == 2 ? HASH_SLOT(found, H_D) : kind == 3 ? LIST_SLOT(found, L_ITEMS) : ZSET_SLOT(found, Z_SCORES);
+    }
+    if (!counted || (n = PyObject_Size(counted)) < 0) return counted ? -1 : 0;
+    if (f->touch && PyDict_SetItem(f->atime, key, f->sec) < 0) return -1;
+    *reply = int_reply(n);
+    return *reply ? 1 : -1;
+}
+
+/* SISMEMBER key member (a listpack or hashtable set: its dict) and ZSCORE key member */
+static int fast_member(Fast *f, PyObject *key, Py_ssize_t m_at, Py_ssize_t m_len, int zscore, PyObject **reply) {
+    PyObject *found, *d, *member, *v;
+    int live = fast_live(f, key, zscore ? zset_type : set_type, &found);
+    if (live == 0 && !found) {
+        *reply = zscore ? PyBytes_FromString(f->resp3 ? "_\r\n" : "$-1\r\n") : int_reply(0);
+        return *reply ? 1 : -1;
+    }
+    if (live <= 0) return live;
+    if (zscore) {
+        d = ZSET_SLOT(found, Z_SCORES);
+    } else {
+        PyObject *enc = SET_SLOT(found, S_ENC);
+        d = enc == enc_listpack ? SET_SLOT(found, S_SMALL) : enc == enc_hashtable ? SET_SLOT(found, S_BIG) : NULL;
+        if (d && enc == enc_hashtable) d = Py_TYPE(d) == scanlist_type ? SCAN_SLOT(d, SC_POS) : NULL;
+    }
+    if (!d || !PyDict_CheckExact(d)) return 0;  /* an intset: Python's */
+    if (f->touch && PyDict_SetItem(f->atime, key, f->sec) < 0) return -1;
+    if (!(member = PyBytes_FromStringAndSize(f->raw + m_at, m_len))) return -1;
+    v = PyDict_GetItemWithError(d, member);
+    Py_DECREF(member);
+    if (!v && PyErr_Occurred()) return -1;
+    if (!zscore) *reply = int_reply(v != NULL);
+    else if (!v) *reply = PyBytes_FromString(f->resp3 ? "_\r\n" : "$-1\r\n");
+    else if (!PyFloat_CheckExact(v)) { PyErr_SetString(PyExc_TypeError, "a score is a float"); return -1; }
+    else *reply = double_reply(PyFloat_AS_DOUBLE(v), f->resp3);
     return *reply ? 1 : -1;
 }
 
@@ -3977,7 +4078,8 @@ static int strings_loop(Fast *f, PyObject *names, long long slow_ns, PyObject *s
         }
         if (!fn || (fn->argc > 0 ? fn->argc != argc : fn->argc < 0 && (argc < -fn->argc || argc % 2 == 0))) goto handler;
         reads = fn->kind == FAST_GET || fn->kind == FAST_MGET || fn->kind == FAST_LRANGE || fn->kind == FAST_GETBIT || fn->kind == FAST_GETRANGE ||
-                fn->kind == FAST_HGET || fn->kind == FAST_HGETALL || fn->kind == FAST_EXISTS;
+                fn->kind == FAST_HGET || fn->kind == FAST_HGETALL || fn->kind == FAST_EXISTS || fn->kind == FAST_HEXISTS || fn->kind == FAST_TTL ||
+                fn->kind == FAST_CARD || fn->kind == FAST_SISMEMBER || fn->kind == FAST_ZSCORE;
         if (!reads && !set_ok) goto handler;
         entry = NULL;
         if (names != Py_None) {  /* None: a split command's part, which the front counts */
@@ -4079,13 +4181,17 @@ static int strings_loop(Fast *f, PyObject *names, long long slow_ns, PyObject *s
             } else {
                 rc = log_effect(f, rc, record, &reply, &unlogged);  /* as PEXPIREAT key when */
             }
-        } else if (fn->kind == FAST_HGET || fn->kind == FAST_HGETALL) {
+        } else if (fn->kind == FAST_HGET || fn->kind == FAST_HGETALL || fn->kind == FAST_HEXISTS || fn->kind == FAST_TTL ||
+                   fn->kind == FAST_CARD || fn->kind == FAST_SISMEMBER || fn->kind == FAST_ZSCORE) {
             Py_ssize_t a_at = 0, a_len = 0;
             if (!fast_bulk(raw, &p, f->end, &key_at, &key_len)) break;
-            if (fn->kind == FAST_HGET && !fast_bulk(raw, &p, f->end, &a_at, &a_len)) break;
+            if (argc == 3 && !fast_bulk(raw, &p, f->end, &a_at, &a_len)) break;
             key = key_object(f->data, raw + key_at, key_len);
             if (!key) return -1;
-            rc = fast_hget(f, key, a_at, a_len, fn->kind == FAST_HGETALL, &reply);
+            if (fn->kind == FAST_TTL) rc = fast_ttl(f, key, fn->sign, &reply);
+            else if (fn->kind == FAST_CARD) rc = fast_card(f, key, fn->sign, &reply);
+            else if (fn->kind == FAST_SISMEMBER || fn->kind == FAST_ZSCORE) rc = fast_member(f, key, a_at, a_len, fn->kind == FAST_ZSCORE, &reply);
+            else rc = fast_hget(f, key, a_at, a_len, fn->kind == FAST_HGETALL ? 1 : fn->kind == FAST_HEXISTS ? 2 : 0, &reply);
             Py_DECREF(key);
         } else if (fn->kind == FAST_GETBIT || fn->kind == FAST_GETRANGE || fn->kind == FAST_SETBIT || fn->kind == FAST_SETRANGE) {
             Py_ssize_t a_at, a_len;

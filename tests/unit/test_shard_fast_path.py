@@ -144,6 +144,8 @@ def _runs(seed: int) -> Iterator[tuple[int, int, list[list[bytes]]]]:
             elif x < 0.81:
                 cmds.append([rnd.choice([b"DEL", b"del", b"UNLINK", b"unlink"]), *rnd.sample(keys, rnd.randrange(1, 3)), *([k] if rnd.random() < 0.3 else [])])
             elif x < 0.82:
+                cmds.append([rnd.choice([b"TTL", b"ttl", b"PTTL", b"pttl"]), k])
+            elif x < 0.83:
                 pairs = [x for _ in range(rnd.randrange(1, 4)) for x in (rnd.choice(keys), rnd.choice([b"m", b"7", b""]))]
                 cmds.append([rnd.choice([b"MSET", b"mset"]), *pairs, *([k] if rnd.random() < 0.1 else [])])  # (an odd count: an error)
             elif x < 0.85:
@@ -178,7 +180,7 @@ def test_fast_path_matches_the_python_path(pair: tuple[Harness, Harness], monkey
     assert fast.state() == slow.state()
     assert fast.records == slow.records
     assert (b"".join(fast.records) != b"") == (fast.worker.persist.writer is not None)
-    for name in ("get", "mget", "set", "mset", "incr", "decrby", "setex", "psetex", "exists", "expire", "del"):  # the fast path counted its calls
+    for name in ("get", "mget", "set", "mset", "incr", "decrby", "setex", "psetex", "exists", "expire", "del", "ttl", "pttl"):  # the fast path counted its calls
         assert sum(fast.worker.stats.commands[name][4]) == sum(slow.worker.stats.commands[name][4]) > 0
 
 
@@ -356,15 +358,15 @@ def test_a_handler_that_fails_is_an_internal_error_as_in_python(pair: tuple[Harn
     def broken(ctx: Any, argv: list[bytes]) -> Any:
         raise ZeroDivisionError("boom")
 
-    for h in (fast, slow):
-        h.run(0, 0, [[b"LLEN", b"l"]])
-        monkeypatch.setitem(h.worker.handlers, b"LLEN", broken)
-    cmds = [[b"LLEN", b"l"], [b"LPUSH", b"l", b"a"]]
+    for h in (fast, slow):  # (a command the C loop runs through its handler)
+        h.run(0, 0, [[b"LINDEX", b"l", b"0"]])
+        monkeypatch.setitem(h.worker.handlers, b"LINDEX", broken)
+    cmds = [[b"LINDEX", b"l", b"0"], [b"LPUSH", b"l", b"a"]]
     want = b"-ERR internal error in shard 0: boom\r\n:1\r\n"
     assert fast.run(0, wire.LENGTHS, cmds)[1][0] == slow.run(0, wire.LENGTHS, cmds)[1][0] == want
     assert len(logged) == 2 and all("ZeroDivisionError" in text and "boom" in text for text in logged)
     assert "Traceback" in logged[0] and "broken" in logged[0]  # the C path's log has the handler's frame too
-    assert fast.worker.stats.commands["llen"][2] == slow.worker.stats.commands["llen"][2] == 1
+    assert fast.worker.stats.commands["lindex"][2] == slow.worker.stats.commands["lindex"][2] == 1
     assert list_cmds  # (the real handler is back after the test)
 
 
@@ -505,6 +507,8 @@ def _run_alike(pair: tuple[Harness, Harness], monkeypatch: pytest.MonkeyPatch, s
         assert got == slow.run(db, flags, cmds), cmds
         if i < check_each:
             assert fast.state() == slow.state(), cmds
+        else:  # the access times at least: a read's before the next write overwrites it
+            assert [d.atime for d in fast.worker.keyspace.dbs[:2]] == [d.atime for d in slow.worker.keyspace.dbs[:2]], cmds
         if cls is not None:
             seen.update(v.encoding() for d in fast.worker.keyspace.dbs[:2] for v in d.data.values() if isinstance(v, cls))
     assert fast.state() == slow.state()
@@ -589,7 +593,9 @@ def _set_step(rnd: random.Random, k: bytes) -> list[bytes]:
         return [b"SREM", k, *[member() for _ in range(rnd.choice([1, 5, 50]))]]
     if x < 0.9:
         return [b"SPOP", k, *([b"%d" % rnd.randrange(1, 20)] if rnd.random() < 0.5 else [])]
-    return [b"SCARD", k] if x < 0.97 else [b"SADD", k]  # (wrong arity: Python's error)
+    if x < 0.94:
+        return [rnd.choice([b"SISMEMBER", b"sismember"]), k, member()]  # (an intset's: Python's)
+    return [b"SCARD", k] if x < 0.98 else [b"SADD", k]  # (wrong arity: Python's error)
 
 
 @pytest.mark.parametrize("pair", [False, True], indirect=True, ids=["aof-off", "aof-on"])
@@ -612,7 +618,7 @@ def test_set_adds_match_the_python_path(pair: tuple[Harness, Harness], monkeypat
         (0, 0, [[b"SPOP", b"p"]] * 31),  # the last member's pop deletes the key (Python's)
     ]
     try:
-        seen = _run_alike(pair, monkeypatch, [(1, 0, warm), *pops, *_messages(3, b"s", _set_step)], set_mod.SetValue, switch, 1 + len(pops))
+        seen = _run_alike(pair, monkeypatch, [(1, 0, warm), *pops, *_messages(3, b"s", _set_step)], set_mod.SetValue, switch, 1 + len(pops), tick=0.3)
     finally:
         set_mod.LIMITS.update(saved)
     assert seen == {"intset", "listpack", "hashtable"}
@@ -647,7 +653,9 @@ def _hash_step(rnd: random.Random, k: bytes) -> list[bytes]:
     if x < 0.9:
         return [b"HLEN", k]
     if x < 0.95:  # reads (the C loop's without field TTLs; RESP3 maps)
-        return [rnd.choice([b"HGET", b"hget"]), k, word()] if x < 0.93 else [rnd.choice([b"HGETALL", b"hgetall"]), k]
+        if x < 0.93:
+            return [rnd.choice([b"HGET", b"hget", b"HEXISTS", b"hexists"]), k, word()]
+        return [rnd.choice([b"HGETALL", b"hgetall"]), k]
     return [b"HSET", k, b"f"] if x < 0.975 else [b"HSET", k, b"f", b"v", b"g"]  # arity errors: Python's
 
 
@@ -721,7 +729,9 @@ def _zset_step(rnd: random.Random, k: bytes) -> list[bytes]:
         return [b"ZRANK", k, member()] if x < 0.87 else [b"ZRANGE", k, b"%d" % rnd.randrange(-50, 50), b"-1"]
     if x < 0.94:
         return [b"ZINCRBY", k, score(), member()]
-    return [b"ZCARD", k] if x < 0.98 else [b"ZADD", k, b"1"]  # (wrong arity: Python's error)
+    if x < 0.96:
+        return [rnd.choice([b"ZSCORE", b"zscore"]), k, member()]  # RESP3: a double
+    return [b"ZCARD", k] if x < 0.99 else [b"ZADD", k, b"1"]  # (wrong arity: Python's error)
 
 
 def _zsets(h: Harness) -> list[Any]:
@@ -762,6 +772,7 @@ def test_zset_adds_and_pops_match_the_python_path(pair: tuple[Harness, Harness],
         (0, wire.RESP3, [[b"ZPOPMIN", b"big"]] * 300 + [[b"ZPOPMAX", b"big"]] * 300),  # end blocks emptied (Python's), holes compacted
         (0, 0, [[b"ZADD", b"small", b"1", b"a"], [b"ZADD", b"small", b"-0", b"b"], [b"ZADD", b"small", b"2", b"c"], [b"ZPOPMAX", b"small"]] + [[b"ZPOPMIN", b"small"]] * 3),
         (0, 0, [[b"ZPOPMIN", b"nosuch"], [b"ZPOPMAX", b"nosuch"], [b"ZADD", b"nosuch", b"1", b"a"]]),
+        *[(0, flags, [[b"ZSCORE", b"big", b"b999"], [b"ZSCORE", b"big", b"t7"], [b"ZSCORE", b"nosuch", b"a"], [b"ZSCORE", b"nosuch", b"zz"]]) for flags in (0, wire.RESP3)],
     ]
 
     def moves() -> Iterator[tuple[int, int, list[list[bytes]]]]:
@@ -782,7 +793,7 @@ def test_zset_adds_and_pops_match_the_python_path(pair: tuple[Harness, Harness],
 
     try:
         steps = itertools.chain(edges, moves(), _messages(21, b"z", _zset_step))  # lazily: moves() reads the state it reaches
-        seen = _run_alike(pair, monkeypatch, steps, zset_mod.ZSetValue, switch, len(edges) + 4)
+        seen = _run_alike(pair, monkeypatch, steps, zset_mod.ZSetValue, switch, len(edges) + 4, tick=0.3)
     finally:
         zset_mod.LIMITS.update(saved)
     assert _zsets(fast) == _zsets(slow) != []
