@@ -1811,7 +1811,7 @@ static int lp_string2ll(const unsigned char *s, Py_ssize_t n, long long *out);
 static PyObject *reply_ok;
 
 /* The commands strings_loop takes, under the two spellings clients use. */
-enum { FAST_GET, FAST_SET, FAST_INCR, FAST_INCRBY, FAST_MSET, FAST_MGET, FAST_PUSH, FAST_POP, FAST_SADD, FAST_HSET, FAST_SPOP, FAST_ZADD, FAST_ZPOP, FAST_XADD, FAST_LRANGE, FAST_SETEX, FAST_GETBIT, FAST_GETRANGE, FAST_SETBIT, FAST_SETRANGE, FAST_HGET, FAST_HGETALL, FAST_EXISTS, FAST_DEL, FAST_EXPIRE, FAST_TTL, FAST_CARD, FAST_SISMEMBER, FAST_ZSCORE, FAST_HEXISTS };
+enum { FAST_GET, FAST_SET, FAST_INCR, FAST_INCRBY, FAST_MSET, FAST_MGET, FAST_PUSH, FAST_POP, FAST_SADD, FAST_HSET, FAST_SPOP, FAST_ZADD, FAST_ZPOP, FAST_XADD, FAST_LRANGE, FAST_SETEX, FAST_GETBIT, FAST_GETRANGE, FAST_SETBIT, FAST_SETRANGE, FAST_HGET, FAST_HGETALL, FAST_EXISTS, FAST_DEL, FAST_EXPIRE, FAST_TTL, FAST_CARD, FAST_SISMEMBER, FAST_ZSCORE, FAST_HEXISTS, FAST_HINCRBY };
 static struct fast_name {
     const char *text;
     int kind, argc;
@@ -1842,6 +1842,7 @@ static struct fast_name {
     {"HGET", FAST_HGET, 3, 0, NULL}, {"hget", FAST_HGET, 3, 0, NULL},
     {"HGETALL", FAST_HGETALL, 2, 0, NULL}, {"hgetall", FAST_HGETALL, 2, 0, NULL},
     {"HEXISTS", FAST_HEXISTS, 3, 0, NULL}, {"hexists", FAST_HEXISTS, 3, 0, NULL},
+    {"HINCRBY", FAST_HINCRBY, 4, 0, NULL}, {"hincrby", FAST_HINCRBY, 4, 0, NULL},
     {"TTL", FAST_TTL, 2, 1000, NULL}, {"ttl", FAST_TTL, 2, 1000, NULL},   /* sign: ms per unit */
     {"PTTL", FAST_TTL, 2, 1, NULL}, {"pttl", FAST_TTL, 2, 1, NULL},
     {"SCARD", FAST_CARD, 2, 1, NULL}, {"scard", FAST_CARD, 2, 1, NULL},  /* sign: the type */
@@ -3792,6 +3793,42 @@ static int fast_hget(Fast *f, PyObject *key, Py_ssize_t fld_at, Py_ssize_t fld_l
     }
 }
 
+/* HINCRBY key field n (hash_cmds.cmd_hincrby) of a field with an integer value in a
+ * live hash without field TTLs: the new value stored (Hash.set of an existing
+ * field, which a listpack's limits could make convert: then Python's).  A new
+ * key or field, a value that is no integer and an overflow are Python's. */
+static int fast_hincrby(Fast *f, PyObject *key, Py_ssize_t fld_at, Py_ssize_t fld_len, Py_ssize_t n_at, Py_ssize_t n_len, PyObject **reply) {
+    PyObject *found, *d, *buckets, *ttl, *field, *old, *value;
+    long long by, current;
+    char digits[32];
+    int live, nd, rc;
+    if (!lp_string2ll((const unsigned char *)f->raw + n_at, n_len, &by)) return 0;
+    if ((live = fast_live(f, key, hash_type, &found)) <= 0) return live;
+    d = HASH_SLOT(found, H_D);
+    buckets = HASH_SLOT(found, H_BUCKETS);
+    ttl = HASH_SLOT(found, H_TTL);
+    if (!d || !buckets || !ttl || !PyDict_CheckExact(d) || !PyDict_CheckExact(ttl) || PyDict_GET_SIZE(ttl)) return 0;
+    if (!(field = PyBytes_FromStringAndSize(f->raw + fld_at, fld_len))) return -1;
+    if (!(old = PyDict_GetItemWithError(d, field)) || !PyBytes_Check(old) ||
+        !lp_string2ll((const unsigned char *)PyBytes_AS_STRING(old), PyBytes_GET_SIZE(old), &current) ||
+        (by > 0 && current > LLONG_MAX - by) || (by < 0 && current < LLONG_MIN - by)) {
+        Py_DECREF(field);
+        return PyErr_Occurred() ? -1 : 0;  /* a new field, not an integer, an overflow */
+    }
+    nd = snprintf(digits, sizeof digits, "%lld", current + by);
+    if (buckets == Py_None) {  /* Hash.set's check of a listpack */
+        long long entries = dict_limit(hash_limits, k_h_entries), limit = dict_limit(hash_limits, k_h_value);
+        if (entries < 0 || limit < 0 || fld_len > limit || nd > limit || PyDict_GET_SIZE(d) > entries) { Py_DECREF(field); return 0; }
+    }
+    value = PyBytes_FromStringAndSize(digits, nd);
+    rc = value && PyDict_SetItem(d, field, value) == 0 ? 1 : -1;
+    Py_XDECREF(value);
+    Py_DECREF(field);
+    if (rc < 0 || (f->touch && PyDict_SetItem(f->atime, key, f->sec) < 0)) return -1;
+    *reply = int_reply(current + by);
+    return *reply ? 1 : -1;
+}
+
 /* EXISTS key...: the keys from raw[first:] (nkeys of them), each live one counted */
 static int fast_exists(Fast *f, Py_ssize_t first, long long nkeys, PyObject **reply) {
     Py_ssize_t q, at, len;
@@ -4203,6 +4240,13 @@ static int strings_loop(Fast *f, PyObject *names, long long slow_ns, PyObject *s
             else if (fn->kind == FAST_GETRANGE) rc = fast_getrange(f, key, a_at, a_len, val_at, val_len, &reply);
             else if (fn->kind == FAST_SETBIT) rc = fast_setbit(f, key, a_at, a_len, val_at, val_len, &unlogged, &reply);  /* a bit already so: nothing to log */
             else rc = fast_setrange(f, key, a_at, a_len, val_at, val_len, &reply);
+            Py_DECREF(key);
+        } else if (fn->kind == FAST_HINCRBY) {
+            Py_ssize_t a_at, a_len;
+            if (!fast_bulk(raw, &p, f->end, &key_at, &key_len) || !fast_bulk(raw, &p, f->end, &a_at, &a_len) || !fast_bulk(raw, &p, f->end, &val_at, &val_len)) break;
+            key = key_object(f->data, raw + key_at, key_len);
+            if (!key) return -1;
+            rc = fast_hincrby(f, key, a_at, a_len, val_at, val_len, &reply);
             Py_DECREF(key);
         } else if (fn->kind == FAST_LRANGE) {
             Py_ssize_t a_at, a_len;
