@@ -3671,8 +3671,8 @@ out:
     return rc;
 }
 
-/* -- keys: DEL/UNLINK key... (keys.cmd_del: Database.delete_live of each) and
- * EXPIRE/PEXPIRE key t without options (keys._expire: set, logged as
+/* -- keys: DEL/UNLINK and EXISTS/TOUCH key... (keys.cmd_del: Database.delete_live of
+ * each; keys.cmd_exists: Database.exists of each) and EXPIRE/PEXPIRE key t without options (keys._expire: set, logged as
  * PEXPIREAT key when).  An expired key (Python expires it, counting it), a
  * time that deletes the key or overflows, and the errors are Python's. */
 /* del d[key] if it is there: 0, or -1 */
@@ -3681,7 +3681,10 @@ static int dict_discard(PyObject *d, PyObject *key) {
     return has <= 0 ? has : PyDict_DelItem(d, key);
 }
 
-static int fast_del(Fast *f, Py_ssize_t first, long long nkeys, long long *deleted, PyObject **reply) {
+/* EXISTS/TOUCH key... (del 0: each live key counted, its access recorded) and DEL/UNLINK
+ * key... (del 1: each live key deleted as Database.delete does): the keys from
+ * raw[first:], nkeys of them, a key named twice counted twice; *count the live ones */
+static int fast_each_key(Fast *f, Py_ssize_t first, long long nkeys, int del, long long *count, PyObject **reply) {
     Py_ssize_t q, at, len;
     long long j, n = 0;
     int pass;
@@ -3693,10 +3696,11 @@ static int fast_del(Fast *f, Py_ssize_t first, long long nkeys, long long *delet
             if (!(key = key_object(f->data, f->raw + at, len))) return -1;
             if (!(found = PyDict_GetItemWithError(f->data, key))) rc = PyErr_Occurred() ? -1 : 0;
             else if (pass == 0) rc = fast_expired(f, key) ? -2 : 0;
-            else {  /* Database.delete */
+            else {
                 n++;
-                if (PyDict_DelItem(f->data, key) < 0 || dict_discard(f->atime, key) < 0 || dict_discard(f->expires, key) < 0 ||
-                    slot_index_discard(f->by_slot, key) < 0)
+                if (!del) rc = f->touch && PyDict_SetItem(f->atime, key, f->sec) < 0 ? -1 : 0;
+                else if (PyDict_DelItem(f->data, key) < 0 || dict_discard(f->atime, key) < 0 || dict_discard(f->expires, key) < 0 ||
+                         slot_index_discard(f->by_slot, key) < 0)
                     rc = -1;
             }
             Py_DECREF(key);
@@ -3704,7 +3708,7 @@ static int fast_del(Fast *f, Py_ssize_t first, long long nkeys, long long *delet
             if (rc == -2) return 0;
         }
     }
-    *deleted = n;
+    *count = n;
     *reply = int_reply(n);
     return *reply ? 1 : -1;
 }
@@ -3741,11 +3745,10 @@ static int fast_expire(Fast *f, PyObject *key, Py_ssize_t t_at, Py_ssize_t t_len
     return *reply ? 1 : -1;
 }
 
-/* -- reads of hashes and keys: HGET, HGETALL (all 1) and HEXISTS (all 2) of a live hash
- * without field TTLs (hash_cmds.cmd_hget / cmd_hgetall / cmd_hexists: Hash.get, Hash.items
- * in the dict's order),
- * EXISTS (keys.cmd_exists: a key counted each time it is named).  A hash with
- * field TTLs and an expired key (Python deletes it) are Python's. */
+/* -- reads of hashes: HGET, HGETALL (all 1) and HEXISTS (all 2) of a live hash without
+ * field TTLs (hash_cmds.cmd_hget / cmd_hgetall / cmd_hexists: Hash.get, Hash.items in
+ * the dict's order).  A hash with field TTLs and an expired key (Python deletes it)
+ * are Python's. */
 static int fast_hget(Fast *f, PyObject *key, Py_ssize_t fld_at, Py_ssize_t fld_len, int all, PyObject **reply) {
     PyObject *found, *d, *ttl, *field, *v;
     int live = fast_live(f, key, hash_type, &found);
@@ -3826,32 +3829,6 @@ static int fast_hincrby(Fast *f, PyObject *key, Py_ssize_t fld_at, Py_ssize_t fl
     Py_DECREF(field);
     if (rc < 0 || (f->touch && PyDict_SetItem(f->atime, key, f->sec) < 0)) return -1;
     *reply = int_reply(current + by);
-    return *reply ? 1 : -1;
-}
-
-/* EXISTS key...: the keys from raw[first:] (nkeys of them), each live one counted */
-static int fast_exists(Fast *f, Py_ssize_t first, long long nkeys, PyObject **reply) {
-    Py_ssize_t q, at, len;
-    long long j, n = 0;
-    int pass;
-    for (pass = 0; pass < 2; pass++) {  /* first: any expired key sends the command to Python (nothing touched yet) */
-        for (q = first, j = 0; j < nkeys; j++) {
-            PyObject *key, *found;
-            int rc = 0;
-            fast_bulk(f->raw, &q, f->end, &at, &len);  /* validated by the caller */
-            if (!(key = key_object(f->data, f->raw + at, len))) return -1;
-            if (!(found = PyDict_GetItemWithError(f->data, key))) rc = PyErr_Occurred() ? -1 : 0;
-            else if (pass == 0) rc = fast_expired(f, key) ? -2 : 0;
-            else {
-                n++;
-                if (f->touch && PyDict_SetItem(f->atime, key, f->sec) < 0) rc = -1;
-            }
-            Py_DECREF(key);
-            if (rc == -1 || (rc == -2 && PyErr_Occurred())) return -1;
-            if (rc == -2) return 0;
-        }
-    }
-    *reply = int_reply(n);
     return *reply ? 1 : -1;
 }
 
@@ -4196,17 +4173,13 @@ static int strings_loop(Fast *f, PyObject *names, long long slow_ns, PyObject *s
             rc = log_effect(f, rc, record, &reply, &unlogged);  /* with its absolute time */
         } else if (fn->kind == FAST_EXISTS || fn->kind == FAST_DEL) {
             Py_ssize_t first = p, kat, klen;
-            long long j, deleted = 0;
+            long long j, live_keys = 0;
             for (j = 0; j < argc - 1; j++) {
                 if (!fast_bulk(raw, &p, f->end, &kat, &klen)) break;
             }
             if (j < argc - 1) break;
-            if (fn->kind == FAST_EXISTS) {
-                rc = fast_exists(f, first, argc - 1, &reply);
-            } else {
-                rc = fast_del(f, first, argc - 1, &deleted, &reply);
-                unlogged = rc == 1 && deleted == 0;  /* ctx.changes(0): nothing to log */
-            }
+            rc = fast_each_key(f, first, argc - 1, fn->kind == FAST_DEL, &live_keys, &reply);
+            unlogged = fn->kind == FAST_DEL && rc == 1 && live_keys == 0;  /* a DEL of nothing, ctx.changes(0): not logged */
         } else if (fn->kind == FAST_EXPIRE) {
             PyObject *record = NULL;
             if (!fast_bulk(raw, &p, f->end, &key_at, &key_len) || !fast_bulk(raw, &p, f->end, &val_at, &val_len)) break;
@@ -4232,7 +4205,8 @@ static int strings_loop(Fast *f, PyObject *names, long long slow_ns, PyObject *s
             else if (fn->kind == FAST_SISMEMBER || fn->kind == FAST_ZSCORE) rc = fast_member(f, key, a_at, a_len, fn->kind == FAST_ZSCORE, &reply);
             else rc = fast_hget(f, key, a_at, a_len, fn->kind == FAST_HGETALL ? 1 : fn->kind == FAST_HEXISTS ? 2 : 0, &reply);
             Py_DECREF(key);
-        } else if (fn->kind == FAST_GETBIT || fn->kind == FAST_GETRANGE || fn->kind == FAST_SETBIT || fn->kind == FAST_SETRANGE) {
+        } else if (fn->kind == FAST_GETBIT || fn->kind == FAST_GETRANGE || fn->kind == FAST_SETBIT || fn->kind == FAST_SETRANGE ||
+                   fn->kind == FAST_HINCRBY || fn->kind == FAST_LRANGE || fn->kind == FAST_ZADD) {  /* a key and one or two arguments */
             Py_ssize_t a_at, a_len;
             if (!fast_bulk(raw, &p, f->end, &key_at, &key_len) || !fast_bulk(raw, &p, f->end, &a_at, &a_len)) break;
             if (argc == 4 && !fast_bulk(raw, &p, f->end, &val_at, &val_len)) break;
@@ -4241,28 +4215,10 @@ static int strings_loop(Fast *f, PyObject *names, long long slow_ns, PyObject *s
             if (fn->kind == FAST_GETBIT) rc = fast_getbit(f, key, a_at, a_len, &reply);
             else if (fn->kind == FAST_GETRANGE) rc = fast_getrange(f, key, a_at, a_len, val_at, val_len, &reply);
             else if (fn->kind == FAST_SETBIT) rc = fast_setbit(f, key, a_at, a_len, val_at, val_len, &unlogged, &reply);  /* a bit already so: nothing to log */
-            else rc = fast_setrange(f, key, a_at, a_len, val_at, val_len, &reply);
-            Py_DECREF(key);
-        } else if (fn->kind == FAST_HINCRBY) {
-            Py_ssize_t a_at, a_len;
-            if (!fast_bulk(raw, &p, f->end, &key_at, &key_len) || !fast_bulk(raw, &p, f->end, &a_at, &a_len) || !fast_bulk(raw, &p, f->end, &val_at, &val_len)) break;
-            key = key_object(f->data, raw + key_at, key_len);
-            if (!key) return -1;
-            rc = fast_hincrby(f, key, a_at, a_len, val_at, val_len, &reply);
-            Py_DECREF(key);
-        } else if (fn->kind == FAST_LRANGE) {
-            Py_ssize_t a_at, a_len;
-            if (!fast_bulk(raw, &p, f->end, &key_at, &key_len) || !fast_bulk(raw, &p, f->end, &a_at, &a_len) || !fast_bulk(raw, &p, f->end, &val_at, &val_len)) break;
-            key = key_object(f->data, raw + key_at, key_len);
-            if (!key) return -1;
-            rc = fast_lrange(f, key, a_at, a_len, val_at, val_len, &reply);
-            Py_DECREF(key);
-        } else if (fn->kind == FAST_ZADD) {
-            Py_ssize_t m_at, m_len;
-            if (!fast_bulk(raw, &p, f->end, &key_at, &key_len) || !fast_bulk(raw, &p, f->end, &val_at, &val_len) || !fast_bulk(raw, &p, f->end, &m_at, &m_len)) break;
-            key = key_object(f->data, raw + key_at, key_len);
-            if (!key) return -1;
-            rc = fast_zadd(f, key, val_at, val_len, m_at, m_len, &unlogged, &reply);  /* the same score again: nothing to log */
+            else if (fn->kind == FAST_SETRANGE) rc = fast_setrange(f, key, a_at, a_len, val_at, val_len, &reply);
+            else if (fn->kind == FAST_HINCRBY) rc = fast_hincrby(f, key, a_at, a_len, val_at, val_len, &reply);
+            else if (fn->kind == FAST_LRANGE) rc = fast_lrange(f, key, a_at, a_len, val_at, val_len, &reply);
+            else rc = fast_zadd(f, key, a_at, a_len, val_at, val_len, &unlogged, &reply);  /* the same score again: nothing to log */
             Py_DECREF(key);
         } else {
             if (!fast_bulk(raw, &p, f->end, &key_at, &key_len)) break;
