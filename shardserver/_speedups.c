@@ -1811,7 +1811,7 @@ static int lp_string2ll(const unsigned char *s, Py_ssize_t n, long long *out);
 static PyObject *reply_ok;
 
 /* The commands strings_loop takes, under the two spellings clients use. */
-enum { FAST_GET, FAST_SET, FAST_INCR, FAST_INCRBY, FAST_MSET, FAST_MGET, FAST_PUSH, FAST_POP, FAST_SADD, FAST_HSET, FAST_SPOP, FAST_ZADD, FAST_ZPOP, FAST_XADD, FAST_LRANGE, FAST_SETEX, FAST_GETBIT, FAST_GETRANGE, FAST_SETBIT, FAST_SETRANGE, FAST_HGET, FAST_HGETALL, FAST_EXISTS, FAST_DEL, FAST_EXPIRE, FAST_TTL, FAST_CARD, FAST_SISMEMBER, FAST_ZSCORE, FAST_HEXISTS, FAST_HINCRBY };
+enum { FAST_GET, FAST_SET, FAST_INCR, FAST_INCRBY, FAST_MSET, FAST_MGET, FAST_PUSH, FAST_POP, FAST_SADD, FAST_HSET, FAST_SPOP, FAST_ZADD, FAST_ZPOP, FAST_XADD, FAST_LRANGE, FAST_SETEX, FAST_GETBIT, FAST_GETRANGE, FAST_SETBIT, FAST_SETRANGE, FAST_HGET, FAST_HGETALL, FAST_EXISTS, FAST_DEL, FAST_EXPIRE, FAST_TTL, FAST_CARD, FAST_SISMEMBER, FAST_ZSCORE, FAST_HEXISTS, FAST_HINCRBY, FAST_HMGET };
 static struct fast_name {
     const char *text;
     int kind, argc;
@@ -1843,6 +1843,7 @@ static struct fast_name {
     {"HGETALL", FAST_HGETALL, 2, 0, NULL}, {"hgetall", FAST_HGETALL, 2, 0, NULL},
     {"HEXISTS", FAST_HEXISTS, 3, 0, NULL}, {"hexists", FAST_HEXISTS, 3, 0, NULL},
     {"HINCRBY", FAST_HINCRBY, 4, 0, NULL}, {"hincrby", FAST_HINCRBY, 4, 0, NULL},
+    {"HMGET", FAST_HMGET, 0, 0, NULL}, {"hmget", FAST_HMGET, 0, 0, NULL},  /* argc: at least 3 (checked there) */
     {"TTL", FAST_TTL, 2, 1000, NULL}, {"ttl", FAST_TTL, 2, 1000, NULL},   /* sign: ms per unit */
     {"PTTL", FAST_TTL, 2, 1, NULL}, {"pttl", FAST_TTL, 2, 1, NULL},
     {"SCARD", FAST_CARD, 2, 1, NULL}, {"scard", FAST_CARD, 2, 1, NULL},  /* sign: the type */
@@ -3796,6 +3797,41 @@ static int fast_hget(Fast *f, PyObject *key, Py_ssize_t fld_at, Py_ssize_t fld_l
     }
 }
 
+/* HMGET key field... (hash_cmds.cmd_hmget) of a live hash without field TTLs, or no key:
+ * each field's value or a null; the fields are raw[first:], nfields of them */
+static int fast_hmget(Fast *f, PyObject *key, Py_ssize_t first, long long nfields, PyObject **reply) {
+    PyObject *found, *d = NULL, *ttl, *list;
+    Py_ssize_t q, at, len;
+    long long j;
+    int live = fast_live(f, key, hash_type, &found);
+    if (live < 0 || (live == 0 && found)) return live;  /* another type, expired: Python's */
+    if (found) {
+        d = HASH_SLOT(found, H_D);
+        ttl = HASH_SLOT(found, H_TTL);
+        if (!d || !ttl || !PyDict_CheckExact(d) || !PyDict_CheckExact(ttl) || PyDict_GET_SIZE(ttl)) return 0;
+        if (f->touch && PyDict_SetItem(f->atime, key, f->sec) < 0) return -1;
+    }
+    if (!(list = PyList_New((Py_ssize_t)nfields))) return -1;
+    for (q = first, j = 0; j < nfields; j++) {
+        PyObject *field, *v = NULL;
+        fast_bulk(f->raw, &q, f->end, &at, &len);  /* validated by the caller */
+        if (d) {
+            if (!(field = PyBytes_FromStringAndSize(f->raw + at, len))) { Py_DECREF(list); return -1; }
+            v = PyDict_GetItemWithError(d, field);
+            Py_DECREF(field);
+            if (!v && PyErr_Occurred()) { Py_DECREF(list); return -1; }
+        }
+        PyList_SET_ITEM(list, j, Py_NewRef(v ? v : Py_None));
+    }
+    {
+        PyObject *args[2] = {list, f->resp3 ? Py_True : Py_False};
+        *reply = reply_array(NULL, args, 2);
+    }
+    Py_DECREF(list);
+    if (*reply == Py_None) { Py_CLEAR(*reply); return 0; }  /* a value reply_array does not lay out */
+    return *reply ? 1 : -1;
+}
+
 /* HINCRBY key field n (hash_cmds.cmd_hincrby) of a field with an integer value in a
  * live hash without field TTLs: the new value stored (Hash.set of an existing
  * field, which a listpack's limits could make convert: then Python's).  A new
@@ -4095,7 +4131,7 @@ static int strings_loop(Fast *f, PyObject *names, long long slow_ns, PyObject *s
         if (!fn || (fn->argc > 0 ? fn->argc != argc : fn->argc < 0 && (argc < -fn->argc || argc % 2 == 0))) goto handler;
         reads = fn->kind == FAST_GET || fn->kind == FAST_MGET || fn->kind == FAST_LRANGE || fn->kind == FAST_GETBIT || fn->kind == FAST_GETRANGE ||
                 fn->kind == FAST_HGET || fn->kind == FAST_HGETALL || fn->kind == FAST_EXISTS || fn->kind == FAST_HEXISTS || fn->kind == FAST_TTL ||
-                fn->kind == FAST_CARD || fn->kind == FAST_SISMEMBER || fn->kind == FAST_ZSCORE;
+                fn->kind == FAST_CARD || fn->kind == FAST_SISMEMBER || fn->kind == FAST_ZSCORE || fn->kind == FAST_HMGET;
         if (!reads && !set_ok) goto handler;
         entry = NULL;
         if (names != Py_None) {  /* None: a split command's part, which the front counts */
@@ -4171,6 +4207,20 @@ static int strings_loop(Fast *f, PyObject *names, long long slow_ns, PyObject *s
             rc = fast_set_ttl(f, key, v_at, v_len, t_at, t_len, scale, &reply, &record);
             Py_DECREF(key);
             rc = log_effect(f, rc, record, &reply, &unlogged);  /* with its absolute time */
+        } else if (fn->kind == FAST_HMGET) {
+            Py_ssize_t first, vat, vlen;
+            long long j;
+            if (argc < 3) goto handler;
+            if (!fast_bulk(raw, &p, f->end, &key_at, &key_len)) break;
+            first = p;
+            for (j = 0; j < argc - 2; j++) {
+                if (!fast_bulk(raw, &p, f->end, &vat, &vlen)) break;
+            }
+            if (j < argc - 2) break;
+            key = key_object(f->data, raw + key_at, key_len);
+            if (!key) return -1;
+            rc = fast_hmget(f, key, first, argc - 2, &reply);
+            Py_DECREF(key);
         } else if (fn->kind == FAST_EXISTS || fn->kind == FAST_DEL) {
             Py_ssize_t first = p, kat, klen;
             long long j, live_keys = 0;
