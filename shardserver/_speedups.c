@@ -4149,7 +4149,7 @@ static int strings_loop(Fast *f, PyObject *names, long long slow_ns, PyObject *s
             if (j < 2 * pairs) break;
             rc = fast_mset(f, first, pairs);
             if (rc == 1) { reply = reply_ok; Py_INCREF(reply); }
-        } else if (fn->kind == FAST_PUSH || fn->kind == FAST_SADD || fn->kind == FAST_HSET) {
+        } else if (fn->kind == FAST_PUSH || fn->kind == FAST_SADD || fn->kind == FAST_HSET || fn->kind == FAST_HMGET) {  /* a key and values */
             Py_ssize_t first, vat, vlen;
             long long j;
             if (argc < 3 || (fn->kind == FAST_HSET && (argc < 4 || argc % 2))) goto handler;
@@ -4163,6 +4163,8 @@ static int strings_loop(Fast *f, PyObject *names, long long slow_ns, PyObject *s
             if (!key) return -1;
             if (fn->kind == FAST_PUSH) {
                 rc = fast_push(f, key, first, argc - 2, fn->sign > 0, &reply);
+            } else if (fn->kind == FAST_HMGET) {
+                rc = fast_hmget(f, key, first, argc - 2, &reply);
             } else if (fn->kind == FAST_HSET) {
                 rc = fast_hset(f, key, first, (argc - 2) / 2, &reply);
             } else {
@@ -4207,20 +4209,6 @@ static int strings_loop(Fast *f, PyObject *names, long long slow_ns, PyObject *s
             rc = fast_set_ttl(f, key, v_at, v_len, t_at, t_len, scale, &reply, &record);
             Py_DECREF(key);
             rc = log_effect(f, rc, record, &reply, &unlogged);  /* with its absolute time */
-        } else if (fn->kind == FAST_HMGET) {
-            Py_ssize_t first, vat, vlen;
-            long long j;
-            if (argc < 3) goto handler;
-            if (!fast_bulk(raw, &p, f->end, &key_at, &key_len)) break;
-            first = p;
-            for (j = 0; j < argc - 2; j++) {
-                if (!fast_bulk(raw, &p, f->end, &vat, &vlen)) break;
-            }
-            if (j < argc - 2) break;
-            key = key_object(f->data, raw + key_at, key_len);
-            if (!key) return -1;
-            rc = fast_hmget(f, key, first, argc - 2, &reply);
-            Py_DECREF(key);
         } else if (fn->kind == FAST_EXISTS || fn->kind == FAST_DEL) {
             Py_ssize_t first = p, kat, klen;
             long long j, live_keys = 0;
