@@ -2520,6 +2520,38 @@ static int fast_mset(Fast *f, Py_ssize_t first, long long pairs) {
     return 1;
 }
 
+/* the live value at key (borrowed; NULL and 1: no key; the callers check its type), 0: expired (Python's) */
+static int live_value(Fast *f, PyObject *key, PyObject **value) {
+    int expired;
+    if (!(*value = PyDict_GetItemWithError(f->data, key))) return PyErr_Occurred() ? -1 : 1;
+    if ((expired = fast_expired(f, key))) return expired < 0 ? -1 : 0;
+    return 1;
+}
+
+/* An AOF record made in C (a command logged by its effect): the RESP array of the n
+ * strings parts[i] of lens[i] bytes (a new reference) */
+static PyObject *record_of(int n, const char *const *parts, const Py_ssize_t *lens) {
+    Py_ssize_t size = 24;
+    PyObject *r;
+    char *w;
+    int i;
+    for (i = 0; i < n; i++) size += lens[i] + 26;
+    if (!(r = PyBytes_FromStringAndSize(NULL, size))) return NULL;
+    w = put_header(PyBytes_AS_STRING(r), '*', n);
+    for (i = 0; i < n; i++) w = fast_put_bulk(w, parts[i], lens[i]);
+    if (_PyBytes_Resize(&r, w - PyBytes_AS_STRING(r)) < 0) return NULL;
+    return r;
+}
+
+/* expires[key] = when (Database.set_expire); its digits into digits[24], their count in *nd.  0, or -1 */
+static int set_expiry(Fast *f, PyObject *key, long long when, char *digits, Py_ssize_t *nd) {
+    PyObject *o = PyLong_FromLongLong(when);
+    int rc = o ? PyDict_SetItem(f->expires, key, o) : -1;
+    Py_XDECREF(o);
+    *nd = snprintf(digits, 24, "%lld", when);
+    return rc;
+}
+
 /* The live value at key when it is a ``type`` (borrowed, in *value): 1; 0 when Python
  * must run the command (no such key: *value NULL; another type; an expired key,
  * which Python deletes); -1 with an exception. */
@@ -2756,8 +2788,6 @@ static int scan_remove(PyObject *big, PyObject *m) {
     return 0;
 }
 
-static PyObject *bulk_array(PyObject *self, PyObject *seq);
-
 static int fast_spop(Fast *f, PyObject *key, PyObject **reply, PyObject **record) {
     PyObject *found, *big, *items, *pos, *holes, *m;
     Py_ssize_t n, i;
@@ -2787,17 +2817,9 @@ static int fast_spop(Fast *f, PyObject *key, PyObject **reply, PyObject **record
     if (scan_remove(big, m) < 0) { Py_DECREF(m); return -1; }
     if (f->touch && PyDict_SetItem(f->atime, key, f->sec) < 0) { Py_DECREF(m); return -1; }
     {
-        PyObject *argv[3] = {NULL, key, m}, *list;
-        if (!(argv[0] = PyBytes_FromString("srem"))) { Py_DECREF(m); return -1; }
-        list = PyList_New(3);
-        if (list) {
-            int k;
-            for (k = 0; k < 3; k++) PyList_SET_ITEM(list, k, Py_NewRef(argv[k]));
-            *record = bulk_array(NULL, list);
-            Py_DECREF(list);
-        }
-        Py_DECREF(argv[0]);
-        if (!list || !*record) { Py_DECREF(m); return -1; }
+        const char *parts[3] = {"srem", PyBytes_AS_STRING(key), PyBytes_AS_STRING(m)};
+        Py_ssize_t lens[3] = {4, PyBytes_GET_SIZE(key), PyBytes_GET_SIZE(m)};
+        if (!(*record = record_of(3, parts, lens))) { Py_DECREF(m); return -1; }
     }
     *reply = bulk_reply(PyBytes_AS_STRING(m), PyBytes_GET_SIZE(m));
     Py_DECREF(m);
@@ -2866,33 +2888,24 @@ static int fast_pop(Fast *f, PyObject *key, int tail, PyObject **reply) {
  * reference).  A time that is not a positive integer or overflows (Python's
  * error) and an expired key (Python expires it first) are Python's. */
 static int fast_set_ttl(Fast *f, PyObject *key, Py_ssize_t v_at, Py_ssize_t v_len, Py_ssize_t t_at, Py_ssize_t t_len, long long scale, PyObject **reply, PyObject **record) {
-    PyObject *found, *value, *when_obj;
+    PyObject *found, *value;
     long long amount, when;
-    char digits[24], *w;
-    int nd;
+    char digits[24];
+    Py_ssize_t nd;
+    int rc;
     if (!lp_string2ll((const unsigned char *)f->raw + t_at, t_len, &amount) || amount <= 0 || amount > LLONG_MAX / scale) return 0;
     if (amount * scale > LLONG_MAX - f->ms) return 0;
     when = amount * scale + f->ms;
-    if (!(found = PyDict_GetItemWithError(f->data, key)) && PyErr_Occurred()) return -1;
-    if (found) {
-        int expired = fast_expired(f, key);
-        if (expired) return expired < 0 ? -1 : 0;
-    }
+    if ((rc = live_value(f, key, &found)) <= 0) return rc;  /* an expired key: Python expires it first */
     if (!(value = PyBytes_FromStringAndSize(f->raw + v_at, v_len))) return -1;
-    if (fast_store(f->data, f->expires, f->atime, f->by_slot, f->sec, key, value) < 0) { Py_DECREF(value); return -1; }
+    rc = fast_store(f->data, f->expires, f->atime, f->by_slot, f->sec, key, value);
     Py_DECREF(value);
-    if (!(when_obj = PyLong_FromLongLong(when))) return -1;
-    if (PyDict_SetItem(f->expires, key, when_obj) < 0) { Py_DECREF(when_obj); return -1; }
-    Py_DECREF(when_obj);
-    nd = snprintf(digits, sizeof digits, "%lld", when);
-    if (!(*record = PyBytes_FromStringAndSize(NULL, 5 * 24 + 3 + PyBytes_GET_SIZE(key) + v_len + 4 + nd))) return -1;
-    w = put_header(PyBytes_AS_STRING(*record), '*', 5);
-    w = fast_put_bulk(w, "SET", 3);
-    w = fast_put_bulk(w, PyBytes_AS_STRING(key), PyBytes_GET_SIZE(key));
-    w = fast_put_bulk(w, f->raw + v_at, v_len);
-    w = fast_put_bulk(w, "PXAT", 4);
-    w = fast_put_bulk(w, digits, nd);
-    if (_PyBytes_Resize(record, w - PyBytes_AS_STRING(*record)) < 0) return -1;
+    if (rc < 0 || set_expiry(f, key, when, digits, &nd) < 0) return -1;
+    {
+        const char *parts[5] = {"SET", PyBytes_AS_STRING(key), f->raw + v_at, "PXAT", digits};
+        Py_ssize_t lens[5] = {3, PyBytes_GET_SIZE(key), v_len, 4, nd};
+        if (!(*record = record_of(5, parts, lens))) return -1;
+    }
     *reply = Py_NewRef(reply_ok);
     return 1;
 }
@@ -3715,33 +3728,29 @@ static int fast_each_key(Fast *f, Py_ssize_t first, long long nkeys, int del, lo
 }
 
 static int fast_expire(Fast *f, PyObject *key, Py_ssize_t t_at, Py_ssize_t t_len, long long scale, PyObject **reply, PyObject **record) {
-    PyObject *found, *when_obj;
+    PyObject *found;
     long long amount, when;
-    char digits[24], *w;
-    int nd, expired;
+    char digits[24];
+    Py_ssize_t nd;
+    int rc;
     if (!lp_string2ll((const unsigned char *)f->raw + t_at, t_len, &amount)) return 0;
     if (amount > LLONG_MAX / scale || (scale > 1 && amount < -(LLONG_MAX / scale))) return 0;  /* the errors (2**63 / 1000 rounds as LLONG_MAX does) */
     when = amount * scale;
     if (when > LLONG_MAX - f->ms) return 0;
     when += f->ms;
-    if (!(found = PyDict_GetItemWithError(f->data, key))) {
-        if (PyErr_Occurred()) return -1;
+    if ((rc = live_value(f, key, &found)) <= 0) return rc;
+    if (!found) {
         *reply = int_reply(0);  /* no key: nothing changed, nothing to log */
         return *reply ? 2 : -1;
     }
-    if ((expired = fast_expired(f, key))) return expired < 0 ? -1 : 0;
     if (when <= f->ms) return 0;  /* the key goes: Python's */
     if (f->touch && PyDict_SetItem(f->atime, key, f->sec) < 0) return -1;
-    if (!(when_obj = PyLong_FromLongLong(when))) return -1;
-    if (PyDict_SetItem(f->expires, key, when_obj) < 0) { Py_DECREF(when_obj); return -1; }
-    Py_DECREF(when_obj);
-    nd = snprintf(digits, sizeof digits, "%lld", when);
-    if (!(*record = PyBytes_FromStringAndSize(NULL, 3 * 24 + 9 + PyBytes_GET_SIZE(key) + nd))) return -1;
-    w = put_header(PyBytes_AS_STRING(*record), '*', 3);
-    w = fast_put_bulk(w, "PEXPIREAT", 9);
-    w = fast_put_bulk(w, PyBytes_AS_STRING(key), PyBytes_GET_SIZE(key));
-    w = fast_put_bulk(w, digits, nd);
-    if (_PyBytes_Resize(record, w - PyBytes_AS_STRING(*record)) < 0) return -1;
+    if (set_expiry(f, key, when, digits, &nd) < 0) return -1;
+    {
+        const char *parts[3] = {"PEXPIREAT", PyBytes_AS_STRING(key), digits};
+        Py_ssize_t lens[3] = {9, PyBytes_GET_SIZE(key), nd};
+        if (!(*record = record_of(3, parts, lens))) return -1;
+    }
     *reply = int_reply(1);
     return *reply ? 1 : -1;
 }
@@ -3884,13 +3893,12 @@ static PyObject *double_reply(double v, int resp3) {
 static int fast_ttl(Fast *f, PyObject *key, long long scale, PyObject **reply) {
     PyObject *found, *when;
     long long left;
-    int expired;
-    if (!(found = PyDict_GetItemWithError(f->data, key))) {
-        if (PyErr_Occurred()) return -1;
+    int rc = live_value(f, key, &found);
+    if (rc <= 0) return rc;
+    if (!found) {
         *reply = int_reply(-2);
         return *reply ? 1 : -1;
     }
-    if ((expired = fast_expired(f, key))) return expired < 0 ? -1 : 0;
     if (f->touch && PyDict_SetItem(f->atime, key, f->sec) < 0) return -1;
     if (!(when = PyDict_GetItemWithError(f->expires, key))) {
         if (PyErr_Occurred()) return -1;
@@ -3901,6 +3909,15 @@ static int fast_ttl(Fast *f, PyObject *key, long long scale, PyObject **reply) {
     left -= f->ms;  /* > 0: the key is not expired */
     *reply = int_reply(scale == 1 ? left : (left + 500) / 1000);
     return *reply ? 1 : -1;
+}
+
+/* the dict of a set's members (a listpack's dict, a hashtable's ScanList positions), borrowed;
+ * NULL for an intset */
+static PyObject *set_dict(PyObject *set) {
+    PyObject *enc = SET_SLOT(set, S_ENC), *d;
+    if (enc == enc_listpack) return SET_SLOT(set, S_SMALL);
+    if (enc != enc_hashtable || !(d = SET_SLOT(set, S_BIG)) || Py_TYPE(d) != scanlist_type) return NULL;
+    return SCAN_SLOT(d, SC_POS);
 }
 
 /* SCARD, HLEN, LLEN, ZCARD key (``kind`` 1-4): len() of a live value of that type, 0 without one */
@@ -3914,15 +3931,8 @@ static int fast_card(Fast *f, PyObject *key, long long kind, PyObject **reply) {
         return *reply ? 1 : -1;
     }
     if (live <= 0) return live;
-    if (kind == 1) {  /* SetValue.__len__: the encoding's container (a ScanList: its positions) */
-        PyObject *enc = SET_SLOT(found, S_ENC);
-        counted = enc == enc_hashtable ? SET_SLOT(found, S_BIG) : enc == enc_listpack ? SET_SLOT(found, S_SMALL) : NULL;
-        if (counted && enc == enc_hashtable) counted = Py_TYPE(counted) == scanlist_type ? SCAN_SLOT(counted, SC_POS) : NULL;
-        if (!counted) return 0;  /* an intset: Python's */
-    } else {
-        counted = kind == 2 ? HASH_SLOT(found, H_D) : kind == 3 ? LIST_SLOT(found, L_ITEMS) : ZSET_SLOT(found, Z_SCORES);
-    }
-    if (!counted || (n = PyObject_Size(counted)) < 0) return counted ? -1 : 0;
+    counted = kind == 1 ? set_dict(found) : kind == 2 ? HASH_SLOT(found, H_D) : kind == 3 ? LIST_SLOT(found, L_ITEMS) : ZSET_SLOT(found, Z_SCORES);
+    if (!counted || (n = PyObject_Size(counted)) < 0) return counted ? -1 : 0;  /* (an intset: Python's) */
     if (f->touch && PyDict_SetItem(f->atime, key, f->sec) < 0) return -1;
     *reply = int_reply(n);
     return *reply ? 1 : -1;
@@ -3937,13 +3947,7 @@ static int fast_member(Fast *f, PyObject *key, Py_ssize_t m_at, Py_ssize_t m_len
         return *reply ? 1 : -1;
     }
     if (live <= 0) return live;
-    if (zscore) {
-        d = ZSET_SLOT(found, Z_SCORES);
-    } else {
-        PyObject *enc = SET_SLOT(found, S_ENC);
-        d = enc == enc_listpack ? SET_SLOT(found, S_SMALL) : enc == enc_hashtable ? SET_SLOT(found, S_BIG) : NULL;
-        if (d && enc == enc_hashtable) d = Py_TYPE(d) == scanlist_type ? SCAN_SLOT(d, SC_POS) : NULL;
-    }
+    d = zscore ? ZSET_SLOT(found, Z_SCORES) : set_dict(found);
     if (!d || !PyDict_CheckExact(d)) return 0;  /* an intset: Python's */
     if (f->touch && PyDict_SetItem(f->atime, key, f->sec) < 0) return -1;
     if (!(member = PyBytes_FromStringAndSize(f->raw + m_at, m_len))) return -1;
@@ -3998,14 +4002,6 @@ static int bit_offset(Fast *f, Py_ssize_t at, Py_ssize_t len, long long *offset)
     if (!lp_string2ll((const unsigned char *)f->raw + at, len, offset) || *offset < 0) return 0;
     if ((limit = proto_max_bulk_len(f)) < 0) return PyErr_Occurred() ? -1 : 0;
     return (*offset >> 3) < limit;
-}
-
-/* the live value at key (borrowed; NULL and 1: no key; the callers check its type), 0: expired (Python's) */
-static int live_value(Fast *f, PyObject *key, PyObject **value) {
-    int expired;
-    if (!(*value = PyDict_GetItemWithError(f->data, key))) return PyErr_Occurred() ? -1 : 1;
-    if ((expired = fast_expired(f, key))) return expired < 0 ? -1 : 0;
-    return 1;
 }
 
 static int fast_getbit(Fast *f, PyObject *key, Py_ssize_t o_at, Py_ssize_t o_len, PyObject **reply) {

@@ -541,7 +541,7 @@ class ZSetValue:
         return sys.getsizeof(self.scores) + sum(sys.getsizeof(m) for m in self.scores) + n * per
 
 
-try:  # the shard's C loop runs ZADD of one new member and one-item pops itself, as above
+try:  # the shard's C loop runs ZADD of one member (new or updated), ZSCORE, ZCARD and one-item pops itself, as above
     from shardserver._speedups import configure_zsets
 except ImportError:  # built without the C helpers: every ZADD and ZPOPMIN runs the Python above
     pass
