@@ -36,6 +36,18 @@ _SELECT0 = encode_command([b"SELECT", b"0"])
 CHUNK = 1 << 20
 
 
+def _load_reset() -> Callable[[bytearray], None]:
+    """Empty a bytearray: in C keeping its room (the shard refills it every batch), else ``clear``."""
+    try:
+        from shardserver._speedups import aof_buffer_reset
+    except ImportError:
+        return bytearray.clear
+    return aof_buffer_reset  # type: ignore[no-any-return]
+
+
+_reset = _load_reset()
+
+
 class AofWriter:
     """Appends records to one open file; the shard owns one at a time.
 
@@ -50,7 +62,9 @@ class AofWriter:
         self.size = os.fstat(self.fd).st_size  # of the current file
         self.policy = fsync
         self.timestamps = timestamps
-        self.buf: list[bytes] = []
+        # The records not yet written, in one buffer that the shard's C loop appends
+        # to as well; emptied in place, never replaced, so no caller holds a stale one.
+        self.buf = bytearray()
         self.db = 0  # the database the file's records apply to now
         self.error: OSError | None = None
         self.last_ts = 0
@@ -71,43 +85,49 @@ class AofWriter:
     # -- records -----------------------------------------------------------
     def add(self, db: int, argv: list[bytes]) -> None:
         if db != self.db:
-            self.buf.append(encode_command([b"SELECT", b"%d" % db]))
+            self.buf += encode_command([b"SELECT", b"%d" % db])
             self.db = db
-        self.buf.append(bulk_array(argv) or encode_command(argv))
+        self.buf += bulk_array(argv) or encode_command(argv)
 
     def add_group(self, db: int, argvs: list[list[bytes]]) -> None:
         """Records that must replay all or none."""
         if len(argvs) == 1:
             self.add(db, argvs[0])
             return
+        buf = self.buf
         if db != self.db:
-            self.buf.append(encode_command([b"SELECT", b"%d" % db]))
+            buf += encode_command([b"SELECT", b"%d" % db])
             self.db = db
-        self.buf.append(_MULTI)
-        self.buf.extend(encode_command(a) for a in argvs)
-        self.buf.append(_EXEC)
+        buf += _MULTI
+        for a in argvs:
+            buf += encode_command(a)
+        buf += _EXEC
 
     def pending(self) -> int:
-        return sum(map(len, self.buf))
+        return len(self.buf)
 
     # -- writing -----------------------------------------------------------
     def write(self) -> bool:
         """Write what is buffered to the OS (no fsync); False on an I/O error."""
         if not self.buf:
             return self.error is None or self._retry_sync()
+        data = self.buf
         if self.reselect:  # buffered records without a SELECT before them are db 0's
-            self.buf.insert(0, _SELECT0)
+            data[0:0] = _SELECT0
             self.reselect = False
         if self.timestamps:
             now = int(time.time())
             if now != self.last_ts:
-                self.buf.insert(0, b"#TS:%d\r\n" % now)
+                data[0:0] = b"#TS:%d\r\n" % now
                 self.last_ts = now
-        data = b"".join(self.buf)
         done = 0
         try:
             while done < len(data):
-                done += os.write(self.fd, data[done:] if done else data)
+                if not done:
+                    done = os.write(self.fd, data)
+                    continue
+                with memoryview(data) as view:
+                    done += os.write(self.fd, view[done:])
         except OSError as exc:
             self.error = exc
             if done:
@@ -119,11 +139,11 @@ class AofWriter:
                     pass
             self.size += done
             self.written += done
-            self.buf = [data[done:]]
+            del data[:done]
             return False
         self.size += done
         self.written += done
-        self.buf = []
+        _reset(data)
         self.error = None
         return True
 

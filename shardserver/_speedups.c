@@ -1946,13 +1946,29 @@ static int fast_store(PyObject *data, PyObject *expires, PyObject *atime, SlotIn
 }
 
 /* a write's AOF record (its own bytes) and its reply's index in parts */
+/*
+ * Append p[:n] to the AOF buffer (a bytearray, AofWriter.buf) in place.  It grows
+ * by doubling from 8 KiB, and aof_buffer_reset empties it keeping that room, so a
+ * batch's records cost a memcpy each, not an object and a join.
+ */
+static int aof_append(PyObject *log, const char *p, Py_ssize_t n) {
+    PyByteArrayObject *b = (PyByteArrayObject *)log;
+    Py_ssize_t size = Py_SIZE(b), need = size + n;
+    /* room counted from the allocation's start: a partial write's tail may begin past it */
+    if ((b->ob_start - b->ob_bytes) + need + 1 > b->ob_alloc) {
+        /* leaves at least need + 1 bytes from ob_start; refuses a buffer exported elsewhere */
+        if (PyByteArray_Resize(log, need < 4096 ? 8192 : need * 2) < 0) return -1;
+    }
+    Py_SET_SIZE(b, need);
+    b->ob_start[need] = '\0';
+    memcpy(b->ob_start + size, p, (size_t)n);
+    return 0;
+}
+
 static int fast_log(PyObject *log, PyObject *logged, PyObject *parts, const char *record_at, Py_ssize_t record_len) {
-    PyObject *record, *at;
+    PyObject *at;
     if (log == Py_None) return 0;
-    record = PyBytes_FromStringAndSize(record_at, record_len);
-    if (!record) return -1;
-    if (PyList_Append(log, record) < 0) { Py_DECREF(record); return -1; }
-    Py_DECREF(record);
+    if (aof_append(log, record_at, record_len) < 0) return -1;
     at = PyLong_FromSsize_t(PyList_GET_SIZE(parts));
     if (!at) return -1;
     if (PyList_Append(logged, at) < 0) { Py_DECREF(at); return -1; }
@@ -4370,7 +4386,7 @@ static PyObject *run_raw_runs(PyObject *self, PyObject *const *args, Py_ssize_t 
     long long log_db, ms, slow_ns;
     int writable;
     DbFields d = {-1, NULL, NULL, NULL, NULL, 0};
-    if (nargs != 14 || !PyList_Check(args[0]) || !PyList_Check(args[2]) || (args[3] != Py_None && !PyList_CheckExact(args[3])) || !PyDict_Check(args[8]) ||
+    if (nargs != 14 || !PyList_Check(args[0]) || !PyList_Check(args[2]) || (args[3] != Py_None && !PyByteArray_CheckExact(args[3])) || !PyDict_Check(args[8]) ||
         !PyList_CheckExact(args[10]) || !PyList_CheckExact(args[11]) || !PyList_CheckExact(args[12]) ||
         (args[13] != Py_None && (!PyTuple_CheckExact(args[13]) || PyTuple_GET_SIZE(args[13]) != PY_N || !PyDict_Check(PyTuple_GET_ITEM(args[13], PY_HANDLERS)) ||
                                  !PyAnySet_Check(PyTuple_GET_ITEM(args[13], PY_WRITES)) || !PyAnySet_Check(PyTuple_GET_ITEM(args[13], PY_READS)) ||
@@ -4969,6 +4985,24 @@ static PyObject *popcount(PyObject *self, PyObject *args) {
 
 /* stored_key(d, key): the object the dict d holds for the bytes key, or None
  * (not there, or the hint is off); for tests of the fast path's hint */
+/* aof_buffer_reset(buf): empty the AOF buffer, keeping up to 1 MiB of its room for the next batch */
+static PyObject *py_aof_buffer_reset(PyObject *self, PyObject *buf) {
+    PyByteArrayObject *b = (PyByteArrayObject *)buf;
+    (void)self;
+    if (!PyByteArray_CheckExact(buf)) {
+        PyErr_SetString(PyExc_TypeError, "aof_buffer_reset(): a bytearray is needed");
+        return NULL;
+    }
+    if (b->ob_exports > 0 || b->ob_alloc > (1 << 20)) {
+        if (PyByteArray_Resize(buf, 0) < 0) return NULL;  /* the usual way: frees the room */
+    } else if (b->ob_bytes) {
+        b->ob_start = b->ob_bytes;
+        Py_SET_SIZE(b, 0);
+        b->ob_bytes[0] = '\0';
+    }
+    Py_RETURN_NONE;
+}
+
 static PyObject *py_stored_key(PyObject *self, PyObject *args) {
     PyObject *d, *key, *found;
     Py_hash_t h;
@@ -4984,6 +5018,7 @@ static PyMethodDef module_methods[] = {
     {"item_bisect", (PyCFunction)(void (*)(void))item_bisect, METH_FASTCALL, "bisect_left/right of (score, member) in a sorted list of (float, bytes) tuples (their scores side by side in an optional array('d'))."},
     {"grisu2", grisu2, METH_O, "Valkey's (fpconv's) digits and decimal exponent of a finite non-zero double."},
     {"popcount", popcount, METH_VARARGS, "Set bits in bytes [start, end) of a bytes-like object."},
+    {"aof_buffer_reset", py_aof_buffer_reset, METH_O, "Empty an AOF buffer (bytearray), keeping its room for the next batch."},
     {"stored_key", py_stored_key, METH_VARARGS, "The key object a dict of bytes keys holds for key, or None (the fast path's lookup hint)."},
     {"format_double", format_double, METH_O, "Valkey's text of a double (resp.format_double), as bytes."},
     {"reply_array", (PyCFunction)(void (*)(void))reply_array, METH_FASTCALL, "RESP reply of a list/tuple of bytes, ints, floats, None and such lists, or None."},

@@ -200,3 +200,42 @@ def test_a_record_apply_refuses_is_corruption_at_its_offset(tmp_path: Path) -> N
         read_records(str(path), apply)
     assert exc.value.offset == len(encode_command([b"SET", b"z", b"0"]) + encode_command([b"MULTI"]) + encode_command([b"SET", b"d", b"4"]))
     assert exc.value.reason == "bad y"
+
+
+def test_the_buffer_is_emptied_in_place_across_writes(tmp_path: Path) -> None:
+    """The shard's C loop holds ``buf`` through a batch: a write must empty that very
+    object, never replace it, or records appended after the write would be lost."""
+    path = tmp_path / "a.aof"
+    w = AofWriter(str(path), "no")
+    buf = w.buf
+    expect: list[tuple[int, list[bytes]]] = []
+    for i in range(300):
+        argv = [b"SET", b"k%d" % i, b"v" * (i * 7)]
+        w.add(i % 3, argv)
+        expect.append((i % 3, argv))
+        if i % 7 == 0:
+            assert w.write()
+            assert w.buf is buf and w.pending() == 0
+    w.close()
+    assert _replay(path)[0] == expect
+
+
+def test_buffer_reset_keeps_room_and_refuses_an_exported_buffer() -> None:
+    from shardserver import _speedups  # .ci/run fails when a C helper is not built
+
+    buf = bytearray(b"x" * 5000)
+    del buf[:100]  # a start shifted inside the allocation
+    room = buf.__alloc__()
+    _speedups.aof_buffer_reset(buf)
+    assert buf == b"" and buf.__alloc__() == room
+    buf += b"abc"
+    assert buf == b"abc"
+    big = bytearray(3 << 20)
+    _speedups.aof_buffer_reset(big)
+    assert big == b"" and big.__alloc__() < 1 << 20  # a burst's room is given back
+    with memoryview(buf) as view:
+        with pytest.raises(BufferError):
+            _speedups.aof_buffer_reset(buf)
+        assert bytes(view) == b"abc"
+    with pytest.raises(TypeError):
+        _speedups.aof_buffer_reset(b"bytes")  # type: ignore[arg-type]

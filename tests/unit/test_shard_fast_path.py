@@ -59,7 +59,7 @@ class Harness:
             if writer is not None:  # what this message wrote to the file (and what a failed write left buffered)
                 with open(writer.path, "rb") as f:
                     f.seek(before)
-                    self.records.append(f.read() + b"".join(writer.buf))
+                    self.records.append(f.read() + bytes(writer.buf))
         return self.replies.pop()
 
     def state(self) -> Any:
@@ -392,6 +392,25 @@ def test_handlers_keep_the_c_loop_on_the_aof_database_and_current_dicts(pair: tu
     assert fast.run(0, wire.LENGTHS, cmds) == slow.run(0, wire.LENGTHS, cmds)
     assert fast.state() == slow.state()
     assert b"after" in fast.worker.keyspace.dbs[0].data and b"z" in fast.worker.keyspace.dbs[1].data
+
+
+@pytest.mark.parametrize("pair", [True], indirect=True, ids=["aof-on"])
+def test_the_c_loop_appends_after_records_a_partial_write_left(pair: tuple[Harness, Harness]) -> None:
+    """A write cut short leaves the buffer's tail with its start moved inside the
+    allocation; the C loop's records must follow that tail, not overwrite it."""
+    fast, slow = pair
+    for h in (fast, slow):
+        h.run(0, 0, [[b"SET", b"w", b"0"]])  # statistics entries
+        writer = h.worker.persist.writer
+        writer.buf = bytearray(b"#pad\r\n" * 1000)
+        del writer.buf[-24:]  # room for 24 bytes after the end: fewer than the first SET's 27
+        del writer.buf[:6]  # as AofWriter.write does after a partial write: a shifted start
+        assert writer.buf.__alloc__() == 6001 and len(writer.buf) == 6000 - 30
+    cmds = [[b"SET", b"a", b"1"], [b"SET", b"b", b"x" * 9000], [b"GET", b"a"]]
+    assert len(encode_command(cmds[0])) == 27
+    assert fast.run(0, 0, cmds) == slow.run(0, 0, cmds)
+    assert fast.records == slow.records
+    assert fast.records[-1] == b"#pad\r\n" * 995 + b"".join(encode_command(c) for c in cmds[:2])
 
 
 @pytest.mark.parametrize("pair", [True], indirect=True, ids=["aof-on"])
