@@ -2092,8 +2092,12 @@ static char *fast_put_bulk(char *q, const char *p, Py_ssize_t n) {
 
 /* A reply "$<n>\r\n<bytes>\r\n" of p[:n] (a new reference, NULL on an error) */
 static PyObject *bulk_reply(const char *p, Py_ssize_t n) {
-    PyObject *reply = PyBytes_FromStringAndSize(NULL, n + 26);
-    if (reply && _PyBytes_Resize(&reply, fast_put_bulk(PyBytes_AS_STRING(reply), p, n) - PyBytes_AS_STRING(reply)) < 0) return NULL;
+    /* sized exactly: "$", the length's digits, CRLF, the bytes, CRLF (a resize is a realloc) */
+    Py_ssize_t digits = 1, v;
+    PyObject *reply;
+    for (v = n; v >= 10; v /= 10) digits++;
+    reply = PyBytes_FromStringAndSize(NULL, 1 + digits + 2 + n + 2);
+    if (reply) fast_put_bulk(PyBytes_AS_STRING(reply), p, n);
     return reply;
 }
 
@@ -2103,13 +2107,38 @@ static PyObject *int_reply(long long v) {
     return PyBytes_FromStringAndSize(digits, put_header(digits, ':', v) - digits);
 }
 
+/*
+ * The hashes the prefetch window computed, for key_object to take instead of
+ * hashing the same key again.  An entry is the key's place in a raw run (pointer
+ * and length) and run_raw_runs empties the cache when it starts and returns, so
+ * every place cached is inside a raw bytes object its runs hold alive and
+ * unchanged: a match is the same bytes, hence the same hash.
+ */
+#define HASH_CACHE PREFETCH_WINDOW
+static struct { const char *at; Py_ssize_t len; Py_hash_t h; } hash_cache[HASH_CACHE];
+static int hash_cache_n, hash_cache_next;
+
+static void hash_cache_clear(void) { hash_cache_n = hash_cache_next = 0; }
+
+static Py_hash_t key_hash(const char *p, Py_ssize_t n) {
+    int i, j;
+    /* keys are looked up in the order they were hashed: the next entry is the likely one */
+    for (j = 0, i = hash_cache_next; j < hash_cache_n; j++, i = i + 1 == hash_cache_n ? 0 : i + 1) {
+        if (hash_cache[i].at == p && hash_cache[i].len == n) {
+            hash_cache_next = i + 1 == hash_cache_n ? 0 : i + 1;
+            return hash_cache[i].h;
+        }
+    }
+    return _Py_HashBytes(p, n);
+}
+
 /* A command's key p[:n] as an object (a new reference): the one data already
  * holds when stored_key finds it, so that the lookups of data, the access
  * times and the TTLs match it by identity, else a new bytes object. */
 static PyObject *key_object(PyObject *data, const char *p, Py_ssize_t n) {
 #ifdef HAVE_DICT_PREFETCH
     if (stored_key_ok) {
-        Py_hash_t h = _Py_HashBytes(p, n);
+        Py_hash_t h = key_hash(p, n);
         PyObject *key = stored_key(data, p, n, h);
         if (key) {
             Py_INCREF(key);
@@ -3474,7 +3503,13 @@ static Py_ssize_t hash_window(const char *raw, Py_ssize_t pos, Py_ssize_t end, P
         if (len[0] == 4 && (raw[at[0]] | 0x20) == 'm' && (raw[at[0] + 2] | 0x20) == 'e' && (raw[at[0] + 3] | 0x20) == 't')
             every = (raw[at[0] + 1] | 0x20) == 'g' ? 1 : (raw[at[0] + 1] | 0x20) == 's' ? 2 : 0;
         for (j = 1; j < argc && *n < PREFETCH_WINDOW; j++) {
-            if (j == 1 || every == 1 || (every == 2 && j % 2 == 1)) hs[(*n)++] = _Py_HashBytes(raw + at[j], len[j]);
+            if (j == 1 || every == 1 || (every == 2 && j % 2 == 1)) {
+                hs[*n] = _Py_HashBytes(raw + at[j], len[j]);
+                hash_cache[*n].at = raw + at[j];
+                hash_cache[*n].len = len[j];
+                hash_cache[*n].h = hs[*n];
+                (*n)++;
+            }
         }
         if (j < argc) break;  /* this command's keys did not all fit */
         pos = next;
@@ -3499,6 +3534,8 @@ static Py_ssize_t prefetch_window(Fast *f, Py_ssize_t pos) {
     Py_hash_t hs[PREFETCH_WINDOW];
     int n = 0;
     pos = hash_window(f->raw, pos, f->end, hs, &n);
+    hash_cache_n = n;
+    hash_cache_next = 0;
     prefetch_hashes(f, hs, n);
     return pos;
 #else
@@ -4108,10 +4145,74 @@ static int log_effect(Fast *f, int rc, PyObject *record, PyObject **reply, int *
     return rc;
 }
 
+/*
+ * A run's statistics, summed in C while consecutive commands share a name and
+ * added to the entry ([calls, nanos, failed, rejected, histogram]) when the
+ * name changes, before a Python handler runs (it may read or reset them) and
+ * when the loop returns: two int objects per command cost more than its GET.
+ */
+typedef struct {
+    PyObject *entry;  /* borrowed from ``names``; NULL: nothing pending */
+    long long nanos;
+    uint64_t touched;  /* the histogram buckets with a count below */
+    long long hist[64];
+} StatAcc;
+
+static int acc_flush(StatAcc *acc) {
+    PyObject *entry = acc->entry, *hist;
+    int rc = 0;
+    if (!entry) return 0;
+    acc->entry = NULL;
+    hist = PyList_GET_ITEM(entry, 4);
+    if (list_add(entry, 1, acc->nanos) < 0) rc = -1;
+    acc->nanos = 0;
+    while (acc->touched) {
+        int b = __builtin_ctzll(acc->touched);
+        acc->touched &= acc->touched - 1;
+        if (rc == 0 && list_add(hist, b, acc->hist[b]) < 0) rc = -1;
+        acc->hist[b] = 0;
+    }
+    return rc;
+}
+
+static int acc_add(StatAcc *acc, PyObject *entry, long long took) {
+    int b = bit_length(took);
+    if (acc->entry != entry) {
+        if (acc_flush(acc) < 0) return -1;
+        acc->entry = entry;
+    }
+    acc->nanos += took;
+    acc->hist[b]++;
+    acc->touched |= (uint64_t)1 << b;
+    return 0;
+}
+
+static int strings_loop_body(Fast *f, PyObject *names, long long slow_ns, PyObject *slow, PyObject *conn_id, Py_ssize_t *pos_io, Py_ssize_t *count_io, StatAcc *acc);
+
 /* The fast path's loop over f->raw from *pos_io (see above), for the client
  * ``conn_id``.  0, or -1 with an exception. */
 static int strings_loop(Fast *f, PyObject *names, long long slow_ns, PyObject *slow, PyObject *conn_id, Py_ssize_t *pos_io, Py_ssize_t *count_io) {
+    StatAcc acc;
+    int rc;
+    acc.entry = NULL;
+    acc.nanos = 0;
+    acc.touched = 0;
+    memset(acc.hist, 0, sizeof acc.hist);
+    rc = strings_loop_body(f, names, slow_ns, slow, conn_id, pos_io, count_io, &acc);
+    if (rc < 0 && acc.entry) {  /* keep the commands that ran counted, and the error */
+        PyObject *type, *value, *tb;
+        PyErr_Fetch(&type, &value, &tb);
+        if (acc_flush(&acc) < 0) PyErr_Clear();
+        PyErr_Restore(type, value, tb);
+        return -1;
+    }
+    return rc < 0 ? -1 : acc_flush(&acc);
+}
+
+static int strings_loop_body(Fast *f, PyObject *names, long long slow_ns, PyObject *slow, PyObject *conn_id, Py_ssize_t *pos_io, Py_ssize_t *count_io, StatAcc *acc) {
     Py_ssize_t pos = *pos_io, count = 0, prefetched = f->prefetched;
+    struct fast_name *last_fn = NULL;  /* the name whose statistics entry is last_entry */
+    PyObject *last_entry = NULL;
     long long t0;
     t0 = now_ns();
     while (pos < f->end) {
@@ -4147,7 +4248,13 @@ static int strings_loop(Fast *f, PyObject *names, long long slow_ns, PyObject *s
         if (!reads && !set_ok) goto handler;
         entry = NULL;
         if (names != Py_None) {  /* None: a split command's part, which the front counts */
-            entry = fast_entry(names, fn->obj);
+            if (fn == last_fn) {
+                entry = last_entry;
+            } else {
+                entry = fast_entry(names, fn->obj);
+                last_fn = fn;
+                last_entry = entry;
+            }
             if (!entry) { if (PyErr_Occurred()) return -1; break; }  /* Python creates the entry */
         }
         if (fn->kind == FAST_MGET) {
@@ -4313,7 +4420,7 @@ static int strings_loop(Fast *f, PyObject *names, long long slow_ns, PyObject *s
         t1 = now_ns();
         took = t1 - t0;
         t0 = t1;
-        if (entry && (list_add(entry, 1, took) < 0 || list_add(PyList_GET_ITEM(entry, 4), bit_length(took), 1) < 0)) { Py_DECREF(reply); return -1; }
+        if (entry && acc_add(acc, entry, took) < 0) { Py_DECREF(reply); return -1; }
         if (entry && took >= slow_ns) {
             PyObject *argv = fast_argv(raw, pos, f->end, fn->obj), *item;
             if (!argv) { Py_DECREF(reply); return -1; }
@@ -4328,6 +4435,9 @@ static int strings_loop(Fast *f, PyObject *names, long long slow_ns, PyObject *s
         continue;
     handler:  /* not one the fast path takes (nothing changed): its Python handler, from here */
         if (!f->py) break;
+        /* the handler may read the statistics or reset them (replacing the entries) */
+        if (acc_flush(acc) < 0) return -1;
+        last_fn = NULL;
         rc = py_command(f, names, slow_ns, slow, conn_id, pos, &p, &t0);
         if (rc < 0) return -1;
         if (rc == 0) break;
@@ -4372,6 +4482,8 @@ static Py_ssize_t prefetch_runs(Fast *f, PyObject *runs, Py_ssize_t i, long db) 
         if (hash_window(PyBytes_AS_STRING(raw), 0, PyBytes_GET_SIZE(raw), hs, &n) < PyBytes_GET_SIZE(raw)) break;
     }
     if (PyErr_Occurred()) PyErr_Clear();  /* an out-of-range int: not prefetched, and the run loop reports it */
+    hash_cache_n = n;
+    hash_cache_next = 0;
     prefetch_hashes(f, hs, n);
     return j;
 #else
@@ -4380,7 +4492,18 @@ static Py_ssize_t prefetch_runs(Fast *f, PyObject *runs, Py_ssize_t i, long db) 
 #endif
 }
 
+static PyObject *run_raw_runs_impl(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
+
+/* The entry: the hash cache holds places in this call's runs only (see key_hash). */
 static PyObject *run_raw_runs(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    PyObject *result;
+    hash_cache_clear();
+    result = run_raw_runs_impl(self, args, nargs);
+    hash_cache_clear();
+    return result;
+}
+
+static PyObject *run_raw_runs_impl(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     PyObject *runs, *dbs, *log, *names, *out, *finals, *slow, *sec, *result = NULL;
     Py_ssize_t i, nruns, ops = 0, covered;
     long long log_db, ms, slow_ns;

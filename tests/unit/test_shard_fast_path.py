@@ -293,6 +293,25 @@ def test_slow_log_and_histogram_see_fast_path_commands(pair: tuple[Harness, Harn
     assert sum(fast.worker.stats.commands["set"][4]) == 2 and sum(fast.worker.stats.commands["get"][4]) == 2
 
 
+def test_the_c_loop_sums_each_command_into_its_statistics(pair: tuple[Harness, Harness], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The C loop adds a run's times when the name changes, before a handler, and at
+    its end: calls (the histogram's sum) are exact, and the nanoseconds added agree
+    with the buckets counted (bucket b holds times of b bits)."""
+    fast, _ = pair
+    taken = _count_c_commands(monkeypatch)
+    fast.run(0, 0, [[b"GET", b"a"], [b"SET", b"a", b"1"], [b"set", b"a", b"1"], [b"TYPE", b"a"]])  # the entries
+    commands = fast.worker.stats.commands
+    before = {name: (commands[name][1], list(commands[name][4])) for name in ("get", "set", "type")}
+    cmds = [[b"GET", b"a"]] * 5 + [[b"SET", b"a", b"2"]] * 3 + [[b"TYPE", b"a"]] + [[b"GET", b"a"]] * 4 + [[b"set", b"b", b"3"], [b"GET", b"b"]]
+    fast.run(0, 0, cmds)
+    assert taken[-1] == len(cmds)  # all in the C loop (TYPE through its handler)
+    for name, calls in (("get", 10), ("set", 4), ("type", 1)):
+        nanos, hist = commands[name][1] - before[name][0], [a - b for a, b in zip(commands[name][4], before[name][1], strict=True)]
+        assert sum(hist) == calls, name
+        low = sum(c << (b - 1) for b, c in enumerate(hist) if b)
+        assert low <= nanos < sum(c << b for b, c in enumerate(hist)) + (hist[0] == calls), (name, nanos, hist)
+
+
 def _count_c_commands(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """From now on, how many commands each run_raw_runs call ran (appended per call)."""
     taken: list[int] = []
