@@ -207,6 +207,10 @@ class Blocking:
         cell[0] = encode(value, conn.resp3)
         fr = self.front
         fr.reply_ready(conn)
+        stat, conn.block_stat = conn.block_stat, None
+        if stat is not None and stat is not COUNT_AT_END:  # (the mark alone: not a command _timed ran)
+            # an error of its own is a failed call; CLIENT UNBLOCK's error is counted by unblock
+            fr.cmdstats.record(stat[0], stat[1], failed=isinstance(value, ErrorReply) and value.text != errors.UNBLOCKED)
         # counted now, not when dispatched: a blocked client's CLIENT LIST tot-cmds and
         # INFO's total_commands_processed include its command once it is done, as in Valkey
         conn.tot_cmds += 1
@@ -256,6 +260,7 @@ class Blocking:
         cell: list[Any] = [None]
         conn.pending.append(cell)
         conn.blocked = True
+        _count_at_end(conn, blocker)
         db = conn.db
         keys = blocker.keys
         shards = {self.owner(k) for k in keys}
@@ -273,6 +278,7 @@ class Blocking:
         cell: list[Any] = [None]
         conn.pending.append(cell)
         conn.blocked = True
+        _count_at_end(conn, blocker)
         db = conn.db
         assert blocker.dst is not None and blocker.move is not None
         src = blocker.keys[0]
@@ -292,6 +298,7 @@ class Blocking:
         cell: list[Any] = [None]
         conn.pending.append(cell)
         conn.blocked = True
+        _count_at_end(conn, blocker)
         db = conn.db
 
         async def run() -> None:
@@ -520,6 +527,7 @@ class Blocking:
 
     def drop(self, conn: ClientConnection) -> None:
         """The client disconnected, was killed or RESET: it stops waiting."""
+        conn.block_stat = None  # not counted: Valkey counts a blocked command only when it completes
         waiter = self.waiters.get(conn.id)
         if waiter is not None:
             self._finish(waiter, None)
@@ -539,6 +547,15 @@ class Blocking:
 
 
 _BLOCKED = object()
+
+# conn.block_stat while a command that waits on keys starts: Front._timed then keeps its
+# statistics for Blocking.fill instead of counting them (WAIT and WAITAOF, which wait on
+# no key, Valkey counts when they are called, and so does _timed)
+COUNT_AT_END = ("", 0)
+
+
+def _count_at_end(conn: ClientConnection, blocker: Blocker) -> None:
+    conn.block_stat = COUNT_AT_END if blocker.keys else None
 
 
 def move_across(

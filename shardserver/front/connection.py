@@ -90,6 +90,8 @@ class ClientConnection(ConnBase, asyncio.Protocol):
         # in a blocking command (its attempt or its wait): later commands wait, as in Valkey
         self.blocked = False
         self.deferred: tuple[bool, list[Any]] | None = None  # (routed?, items) held back meanwhile
+        # a blocking command's statistics (name, front nanoseconds), counted when it completes
+        self.block_stat: tuple[str, int] | None = None
 
     # -- asyncio.Protocol --------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:

@@ -35,6 +35,7 @@ from shardserver.cmdstats import CommandStats, SlowLog
 from shardserver.commands.table import ALL, FRONT, SCAN, SINGLE, TABLE, Command
 from shardserver.config import DIRECTIVES, Config, ConfigError, canonical_name
 from shardserver.errors import CommandError
+from shardserver.front.blocking import COUNT_AT_END
 from shardserver.front.connection import (
     BufferPeaks,
     ClientConnection,
@@ -399,7 +400,12 @@ class Front(FrontBase):
         t0 = time.perf_counter_ns()
         ok = run(conn, spec, argv)
         took = time.perf_counter_ns() - t0
-        self.cmdstats.record(spec.fullname, took, failed=not ok)
+        if conn.block_stat is COUNT_AT_END:
+            # it waits on keys: counted when it completes (Blocking.fill), as Valkey counts
+            # it, and never when the client goes away meanwhile
+            conn.block_stat = (spec.fullname, took)
+        else:
+            self.cmdstats.record(spec.fullname, took, failed=not ok)
         if took >= self._slow_ns:
             self.slowlog.maybe_add(took // 1000, argv, conn.id)
             self.cmdstats.note_latency("command", took // 1_000_000, int(self.config.get("latency-monitor-threshold")))

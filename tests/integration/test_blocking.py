@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import redis
 
+from shardserver.resp import encode_command
 from tests.differential.conftest import HIGH_KEYS, LOW_KEYS
 from tests.servers import ServerProc, shardserver
 
@@ -385,6 +386,59 @@ def test_blocked_client_counters_as_valkey_shows_them(server: ServerProc) -> Non
     with valkey() as vport:
         theirs = _blocking_counters(vport)
     assert ours == theirs
+
+
+def _blocked_command_stats(port: int) -> list[Any]:
+    """commandstats of blocking commands (lists, a sorted set) that block and then: lose their client, are served
+    after CONFIG RESETSTAT, or fail on a key of another type (calls, failed, rejected)."""
+    r = redis.Redis(port=port, socket_timeout=20)
+    r.flushall()
+    r.set(H, "a string")
+    seen: list[Any] = []
+
+    def counts(name: str) -> Any:
+        stats = r.info("commandstats").get(f"cmdstat_{name}")
+        return None if stats is None else (stats["calls"], stats["failed_calls"], stats["rejected_calls"])
+
+    lists = (("BLPOP", L, "0"), ("BRPOP", L, "0"), ("BLMPOP", "0", "1", L, "LEFT"), ("BLMOVE", L, L + b"x", "LEFT", "RIGHT", "0"))
+    for args in (*lists, ("BZPOPMIN", L, "0")):
+        name = str(args[0]).lower()
+        r.config_resetstat()
+        gone = socket.create_connection(("127.0.0.1", port))  # a raw socket: redis-py would retry
+        gone.sendall(encode_command([a if isinstance(a, bytes) else a.encode() for a in args]))
+        wait_blocked(r, 1)
+        gone.close()  # the client goes away while blocked: never counted
+        wait_blocked(r, 0)
+        seen.append((name, "client gone", counts(name)))
+        served = Call(port, *args)
+        wait_blocked(r, 1)
+        r.config_resetstat()  # counted when it completes, so after the reset
+        if args[0] == "BZPOPMIN":
+            r.zadd(L, {"m": 1})
+        else:
+            r.rpush(L, "v")
+        served.result()
+        seen.append((name, "served after a reset", counts(name)))
+        r.config_resetstat()
+        with pytest.raises(redis.ResponseError, match="^WRONGTYPE"):
+            r.execute_command(*[H if a == L else a for a in args])
+        seen.append((name, "wrong type", counts(name)))
+        served.client.close()
+    r.close()
+    return seen
+
+
+def test_blocked_commands_count_when_they_complete_as_valkey(server: ServerProc) -> None:
+    """Valkey counts a blocking command in commandstats when it completes: not at all when
+    its client disconnects while blocked, after a CONFIG RESETSTAT made meanwhile, and as
+    a failed call when its key holds another type; the same run on both servers."""
+    from tests.servers import valkey
+
+    ours = _blocked_command_stats(server.port)
+    with valkey() as vport:
+        theirs = _blocked_command_stats(vport)
+    assert ours == theirs
+    assert ("blpop", "client gone", None) in theirs  # the run reaches what it is about
 
 
 def test_client_list_shows_output_a_slow_reader_has_not_taken(server: ServerProc, r: redis.Redis) -> None:
