@@ -1310,15 +1310,7 @@ static void dict_prefetch(DictKeys311 *k, const Py_hash_t *hs, int n, int stage)
 #ifdef HAVE_DICT_PREFETCH
 static int stored_key_ok = 0;
 
-static DictEntry311 *stored_entry(PyObject *d, const char *p, Py_ssize_t n, Py_hash_t h);
-
 static PyObject *stored_key(PyObject *d, const char *p, Py_ssize_t n, Py_hash_t h) {
-    DictEntry311 *e = stored_entry(d, p, n, h);
-    return e ? e->me_key : NULL;
-}
-
-/* the entry of stored_key's key (its value beside it), or NULL */
-static DictEntry311 *stored_entry(PyObject *d, const char *p, Py_ssize_t n, Py_hash_t h) {
     DictKeys311 *k;
     DictEntry311 *entries;
     size_t mask, perturb = (size_t)h, i, probes;
@@ -1336,7 +1328,7 @@ static DictEntry311 *stored_entry(PyObject *d, const char *p, Py_ssize_t n, Py_h
             if (ix >= k->dk_nentries) return NULL;  /* not the layout assumed */
             key = entries[ix].me_key;
             if (entries[ix].me_hash == h && key && PyBytes_CheckExact(key) && PyBytes_GET_SIZE(key) == n && memcmp(PyBytes_AS_STRING(key), p, (size_t)n) == 0)
-                return &entries[ix];
+                return key;
         }
         perturb >>= 5;  /* PERTURB_SHIFT */
         i = mask & (i * 5 + perturb + 1);
@@ -2126,16 +2118,7 @@ static PyObject *int_reply(long long v) {
 static struct { const char *at; Py_ssize_t len; Py_hash_t h; } hash_cache[HASH_CACHE];
 static int hash_cache_n, hash_cache_next;
 
-/*
- * The fields of the hash commands in the window (HSET, HGET, HMGET, HEXISTS,
- * HINCRBY): their places, their key's index in the window and (once
- * prefetch_fields found their hash's dict) their hash, for prefetch_fields and
- * field_object.  Refilled with each window, emptied with hash_cache.
- */
-static struct { const char *at; Py_ssize_t len; int key; Py_hash_t h; } field_places[HASH_CACHE];
-static int n_fields;
-
-static void hash_cache_clear(void) { hash_cache_n = hash_cache_next = n_fields = 0; }
+static void hash_cache_clear(void) { hash_cache_n = hash_cache_next = 0; }
 
 static Py_hash_t key_hash(const char *p, Py_ssize_t n) {
     int i, j;
@@ -2170,24 +2153,6 @@ static PyObject *key_object(PyObject *data, const char *p, Py_ssize_t n) {
     }
 #endif
     return PyBytes_FromStringAndSize(p, n);
-}
-
-/* A hash command's field p[:n] as a new bytes object, with the hash prefetch_fields
- * computed for that place already cached in it (the place is in a live raw run,
- * as for key_hash). */
-static PyObject *field_object(const char *p, Py_ssize_t n) {
-    PyObject *field = PyBytes_FromStringAndSize(p, n);
-    int i;
-    for (i = 0; field && i < n_fields; i++) {
-        if (field_places[i].at == p && field_places[i].len == n) {
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
-            if (field_places[i].h != -1) ((PyBytesObject *)field)->ob_shash = field_places[i].h;
-#pragma GCC diagnostic pop
-            break;
-        }
-    }
-    return field;
 }
 
 /* -- LCS: the table of strings.lcs_reply, dp[i][j] = LCS length of a[:i], b[:j] ----
@@ -2810,7 +2775,7 @@ static int fast_hset(Fast *f, PyObject *key, Py_ssize_t first, long long pairs, 
         PyObject *field, *value;
         int has, rc = 0;
         fast_bulk(f->raw, &q, f->end, &at, &len);
-        field = field_object(f->raw + at, len);
+        field = PyBytes_FromStringAndSize(f->raw + at, len);
         fast_bulk(f->raw, &q, f->end, &at, &len);
         value = field ? PyBytes_FromStringAndSize(f->raw + at, len) : NULL;
         if (!value) { Py_XDECREF(field); return -1; }
@@ -3529,43 +3494,14 @@ out:
 #ifdef HAVE_DICT_PREFETCH
 /* hashes of the keys of the commands from raw[pos] on, at most PREFETCH_WINDOW - *n
  * more into hs; returns where it stopped (end: every command's keys taken) */
-
-/* p[:n] is the lower-case name ``lower`` in any case */
-static int name_is(const char *p, Py_ssize_t n, const char *lower) {
-    Py_ssize_t i;
-    for (i = 0; i < n; i++)
-        if (!lower[i] || (p[i] | 0x20) != lower[i]) return 0;
-    return lower[n] == 0;
-}
-
-/* 0: not a hash field command; else the first field's argument and the step between fields
- * (HSET 2: fields and values alternate; HMGET 1: every argument; the others: one field) */
-static int hash_fields(const char *name, Py_ssize_t n, int *step) {
-    if (n < 4 || (name[0] | 0x20) != 'h') return 0;
-    *step = 0;
-    if (name_is(name, n, "hset")) *step = 2;
-    else if (name_is(name, n, "hmget")) *step = 1;
-    else if (!name_is(name, n, "hget") && !name_is(name, n, "hexists") && !name_is(name, n, "hincrby")) return 0;
-    return 2;
-}
-
 static Py_ssize_t hash_window(const char *raw, Py_ssize_t pos, Py_ssize_t end, Py_hash_t *hs, int *n) {
     while (pos < end && *n < PREFETCH_WINDOW) {
         Py_ssize_t at[SCAN_ARGS], len[SCAN_ARGS], next;
-        int argc = scan_command(raw, pos, end, LLONG_MAX, at, len, &next), j, step, first;
+        int argc = scan_command(raw, pos, end, LLONG_MAX, at, len, &next), j;
         int every = 0;  /* 1: MGET, every argument a key; 2: MSET, every other one */
         if (argc < 2) break;
         if (len[0] == 4 && (raw[at[0]] | 0x20) == 'm' && (raw[at[0] + 2] | 0x20) == 'e' && (raw[at[0] + 3] | 0x20) == 't')
             every = (raw[at[0] + 1] | 0x20) == 'g' ? 1 : (raw[at[0] + 1] | 0x20) == 's' ? 2 : 0;
-        if ((first = hash_fields(raw + at[0], len[0], &step))) {
-            for (j = first; j < argc && n_fields < PREFETCH_WINDOW; j += step ? step : argc) {
-                field_places[n_fields].at = raw + at[j];
-                field_places[n_fields].len = len[j];
-                field_places[n_fields].key = *n;  /* the key's hash goes there, just below */
-                field_places[n_fields].h = -1;    /* hashed by prefetch_fields when its hash is found */
-                n_fields++;
-            }
-        }
         for (j = 1; j < argc && *n < PREFETCH_WINDOW; j++) {
             if (j == 1 || every == 1 || (every == 2 && j % 2 == 1)) {
                 hs[*n] = _Py_HashBytes(raw + at[j], len[j]);
@@ -3579,37 +3515,6 @@ static Py_ssize_t hash_window(const char *raw, Py_ssize_t pos, Py_ssize_t end, P
         pos = next;
     }
     return pos;
-}
-
-/* Second level: each field of the window's hash commands in its hash's dict (a
- * 100k-field hash misses the cache on every field).  The key's entry was
- * prefetched by prefetch_hashes; only reads, only hints, as there. */
-static void prefetch_fields(Fast *f) {
-    DictKeys311 *dk[PREFETCH_WINDOW], *last = NULL;
-    Py_hash_t fh[PREFETCH_WINDOW];
-    int i, m = 0, stage, last_kx = -1;
-    if (!n_fields || !hash_type) return;
-    for (i = 0; i < n_fields; i++) {
-        int kx = field_places[i].key;
-        if (kx >= hash_cache_n) continue;  /* its key did not fit in the window */
-        /* the commands of a run often share their key: its dict is found once */
-        if (last_kx < 0 || hash_cache[kx].h != hash_cache[last_kx].h || hash_cache[kx].len != hash_cache[last_kx].len ||
-            memcmp(hash_cache[kx].at, hash_cache[last_kx].at, (size_t)hash_cache[kx].len) != 0) {
-            DictEntry311 *e = stored_entry(f->data, hash_cache[kx].at, hash_cache[kx].len, hash_cache[kx].h);
-            PyObject *v, *d;
-            last = NULL;
-            last_kx = kx;
-            if (e && (v = e->me_value) && Py_TYPE(v) == hash_type && (d = HASH_SLOT(v, H_D)) && PyDict_CheckExact(d) &&
-                PyDict_GET_SIZE(d) >= 1024)  /* a smaller dict stays in the cache */
-                last = prefetchable(d);
-        }
-        if (!last) continue;
-        dk[m] = last;
-        fh[m++] = field_places[i].h = _Py_HashBytes(field_places[i].at, field_places[i].len);
-    }
-    for (stage = 0; stage < 3; stage++)
-        for (i = 0; i < m; i++) dict_prefetch(dk[i], &fh[i], 1, stage);
-    __asm__ __volatile__("" ::: "memory");
 }
 
 static void prefetch_hashes(Fast *f, const Py_hash_t *hs, int n) {
@@ -3628,12 +3533,10 @@ static Py_ssize_t prefetch_window(Fast *f, Py_ssize_t pos) {
 #ifdef HAVE_DICT_PREFETCH
     Py_hash_t hs[PREFETCH_WINDOW];
     int n = 0;
-    n_fields = 0;
     pos = hash_window(f->raw, pos, f->end, hs, &n);
     hash_cache_n = n;
     hash_cache_next = 0;
     prefetch_hashes(f, hs, n);
-    prefetch_fields(f);
     return pos;
 #else
     (void)f;
@@ -3922,7 +3825,7 @@ static int fast_hget(Fast *f, PyObject *key, Py_ssize_t fld_at, Py_ssize_t fld_l
     if (!d || !ttl || !PyDict_CheckExact(d) || !PyDict_CheckExact(ttl) || PyDict_GET_SIZE(ttl)) return 0;
     if (f->touch && PyDict_SetItem(f->atime, key, f->sec) < 0) return -1;
     if (all != 1) {
-        if (!(field = field_object(f->raw + fld_at, fld_len))) return -1;
+        if (!(field = PyBytes_FromStringAndSize(f->raw + fld_at, fld_len))) return -1;
         v = PyDict_GetItemWithError(d, field);
         Py_DECREF(field);
         if (!v && PyErr_Occurred()) return -1;
@@ -3975,7 +3878,7 @@ static int fast_hmget(Fast *f, PyObject *key, Py_ssize_t first, long long nfield
         PyObject *field, *v = NULL;
         fast_bulk(f->raw, &q, f->end, &at, &len);  /* validated by the caller */
         if (d) {
-            if (!(field = field_object(f->raw + at, len))) { Py_DECREF(list); return -1; }
+            if (!(field = PyBytes_FromStringAndSize(f->raw + at, len))) { Py_DECREF(list); return -1; }
             v = PyDict_GetItemWithError(d, field);
             Py_DECREF(field);
             if (!v && PyErr_Occurred()) { Py_DECREF(list); return -1; }
@@ -4006,7 +3909,7 @@ static int fast_hincrby(Fast *f, PyObject *key, Py_ssize_t fld_at, Py_ssize_t fl
     buckets = HASH_SLOT(found, H_BUCKETS);
     ttl = HASH_SLOT(found, H_TTL);
     if (!d || !buckets || !ttl || !PyDict_CheckExact(d) || !PyDict_CheckExact(ttl) || PyDict_GET_SIZE(ttl)) return 0;
-    if (!(field = field_object(f->raw + fld_at, fld_len))) return -1;
+    if (!(field = PyBytes_FromStringAndSize(f->raw + fld_at, fld_len))) return -1;
     if (!(old = PyDict_GetItemWithError(d, field)) || !PyBytes_Check(old) ||
         !lp_string2ll((const unsigned char *)PyBytes_AS_STRING(old), PyBytes_GET_SIZE(old), &current) ||
         (by > 0 && current > LLONG_MAX - by) || (by < 0 && current < LLONG_MIN - by)) {
@@ -4571,7 +4474,6 @@ static Py_ssize_t prefetch_runs(Fast *f, PyObject *runs, Py_ssize_t i, long db) 
     Py_hash_t hs[PREFETCH_WINDOW];
     int n = 0;
     Py_ssize_t j, nruns = PyList_GET_SIZE(runs);
-    n_fields = 0;
     for (j = i; j < nruns; j++) {
         PyObject *run = PyList_GET_ITEM(runs, j), *raw;
         if (!PyList_Check(run) || PyList_GET_SIZE(run) != 5 || !PyLong_CheckExact(PyList_GET_ITEM(run, 1)) || !PyLong_CheckExact(PyList_GET_ITEM(run, 2))) break;
@@ -4583,7 +4485,6 @@ static Py_ssize_t prefetch_runs(Fast *f, PyObject *runs, Py_ssize_t i, long db) 
     hash_cache_n = n;
     hash_cache_next = 0;
     prefetch_hashes(f, hs, n);
-    prefetch_fields(f);
     return j;
 #else
     (void)f; (void)runs; (void)db;

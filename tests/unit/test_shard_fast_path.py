@@ -248,48 +248,6 @@ def test_fast_path_over_large_keyspaces(pair: tuple[Harness, Harness], monkeypat
     assert fast.state() == slow.state()
 
 
-def test_hash_commands_over_large_hashes(pair: tuple[Harness, Harness], monkeypatch: pytest.MonkeyPatch) -> None:
-    """Fields of hashes of 1,024 fields and more are prefetched, and the field objects made
-    for them carry the hash computed then: HSET, HGET, HMGET, HEXISTS and HINCRBY on two
-    large hashes and a small one, in runs that mix them, answer and store as in Python."""
-    from shardserver.shard import keyspace
-
-    fast, slow = pair
-    monkeypatch.setattr(keyspace.time, "time", lambda: 1_700_000_000.0)
-    rnd = random.Random(11)
-    sizes = {b"big": 3000, b"other": 1500, b"small": 20}
-    for key, size in sizes.items():
-        for start in range(0, size, 64):  # runs of 64 new fields: the dict grows past 1,024
-            pairs = [x for i in range(start, min(start + 64, size)) for x in (b"f%d" % i, b"%d" % i)]
-            for h in (fast, slow):
-                h.run(0, 0, [[b"HSET", key, *pairs]])
-    for _ in range(60):
-        cmds: list[list[bytes]] = []
-        for _ in range(rnd.randrange(1, 40)):
-            key = rnd.choice(list(sizes))
-            field = b"f%d" % rnd.randrange(sizes[key] + sizes[key] // 5)  # some new, some missing
-            x = rnd.random()
-            if x < 0.3:
-                cmds.append([b"HSET", key, field, b"v%d" % rnd.randrange(9), b"f%d" % rnd.randrange(sizes[key]), b"%d" % rnd.randrange(9)])
-            elif x < 0.55:
-                cmds.append([b"HGET", key, field])
-            elif x < 0.7:
-                cmds.append([b"HMGET", key, field, b"f%d" % rnd.randrange(sizes[key]), b"nope"])
-            elif x < 0.8:
-                cmds.append([b"HEXISTS", key, field])
-            elif x < 0.95:
-                cmds.append([b"HINCRBY", key, b"f%d" % rnd.randrange(sizes[key]), b"%d" % rnd.randrange(-5, 5)])
-            else:
-                cmds.append([b"GET", key])  # another type's command between them (WRONGTYPE)
-        assert fast.run(0, wire.LENGTHS, cmds) == slow.run(0, wire.LENGTHS, cmds), cmds
-    assert fast.state() == slow.state()
-    # every stored field is found again by a fresh object (one stored under a wrong hash
-    # would not be: state() compares the dicts by their items, which it does not probe)
-    for key in (b"big", b"other"):
-        d = fast.worker.keyspace.dbs[0].data[key].d
-        assert len(d) > 1024 and all(bytes(bytearray(f)) in d for f in d)
-
-
 def test_fast_path_runs_the_leading_gets_and_sets(pair: tuple[Harness, Harness], monkeypatch: pytest.MonkeyPatch) -> None:
     fast, _ = pair
     fast.run(0, 0, [[b"SET", b"a", b"1"], [b"GET", b"a"]])  # creates the statistics entries
