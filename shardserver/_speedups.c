@@ -1811,7 +1811,7 @@ static int lp_string2ll(const unsigned char *s, Py_ssize_t n, long long *out);
 static PyObject *reply_ok;
 
 /* The commands strings_loop takes, under the two spellings clients use. */
-enum { FAST_GET, FAST_SET, FAST_INCR, FAST_INCRBY, FAST_MSET, FAST_MGET, FAST_PUSH, FAST_POP, FAST_SADD, FAST_HSET, FAST_SPOP, FAST_ZADD, FAST_ZPOP, FAST_XADD, FAST_LRANGE, FAST_SETEX, FAST_GETBIT, FAST_GETRANGE, FAST_SETBIT, FAST_SETRANGE, FAST_HGET, FAST_HGETALL, FAST_EXISTS, FAST_DEL, FAST_EXPIRE, FAST_TTL, FAST_CARD, FAST_SISMEMBER, FAST_ZSCORE, FAST_HEXISTS, FAST_HINCRBY, FAST_HMGET };
+enum { FAST_GET, FAST_SET, FAST_INCR, FAST_INCRBY, FAST_MSET, FAST_MGET, FAST_PUSH, FAST_POP, FAST_SADD, FAST_HSET, FAST_SPOP, FAST_ZADD, FAST_ZPOP, FAST_XADD, FAST_LRANGE, FAST_SETEX, FAST_GETBIT, FAST_GETRANGE, FAST_SETBIT, FAST_SETRANGE, FAST_HGET, FAST_HGETALL, FAST_EXISTS, FAST_DEL, FAST_EXPIRE, FAST_TTL, FAST_CARD, FAST_SISMEMBER, FAST_ZSCORE, FAST_HEXISTS, FAST_HINCRBY, FAST_HMGET, FAST_BITFIELD };
 static struct fast_name {
     const char *text;
     int kind, argc;
@@ -1862,6 +1862,7 @@ static struct fast_name {
     {"GETRANGE", FAST_GETRANGE, 4, 0, NULL}, {"getrange", FAST_GETRANGE, 4, 0, NULL},
     {"SETBIT", FAST_SETBIT, 4, 0, NULL}, {"setbit", FAST_SETBIT, 4, 0, NULL},
     {"SETRANGE", FAST_SETRANGE, 4, 0, NULL}, {"setrange", FAST_SETRANGE, 4, 0, NULL},
+    {"BITFIELD", FAST_BITFIELD, 0, 0, NULL}, {"bitfield", FAST_BITFIELD, 0, 0, NULL},  /* argc: at least 5 (checked there) */
     {"XADD", FAST_XADD, -5, 0, NULL}, {"xadd", FAST_XADD, -5, 0, NULL},  /* argc: odd, at least 5 (key * f v); no option */
 };
 #define N_FAST_NAMES ((int)(sizeof fast_names / sizeof fast_names[0]))
@@ -4130,6 +4131,119 @@ static int fast_setrange(Fast *f, PyObject *key, Py_ssize_t o_at, Py_ssize_t o_l
     return *reply ? 1 : -1;
 }
 
+/*
+ * BITFIELD key [GET type offset | SET type offset value | INCRBY type offset incr]...
+ * (bitmap_cmds._bitfield) with the default OVERFLOW WRAP: at most 16 operations,
+ * all parsed before anything changes.  Writes need a live RawStr long enough for
+ * every field (a string to create, convert or grow is Python's); GETs alone also
+ * read a plain string or a missing key (zeros).  Every error, an OVERFLOW clause
+ * and a type or offset it does not take are Python's (0: nothing changed).
+ * *unchanged: no field changed, so nothing is logged (as the Python handler).
+ */
+#define BITFIELD_OPS 16
+static uint64_t field_get(const unsigned char *p, Py_ssize_t n, long long offset, int bits) {
+    uint64_t v = 0;
+    int i;
+    for (i = 0; i < bits; i++) {
+        long long o = offset + i;
+        v = (v << 1) | ((o >> 3) < n ? (uint64_t)((p[o >> 3] >> (7 - (o & 7))) & 1) : 0);
+    }
+    return v;
+}
+
+static void field_set(unsigned char *p, long long offset, int bits, uint64_t v) {
+    int i;
+    for (i = 0; i < bits; i++) {
+        long long o = offset + i;
+        unsigned char mask = (unsigned char)(1 << (7 - (o & 7)));
+        if ((v >> (bits - 1 - i)) & 1) p[o >> 3] |= mask;
+        else p[o >> 3] &= (unsigned char)~mask;
+    }
+}
+
+/* the low ``bits`` bits of v as the field's value: sign-extended when signed */
+static long long field_value(uint64_t v, int bits, int is_signed) {
+    if (bits < 64) {
+        v &= ((uint64_t)1 << bits) - 1;
+        if (is_signed && (v >> (bits - 1)) & 1) v |= ~(uint64_t)0 << bits;
+    }
+    return (long long)v;
+}
+
+static int fast_bitfield(Fast *f, PyObject *key, Py_ssize_t first, long long nargs, int *unchanged, PyObject **reply) {
+    struct { int op, is_signed, bits; long long offset, value; } ops[BITFIELD_OPS];
+    int nops = 0, writes = 0, i, rc, changes = 0;
+    long long highest = 0, limit;
+    Py_ssize_t q = first, at, len, n = 0;
+    PyObject *v;
+    const char *text;
+    char out[16 + BITFIELD_OPS * 24], *w = out;
+    unsigned char *buf = NULL;
+    if ((limit = proto_max_bulk_len(f)) < 0) return PyErr_Occurred() ? -1 : 0;
+    while (nargs > 0) {
+        int op, hash;
+        long long bits, offset;
+        fast_bulk(f->raw, &q, f->end, &at, &len);  /* validated by the caller */
+        text = f->raw + at;
+        if (len == 3 && (text[0] | 0x20) == 'g' && (text[1] | 0x20) == 'e' && (text[2] | 0x20) == 't') op = 0;
+        else if (len == 3 && (text[0] | 0x20) == 's' && (text[1] | 0x20) == 'e' && (text[2] | 0x20) == 't') op = 1;
+        else if (len == 6 && strncasecmp(text, "incrby", 6) == 0) op = 2;
+        else return 0;  /* OVERFLOW, or an error */
+        if (nargs < (op ? 4 : 3) || nops == BITFIELD_OPS) return 0;
+        fast_bulk(f->raw, &q, f->end, &at, &len);  /* the type: i1..i64, u1..u63 */
+        text = f->raw + at;
+        if (len < 2 || (text[0] != 'i' && text[0] != 'u') || !lp_string2ll((const unsigned char *)text + 1, len - 1, &bits) ||
+            bits < 1 || bits > (text[0] == 'i' ? 64 : 63))
+            return 0;
+        ops[nops].is_signed = text[0] == 'i';
+        ops[nops].bits = (int)bits;
+        fast_bulk(f->raw, &q, f->end, &at, &len);  /* the offset, or #index (times the width, in C's wrap) */
+        text = f->raw + at;
+        hash = len > 1 && text[0] == '#';
+        if (!lp_string2ll((const unsigned char *)text + hash, len - hash, &offset)) return 0;
+        if (hash) offset = (long long)((uint64_t)offset * (uint64_t)bits);
+        if (offset < 0 || (offset >> 3) >= limit) return 0;
+        ops[nops].offset = offset;
+        ops[nops].op = op;
+        ops[nops].value = 0;
+        if (op) {
+            fast_bulk(f->raw, &q, f->end, &at, &len);
+            if (!lp_string2ll((const unsigned char *)f->raw + at, len, &ops[nops].value)) return 0;
+            writes = 1;
+            if (offset + bits - 1 > highest) highest = offset + bits - 1;
+        }
+        nargs -= op ? 4 : 3;
+        nops++;
+    }
+    if ((rc = live_value(f, key, &v)) <= 0) return rc;
+    if (writes) {
+        if (!v || Py_TYPE(v) != rawstr_type || (highest >> 3) >= PyByteArray_GET_SIZE(v)) return 0;  /* created, converted or grown: Python's */
+        buf = (unsigned char *)PyByteArray_AS_STRING(v);
+        n = PyByteArray_GET_SIZE(v);
+        if (PyDict_SetItem(f->atime, key, f->sec) < 0) return -1;  /* written: touched whatever NO-TOUCH */
+    } else if (v) {
+        if (!string_view(v, &text, &n)) return 0;
+        buf = (unsigned char *)text;
+        if (f->touch && PyDict_SetItem(f->atime, key, f->sec) < 0) return -1;
+    }
+    w = put_header(w, '*', nops);
+    for (i = 0; i < nops; i++) {
+        long long current = buf ? field_value(field_get(buf, n, ops[i].offset, ops[i].bits), ops[i].bits, ops[i].is_signed) : 0, now;
+        if (ops[i].op == 0) {
+            w = put_header(w, ':', current);
+            continue;
+        }
+        /* WRAP: the sum (or the value) in 64-bit arithmetic, cut to the field's width */
+        now = field_value(ops[i].op == 2 ? (uint64_t)current + (uint64_t)ops[i].value : (uint64_t)ops[i].value, ops[i].bits, ops[i].is_signed);
+        field_set(buf, ops[i].offset, ops[i].bits, (uint64_t)now);
+        if (now != current) changes++;
+        w = put_header(w, ':', ops[i].op == 2 ? now : current);
+    }
+    *unchanged = !changes;
+    *reply = PyBytes_FromStringAndSize(out, w - out);
+    return *reply ? 1 : -1;
+}
+
 /* A command done (rc 1) whose AOF record is its effect, not its bytes as sent
  * (``record``, a new reference, taken): logged, and *unlogged set so the loop does
  * not log the bytes too.  rc as given, or -1 (*reply dropped). */
@@ -4361,6 +4475,20 @@ static int strings_loop_body(Fast *f, PyObject *names, long long slow_ns, PyObje
             else if (fn->kind == FAST_CARD) rc = fast_card(f, key, fn->sign, &reply);
             else if (fn->kind == FAST_SISMEMBER || fn->kind == FAST_ZSCORE) rc = fast_member(f, key, a_at, a_len, fn->kind == FAST_ZSCORE, &reply);
             else rc = fast_hget(f, key, a_at, a_len, fn->kind == FAST_HGETALL ? 1 : fn->kind == FAST_HEXISTS ? 2 : 0, &reply);
+            Py_DECREF(key);
+        } else if (fn->kind == FAST_BITFIELD) {
+            Py_ssize_t first, a_at, a_len;
+            long long j;
+            if (argc < 5) goto handler;
+            if (!fast_bulk(raw, &p, f->end, &key_at, &key_len)) break;
+            first = p;
+            for (j = 0; j < argc - 2; j++) {
+                if (!fast_bulk(raw, &p, f->end, &a_at, &a_len)) break;
+            }
+            if (j < argc - 2) break;
+            key = key_object(f->data, raw + key_at, key_len);
+            if (!key) return -1;
+            rc = fast_bitfield(f, key, first, argc - 2, &unlogged, &reply);  /* no field changed: nothing to log */
             Py_DECREF(key);
         } else if (fn->kind == FAST_GETBIT || fn->kind == FAST_GETRANGE || fn->kind == FAST_SETBIT || fn->kind == FAST_SETRANGE ||
                    fn->kind == FAST_HINCRBY || fn->kind == FAST_LRANGE || fn->kind == FAST_ZADD) {  /* a key and one or two arguments */

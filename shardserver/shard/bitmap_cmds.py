@@ -317,6 +317,7 @@ def _bitfield(ctx: ShardContext, argv: list[bytes], read_only: bool) -> Any:
     key = argv[1]
     if not writes:
         data = get_string(db, key) or b""
+        ctx.rewrite = []  # GETs alone change nothing: not logged (Valkey does not propagate them)
         return [bitops.get_field(data, offset, bits, signed) for _, signed, bits, offset, _, _ in ops]
     if read_only:
         raise CommandError(errors.BITFIELD_RO_GET)

@@ -945,6 +945,25 @@ def test_stream_adds_match_the_python_path(pair: tuple[Harness, Harness], monkey
     assert sum(fast.worker.stats.commands["xadd"][4]) > 100
 
 
+def _bitfield_step(rnd: random.Random, k: bytes) -> list[bytes]:
+    """BITFIELD with GET, SET and INCRBY (the C loop's, in WRAP), sometimes an OVERFLOW clause,
+    more than 16 operations, or a bad type, offset or value (Python's)."""
+    types = [b"u1", b"u8", b"u13", b"u32", b"u63", b"i1", b"i8", b"i17", b"i32", b"i64"] * 3 + [b"u64", b"i65", b"i0", b"U8", b"x8", b"u08"]
+    # the values are 20-150 bytes long: fields at their last byte, the byte after it (grown in Python) and beyond
+    offsets = [b"0", b"3", b"7", b"13", b"100", b"733", b"790", b"799", b"800", b"1199", b"1200", b"#0", b"#3", b"#24", b"#99", b"#100", b"#199"] * 2
+    offsets += [b"-1", b"x", b"#", b"4294967296", b"#9223372036854775807"]
+    values = [b"0", b"1", b"-1", b"5", b"255", b"256", b"-129", b"12345678901", b"9223372036854775807", b"-9223372036854775808"] * 2 + [b"x", b"1.5"]
+    argv = [rnd.choice([b"BITFIELD", b"bitfield"]), k]
+    for _ in range(rnd.choice([1, 1, 2, 3, 17])):
+        op = rnd.choice([b"GET", b"get", b"SET", b"set", b"INCRBY", b"incrby", b"IncrBy"])
+        argv += [op, rnd.choice(types), rnd.choice(offsets)]
+        if op.lower() != b"get":
+            argv.append(rnd.choice(values))
+        if rnd.random() < 0.03:
+            argv += [b"OVERFLOW", rnd.choice([b"SAT", b"FAIL", b"WRAP"])]
+    return argv
+
+
 def _bits_step(rnd: random.Random, k: bytes) -> list[bytes]:
     """GETBIT and GETRANGE of any string, SETBIT and SETRANGE inside a RawStr (the C loop's),
     among the writes that create, unshare, lengthen and retype the value."""
@@ -952,6 +971,8 @@ def _bits_step(rnd: random.Random, k: bytes) -> list[bytes]:
     def offset() -> bytes:
         return rnd.choice([b"0", b"7", b"8", b"100", b"799", b"800", b"5000", b"-1", b"x", b"01", b"4294967296", b"9223372036854775807"])  # the last two: past 512 MB
 
+    if rnd.random() < 0.25:
+        return _bitfield_step(rnd, k)
     x = rnd.random()
     if x < 0.25:
         return [rnd.choice([b"SETBIT", b"setbit"]), k, offset(), rnd.choice([b"0", b"1", b"1", b"2", b"x", b"01"])]
@@ -978,8 +999,11 @@ def test_string_edits_match_the_python_path(pair: tuple[Harness, Harness], monke
     (their types: bytes, RawStr, EmbStr), access times, the AOF records (a SETBIT that leaves the
     bit as it was is not logged); proto-max-bulk-len lowered below the values midway."""
     fast, slow = pair
-    names = [b"GETBIT", b"getbit", b"GETRANGE", b"getrange", b"SETBIT", b"setbit", b"SETRANGE", b"setrange"]
-    warm = [[n, b"warm", b"0", b"1"] if n.lower() in (b"getrange", b"setbit", b"setrange") else [n, b"warm", b"0"] for n in names]
+    names = [b"GETBIT", b"getbit", b"GETRANGE", b"getrange", b"SETBIT", b"setbit", b"SETRANGE", b"setrange", b"BITFIELD", b"bitfield"]
+    warm = [
+        [n, b"warm", b"0", b"1"] if n.lower() in (b"getrange", b"setbit", b"setrange") else [n, b"warm", b"GET", b"u8", b"0"] if n.lower() == b"bitfield" else [n, b"warm", b"0"]
+        for n in names
+    ]
 
     def switch(i: int) -> None:
         if i == 300:
@@ -990,6 +1014,10 @@ def test_string_edits_match_the_python_path(pair: tuple[Harness, Harness], monke
         (0, 0, [[b"APPEND", k, b"q" * 50] for k in (b"t", b"t", b"u", b"u", b"w", b"w")]),  # the second APPEND unshares a RawStr
         *[(0, 0, [[b"GETBIT", b"other", b"1"]])] * 5,
         (0, wire.NO_TOUCH, [[b"SETBIT", b"t", b"3", b"1"], [b"SETRANGE", b"u", b"2", b"zz"], [b"GETBIT", b"t", b"3"]]),
+        # the C loop takes 16 operations, no more: 16 and 17 of them, reads and writes
+        (0, 0, [[b"BITFIELD", b"t", *[x for i in range(n) for x in (b"SET", b"u8", b"#%d" % i, b"%d" % (i + 7))]] for n in (16, 17)]),
+        (0, 0, [[b"BITFIELD", b"t", *[x for i in range(n) for x in (b"GET", b"i8", b"#%d" % i)]] for n in (16, 17)]),
+        (0, 0, [*[[b"BITFIELD", b"u", b"INCRBY", b"u8", b"#%d" % i, b"1"] for i in (99, 100)], [b"STRLEN", b"u"]]),  # its last byte, then the next
     ]
     last = [(0, 0, [[b"SETRANGE", b"w", b"90", b"p"], [b"SETRANGE", b"w", b"89", b"p"]])]  # the limit, 90 bytes, by one byte
     try:
