@@ -1811,7 +1811,7 @@ static int lp_string2ll(const unsigned char *s, Py_ssize_t n, long long *out);
 static PyObject *reply_ok;
 
 /* The commands strings_loop takes, under the two spellings clients use. */
-enum { FAST_GET, FAST_SET, FAST_INCR, FAST_INCRBY, FAST_MSET, FAST_MGET, FAST_PUSH, FAST_POP, FAST_SADD, FAST_HSET, FAST_SPOP, FAST_ZADD, FAST_ZPOP, FAST_XADD, FAST_LRANGE, FAST_SETEX, FAST_GETBIT, FAST_GETRANGE, FAST_SETBIT, FAST_SETRANGE, FAST_HGET, FAST_HGETALL, FAST_EXISTS, FAST_DEL, FAST_EXPIRE, FAST_TTL, FAST_CARD, FAST_SISMEMBER, FAST_ZSCORE, FAST_HEXISTS, FAST_HINCRBY, FAST_HMGET, FAST_BITFIELD };
+enum { FAST_GET, FAST_SET, FAST_INCR, FAST_INCRBY, FAST_MSET, FAST_MGET, FAST_PUSH, FAST_POP, FAST_SADD, FAST_HSET, FAST_SPOP, FAST_ZADD, FAST_ZPOP, FAST_XADD, FAST_LRANGE, FAST_SETEX, FAST_GETBIT, FAST_GETRANGE, FAST_SETBIT, FAST_SETRANGE, FAST_HGET, FAST_HGETALL, FAST_EXISTS, FAST_DEL, FAST_EXPIRE, FAST_TTL, FAST_CARD, FAST_SISMEMBER, FAST_ZSCORE, FAST_HEXISTS, FAST_HINCRBY, FAST_HMGET, FAST_BITFIELD, FAST_APPEND };
 static struct fast_name {
     const char *text;
     int kind, argc;
@@ -1863,6 +1863,7 @@ static struct fast_name {
     {"SETBIT", FAST_SETBIT, 4, 0, NULL}, {"setbit", FAST_SETBIT, 4, 0, NULL},
     {"SETRANGE", FAST_SETRANGE, 4, 0, NULL}, {"setrange", FAST_SETRANGE, 4, 0, NULL},
     {"BITFIELD", FAST_BITFIELD, 0, 0, NULL}, {"bitfield", FAST_BITFIELD, 0, 0, NULL},  /* argc: at least 5 (checked there) */
+    {"APPEND", FAST_APPEND, 3, 0, NULL}, {"append", FAST_APPEND, 3, 0, NULL},
     {"XADD", FAST_XADD, -5, 0, NULL}, {"xadd", FAST_XADD, -5, 0, NULL},  /* argc: odd, at least 5 (key * f v); no option */
 };
 #define N_FAST_NAMES ((int)(sizeof fast_names / sizeof fast_names[0]))
@@ -4244,6 +4245,28 @@ static int fast_bitfield(Fast *f, PyObject *key, Py_ssize_t first, long long nar
     return *reply ? 1 : -1;
 }
 
+/* APPEND onto a live RawStr (strings.cmd_append): extended in place as ``buf += value``
+ * extends it (the same resize); the new length.  A missing key, a plain string to
+ * unshare, another type and a result over proto-max-bulk-len are Python's. */
+static int fast_append(Fast *f, PyObject *key, Py_ssize_t v_at, Py_ssize_t v_len, PyObject **reply) {
+    PyObject *v;
+    Py_ssize_t size;
+    long long limit;
+    int rc;
+    if ((rc = live_value(f, key, &v)) <= 0 || !v) return rc < 0 ? -1 : 0;
+    if (Py_TYPE(v) != rawstr_type) return 0;
+    if ((limit = proto_max_bulk_len(f)) < 0) return PyErr_Occurred() ? -1 : 0;
+    size = PyByteArray_GET_SIZE(v);
+    if (size + v_len > limit) return 0;  /* _check_size's error */
+    if (PyDict_SetItem(f->atime, key, f->sec) < 0) return -1;  /* Database.touched */
+    if (v_len) {
+        if (PyByteArray_Resize(v, size + v_len) < 0) return -1;
+        memcpy(PyByteArray_AS_STRING(v) + size, f->raw + v_at, (size_t)v_len);
+    }
+    *reply = int_reply(size + v_len);
+    return *reply ? 1 : -1;
+}
+
 /* A command done (rc 1) whose AOF record is its effect, not its bytes as sent
  * (``record``, a new reference, taken): logged, and *unlogged set so the loop does
  * not log the bytes too.  rc as given, or -1 (*reply dropped). */
@@ -4491,7 +4514,7 @@ static int strings_loop_body(Fast *f, PyObject *names, long long slow_ns, PyObje
             rc = fast_bitfield(f, key, first, argc - 2, &unlogged, &reply);  /* no field changed: nothing to log */
             Py_DECREF(key);
         } else if (fn->kind == FAST_GETBIT || fn->kind == FAST_GETRANGE || fn->kind == FAST_SETBIT || fn->kind == FAST_SETRANGE ||
-                   fn->kind == FAST_HINCRBY || fn->kind == FAST_LRANGE || fn->kind == FAST_ZADD) {  /* a key and one or two arguments */
+                   fn->kind == FAST_HINCRBY || fn->kind == FAST_LRANGE || fn->kind == FAST_ZADD || fn->kind == FAST_APPEND) {  /* a key and one or two arguments */
             Py_ssize_t a_at, a_len;
             if (!fast_bulk(raw, &p, f->end, &key_at, &key_len) || !fast_bulk(raw, &p, f->end, &a_at, &a_len)) break;
             if (argc == 4 && !fast_bulk(raw, &p, f->end, &val_at, &val_len)) break;
@@ -4501,6 +4524,7 @@ static int strings_loop_body(Fast *f, PyObject *names, long long slow_ns, PyObje
             else if (fn->kind == FAST_GETRANGE) rc = fast_getrange(f, key, a_at, a_len, val_at, val_len, &reply);
             else if (fn->kind == FAST_SETBIT) rc = fast_setbit(f, key, a_at, a_len, val_at, val_len, &unlogged, &reply);  /* a bit already so: nothing to log */
             else if (fn->kind == FAST_SETRANGE) rc = fast_setrange(f, key, a_at, a_len, val_at, val_len, &reply);
+            else if (fn->kind == FAST_APPEND) rc = fast_append(f, key, a_at, a_len, &reply);
             else if (fn->kind == FAST_HINCRBY) rc = fast_hincrby(f, key, a_at, a_len, val_at, val_len, &reply);
             else if (fn->kind == FAST_LRANGE) rc = fast_lrange(f, key, a_at, a_len, val_at, val_len, &reply);
             else rc = fast_zadd(f, key, a_at, a_len, val_at, val_len, &unlogged, &reply);  /* the same score again: nothing to log */

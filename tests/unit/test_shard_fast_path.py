@@ -984,8 +984,8 @@ def _bits_step(rnd: random.Random, k: bytes) -> list[bytes]:
     if x < 0.85:
         patch = rnd.choice([b"", b"p", b"ab", b"z" * 30, b"\x00\xff"])
         return [rnd.choice([b"SETRANGE", b"setrange"]), k, rnd.choice([b"0", b"5", b"90", b"100", b"-1", b"x", b"600"]), patch]
-    if x < 0.9:
-        return [b"APPEND", k, b"q" * rnd.choice([1, 50])]  # creates or unshares a RawStr
+    if x < 0.9:  # creates or unshares a RawStr (Python), or lengthens one (the C loop, to the size limit)
+        return [rnd.choice([b"APPEND", b"append"]), k, rnd.choice([b"", b"a", b"b", b"xyz" * 17])]
     if x < 0.94:
         return [b"SET", k, b"v" * rnd.choice([0, 20, 100])]  # a plain string again
     if x < 0.96:
@@ -995,11 +995,11 @@ def _bits_step(rnd: random.Random, k: bytes) -> list[bytes]:
 
 @pytest.mark.parametrize("pair", [False, True], indirect=True, ids=["aof-off", "aof-on"])
 def test_string_edits_match_the_python_path(pair: tuple[Harness, Harness], monkeypatch: pytest.MonkeyPatch) -> None:
-    """The C loop's GETBIT, GETRANGE, SETBIT and SETRANGE against their handlers: replies, values
+    """The C loop's GETBIT, GETRANGE, SETBIT, SETRANGE, BITFIELD and APPEND against their handlers: replies, values
     (their types: bytes, RawStr, EmbStr), access times, the AOF records (a SETBIT that leaves the
     bit as it was is not logged); proto-max-bulk-len lowered below the values midway."""
     fast, slow = pair
-    names = [b"GETBIT", b"getbit", b"GETRANGE", b"getrange", b"SETBIT", b"setbit", b"SETRANGE", b"setrange", b"BITFIELD", b"bitfield"]
+    names = [b"GETBIT", b"getbit", b"GETRANGE", b"getrange", b"SETBIT", b"setbit", b"SETRANGE", b"setrange", b"BITFIELD", b"bitfield", b"APPEND", b"append"]
     warm = [
         [n, b"warm", b"0", b"1"] if n.lower() in (b"getrange", b"setbit", b"setrange") else [n, b"warm", b"GET", b"u8", b"0"] if n.lower() == b"bitfield" else [n, b"warm", b"0"]
         for n in names
@@ -1019,7 +1019,10 @@ def test_string_edits_match_the_python_path(pair: tuple[Harness, Harness], monke
         (0, 0, [[b"BITFIELD", b"t", *[x for i in range(n) for x in (b"GET", b"i8", b"#%d" % i)]] for n in (16, 17)]),
         (0, 0, [*[[b"BITFIELD", b"u", b"INCRBY", b"u8", b"#%d" % i, b"1"] for i in (99, 100)], [b"STRLEN", b"u"]]),  # its last byte, then the next
     ]
-    last = [(0, 0, [[b"SETRANGE", b"w", b"90", b"p"], [b"SETRANGE", b"w", b"89", b"p"]])]  # the limit, 90 bytes, by one byte
+    last = [  # the limit, 90 bytes, by one byte
+        (0, 0, [[b"SETRANGE", b"w", b"90", b"p"], [b"SETRANGE", b"w", b"89", b"p"]]),
+        (0, 0, [[b"SET", b"z", b"q" * 88], [b"APPEND", b"z", b"r"], *[[b"APPEND", b"z", x] for x in (b"s", b"t", b"")], [b"GET", b"z"]]),
+    ]
     try:
         _run_alike(pair, monkeypatch, [(1, 0, warm), *edges, *_messages(41, b"b", _bits_step), *last], None, switch, 1 + len(edges), tick=0.3)
     finally:
