@@ -4405,10 +4405,10 @@ static int strings_loop_body(Fast *f, PyObject *names, long long slow_ns, PyObje
             if (j < 2 * pairs) break;
             rc = fast_mset(f, first, pairs);
             if (rc == 1) { reply = reply_ok; Py_INCREF(reply); }
-        } else if (fn->kind == FAST_PUSH || fn->kind == FAST_SADD || fn->kind == FAST_HSET || fn->kind == FAST_HMGET) {  /* a key and values */
+        } else if (fn->kind == FAST_PUSH || fn->kind == FAST_SADD || fn->kind == FAST_HSET || fn->kind == FAST_HMGET || fn->kind == FAST_BITFIELD) {  /* a key and values */
             Py_ssize_t first, vat, vlen;
             long long j;
-            if (argc < 3 || (fn->kind == FAST_HSET && (argc < 4 || argc % 2))) goto handler;
+            if (argc < 3 || (fn->kind == FAST_HSET && (argc < 4 || argc % 2)) || (fn->kind == FAST_BITFIELD && argc < 5)) goto handler;
             if (!fast_bulk(raw, &p, f->end, &key_at, &key_len)) break;
             first = p;
             for (j = 0; j < argc - 2; j++) {
@@ -4423,6 +4423,8 @@ static int strings_loop_body(Fast *f, PyObject *names, long long slow_ns, PyObje
                 rc = fast_hmget(f, key, first, argc - 2, &reply);
             } else if (fn->kind == FAST_HSET) {
                 rc = fast_hset(f, key, first, (argc - 2) / 2, &reply);
+            } else if (fn->kind == FAST_BITFIELD) {
+                rc = fast_bitfield(f, key, first, argc - 2, &unlogged, &reply);  /* no field changed: nothing to log */
             } else {
                 long long added = 0;
                 rc = fast_sadd(f, key, first, argc - 2, &added, &reply);
@@ -4498,20 +4500,6 @@ static int strings_loop_body(Fast *f, PyObject *names, long long slow_ns, PyObje
             else if (fn->kind == FAST_CARD) rc = fast_card(f, key, fn->sign, &reply);
             else if (fn->kind == FAST_SISMEMBER || fn->kind == FAST_ZSCORE) rc = fast_member(f, key, a_at, a_len, fn->kind == FAST_ZSCORE, &reply);
             else rc = fast_hget(f, key, a_at, a_len, fn->kind == FAST_HGETALL ? 1 : fn->kind == FAST_HEXISTS ? 2 : 0, &reply);
-            Py_DECREF(key);
-        } else if (fn->kind == FAST_BITFIELD) {
-            Py_ssize_t first, a_at, a_len;
-            long long j;
-            if (argc < 5) goto handler;
-            if (!fast_bulk(raw, &p, f->end, &key_at, &key_len)) break;
-            first = p;
-            for (j = 0; j < argc - 2; j++) {
-                if (!fast_bulk(raw, &p, f->end, &a_at, &a_len)) break;
-            }
-            if (j < argc - 2) break;
-            key = key_object(f->data, raw + key_at, key_len);
-            if (!key) return -1;
-            rc = fast_bitfield(f, key, first, argc - 2, &unlogged, &reply);  /* no field changed: nothing to log */
             Py_DECREF(key);
         } else if (fn->kind == FAST_GETBIT || fn->kind == FAST_GETRANGE || fn->kind == FAST_SETBIT || fn->kind == FAST_SETRANGE ||
                    fn->kind == FAST_HINCRBY || fn->kind == FAST_LRANGE || fn->kind == FAST_ZADD || fn->kind == FAST_APPEND) {  /* a key and one or two arguments */
