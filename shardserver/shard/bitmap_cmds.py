@@ -224,13 +224,13 @@ _OVERFLOW = {b"wrap": _WRAP, b"sat": _SAT, b"fail": _FAIL}
 
 
 def _field_type(raw: bytes) -> tuple[bool, int]:
-    """(signed, bits) of an ``i<bits>`` / ``u<bits>`` type: i1..i64, u1..u63."""
-    text = raw.split(b"\0", 1)[0]
-    kind = text[:1]
+    """(signed, bits) of an ``i<bits>`` / ``u<bits>`` type: i1..i64, u1..u63 (read at its
+    full length, as Valkey 9 does: a NUL inside makes it invalid)."""
+    kind = raw[:1]
     if kind not in (b"i", b"u"):
         raise CommandError(errors.BITFIELD_TYPE)
     signed = kind == b"i"
-    bits = strict_int(text[1:])
+    bits = strict_int(raw[1:])
     if bits is None or bits < 1 or bits > (64 if signed else 63):
         raise CommandError(errors.BITFIELD_TYPE)
     return signed, bits

@@ -409,6 +409,22 @@ def test_bitfield_errors(pair: Pair) -> None:
     )
 
 
+def test_bitfield_type_with_a_nul_byte_is_refused(pair: Pair) -> None:
+    """Valkey reads a BITFIELD type at its full length: a NUL inside is an invalid type,
+    reported before a bad offset or value after it, and nothing is created."""
+    for args in (
+        ("bitfield", "nul", "get", b"u8\x00", "0"),
+        ("bitfield", "nul", "set", b"u8\x00", "0", "65"),
+        ("bitfield_ro", "nul", "get", b"i16\x00zz", "0"),
+        ("bitfield", "nul", "get", b"u8\x00", "x"),
+        ("bitfield", "nul", "set", b"i8\x00", "0", "x"),
+        ("bitfield", "nul", b"get\x00x", "u8", "0"),
+        ("bitfield", "nul", "overflow", b"sat\x00x", "get", "u8", "0"),
+    ):
+        pair.both(*args)
+    pair.both("exists", "nul")
+
+
 def test_bitfield_hash_offsets_wrap_like_c(pair: Pair) -> None:
     pair.script(
         """
