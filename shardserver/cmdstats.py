@@ -67,6 +67,11 @@ class CommandStats:
         if failed:
             e[FAILED] += 1
 
+    def fail(self, name: str, error_text: str) -> None:
+        """A call already counted ended with an error (a reply that came later)."""
+        self.entry(name)[FAILED] += 1
+        self.error(error_text)
+
     def reject(self, name: str | None, error_text: str) -> None:
         if name is not None:
             self.entry(name)[REJECTED] += 1

@@ -743,8 +743,13 @@ class Front(FrontBase):
                 item, target = entry
                 self._send(link, item, target)
 
-    def deferred_reply(self, conn: ClientConnection, work: Coroutine[Any, Any, Any]) -> None:
-        """Reserve the connection's next reply slot for the result of ``work``."""
+    def deferred_reply(self, conn: ClientConnection, work: Coroutine[Any, Any, Any], name: str | None = None) -> None:
+        """Reserve the connection's next reply slot for the result of ``work``.
+
+        ``name``: the command it answers, whose call ``_timed`` counted when it
+        started: an error it ends with is a failed call and goes to errorstats,
+        as Valkey counts it (the shards' internal steps count nothing).
+        """
         cell: list[Any] = [None]
         conn.pending.append(cell)
         resp3 = conn.resp3
@@ -757,6 +762,8 @@ class Front(FrontBase):
             except Exception as exc:  # keep the connection's reply order intact
                 log.warning(f"cross-shard command failed: {exc!r}")
                 value = ErrorReply(f"ERR internal error: {exc}")
+            if name is not None and isinstance(value, ErrorReply):
+                self.cmdstats.fail(name, value.text)
             cell[0] = encode(value, resp3)
             conn.write_ready()
 
@@ -766,17 +773,17 @@ class Front(FrontBase):
     # -- special routes --------------------------------------------------------
     def _run_cross(self, conn: ClientConnection, spec: Command, argv: list[bytes]) -> bool:
         handler = self.cross[spec.fullname]
-        return self._reply_from(conn, lambda: handler(self, conn, argv))
+        return self._reply_from(conn, lambda: handler(self, conn, argv), spec.fullname)
 
     def _run_special(self, conn: ClientConnection, spec: Command, argv: list[bytes]) -> bool:
         route = spec.route
         if route is FRONT:
             handler = self.handlers[spec.fullname]
-            return self._reply_from(conn, lambda: handler(self, conn, argv))
+            return self._reply_from(conn, lambda: handler(self, conn, argv), spec.fullname)
         if route is ALL:
             agg = self.aggregators[spec.fullname]
             argv[0] = spec.bname
-            return self._reply_from(conn, lambda: agg(self, conn, argv))
+            return self._reply_from(conn, lambda: agg(self, conn, argv), spec.fullname)
         elif route is SCAN:
             return self._reply_from(conn, lambda: self._route_scan(conn, argv))
         # a SINGLE command that needed a cross handler is routed above
@@ -796,8 +803,9 @@ class Front(FrontBase):
         self._close_run(conn, self.slot_owner[cursor], [argv])
         return NO_REPLY
 
-    def _reply_from(self, conn: ClientConnection, fn: Callable[[], Any]) -> bool:
-        """Reply with what ``fn`` returns (a value, a coroutine, or NO_REPLY); False on an error."""
+    def _reply_from(self, conn: ClientConnection, fn: Callable[[], Any], name: str | None = None) -> bool:
+        """Reply with what ``fn`` returns (a value, a coroutine, or NO_REPLY); False on an error.
+        ``name``: the command, for a coroutine's error (``deferred_reply``)."""
         try:
             value = fn()
         except CommandError as exc:
@@ -805,7 +813,7 @@ class Front(FrontBase):
             conn.reply(encode(ErrorReply(exc.text)))
             return False
         if asyncio.iscoroutine(value):
-            self.deferred_reply(conn, value)
+            self.deferred_reply(conn, value, name)
         elif value is not NO_REPLY:
             conn.reply(encode(value, conn.resp3))
         return True

@@ -7,6 +7,7 @@ import random
 import time
 from typing import Any
 
+import redis
 from redis.crc import key_slot
 
 from tests.differential.conftest import HIGH_KEYS, LOW_KEYS, Pair
@@ -836,6 +837,28 @@ def test_rename_across_shards(pair: Pair) -> None:
     pair.both("append", lo[0], "x")
     pair.both("rename", lo[0], hi[1])
     pair.both("object", "encoding", hi[1])
+
+
+def test_errors_of_commands_across_shards_are_failed_calls(pair: Pair) -> None:
+    """An error a command across shards ends with counts as a failed call and in
+    errorstats, as Valkey counts it (the reply comes after the call is counted)."""
+    lo, hi = LOW_KEYS, HIGH_KEYS
+    pair.both("config", "resetstat")
+    pair.both("set", lo[0], "a string")
+    pair.both("rename", hi[2], lo[1])  # no such key
+    pair.both("renamenx", hi[2], lo[1])
+    pair.both("smove", lo[0], hi[1], "m")  # WRONGTYPE
+    pair.both("copy", hi[2], lo[1])  # no such key: 0, not an error
+
+    def counts(port: int) -> Any:
+        with redis.Redis(port=port) as r:
+            stats = r.info("commandstats")
+            cmds = {k: (v["calls"], v["failed_calls"], v["rejected_calls"]) for k, v in stats.items() if k.split("_", 1)[1] in ("rename", "renamenx", "smove", "copy")}
+            return cmds, r.info("errorstats")
+
+    ours, theirs = counts(pair.shard_port), counts(pair.valkey_port)
+    assert ours == theirs
+    assert theirs[0]["cmdstat_rename"] == (1, 1, 0) and "errorstat_WRONGTYPE" in theirs[1]
 
 
 def test_copy(pair: Pair) -> None:
