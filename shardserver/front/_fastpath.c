@@ -61,6 +61,7 @@ typedef struct {
     PyObject *links, *nshards, *slotmap, *stats, *names, *fast, *pause_mode, *monitors, *dirty_links, *flush_scheduled;
     long long next_run;
     Py_ssize_t query_buffer_limit;
+    long long pings;  /* PINGs answered in place, not yet in the command statistics */
 } FrontObj;
 
 typedef struct {
@@ -461,6 +462,7 @@ static Py_ssize_t dispatch_prefix(Ctx *c, PyObject *items, Py_ssize_t *ncmds, Py
             if (!r) return -1;
             Py_DECREF(r);
             *ncmds += count;
+            ((FrontObj *)c->front)->pings += count;  /* Front.command_stats adds them */
             Py_XSETREF(*last, Py_NewRef(s_ping));
             continue;
         }
@@ -884,6 +886,7 @@ static PyMemberDef Front_members[] = {
     FRONT_OBJ("_names", names), FRONT_OBJ("_fast", fast), FRONT_OBJ("pause_mode", pause_mode), FRONT_OBJ("monitors", monitors),
     FRONT_OBJ("_dirty_links", dirty_links), FRONT_OBJ("_flush_scheduled", flush_scheduled),
     MEMBER(FrontObj, "_next_run", next_run, T_LONGLONG), MEMBER(FrontObj, "query_buffer_limit", query_buffer_limit, T_PYSSIZET),
+    MEMBER(FrontObj, "_pings", pings, T_LONGLONG),
     {NULL, 0, 0, 0, NULL},
 };
 

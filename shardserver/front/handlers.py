@@ -592,7 +592,7 @@ def config_set(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
 def config_resetstat(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
     for k in fr.stats:
         fr.stats[k] = 0
-    fr.cmdstats.reset()
+    fr.command_stats().reset()
     for link in fr.links:
         if link.up:
             fr.call(link.index, 0, [[b"__resetstat"]])

@@ -114,7 +114,7 @@ def gather_cmdstats_raw(fr: Front) -> Any:
     futures = _all_shards(fr, [b"__cmdstats"])
 
     async def snaps() -> list[dict[bytes, Any]]:
-        out = [fr.cmdstats.snapshot()]
+        out = [fr.command_stats().snapshot()]
         for f in futures:
             part = (await f)[0]
             if not isinstance(part, ErrorReply):

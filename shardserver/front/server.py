@@ -118,6 +118,7 @@ class Front(FrontBase):
         }
         self.ready_sent = False
         self.cmdstats = CommandStats()
+        self._pings = 0  # PINGs answered in place by the router's path (command_stats counts them)
         self.slowlog = SlowLog(int(config.get("slowlog-log-slower-than")), int(config.get("slowlog-max-len")))
         self.monitors: set[ClientConnection] = set()
         self.pause_mode: str | None = None  # CLIENT PAUSE: "all" or "write"
@@ -233,6 +234,7 @@ class Front(FrontBase):
                 if order is None:  # constant replies (PING) answered here, in place
                     conn.reply(raws)
                     ncmds += last
+                    self._pings += last  # the C path's twin: counted by command_stats
                     last = b"ping"
                     continue
                 n = len(order)
@@ -802,6 +804,14 @@ class Front(FrontBase):
         argv[0] = b"scan"
         self._close_run(conn, self.slot_owner[cursor], [argv])
         return NO_REPLY
+
+    def command_stats(self) -> CommandStats:
+        """The front's command statistics, with the PINGs the router's path answered in
+        place (it only counts them, so their time is 0)."""
+        if self._pings:
+            self.cmdstats.record_untimed("ping", self._pings)
+            self._pings = 0
+        return self.cmdstats
 
     def _reply_from(self, conn: ClientConnection, fn: Callable[[], Any], name: str | None = None) -> bool:
         """Reply with what ``fn`` returns (a value, a coroutine, or NO_REPLY); False on an error.

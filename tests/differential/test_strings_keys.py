@@ -861,6 +861,25 @@ def test_errors_of_commands_across_shards_are_failed_calls(pair: Pair) -> None:
     assert theirs[0]["cmdstat_rename"] == (1, 1, 0) and "errorstat_WRONGTYPE" in theirs[1]
 
 
+def test_ping_is_counted_in_commandstats(pair: Pair) -> None:
+    """PING answered by the front (in its C path, or its Python twin) is a call in
+    commandstats and latencystats, as in Valkey; CONFIG RESETSTAT clears it."""
+    pair.both("ping")
+    pair.both("config", "resetstat")
+    for args in (("ping",), ("ping", "hi"), ("PING",), ("echo", "x")):
+        pair.both(*args)
+
+    def calls(port: int) -> Any:
+        with redis.Redis(port=port) as r:
+            stats = r.info("commandstats")
+            latency = sorted(k for k in r.info("latencystats") if "ping" in k)
+            return {k: v["calls"] for k, v in stats.items() if k in ("cmdstat_ping", "cmdstat_echo")}, latency
+
+    ours, theirs = calls(pair.shard_port), calls(pair.valkey_port)
+    assert ours == theirs
+    assert theirs[0] == {"cmdstat_ping": 3, "cmdstat_echo": 1}
+
+
 def test_copy(pair: Pair) -> None:
     pair.script(
         """
