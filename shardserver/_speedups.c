@@ -1947,7 +1947,6 @@ static int fast_store(PyObject *data, PyObject *expires, PyObject *atime, SlotIn
     return 0;
 }
 
-/* a write's AOF record (its own bytes) and its reply's index in parts */
 /*
  * Append p[:n] to the AOF buffer (a bytearray, AofWriter.buf) in place.  It grows
  * by doubling from 8 KiB, and aof_buffer_reset empties it keeping that room, so a
@@ -1967,6 +1966,7 @@ static int aof_append(PyObject *log, const char *p, Py_ssize_t n) {
     return 0;
 }
 
+/* a write's AOF record (its own bytes) and its reply's index in parts */
 static int fast_log(PyObject *log, PyObject *logged, PyObject *parts, const char *record_at, Py_ssize_t record_len) {
     PyObject *at;
     if (log == Py_None) return 0;
@@ -3519,9 +3519,12 @@ static Py_ssize_t hash_window(const char *raw, Py_ssize_t pos, Py_ssize_t end, P
     return pos;
 }
 
+/* prefetch the keys of the window hash_window filled (hs[:n]); its places become key_hash's cache */
 static void prefetch_hashes(Fast *f, const Py_hash_t *hs, int n) {
     DictKeys311 *dicts[3];
     int nd = 0, stage, d;
+    hash_cache_n = n;
+    hash_cache_next = 0;
     if (!n) return;
     if ((dicts[nd] = prefetchable(f->data))) nd++;
     if ((dicts[nd] = prefetchable(f->atime))) nd++;  /* GET (unless NO_TOUCH) and every write set it */
@@ -3536,8 +3539,6 @@ static Py_ssize_t prefetch_window(Fast *f, Py_ssize_t pos) {
     Py_hash_t hs[PREFETCH_WINDOW];
     int n = 0;
     pos = hash_window(f->raw, pos, f->end, hs, &n);
-    hash_cache_n = n;
-    hash_cache_next = 0;
     prefetch_hashes(f, hs, n);
     return pos;
 #else
@@ -4186,8 +4187,8 @@ static int fast_bitfield(Fast *f, PyObject *key, Py_ssize_t first, long long nar
         long long bits, offset;
         fast_bulk(f->raw, &q, f->end, &at, &len);  /* validated by the caller */
         text = f->raw + at;
-        if (len == 3 && (text[0] | 0x20) == 'g' && (text[1] | 0x20) == 'e' && (text[2] | 0x20) == 't') op = 0;
-        else if (len == 3 && (text[0] | 0x20) == 's' && (text[1] | 0x20) == 'e' && (text[2] | 0x20) == 't') op = 1;
+        if (len == 3 && strncasecmp(text, "get", 3) == 0) op = 0;
+        else if (len == 3 && strncasecmp(text, "set", 3) == 0) op = 1;
         else if (len == 6 && strncasecmp(text, "incrby", 6) == 0) op = 2;
         else return 0;  /* OVERFLOW, or an error */
         if (nargs < (op ? 4 : 3) || nops == BITFIELD_OPS) return 0;
@@ -4622,8 +4623,6 @@ static Py_ssize_t prefetch_runs(Fast *f, PyObject *runs, Py_ssize_t i, long db) 
         if (hash_window(PyBytes_AS_STRING(raw), 0, PyBytes_GET_SIZE(raw), hs, &n) < PyBytes_GET_SIZE(raw)) break;
     }
     if (PyErr_Occurred()) PyErr_Clear();  /* an out-of-range int: not prefetched, and the run loop reports it */
-    hash_cache_n = n;
-    hash_cache_next = 0;
     prefetch_hashes(f, hs, n);
     return j;
 #else
@@ -5246,8 +5245,6 @@ static PyObject *popcount(PyObject *self, PyObject *args) {
     return PyLong_FromUnsignedLongLong(total);
 }
 
-/* stored_key(d, key): the object the dict d holds for the bytes key, or None
- * (not there, or the hint is off); for tests of the fast path's hint */
 /* aof_buffer_reset(buf): empty the AOF buffer, keeping up to 1 MiB of its room for the next batch */
 static PyObject *py_aof_buffer_reset(PyObject *self, PyObject *buf) {
     PyByteArrayObject *b = (PyByteArrayObject *)buf;
@@ -5266,6 +5263,8 @@ static PyObject *py_aof_buffer_reset(PyObject *self, PyObject *buf) {
     Py_RETURN_NONE;
 }
 
+/* stored_key(d, key): the object the dict d holds for the bytes key, or None
+ * (not there, or the hint is off); for tests of the fast path's hint */
 static PyObject *py_stored_key(PyObject *self, PyObject *args) {
     PyObject *d, *key, *found;
     Py_hash_t h;

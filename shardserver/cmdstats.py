@@ -59,19 +59,14 @@ class CommandStats:
             e = self.commands[name] = new_entry()
         return e
 
-    def record(self, name: str, nanos: int, failed: bool = False) -> None:
-        e = self.entry(name)
-        e[CALLS] += 1
-        e[NANOS] += nanos
-        e[HIST][nanos.bit_length()] += 1
-        if failed:
-            e[FAILED] += 1
-
-    def record_untimed(self, name: str, calls: int) -> None:
-        """``calls`` calls answered too fast to time (the front's C path's PINGs): 0 ns each."""
+    def record(self, name: str, nanos: int, failed: bool = False, calls: int = 1) -> None:
+        """``calls`` calls of ``nanos`` each (several: the front's PINGs, answered too fast to time)."""
         e = self.entry(name)
         e[CALLS] += calls
-        e[HIST][0] += calls
+        e[NANOS] += nanos * calls
+        e[HIST][nanos.bit_length()] += calls
+        if failed:
+            e[FAILED] += 1
 
     def fail(self, name: str, error_text: str) -> None:
         """A call already counted ended with an error (a reply that came later)."""

@@ -809,7 +809,7 @@ class Front(FrontBase):
         """The front's command statistics, with the PINGs the router's path answered in
         place (it only counts them, so their time is 0)."""
         if self._pings:
-            self.cmdstats.record_untimed("ping", self._pings)
+            self.cmdstats.record("ping", 0, calls=self._pings)
             self._pings = 0
         return self.cmdstats
 
