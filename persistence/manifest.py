@@ -20,7 +20,9 @@ File ``<appenddirname>/shardserver.manifest`` (text, ``#`` starts a comment)::
   any of its slots, keeps its own keys, writes a new base and adds its
   ``pending`` lines; the shard that completes the set promotes them to the
   new layout and the old files are deleted.  Until then the old layout stays
-  the one loaded, so a crash at any point loses nothing.
+  the one loaded, so a crash at any point loses nothing.  A start with the
+  old count drops the ``next`` and ``pending`` lines and their files: its
+  writes go to the old files, which the pending ones would no longer match.
 - Every update writes ``shardserver.manifest.tmp``, fsyncs it, renames it over
   the manifest and fsyncs the directory, under an ``flock`` on
   ``shardserver.manifest.lock`` (shards update their own lines concurrently).

@@ -221,6 +221,8 @@ class ShardPersistence:
             return
         same = m.shards == self.nshards and all(f.slots == self.ranges for f in m.shard_files(self.index))
         if same:
+            if m.next_shards:
+                m = self._abandon_change()
             self.generation = m.generation
             files = m.shard_files(self.index)
             self._cleanup(m)
@@ -231,6 +233,18 @@ class ShardPersistence:
             self._change_layout(m, apply, progress)
         self._sized()
         self.load_ms = int((time.monotonic() - start) * 1000)
+
+    def _abandon_change(self) -> mf.Manifest:
+        """Drop an interrupted change of the shard count: the old count runs again and its
+        writes go to the old files, which that change's new files no longer match."""
+        with self._locked() as m:
+            stale = [f.name for f in m.pending]
+            if stale:
+                log.warning(f"Shard {self.index}: abandoning the interrupted change to {m.next_shards} shards")
+            m.next_generation = m.next_shards = 0
+            m.pending = []
+        self._remove(stale)
+        return m
 
     def _replay(self, files: list[mf.FileEntry], apply: Callable[[int, list[list[bytes]]], None], progress: Callable[[int, int], None]) -> None:
         sizes = []

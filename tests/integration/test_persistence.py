@@ -7,6 +7,7 @@ stop or kill it and start another on the same data.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -490,6 +491,35 @@ def test_changing_the_shard_count_moves_keys_to_their_new_shard(tmp_path: Path) 
     assert m.shards == 2 and not m.pending
     names = {p.name for p in (tmp_path / "appendonlydir").glob("*.aof")}
     assert names == {f.name for f in m.files}  # the old layout's files are gone
+
+
+def test_a_start_with_the_old_count_abandons_an_interrupted_change(tmp_path: Path) -> None:
+    """A change to 3 shards stopped after two of its shards wrote their new files; the server
+    then runs with 2 again and takes writes: the next change to 3 must not reuse those files."""
+    data, scratch = tmp_path / "data", tmp_path / "scratch"
+    data.mkdir()
+    with server(data, shards=2) as s:
+        client(s).mset({f"key{i}": str(i) for i in range(300)})
+    # the new files of two of three shards, made from the old files as they are now
+    shutil.copytree(data, scratch)
+    with server(scratch, shards=3):
+        pass
+    done = manifest(scratch)
+    with mf.locked(str(data / "appendonlydir")) as m:
+        m.next_generation, m.next_shards = done.generation, 3
+        m.pending = [f for f in done.files if f.shard in (0, 1)]
+    for f in m.pending:
+        shutil.copy(scratch / "appendonlydir" / f.name, data / "appendonlydir" / f.name)
+    with server(data, shards=2) as s:
+        r = client(s)
+        r.mset({f"new{i}": "v" for i in range(50)})
+        before = state(r)
+    m = manifest(data)
+    assert not m.pending and not m.next_shards  # abandoned, and its files deleted:
+    assert {p.name for p in (data / "appendonlydir").glob("*.aof")} == {f.name for f in m.files}
+    with server(data, shards=3) as s:
+        assert state(client(s)) == before
+    assert manifest(data).shards == 3
 
 
 # ---------------------------------------------------------------------------- rewrite
