@@ -12,7 +12,8 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -630,7 +631,10 @@ def test_save_bgsave_lastsave_without_aof(tmp_path: Path) -> None:
         assert raw.execute_command("BGSAVE") == b"Background saving started"
         while r.info("persistence")["aof_rewrite_in_progress"] or r.info("persistence")["aof_rewrites"] < 2:
             pass
-        assert r.lastsave() >= first
+        # LASTSAVE counts seconds: once the clock passed the first one, a save must move it
+        _wait_for(lambda: int(r.time()[0]) > first.timestamp())
+        assert r.save()
+        assert r.lastsave() > first
         with pytest.raises(redis.ResponseError, match="Background saving is currently not in progress or scheduled"):
             r.execute_command("BGSAVE", "CANCEL")
         with pytest.raises(redis.ResponseError, match="syntax error"):
@@ -651,8 +655,23 @@ def test_save_bgsave_lastsave_without_aof(tmp_path: Path) -> None:
         kill_tree(proc)
 
 
-def test_shutdown_flushes_everysec_writes(tmp_path: Path) -> None:
-    with server(tmp_path, "--appendfsync", "no") as s:
+def _fsync_lines(path: Path) -> list[tuple[str, str, int]]:
+    """(start|done, file, its size) per line of SHARDSERVER_TEST_FSYNC_LOG's file."""
+    if not path.exists():
+        return []
+    return [(w[1], w[2], int(w[3])) for w in (line.split() for line in path.read_text().splitlines())]
+
+
+def _shard_aof(r: redis.Redis, shard: int) -> dict[str, Any]:
+    return r.info("persistence")[f"shard{shard}_aof"]  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("policy", ["everysec", "no"])
+def test_shutdown_flushes_and_fsyncs_every_shard(tmp_path: Path, policy: str) -> None:
+    fsyncs = tmp_path / "fsyncs.log"
+    data = tmp_path / "data"
+    data.mkdir()
+    with server(data, "--appendfsync", policy, env=_inject_env(SHARDSERVER_TEST_FSYNC_LOG=str(fsyncs))) as s:
         r = client(s)
         r.mset({f"k{i}": "v" for i in range(1000)})
         try:
@@ -660,8 +679,61 @@ def test_shutdown_flushes_everysec_writes(tmp_path: Path) -> None:
         except redis.ConnectionError:
             pass
         assert s.proc.wait(20) == 0
-    with server(tmp_path) as s:
+    done = {(name, size) for what, name, size in _fsync_lines(fsyncs) if what == "done"}
+    for f in manifest(data).files:
+        path = data / "appendonlydir" / f.name
+        # each shard's file was fsynced whole after its last write
+        assert (os.path.realpath(path), path.stat().st_size) in done
+    with server(data) as s:
         assert client(s).dbsize() == 1000
+
+
+def test_always_answers_a_write_only_after_its_fsync(tmp_path: Path) -> None:
+    """With every fsync made 0.2 s slower, an acknowledged write waited for its own fsync,
+    and a pipeline of 2000 writes shares a few (group commit) instead of taking 400 s."""
+    with server(tmp_path, "--appendfsync", "always", env=_inject_env(SHARDSERVER_TEST_SLOW_FSYNC="0.2")) as s:
+        r = client(s)
+        key = key_on(0, 2)
+        for i in range(3):
+            before = _shard_aof(r, 0)["fsyncs"]
+            start = time.monotonic()
+            assert r.set(key, i)
+            assert time.monotonic() - start >= 0.2
+            after = _shard_aof(r, 0)
+            assert after["fsyncs"] == before + 1 and after["fsync_lag_ms"] == 0
+        before_all = [_shard_aof(r, i)["fsyncs"] for i in (0, 1)]
+        pipe = r.pipeline(transaction=False)
+        for i in range(2000):
+            pipe.set(f"g{i}", i)
+        assert all(pipe.execute())
+        after_all = [_shard_aof(r, i)["fsyncs"] for i in (0, 1)]
+        assert all(1 <= a - b <= 20 for a, b in zip(after_all, before_all, strict=True)), (before_all, after_all)
+
+
+def _wait_for(what: Callable[[], bool], timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not what():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def test_everysec_fsyncs_off_the_hot_path(tmp_path: Path) -> None:
+    """The fsync thread starts on its own; a write is answered while that fsync still runs."""
+    fsyncs = tmp_path / "fsyncs.log"
+    data = tmp_path / "data"
+    data.mkdir()
+    env = _inject_env(SHARDSERVER_TEST_FSYNC_LOG=str(fsyncs), SHARDSERVER_TEST_SLOW_FSYNC="1.5")
+    with server(data, "--appendfsync", "everysec", env=env) as s:
+        r = client(s)
+        key = key_on(0, 2)
+        assert r.set(key, "first")
+        _wait_for(lambda: any(what == "start" and ".s0." in name for what, name, _ in _fsync_lines(fsyncs)))
+        assert r.set(key, "second")
+        assert not [line for line in _fsync_lines(fsyncs) if line[0] == "done"]  # still in its fsync
+        assert _shard_aof(r, 0)["fsync_lag_ms"] > 0
+        # the thread catches up with no client asking
+        _wait_for(lambda: _shard_aof(r, 0)["fsync_lag_ms"] == 0)
+        assert _shard_aof(r, 0)["fsyncs"] >= 2
 
 
 def test_loading_is_reported_and_answered_with_loading(tmp_path: Path) -> None:

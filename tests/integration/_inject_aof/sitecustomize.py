@@ -6,6 +6,10 @@
 - ``SHARDSERVER_TEST_SLOW_LOAD=<seconds>``: replay reads 4 KiB at a time and
   waits that long after each chunk: a stand-in for a large AOF, so a test can
   watch LOADING and the progress fields.
+- ``SHARDSERVER_TEST_FSYNC_LOG=<path>``: every ``os.fdatasync`` appends a line
+  ``<pid> start|done <file> <size>`` to that file before and after it runs.
+- ``SHARDSERVER_TEST_SLOW_FSYNC=<seconds>``: every ``os.fdatasync`` takes that
+  much longer: a stand-in for a slow disk, so a test can tell what waits for it.
 """
 
 import os
@@ -49,3 +53,28 @@ if os.environ.get("SHARDSERVER_TEST_SLOW_LOAD"):
     from shardserver.shard import persist as _persist2
 
     _persist2.read_records = _slow_read
+
+if os.environ.get("SHARDSERVER_TEST_FSYNC_LOG") or os.environ.get("SHARDSERVER_TEST_SLOW_FSYNC"):
+    _fsync_log = os.environ.get("SHARDSERVER_TEST_FSYNC_LOG", "")
+    _fsync_delay = float(os.environ.get("SHARDSERVER_TEST_SLOW_FSYNC", "0"))
+    _orig_fdatasync = os.fdatasync
+
+    def _note(fd: int, what: str) -> None:
+        if _fsync_log:
+            line = f"{os.getpid()} {what} {os.readlink(f'/proc/self/fd/{fd}')} {os.fstat(fd).st_size}\n"
+            out = os.open(_fsync_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                os.write(out, line.encode())
+            finally:
+                os.close(out)
+
+    def _watched_fdatasync(fd: int) -> None:
+        import time
+
+        _note(fd, "start")
+        if _fsync_delay:
+            time.sleep(_fsync_delay)  # the simulated slow disk, not a synchronisation
+        _orig_fdatasync(fd)
+        _note(fd, "done")
+
+    os.fdatasync = _watched_fdatasync
