@@ -40,6 +40,8 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
 
+    from persistence.check import FileReport
+
 EXIT_OK = 0
 EXIT_SERVER_ERROR = 1
 EXIT_USAGE = 2
@@ -565,8 +567,15 @@ def cmd_check_aof(client: Client | None, args: argparse.Namespace) -> int:
     else:
         for r in reports:
             print(describe(r))
-        print(f"AOF {aofdir}: " + ("valid" if not bad else f"{len(bad)} bad file(s); shardctl check-aof --fix cuts them at the first bad record"))
+        print(f"AOF {aofdir}: " + ("valid" if not bad else f"{len(bad)} bad file(s); " + _check_aof_advice(bad, args.fix)))
     return EXIT_OK if not bad else EXIT_SERVER_ERROR
+
+
+def _check_aof_advice(bad: list[FileReport], fixing: bool) -> str:
+    """What the user can do next about files --fix did not repair (or that were only checked)."""
+    if any(r.status == "missing" or not r.last for r in bad):
+        return ("--fix cut nothing: " if fixing else "") + "a missing or damaged earlier file needs a backup"
+    return "shardctl check-aof --fix cuts them at the first bad record"
 
 
 def _samples(client: Client, interval: float, count: int) -> Iterator[tuple[Sample | None, Sample | None, CtlError | None]]:

@@ -899,6 +899,10 @@ class Config:
                 raise _set_failed(d.name, e.reason) from None
         self._values.update(staged)
 
+    def restore(self, values: dict[str, Any]) -> None:
+        """Put back typed values taken with ``to_dict`` (a CONFIG SET whose effect failed)."""
+        self._values.update(values)
+
     def to_dict(self) -> dict[str, Any]:
         """All typed values keyed by directive name, in directive order (copies)."""
         return {name: copy.copy(value) for name, value in self._values.items()}

@@ -71,7 +71,10 @@ AOF_BAD_BULK = "ERR Bad bulk record payload in the append only file"
 AOF_REWRITE_RUNNING = "ERR Background append only file rewriting already in progress"
 SAVE_FAILED = "ERR"  # Valkey's bare reply when SAVE cannot write; the log says why
 AOF_REWRITE_FAILED = "ERR Can't execute an AOF background rewriting. Please check the server logs for more information."
+AOF_TURN_ON_FAILED = "ERR CONFIG SET failed (possibly related to argument 'appendonly') - Unable to turn on AOF. Check server logs."
+BGSAVE_FAILED = "ERR"  # Valkey's bare reply when a background save cannot start; the log says why
 BGSAVE_RUNNING = "ERR Background save already in progress"
+BGSAVE_NOT_RUNNING = "ERR Background saving is currently not in progress or scheduled"
 BGSAVE_AOF_RUNNING = (
     "ERR An AOF log rewriting in progress: can't BGSAVE right now. "
     "Use BGSAVE SCHEDULE in order to schedule a BGSAVE whenever possible."

@@ -633,6 +633,16 @@ def main(argv: list[str] | None = None) -> None:
     except OSError as exc:
         sys.stderr.write(f"Can't chdir to '{directory}': {exc.strerror}\n")
         sys.exit(1)
+    if config.get("appendonly"):
+        # checked before any process starts, as Valkey stops at start-up (each shard would fail alike)
+        from shardserver.shard.persist import make_aof_dir
+
+        aof_dir = os.path.join(directory, str(config.get("appenddirname")))
+        try:
+            make_aof_dir(aof_dir)
+        except OSError as exc:
+            log.warning(f"Can't open or create append-only dir {aof_dir}: {exc.strerror}")
+            sys.exit(1)
     sys.exit(Supervisor(config, args, launch_dir).run())
 
 

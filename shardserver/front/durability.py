@@ -49,14 +49,26 @@ def _all_shards(fr: Front, cmd: list[bytes]) -> Any:
     return replies()
 
 
+def _not_started(replies: list[Any]) -> str | None:
+    """Why no rewrite started, from the shards' ``__bgrewriteaof`` replies (None: they started).
+
+    "failed" when a shard could not start one (its directory cannot be used;
+    the shard logged why), even if others started; "running" only when every
+    shard has one running already.
+    """
+    if any(isinstance(r, ErrorReply) and r.text != errors.AOF_REWRITE_RUNNING for r in replies):
+        return "failed"
+    return "running" if all(isinstance(r, ErrorReply) for r in replies) else None
+
+
 @front("bgrewriteaof")
 def bgrewriteaof(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
     pending = _all_shards(fr, [b"__bgrewriteaof"])
 
     async def run() -> Any:
-        replies = await pending
-        if all(isinstance(r, ErrorReply) for r in replies):
-            raise CommandError(errors.AOF_REWRITE_RUNNING)
+        why = _not_started(await pending)
+        if why is not None:
+            raise CommandError(errors.AOF_REWRITE_FAILED if why == "failed" else errors.AOF_REWRITE_RUNNING)
         return Simple("Background append only file rewriting started")
 
     return run()
@@ -75,7 +87,7 @@ def bgsave(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
         async def cancel() -> Any:
             replies = await pending
             if not any(replies):
-                raise CommandError("ERR Background saving is currently not in progress or scheduled")
+                raise CommandError(errors.BGSAVE_NOT_RUNNING)
             if any(r == b"scheduled" for r in replies) and not any(r == b"running" for r in replies):
                 return Simple("Scheduled background saving cancelled")
             return Simple("Background saving cancelled")
@@ -85,8 +97,9 @@ def bgsave(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
 
     async def run() -> Any:
         replies = await pending
-        if all(isinstance(r, ErrorReply) for r in replies):
-            raise CommandError(errors.BGSAVE_AOF_RUNNING)
+        why = _not_started(replies)
+        if why is not None:
+            raise CommandError(errors.BGSAVE_FAILED if why == "failed" else errors.BGSAVE_AOF_RUNNING)
         if any(r == b"scheduled" for r in replies):
             return Simple("Background saving scheduled")
         return Simple("Background saving started")

@@ -581,11 +581,17 @@ def config_set(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
         raise CommandError(errors.wrong_arity("config|set"))
     pairs = [(args[i].decode("utf-8", "surrogateescape"), args[i + 1].decode("utf-8", "surrogateescape")) for i in range(0, len(args), 2)]
     try:
-        fr.config.config_set(pairs)
+        pending = fr.set_config(pairs)
     except ConfigError as exc:
         raise CommandError(str(exc)) from exc
-    fr.apply_config({k.lower() for k, _ in pairs})
-    return OK
+    if pending is None:
+        return OK
+
+    async def applied() -> Any:
+        await pending  # turning the AOF on: every shard must have done it
+        return OK
+
+    return applied()
 
 
 @front("config|resetstat")

@@ -189,6 +189,36 @@ class Front(FrontBase):
         self.databases = int(cfg.get("databases"))
         self._slow_ns = self._slow_threshold()  # read per timed command: not looked up each time
 
+    def set_config(self, pairs: list[tuple[str, str]]) -> Coroutine[Any, Any, None] | None:
+        """CONFIG SET and a reload: set ``pairs`` all or nothing, then act on them.
+
+        Raises ConfigError for a bad name or value.  Turning the AOF on is the
+        one change a shard can refuse (its directory cannot be used), so then
+        this returns a coroutine that waits for every shard's answer; if one
+        refused, every directive of ``pairs`` gets its old value back (shards
+        that turned the AOF on turn it off) and it raises CommandError, as
+        Valkey restores the previous settings when applying one fails.
+        """
+        before = self.config.to_dict()
+        self.config.config_set(pairs)
+        changed = {canonical_name(name) for name, _ in pairs}
+        if "appendonly" not in changed or before["appendonly"] or not self.config.get("appendonly"):
+            self.apply_config(changed)
+            return None
+        self.apply_config(changed - {"appendonly"})
+        return self._turn_aof_on({name: before[name] for name in changed})
+
+    async def _turn_aof_on(self, before: dict[str, Any]) -> None:
+        cmd = [b"__config", b"appendonly", b"yes"]
+        pending = [self.call(link.index, 0, [cmd]) for link in self.links if link.up]
+        replies = [(await f)[0] for f in pending]
+        if not any(isinstance(r, ErrorReply) for r in replies):
+            return
+        log.warning("Failed applying new configuration. Possibly related to new appendonly setting. Restoring previous settings.")
+        self.config.restore(before)
+        self.apply_config(set(before))  # appendonly no: the shards that turned it on turn it off again
+        raise CommandError(errors.AOF_TURN_ON_FAILED)
+
     # -- connections -----------------------------------------------------
     def next_client_id(self) -> int:
         self._next_client += 1
@@ -882,18 +912,30 @@ class Front(FrontBase):
     def reload_config(self, seq: int, payload: str) -> None:
         """Apply directives the supervisor re-read from the config file (SIGHUP).
 
-        Exactly what CONFIG SET does -- all or nothing, then ``apply_config`` --
-        so a reload and a CONFIG SET of the same values leave the same state.
+        Exactly what CONFIG SET does (``set_config``: all or nothing, turning
+        the AOF on included), so a reload and a CONFIG SET of the same values
+        leave the same state.
         """
         try:
             pairs = [(str(name), str(value)) for name, value in json.loads(payload)]
-            self.config.config_set(pairs)
+            pending = self.set_config(pairs)
         except (ValueError, TypeError, ConfigError) as exc:
             log.warning(f"Reload refused, nothing applied: {exc}")
             self._control_send(f"reloaded {seq} fail {exc}")
             return
-        self.apply_config({name.lower() for name, _ in pairs})
-        self._control_send(f"reloaded {seq} ok")
+        if pending is None:
+            self._control_send(f"reloaded {seq} ok")
+            return
+
+        async def answer(pending: Coroutine[Any, Any, None]) -> None:
+            try:
+                await pending
+            except CommandError as exc:  # the AOF could not be turned on: nothing applied
+                self._control_send(f"reloaded {seq} fail {exc.text}")
+                return
+            self._control_send(f"reloaded {seq} ok")
+
+        self.loop.create_task(answer(pending))
 
     def request_shutdown(self, mode: str) -> None:
         self._control_send(f"shutdown {mode}")

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import os
 import signal
 import time
@@ -114,6 +115,18 @@ def snapshot_records(keyspace: Keyspace) -> Iterator[bytes]:
             yield encode_command([b"__values", pack(values)])
 
 
+def make_aof_dir(path: str) -> None:
+    """Create the AOF directory if it is missing; OSError says why it cannot be used.
+
+    As Valkey: a file in its place is "Not a directory", not the "File exists"
+    that ``os.makedirs`` reports.
+    """
+    try:
+        os.makedirs(path, exist_ok=True)
+    except FileExistsError:
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), path) from None
+
+
 def write_base(path: str, keyspace: Keyspace) -> int:
     """Write a snapshot to ``path`` via a temporary name; returns its size."""
     tmp = path + ".tmp"
@@ -159,6 +172,7 @@ class ShardPersistence:
         self.last_rewrite_secs = -1
         self.last_save = int(time.time())
         self.scheduled = False
+        self.scheduled_enables = False  # the scheduled rewrite turns AOF on (it waited for a BGSAVE)
         self.retry_at = 0.0  # no automatic rewrite before this (monotonic) time
         # loading facts for INFO
         self.load_ms = 0
@@ -213,6 +227,12 @@ class ShardPersistence:
     # -- loading -------------------------------------------------------------
     def load(self, apply: Callable[[int, list[list[bytes]]], None], progress: Callable[[int, int], None]) -> None:
         """Replay this shard's files into the keyspace (before the shard says hello)."""
+        try:
+            self._load(apply, progress)
+        except mf.ManifestError as exc:  # its text names the manifest and the line: no traceback
+            raise LoadError(f"shard {self.index}: {exc}") from None
+
+    def _load(self, apply: Callable[[int, list[list[bytes]]], None], progress: Callable[[int, int], None]) -> None:
         start = time.monotonic()
         m = mf.read(self.dir) if os.path.isdir(self.dir) else None
         if m is None or (not m.files and not m.pending):
@@ -284,17 +304,21 @@ class ShardPersistence:
     def _open_incr(self, files: list[mf.FileEntry]) -> None:
         """Append to this shard's last incremental file, or start one (a fresh directory)."""
         incrs = [f for f in files if f.kind == "incr"]
-        if incrs:
-            self._start_writer(incrs[-1].name)
-            return
-        os.makedirs(self.dir, exist_ok=True)
-        with self._locked() as m:
-            self.generation = m.generation
-            seq = m.next_seq(self.index)
-            entry = self._entry(mf.file_name(self.generation, self.index, seq, "incr"), seq, "incr")
-            open(self._path(entry.name), "ab").close()
-            m.files.append(entry)
-        self._start_writer(entry.name)
+        try:
+            if incrs:
+                self._start_writer(incrs[-1].name)
+                return
+            make_aof_dir(self.dir)
+            with self._locked() as m:
+                self.generation = m.generation
+                seq = m.next_seq(self.index)
+                entry = self._entry(mf.file_name(self.generation, self.index, seq, "incr"), seq, "incr")
+                open(self._path(entry.name), "ab").close()
+                m.files.append(entry)
+            self._start_writer(entry.name)
+        except OSError as exc:  # start-up stops with the path and the reason, not a traceback
+            what = "or create append-only dir" if exc.filename in (None, self.dir) else "the append-only file"
+            raise LoadError(f"shard {self.index}: Can't open {what} {exc.filename or self.dir}: {exc.strerror}") from None
 
     def _start_writer(self, name: str) -> None:
         self.writer = AofWriter(self._path(name), self.policy, self.timestamps)
@@ -377,7 +401,7 @@ class ShardPersistence:
     # -- rewrite -----------------------------------------------------------------
     def _prepare(self, enabling: bool) -> str:
         """Name the new base and start the new incremental file (listed now unless enabling)."""
-        os.makedirs(self.dir, exist_ok=True)
+        make_aof_dir(self.dir)
         logging = self.writer is not None or enabling
         with self._locked() as m:
             self.generation = m.generation
@@ -443,8 +467,11 @@ class ShardPersistence:
             self._remove([self.child_base, self.child_base + ".tmp"])
             log.warning(f"Shard {self.index}: background AOF rewrite failed")
         if self.scheduled:
-            self.scheduled = False
-            self.start_rewrite()
+            enabling, self.scheduled, self.scheduled_enables = self.scheduled_enables, False, False
+            try:
+                self.start_rewrite(enabling=enabling)
+            except CommandError:  # it logged why; an automatic one is tried again by cron
+                self.retry_at = time.monotonic() + 5
 
     def _finish_rewrite(self) -> None:
         base = self.child_base
@@ -521,11 +548,16 @@ class ShardPersistence:
         elif name == "appendonly":
             on = value == "yes"
             if on and not self.enabled and self.writer is None:
-                if self.child:
-                    self.scheduled = True
+                if self.child:  # a BGSAVE runs: turn AOF on with the rewrite after it, as Valkey
+                    self.scheduled = self.scheduled_enables = True
                 else:
                     self.start_rewrite(enabling=True)
+            elif not on and self.scheduled_enables:
+                self.scheduled = self.scheduled_enables = False
             elif not on and (self.enabled or self.writer is not None):
+                if self.child and self.child_enables:  # the rewrite turning it on goes with its files, as Valkey kills it
+                    self.scheduled = False
+                    self.cancel()
                 self.enabled = False
                 if self.writer is not None:
                     self.writer.close()
@@ -544,7 +576,7 @@ class ShardPersistence:
     def cancel(self) -> bytes | None:
         """Stop a rewrite in progress (the manifest still names the old files) or drop a scheduled one."""
         if self.scheduled:
-            self.scheduled = False
+            self.scheduled = self.scheduled_enables = False
             return b"scheduled"
         if not self.child:
             return None

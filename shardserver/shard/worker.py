@@ -136,8 +136,8 @@ class ShardWorker:
                     handler = handlers.get(full)
                     if handler is not None:
                         argv = [full, *argv[1:]]
-                if handler is None:
-                    raise LoadError(f"shard {self.index}: unknown command '{name.decode('latin-1')}' reading the append only file")
+                if handler is None:  # a BadRecord: read_records adds the file and the byte offset
+                    raise BadRecord(i - 1, f"unknown command '{name.decode('latin-1')}' reading the append only file")
                 spec = specs.get(argv[0].lower())
                 if spec is not None and not spec.accepts(len(argv)):
                     # a file we did not write: its handler may not expect the front's arity check to be skipped

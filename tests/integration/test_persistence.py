@@ -588,6 +588,62 @@ def test_rewrite_under_load_keeps_every_acknowledged_write(tmp_path: Path) -> No
         assert all(v is not None for v in values)
 
 
+_REWRITE_POINTS = {
+    # the child wrote its snapshot to a temporary name; the manifest names the old files
+    "child-writing": ("SHARDSERVER_TEST_SLOW_REWRITE", rb"TEST-INJECT: rewrite child wrote its snapshot"),
+    # the new base has its name, but the manifest does not name it yet
+    "base-renamed": ("SHARDSERVER_TEST_PAUSE_AFTER_BASE", rb"TEST-INJECT: rewrite child renamed its base"),
+    # the manifest names the new base; the files it replaces are not deleted yet
+    "manifest-updated": ("SHARDSERVER_TEST_PAUSE_BEFORE_STALE_REMOVE", rb"TEST-INJECT: the manifest names the new base"),
+}
+
+
+@pytest.mark.parametrize("victim", ["tree", "shard"])
+@pytest.mark.parametrize("point", list(_REWRITE_POINTS))
+def test_a_kill_at_each_point_of_a_rewrite_under_load_loses_nothing(tmp_path: Path, point: str, victim: str) -> None:
+    """Writers keep going while both shards rewrite; SIGKILL (of everything, or of shard 0,
+    which the supervisor restarts) lands at one step of the rewrite.  Every acknowledged
+    write is there afterwards, live and after a restart, and no stray file is left."""
+    hook, message = _REWRITE_POINTS[point]
+    with server(tmp_path, "--appendfsync", "always", env=_inject_env(**{hook: "5"})) as s:
+        r = client(s)
+        r.mset({f"old{i}": str(i) for i in range(300)})
+        acked: list[list[str]] = [[], []]
+        stop = threading.Event()
+        ready = [threading.Event(), threading.Event()]
+        threads = [threading.Thread(target=_writer_load, args=(s.port, f"w{n}", acked[n], stop, ready[n])) for n in range(2)]
+        for t in threads:
+            t.start()
+        for e in ready:
+            assert e.wait(60)
+        mark = s.log_size()
+        assert r.bgrewriteaof()
+        first = s.wait_log(message, 30, start=mark)
+        s.wait_log(message, 30, start=first.end())  # both shards are at that step
+        if victim == "tree":
+            kill_tree(s)
+        else:
+            os.kill(shard_pids(r.info("shards"), 2)[0], signal.SIGKILL)
+            s.wait_log(rb"Shard 0 ready: .* loaded from the AOF", 30, start=mark)
+        stop.set()
+        for t in threads:
+            t.join(30)
+        written = [k for a in acked for k in a]
+        assert len(written) >= 600
+        if victim == "shard":
+            live = client(s)
+            assert None not in live.mget(written)
+            assert live.dbsize() >= 300 + len(written)
+    with server(tmp_path) as s:
+        r = client(s)
+        values = r.mget(written)
+        assert [k for k, v in zip(written, values, strict=True) if v is None] == []
+        assert r.mget([f"old{i}" for i in range(300)]) == [str(i).encode() for i in range(300)]
+    m = manifest(tmp_path)
+    on_disk = {p.name for p in (tmp_path / "appendonlydir").iterdir() if p.name.endswith((".aof", ".tmp", ".inject"))}
+    assert on_disk == {f.name for f in m.files}
+
+
 def test_auto_rewrite_by_growth(tmp_path: Path) -> None:
     with server(tmp_path, "--auto-aof-rewrite-min-size", "20kb", "--auto-aof-rewrite-percentage", "100") as s:
         r = client(s)
@@ -614,6 +670,28 @@ def test_config_set_appendonly_yes_at_run_time(tmp_path: Path) -> None:
     finally:
         proc.stop()
         kill_tree(proc)
+    with server(tmp_path) as s:
+        assert state(client(s)) == before
+
+
+def test_appendonly_yes_during_a_bgsave_turns_the_aof_on_after_it(tmp_path: Path) -> None:
+    """As Valkey: the rewrite that turns the AOF on waits for the running BGSAVE, then runs."""
+    proc = start_shardserver(shards=2, dir=str(tmp_path), env=_inject_env(SHARDSERVER_TEST_SLOW_REWRITE="1"))
+    try:
+        r = client(proc)
+        r.mset({"a": "1", "b": "2"})
+        mark = proc.log_size()
+        assert r.bgsave()
+        first = proc.wait_log(rb"TEST-INJECT: rewrite child wrote its snapshot", 30, start=mark)
+        proc.wait_log(rb"TEST-INJECT: rewrite child wrote its snapshot", 30, start=first.end())
+        assert r.config_set("appendonly", "yes")
+        _wait_for(lambda: all(_shard_aof(r, i)["enabled"] == 1 for i in (0, 1)))
+        r.set("after", "on")
+        before = state(r)
+    finally:
+        proc.stop()
+        kill_tree(proc)
+    assert [b"SET", b"after", b"on"] in all_records(tmp_path)
     with server(tmp_path) as s:
         assert state(client(s)) == before
 

@@ -6,6 +6,12 @@
 - ``SHARDSERVER_TEST_SLOW_LOAD=<seconds>``: replay reads 4 KiB at a time and
   waits that long after each chunk: a stand-in for a large AOF, so a test can
   watch LOADING and the progress fields.
+- ``SHARDSERVER_TEST_PAUSE_AFTER_BASE=<seconds>``: a rewrite child waits that
+  long after its base file got its final name, before it exits (the manifest
+  does not name that file yet).
+- ``SHARDSERVER_TEST_PAUSE_BEFORE_STALE_REMOVE=<seconds>``: a shard that
+  finished a rewrite waits that long after the manifest names the new base,
+  before it deletes the files that base replaces.
 - ``SHARDSERVER_TEST_FSYNC_LOG=<path>``: every ``os.fdatasync`` appends a line
   ``<pid> start|done <file> <size>`` to that file before and after it runs.
 - ``SHARDSERVER_TEST_SLOW_FSYNC=<seconds>``: every ``os.fdatasync`` takes that
@@ -78,3 +84,45 @@ if os.environ.get("SHARDSERVER_TEST_FSYNC_LOG") or os.environ.get("SHARDSERVER_T
         _note(fd, "done")
 
     os.fdatasync = _watched_fdatasync
+
+if os.environ.get("SHARDSERVER_TEST_PAUSE_AFTER_BASE"):
+    from shardserver import log as _log3
+    from shardserver.shard import persist as _persist3
+
+    _after_base = float(os.environ["SHARDSERVER_TEST_PAUSE_AFTER_BASE"])
+    _orig_write_base3 = _persist3.write_base
+
+    def _pausing_write_base(path: str, keyspace: object) -> int:
+        import time
+
+        size = _orig_write_base3(path, keyspace)  # type: ignore[arg-type]
+        _log3.warning(f"TEST-INJECT: rewrite child renamed its base, waiting {_after_base}s before exiting")
+        time.sleep(_after_base)  # the moment a test kills in, not a synchronisation
+        return size
+
+    _persist3.write_base = _pausing_write_base
+
+if os.environ.get("SHARDSERVER_TEST_PAUSE_BEFORE_STALE_REMOVE"):
+    from shardserver import log as _log4
+    from shardserver.shard import persist as _persist4
+
+    _before_remove = float(os.environ["SHARDSERVER_TEST_PAUSE_BEFORE_STALE_REMOVE"])
+    _SP = _persist4.ShardPersistence
+    _orig_finish, _orig_remove = _SP._finish_rewrite, _SP._remove
+
+    def _finish(self, *a, **kw):  # type: ignore[no-untyped-def]
+        self._inject_finishing = True
+        try:
+            return _orig_finish(self, *a, **kw)
+        finally:
+            self._inject_finishing = False
+
+    def _remove(self, names):  # type: ignore[no-untyped-def]
+        if getattr(self, "_inject_finishing", False) and names:
+            import time
+
+            _log4.warning(f"TEST-INJECT: the manifest names the new base, waiting {_before_remove}s before deleting {len(names)} file(s)")
+            time.sleep(_before_remove)  # the moment a test kills in, not a synchronisation
+        return _orig_remove(self, names)
+
+    _SP._finish_rewrite, _SP._remove = _finish, _remove
