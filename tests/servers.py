@@ -133,6 +133,15 @@ def start_shardserver(
     return server
 
 
+def kill_tree(server: ServerProc) -> None:
+    """SIGKILL every process of the server (its own process group) and reap it."""
+    try:
+        os.killpg(server.proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    server.proc.wait(10)
+
+
 @contextmanager
 def shardserver(*args: str, shards: int = 2, **kw: object) -> Iterator[ServerProc]:
     server = start_shardserver(*args, shards=shards, **kw)  # type: ignore[arg-type]
@@ -140,11 +149,7 @@ def shardserver(*args: str, shards: int = 2, **kw: object) -> Iterator[ServerPro
         yield server
     finally:
         server.stop()
-        # a test must not leave any process of this server behind
-        try:
-            os.killpg(server.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+        kill_tree(server)  # a test must not leave any process of this server behind
         shutil.rmtree(server.dir, ignore_errors=True)
 
 

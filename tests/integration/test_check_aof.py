@@ -8,8 +8,6 @@ damaged manifest.
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -22,7 +20,7 @@ import redis
 from persistence import manifest as mf
 from shardserver.resp import encode_command
 from tests.integration.helpers import keys_on
-from tests.servers import ServerProc, start_shardserver
+from tests.servers import ServerProc, kill_tree, start_shardserver
 
 
 @contextmanager
@@ -32,11 +30,7 @@ def server(data: Path, *args: str, shards: int = 1) -> Iterator[ServerProc]:
         yield proc
     finally:
         proc.stop()
-        try:
-            os.killpg(proc.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        proc.proc.wait(10)
+        kill_tree(proc)
 
 
 def client(proc: ServerProc) -> redis.Redis:

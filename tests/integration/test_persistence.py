@@ -26,7 +26,7 @@ from persistence.aof import read_records
 from shardserver.commands.table import all_commands
 from shardserver.resp import encode_command
 from tests.integration.helpers import connect, key_on, keys_on, read_replies, resp, shard_pids
-from tests.servers import ServerProc, start_shardserver
+from tests.servers import ServerProc, kill_tree, start_shardserver
 
 INJECT_DIR = Path(__file__).parent / "_inject_aof"
 
@@ -44,14 +44,6 @@ def server(data: Path, *args: str, shards: int = 2, env: dict[str, str] | None =
     finally:
         proc.stop()
         kill_tree(proc)
-
-
-def kill_tree(proc: ServerProc) -> None:
-    try:
-        os.killpg(proc.proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    proc.proc.wait(10)
 
 
 def all_records(data: Path) -> list[list[bytes]]:
