@@ -724,7 +724,7 @@ _DIRECTIVE_LIST: list[Directive] = [
     _memory("hll-sparse-max-bytes", 3000, 0, LLONG_MAX, mutable=True, doc="a sparse HyperLogLog longer than this turns dense"),
     # durability: each shard's own AOF (shardserver/shard/persist.py)
     _bool("appendonly", False, mutable=True, doc="each shard appends its writes to its own AOF files"),
-    _enum("appendfsync", "everysec", ("always", "everysec", "no"), mutable=True),
+    _enum("appendfsync", "everysec", ("everysec", "always", "no"), mutable=True),  # Valkey's order, which its error lists
     _string(
         "appenddirname", "appendonlydir", mutable=False, doc="AOF directory under dir",
         valid=lambda v: "appenddirname can't be a path, just a dirname" if "/" in v or v in ("", ".", "..") else None,

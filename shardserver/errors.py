@@ -76,7 +76,7 @@ BGSAVE_FAILED = "ERR"  # Valkey's bare reply when a background save cannot start
 BGSAVE_RUNNING = "ERR Background save already in progress"
 BGSAVE_NOT_RUNNING = "ERR Background saving is currently not in progress or scheduled"
 BGSAVE_AOF_RUNNING = (
-    "ERR An AOF log rewriting in progress: can't BGSAVE right now. "
+    "ERR Another child process is active (AOF?): can't BGSAVE right now. "
     "Use BGSAVE SCHEDULE in order to schedule a BGSAVE whenever possible."
 )
 

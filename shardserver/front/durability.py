@@ -49,16 +49,20 @@ def _all_shards(fr: Front, cmd: list[bytes]) -> Any:
     return replies()
 
 
-def _not_started(replies: list[Any]) -> str | None:
-    """Why no rewrite started, from the shards' ``__bgrewriteaof`` replies (None: they started).
+def _not_started(replies: list[Any], running: tuple[str, ...]) -> str | None:
+    """Why nothing started, from the shards' ``__bgrewriteaof``/``__bgsave`` replies (None: it did).
 
-    "failed" when a shard could not start one (its directory cannot be used;
-    the shard logged why), even if others started; "running" only when every
-    shard has one running already.
+    None when any shard started or scheduled one; otherwise "failed" when a
+    shard could not start one (its directory cannot be used; the shard logged
+    why), else the ``running`` error every shard gave (the first of them the
+    shards gave, in ``running``'s order).
     """
-    if any(isinstance(r, ErrorReply) and r.text != errors.AOF_REWRITE_RUNNING for r in replies):
+    errs = [r.text for r in replies if isinstance(r, ErrorReply)]
+    if any(e not in running for e in errs):
         return "failed"
-    return "running" if all(isinstance(r, ErrorReply) for r in replies) else None
+    if len(errs) < len(replies):
+        return None
+    return next(e for e in running if e in errs)
 
 
 @front("bgrewriteaof")
@@ -66,9 +70,13 @@ def bgrewriteaof(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
     pending = _all_shards(fr, [b"__bgrewriteaof"])
 
     async def run() -> Any:
-        why = _not_started(await pending)
+        replies = await pending
+        why = _not_started(replies, (errors.AOF_REWRITE_RUNNING,))
         if why is not None:
-            raise CommandError(errors.AOF_REWRITE_FAILED if why == "failed" else errors.AOF_REWRITE_RUNNING)
+            raise CommandError(errors.AOF_REWRITE_FAILED if why == "failed" else why)
+        # as Valkey: while a BGSAVE runs the rewrite waits for it
+        if any(r == b"scheduled" for r in replies):
+            return Simple("Background append only file rewriting scheduled")
         return Simple("Background append only file rewriting started")
 
     return run()
@@ -93,13 +101,13 @@ def bgsave(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
             return Simple("Background saving cancelled")
 
         return cancel()
-    pending = _all_shards(fr, [b"__bgrewriteaof", b"schedule"] if opt else [b"__bgrewriteaof"])
+    pending = _all_shards(fr, [b"__bgsave", b"schedule"] if opt else [b"__bgsave"])
 
     async def run() -> Any:
         replies = await pending
-        why = _not_started(replies)
+        why = _not_started(replies, (errors.BGSAVE_RUNNING, errors.BGSAVE_AOF_RUNNING))
         if why is not None:
-            raise CommandError(errors.BGSAVE_FAILED if why == "failed" else errors.BGSAVE_AOF_RUNNING)
+            raise CommandError(errors.BGSAVE_FAILED if why == "failed" else why)
         if any(r == b"scheduled" for r in replies):
             return Simple("Background saving scheduled")
         return Simple("Background saving started")
@@ -125,7 +133,8 @@ def lastsave(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
     pending = _all_shards(fr, [b"__aofinfo"])
 
     async def run() -> Any:
-        # the data is saved when every shard has saved: the oldest shard's time
+        # the data is saved when every shard has saved: the oldest shard's time.
+        # Only SAVE and BGSAVE count (Valkey's RDB saves), not AOF rewrites.
         return min(int(r[b"last_save"]) for r in await pending)
 
     return run()

@@ -332,8 +332,8 @@ def persistence_fields(fr: Front, live: list[dict[bytes, Any]], now: float) -> l
         ]
     fields += [
         ("rdb_changes_since_last_save", 0),
-        ("rdb_bgsave_in_progress", any_(b"aof_rewrite_in_progress") if not enabled else 0),
-        ("rdb_last_save_time", min((int(a[b"last_save"]) for a in aofs), default=0)),
+        ("rdb_bgsave_in_progress", any_(b"bgsave_in_progress")),
+        ("rdb_last_save_time", min((int(a[b"last_save"]) for a in aofs), default=0)),  # SAVE/BGSAVE only, as LASTSAVE
         ("rdb_last_bgsave_status", "ok" if all(a[b"aof_last_bgrewrite_status"] == b"ok" for a in aofs) else "err"),
         ("aof_enabled", 1 if enabled else 0),
         ("aof_rewrite_in_progress", any_(b"aof_rewrite_in_progress")),
@@ -363,7 +363,7 @@ def persistence_fields(fr: Front, live: list[dict[bytes, Any]], now: float) -> l
         fields.append((
             f"shard{i}_aof",
             f"enabled={a[b'aof_enabled']},size={a[b'aof_current_size']},base_size={a[b'aof_base_size']},"
-            f"rewriting={a[b'aof_rewrite_in_progress']},rewrites={a[b'aof_rewrites']},"
+            f"rewriting={int(a[b'aof_rewrite_in_progress']) | int(a[b'bgsave_in_progress'])},rewrites={a[b'aof_rewrites']},"
             f"last_rewrite_status={a[b'aof_last_bgrewrite_status'].decode()},write_status={a[b'aof_last_write_status'].decode()},"
             f"fsyncs={a[b'aof_fsyncs']},fsync_lag_ms={a[b'aof_fsync_lag_ms']},load_time_ms={a[b'aof_load_time_ms']},loaded_records={a[b'aof_loaded_records']},"
             f"loaded_bytes={a[b'aof_loaded_bytes']},truncations={a[b'aof_truncations']}",

@@ -767,21 +767,20 @@ def cmd_config(ctx: ShardContext, argv: list[bytes]) -> Any:
 
 @internal("__bgrewriteaof")
 def cmd_bgrewriteaof(ctx: ShardContext, argv: list[bytes]) -> Any:
-    """Start this shard's background rewrite; ``schedule``: after the running one instead of an error."""
-    persist = ctx.worker.persist
-    if persist.child:
-        if len(argv) > 1 and argv[1] == b"schedule":
-            persist.scheduled = True
-            return b"scheduled"
-        raise CommandError(errors.AOF_REWRITE_RUNNING)
-    persist.start_rewrite()
-    return b"started"
+    """BGREWRITEAOF on this shard: b"started", or b"scheduled" while a BGSAVE runs."""
+    return ctx.worker.persist.bgrewriteaof()
+
+
+@internal("__bgsave")
+def cmd_bgsave(ctx: ShardContext, argv: list[bytes]) -> Any:
+    """BGSAVE on this shard: b"started"; ``schedule``: b"scheduled" after a running rewrite instead of an error."""
+    return ctx.worker.persist.bgsave(len(argv) > 1 and argv[1] == b"schedule")
 
 
 @internal("__bgcancel")
 def cmd_bgcancel(ctx: ShardContext, argv: list[bytes]) -> Any:
-    """BGSAVE CANCEL: b"running" (a rewrite was stopped), b"scheduled" (a scheduled one dropped) or None."""
-    return ctx.worker.persist.cancel()
+    """BGSAVE CANCEL: b"running" (a BGSAVE was stopped), b"scheduled" (a scheduled one dropped) or None."""
+    return ctx.worker.persist.cancel_save()
 
 
 @internal("__save")

@@ -165,14 +165,16 @@ class ShardPersistence:
         self.child_base = ""
         self.child_seq = 0  # files with a smaller seq are replaced when the child succeeds
         self.child_enables = False  # the rewrite that turns AOF on (CONFIG SET appendonly yes)
+        self.child_saves = False  # a BGSAVE's snapshot: LASTSAVE counts it, BGREWRITEAOF waits for it
         self.rewrite_base_size = 0
         self.other_size = 0  # my files except the incremental one being written
         self.rewrites = 0
         self.last_rewrite_ok = True
         self.last_rewrite_secs = -1
-        self.last_save = int(time.time())
-        self.scheduled = False
+        self.last_save = int(time.time())  # SAVE and BGSAVE only: Valkey's LASTSAVE counts RDB saves, not rewrites
+        self.scheduled = False  # a rewrite waits for the running BGSAVE (BGREWRITEAOF, appendonly yes)
         self.scheduled_enables = False  # the scheduled rewrite turns AOF on (it waited for a BGSAVE)
+        self.scheduled_save = False  # a BGSAVE SCHEDULE waits for the running rewrite
         self.retry_at = 0.0  # no automatic rewrite before this (monotonic) time
         # loading facts for INFO
         self.load_ms = 0
@@ -421,7 +423,8 @@ class ShardPersistence:
         self.child_enables = enabling
         return base
 
-    def start_rewrite(self, enabling: bool = False) -> None:
+    def start_rewrite(self, enabling: bool = False, saves: bool = False) -> None:
+        """Fork the child that writes a new base; ``saves``: it is a BGSAVE."""
         if self.child:
             raise CommandError(errors.AOF_REWRITE_RUNNING)
         try:
@@ -447,7 +450,45 @@ class ShardPersistence:
             finally:
                 os._exit(code)
         self.child = pid
+        self.child_saves = saves
         log.notice(f"Shard {self.index}: background AOF rewrite started by pid {pid}")
+
+    def bgrewriteaof(self) -> bytes:
+        """BGREWRITEAOF: b"started", or b"scheduled" while a BGSAVE runs (it starts after), as Valkey."""
+        if self.child and not self.child_saves:
+            raise CommandError(errors.AOF_REWRITE_RUNNING)
+        if self.child:
+            self.scheduled = True
+            return b"scheduled"
+        self.start_rewrite()
+        return b"started"
+
+    def bgsave(self, schedule: bool) -> bytes:
+        """BGSAVE [SCHEDULE]: b"started", or b"scheduled" after a running rewrite, as Valkey."""
+        if self.child and self.child_saves:
+            raise CommandError(errors.BGSAVE_RUNNING)
+        if self.child:
+            if not schedule:
+                raise CommandError(errors.BGSAVE_AOF_RUNNING)
+            self.scheduled_save = True
+            return b"scheduled"
+        self.start_rewrite(saves=True)
+        return b"started"
+
+    def _start_scheduled(self) -> None:
+        """No child runs: start what waited for one, a rewrite before a BGSAVE (as Valkey's cron)."""
+        if self.scheduled:
+            enabling, saves = self.scheduled_enables, False
+            self.scheduled = self.scheduled_enables = False
+        elif self.scheduled_save:
+            enabling, saves = False, True
+            self.scheduled_save = False
+        else:
+            return
+        try:
+            self.start_rewrite(enabling=enabling, saves=saves)
+        except CommandError:  # it logged why; an automatic one is tried again by cron
+            self.retry_at = time.monotonic() + 5
 
     def poll_child(self) -> None:
         if not self.child:
@@ -461,19 +502,15 @@ class ShardPersistence:
         self.child = 0
         self.last_rewrite_secs = int(time.monotonic() - self.child_started)
         if os.waitstatus_to_exitcode(status) == 0:
-            self._finish_rewrite()
+            self._finish_rewrite(self.child_saves)
         else:
             self.last_rewrite_ok = False
             self._remove([self.child_base, self.child_base + ".tmp"])
             log.warning(f"Shard {self.index}: background AOF rewrite failed")
-        if self.scheduled:
-            enabling, self.scheduled, self.scheduled_enables = self.scheduled_enables, False, False
-            try:
-                self.start_rewrite(enabling=enabling)
-            except CommandError:  # it logged why; an automatic one is tried again by cron
-                self.retry_at = time.monotonic() + 5
+        self.child_saves = False
+        self._start_scheduled()
 
-    def _finish_rewrite(self) -> None:
+    def _finish_rewrite(self, saves: bool) -> None:
         base = self.child_base
         keep_seq = self.child_seq
         with self._locked() as m:
@@ -491,7 +528,8 @@ class ShardPersistence:
         self._remove(stale)
         self.rewrites += 1
         self.last_rewrite_ok = True
-        self.last_save = int(time.time())
+        if saves:
+            self.last_save = int(time.time())
         self._sized()
         if self.child_enables:
             self.enabled = True
@@ -500,7 +538,7 @@ class ShardPersistence:
     def save(self) -> None:
         """SAVE: the snapshot written by the shard itself (it answers nothing meanwhile, as SAVE blocks Valkey)."""
         if self.child:
-            raise CommandError(errors.AOF_REWRITE_RUNNING)
+            raise CommandError(errors.BGSAVE_RUNNING if self.child_saves else errors.AOF_REWRITE_RUNNING)
         try:
             base = self._prepare(False)
             write_base(self._path(base), self.ctx.keyspace)
@@ -508,7 +546,7 @@ class ShardPersistence:
             log.warning(f"Shard {self.index}: SAVE failed: {exc}")
             self.last_rewrite_ok = False
             raise CommandError(errors.SAVE_FAILED) from None
-        self._finish_rewrite()
+        self._finish_rewrite(True)
 
     def cron(self) -> None:
         self.poll_child()
@@ -557,7 +595,7 @@ class ShardPersistence:
             elif not on and (self.enabled or self.writer is not None):
                 if self.child and self.child_enables:  # the rewrite turning it on goes with its files, as Valkey kills it
                     self.scheduled = False
-                    self.cancel()
+                    self._abort_child()
                 self.enabled = False
                 if self.writer is not None:
                     self.writer.close()
@@ -572,14 +610,22 @@ class ShardPersistence:
         except OSError:
             pass
         self.child = 0
+        self.child_saves = False
 
-    def cancel(self) -> bytes | None:
-        """Stop a rewrite in progress (the manifest still names the old files) or drop a scheduled one."""
-        if self.scheduled:
-            self.scheduled = self.scheduled_enables = False
+    def cancel_save(self) -> bytes | None:
+        """BGSAVE CANCEL, as Valkey: kill a running BGSAVE (b"running") or drop a scheduled one
+        (b"scheduled"); None when there is neither (a rewrite is not a save: it goes on)."""
+        if self.child and self.child_saves:
+            self._abort_child()
+            self._start_scheduled()  # a BGREWRITEAOF that waited for the BGSAVE
+            return b"running"
+        if self.scheduled_save:
+            self.scheduled_save = False
             return b"scheduled"
-        if not self.child:
-            return None
+        return None
+
+    def _abort_child(self) -> None:
+        """Kill the running rewrite and delete its new base (the manifest still names the old files)."""
         self._stop_child()
         self._remove([self.child_base, self.child_base + ".tmp"])
         if self.child_enables:  # AOF was being turned on: it stays off
@@ -589,7 +635,6 @@ class ShardPersistence:
                 self.writer = None
             self.ctx.keyspace.journal = None
         log.notice(f"Shard {self.index}: background AOF rewrite cancelled")
-        return b"running"
 
     def close(self) -> None:
         """Shutdown: flush and fsync; a rewrite in progress is abandoned."""
@@ -603,7 +648,9 @@ class ShardPersistence:
         w = self.writer
         return {
             b"aof_enabled": 1 if self.enabled else 0,
-            b"aof_rewrite_in_progress": 1 if self.child else 0,
+            # as Valkey's INFO: a BGSAVE is a save in progress, not a rewrite
+            b"aof_rewrite_in_progress": 1 if self.child and not self.child_saves else 0,
+            b"bgsave_in_progress": 1 if self.child and self.child_saves else 0,
             b"aof_rewrite_scheduled": 1 if self.scheduled else 0,
             b"aof_rewrites": self.rewrites,
             b"aof_last_bgrewrite_status": b"ok" if self.last_rewrite_ok else b"err",
