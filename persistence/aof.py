@@ -74,6 +74,8 @@ class AofWriter:
         self.fsyncs = 0
         self._cond = threading.Condition()  # the fd, the sync request, the thread's life
         self._busy = False  # the thread is in fdatasync on ``fd`` without the lock
+        # intent files (persistence/intents.py) to fdatasync before this file: seq -> fd
+        self._first: dict[int, int] = {}
         self._stop = False
         self._thread: threading.Thread | None = None
         # The file may end under another database's SELECT (a restart reopens the last
@@ -160,13 +162,29 @@ class AofWriter:
         with self._cond:
             self._idle()
             target = self.written
+            first = self._take_first()
             try:
-                os.fdatasync(self.fd)
+                _sync_all(first, self.fd)
             except OSError as exc:
+                self._first.update(first)
                 self.error = exc
                 return False
             self._synced_to(target)
         return True
+
+    def intent_first(self, seq: int, fd: int) -> None:
+        """A cross-shard part goes into the buffer: its intent file ``fd`` must be on disk
+        before an fsync of this file can hold the part (persistence/intents.py)."""
+        with self._cond:
+            self._first[seq] = fd
+            busy = self._busy
+        if busy:  # the thread's fsync under way took its list before this; it may hold the part
+            os.fdatasync(fd)
+
+    def _take_first(self) -> dict[int, int]:
+        """The intent files to fsync before this file (the lock is held)."""
+        first, self._first = self._first, {}
+        return first
 
     def _idle(self) -> None:
         """Wait (holding the lock) until the thread is not using the fd."""
@@ -229,10 +247,11 @@ class AofWriter:
                     continue
                 # fsync without the lock: the shard keeps writing meanwhile
                 fd = self.fd
+                first = self._take_first()
                 self._busy = True
                 self._cond.release()
                 try:
-                    os.fdatasync(fd)
+                    _sync_all(first, fd)
                     failed = None
                 except OSError as exc:
                     failed = exc
@@ -241,6 +260,7 @@ class AofWriter:
                     self._busy = False
                     self._cond.notify_all()
                 if failed is not None:
+                    self._first.update(first)
                     self.error = failed
                 else:
                     self._synced_to(target)
@@ -258,7 +278,7 @@ class AofWriter:
         with self._cond:  # the thread never fsyncs an fd being closed
             self._idle()
             target = self.written
-            os.fdatasync(self.fd)
+            _sync_all(self._take_first(), self.fd)
             self._synced_to(target)
             os.close(self.fd)
             self.path = path
@@ -272,11 +292,18 @@ class AofWriter:
         self._stop_thread()
         self.write()
         try:
-            os.fdatasync(self.fd)
+            _sync_all(self._take_first(), self.fd)
             self._synced_to(self.written)
         except OSError:
             pass
         os.close(self.fd)
+
+
+def _sync_all(first: dict[int, int], fd: int) -> None:
+    """fdatasync the intent files, then ``fd``: a part on disk implies its intent on disk."""
+    for intent_fd in first.values():
+        os.fdatasync(intent_fd)
+    os.fdatasync(fd)
 
 
 # -- reading ------------------------------------------------------------------

@@ -620,20 +620,17 @@ async def _move_steps(
             return _BLOCKED
         if d[0] == 2:
             raise CommandError(errors.WRONGTYPE)
-        # read, push, then pop: a crash between the two shards' writes (each durable
-        # under the AOF before it is answered) leaves the element in both lists, never neither
+        # read, then push and pop as one write across both shards (whole after a crash: Front.tx)
         peeked = (await hold.call(a, db, [[b"__lpeekmove", src, wherefrom]]))[0]
         if isinstance(peeked, ErrorReply):
             raise CommandError(peeked.text)
         if peeked is None:
             return None
         value, counted = peeked
-        pushed = (await hold.call(b, db, [[b"__lpushval", dst, whereto, value, b"%d" % counted]]))[0]
-        if isinstance(pushed, ErrorReply):
-            raise CommandError(pushed.text)
-        popped = (await hold.call(a, db, [[b"__lpopone", src, wherefrom]]))[0]
-        if isinstance(popped, ErrorReply):
-            raise CommandError(popped.text)
+        parts = [(b, db, [[b"__lpushval", dst, whereto, value, b"%d" % counted]]), (a, db, [[b"__lpopone", src, wherefrom]])]
+        for values in await fr.tx(parts):
+            if isinstance(values[0], ErrorReply):
+                raise CommandError(values[0].text)
         return value
     finally:
         fr.release(hold)

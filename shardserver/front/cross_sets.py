@@ -98,12 +98,11 @@ def smove(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
             await hold.ready
             kind = _check((await hold.call(b, db, [[b"type", dst]]))[0])
             kind = kind if isinstance(kind, bytes) else str(kind).encode()  # a simple string arrives as bytes
-            # check, add, then remove: a crash between the shards' writes (each durable
-            # under the AOF before it is answered) leaves the member in both, never neither
+            # check, then add and remove as one write across both shards (whole after a crash: Front.tx)
             moved = _check((await hold.call(a, db, [[b"__smove_out", src, member, kind, b"check"]]))[0])
             if moved:
-                _check((await hold.call(b, db, [[b"sadd", dst, member]]))[0])
-                _check((await hold.call(a, db, [[b"__smove_out", src, member, kind]]))[0])
+                for values in await fr.tx([(b, db, [[b"sadd", dst, member]]), (a, db, [[b"__smove_out", src, member, kind]])]):
+                    _check(values[0])
             return moved
         finally:
             fr.release(hold)

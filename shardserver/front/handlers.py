@@ -674,7 +674,7 @@ def flush(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
         parse_swapdb(argv, fr.databases)
     else:
         check_flush_args(argv)
-    return fr.split(conn, _everywhere(fr, argv), lambda values: OK)
+    return fr.split_write(conn, _everywhere(fr, argv), lambda values: OK)
 
 
 @aggregate("keys")
@@ -745,7 +745,7 @@ def mset(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
         for i in idx:
             cmd.extend(pairs[i])
         calls.append((s, cmd))
-    return fr.split(conn, calls, lambda values: OK)
+    return fr.split_write(conn, calls, lambda values: OK)
 
 
 @cross("del", "unlink", "exists", "touch")
@@ -753,7 +753,8 @@ def count_keys(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
     keys = argv[1:]
     groups = _group(fr, keys)
     name = argv[0].lower()
-    return fr.split(conn, [(s, [name] + [keys[i] for i in idx]) for s, idx in groups.items()], sum)
+    calls = [(s, [name] + [keys[i] for i in idx]) for s, idx in groups.items()]
+    return fr.split_write(conn, calls, sum) if name in (b"del", b"unlink") else fr.split(conn, calls, sum)
 
 
 @cross("msetnx")
@@ -777,8 +778,8 @@ def msetnx(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
                 cmd = [b"mset"]
                 for i in idx:
                     cmd.extend(pairs[i])
-                writes.append(hold.call(s, db, [cmd]))
-            await _gather(writes)
+                writes.append((s, db, [cmd]))
+            _raise_first_error([v[0] for v in await fr.tx(writes)])
             return 1
         finally:
             fr.release(hold)
@@ -807,10 +808,9 @@ def _rename(fr: Front, conn: ClientConnection, argv: list[bytes], nx: bool) -> A
                 if exists:
                     return 0
             kind, payload, when, raw = entry
-            # the source goes only once the destination is written (durable under the
-            # AOF): a crash in between leaves both keys, never neither
-            await _gather([hold.call(b, db, [[b"__restore", dst, kind, payload, b"%d" % when, b"%d" % raw]])])
-            await _gather([hold.call(a, db, [[b"del", src]])])
+            # one write across both shards: whole after a crash (Front.tx)
+            parts = [(b, db, [[b"__restore", dst, kind, payload, b"%d" % when, b"%d" % raw]]), (a, db, [[b"del", src]])]
+            _raise_first_error([v[0] for v in await fr.tx(parts)])
             return 1 if nx else OK
         finally:
             fr.release(hold)

@@ -30,6 +30,7 @@ from typing import Any
 
 from ipc.channel import Channel
 from ipc.ring import Receiver, Sender
+from persistence import intents as txi
 from shardserver import errors, log, wire
 from shardserver.cmdstats import CommandStats, SlowLog
 from shardserver.commands.table import ALL, FRONT, SCAN, SINGLE, TABLE, Command
@@ -143,6 +144,13 @@ class Front(FrontBase):
         self.block_option: dict[str, Callable[..., bool]] = {"xread": take_blocking, "xreadgroup": take_blocking}
         self.aggregators: dict[str, Callable[..., Any]] = handlers.AGGREGATE
         self._names, self._fast = route_tables()
+        # cross-shard writes' intents (persistence/intents.py), kept while the AOF is on
+        self.intents: txi.IntentLog | None = None
+        self._tx_inflight: dict[int, int] = {}  # intent file seq -> its writes not answered yet
+        self._tx_gc_before = 0  # intent files below this seq go once their writes are answered
+        self._tx_gc_running = False
+        if config.get("appendonly"):
+            self._intents_on()
 
     def _slow_threshold(self) -> int:
         """The ns from which a front command goes to SLOWLOG or LATENCY (kept in ``_slow_ns``)."""
@@ -171,6 +179,8 @@ class Front(FrontBase):
         cfg = self.config
         if changed:
             changed = {canonical_name(n) for n in changed}
+            if "appendonly" in changed and not cfg.get("appendonly"):
+                self._intents_off()
             log.set_level(str(cfg.get("loglevel")))
             self.slowlog.configure(int(cfg.get("slowlog-log-slower-than")), int(cfg.get("slowlog-max-len")))
             for name in changed & set(self.SHARD_DIRECTIVES):
@@ -213,6 +223,8 @@ class Front(FrontBase):
         pending = [self.call(link.index, 0, [cmd]) for link in self.links if link.up]
         replies = [(await f)[0] for f in pending]
         if not any(isinstance(r, ErrorReply) for r in replies):
+            if self.config.get("appendonly") and self.intents is None:
+                self._intents_on()
             return
         log.warning("Failed applying new configuration. Possibly related to new appendonly setting. Restoring previous settings.")
         self.config.restore(before)
@@ -691,6 +703,7 @@ class Front(FrontBase):
             # MEMORY STATS' startup.allocated: what the processes hold before any data
             self.startup_rss = process_rss(os.getpid()) + sum(process_rss(x.pid) for x in self.links)
             self._control_send(f"ready {self.port}")
+        self._collect_intents()  # every shard rolled forward what it lacked: earlier runs' intents can go
 
     def shard_down(self, index: int) -> None:
         """The supervisor saw shard ``index`` die: fail its work, reset its rings."""
@@ -714,6 +727,121 @@ class Front(FrontBase):
                 self._set_reading_paused(False)
         self._write_dirty()
         self._control_send(f"reset {index}")
+
+    # -- writes that span shards (persistence/intents.py) ---------------------------
+    SPLIT_WRITES = (b"mset", b"del", b"unlink")
+
+    def _intents_on(self) -> None:
+        """The AOF is on: cross-shard writes go through intents, so the C router leaves
+        the split writes to ``split_write`` (their one-shard forms stay on its path)."""
+        aofdir = os.path.join(str(self.config.get("dir")), str(self.config.get("appenddirname")))
+        try:
+            self.intents = txi.IntentLog(aofdir, self.nshards)
+        except (OSError, ValueError) as exc:
+            log.warning(f"Cannot open an intent file in {aofdir}: {exc}; writes across shards go without intents")
+            self.intents = None
+            return
+        if len(txi.existing(aofdir)) > 1:  # earlier runs' files: they go once every shard has loaded
+            self._tx_gc_before = self.intents.seq
+        for name in self.SPLIT_WRITES:
+            for spelling in (name, name.upper()):
+                route = self._fast.get(spelling)
+                if route is not None:
+                    self._fast[spelling] = (*route[:4], 0)
+
+    def _intents_off(self) -> None:
+        if self.intents is not None:
+            self.intents.close()
+            self.intents = None
+        fast = route_tables()[1]
+        for name in self.SPLIT_WRITES:
+            for spelling in (name, name.upper()):
+                if spelling in fast:
+                    self._fast[spelling] = fast[spelling]
+
+    def split_write(self, conn: ClientConnection, calls: list[tuple[int, list[bytes]]], merge: Callable[[list[Any]], Any]) -> Any:
+        """A write split over shards (MSET, DEL, UNLINK, FLUSHALL...): ``split``, or with the
+        AOF on one cross-shard write (``tx``) under a hold of its shards, taken now so the
+        client's later commands queue behind it."""
+        if self.intents is None or len({s for s, _ in calls}) < 2:
+            return self.split(conn, calls, merge)
+        hold = self.hold([s for s, _ in calls])
+        db = conn.db
+
+        async def run() -> Any:
+            try:
+                await hold.ready
+                values = [v[0] for v in await self.tx([(s, db, [argv]) for s, argv in calls])]
+            finally:
+                self.release(hold)
+            for v in values:
+                if isinstance(v, ErrorReply):
+                    raise CommandError(v.text)
+            return merge(values)
+
+        return run()
+
+    async def tx(self, parts: list[tuple[int, int, list[list[bytes]]]]) -> list[list[Any]]:
+        """Run the parts (shard, db, commands) of one write spanning shards, which the caller
+        holds; each part's reply values.
+
+        With the AOF on, the write's intent is written first and each part runs
+        tagged with its id: a crash between the shards' fsyncs, or a shard that
+        dies meanwhile, leaves the write whole after the restart (rolled forward).
+        Holding the shards keeps the parts reaching each shard in id order.
+        """
+        intents = self.intents
+        if intents is None or len({s for s, _, _ in parts}) < 2:
+            futures = [self.call(s, db, cmds, bypass=True) for s, db, cmds in parts]
+            return [await f for f in futures]
+        for s, _, _ in parts:
+            if not self.links[s].up:  # refused whole: no part may run without the others
+                raise CommandError(errors.loading_shard(s))
+        try:
+            txid, seq = intents.append(parts)
+        except OSError as exc:
+            raise CommandError(errors.misconf_aof(exc.strerror or str(exc))) from None
+        self._tx_inflight[seq] = self._tx_inflight.get(seq, 0) + 1
+        if intents.size >= txi.ROTATE_BYTES:
+            try:
+                intents.rotate()
+                self._tx_gc_before = intents.seq
+            except OSError as exc:
+                log.warning(f"Cannot start a new intent file: {exc}")
+        head = [b"__tx", b"%d" % txid, b"%d" % seq]
+        futures = [self.call(s, db, [head, *cmds], bypass=True) for s, db, cmds in parts]
+        try:
+            return [(await f)[1:] for f in futures]
+        finally:
+            left = self._tx_inflight[seq] - 1
+            if left:
+                self._tx_inflight[seq] = left
+            else:
+                del self._tx_inflight[seq]
+            self._collect_intents()
+
+    def _collect_intents(self) -> None:
+        """Delete the intent files below ``_tx_gc_before`` once their writes are answered
+        and every shard has fsynced its own file since (``__txsync``)."""
+        before = self._tx_gc_before
+        if not before or self._tx_gc_running or self.intents is None or not self.ready_sent:
+            return
+        if any(seq < before for seq in self._tx_inflight) or not all(link.up for link in self.links):
+            return
+        self._tx_gc_running = True
+
+        async def collect() -> None:
+            try:
+                futures = [self.call(link.index, 0, [[b"__txsync"]]) for link in self.links]
+                synced = [(await f)[0] for f in futures]
+                if all(v == 1 for v in synced) and self.intents is not None:
+                    self.intents.remove_before(before)
+                    if self._tx_gc_before == before:
+                        self._tx_gc_before = 0
+            finally:
+                self._tx_gc_running = False
+
+        self.loop.create_task(collect())
 
     # -- internal calls (cross-shard steps, fan-out) ---------------------------
     def call(self, shard: int, db: int, cmds: list[list[bytes]], bypass: bool = False) -> asyncio.Future[list[Any]]:

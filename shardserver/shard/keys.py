@@ -812,6 +812,26 @@ def cmd_waitaof(ctx: ShardContext, argv: list[bytes]) -> Any:
     return 1 if w.write() and w.sync_now() else 0
 
 
+@internal("__txmark")
+def cmd_txmark(ctx: ShardContext, argv: list[bytes]) -> Any:
+    """In this shard's files only: the part of cross-shard write ``argv[1]`` is here
+    (persistence/intents.py); logged by the worker with the part, never sent."""
+    txid = int(argv[1])
+    if txid > ctx.keyspace.last_tx:
+        ctx.keyspace.last_tx = txid
+    return OK
+
+
+@internal("__txsync")
+def cmd_txsync(ctx: ShardContext, argv: list[bytes]) -> Any:
+    """Write and fsync this shard's AOF whatever the policy: the front then deletes intent
+    files whose parts are all answered.  1 when done (or with the AOF off), else 0."""
+    w = ctx.worker.persist.writer
+    if w is None:
+        return 1
+    return 1 if w.write() and w.sync_now() else 0
+
+
 @internal("__latencyreset")
 def cmd_latencyreset(ctx: ShardContext, argv: list[bytes]) -> Any:
     ctx.worker.stats.reset_latency(argv[1:])

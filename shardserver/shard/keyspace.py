@@ -488,6 +488,9 @@ class Keyspace:
         self.expired_fields = 0  # hash fields removed because their TTL passed (INFO)
         # the AOF's sink for changes no command asked for; None while AOF is off
         self.journal: Callable[[int, list[bytes]], None] | None = None
+        # the id of the last cross-shard write whose part is in this shard's files
+        # (persistence/intents.py): later ones are rolled forward from the intents
+        self.last_tx = 0
         # [db, key] of watched keys a write created since the front last heard
         self.ready: list[list[Any]] = []
         for db in self.dbs:

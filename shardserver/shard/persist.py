@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgpack
 
+from persistence import intents as txi
 from persistence import manifest as mf
 from persistence.aof import AofCorrupt, AofWriter, read_records, truncate
 from shardserver import errors, log
@@ -48,6 +49,9 @@ from shardserver.errors import CommandError
 from shardserver.resp import encode_command
 from shardserver.shard.keyspace import STRING_TYPES, Keyspace, string_flags
 from shardserver.slots import key_slot
+
+# runs one part of a cross-shard write: (id, intent file seq, db, commands)
+Roll = Callable[[int, int, int, list[list[bytes]]], None]
 
 if TYPE_CHECKING:
     from shardserver.shard.registry import ShardContext
@@ -78,6 +82,8 @@ def snapshot_records(keyspace: Keyspace) -> Iterator[bytes]:
     """
     now = keyspace.clock.ms
     pack = msgpack.packb
+    if keyspace.last_tx:  # the cross-shard writes this snapshot holds (persistence/intents.py)
+        yield encode_command([b"__txmark", b"%d" % keyspace.last_tx])
     for db in keyspace.dbs:
         if not db.data:
             continue
@@ -159,6 +165,7 @@ class ShardPersistence:
         self.rewrite_min = int(settings.get("auto-aof-rewrite-min-size", 64 * 1024 * 1024))
         self.writer: AofWriter | None = None
         self.generation = 0
+        self._intent_fds: dict[int, int] = {}  # intent files this shard's parts named: seq -> read-only fd
         # rewrite state
         self.child = 0
         self.child_started = 0.0
@@ -227,12 +234,62 @@ class ShardPersistence:
         self.other_size = self.rewrite_base_size - current
 
     # -- loading -------------------------------------------------------------
-    def load(self, apply: Callable[[int, list[list[bytes]]], None], progress: Callable[[int, int], None]) -> None:
-        """Replay this shard's files into the keyspace (before the shard says hello)."""
+    def load(self, apply: Callable[[int, list[list[bytes]]], None], progress: Callable[[int, int], None], roll: Roll | None = None) -> None:
+        """Replay this shard's files into the keyspace (before the shard says hello), then
+        ``roll`` forward the parts of cross-shard writes they lack (persistence/intents.py)."""
+        self._roll = roll
+        self._intents: list[txi.Intent] | None = None
         try:
             self._load(apply, progress)
         except mf.ManifestError as exc:  # its text names the manifest and the line: no traceback
             raise LoadError(f"shard {self.index}: {exc}") from None
+        except AofCorrupt as exc:  # an intent file
+            raise LoadError(f"shard {self.index}: {exc}") from None
+        finally:
+            self._intents = None
+
+    def _read_intents(self) -> list[txi.Intent]:
+        if self._intents is None:
+            self._intents = txi.read_intents(self.dir)[1] if os.path.isdir(self.dir) else []
+        return self._intents
+
+    def _roll_forward(self, shards: int, index: int) -> int:
+        """Apply the parts for shard ``index`` of a ``shards``-shard layout whose intents lie
+        past the last marker replayed: the files are a prefix of that shard's queue, and
+        parts were queued in id order, so they come after everything replayed."""
+        if self._roll is None:
+            return 0
+        last = self.ctx.keyspace.last_tx
+        done = 0
+        for intent in self._read_intents():
+            if intent.shards != shards or intent.id <= last:
+                continue
+            for shard, db, cmds in intent.parts:
+                if shard == index:
+                    self._roll(intent.id, intent.seq, db, cmds)
+                    done += 1
+        if done:
+            log.warning(f"Shard {self.index}: rolled forward {done} part(s) of cross-shard writes from their intents")
+        return done
+
+    def note_tx(self, seq: int) -> None:
+        """A part of a cross-shard write is buffered: its intent file must reach the disk first."""
+        w = self.writer
+        if w is None:
+            return
+        fd = self._intent_fds.get(seq)
+        if fd is None:
+            try:
+                fd = os.open(os.path.join(self.dir, txi.file_name(seq)), os.O_RDONLY)
+            except OSError as exc:
+                log.warning(f"Shard {self.index}: cannot open intent file {seq}: {exc}")
+                return
+            self._intent_fds[seq] = fd
+            with w._cond:
+                pending = set(w._first)
+            for old in [s for s in self._intent_fds if s < seq - 1 and s not in pending]:
+                os.close(self._intent_fds.pop(old))
+        w.intent_first(seq, fd)
 
     def _load(self, apply: Callable[[int, list[list[bytes]]], None], progress: Callable[[int, int], None]) -> None:
         start = time.monotonic()
@@ -251,6 +308,10 @@ class ShardPersistence:
             self._replay(files, apply, progress)
             if self.enabled:
                 self._open_incr(files)
+            if self._roll_forward(self.nshards, self.index) and self.writer is not None:
+                # on disk before the front deletes the intents they came from
+                if not (self.writer.write() and self.writer.sync_now()):
+                    raise LoadError(f"shard {self.index}: cannot write the AOF: {self.writer.error_text()}")
         else:
             self._change_layout(m, apply, progress)
         self._sized()
@@ -341,10 +402,14 @@ class ShardPersistence:
             files = [f for f in old if f.shard == shard]
             # every old shard's keys are its own slots': its flushes and swaps stay in them
             self.ctx.replay_scope = [r for f in files for r in f.slots]
+            self.ctx.keyspace.last_tx = 0  # each old shard's markers are its own
             try:
                 self._replay(files, apply, progress)
+                self._roll_forward(m.shards, shard)
             finally:
                 self.ctx.replay_scope = None
+        # the new base holds every intent's parts now
+        self.ctx.keyspace.last_tx = max((i.id for i in self._read_intents()), default=0)
         dropped = 0
         for db in self.ctx.keyspace.dbs:
             for key in [k for k in db.data if not self.ctx.owns_slot(key_slot(k))]:

@@ -168,8 +168,12 @@ class ShardWorker:
         # to the permanent generation afterwards, out of every later collection.
         gc.disable()
         ctx.loading = True
+        def roll(txid: int, seq: int, db: int, cmds: list[list[bytes]]) -> None:
+            ctx.db = dbs[db]
+            self.execute_part(txid, seq, cmds)
+
         try:
-            self.persist.load(apply, progress)
+            self.persist.load(apply, progress, roll)
         finally:
             ctx.loading = False
             clock.tick()
@@ -265,7 +269,10 @@ class ShardWorker:
                     cmds = self.parse_raw(cmds)
                 ops += len(cmds)
                 out.append(run_id)
-                if journal is None:
+                if cmds and cmds[0][0] == b"__tx":  # a part of a cross-shard write: [__tx id seq] + its commands
+                    head = cmds[0]
+                    out.append([OK, *self.execute_part(int(head[1]), int(head[2]), cmds[1:], reject)])
+                elif journal is None:
                     out.append([self.execute(argv) for argv in cmds])
                 else:
                     out.append([self._execute_logged(argv, journal, reject) for argv in cmds])
@@ -385,6 +392,31 @@ class ShardWorker:
         trace = "".join(traceback.format_exception(exc))
         log.warning(f"command {argv[0]!r} failed: {exc!r}\n{trace}")
         return ErrorReply(f"ERR internal error in shard {self.index}: {exc}")
+
+    def execute_part(self, txid: int, seq: int, cmds: list[list[bytes]], reject: str | None = None) -> list[Any]:
+        """Run this shard's part of cross-shard write ``txid`` (its intent is in intent file
+        ``seq``) and log it with its marker as one group (persistence/intents.py)."""
+        journal = self.persist.writer
+        if journal is None:
+            values = [self.execute(argv) for argv in cmds]
+            self.keyspace.last_tx = max(self.keyspace.last_tx, txid)
+            return values
+        if reject is not None:  # MISCONF: not applied; a restart rolls it forward from its intent
+            return [ErrorReply(reject) for _ in cmds]
+        records: list[list[bytes]] = []
+        values = []
+        for argv in cmds:
+            write = self.is_write(argv[0])
+            self.ctx.rewrite = None
+            value = self.execute(argv)
+            if write and type(value) is not ErrorReply:
+                records.extend([argv] if self.ctx.rewrite is None else self.ctx.rewrite)
+            values.append(value)
+        records.append([b"__txmark", b"%d" % txid])
+        self.persist.note_tx(seq)
+        journal.add_group(self.ctx.db.id, records)
+        self.keyspace.last_tx = max(self.keyspace.last_tx, txid)
+        return values
 
     def _execute_logged(self, argv: list[bytes], journal: Any, reject: str | None) -> Any:
         if not self.is_write(argv[0]):

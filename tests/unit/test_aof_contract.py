@@ -16,6 +16,7 @@ READ_ONLY_INTERNALS = {
     "__debugobject", "__dump", "__getstr", "__getstrs", "__info", "__latencyreset", "__lcs_with",
     "__pfbuild", "__pfregs", "__ping", "__resetstat", "__save", "__slotcounts", "__slowlog",
     "__xread", "__xread_check", "__lprobe", "__lpeekmove", "__waitaof", "__watch", "__unwatch", "__unpend", "__zprobe", "__xwatch",
+    "__txmark", "__txsync",  # the marker is logged by the worker with its part, not as a write of its own
 }  # fmt: skip
 
 

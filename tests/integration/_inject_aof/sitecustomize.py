@@ -12,6 +12,12 @@
 - ``SHARDSERVER_TEST_PAUSE_BEFORE_STALE_REMOVE=<seconds>``: a shard that
   finished a rewrite waits that long after the manifest names the new base,
   before it deletes the files that base replaces.
+- ``SHARDSERVER_TEST_TX_TRAP=<shard>:<kill|stop>:<path>``: while ``<path>``
+  exists, the next part of a cross-shard write that reaches that shard makes it
+  SIGKILL or SIGSTOP itself before running it (it deletes ``<path>`` first, so
+  a test arms it once).
+- ``SHARDSERVER_TEST_INTENT_ROTATE=<bytes>``: the front starts a new intent
+  file past that size (persistence/intents.py), so a test sees files come and go.
 - ``SHARDSERVER_TEST_FSYNC_LOG=<path>``: every ``os.fdatasync`` appends a line
   ``<pid> start|done <file> <size>`` to that file before and after it runs.
 - ``SHARDSERVER_TEST_SLOW_FSYNC=<seconds>``: every ``os.fdatasync`` takes that
@@ -126,3 +132,26 @@ if os.environ.get("SHARDSERVER_TEST_PAUSE_BEFORE_STALE_REMOVE"):
         return _orig_remove(self, names)
 
     _SP._finish_rewrite, _SP._remove = _finish, _remove
+
+if os.environ.get("SHARDSERVER_TEST_TX_TRAP"):
+    from shardserver import log as _log5
+    from shardserver.shard import worker as _worker5
+
+    _trap_shard, _trap_how, _trap_path = os.environ["SHARDSERVER_TEST_TX_TRAP"].split(":", 2)
+    _orig_part = _worker5.ShardWorker.execute_part
+
+    def _trapped_part(self, txid, seq, cmds, reject=None):  # type: ignore[no-untyped-def]
+        if self.index == int(_trap_shard) and os.path.exists(_trap_path):
+            import signal
+
+            os.unlink(_trap_path)
+            _log5.warning(f"TEST-INJECT: shard {self.index} traps cross-shard write {txid} ({_trap_how})")
+            os.kill(os.getpid(), signal.SIGKILL if _trap_how == "kill" else signal.SIGSTOP)
+        return _orig_part(self, txid, seq, cmds, reject)
+
+    _worker5.ShardWorker.execute_part = _trapped_part
+
+if os.environ.get("SHARDSERVER_TEST_INTENT_ROTATE"):
+    from persistence import intents as _intents6
+
+    _intents6.ROTATE_BYTES = int(os.environ["SHARDSERVER_TEST_INTENT_ROTATE"])
