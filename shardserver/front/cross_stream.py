@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from shardserver.errors import CommandError
-from shardserver.front.handlers import _gather, _group, cross, front
+from shardserver.front.handlers import _gather, _group, _raise_first_error, cross, front
 from shardserver.shard.stream_cmds import (
     XGROUP_HELP,
     XINFO_HELP,
@@ -98,7 +98,9 @@ def xreadgroup(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
             checks = await _gather([hold.call(s, db, [[b"__xread_check", group] + _pairs(keys, ids, groups[s])]) for s in shards])
             _first_error(groups, shards, checks)
             head = [b"__xreadgroup", group, consumer, b"%d" % r.count, b"1" if r.noack else b"0"]
-            parts = await _gather([hold.call(s, db, [head + _pairs(keys, ids, groups[s])]) for s in shards])
+            # the reads' pending-list entries on every shard: one write across them (Front.tx)
+            parts = [v[0] for v in await fr.tx([(s, db, [head + _pairs(keys, ids, groups[s])]) for s in shards])]
+            _raise_first_error(parts)
             return _merge(keys, groups, shards, parts, resp3)
         finally:
             fr.release(hold)

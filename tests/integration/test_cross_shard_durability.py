@@ -80,6 +80,11 @@ WRITES: dict[str, tuple[list[Any], list[Any], Any]] = {
     "lmove": ([["RPUSH", A1, "e"]], ["LMOVE", A1, A0, "LEFT", "RIGHT"], lambda r: (r.lrange(A0, 0, -1), r.exists(A1)) == ([b"e"], 0)),
     "msetnx": ([], ["MSETNX", A0, "x", A1, "y"], lambda r: r.mget(A0, A1) == [b"x", b"y"]),
     "flushall": ([["MSET", A0, "1", A1, "2"]], ["FLUSHALL"], lambda r: r.dbsize() == 0),
+    "xreadgroup": (
+        [["XADD", A0, "1-1", "f", "v"], ["XADD", A1, "1-1", "f", "v"], ["XGROUP", "CREATE", A0, "g", "0"], ["XGROUP", "CREATE", A1, "g", "0"]],
+        ["XREADGROUP", "GROUP", "g", "c", "STREAMS", A0, A1, ">", ">"],
+        lambda r: [r.xpending(k, "g")["pending"] for k in (A0, A1)] == [1, 1],
+    ),
 }
 
 
