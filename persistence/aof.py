@@ -181,6 +181,11 @@ class AofWriter:
         if busy:  # the thread's fsync under way took its list before this; it may hold the part
             os.fdatasync(fd)
 
+    def intents_pending(self) -> set[int]:
+        """The seqs of the intent files still to fsync before this file."""
+        with self._cond:
+            return set(self._first)
+
     def _take_first(self) -> dict[int, int]:
         """The intent files to fsync before this file (the lock is held)."""
         first, self._first = self._first, {}

@@ -285,8 +285,7 @@ class ShardPersistence:
                 log.warning(f"Shard {self.index}: cannot open intent file {seq}: {exc}")
                 return
             self._intent_fds[seq] = fd
-            with w._cond:
-                pending = set(w._first)
+            pending = w.intents_pending()
             for old in [s for s in self._intent_fds if s < seq - 1 and s not in pending]:
                 os.close(self._intent_fds.pop(old))
         w.intent_first(seq, fd)

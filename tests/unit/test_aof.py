@@ -94,6 +94,31 @@ def test_writer_policies_append(tmp_path: Path, policy: str) -> None:
     w.close()
 
 
+@pytest.mark.parametrize("policy", ["always", "everysec"])
+def test_an_intent_file_is_fsynced_before_the_file_holding_its_part(tmp_path: Path, policy: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """persistence/intents.py: a part on disk implies its intent on disk."""
+    synced: list[int] = []
+    real = os.fdatasync
+    monkeypatch.setattr(os, "fdatasync", lambda fd: (synced.append(fd), real(fd))[1])
+    intent_fd = os.open(tmp_path / "intents", os.O_RDWR | os.O_CREAT)
+    w = AofWriter(str(tmp_path / "a.aof"), policy)
+    w._stop_thread()  # the sync below stands for the thread's (same code path: _sync_all)
+    w.intent_first(7, intent_fd)
+    assert w.intents_pending() == {7}
+    w.add_group(0, [[b"SET", b"k", b"v"], [b"__txmark", b"1"]])
+    assert w.write() and w.sync_now()
+    assert synced == [intent_fd, w.fd]
+    assert w.intents_pending() == set()
+    # an fsync of this file that is already under way took its list: the intent goes now
+    synced.clear()
+    w._busy = True
+    w.intent_first(8, intent_fd)
+    assert synced == [intent_fd]
+    w._busy = False
+    w.close()
+    os.close(intent_fd)
+
+
 def test_every_truncation_replays_a_prefix_of_whole_groups(tmp_path: Path) -> None:
     path = tmp_path / "a.aof"
     _write(path, timestamps=True)
