@@ -771,9 +771,11 @@ class Front(FrontBase):
         async def run() -> Any:
             try:
                 await hold.ready
-                values = [v[0] for v in await self.tx([(s, db, [argv]) for s, argv in calls])]
+                sent = self.tx_send([(s, db, [argv]) for s, argv in calls])
             finally:
+                # queued: later commands may follow it into the rings now
                 self.release(hold)
+            values = [v[0] for v in await sent]
             for v in values:
                 if isinstance(v, ErrorReply):
                     raise CommandError(v.text)
@@ -783,17 +785,27 @@ class Front(FrontBase):
 
     async def tx(self, parts: list[tuple[int, int, list[list[bytes]]]]) -> list[list[Any]]:
         """Run the parts (shard, db, commands) of one write spanning shards, which the caller
-        holds; each part's reply values.
+        holds; each part's reply values (``tx_send``, then its replies)."""
+        return await self.tx_send(parts)
+
+    def tx_send(self, parts: list[tuple[int, int, list[list[bytes]]]]) -> Coroutine[Any, Any, list[list[Any]]]:
+        """Queue the parts of one write spanning shards, which the caller holds (it may let go
+        once this returns); a coroutine of each part's reply values.
 
         With the AOF on, the write's intent is written first and each part runs
         tagged with its id: a crash between the shards' fsyncs, or a shard that
         dies meanwhile, leaves the write whole after the restart (rolled forward).
-        Holding the shards keeps the parts reaching each shard in id order.
+        Holding the shards while queuing keeps the parts reaching each shard in id order.
+        Raises CommandError (nothing queued) when a shard is down or the intent cannot be written.
         """
         intents = self.intents
         if intents is None or len({s for s, _, _ in parts}) < 2:
             futures = [self.call(s, db, cmds, bypass=True) for s, db, cmds in parts]
-            return [await f for f in futures]
+
+            async def plain() -> list[list[Any]]:
+                return [await f for f in futures]
+
+            return plain()
         for s, _, _ in parts:
             if not self.links[s].up:  # refused whole: no part may run without the others
                 raise CommandError(errors.loading_shard(s))
@@ -810,15 +822,19 @@ class Front(FrontBase):
                 log.warning(f"Cannot start a new intent file: {exc}")
         head = [b"__tx", b"%d" % txid, b"%d" % seq]
         futures = [self.call(s, db, [head, *cmds], bypass=True) for s, db, cmds in parts]
-        try:
-            return [(await f)[1:] for f in futures]
-        finally:
-            left = self._tx_inflight[seq] - 1
-            if left:
-                self._tx_inflight[seq] = left
-            else:
-                del self._tx_inflight[seq]
-            self._collect_intents()
+
+        async def replies() -> list[list[Any]]:
+            try:
+                return [(await f)[1:] for f in futures]
+            finally:
+                left = self._tx_inflight[seq] - 1
+                if left:
+                    self._tx_inflight[seq] = left
+                else:
+                    del self._tx_inflight[seq]
+                self._collect_intents()
+
+        return replies()
 
     def _collect_intents(self) -> None:
         """Delete the intent files below ``_tx_gc_before`` once their writes are answered
