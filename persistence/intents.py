@@ -19,12 +19,13 @@ Files ``shardserver.intents.<seq>`` in the AOF directory.  Records are RESP
 multibulks, as in the AOF files:
 
     __intents <shards> <highest id before this file>        (the first record)
-    __intent <id> <shard> <db> <n> <argc> <arg>... ...      (one per part)
+    __intent <id> <parts> <shard> <db> <n> <argc> <arg>... ...   (one per write)
 
 ``<shards>`` is the shard count of the front that wrote the file (a shard's
-slots follow from it and its index); ``<n>`` commands of ``<argc>`` arguments
-each follow.  A partial last record (a crash while appending) is ignored: the
-parts of an intent are queued only once it is written whole.  The front
+slots follow from it and its index); each of the ``<parts>`` parts names its
+shard and database, then ``<n>`` commands of ``<argc>`` arguments each.  One
+record holds the whole write, so a partial last record (a crash while the
+front appends; nothing of it was queued) is ignored whole.  The front
 starts a new file past ``ROTATE_BYTES`` and deletes an old one once every
 intent in it is answered and every shard has fsynced its own file since; the
 newest file is never deleted, so its header keeps ids growing.
@@ -69,26 +70,32 @@ def existing(dirpath: str) -> list[tuple[int, str]]:
     return sorted(found)
 
 
-def encode_part(txid: int, part: Part) -> bytes:
-    shard, db, cmds = part
-    argv = [b"__intent", b"%d" % txid, b"%d" % shard, b"%d" % db, b"%d" % len(cmds)]
-    for cmd in cmds:
-        argv.append(b"%d" % len(cmd))
-        argv.extend(cmd)
+def encode_intent(txid: int, parts: list[Part]) -> bytes:
+    argv = [b"__intent", b"%d" % txid, b"%d" % len(parts)]
+    for shard, db, cmds in parts:
+        argv += [b"%d" % shard, b"%d" % db, b"%d" % len(cmds)]
+        for cmd in cmds:
+            argv.append(b"%d" % len(cmd))
+            argv.extend(cmd)
     return encode_command(argv)
 
 
-def _decode_part(argv: list[bytes]) -> tuple[int, Part]:
-    txid, shard, db, n = (int(x) for x in argv[1:5])
-    cmds: list[list[bytes]] = []
-    at = 5
-    for _ in range(n):
-        argc = int(argv[at])
-        cmds.append(argv[at + 1 : at + 1 + argc])
-        at += 1 + argc
-    if at != len(argv) or any(not c for c in cmds):
+def _decode_intent(argv: list[bytes]) -> tuple[int, list[Part]]:
+    txid, nparts = int(argv[1]), int(argv[2])
+    parts: list[Part] = []
+    at = 3
+    for _ in range(nparts):
+        shard, db, n = (int(x) for x in argv[at : at + 3])
+        at += 3
+        cmds: list[list[bytes]] = []
+        for _ in range(n):
+            argc = int(argv[at])
+            cmds.append(argv[at + 1 : at + 1 + argc])
+            at += 1 + argc
+        parts.append((shard, db, cmds))
+    if at != len(argv) or any(not c for _, _, cmds in parts for c in cmds):
         raise ValueError("argument counts do not add up")
-    return txid, (shard, db, cmds)
+    return txid, parts
 
 
 def read_intents(dirpath: str) -> tuple[int, list[Intent]]:
@@ -108,9 +115,9 @@ def read_intents(dirpath: str) -> tuple[int, list[Intent]]:
                     if argv[0] == b"__intents":
                         shards, high = int(argv[1]), max(high, int(argv[2]))
                     elif argv[0] == b"__intent" and shards:
-                        txid, part = _decode_part(argv)
+                        txid, parts = _decode_intent(argv)
                         high = max(high, txid)
-                        by_id.setdefault(txid, Intent(txid, shards, seq)).parts.append(part)
+                        by_id[txid] = Intent(txid, shards, seq, parts)
                     else:
                         raise ValueError(f"unexpected record {argv[0][:32]!r}")
                 except (ValueError, IndexError) as exc:
@@ -156,7 +163,7 @@ class IntentLog:
         """Write one intent (to the OS, not fsynced: shards fsync it before their part);
         its (id, file seq).  OSError when it cannot be written: queue nothing then."""
         txid = self.last_id + 1
-        data = b"".join(encode_part(txid, p) for p in parts)
+        data = encode_intent(txid, list(parts))
         size = self.size
         try:
             self.size += self._write(self.fd, data)

@@ -143,6 +143,17 @@ def kill_tree(server: ServerProc) -> None:
 
 
 @contextmanager
+def aof_shardserver(data: str | os.PathLike[str], *args: str, shards: int = 2, env: dict[str, str] | None = None) -> Iterator[ServerProc]:
+    """A server with ``appendonly yes`` whose files stay in ``data`` after it stops; killed in teardown."""
+    proc = start_shardserver("--appendonly", "yes", *args, shards=shards, dir=str(data), env=env)
+    try:
+        yield proc
+    finally:
+        proc.stop()
+        kill_tree(proc)
+
+
+@contextmanager
 def shardserver(*args: str, shards: int = 2, **kw: object) -> Iterator[ServerProc]:
     server = start_shardserver(*args, shards=shards, **kw)  # type: ignore[arg-type]
     try:

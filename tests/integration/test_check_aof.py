@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
@@ -20,17 +20,11 @@ import redis
 from persistence import manifest as mf
 from shardserver.resp import encode_command
 from tests.integration.helpers import keys_on
-from tests.servers import ServerProc, kill_tree, start_shardserver
+from tests.servers import ServerProc, aof_shardserver
 
 
-@contextmanager
-def server(data: Path, *args: str, shards: int = 1) -> Iterator[ServerProc]:
-    proc = start_shardserver("--appendonly", "yes", "--appendfsync", "always", *args, shards=shards, dir=str(data))
-    try:
-        yield proc
-    finally:
-        proc.stop()
-        kill_tree(proc)
+def server(data: Path, *args: str, shards: int = 1) -> AbstractContextManager[ServerProc]:
+    return aof_shardserver(data, "--appendfsync", "always", *args, shards=shards)
 
 
 def client(proc: ServerProc) -> redis.Redis:

@@ -34,7 +34,8 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from tests.integration.helpers import shard_of, shard_pids
+from persistence import intents as txi
+from tests.integration.helpers import key_on, shard_of, shard_pids
 from tests.integration.test_persistence import _inject_env
 from tests.servers import ServerProc, kill_tree, start_shardserver
 
@@ -44,6 +45,7 @@ Expect = tuple[str, Any]  # ("ok", None) | ("int", n) | ("bulk", bytes | None)
 DBS = (0, 1)
 HISTORY = 12  # writes each thread remembers for a failure's message
 EVENTS: list[str] | None = None  # a log of every write and kill, when a caller sets one
+AFTER_EARLY_KILL: Callable[[Path], None] | None = None  # a caller's look at the files a killed start left
 
 
 class Failure(AssertionError):
@@ -665,6 +667,8 @@ class World:
             time.sleep(self.rng.uniform(0.0, 0.25))  # a random moment of the load: the fuzzing itself
             kill_tree(early)
             early.stop()
+            if AFTER_EARLY_KILL is not None:
+                AFTER_EARLY_KILL(data)
         proc = start_shardserver(*cfg.args(), shards=cfg.shards, dir=str(data), env=cfg.env())
         load: Load | None = None
         self.logs = [early.text()] if cfg.early_kill else []
@@ -758,3 +762,30 @@ def test_writes_across_shards_stay_whole_through_random_crashes(tmp_path: Path) 
     assert sum(r.ops for r in results) > 1000
     # the windows the intents are for were crossed: writes cut by a shard's death
     assert sum(r.resolved for r in results) > 0
+
+
+def test_an_intent_cut_while_the_front_appends_it_is_not_rolled_forward(tmp_path: Path) -> None:
+    """A kill in the middle of the front's write of an intent (a write of more than a page can
+    stop part way) leaves its first parts whole and the last cut: no part may roll forward
+    (none was queued).  The fuzzer found it with MSETs of 128 KiB values (``Config.big``)."""
+    a0, a1 = key_on(0, 2, "a"), key_on(1, 2, "a")
+    args = ("--appendonly", "yes", "--appendfsync", "always")
+    proc = start_shardserver(*args, shards=2, dir=str(tmp_path))
+    try:
+        assert connect(proc.port).mset({a0: "old", a1: "old"})
+    finally:
+        proc.stop()
+        kill_tree(proc)
+    aofdir = str(tmp_path / "appendonlydir")
+    high, _ = txi.read_intents(aofdir)
+    _, path = txi.existing(aofdir)[-1]
+    parts = [(0, 0, [[b"mset", a0.encode(), b"new"]]), (1, 0, [[b"mset", a1.encode(), b"new"]])]
+    record = txi.encode_intent(high + 1, parts)
+    with open(path, "ab") as f:  # what the kill leaves: the first part whole, the last cut
+        f.write(record[: len(record) - len(a1) - 10])
+    proc = start_shardserver(*args, shards=2, dir=str(tmp_path))
+    try:
+        assert connect(proc.port).mget(a0, a1) == [b"old", b"old"]
+    finally:
+        proc.stop()
+        kill_tree(proc)

@@ -11,8 +11,7 @@ from __future__ import annotations
 import os
 import re
 import signal
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -23,17 +22,11 @@ from persistence import intents as txi
 from persistence.aof import read_records
 from tests.integration.helpers import connect, key_on, read_replies, resp, shard_pids
 from tests.integration.test_persistence import _inject_env, _wait_for, manifest, state
-from tests.servers import ServerProc, kill_tree, start_shardserver
+from tests.servers import ServerProc, aof_shardserver, kill_tree, start_shardserver
 
 
-@contextmanager
-def server(data: Path, *args: str, shards: int = 2, env: dict[str, str] | None = None) -> Iterator[ServerProc]:
-    proc = start_shardserver("--appendonly", "yes", "--appendfsync", "always", *args, shards=shards, dir=str(data), env=env)
-    try:
-        yield proc
-    finally:
-        proc.stop()
-        kill_tree(proc)
+def server(data: Path, *args: str, shards: int = 2, env: dict[str, str] | None = None) -> AbstractContextManager[ServerProc]:
+    return aof_shardserver(data, "--appendfsync", "always", *args, shards=shards, env=env)
 
 
 def client(proc: ServerProc) -> redis.Redis:

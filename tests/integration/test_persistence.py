@@ -13,8 +13,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ from persistence.aof import read_records
 from shardserver.commands.table import all_commands
 from shardserver.resp import encode_command
 from tests.integration.helpers import connect, key_on, keys_on, read_replies, resp, shard_pids
-from tests.servers import ServerProc, kill_tree, start_shardserver
+from tests.servers import ServerProc, aof_shardserver, kill_tree, start_shardserver
 
 INJECT_DIR = Path(__file__).parent / "_inject_aof"
 
@@ -36,14 +36,8 @@ def _inject_env(**values: str) -> dict[str, str]:
     return {"PYTHONPATH": path, **values}
 
 
-@contextmanager
-def server(data: Path, *args: str, shards: int = 2, env: dict[str, str] | None = None) -> Iterator[ServerProc]:
-    proc = start_shardserver("--appendonly", "yes", *args, shards=shards, dir=str(data), env=env)
-    try:
-        yield proc
-    finally:
-        proc.stop()
-        kill_tree(proc)
+def server(data: Path, *args: str, shards: int = 2, env: dict[str, str] | None = None) -> AbstractContextManager[ServerProc]:
+    return aof_shardserver(data, *args, shards=shards, env=env)
 
 
 def all_records(data: Path) -> list[list[bytes]]:

@@ -38,11 +38,11 @@ def test_parts_round_trip_with_ids_growing_across_files(tmp_path: Path) -> None:
 def test_a_partial_last_intent_is_left_out(tmp_path: Path) -> None:
     log = txi.IntentLog(str(tmp_path), 2)
     log.append([(0, 0, [[b"set", b"a", b"1"]])])
-    log.append([(1, 0, [[b"set", b"b", b"2"]])])
+    log.append([(1, 0, [[b"set", b"b", b"2"]]), (0, 0, [[b"set", b"c", b"3"]])])
     log.close()
     path = tmp_path / txi.file_name(1)
     data = path.read_bytes()
-    for cut in range(1, len(txi.encode_part(2, (1, 0, [[b"set", b"b", b"2"]])))):
+    for cut in range(1, len(txi.encode_intent(2, [(1, 0, [[b"set", b"b", b"2"]]), (0, 0, [[b"set", b"c", b"3"]])]))):
         path.write_bytes(data[:-cut])  # a crash while the second intent was written
         high, intents = txi.read_intents(str(tmp_path))
         assert [i.id for i in intents] == [1]
@@ -60,7 +60,7 @@ def test_damage_inside_is_an_error_naming_the_file(tmp_path: Path) -> None:
         txi.read_intents(str(tmp_path))
     header = encode_command([b"__intents", b"2", b"0"])
     assert data.startswith(header)
-    part = txi.encode_part(1, (0, 0, [[b"set", b"a", b"1"]]))
+    part = txi.encode_intent(1, [(0, 0, [[b"set", b"a", b"1"]])])
     path.write_bytes(header + part.replace(b"$1\r\n3\r\n", b"$1\r\n7\r\n", 1) + data[len(header) + len(part) :])  # argc 3 -> 7
     with pytest.raises(AofCorrupt, match="argument counts"):
         txi.read_intents(str(tmp_path))
