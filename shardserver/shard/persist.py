@@ -419,6 +419,7 @@ class ShardPersistence:
         incr = mf.file_name(target, self.index, 2, "incr")
         write_base(self._path(base), self.ctx.keyspace)
         open(self._path(incr), "ab").close()
+        stale: list[str] = []
         with mf.locked(self.dir) as m2:
             if m2.next_shards != self.nshards or m2.next_generation != target:
                 m2.next_shards, m2.next_generation, m2.pending = self.nshards, target, []
@@ -430,8 +431,9 @@ class ShardPersistence:
                 m2.generation, m2.shards, m2.files = target, self.nshards, m2.pending
                 m2.next_generation = m2.next_shards = 0
                 m2.pending = []
-                self._remove(stale)
-                log.notice(f"Shard {self.index}: the AOF now has the layout of {self.nshards} shards")
+        if stale:  # only once the manifest that no longer names them is on disk
+            self._remove(stale)
+            log.notice(f"Shard {self.index}: the AOF now has the layout of {self.nshards} shards")
         # wait until the last new shard promoted the layout: before that, my writes
         # would go to files the manifest does not load yet
         while True:

@@ -515,6 +515,19 @@ def test_a_start_with_the_old_count_abandons_an_interrupted_change(tmp_path: Pat
     assert manifest(data).shards == 3
 
 
+def test_a_kill_while_the_old_layout_files_go_leaves_the_new_layout_loadable(tmp_path: Path) -> None:
+    """The old files are deleted only after the manifest that promotes the new count is on
+    disk: a kill in between leaves a directory that starts (until 27 November the manifest
+    could still name the deleted files, and no start worked any more)."""
+    with server(tmp_path, shards=2) as s:
+        client(s).mset({f"k{i}": str(i) for i in range(100)})
+    with pytest.raises(RuntimeError):
+        start_shardserver("--appendonly", "yes", shards=3, dir=str(tmp_path), env=_inject_env(SHARDSERVER_TEST_KILL_IN_LAYOUT_REMOVE="1"))
+    with server(tmp_path, shards=3) as s:
+        assert client(s).mget([f"k{i}" for i in range(100)]) == [str(i).encode() for i in range(100)]
+    assert manifest(tmp_path).shards == 3
+
+
 # ---------------------------------------------------------------------------- rewrite
 
 

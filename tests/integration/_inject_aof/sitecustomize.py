@@ -18,6 +18,9 @@
   a test arms it once).
 - ``SHARDSERVER_TEST_INTENT_ROTATE=<bytes>``: the front starts a new intent
   file past that size (persistence/intents.py), so a test sees files come and go.
+- ``SHARDSERVER_TEST_KILL_IN_LAYOUT_REMOVE=1``: a shard that completes a change
+  of the shard count deletes the first old file, then SIGKILLs the whole
+  process group: a crash while the old layout's files go.
 - ``SHARDSERVER_TEST_FSYNC_LOG=<path>``: every ``os.fdatasync`` appends a line
   ``<pid> start|done <file> <size>`` to that file before and after it runs.
 - ``SHARDSERVER_TEST_SLOW_FSYNC=<seconds>``: every ``os.fdatasync`` takes that
@@ -155,3 +158,20 @@ if os.environ.get("SHARDSERVER_TEST_INTENT_ROTATE"):
     from persistence import intents as _intents6
 
     _intents6.ROTATE_BYTES = int(os.environ["SHARDSERVER_TEST_INTENT_ROTATE"])
+
+if os.environ.get("SHARDSERVER_TEST_KILL_IN_LAYOUT_REMOVE"):
+    import sys
+
+    from shardserver.shard import persist as _persist7
+
+    _orig_remove7 = _persist7.ShardPersistence._remove
+
+    def _dying_remove(self, names):  # type: ignore[no-untyped-def]
+        if names and sys._getframe(1).f_code.co_name == "_change_layout":
+            import signal
+
+            os.unlink(self._path(names[0]))
+            os.killpg(os.getpgrp(), signal.SIGKILL)
+        return _orig_remove7(self, names)
+
+    _persist7.ShardPersistence._remove = _dying_remove
