@@ -62,6 +62,18 @@ def marks(data: Path, shard: int) -> list[int]:
     return out
 
 
+def crash_between_the_parts(s: ServerProc, tmp_path: Path, data: Path, write: list[Any]) -> None:
+    """Send ``write`` (never answered: the armed hook freezes shard 1 before its part), wait
+    until shard 0's part is in its files, then SIGKILL the whole tree (the server runs with
+    ``trap(tmp_path, "stop")``)."""
+    arm(tmp_path)
+    with connect(s.port) as sock:
+        sock.sendall(resp(*[str(a) for a in write]))
+        s.wait_log(rb"TEST-INJECT: shard 1 traps cross-shard write", 30)
+        _wait_for(lambda: bool(marks(data, 0)) and max(marks(data, 0)) not in marks(data, 1))
+        kill_tree(s)
+
+
 # one write of each kind that spans the two shards, and what it leaves
 A0, A1 = key_on(0, 2, "a"), key_on(1, 2, "a")
 WRITES: dict[str, tuple[list[Any], list[Any], Any]] = {
@@ -111,12 +123,7 @@ def test_a_crash_of_the_whole_tree_between_the_parts_leaves_the_write_whole(tmp_
         r = client(s)
         for cmd in setup:
             r.execute_command(*cmd)
-        arm(tmp_path)
-        with connect(s.port) as sock:
-            sock.sendall(resp(*[str(a) for a in write]))  # never answered: shard 1 freezes before its part
-            s.wait_log(rb"TEST-INJECT: shard 1 traps cross-shard write", 30)
-            _wait_for(lambda: bool(marks(data, 0)) and max(marks(data, 0)) not in marks(data, 1))  # shard 0's part is written
-            kill_tree(s)
+        crash_between_the_parts(s, tmp_path, data, write)
     with server(data) as s:
         r = client(s)
         assert check(r)
@@ -163,12 +170,7 @@ def test_a_shard_count_change_rolls_the_old_layout_forward(tmp_path: Path) -> No
     with server(data, env=trap(tmp_path, "stop")) as s:
         r = client(s)
         r.mset({f"k{i}": str(i) for i in range(200)})
-        arm(tmp_path)
-        with connect(s.port) as sock:
-            sock.sendall(resp("MSET", A0, "x", A1, "y"))
-            s.wait_log(rb"TEST-INJECT: shard 1 traps cross-shard write", 30)
-            _wait_for(lambda: max(marks(data, 0)) not in marks(data, 1))
-            kill_tree(s)
+        crash_between_the_parts(s, tmp_path, data, ["MSET", A0, "x", A1, "y"])
     with server(data, shards=3) as s:
         r = client(s)
         assert r.mget(A0, A1) == [b"x", b"y"]
