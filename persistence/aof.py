@@ -66,6 +66,7 @@ class AofWriter:
         # to as well; emptied in place, never replaced, so no caller holds a stale one.
         self.buf = bytearray()
         self.db = 0  # the database the file's records apply to now
+        self.grouping = False  # between open_group and close_group
         self.error: OSError | None = None
         self.last_ts = 0
         self.written = 0  # bytes written since this writer opened (all files)
@@ -93,8 +94,9 @@ class AofWriter:
 
     def add_group(self, db: int, argvs: list[list[bytes]]) -> None:
         """Records that must replay all or none."""
-        if len(argvs) == 1:
-            self.add(db, argvs[0])
+        if len(argvs) == 1 or self.grouping:  # inside an open group they are in one already
+            for argv in argvs:
+                self.add(db, argv)
             return
         buf = self.buf
         if db != self.db:
@@ -104,6 +106,21 @@ class AofWriter:
         for a in argvs:
             buf += encode_command(a)
         buf += _EXEC
+
+    def open_group(self, db: int) -> None:
+        """Start a group (``MULTI``) that the records until ``close_group`` join, from the
+        C loop as from Python; its database is ``db`` throughout."""
+        if db != self.db:
+            self.buf += encode_command([b"SELECT", b"%d" % db])
+            self.db = db
+        self.buf += _MULTI
+        self.grouping = True
+
+    def close_group(self, last: list[bytes]) -> None:
+        """End the open group with the record ``last`` (a part's ``__txmark``)."""
+        self.buf += encode_command(last)
+        self.buf += _EXEC
+        self.grouping = False
 
     def pending(self) -> int:
         return len(self.buf)

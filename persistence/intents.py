@@ -19,11 +19,14 @@ Files ``shardserver.intents.<seq>`` in the AOF directory.  Records are RESP
 multibulks, as in the AOF files:
 
     __intents <shards> <highest id before this file>        (the first record)
-    __intent <id> <parts> <shard> <db> <n> <argc> <arg>... ...   (one per write)
+    __intentraw <id> <parts> <shard> <db> <commands> ...     (one per write)
 
 ``<shards>`` is the shard count of the front that wrote the file (a shard's
 slots follow from it and its index); each of the ``<parts>`` parts names its
-shard and database, then ``<n>`` commands of ``<argc>`` arguments each.  One
+shard and database, then holds its commands as one argument: their RESP
+multibulks, back to back, as the shard receives them.  (Files of the first
+version wrote ``__intent <id> <parts>`` with each part as ``<shard> <db> <n>``
+and ``<n>`` commands of ``<argc> <arg>...``; they are still read.)  One
 record holds the whole write, so a partial last record (a crash while the
 front appends; nothing of it was queued) is ignored whole.  The front
 starts a new file past ``ROTATE_BYTES`` and deletes an old one once every
@@ -35,17 +38,17 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from persistence.aof import AofCorrupt, read_records
-from shardserver.resp import encode_command
+from shardserver.resp import RequestParser, encode_command
 
 PREFIX = "shardserver.intents."
 ROTATE_BYTES = 4 << 20
 _NAME = re.compile(r"^shardserver\.intents\.(\d+)$")
 
 Part = tuple[int, int, list[list[bytes]]]  # shard, db, commands
+RawPart = tuple[int, int, bytes]  # shard, db, the commands' RESP
 
 
 @dataclass
@@ -70,17 +73,35 @@ def existing(dirpath: str) -> list[tuple[int, str]]:
     return sorted(found)
 
 
-def encode_intent(txid: int, parts: list[Part]) -> bytes:
-    argv = [b"__intent", b"%d" % txid, b"%d" % len(parts)]
-    for shard, db, cmds in parts:
-        argv += [b"%d" % shard, b"%d" % db, b"%d" % len(cmds)]
-        for cmd in cmds:
-            argv.append(b"%d" % len(cmd))
-            argv.extend(cmd)
+def raw_part(part: Part | RawPart) -> RawPart:
+    shard, db, cmds = part
+    return part if isinstance(cmds, bytes) else (shard, db, b"".join(encode_command(c) for c in cmds))  # type: ignore[return-value]
+
+
+def encode_intent(txid: int, parts: list[Part] | list[RawPart]) -> bytes:
+    argv = [b"__intentraw", b"%d" % txid, b"%d" % len(parts)]
+    for shard, db, raw in map(raw_part, parts):
+        argv += [b"%d" % shard, b"%d" % db, raw]
     return encode_command(argv)
 
 
+def _decode_raw_intent(argv: list[bytes]) -> tuple[int, list[Part]]:
+    txid, nparts = int(argv[1]), int(argv[2])
+    if len(argv) != 3 + 3 * nparts:
+        raise ValueError("argument counts do not add up")
+    parts: list[Part] = []
+    for at in range(3, len(argv), 3):
+        parser = RequestParser()
+        parser.feed(argv[at + 2])
+        cmds = parser.drain()
+        if not cmds or not parser.at_boundary():
+            raise ValueError("a part's commands are not whole")
+        parts.append((int(argv[at]), int(argv[at + 1]), cmds))
+    return txid, parts
+
+
 def _decode_intent(argv: list[bytes]) -> tuple[int, list[Part]]:
+    """A record of the first version (``__intent``)."""
     txid, nparts = int(argv[1]), int(argv[2])
     parts: list[Part] = []
     at = 3
@@ -114,8 +135,8 @@ def read_intents(dirpath: str) -> tuple[int, list[Intent]]:
                 try:
                     if argv[0] == b"__intents":
                         shards, high = int(argv[1]), max(high, int(argv[2]))
-                    elif argv[0] == b"__intent" and shards:
-                        txid, parts = _decode_intent(argv)
+                    elif argv[0] in (b"__intentraw", b"__intent") and shards:
+                        txid, parts = (_decode_raw_intent if argv[0] == b"__intentraw" else _decode_intent)(argv)
                         high = max(high, txid)
                         by_id[txid] = Intent(txid, shards, seq, parts)
                     else:
@@ -159,11 +180,11 @@ class IntentLog:
             done += os.write(fd, data[done:])
         return done
 
-    def append(self, parts: Iterable[Part]) -> tuple[int, int]:
+    def append(self, parts: list[Part] | list[RawPart]) -> tuple[int, int]:
         """Write one intent (to the OS, not fsynced: shards fsync it before their part);
         its (id, file seq).  OSError when it cannot be written: queue nothing then."""
         txid = self.last_id + 1
-        data = encode_intent(txid, list(parts))
+        data = encode_intent(txid, parts)
         size = self.size
         try:
             self.size += self._write(self.fd, data)

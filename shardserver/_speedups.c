@@ -429,7 +429,8 @@ static int buf_bulk(Buf *b, const char *data, Py_ssize_t n) {
  * SPLIT commands (MGET, MSET, DEL, EXISTS, UNLINK, TOUCH) whose keys span
  * shards, consecutive ones of a read gathered into one item
  * (merges, orders, raws, names): per command its merge (a byte of
- * ``merges``: the table's SPLIT_MERGES number), ``orders[i]`` one byte per
+ * ``merges``: the table's SPLIT_MERGES number, with bit 0x40 when the front
+ * wants the write under an intent), ``orders[i]`` one byte per
  * key naming its shard, ``names[i]``; ``raws[s]`` the RESP of shard s's
  * sub-commands (each the command's name and the keys, with their values,
  * that live on s, in order), or None.  A chunk of pipelined MSETs thus
@@ -638,7 +639,8 @@ static PyObject *merge_splits(PyObject *self, PyObject *args) {
             part[s] = data[s] + pos[s];
             pos[s] += plen[s];
         }
-        if (merge_one(((const unsigned char *)merges.buf)[c], o, no, part, plen, (int)nparts, &out) < 0) goto done;
+        /* & 0x3f: the front's TX bit (a write under an intent) is not part of the merge */
+        if (merge_one(((const unsigned char *)merges.buf)[c] & 0x3f, o, no, part, plen, (int)nparts, &out) < 0) goto done;
     }
     for (i = 0; i < nparts; i++) {
         if (data[i] && (idx[i] != nlen[i] || pos[i] != dlen[i])) { PyErr_SetString(PyExc_ValueError, "parts not fully used"); goto done; }
@@ -4598,10 +4600,10 @@ static int strings_loop_body(Fast *f, PyObject *names, long long slow_ns, PyObje
  * raw client runs, from runs[start]: each goes through strings_loop with
  * its own database, flags and client, and when it ran whole, (run_id, None)
  * goes to ``out`` and (index of that None, parts, flags, logged) to
- * ``finals``.  Stops at the first run it cannot finish: an internal or parsed
- * run (resume None), or one whose commands from ``pos`` need Python (resume
- * (pos, parts, logged)).  ``log``/``log_db``: the AOF buffer and the database
- * it is on (None / -1 without AOF); ``writable``: writes are accepted (no
+ * ``finals``.  Stops at the first run it cannot finish: an internal, TX (32)
+ * or parsed run (resume None), or one whose commands from ``pos`` need Python
+ * (resume (pos, parts, logged)); and just after a run flagged TX_BODY (64).
+ * ``log``/``log_db``: the AOF buffer and the database it is on (None / -1 without AOF); ``writable``: writes are accepted (no
  * MISCONF); slow entries are (nanos, argv, client id); ``py``: the handlers'
  * path (py_command), or None to stop at any command the fast path does not take.
  */
@@ -4619,7 +4621,7 @@ static Py_ssize_t prefetch_runs(Fast *f, PyObject *runs, Py_ssize_t i, long db) 
         PyObject *run = PyList_GET_ITEM(runs, j), *raw;
         if (!PyList_Check(run) || PyList_GET_SIZE(run) != 5 || !PyLong_CheckExact(PyList_GET_ITEM(run, 1)) || !PyLong_CheckExact(PyList_GET_ITEM(run, 2))) break;
         raw = PyList_GET_ITEM(run, 3);
-        if (!PyBytes_CheckExact(raw) || PyLong_AsLong(PyList_GET_ITEM(run, 1)) != db || (PyLong_AsLong(PyList_GET_ITEM(run, 2)) & 2)) break;
+        if (!PyBytes_CheckExact(raw) || PyLong_AsLong(PyList_GET_ITEM(run, 1)) != db || (PyLong_AsLong(PyList_GET_ITEM(run, 2)) & (2 | 32))) break;  /* INTERNAL, TX */
         if (hash_window(PyBytes_AS_STRING(raw), 0, PyBytes_GET_SIZE(raw), hs, &n) < PyBytes_GET_SIZE(raw)) break;
     }
     if (PyErr_Occurred()) PyErr_Clear();  /* an out-of-range int: not prefetched, and the run loop reports it */
@@ -4682,7 +4684,8 @@ static PyObject *run_raw_runs_impl(PyObject *self, PyObject *const *args, Py_ssi
         db = PyLong_AsLong(PyList_GET_ITEM(run, 1));
         flags = PyLong_AsLong(PyList_GET_ITEM(run, 2));
         if (PyErr_Occurred()) goto done;
-        if ((flags & 2) || !PyBytes_CheckExact(raw) || db < 0 || db >= PyList_GET_SIZE(dbs)) break;  /* 2: INTERNAL */
+        /* 2: INTERNAL; 32: TX, a cross-shard part whose head and AOF group Python opens */
+        if ((flags & (2 | 32)) || !PyBytes_CheckExact(raw) || db < 0 || db >= PyList_GET_SIZE(dbs)) break;
         if (db != d.db && db_fields_fetch(&d, PyList_GET_ITEM(dbs, db), db) < 0) goto done;
         parts = PyList_New(0);
         logged = PyList_New(0);
@@ -4735,6 +4738,10 @@ static PyObject *run_raw_runs_impl(PyObject *self, PyObject *const *args, Py_ssi
             goto done;
         }
         Py_DECREF(final);
+        if (flags & 64) {  /* TX_BODY: Python closes the part's AOF group before the next run */
+            i++;
+            break;
+        }
     }
     result = Py_BuildValue("(nOn)", i, Py_None, ops);
 done:

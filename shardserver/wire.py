@@ -12,7 +12,11 @@ client, bit 1 = internal run (the reply is values, not RESP bytes), bit 2 =
 the reply also carries each reply's length (the front interleaves replies of
 several shards), bit 3 = the client set CLIENT NO-TOUCH (reads do not update
 access times), bit 4 = the run is one shard's part of a command the front split
-over shards (the front counts the command in its statistics; the shard does not).
+over shards (the front counts the command in its statistics; the shard does not),
+bit 5 = a part of a write spanning shards under an intent (persistence/intents.py):
+the raw commands start with ``__tx <id> <intent file seq>``, which the shard
+strips and does not answer; bit 6 is the shard's own mark on the rest of such
+a run (its C loop stops after it, so the part's AOF group can be closed).
 
 Reply message (shard -> front): msgpack array ``[run_id, payload, ...]``
 flattened.  For a client run ``payload`` is the RESP bytes of every reply of
@@ -38,6 +42,8 @@ INTERNAL = 2
 LENGTHS = 4
 NO_TOUCH = 8
 SPLIT_PART = 16
+TX = 32
+TX_BODY = 64
 HELLO_RUN = 0  # a shard is serving: [pid]
 LOAD_RUN = -1  # a shard is loading its AOF: [bytes done, bytes total]
 READY_RUN = -2  # keys a write created that clients are blocked on (last in its message)

@@ -401,7 +401,8 @@ static int close_group(Ctx *c, PyObject *order, PyObject *raws) {
 
 /* Front._close_split: commands the router split over shards (MSET, MGET, DEL...)
  * as a RawSplit; their statistics go to the front's _split_sent.  1 queued, 0
- * Python decides (a shard on hold or down), -1 error */
+ * Python decides (a shard on hold or down, or a write that needs an intent:
+ * its merge has the TX bit 0x40), -1 error */
 static int close_split(Ctx *c, PyObject *item) {
     PyObject *merges = PyTuple_GET_ITEM(item, 0), *orders = PyTuple_GET_ITEM(item, 1), *raws = PyTuple_GET_ITEM(item, 2),
              *names = PyTuple_GET_ITEM(item, 3), *took, *r;
@@ -410,6 +411,9 @@ static int close_split(Ctx *c, PyObject *item) {
     struct timespec t0, t1;
     int t;
     if (!PyList_CheckExact(raws) || !PyList_CheckExact(names) || (nnames = PyList_GET_SIZE(names)) == 0) return 0;
+    if (!PyBytes_CheckExact(merges)) return 0;
+    for (Py_ssize_t k = 0; k < PyBytes_GET_SIZE(merges); k++)
+        if (PyBytes_AS_STRING(merges)[k] & 0x40) return 0;  /* a write under an intent (AOF on): Front._close_split */
     clock_gettime(CLOCK_MONOTONIC, &t0);
     if ((t = close_parts(c, raws, split_type, 2, extra, c->flags | F_LENGTHS | F_SPLIT_PART)) <= 0) return t;
     clock_gettime(CLOCK_MONOTONIC, &t1);

@@ -55,8 +55,18 @@ from shardserver.front.targets import (
     ShardRuns,
     SplitJob,
     SplitPart,
+    TxRawSplit,
+    TxSplitJob,
+    TxSplitPart,
 )
-from shardserver.resp import ErrorReply, RequestParser, encode, interleave, merge_splits
+from shardserver.resp import (
+    ErrorReply,
+    RequestParser,
+    encode,
+    encode_command,
+    interleave,
+    merge_splits,
+)
 from shardserver.slots import SlotMap, key_slot
 
 _deliver = fastpath.deliver if fastpath is not None else None
@@ -65,6 +75,7 @@ if fastpath is not None:  # groups spread over shards are built and merged on th
     fastpath.configure(GroupTarget, ShardPart, interleave, RawSplit, merge_splits)
 
 FrontHandler = Callable[["Front", ClientConnection, list[bytes]], Any]
+TX_MERGE = 0x40  # in a C route's merge: a split write that goes under an intent (``_close_split``)
 
 
 class ShardLink(LinkBase):
@@ -529,10 +540,47 @@ class Front(FrontBase):
             self.reply_ready(conn)
             self._split_sent(conn, names, orders, raws, (time.perf_counter_ns() - t0) // len(names), failed=True)
             return
-        job = RawSplit(self, conn, cell, merges, orders, raws)
         flags = (wire.RESP3 if conn.resp3 else 0) | wire.SPLIT_PART | wire.LENGTHS | (wire.NO_TOUCH if conn.no_touch else 0)
-        self._send_parts(conn, flags, raws, job)
+        if max(merges) & TX_MERGE and self.intents is not None and len(raws) - raws.count(None) > 1:
+            self._close_split_tx(conn, flags, raws, TxRawSplit(self, conn, cell, merges, orders, raws))
+        else:
+            self._send_parts(conn, flags, raws, RawSplit(self, conn, cell, merges, orders, raws))
         self._split_sent(conn, names, orders, raws, (time.perf_counter_ns() - t0) // len(names))
+
+    def _close_split_tx(self, conn: ClientConnection, flags: int, raws: list[bytes | None], job: TxRawSplit) -> None:
+        """``_close_split`` for split writes with the AOF on: the parts go under one intent
+        (``_tx_begin``), at once when none of their shards is held, else once a hold on
+        them is granted (the client's later commands queue behind it)."""
+        shards = [s for s, raw in enumerate(raws) if raw is not None]
+        links = self.links
+        db = conn.db
+
+        def send() -> None:
+            try:
+                txid, seq = self._tx_begin([(s, db, raws[s]) for s in shards])  # type: ignore[misc]
+            except CommandError as exc:
+                job.cell[0] = encode(ErrorReply(exc.text)) * len(job.orders)
+                self.reply_ready(conn)
+                return
+            job.tx_seq = seq
+            head = encode_command([b"__tx", b"%d" % txid, b"%d" % seq])
+            for shard in shards:
+                run_id = self._next_run
+                self._next_run = run_id + 1
+                self._send(links[shard], [run_id, db, flags | wire.TX, head + raws[shard], conn.id], ShardPart(job, shard))  # type: ignore[operator]
+
+        if all(links[s].holder is None and not links[s].lockq for s in shards):
+            send()
+            return
+        hold = self.hold(shards)
+
+        def granted(_: Any) -> None:
+            try:
+                send()
+            finally:
+                self.release(hold)
+
+        hold.ready.add_done_callback(granted)
 
     def _split_sent(self, conn: ClientConnection, names: list[bytes], orders: list[bytes], raws: list[bytes | None], took: int, failed: bool = False) -> None:
         """Count split commands queued (by ``_close_split`` or the C path), each ``took`` ns."""
@@ -732,8 +780,9 @@ class Front(FrontBase):
     SPLIT_WRITES = (b"mset", b"del", b"unlink")
 
     def _intents_on(self) -> None:
-        """The AOF is on: cross-shard writes go through intents, so the C router leaves
-        the split writes to ``split_write`` (their one-shard forms stay on its path)."""
+        """The AOF is on: cross-shard writes go through intents.  The C router still
+        splits MSET, DEL and UNLINK, with the TX bit in their merge, which leaves their
+        split items to ``_close_split``."""
         aofdir = os.path.join(str(self.config.get("dir")), str(self.config.get("appenddirname")))
         try:
             self.intents = txi.IntentLog(aofdir, self.nshards)
@@ -747,7 +796,7 @@ class Front(FrontBase):
             for spelling in (name, name.upper()):
                 route = self._fast.get(spelling)
                 if route is not None:
-                    self._fast[spelling] = (*route[:4], 0)
+                    self._fast[spelling] = (*route[:4], route[4] | TX_MERGE)
 
     def _intents_off(self) -> None:
         if self.intents is not None:
@@ -765,6 +814,9 @@ class Front(FrontBase):
         client's later commands queue behind it."""
         if self.intents is None or len({s for s, _ in calls}) < 2:
             return self.split(conn, calls, merge)
+        links = self.links
+        if all(links[s].holder is None and not links[s].lockq for s, _ in calls):
+            return self._split_tx(conn, calls, merge)  # nothing to wait for: no task, no hold
         hold = self.hold([s for s, _ in calls])
         db = conn.db
 
@@ -782,6 +834,52 @@ class Front(FrontBase):
             return merge(values)
 
         return run()
+
+    def _split_tx(self, conn: ClientConnection, calls: list[tuple[int, list[bytes]]], merge: Callable[[list[Any]], Any]) -> _NoReply:
+        """``split_write`` when none of its shards is held: the parts are queued now, under
+        one intent, so nothing can come between them (the front is one thread)."""
+        db = conn.db
+        txid, seq = self._tx_begin([(s, db, [argv]) for s, argv in calls])
+        cell: list[Any] = [None]
+        conn.pending.append(cell)
+        job = TxSplitJob(self, conn, cell, len(calls), merge, seq)
+        head = [b"__tx", b"%d" % txid, b"%d" % seq]
+        for index, (shard, argv) in enumerate(calls):
+            run_id = self._next_run
+            self._next_run = run_id + 1
+            self._send(self.links[shard], [run_id, db, wire.INTERNAL, [head, argv], conn.id], TxSplitPart(job, index))
+        return NO_REPLY
+
+    def _tx_begin(self, parts: list[tuple[int, int, list[list[bytes]]]]) -> tuple[int, int]:
+        """Write the intent of a cross-shard write about to be queued; its (id, file seq).
+        Raises CommandError (queue nothing) when a shard is down or the intent cannot be written."""
+        intents = self.intents
+        assert intents is not None
+        for s, _, _ in parts:
+            if not self.links[s].up:  # refused whole: no part may run without the others
+                raise CommandError(errors.loading_shard(s))
+        try:
+            txid, seq = intents.append(parts)
+        except OSError as exc:
+            raise CommandError(errors.misconf_aof(exc.strerror or str(exc))) from None
+        self._tx_inflight[seq] = self._tx_inflight.get(seq, 0) + 1
+        if intents.size >= txi.ROTATE_BYTES:
+            try:
+                intents.rotate()
+                self._tx_gc_before = intents.seq
+            except OSError as exc:
+                log.warning(f"Cannot start a new intent file: {exc}")
+        return txid, seq
+
+    def tx_answered(self, seq: int) -> None:
+        """Every part of a write whose intent is in file ``seq`` is answered."""
+        left = self._tx_inflight[seq] - 1
+        if left:
+            self._tx_inflight[seq] = left
+        else:
+            del self._tx_inflight[seq]
+        if self._tx_gc_before:
+            self._collect_intents()
 
     async def tx(self, parts: list[tuple[int, int, list[list[bytes]]]]) -> list[list[Any]]:
         """Run the parts (shard, db, commands) of one write spanning shards, which the caller
@@ -806,20 +904,7 @@ class Front(FrontBase):
                 return [await f for f in futures]
 
             return plain()
-        for s, _, _ in parts:
-            if not self.links[s].up:  # refused whole: no part may run without the others
-                raise CommandError(errors.loading_shard(s))
-        try:
-            txid, seq = intents.append(parts)
-        except OSError as exc:
-            raise CommandError(errors.misconf_aof(exc.strerror or str(exc))) from None
-        self._tx_inflight[seq] = self._tx_inflight.get(seq, 0) + 1
-        if intents.size >= txi.ROTATE_BYTES:
-            try:
-                intents.rotate()
-                self._tx_gc_before = intents.seq
-            except OSError as exc:
-                log.warning(f"Cannot start a new intent file: {exc}")
+        txid, seq = self._tx_begin(parts)
         head = [b"__tx", b"%d" % txid, b"%d" % seq]
         futures = [self.call(s, db, [head, *cmds], bypass=True) for s, db, cmds in parts]
 
@@ -827,12 +912,7 @@ class Front(FrontBase):
             try:
                 return [(await f)[1:] for f in futures]
             finally:
-                left = self._tx_inflight[seq] - 1
-                if left:
-                    self._tx_inflight[seq] = left
-                else:
-                    del self._tx_inflight[seq]
-                self._collect_intents()
+                self.tx_answered(seq)
 
         return replies()
 

@@ -126,6 +126,23 @@ class RawSplit(ShardRuns):
         return sum(1 for order in self.orders if shard in order)  # its sub-commands in the run
 
 
+class TxRawSplit(RawSplit):
+    """A RawSplit of writes under an intent (``Front._close_split_tx``): tells the front
+    when every part is answered, so the intent's file may go.  (Not a RawSplit to the
+    C path's ``part_done``, so its parts come through ``ShardPart.deliver``.)"""
+
+    __slots__ = ("tx_seq",)
+
+    def __init__(self, front: Front, conn: ClientConnection, cell: list[Any], merges: bytes, orders: list[bytes], raws: list[bytes | None]) -> None:
+        super().__init__(front, conn, cell, merges, orders, raws)
+        self.tx_seq = -1  # its intent's file, once written
+
+    def done(self) -> None:
+        super().done()
+        if self.tx_seq >= 0:
+            self.front.tx_answered(self.tx_seq)
+
+
 class ShardPart:
     """The target of one shard's run of a ``ShardRuns``."""
 
@@ -170,6 +187,38 @@ class SplitJob:
                 result = ErrorReply(exc.text)
         self.cell[0] = encode(result, self.conn.resp3)
         self.front.reply_ready(self.conn)
+
+
+class TxSplitJob(SplitJob):
+    """A split write under an intent (``Front.split_write``): tells the front when its
+    parts are all answered, so the intent's file may go."""
+
+    __slots__ = ("seq",)
+
+    def __init__(self, front: Front, conn: ClientConnection, cell: list[Any], n: int, merge: Callable[[list[Any]], Any], seq: int) -> None:
+        super().__init__(front, conn, cell, n, merge)
+        self.seq = seq
+
+    def part_done(self, index: int, value: Any) -> None:
+        super().part_done(index, value)
+        if not self.remaining:
+            self.front.tx_answered(self.seq)
+
+
+class TxSplitPart:
+    """A part tagged with its intent: the shard answers the ``__tx`` head first."""
+
+    __slots__ = ("job", "index")
+
+    def __init__(self, job: SplitJob, index: int) -> None:
+        self.job = job
+        self.index = index
+
+    def deliver(self, payload: list[Any]) -> None:
+        self.job.part_done(self.index, payload[-1])
+
+    def fail(self, text: str) -> None:
+        self.job.part_done(self.index, ErrorReply(text))
 
 
 class SplitPart:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import os
+import re
 import signal
 import time
 import traceback
@@ -40,6 +41,7 @@ from shardserver.shard.types.build import c_makers
 from shardserver.shard.types.list import FILL as list_fill
 
 _RAW_OK = b"+OK\r\n"
+_TX_HEAD = re.compile(rb"\*3\r\n\$4\r\n__tx\r\n\$\d+\r\n(\d+)\r\n\$\d+\r\n(\d+)\r\n")  # a TX run's head
 
 try:
     from shardserver._speedups import join_finals, run_raw_runs
@@ -242,7 +244,12 @@ class ShardWorker:
         py = (ctx, clock, handlers, write_names, read_names, journal, CommandError, ErrorReply, OK, self._encode_reply, self._internal_error, stats.error)
         nruns = len(runs)
         i = 0
+        tx_run = -1  # a cross-shard part's run (wire.TX) whose AOF group is open
+        tx_mark: list[bytes] = []
         while i < nruns:
+            if tx_run >= 0 and i > tx_run:  # its run is done: nothing else may join the group
+                journal.close_group(tx_mark)
+                tx_run = -1
             resume = None
             if run_raw_runs is not None:
                 # raw client runs in C: GET, SET, INCR & co, MGET, MSET themselves (writes
@@ -260,7 +267,12 @@ class ShardWorker:
                     stats.note_latency("command", took // 1_000_000, self.latency_threshold_ms)
                 if i == nruns:
                     break
+                if tx_run >= 0 and i > tx_run:
+                    continue
             run_id, db, flags, cmds, conn_id = runs[i]
+            if flags & wire.TX:  # its head stripped, it runs as a client run (in C first)
+                tx_run, tx_mark = self._open_part(runs, i, journal, reject)
+                continue
             i += 1
             ctx.db = dbs[db]
             clock.touch = not flags & wire.NO_TOUCH
@@ -348,6 +360,8 @@ class ShardWorker:
             out.append(run_id)
             out.append(None)
             finals.append((len(out) - 1, parts, flags, logged))
+        if tx_run >= 0:
+            journal.close_group(tx_mark)
         ready = self.keyspace.ready
         if ready:  # watched keys a write created: the front serves their blocked clients
             out.append(wire.READY_RUN)
@@ -392,6 +406,25 @@ class ShardWorker:
         trace = "".join(traceback.format_exception(exc))
         log.warning(f"command {argv[0]!r} failed: {exc!r}\n{trace}")
         return ErrorReply(f"ERR internal error in shard {self.index}: {exc}")
+
+    def _open_part(self, runs: list[Any], i: int, journal: Any, reject: str | None) -> tuple[int, list[bytes]]:
+        """Run ``i`` is this shard's part of a split write under an intent (wire.TX): strip
+        its ``__tx <id> <seq>`` head, and open the AOF group its records and marker
+        share (persistence/intents.py); (``i``, the marker) while the group is open, else -1."""
+        run_id, db, flags, raw, conn_id = runs[i]
+        head = _TX_HEAD.match(raw)
+        if head is None:
+            raise RuntimeError("front sent a cross-shard part without its __tx head")
+        runs[i] = [run_id, db, (flags & ~wire.TX) | wire.TX_BODY, raw[head.end() :], conn_id]
+        txid = int(head[1])
+        if journal is None or reject is not None:  # no AOF, or MISCONF: the part's writes are refused
+            if journal is None:
+                self.keyspace.last_tx = max(self.keyspace.last_tx, txid)
+            return -1, []
+        self.persist.note_tx(int(head[2]))
+        journal.open_group(db)
+        self.keyspace.last_tx = max(self.keyspace.last_tx, txid)
+        return i, [b"__txmark", head[1]]
 
     def execute_part(self, txid: int, seq: int, cmds: list[list[bytes]], reject: str | None = None) -> list[Any]:
         """Run this shard's part of cross-shard write ``txid`` (its intent is in intent file

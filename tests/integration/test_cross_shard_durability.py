@@ -230,3 +230,66 @@ def test_a_stopped_shard_is_what_the_trap_did(tmp_path: Path) -> None:
         assert read_replies(sock, 1) == [b"OK"]
         sock.close()
         assert r.mget(A0, A1) == [b"x", b"y"]
+
+
+def test_a_pipeline_of_split_writes_goes_under_one_intent_and_stays_whole(tmp_path: Path) -> None:
+    """The router gathers consecutive split commands into one run per shard (reads among
+    them); under the AOF they share one intent and one AOF group per shard."""
+    data = tmp_path / "data"
+    data.mkdir()
+    b0, b1, c0 = key_on(0, 2, "b"), key_on(1, 2, "b"), key_on(0, 2, "c")
+    pipeline = [
+        ["MSET", A0, "1", A1, "2"],
+        ["mset", b0, "3", b1, "4", A0, "5"],
+        ["MGET", A0, A1, b0, b1],
+        ["DEL", b0, b1, "nosuchkey"],
+        ["UNLINK", A1, c0],
+        ["MSET", b1, "6", b0, "7"],
+    ]
+    expected = {A0: b"5", A1: None, b0: b"7", b1: b"6"}
+    with server(data) as s:  # answered as one by one
+        with connect(s.port) as sock:
+            sock.sendall(b"".join(resp(*c) for c in pipeline))
+            assert read_replies(sock, len(pipeline)) == [b"OK", b"OK", [b"5", b"2", b"3", b"4"], 2, 1, b"OK"]
+        assert dict(zip(expected, client(s).mget(*expected), strict=True)) == expected
+        assert len(marks(data, 0)) == len(marks(data, 1)) == 1  # one intent, one marker per shard
+    with server(data) as s:
+        assert dict(zip(expected, client(s).mget(*expected), strict=True)) == expected
+    with server(data, env=trap(tmp_path, "stop")) as s:
+        r = client(s)
+        r.flushall()
+        arm(tmp_path)
+        with connect(s.port) as sock:
+            sock.sendall(b"".join(resp(*c) for c in pipeline))
+            s.wait_log(rb"TEST-INJECT: shard 1 traps cross-shard write", 30)
+            _wait_for(lambda: max(marks(data, 0)) not in marks(data, 1))
+            kill_tree(s)
+    with server(data) as s:  # shard 1 had run none of it: the whole pipeline is rolled forward
+        assert dict(zip(expected, client(s).mget(*expected), strict=True)) == expected
+        assert "rolled forward 1 part(s)" in s.text()
+
+
+def test_a_split_write_waits_for_a_hold_on_its_shards(tmp_path: Path) -> None:
+    """An MSET that arrives while a RENAME holds its shards runs after it, under its intent."""
+    data = tmp_path / "data"
+    data.mkdir()
+    with server(data) as s:
+        r = client(s)
+        r.set(A0, "renamed")
+        pid0 = shard_pids(r.info("shards"), 2)[0]
+        os.kill(pid0, signal.SIGSTOP)  # the RENAME's first step, on shard 0, waits: its hold stays
+        try:
+            with connect(s.port, timeout=20) as first, connect(s.port, timeout=20) as second:
+                first.sendall(resp("RENAME", A0, A1))
+                _wait_for(lambda: b"cmd=rename" in r.execute_command("CLIENT", "LIST"))  # answered by the front alone
+                second.sendall(resp("MSET", A1, "mset", A0, "z"))
+                os.kill(pid0, signal.SIGCONT)
+                assert read_replies(first, 1) == [b"OK"]
+                assert read_replies(second, 1) == [b"OK"]
+        finally:
+            os.kill(pid0, signal.SIGCONT)
+        assert r.mget(A0, A1) == [b"z", b"mset"]  # RENAME, then MSET: not interleaved
+        marks0, marks1 = marks(data, 0), marks(data, 1)
+        assert marks0 == marks1 and len(marks0) == 2 and marks0 == sorted(marks0)
+    with server(data) as s:
+        assert client(s).mget(A0, A1) == [b"z", b"mset"]

@@ -55,15 +55,39 @@ def test_damage_inside_is_an_error_naming_the_file(tmp_path: Path) -> None:
     log.close()
     path = tmp_path / txi.file_name(1)
     data = path.read_bytes()
-    path.write_bytes(data.replace(b"$8\r\n__intent\r\n", b"$8\r\n__intenX\r\n", 1))  # not a partial last record
+    path.write_bytes(data.replace(b"$11\r\n__intentraw\r\n", b"$11\r\n__intentraX\r\n", 1))  # not a partial last record
     with pytest.raises(AofCorrupt, match=txi.file_name(1)):
         txi.read_intents(str(tmp_path))
     header = encode_command([b"__intents", b"2", b"0"])
     assert data.startswith(header)
     part = txi.encode_intent(1, [(0, 0, [[b"set", b"a", b"1"]])])
-    path.write_bytes(header + part.replace(b"$1\r\n3\r\n", b"$1\r\n7\r\n", 1) + data[len(header) + len(part) :])  # argc 3 -> 7
+    rest = data[len(header) + len(part) :]
+    path.write_bytes(header + part.replace(b"$1\r\n1\r\n$1\r\n0\r\n", b"$1\r\n2\r\n$1\r\n0\r\n", 1) + rest)  # 2 parts, 1 there
     with pytest.raises(AofCorrupt, match="argument counts"):
         txi.read_intents(str(tmp_path))
+    cut = part.replace(b"$27\r\n*3\r\n$3\r\nset\r\n$1\r\na\r\n$1\r\n1\r\n", b"$27\r\n*3\r\n$3\r\nset\r\n$1\r\na\r\n$2\r\n1\r\n", 1)
+    assert cut != part
+    path.write_bytes(header + cut + rest)  # a part whose commands do not parse whole
+    with pytest.raises(AofCorrupt, match="not whole"):
+        txi.read_intents(str(tmp_path))
+
+
+def test_raw_parts_are_kept_as_the_shard_gets_them(tmp_path: Path) -> None:
+    log = txi.IntentLog(str(tmp_path), 2)
+    raw = encode_command([b"MSET", b"a", b"1", b"b", b"2"]) + encode_command([b"del", b"c"])
+    assert log.append([(0, 2, raw), (1, 2, [[b"MSET", b"d", b"4"]])]) == (1, 1)
+    log.close()
+    (intent,) = txi.read_intents(str(tmp_path))[1]
+    assert intent.parts == [(0, 2, [[b"MSET", b"a", b"1", b"b", b"2"], [b"del", b"c"]]), (1, 2, [[b"MSET", b"d", b"4"]])]
+
+
+def test_a_file_of_the_first_format_is_still_read(tmp_path: Path) -> None:
+    # __intent <id> <parts> then per part <shard> <db> <n> and n commands as <argc> <arg>...
+    old = encode_command([b"__intent", b"5", b"2", b"0", b"0", b"1", b"3", b"set", b"a", b"1", b"1", b"1", b"2", b"2", b"del", b"b", b"2", b"del", b"c"])
+    (tmp_path / txi.file_name(4)).write_bytes(encode_command([b"__intents", b"2", b"4"]) + old)
+    high, intents = txi.read_intents(str(tmp_path))
+    assert high == 5
+    assert [(i.id, i.seq, i.parts) for i in intents] == [(5, 4, [(0, 0, [[b"set", b"a", b"1"]]), (1, 1, [[b"del", b"b"], [b"del", b"c"]])])]
 
 
 def test_a_failed_append_leaves_no_partial_intent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -142,17 +142,26 @@ if os.environ.get("SHARDSERVER_TEST_TX_TRAP"):
 
     _trap_shard, _trap_how, _trap_path = os.environ["SHARDSERVER_TEST_TX_TRAP"].split(":", 2)
     _orig_part = _worker5.ShardWorker.execute_part
+    _orig_open = _worker5.ShardWorker._open_part
 
-    def _trapped_part(self, txid, seq, cmds, reject=None):  # type: ignore[no-untyped-def]
+    def _trap(self, what):  # type: ignore[no-untyped-def]
         if self.index == int(_trap_shard) and os.path.exists(_trap_path):
             import signal
 
             os.unlink(_trap_path)
-            _log5.warning(f"TEST-INJECT: shard {self.index} traps cross-shard write {txid} ({_trap_how})")
+            _log5.warning(f"TEST-INJECT: shard {self.index} traps cross-shard write {what} ({_trap_how})")
             os.kill(os.getpid(), signal.SIGKILL if _trap_how == "kill" else signal.SIGSTOP)
+
+    def _trapped_part(self, txid, seq, cmds, reject=None):  # type: ignore[no-untyped-def]
+        _trap(self, txid)
         return _orig_part(self, txid, seq, cmds, reject)
 
+    def _trapped_open(self, runs, i, journal, reject):  # type: ignore[no-untyped-def]
+        _trap(self, runs[i][3][:40])  # a split write's part (wire.TX), before its head is read
+        return _orig_open(self, runs, i, journal, reject)
+
     _worker5.ShardWorker.execute_part = _trapped_part
+    _worker5.ShardWorker._open_part = _trapped_open
 
 if os.environ.get("SHARDSERVER_TEST_INTENT_ROTATE"):
     from persistence import intents as _intents6
