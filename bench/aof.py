@@ -4,7 +4,9 @@ Part 1, write throughput: redis-benchmark SET at -P 1 and -P 16 with AOF off,
 ``appendfsync everysec`` and ``appendfsync always``, every server in rounds that
 run its three modes back to back; reports requests/s, the ratio to the same
 server with AOF off (the median of the rounds' own ratios), and how the
-``always`` ratio compares with Valkey's.
+``always`` ratio compares with Valkey's.  With ``--mset``, each -P 16 run is
+followed by redis-benchmark's MSET (10 keys, so with shards a write spanning
+them: shardserver's intents) on the same server.
 
 Part 2, load time: the same mixed data set (strings, hashes, sets, sorted
 sets, lists) is written to each server through ``redis-cli --pipe``, the server
@@ -53,6 +55,7 @@ class Target:
     kind: str  # "valkey", "redis" or "shardserver"
     shards: int = 0
     results: dict[tuple[str, int], list[float]] = field(default_factory=dict)
+    mset: dict[str, list[float]] = field(default_factory=dict)  # mode -> MSET -P 16 requests/s
 
     def start(self, workdir: str, mode: str, extra: list[str] | None = None) -> tuple[int, Any]:
         aof = ["--appendonly", "no"] if mode == "off" else ["--appendonly", "yes", "--appendfsync", mode]
@@ -101,9 +104,9 @@ def _wait_serving(port: int, timeout: float) -> None:
         time.sleep(0.005)
 
 
-def _set_rps(port: int, pipeline: int, requests: int, clients: int) -> float:
+def _rps(port: int, pipeline: int, requests: int, clients: int, test: str = "set") -> float:
     out = subprocess.run(
-        ["redis-benchmark", "-p", str(port), "-t", "set", "-c", str(clients), "-n", str(requests), "-r", "100000", "-P", str(pipeline), "--csv"],
+        ["redis-benchmark", "-p", str(port), "-t", test, "-c", str(clients), "-n", str(requests), "-r", "100000", "-P", str(pipeline), "--csv"],
         capture_output=True, text=True, timeout=900,
     )
     if out.returncode != 0:
@@ -112,7 +115,7 @@ def _set_rps(port: int, pipeline: int, requests: int, clients: int) -> float:
     return float(line.split(",")[1].strip('"'))
 
 
-def throughput(targets: list[Target], rounds: int, requests: int, clients: int) -> None:
+def throughput(targets: list[Target], rounds: int, requests: int, clients: int, mset: bool = False) -> None:
     """Each server's three modes back to back (their order rotating per round), so a ratio to
     AOF off compares runs seconds apart: this VM's slow and fast spells last minutes."""
     for rnd in range(rounds):
@@ -124,17 +127,25 @@ def throughput(targets: list[Target], rounds: int, requests: int, clients: int) 
                     workdir = tempfile.mkdtemp(prefix=f"bench-aof-{t.kind}-")
                     port, handle = t.start(workdir, mode)
                     try:
-                        rps = _set_rps(port, pipeline, n, clients)
+                        rps = _rps(port, pipeline, n, clients)
+                        many = _rps(port, pipeline, requests, clients, "mset") if mset and pipeline > 1 else 0.0
                     finally:
                         t.stop(handle)
                         shutil.rmtree(workdir, ignore_errors=True)
                     t.results.setdefault((mode, pipeline), []).append(rps)
                     print(f"round {rnd + 1} SET -P {pipeline:<2d} {mode:8s} {t.name:22s} {rps:>12,.0f} rps", flush=True)
+                    if many:
+                        t.mset.setdefault(mode, []).append(many)
+                        print(f"round {rnd + 1} MSET -P {pipeline:<2d} {mode:8s} {t.name:22s} {many:>12,.0f} rps", flush=True)
 
 
 def paired_ratio(t: Target, mode: str, pipeline: int) -> tuple[float, float, float]:
     """Median, lowest and highest over the rounds of ``mode`` / off, each round's pair measured together."""
-    ratios = [a / b for a, b in zip(t.results[(mode, pipeline)], t.results[("off", pipeline)], strict=True)]
+    return _paired(t.results[(mode, pipeline)], t.results[("off", pipeline)])
+
+
+def _paired(runs: list[float], offs: list[float]) -> tuple[float, float, float]:
+    ratios = [a / b for a, b in zip(runs, offs, strict=True)]
     return statistics.median(ratios), min(ratios), max(ratios)
 
 
@@ -292,6 +303,25 @@ def render(targets: list[Target], loads: dict[tuple[str, str], list[tuple[float,
                     f"| {p} | {t.name} | {off:,.0f} | {every:,.0f} | {always:,.0f} | {e:.2f} ({e_lo:.2f}-{e_hi:.2f}) "
                     f"| {a:.2f} ({a_lo:.2f}-{a_hi:.2f}) | {a / v_ratio:.2f} | {always / v_always:.2f} |"
                 )
+    if any(t.mset for t in targets):
+        lines += [
+            "",
+            f"## MSET throughput (redis-benchmark -t mset: 10 keys a command; -P 16, -c {args.clients}, {args.requests} requests, "
+            "right after the SET -P 16 run on the same server)",
+            "",
+            "With two shards nearly every MSET spans both: with the AOF on it goes under an intent (docs/persistence.md).",
+            "",
+            "| server | off | everysec | always | everysec / off | always / off | always x Valkey always |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        v_always = med(valkey.mset["always"]) if valkey.mset else float("nan")
+        for t in targets:
+            off, every, always = (med(t.mset[m]) for m in MODES)
+            e, e_lo, e_hi = _paired(t.mset["everysec"], t.mset["off"])
+            a, a_lo, a_hi = _paired(t.mset["always"], t.mset["off"])
+            lines.append(
+                f"| {t.name} | {off:,.0f} | {every:,.0f} | {always:,.0f} | {e:.2f} ({e_lo:.2f}-{e_hi:.2f}) | {a:.2f} ({a_lo:.2f}-{a_hi:.2f}) | {always / v_always:.2f} |"
+            )
     if loads:
         lines += [
             "",
@@ -329,11 +359,12 @@ def main() -> None:
     ap.add_argument("--shards", default="1,2")
     ap.add_argument("--no-redis", action="store_true")
     ap.add_argument("--skip", default="", help="throughput or load")
+    ap.add_argument("--mset", action="store_true", help="also MSET at -P 16 after each SET -P 16 run")
     ap.add_argument("--write", action="store_true", help="write docs/benchmarks-aof.md")
     args = ap.parse_args()
     targets = all_targets(args.shards, args.no_redis)
     if "throughput" not in args.skip:
-        throughput(targets, args.rounds, args.requests, args.clients)
+        throughput(targets, args.rounds, args.requests, args.clients, args.mset)
         print(render(targets, {}, args), flush=True)  # kept even if the load part fails
     loads = {} if "load" in args.skip else load_times([t for t in targets if t.kind != "redis"], args.keys, args.rounds)
     table = render(targets, loads, args)
