@@ -130,6 +130,12 @@ class AofWriter:
         """Write what is buffered to the OS (no fsync); False on an I/O error."""
         if not self.buf:
             return self.error is None or self._retry_sync()
+        if self._first:
+            try:
+                self._sync_first_if_busy()
+            except OSError as exc:  # nothing written: the parts wait with the rest
+                self.error = exc
+                return False
         data = self.buf
         if self.reselect:  # buffered records without a SELECT before them are db 0's
             data[0:0] = _SELECT0
@@ -191,11 +197,18 @@ class AofWriter:
 
     def intent_first(self, seq: int, fd: int) -> None:
         """A cross-shard part goes into the buffer: its intent file ``fd`` must be on disk
-        before an fsync of this file can hold the part (persistence/intents.py)."""
+        before an fsync of this file can hold the part (persistence/intents.py).  (An
+        fsync under way when the part is written is dealt with in ``write``.)"""
         with self._cond:
             self._first[seq] = fd
-            busy = self._busy
-        if busy:  # the thread's fsync under way took its list before this; it may hold the part
+
+    def _sync_first_if_busy(self) -> None:
+        """Before parts reach the OS: an fsync the thread has under way took its list of
+        intent files before theirs were noted, and may still take in the parts, so their
+        intent files go to disk now (once per write, not once per part)."""
+        with self._cond:
+            fds = list(self._first.values()) if self._busy else ()
+        for fd in fds:
             os.fdatasync(fd)
 
     def intents_pending(self) -> set[int]:

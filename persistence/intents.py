@@ -11,8 +11,9 @@ shard logs its part together with a ``__txmark <id>`` record as one
 ``MULTI``/``EXEC`` group, after fsyncing the intent file its part names.  So a
 part on disk implies its intent on disk.  After replaying its own files a
 shard applies the parts of the intents it has no marker for (ids above its
-last marker: parts reach each shard in id order, because every such write
-holds its shards while it queues them), which rolls a half-logged write
+last marker: parts reach each shard in id order, because the front queues a
+write's parts in the step that gives it its id, once no other operation holds
+those shards), which rolls a half-logged write
 forward, after a crash of the whole tree as after a restart of one shard.
 
 Files ``shardserver.intents.<seq>`` in the AOF directory.  Records are RESP

@@ -166,6 +166,9 @@ class ShardPersistence:
         self.writer: AofWriter | None = None
         self.generation = 0
         self._intent_fds: dict[int, int] = {}  # intent files this shard's parts named: seq -> read-only fd
+        # while loading: what rolls a part forward, and the intents read (once, when needed)
+        self._roll: Roll | None = None
+        self._intents: list[txi.Intent] | None = None
         # rewrite state
         self.child = 0
         self.child_started = 0.0
@@ -238,7 +241,7 @@ class ShardPersistence:
         """Replay this shard's files into the keyspace (before the shard says hello), then
         ``roll`` forward the parts of cross-shard writes they lack (persistence/intents.py)."""
         self._roll = roll
-        self._intents: list[txi.Intent] | None = None
+        self._intents = None
         try:
             self._load(apply, progress)
         except mf.ManifestError as exc:  # its text names the manifest and the line: no traceback

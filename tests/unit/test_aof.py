@@ -109,10 +109,16 @@ def test_an_intent_file_is_fsynced_before_the_file_holding_its_part(tmp_path: Pa
     assert w.write() and w.sync_now()
     assert synced == [intent_fd, w.fd]
     assert w.intents_pending() == set()
-    # an fsync of this file that is already under way took its list: the intent goes now
+    # an fsync of this file that is already under way took its list: the intent goes
+    # before the parts reach the OS, once for all of them
     synced.clear()
     w._busy = True
     w.intent_first(8, intent_fd)
+    w.add_group(0, [[b"SET", b"k", b"w"], [b"__txmark", b"2"]])
+    w.intent_first(8, intent_fd)
+    w.add_group(0, [[b"SET", b"j", b"w"], [b"__txmark", b"3"]])
+    assert synced == []
+    assert w.write()
     assert synced == [intent_fd]
     w._busy = False
     w.close()
@@ -264,3 +270,26 @@ def test_buffer_reset_keeps_room_and_refuses_an_exported_buffer() -> None:
         assert bytes(view) == b"abc"
     with pytest.raises(TypeError):
         _speedups.aof_buffer_reset(b"bytes")  # type: ignore[arg-type]
+
+
+def test_an_open_group_takes_every_record_until_it_closes(tmp_path: Path) -> None:
+    """A cross-shard part's group (ShardWorker._open_part): the C loop's records and
+    Python's, a handler's own group among them, replay all or none with the marker."""
+    path = tmp_path / "a.aof"
+    w = AofWriter(str(path), "always")
+    w.add(0, [b"SET", b"a", b"1"])
+    w.open_group(2)  # the SELECT goes before the MULTI, never inside it
+    w.buf += encode_command([b"MSET", b"k", b"v"])  # as the C loop appends
+    w.log(2, [b"DEL", b"x"], [[b"DEL", b"x"], [b"HDEL", b"h", b"f"]])  # a handler's group: flattened
+    w.close_group([b"__txmark", b"9"])
+    assert not w.grouping
+    assert w.flush()
+    w.close()
+    data = path.read_bytes()
+    assert data.count(b"MULTI") == 1 and data.count(b"EXEC") == 1
+    assert data.index(b"SELECT") < data.index(b"MULTI")
+    records, at = _replay(path)
+    assert at == -1
+    assert records == [(0, [b"SET", b"a", b"1"]), (2, [b"MSET", b"k", b"v"]), (2, [b"DEL", b"x"]), (2, [b"HDEL", b"h", b"f"]), (2, [b"__txmark", b"9"])]
+    path.write_bytes(data[:-len(encode_command([b"EXEC"]))])  # cut before its EXEC: none of it
+    assert _replay(path)[0] == [(0, [b"SET", b"a", b"1"])]
