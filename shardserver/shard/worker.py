@@ -258,7 +258,7 @@ class ShardWorker:
                 # through its handler as the loop below would, until one needs this loop
                 slow3: list[tuple[int, list[bytes], int]] = []
                 i, resume, done = run_raw_runs(
-                    runs, i, dbs, None if journal is None else journal.buf, -1 if journal is None else journal.db, reject is None,
+                    runs, i, dbs, None if journal is None else journal.buf, -1 if journal is None else journal.db, reject is None or tx_run == i,
                     clock.ms, clock.sec, names, slow_ns, out, finals, slow3, py,
                 )  # fmt: skip
                 ops += done
@@ -315,7 +315,7 @@ class ShardWorker:
                         value = handler(ctx, argv)
                     elif argv[0] in write_names or (argv[0] not in read_names and argv[0].lower() in write_names):
                         # a write with the AOF on: refused under MISCONF, logged when it succeeds
-                        if reject is not None:
+                        if reject is not None and tx_run < 0:  # a part runs anyway (_open_part)
                             raise CommandError(reject)
                         ctx.rewrite = None
                         value = handler(ctx, argv)
@@ -410,16 +410,20 @@ class ShardWorker:
     def _open_part(self, runs: list[Any], i: int, journal: Any, reject: str | None) -> tuple[int, list[bytes]]:
         """Run ``i`` is this shard's part of a split write under an intent (wire.TX): strip
         its ``__tx <id> <seq>`` head, and open the AOF group its records and marker
-        share (persistence/intents.py); (``i``, the marker) while the group is open, else -1."""
+        share (persistence/intents.py); (``i``, the marker) while the group is open, else -1.
+
+        Under MISCONF (``reject``) the part still runs and stays in the AOF buffer, which
+        is retried: the other shards applied theirs, and a part refused here would be
+        rolled forward at the next start after this shard's later writes.  Its writes are
+        answered MISCONF while the buffer cannot be written (``finish``)."""
         run_id, db, flags, raw, conn_id = runs[i]
         head = _TX_HEAD.match(raw)
         if head is None:
             raise RuntimeError("front sent a cross-shard part without its __tx head")
         runs[i] = [run_id, db, (flags & ~wire.TX) | wire.TX_BODY, raw[head.end() :], conn_id]
         txid = int(head[1])
-        if journal is None or reject is not None:  # no AOF, or MISCONF: the part's writes are refused
-            if journal is None:
-                self.keyspace.last_tx = max(self.keyspace.last_tx, txid)
+        if journal is None:
+            self.keyspace.last_tx = max(self.keyspace.last_tx, txid)
             return -1, []
         self.persist.note_tx(int(head[2]))
         journal.open_group(db)
@@ -434,8 +438,8 @@ class ShardWorker:
             values = [self.execute(argv) for argv in cmds]
             self.keyspace.last_tx = max(self.keyspace.last_tx, txid)
             return values
-        if reject is not None:  # MISCONF: not applied; a restart rolls it forward from its intent
-            return [ErrorReply(reject) for _ in cmds]
+        # Under MISCONF the part runs and waits in the AOF buffer all the same (see
+        # _open_part); its writes answer MISCONF.
         records: list[list[bytes]] = []
         values = []
         for argv in cmds:
@@ -444,6 +448,8 @@ class ShardWorker:
             value = self.execute(argv)
             if write and type(value) is not ErrorReply:
                 records.extend([argv] if self.ctx.rewrite is None else self.ctx.rewrite)
+                if reject is not None:
+                    value = ErrorReply(reject)
             values.append(value)
         records.append([b"__txmark", b"%d" % txid])
         self.persist.note_tx(seq)
