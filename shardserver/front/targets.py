@@ -205,22 +205,6 @@ class TxSplitJob(SplitJob):
             self.front.tx_answered(self.seq)
 
 
-class TxSplitPart:
-    """A part tagged with its intent: the shard answers the ``__tx`` head first."""
-
-    __slots__ = ("job", "index")
-
-    def __init__(self, job: SplitJob, index: int) -> None:
-        self.job = job
-        self.index = index
-
-    def deliver(self, payload: list[Any]) -> None:
-        self.job.part_done(self.index, payload[-1])
-
-    def fail(self, text: str) -> None:
-        self.job.part_done(self.index, ErrorReply(text))
-
-
 class SplitPart:
     __slots__ = ("job", "index")
 
@@ -235,3 +219,10 @@ class SplitPart:
         self.job.part_done(self.index, ErrorReply(text))
 
 
+class TxSplitPart(SplitPart):
+    """A part tagged with its intent: the shard answers the ``__tx`` head first."""
+
+    __slots__ = ()
+
+    def deliver(self, payload: list[Any]) -> None:
+        self.job.part_done(self.index, payload[-1])
