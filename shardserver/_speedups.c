@@ -1968,9 +1968,14 @@ static int aof_append(PyObject *log, const char *p, Py_ssize_t n) {
     return 0;
 }
 
+/* Writes that changed something, run in C (the AOF on or off): the shard's dirty
+ * count for its save points adds these to Python's (``writes()``). */
+static long long c_writes;
+
 /* a write's AOF record (its own bytes) and its reply's index in parts */
 static int fast_log(PyObject *log, PyObject *logged, PyObject *parts, const char *record_at, Py_ssize_t record_len) {
     PyObject *at;
+    c_writes++;
     if (log == Py_None) return 0;
     if (aof_append(log, record_at, record_len) < 0) return -1;
     at = PyLong_FromSsize_t(PyList_GET_SIZE(parts));
@@ -3665,17 +3670,21 @@ static int py_command(Fast *f, PyObject *names, long long slow_ns, PyObject *slo
     if (!handler) { rc = PyErr_Occurred() ? -1 : 0; goto out; }
     if (names != Py_None && !(entry = fast_entry(names, PyList_GET_ITEM(argv, 0)))) { rc = PyErr_Occurred() ? -1 : 0; goto out; }
     journal = PyTuple_GET_ITEM(py, PY_JOURNAL);
-    if (journal != Py_None) {
-        if ((write = py_is_write(py, PyList_GET_ITEM(argv, 0))) < 0) goto out;
-        if (write && !f->writable) { rc = 0; goto out; }  /* MISCONF: Python's reply */
-        if (write && PyObject_SetAttr(PyTuple_GET_ITEM(py, PY_CTX), s_rewrite, Py_None) < 0) goto out;
-    }
+    if ((write = py_is_write(py, PyList_GET_ITEM(argv, 0))) < 0) goto out;
+    if (write && journal != Py_None && !f->writable) { rc = 0; goto out; }  /* MISCONF: Python's reply */
+    if (write && PyObject_SetAttr(PyTuple_GET_ITEM(py, PY_CTX), s_rewrite, Py_None) < 0) goto out;
     if (py_ctx(f) < 0) goto out;
     {
         PyObject *call[2] = {PyTuple_GET_ITEM(py, PY_CTX), argv};
         value = PyObject_Vectorcall(handler, call, 2, NULL);
     }
-    if (value && write && Py_TYPE(value) != (PyTypeObject *)PyTuple_GET_ITEM(py, PY_ERRREPLY)) {
+    if (value && write && journal == Py_None && Py_TYPE(value) != (PyTypeObject *)PyTuple_GET_ITEM(py, PY_ERRREPLY)) {
+        /* without the AOF: counted unless the handler said it changed nothing (rewrite []) */
+        PyObject *records = PyObject_GetAttr(PyTuple_GET_ITEM(py, PY_CTX), s_rewrite);
+        if (!records) goto out;
+        if (!PyList_Check(records) || PyList_GET_SIZE(records) > 0) c_writes++;
+        Py_DECREF(records);
+    } else if (value && write && Py_TYPE(value) != (PyTypeObject *)PyTuple_GET_ITEM(py, PY_ERRREPLY)) {
         PyObject *records = PyObject_GetAttr(PyTuple_GET_ITEM(py, PY_CTX), s_rewrite), *logged = NULL;
         i = -1;
         if (records) {
@@ -3688,6 +3697,7 @@ static int py_command(Fast *f, PyObject *names, long long slow_ns, PyObject *slo
         }
         if (i > 0) {
             PyObject *idx = PyLong_FromSsize_t(PyList_GET_SIZE(f->parts));
+            c_writes++;
             if (!idx || PyList_Append(f->logged, idx) < 0) { Py_XDECREF(idx); goto out; }
             Py_DECREF(idx);
         }
@@ -5252,6 +5262,11 @@ static PyObject *popcount(PyObject *self, PyObject *args) {
     return PyLong_FromUnsignedLongLong(total);
 }
 
+/* writes(): the writes the C loop counted (c_writes), for the shard's save points */
+static PyObject *py_writes(PyObject *self, PyObject *unused) {
+    return PyLong_FromLongLong(c_writes);
+}
+
 /* aof_buffer_reset(buf): empty the AOF buffer, keeping up to 1 MiB of its room for the next batch */
 static PyObject *py_aof_buffer_reset(PyObject *self, PyObject *buf) {
     PyByteArrayObject *b = (PyByteArrayObject *)buf;
@@ -5287,6 +5302,7 @@ static PyMethodDef module_methods[] = {
     {"item_bisect", (PyCFunction)(void (*)(void))item_bisect, METH_FASTCALL, "bisect_left/right of (score, member) in a sorted list of (float, bytes) tuples (their scores side by side in an optional array('d'))."},
     {"grisu2", grisu2, METH_O, "Valkey's (fpconv's) digits and decimal exponent of a finite non-zero double."},
     {"popcount", popcount, METH_VARARGS, "Set bits in bytes [start, end) of a bytes-like object."},
+    {"writes", py_writes, METH_NOARGS, "The writes that changed something run by the C loop, since the process started."},
     {"aof_buffer_reset", py_aof_buffer_reset, METH_O, "Empty an AOF buffer (bytearray), keeping its room for the next batch."},
     {"stored_key", py_stored_key, METH_VARARGS, "The key object a dict of bytes keys holds for key, or None (the fast path's lookup hint)."},
     {"format_double", format_double, METH_O, "Valkey's text of a double (resp.format_double), as bytes."},

@@ -678,7 +678,8 @@ def _save_combine(old: str, new: str) -> str:
 
 
 def _save(name: str, default: str, *, mutable: bool, doc: str = "") -> Directive:
-    """RDB save points as ``"<seconds> <changes> ..."`` (stored, not acted on yet)."""
+    """Save points as ``"<seconds> <changes> ..."``: each shard runs a BGSAVE when one is due
+    (ShardPersistence.cron)."""
     return Directive(
         name,
         "save",
@@ -734,7 +735,7 @@ _DIRECTIVE_LIST: list[Directive] = [
     _bool("aof-load-truncated", True, mutable=True),
     _bool("aof-timestamp-enabled", False, mutable=True),
     # Accepted so Valkey config files load; the supervisor warns that nothing is saved.
-    _save("save", "", mutable=True, doc="RDB save points: accepted; snapshots are AOF base files (SAVE, BGSAVE)"),
+    _save("save", "", mutable=True, doc="save points: a shard with that many changes since its last snapshot, older than that, runs a BGSAVE (a base file)"),
     # introspection (operations issue)
     _int("slowlog-log-slower-than", 10000, -1, LLONG_MAX, mutable=True, doc="microseconds; -1 off, 0 logs all"),
     _int("slowlog-max-len", 128, 0, LLONG_MAX, mutable=True, doc="entries kept per process"),

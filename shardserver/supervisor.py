@@ -234,8 +234,6 @@ class Supervisor:
             with open(pidfile + ".tmp", "w") as f:
                 f.write(f"{os.getpid()}\n")
             os.replace(pidfile + ".tmp", pidfile)
-        if str(cfg.get("save")):
-            log.warning("'save' points are set, but shardserver writes no RDB snapshots: nothing is saved to disk")
         log.notice(
             f"shardserver {__version__} starting: pid {os.getpid()}, {self.nshards} shard(s), "
             f"port {cfg.get('port')}, dir {os.getcwd()}"

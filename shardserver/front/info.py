@@ -331,7 +331,7 @@ def persistence_fields(fr: Front, live: list[dict[bytes, Any]], now: float) -> l
             ("loading_eta_seconds", eta),
         ]
     fields += [
-        ("rdb_changes_since_last_save", 0),
+        ("rdb_changes_since_last_save", sum(int(a.get(b"changes_since_save", 0)) for a in aofs)),
         ("rdb_bgsave_in_progress", any_(b"bgsave_in_progress")),
         ("rdb_last_save_time", min((int(a[b"last_save"]) for a in aofs), default=0)),  # SAVE/BGSAVE only, as LASTSAVE
         ("rdb_last_bgsave_status", "ok" if all(a[b"aof_last_bgrewrite_status"] == b"ok" for a in aofs) else "err"),

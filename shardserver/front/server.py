@@ -174,7 +174,7 @@ class Front(FrontBase):
     SHARD_DIRECTIVES = (
         "proto-max-bulk-len", "slowlog-log-slower-than", "slowlog-max-len", "latency-monitor-threshold", "loglevel", "hz",
         "appendonly", "appendfsync", "auto-aof-rewrite-percentage", "auto-aof-rewrite-min-size",
-        "aof-load-truncated", "aof-timestamp-enabled",
+        "aof-load-truncated", "aof-timestamp-enabled", "save",
         "hash-max-listpack-entries", "hash-max-listpack-value",
         "stream-node-max-bytes", "stream-node-max-entries",
         "set-max-intset-entries", "set-max-listpack-entries", "set-max-listpack-value", "zset-max-listpack-entries", "zset-max-listpack-value",

@@ -744,7 +744,7 @@ def cmd_config(ctx: ShardContext, argv: list[bytes]) -> Any:
         ctx.worker.latency_threshold_ms = int(argv[2])
     elif name == "hz":
         ctx.worker.hz = int(argv[2])
-    elif name.startswith(("append", "aof-", "auto-aof-")):
+    elif name.startswith(("append", "aof-", "auto-aof-")) or name == "save":
         ctx.worker.persist.configure(name, argv[2].decode())
     elif name in ("stream-node-max-bytes", "stream-node-max-entries"):
         from shardserver.shard.types.stream import LIMITS

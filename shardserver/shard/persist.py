@@ -182,6 +182,10 @@ class ShardPersistence:
         self.last_rewrite_ok = True
         self.last_rewrite_secs = -1
         self.last_save = int(time.time())  # SAVE and BGSAVE only: Valkey's LASTSAVE counts RDB saves, not rewrites
+        self.save_points = parse_save(str(settings.get("save", "")))
+        self.saved_writes = 0  # writes() when the last successful save's snapshot was taken
+        self.child_writes = 0  # writes() when the running child forked
+        self.last_bgsave_try = 0.0
         self.scheduled = False  # a rewrite waits for the running BGSAVE (BGREWRITEAOF, appendonly yes)
         self.scheduled_enables = False  # the scheduled rewrite turns AOF on (it waited for a BGSAVE)
         self.scheduled_save = False  # a BGSAVE SCHEDULE waits for the running rewrite
@@ -520,6 +524,7 @@ class ShardPersistence:
                 os._exit(code)
         self.child = pid
         self.child_saves = saves
+        self.child_writes = self.writes()
         log.notice(f"Shard {self.index}: background AOF rewrite started by pid {pid}")
 
     def bgrewriteaof(self) -> bytes:
@@ -599,6 +604,7 @@ class ShardPersistence:
         self.last_rewrite_ok = True
         if saves:
             self.last_save = int(time.time())
+            self.saved_writes = self.child_writes  # the writes since its fork stay dirty
         self._sized()
         if self.child_enables:
             self.enabled = True
@@ -610,6 +616,7 @@ class ShardPersistence:
             raise CommandError(errors.BGSAVE_RUNNING if self.child_saves else errors.AOF_REWRITE_RUNNING)
         try:
             base = self._prepare(False)
+            self.child_writes = self.writes()
             write_base(self._path(base), self.ctx.keyspace)
         except OSError as exc:
             log.warning(f"Shard {self.index}: SAVE failed: {exc}")
@@ -617,10 +624,40 @@ class ShardPersistence:
             raise CommandError(errors.SAVE_FAILED) from None
         self._finish_rewrite(True)
 
+    def writes(self) -> int:
+        """This shard's writes that changed something since it started (ShardWorker.writes)."""
+        return self.ctx.worker.writes()
+
+    def changes_since_save(self) -> int:
+        """Valkey's ``dirty``: the writes since the snapshot of the last successful SAVE/BGSAVE."""
+        return self.writes() - self.saved_writes
+
+    def _save_point(self) -> tuple[int, int] | None:
+        """The first save point (seconds, changes) that is due, as Valkey's serverCron
+        judges it: enough changes, the last save older, and a failed BGSAVE retried after 5 s."""
+        if not self.save_points or self.child:
+            return None
+        now = time.time()
+        if not self.last_rewrite_ok and now - self.last_bgsave_try <= 5:
+            return None
+        dirty = self.changes_since_save()
+        for seconds, changes in self.save_points:
+            if dirty >= changes and now - self.last_save > seconds:
+                return seconds, changes
+        return None
+
     def cron(self) -> None:
         self.poll_child()
         if self.writer is not None and self.writer.error is not None:
             self.write_error()
+        due = self._save_point()
+        if due is not None:
+            log.notice(f"Shard {self.index}: {due[1]} changes in {due[0]} seconds. Saving...")
+            self.last_bgsave_try = time.time()
+            try:
+                self.start_rewrite(saves=True)
+            except CommandError:
+                pass  # it logged why; tried again after 5 s
         if (
             self.enabled
             and not self.child
@@ -652,6 +689,8 @@ class ShardPersistence:
             self.rewrite_pct = int(value)
         elif name == "auto-aof-rewrite-min-size":
             self.rewrite_min = int(value)
+        elif name == "save":
+            self.save_points = parse_save(value)
         elif name == "appendonly":
             on = value == "yes"
             if on and not self.enabled and self.writer is None:
@@ -736,7 +775,14 @@ class ShardPersistence:
             b"aof_loaded_bytes": self.loaded_bytes,
             b"aof_truncations": self.truncations,
             b"last_save": self.last_save,
+            b"changes_since_save": self.changes_since_save(),
         }
+
+
+def parse_save(value: str) -> list[tuple[int, int]]:
+    """The ``save`` directive as CONFIG GET shows it ("3600 1 300 100"): (seconds, changes) pairs."""
+    nums = [int(x) for x in value.split()]
+    return list(zip(nums[::2], nums[1::2], strict=True))
 
 
 def _ordered(files: list[mf.FileEntry]) -> list[mf.FileEntry]:

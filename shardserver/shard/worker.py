@@ -45,8 +45,9 @@ _TX_HEAD = re.compile(rb"\*3\r\n\$4\r\n__tx\r\n\$\d+\r\n(\d+)\r\n\$\d+\r\n(\d+)\
 
 try:
     from shardserver._speedups import join_finals, run_raw_runs
+    from shardserver._speedups import writes as c_writes
 except ImportError:  # built without the C helpers: every command takes the Python path
-    join_finals = run_raw_runs = None
+    join_finals = run_raw_runs = c_writes = None
 
 
 def _write_names() -> frozenset[bytes]:
@@ -86,6 +87,7 @@ class ShardWorker:
         self.receiver = Receiver(channel.requests)
         self.sender = Sender(channel.replies)
         self.stopping = False
+        self.py_writes = 0  # writes run here that changed something (writes())
         self.stats = CommandStats()
         self.names: dict[bytes, list[Any]] = {}  # spelling -> stats entry
         self.slowlog = SlowLog(int(settings.get("slowlog-log-slower-than", 10000)), int(settings.get("slowlog-max-len", 128)))
@@ -96,6 +98,11 @@ class ShardWorker:
         self.persist = ShardPersistence(self.ctx, index, nshards, ranges, settings)
         self.write_names = _write_names()
         self.read_names = frozenset(n for n in self.handlers if n not in self.write_names)
+
+    def writes(self) -> int:
+        """Writes that changed something since the shard started, run in C or here: the
+        ``dirty`` count of the save points (a write of several keys counts once)."""
+        return self.py_writes + (c_writes() if c_writes is not None else 0)
 
     def is_write(self, name: bytes) -> bool:
         """Whether the AOF logs ``name`` (the hot loop in ``execute_message`` inlines this test)."""
@@ -178,6 +185,7 @@ class ShardWorker:
             self.persist.load(apply, progress, roll)
         finally:
             ctx.loading = False
+            self.persist.saved_writes = self.writes()  # what was loaded is saved: no change yet
             clock.tick()
             gc.freeze()
             gc.enable()
@@ -284,8 +292,6 @@ class ShardWorker:
                 if cmds and cmds[0][0] == b"__tx":  # a part of a cross-shard write: [__tx id seq] + its commands
                     head = cmds[0]
                     out.append([OK, *self.execute_part(int(head[1]), int(head[2]), cmds[1:], reject)])
-                elif journal is None:
-                    out.append([self.execute(argv) for argv in cmds])
                 else:
                     out.append([self._execute_logged(argv, journal, reject) for argv in cmds])
                 continue
@@ -311,16 +317,20 @@ class ShardWorker:
                 try:
                     if handler is None:
                         raise CommandError(f"ERR shard has no handler for '{argv[0].decode('latin-1')}'")
-                    if journal is None:
-                        value = handler(ctx, argv)
-                    elif argv[0] in write_names or (argv[0] not in read_names and argv[0].lower() in write_names):
-                        # a write with the AOF on: refused under MISCONF, logged when it succeeds
+                    if argv[0] in write_names or (argv[0] not in read_names and argv[0].lower() in write_names):
+                        # a write: refused under MISCONF, logged (with the AOF on) and counted
+                        # when it succeeds and changed something (rewrite not [])
                         if reject is not None and tx_run < 0:  # a part runs anyway (_open_part)
                             raise CommandError(reject)
                         ctx.rewrite = None
                         value = handler(ctx, argv)
-                        if type(value) is not ErrorReply and journal_log(db, argv, ctx.rewrite):
-                            logged.append(len(parts))
+                        if type(value) is not ErrorReply:
+                            if journal is None:
+                                if ctx.rewrite != []:
+                                    self.py_writes += 1
+                            elif journal_log(db, argv, ctx.rewrite):
+                                logged.append(len(parts))
+                                self.py_writes += 1
                     else:
                         value = handler(ctx, argv)
                 except CommandError as exc:
@@ -435,7 +445,7 @@ class ShardWorker:
         ``seq``) and log it with its marker as one group (persistence/intents.py)."""
         journal = self.persist.writer
         if journal is None:
-            values = [self.execute(argv) for argv in cmds]
+            values = [self._execute_logged(argv, None, None) for argv in cmds]
             self.keyspace.last_tx = max(self.keyspace.last_tx, txid)
             return values
         # Under MISCONF the part runs and waits in the AOF buffer all the same (see
@@ -448,6 +458,7 @@ class ShardWorker:
             value = self.execute(argv)
             if write and type(value) is not ErrorReply:
                 records.extend([argv] if self.ctx.rewrite is None else self.ctx.rewrite)
+                self.py_writes += self.ctx.rewrite != []
                 if reject is not None:
                     value = ErrorReply(reject)
             values.append(value)
@@ -458,14 +469,15 @@ class ShardWorker:
         return values
 
     def _execute_logged(self, argv: list[bytes], journal: Any, reject: str | None) -> Any:
+        """An internal command; a write is logged (``journal`` None: the AOF is off) and counted."""
         if not self.is_write(argv[0]):
             return self.execute(argv)
         if reject is not None:
             return ErrorReply(reject)
         self.ctx.rewrite = None
         value = self.execute(argv)
-        if type(value) is not ErrorReply:
-            journal.log(self.ctx.db.id, argv, self.ctx.rewrite)
+        if type(value) is not ErrorReply and (journal.log(self.ctx.db.id, argv, self.ctx.rewrite) if journal is not None else self.ctx.rewrite != []):
+            self.py_writes += 1
         return value
 
     def _stats_entry(self, name: bytes) -> list[Any]:
