@@ -556,6 +556,12 @@ class Front(FrontBase):
         db = conn.db
 
         def send() -> None:
+            if self.intents is None:  # the AOF went off while it waited for the hold: a plain split
+                for shard in shards:
+                    run_id = self._next_run
+                    self._next_run = run_id + 1
+                    self._send(links[shard], [run_id, db, flags, raws[shard], conn.id], ShardPart(job, shard))
+                return
             try:
                 txid, seq = self._tx_begin([(s, db, raws[s]) for s in shards])  # type: ignore[misc]
             except CommandError as exc:
