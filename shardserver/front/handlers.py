@@ -18,12 +18,12 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from shardserver import REDIS_VERSION, VALKEY_VERSION, __version__, errors
+from shardserver import REDIS_VERSION, VALKEY_VERSION, __version__, errors, log
 from shardserver.commands import introspect
 from shardserver.config import ConfigError
 from shardserver.errors import CommandError
 from shardserver.numbers import parse_c_int, strict_int
-from shardserver.resp import OK, PONG, ErrorReply, Simple, Verbatim
+from shardserver.resp import OK, PONG, ErrorReply, Raw, Simple, Verbatim
 from shardserver.slots import key_slot
 
 if TYPE_CHECKING:
@@ -549,23 +549,41 @@ def role(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
 
 @front("shutdown")
 def shutdown(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
+    """As Valkey: SAVE, or (by default) a snapshot when save points are set and the AOF
+    is off, then exit; a failed save is an error and nothing stops, unless FORCE.
+    The shards are told they need not save again when SIGTERM ends them."""
     mode = "default"
+    force = False
     for opt in argv[1:]:
         o = opt.lower()
         if o in (b"nosave", b"save"):
             mode = o.decode()
-        elif o in (b"now", b"force"):
+        elif o == b"force":
+            force = True
+        elif o == b"now":
             continue
         elif o == b"abort":
             raise CommandError("ERR No shutdown in progress.")
         else:
             raise CommandError(errors.SYNTAX)
-    from shardserver.front.server import NO_REPLY
+    cfg = fr.config
+    saving = mode == "save" or (mode == "default" and bool(str(cfg.get("save"))) and not cfg.get("appendonly"))
+    cmds = [[b"__save"]] if saving else []
+    futures = [fr.call(link.index, 0, [*cmds, [b"__exitsave", b"0"]]) for link in fr.links if link.up]
 
-    fr.request_shutdown(mode)
-    conn.close_after_flush = True
-    conn.closing = True
-    return NO_REPLY
+    async def run() -> Any:
+        replies = [await f for f in futures]
+        if saving and any(isinstance(r[0], ErrorReply) for r in replies) and not force:
+            log.warning("Error trying to save the DB, can't exit.")
+            for f in [fr.call(link.index, 0, [[b"__exitsave", b"1"]]) for link in fr.links if link.up]:
+                await f
+            raise CommandError(errors.SHUTDOWN_ERRORS)
+        fr.request_shutdown(mode)
+        conn.close_after_flush = True
+        conn.closing = True
+        return Raw(b"")  # the connection closes without a reply, as Valkey's
+
+    return run()
 
 
 @front("config|get")

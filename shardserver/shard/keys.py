@@ -789,6 +789,14 @@ def cmd_save(ctx: ShardContext, argv: list[bytes]) -> Any:
     return OK
 
 
+@internal("__exitsave")
+def cmd_exitsave(ctx: ShardContext, argv: list[bytes]) -> Any:
+    """__exitsave 0|1: whether this shard saves a snapshot when SIGTERM ends it (save points
+    set, AOF off); SHUTDOWN, which saved already or was told NOSAVE, says 0."""
+    ctx.worker.persist.save_on_exit = argv[1] == b"1"
+    return OK
+
+
 @internal("__aofinfo")
 def cmd_aofinfo(ctx: ShardContext, argv: list[bytes]) -> Any:
     return ctx.worker.persist.info()

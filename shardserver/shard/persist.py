@@ -186,6 +186,7 @@ class ShardPersistence:
         self.saved_writes = 0  # writes() when the last successful save's snapshot was taken
         self.child_writes = 0  # writes() when the running child forked
         self.last_bgsave_try = 0.0
+        self.save_on_exit = True  # SIGTERM saves when save points are set and the AOF is off (exit_save)
         self.scheduled = False  # a rewrite waits for the running BGSAVE (BGREWRITEAOF, appendonly yes)
         self.scheduled_enables = False  # the scheduled rewrite turns AOF on (it waited for a BGSAVE)
         self.scheduled_save = False  # a BGSAVE SCHEDULE waits for the running rewrite
@@ -645,6 +646,19 @@ class ShardPersistence:
             if dirty >= changes and now - self.last_save > seconds:
                 return seconds, changes
         return None
+
+    def exit_save(self) -> None:
+        """Before the shard exits on SIGTERM: a snapshot, as Valkey saves on SIGTERM when save
+        points are set (with the AOF on, its files already hold everything)."""
+        if not (self.save_on_exit and self.save_points and self.writer is None):
+            return
+        log.notice(f"Shard {self.index}: saving the final snapshot before exiting")
+        if self.child:
+            self._abort_child()
+        try:
+            self.save()
+        except CommandError as exc:
+            log.warning(f"Shard {self.index}: the final snapshot failed: {exc.text}")
 
     def cron(self) -> None:
         self.poll_child()

@@ -574,6 +574,7 @@ def shard_main(index: int, nshards: int, channel: Channel, ranges: list[tuple[in
         prof.dump_stats(f"profile-shard{index}-{os.getpid()}.prof")
     else:
         worker.run()
+    worker.persist.exit_save()
     worker.persist.close()
     log.notice(f"Shard {index} exiting")
     return 0

@@ -1,4 +1,5 @@
-"""Save points (the ``save <seconds> <changes>`` directive) and INFO's change count.
+"""Save points (the ``save <seconds> <changes>`` directive), INFO's change count, and
+the snapshot SHUTDOWN and SIGTERM take with the AOF off.
 
 Each shard counts its writes that changed something since its last successful
 SAVE/BGSAVE snapshot (Valkey's ``dirty``) and starts a BGSAVE when a save point
@@ -8,6 +9,7 @@ start loads (docs/persistence.md).
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,7 +17,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.integration.helpers import key_on
+from tests.integration.helpers import connect, key_on, read_until_closed, resp
 from tests.integration.test_persistence import _wait_for
 from tests.servers import ServerProc, kill_tree, start_shardserver
 
@@ -101,3 +103,48 @@ def test_a_restart_from_the_aof_starts_with_no_changes(tmp_path: Path) -> None:
         r = redis.Redis(port=s.port, socket_timeout=10)
         assert r.dbsize() == 100
         assert changes(r) == 0
+
+
+def _stop_with(s: ServerProc, *cmd: str) -> None:
+    """Send a SHUTDOWN (the connection closes, no reply) and wait for the tree to exit."""
+    with connect(s.port, timeout=20) as sock:
+        sock.sendall(resp(*cmd))
+        assert read_until_closed(sock, 20) == (b"", True)
+    assert s.proc.wait(30) == 0
+
+
+@pytest.mark.parametrize(
+    ("save", "shutdown", "kept"),
+    [
+        ("3600 1", ["SHUTDOWN"], True),  # save points set: a snapshot first, as Valkey
+        ("", ["SHUTDOWN"], False),  # none: nothing saved (the AOF is off)
+        ("", ["SHUTDOWN", "SAVE"], True),
+        ("3600 1", ["SHUTDOWN", "NOSAVE"], False),
+        ("3600 1", ["SIGTERM"], True),  # systemd's stop: the shards save as they exit
+    ],
+)
+def test_shutdown_saves_as_valkey_does_with_the_aof_off(tmp_path: Path, save: str, shutdown: list[str], kept: bool) -> None:
+    a0, a1 = key_on(0, 2, "a"), key_on(1, 2, "a")
+    with server(tmp_path, "--appendonly", "no", "--save", save) as s:
+        r = redis.Redis(port=s.port, socket_timeout=10)
+        r.mset({a0: "x", a1: "y"})
+        assert changes(r) == 2  # and no save point is due within the hour
+        if shutdown == ["SIGTERM"]:
+            s.proc.send_signal(signal.SIGTERM)
+            assert s.proc.wait(30) == 0
+        else:
+            _stop_with(s, *shutdown)
+    with server(tmp_path, "--appendonly", "no") as s:
+        assert redis.Redis(port=s.port).mget(a0, a1) == ([b"x", b"y"] if kept else [None, None])
+
+
+def test_a_shutdown_whose_save_fails_is_an_error_unless_forced(tmp_path: Path) -> None:
+    with server(tmp_path, "--appendonly", "no", "--save", "3600 1") as s:
+        r = redis.Redis(port=s.port, socket_timeout=10)
+        r.set("k", "v")
+        (tmp_path / "appendonlydir").write_text("not a directory")  # where the snapshot would go
+        with pytest.raises(redis.ResponseError, match=r"^Errors trying to SHUTDOWN\. Check logs\.$"):
+            r.shutdown()
+        assert r.get("k") == b"v"  # still serving
+        assert "Error trying to save the DB, can't exit." in s.text()
+        _stop_with(s, "SHUTDOWN", "FORCE")

@@ -12,7 +12,7 @@ from shardserver.shard import worker  # noqa: F401  (registers every handler)
 from shardserver.shard.registry import HANDLERS, INTERNAL_WRITES
 
 READ_ONLY_INTERNALS = {
-    "__aofinfo", "__bgcancel", "__bgrewriteaof", "__bgsave", "__cmdstats", "__config", "__count_existing",
+    "__aofinfo", "__bgcancel", "__bgrewriteaof", "__bgsave", "__cmdstats", "__config", "__count_existing", "__exitsave",
     "__debugobject", "__dump", "__getstr", "__getstrs", "__info", "__latencyreset", "__lcs_with",
     "__pfbuild", "__pfregs", "__ping", "__resetstat", "__save", "__slotcounts", "__slowlog",
     "__xread", "__xread_check", "__lprobe", "__lpeekmove", "__waitaof", "__watch", "__unwatch", "__unpend", "__zprobe", "__xwatch",
