@@ -45,6 +45,7 @@ from shardserver.config import DIRECTIVES, Config, ConfigError, format_fatal, pa
 from shardserver.slots import MAP_BYTES, SlotMap
 
 SHUTDOWN_GRACE = 5.0
+SHUTDOWN_SAVE_GRACE = 25.0
 # How often STATUS= is refreshed (and EXTEND_TIMEOUT_USEC= sent while loading)
 # when the watchdog does not ask for a shorter period.
 STATUS_EVERY = 5.0
@@ -560,15 +561,15 @@ class Supervisor:
                 time.sleep(0.01)
         return left
 
-    def _stop(self, pids: list[int], what: str) -> None:
+    def _stop(self, pids: list[int], what: str, grace: float = SHUTDOWN_GRACE) -> None:
         for p in pids:
             try:
                 os.kill(p, signal.SIGTERM)
             except ProcessLookupError:
                 pass
-        stuck = self._wait_for(pids, time.monotonic() + SHUTDOWN_GRACE)
+        stuck = self._wait_for(pids, time.monotonic() + grace)
         for p in stuck:
-            log.warning(f"{what} pid {p} did not exit in {SHUTDOWN_GRACE}s; killing it")
+            log.warning(f"{what} pid {p} did not exit in {grace}s; killing it")
             try:
                 os.kill(p, signal.SIGKILL)
             except ProcessLookupError:
@@ -579,7 +580,10 @@ class Supervisor:
         sdnotify.notify("STOPPING=1", "STATUS=Shutting down")
         if self.front_pid:
             self._stop([self.front_pid], "Front")
-        self._stop(list(self.shard_pids.values()), "Shard")
+        # a shard may write its final snapshot as it exits (save points, AOF off): time for it,
+        # within systemd's TimeoutStopSec=30
+        saves = bool(str(self.config.get("save"))) and not self.config.get("appendonly")
+        self._stop(list(self.shard_pids.values()), "Shard", SHUTDOWN_SAVE_GRACE if saves else SHUTDOWN_GRACE)
         for ch in self.channels:
             ch.close()
         if self.region is not None:
