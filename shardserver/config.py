@@ -677,6 +677,12 @@ def _save_combine(old: str, new: str) -> str:
     return f"{old} {new}" if old and new else new
 
 
+def parse_save_points(value: str) -> list[tuple[int, int]]:
+    """The ``save`` directive as stored ("3600 1 300 100"): its (seconds, changes) pairs."""
+    nums = [int(x) for x in value.split()]
+    return list(zip(nums[::2], nums[1::2], strict=True))
+
+
 def _save(name: str, default: str, *, mutable: bool, doc: str = "") -> Directive:
     """Save points as ``"<seconds> <changes> ..."``: each shard runs a BGSAVE when one is due
     (ShardPersistence.cron)."""
@@ -903,6 +909,11 @@ class Config:
     def restore(self, values: dict[str, Any]) -> None:
         """Put back typed values taken with ``to_dict`` (a CONFIG SET whose effect failed)."""
         self._values.update(values)
+
+    def snapshot_at_exit(self) -> bool:
+        """Whether a plain SHUTDOWN or SIGTERM takes a snapshot first, as Valkey's: save points
+        are set and the AOF is off (with it on, the files already hold every write)."""
+        return bool(str(self.get("save"))) and not self.get("appendonly")
 
     def to_dict(self) -> dict[str, Any]:
         """All typed values keyed by directive name, in directive order (copies)."""

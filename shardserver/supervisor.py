@@ -582,8 +582,7 @@ class Supervisor:
             self._stop([self.front_pid], "Front")
         # a shard may write its final snapshot as it exits (save points, AOF off): time for it,
         # within systemd's TimeoutStopSec=30
-        saves = bool(str(self.config.get("save"))) and not self.config.get("appendonly")
-        self._stop(list(self.shard_pids.values()), "Shard", SHUTDOWN_SAVE_GRACE if saves else SHUTDOWN_GRACE)
+        self._stop(list(self.shard_pids.values()), "Shard", SHUTDOWN_SAVE_GRACE if self.config.snapshot_at_exit() else SHUTDOWN_GRACE)
         for ch in self.channels:
             ch.close()
         if self.region is not None:

@@ -620,7 +620,7 @@ async def _move_steps(
             return _BLOCKED
         if d[0] == 2:
             raise CommandError(errors.WRONGTYPE)
-        # read, then push and pop as one write across both shards (whole after a crash: Front.tx)
+        # read, then push and pop as one write across both shards (whole after a crash: Front.tx_send)
         peeked = (await hold.call(a, db, [[b"__lpeekmove", src, wherefrom]]))[0]
         if isinstance(peeked, ErrorReply):
             raise CommandError(peeked.text)
@@ -628,7 +628,7 @@ async def _move_steps(
             return None
         value, counted = peeked
         parts = [(b, db, [[b"__lpushval", dst, whereto, value, b"%d" % counted]]), (a, db, [[b"__lpopone", src, wherefrom]])]
-        for values in await fr.tx(parts):
+        for values in await fr.tx_send(parts):
             if isinstance(values[0], ErrorReply):
                 raise CommandError(values[0].text)
         return value

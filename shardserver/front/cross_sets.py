@@ -98,10 +98,10 @@ def smove(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
             await hold.ready
             kind = _check((await hold.call(b, db, [[b"type", dst]]))[0])
             kind = kind if isinstance(kind, bytes) else str(kind).encode()  # a simple string arrives as bytes
-            # check, then add and remove as one write across both shards (whole after a crash: Front.tx)
+            # check, then add and remove as one write across both shards (whole after a crash: Front.tx_send)
             moved = _check((await hold.call(a, db, [[b"__smove_out", src, member, kind, b"check"]]))[0])
             if moved:
-                for values in await fr.tx([(b, db, [[b"sadd", dst, member]]), (a, db, [[b"__smove_out", src, member, kind]])]):
+                for values in await fr.tx_send([(b, db, [[b"sadd", dst, member]]), (a, db, [[b"__smove_out", src, member, kind]])]):
                     _check(values[0])
             return moved
         finally:

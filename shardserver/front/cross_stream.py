@@ -98,8 +98,8 @@ def xreadgroup(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
             checks = await _gather([hold.call(s, db, [[b"__xread_check", group] + _pairs(keys, ids, groups[s])]) for s in shards])
             _first_error(groups, shards, checks)
             head = [b"__xreadgroup", group, consumer, b"%d" % r.count, b"1" if r.noack else b"0"]
-            # the reads' pending-list entries on every shard: one write across them (Front.tx)
-            parts = [v[0] for v in await fr.tx([(s, db, [head + _pairs(keys, ids, groups[s])]) for s in shards])]
+            # the reads' pending-list entries on every shard: one write across them (Front.tx_send)
+            parts = [v[0] for v in await fr.tx_send([(s, db, [head + _pairs(keys, ids, groups[s])]) for s in shards])]
             _raise_first_error(parts)
             return _merge(keys, groups, shards, parts, resp3)
         finally:

@@ -566,8 +566,7 @@ def shutdown(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
             raise CommandError("ERR No shutdown in progress.")
         else:
             raise CommandError(errors.SYNTAX)
-    cfg = fr.config
-    saving = mode == "save" or (mode == "default" and bool(str(cfg.get("save"))) and not cfg.get("appendonly"))
+    saving = mode == "save" or (mode == "default" and fr.config.snapshot_at_exit())
     cmds = [[b"__save"]] if saving else []
     futures = [fr.call(link.index, 0, [*cmds, [b"__exitsave", b"0"]]) for link in fr.links if link.up]
 
@@ -797,7 +796,7 @@ def msetnx(fr: Front, conn: ClientConnection, argv: list[bytes]) -> Any:
                 for i in idx:
                     cmd.extend(pairs[i])
                 writes.append((s, db, [cmd]))
-            _raise_first_error([v[0] for v in await fr.tx(writes)])
+            _raise_first_error([v[0] for v in await fr.tx_send(writes)])
             return 1
         finally:
             fr.release(hold)
@@ -826,9 +825,9 @@ def _rename(fr: Front, conn: ClientConnection, argv: list[bytes], nx: bool) -> A
                 if exists:
                     return 0
             kind, payload, when, raw = entry
-            # one write across both shards: whole after a crash (Front.tx)
+            # one write across both shards: whole after a crash (Front.tx_send)
             parts = [(b, db, [[b"__restore", dst, kind, payload, b"%d" % when, b"%d" % raw]]), (a, db, [[b"del", src]])]
-            _raise_first_error([v[0] for v in await fr.tx(parts)])
+            _raise_first_error([v[0] for v in await fr.tx_send(parts)])
             return 1 if nx else OK
         finally:
             fr.release(hold)

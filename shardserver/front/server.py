@@ -556,24 +556,20 @@ class Front(FrontBase):
         db = conn.db
 
         def send() -> None:
-            if self.intents is None:  # the AOF went off while it waited for the hold: a plain split
-                for shard in shards:
-                    run_id = self._next_run
-                    self._next_run = run_id + 1
-                    self._send(links[shard], [run_id, db, flags, raws[shard], conn.id], ShardPart(job, shard))
-                return
-            try:
-                txid, seq = self._tx_begin([(s, db, raws[s]) for s in shards])  # type: ignore[misc]
-            except CommandError as exc:
-                job.cell[0] = encode(ErrorReply(exc.text)) * len(job.orders)
-                self.reply_ready(conn)
-                return
-            job.tx_seq = seq
-            head = encode_command([b"__tx", b"%d" % txid, b"%d" % seq])
+            run_flags, head = flags, b""  # the AOF went off while it waited for the hold: a plain split
+            if self.intents is not None:
+                try:
+                    txid, seq = self._tx_begin([(s, db, raws[s]) for s in shards])  # type: ignore[misc]
+                except CommandError as exc:
+                    job.cell[0] = encode(ErrorReply(exc.text)) * len(job.orders)
+                    self.reply_ready(conn)
+                    return
+                job.tx_seq = seq
+                run_flags, head = flags | wire.TX, encode_command([b"__tx", b"%d" % txid, b"%d" % seq])
             for shard in shards:
                 run_id = self._next_run
                 self._next_run = run_id + 1
-                self._send(links[shard], [run_id, db, flags | wire.TX, head + raws[shard], conn.id], ShardPart(job, shard))  # type: ignore[operator]
+                self._send(links[shard], [run_id, db, run_flags, head + raws[shard], conn.id], ShardPart(job, shard))  # type: ignore[operator]
 
         if all(links[s].holder is None and not links[s].lockq for s in shards):
             send()
@@ -816,7 +812,7 @@ class Front(FrontBase):
 
     def split_write(self, conn: ClientConnection, calls: list[tuple[int, list[bytes]]], merge: Callable[[list[Any]], Any]) -> Any:
         """A write split over shards (MSET, DEL, UNLINK, FLUSHALL...): ``split``, or with the
-        AOF on one cross-shard write (``tx``) under a hold of its shards, taken now so the
+        AOF on one cross-shard write (``tx_send``) under a hold of its shards, taken now so the
         client's later commands queue behind it."""
         if self.intents is None or len({s for s, _ in calls}) < 2:
             return self.split(conn, calls, merge)
@@ -886,11 +882,6 @@ class Front(FrontBase):
             del self._tx_inflight[seq]
         if self._tx_gc_before:
             self._collect_intents()
-
-    async def tx(self, parts: list[tuple[int, int, list[list[bytes]]]]) -> list[list[Any]]:
-        """Run the parts (shard, db, commands) of one write spanning shards, which the caller
-        holds; each part's reply values (``tx_send``, then its replies)."""
-        return await self.tx_send(parts)
 
     def tx_send(self, parts: list[tuple[int, int, list[list[bytes]]]]) -> Coroutine[Any, Any, list[list[Any]]]:
         """Queue the parts of one write spanning shards, which the caller holds (it may let go

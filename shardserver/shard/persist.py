@@ -45,6 +45,7 @@ from persistence import intents as txi
 from persistence import manifest as mf
 from persistence.aof import AofCorrupt, AofWriter, read_records, truncate
 from shardserver import errors, log
+from shardserver.config import parse_save_points
 from shardserver.errors import CommandError
 from shardserver.resp import encode_command
 from shardserver.shard.keyspace import STRING_TYPES, Keyspace, string_flags
@@ -182,7 +183,7 @@ class ShardPersistence:
         self.last_rewrite_ok = True
         self.last_rewrite_secs = -1
         self.last_save = int(time.time())  # SAVE and BGSAVE only: Valkey's LASTSAVE counts RDB saves, not rewrites
-        self.save_points = parse_save(str(settings.get("save", "")))
+        self.save_points = parse_save_points(str(settings.get("save", "")))
         self.saved_writes = 0  # writes() when the last successful save's snapshot was taken
         self.child_writes = 0  # writes() when the running child forked
         self.last_bgsave_try = 0.0
@@ -704,7 +705,7 @@ class ShardPersistence:
         elif name == "auto-aof-rewrite-min-size":
             self.rewrite_min = int(value)
         elif name == "save":
-            self.save_points = parse_save(value)
+            self.save_points = parse_save_points(value)
         elif name == "appendonly":
             on = value == "yes"
             if on and not self.enabled and self.writer is None:
@@ -791,12 +792,6 @@ class ShardPersistence:
             b"last_save": self.last_save,
             b"changes_since_save": self.changes_since_save(),
         }
-
-
-def parse_save(value: str) -> list[tuple[int, int]]:
-    """The ``save`` directive as CONFIG GET shows it ("3600 1 300 100"): (seconds, changes) pairs."""
-    nums = [int(x) for x in value.split()]
-    return list(zip(nums[::2], nums[1::2], strict=True))
 
 
 def _ordered(files: list[mf.FileEntry]) -> list[mf.FileEntry]:

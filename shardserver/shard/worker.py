@@ -431,13 +431,11 @@ class ShardWorker:
         if head is None:
             raise RuntimeError("front sent a cross-shard part without its __tx head")
         runs[i] = [run_id, db, (flags & ~wire.TX) | wire.TX_BODY, raw[head.end() :], conn_id]
-        txid = int(head[1])
+        self.keyspace.last_tx = max(self.keyspace.last_tx, int(head[1]))
         if journal is None:
-            self.keyspace.last_tx = max(self.keyspace.last_tx, txid)
             return -1, []
         self.persist.note_tx(int(head[2]))
         journal.open_group(db)
-        self.keyspace.last_tx = max(self.keyspace.last_tx, txid)
         return i, [b"__txmark", head[1]]
 
     def execute_part(self, txid: int, seq: int, cmds: list[list[bytes]], reject: str | None = None) -> list[Any]:

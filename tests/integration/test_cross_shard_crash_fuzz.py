@@ -344,26 +344,13 @@ def read_value(r: redis.Redis, key: bytes) -> Value | None:
     raise Failure(f"{key!r} has type {kind!r}")
 
 
-def read_keys(port: int, keys: list[bytes]) -> Model:
+def read_keys(port: int, keys: list[bytes] | None = None) -> Model:
+    """The live values of ``keys`` (None: every key, by SCAN) in each database."""
     out: Model = {}
     for db in DBS:
         r = connect(port, db)
         try:
-            for key in keys:
-                value = read_value(r, key)
-                if value is not None:
-                    out[(db, key)] = value
-        finally:
-            r.close()
-    return out
-
-
-def read_all(port: int) -> Model:
-    out: Model = {}
-    for db in DBS:
-        r = connect(port, db)
-        try:
-            for key in r.scan_iter(count=500):
+            for key in r.scan_iter(count=500) if keys is None else keys:
                 value = read_value(r, key)
                 if value is not None:
                     out[(db, key)] = value
@@ -550,7 +537,7 @@ class Load:
                     try:
                         reply = r.execute_command(*argv)
                     except redis.exceptions.BusyLoadingError:
-                        actual = self._wait_loaded(lambda: read_all(self.proc.port))
+                        actual = self._wait_loaded(lambda: read_keys(self.proc.port))
                         if actual is None:
                             return
                         problem = match_all(actual, self.owners, (name, fn))
@@ -651,7 +638,7 @@ class World:
         self.logs: list[str] = []  # the servers' logs of the last cycle, for a failure's report
 
     def check(self, port: int, when: str) -> None:
-        actual = read_all(port)
+        actual = read_keys(port)
         problem = match_all(actual, self.owners, self.exclusive)
         if problem:
             raise Failure(f"{when}: {problem}")
